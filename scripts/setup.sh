@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs yopo's build and test dependencies from Debian packages (run as root or with sudo).
+set -euo pipefail
+pkgs=(build-essential meson ninja-build pkg-config
+      libdnnl-dev liblapacke-dev libopenblas-dev libcjson-dev check
+      python3 python3-numpy python3-scipy python3-matplotlib)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
