@@ -1,0 +1,120 @@
+/* cli: helpers shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "yopo %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_parse_long(const char *cmd, const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0') {
+		cli_error(cmd, "%s: '%s' is not an integer", opt, s);
+		return -1;
+	}
+	if (v < min || v > max) {
+		cli_error(cmd, "%s: %ld is out of range [%ld, %ld]", opt, v, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max,
+		     double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !isfinite(v)) {
+		cli_error(cmd, "%s: '%s' is not a number", opt, s);
+		return -1;
+	}
+	if (v < min || v > max) {
+		cli_error(cmd, "%s: %g is out of range [%g, %g]", opt, v, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_open_model(const char *cmd, const char *dir, struct model **m, struct tokenizer **tok)
+{
+	struct stat sb;
+	char err[MODEL_ERRBUF], path[PATH_MAX];
+	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
+		cli_error(cmd, "%s: not a model directory", dir);
+		return -1;
+	}
+	struct model *mm = NULL;
+	if (model_open(&mm, dir, err, sizeof err)) {
+		cli_error(cmd, "%s", err);
+		return -1;
+	}
+	if ((size_t)snprintf(path, sizeof path, "%s/tokenizer.json", dir) >= sizeof path) {
+		cli_error(cmd, "%s: path too long", dir);
+		model_close(mm);
+		return -1;
+	}
+	struct tokenizer *tt = NULL;
+	int rc = tokenizer_open(&tt, path);
+	if (rc) {
+		cli_error(cmd, "%s: %s", path, tokenizer_strerror(rc));
+		model_close(mm);
+		return -1;
+	}
+	if (tokenizer_vocab_size(tt) > mm->cfg.vocab) {
+		cli_error(cmd, "%s: tokenizer has %d tokens but the model's vocabulary is %d", path,
+			  tokenizer_vocab_size(tt), mm->cfg.vocab);
+		tokenizer_free(tt);
+		model_close(mm);
+		return -1;
+	}
+	*m = mm;
+	*tok = tt;
+	return 0;
+}
+
+int cli_bos_id(const struct model *m, const struct tokenizer *tok)
+{
+	if (m->cfg.bos_id >= 0 && m->cfg.bos_id < m->cfg.vocab)
+		return m->cfg.bos_id;
+	return tokenizer_bos_id(tok);
+}
+
+int cli_eos_id(const struct model *m, const struct tokenizer *tok)
+{
+	if (m->cfg.eos_id >= 0 && m->cfg.eos_id < m->cfg.vocab)
+		return m->cfg.eos_id;
+	return tokenizer_eos_id(tok);
+}
+
+const char *cli_group(char *buf, size_t cap, unsigned long long v)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof tmp, "%llu", v), o = 0;
+	for (int i = 0; i < n && (size_t)o + 2 < cap; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = tmp[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}

@@ -1,0 +1,45 @@
+/* yopo: command-line entry point, dispatching to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "yopo_version.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int, char **);
+	const char *summary;
+} commands[] = {
+	{"demo", cmd_demo, "run the main job end to end (synthetic model unless --model)"},
+	{"eval", cmd_eval, "perplexity and size/speed measures of a checkpoint on a text"},
+	{"generate", cmd_generate, "greedy text generation from a checkpoint"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: yopo <command> [options]   (yopo <command> --help for details)\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("yopo %s\n", YOPO_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "yopo: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

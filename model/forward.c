@@ -1,0 +1,301 @@
+/* forward: decoder-only transformer forward pass over the canonical weights of model.h. */
+#include "forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matmul.h"
+
+struct forward {
+	const struct model *m;
+	struct matmul *mm;
+	int max_seq;
+	int ffn_max;
+	forward_observe_fn *observe;
+	void *observe_ctx;
+	/* all buffers below live in one allocation */
+	float *x;        /* (max_seq, hidden) residual stream */
+	float *a, *b;    /* (max_seq, hidden) normalised inputs of attention / FFN */
+	float *q;        /* (max_seq, n_heads*head_dim) */
+	float *k, *v;    /* (max_seq, n_kv*head_dim) this chunk's keys/values (pre-cache) */
+	float *att;      /* (max_seq, n_heads*head_dim) attention output before o_proj */
+	float *proj;     /* (max_seq, hidden) */
+	float *up, *gate;/* (max_seq, ffn_max) */
+	float *scores;   /* (max_seq) one query's attention row */
+	float *kcache, *vcache; /* (n_layers, max_seq, n_kv*head_dim) */
+	float *rope_cos, *rope_sin; /* (max_seq, rotary_dim/2) */
+	float *mem;
+};
+
+const char *forward_strerror(int err)
+{
+	switch (err) {
+	case FORWARD_OK: return "success";
+	case FORWARD_ERR_NOMEM: return "out of memory";
+	case FORWARD_ERR_TOKEN: return "token id out of the vocabulary";
+	case FORWARD_ERR_TOO_LONG: return "sequence longer than the model's context";
+	case FORWARD_ERR_MATMUL: return "matrix multiply failed (oneDNN)";
+	case FORWARD_ERR_ARG: return "invalid argument";
+	}
+	return "unknown forward error";
+}
+
+int forward_new(struct forward **out, const struct model *m, int max_seq)
+{
+	const struct config *c = &m->cfg;
+	if (max_seq <= 0)
+		return FORWARD_ERR_ARG;
+	if (c->learned_pos && max_seq > c->max_pos)
+		max_seq = c->max_pos;
+	struct forward *f = calloc(1, sizeof *f);
+	if (!f)
+		return FORWARD_ERR_NOMEM;
+	f->m = m;
+	f->max_seq = max_seq;
+	for (int l = 0; l < c->n_layers; l++)
+		if (m->layers[l].ffn > f->ffn_max)
+			f->ffn_max = m->layers[l].ffn;
+	size_t S = (size_t)max_seq, H = (size_t)c->hidden;
+	size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+	size_t half = (size_t)c->rotary_dim / 2, F = (size_t)f->ffn_max;
+	size_t sizes[] = {S * H, S * H, S * H, S * qd, S * kvd, S * kvd, S * qd, S * H, S * F, S * F,
+			  S, (size_t)c->n_layers * S * kvd, (size_t)c->n_layers * S * kvd, S * half, S * half};
+	size_t total = 0;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+		total += sizes[i];
+	f->mem = malloc(total * sizeof(float));
+	if (!f->mem || matmul_new(&f->mm)) {
+		forward_free(f);
+		return FORWARD_ERR_NOMEM;
+	}
+	float **bufs[] = {&f->x, &f->a, &f->b, &f->q, &f->k, &f->v, &f->att, &f->proj, &f->up, &f->gate,
+			  &f->scores, &f->kcache, &f->vcache, &f->rope_cos, &f->rope_sin};
+	float *p = f->mem;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		*bufs[i] = p;
+		p += sizes[i];
+	}
+	/* HF: inv_freq_i = theta^(-2i/rotary_dim), angle = pos * inv_freq_i */
+	for (size_t pos = 0; pos < S; pos++)
+		for (size_t i = 0; i < half; i++) {
+			double inv = pow(c->rope_theta, -2.0 * (double)i / (double)c->rotary_dim);
+			double ang = (double)pos * inv;
+			f->rope_cos[pos * half + i] = (float)cos(ang);
+			f->rope_sin[pos * half + i] = (float)sin(ang);
+		}
+	*out = f;
+	return FORWARD_OK;
+}
+
+void forward_free(struct forward *f)
+{
+	if (!f)
+		return;
+	matmul_free(f->mm);
+	free(f->mem);
+	free(f);
+}
+
+void forward_set_observer(struct forward *f, forward_observe_fn *fn, void *ctx)
+{
+	f->observe = fn;
+	f->observe_ctx = ctx;
+}
+
+/* y (n, d) = norm(x (n, d)) * w (+ b) */
+static void norm_rows(float *y, const float *x, const float *w, const float *b, int n, int d,
+		      enum config_norm kind, double eps)
+{
+	for (int t = 0; t < n; t++) {
+		const float *xr = x + (size_t)t * d;
+		float *yr = y + (size_t)t * d;
+		double mean = 0, var = 0;
+		if (kind == CONFIG_NORM_LAYER) {
+			for (int i = 0; i < d; i++)
+				mean += xr[i];
+			mean /= d;
+		}
+		for (int i = 0; i < d; i++)
+			var += (xr[i] - mean) * (xr[i] - mean);
+		double inv = 1.0 / sqrt(var / d + eps);
+		for (int i = 0; i < d; i++)
+			yr[i] = (float)((xr[i] - mean) * inv) * w[i] + (b ? b[i] : 0.0f);
+	}
+}
+
+static float act(float x, enum config_act kind)
+{
+	switch (kind) {
+	case CONFIG_ACT_SILU: return x / (1.0f + expf(-x));
+	case CONFIG_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+	case CONFIG_ACT_GELU_TANH:
+		return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+	case CONFIG_ACT_RELU: return x > 0 ? x : 0;
+	}
+	return x;
+}
+
+/* Rotates the first rotary_dim dims of each head of x (n, heads*head_dim) at positions pos..,
+ * HF rotate_half convention: pairs (i, i + rotary_dim/2). */
+static void rope(const struct forward *f, float *x, int n, int heads, int pos)
+{
+	const struct config *c = &f->m->cfg;
+	int hd = c->head_dim, half = c->rotary_dim / 2;
+	for (int t = 0; t < n; t++) {
+		const float *cs = f->rope_cos + (size_t)(pos + t) * half;
+		const float *sn = f->rope_sin + (size_t)(pos + t) * half;
+		for (int h = 0; h < heads; h++) {
+			float *v = x + ((size_t)t * heads + h) * hd;
+			for (int i = 0; i < half; i++) {
+				float x1 = v[i], x2 = v[i + half];
+				v[i] = x1 * cs[i] - x2 * sn[i];
+				v[i + half] = x2 * cs[i] + x1 * sn[i];
+			}
+		}
+	}
+}
+
+/* att (n, heads*hd) from q (n, heads*hd) and the layer's cache (pos+n rows). */
+static void attention(struct forward *f, int layer, int n, int pos)
+{
+	const struct config *c = &f->m->cfg;
+	int hd = c->head_dim, nh = c->n_heads, group = c->n_heads / c->n_kv_heads;
+	size_t kvd = (size_t)c->n_kv_heads * hd, qd = (size_t)nh * hd;
+	const float *kc = f->kcache + (size_t)layer * f->max_seq * kvd;
+	const float *vc = f->vcache + (size_t)layer * f->max_seq * kvd;
+	int window = c->window[layer];
+	float scale = (float)c->attn_scale;
+	for (int t = 0; t < n; t++) {
+		int i = pos + t; /* absolute query position; keys 0..i */
+		int lo = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
+		for (int h = 0; h < nh; h++) {
+			const float *qv = f->q + (size_t)t * qd + (size_t)h * hd;
+			int kh = h / group;
+			float mx = -INFINITY;
+			for (int j = lo; j <= i; j++) {
+				const float *kv = kc + (size_t)j * kvd + (size_t)kh * hd;
+				float s = 0;
+				for (int d = 0; d < hd; d++)
+					s += qv[d] * kv[d];
+				s *= scale;
+				f->scores[j] = s;
+				if (s > mx)
+					mx = s;
+			}
+			double sum = 0;
+			for (int j = lo; j <= i; j++) {
+				f->scores[j] = expf(f->scores[j] - mx);
+				sum += f->scores[j];
+			}
+			float inv = (float)(1.0 / sum);
+			float *o = f->att + (size_t)t * qd + (size_t)h * hd;
+			for (int d = 0; d < hd; d++)
+				o[d] = 0;
+			for (int j = lo; j <= i; j++) {
+				const float *vv = vc + (size_t)j * kvd + (size_t)kh * hd;
+				float p = f->scores[j] * inv;
+				for (int d = 0; d < hd; d++)
+					o[d] += p * vv[d];
+			}
+		}
+	}
+}
+
+/* proj (n, hidden) = attention block applied to a (n, hidden) */
+static int attn_block(struct forward *f, int layer, const float *in, int n, int pos)
+{
+	const struct config *c = &f->m->cfg;
+	const struct model_layer *L = &f->m->layers[layer];
+	int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	if (matmul_nt(f->mm, f->q, in, L->wq, L->bq, n, qd, H) ||
+	    matmul_nt(f->mm, f->k, in, L->wk, L->bk, n, kvd, H) ||
+	    matmul_nt(f->mm, f->v, in, L->wv, L->bv, n, kvd, H))
+		return FORWARD_ERR_MATMUL;
+	if (c->rotary_dim > 0) {
+		rope(f, f->q, n, c->n_heads, pos);
+		rope(f, f->k, n, c->n_kv_heads, pos);
+	}
+	size_t base = ((size_t)layer * f->max_seq + (size_t)pos) * kvd;
+	memcpy(f->kcache + base, f->k, (size_t)n * kvd * sizeof(float));
+	memcpy(f->vcache + base, f->v, (size_t)n * kvd * sizeof(float));
+	attention(f, layer, n, pos);
+	if (matmul_nt(f->mm, f->proj, f->att, L->wo, L->bo, n, H, qd))
+		return FORWARD_ERR_MATMUL;
+	return FORWARD_OK;
+}
+
+/* out (n, hidden) = FFN applied to in (n, hidden); out may be f->proj only if in is not */
+static int ffn_block(struct forward *f, int layer, float *out, const float *in, int n)
+{
+	const struct config *c = &f->m->cfg;
+	const struct model_layer *L = &f->m->layers[layer];
+	int H = c->hidden, F = L->ffn;
+	if (f->observe)
+		f->observe(f->observe_ctx, layer, FORWARD_POINT_FFN_INPUT, in, n, H);
+	if (matmul_nt(f->mm, f->up, in, L->up, L->b_up, n, F, H))
+		return FORWARD_ERR_MATMUL;
+	size_t nf = (size_t)n * F;
+	if (c->gated) {
+		if (matmul_nt(f->mm, f->gate, in, L->gate, L->b_gate, n, F, H))
+			return FORWARD_ERR_MATMUL;
+		for (size_t i = 0; i < nf; i++)
+			f->up[i] *= act(f->gate[i], c->act);
+	} else {
+		for (size_t i = 0; i < nf; i++)
+			f->up[i] = act(f->up[i], c->act);
+	}
+	if (f->observe)
+		f->observe(f->observe_ctx, layer, FORWARD_POINT_FFN_HIDDEN, f->up, n, F);
+	if (matmul_nt(f->mm, out, f->up, L->down, L->b_down, n, H, F))
+		return FORWARD_ERR_MATMUL;
+	return FORWARD_OK;
+}
+
+int forward_run(struct forward *f, float *logits, const int *tokens, int n, int pos)
+{
+	const struct model *m = f->m;
+	const struct config *c = &m->cfg;
+	int H = c->hidden, rc;
+	if (n <= 0 || pos < 0 || !tokens || !logits)
+		return FORWARD_ERR_ARG;
+	if (pos > f->max_seq - n)
+		return FORWARD_ERR_TOO_LONG;
+	for (int t = 0; t < n; t++)
+		if (tokens[t] < 0 || tokens[t] >= c->vocab)
+			return FORWARD_ERR_TOKEN;
+
+	for (int t = 0; t < n; t++) {
+		float *xr = f->x + (size_t)t * H;
+		memcpy(xr, m->embed + (size_t)tokens[t] * H, (size_t)H * sizeof(float));
+		if (c->learned_pos) {
+			const float *pe = m->pos_embed + (size_t)(c->pos_offset + pos + t) * H;
+			for (int i = 0; i < H; i++)
+				xr[i] += pe[i];
+		}
+	}
+	size_t nh = (size_t)n * H;
+	for (int l = 0; l < c->n_layers; l++) {
+		const struct model_layer *L = &m->layers[l];
+		norm_rows(f->a, f->x, L->attn_norm, L->attn_norm_b, n, H, c->norm, c->norm_eps);
+		/* parallel blocks feed the FFN the block input, normalised before attention adds */
+		if (c->residual == CONFIG_RESIDUAL_PARALLEL)
+			norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
+		else if (c->residual == CONFIG_RESIDUAL_PARALLEL_SHARED)
+			memcpy(f->b, f->a, nh * sizeof(float));
+		if ((rc = attn_block(f, l, f->a, n, pos)))
+			return rc;
+		for (size_t i = 0; i < nh; i++)
+			f->x[i] += f->proj[i];
+		if (c->residual == CONFIG_RESIDUAL_SEQUENTIAL)
+			norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
+		if ((rc = ffn_block(f, l, f->proj, f->b, n)))
+			return rc;
+		for (size_t i = 0; i < nh; i++)
+			f->x[i] += f->proj[i];
+	}
+	norm_rows(f->a, f->x, m->final_norm, m->final_norm_b, n, H, c->norm, c->norm_eps);
+	if (matmul_nt(f->mm, logits, f->a, m->lm_head, m->lm_head_b, n, c->vocab, H))
+		return FORWARD_ERR_MATMUL;
+	return FORWARD_OK;
+}

@@ -1,0 +1,51 @@
+/* forward: causal-LM logits for every supported family, with a KV cache.
+ *
+ * One call runs a chunk of tokens at consecutive positions [pos, pos+n) and attends to everything
+ * cached before pos, so perplexity (one chunk per window, pos = 0) and greedy generation (a
+ * prompt chunk, then one token at a time) share one code path. Linear layers go through oneDNN
+ * (matmul.h); attention, norms, RoPE and activations are plain loops.
+ *
+ * A caller may observe the FFN input (the normalised hidden state fed to up/gate) and the FFN
+ * intermediate (the activation fed to down) of every layer, e.g. to collect Wanda's activation
+ * norms. */
+#ifndef YOPO_FORWARD_H
+#define YOPO_FORWARD_H
+
+#include "model.h"
+
+enum forward_error {
+	FORWARD_OK = 0,
+	FORWARD_ERR_NOMEM = -1,
+	FORWARD_ERR_TOKEN = -2,    /* a token id outside [0, vocab) */
+	FORWARD_ERR_TOO_LONG = -3, /* pos + n exceeds the cache or the position table */
+	FORWARD_ERR_MATMUL = -4,   /* oneDNN failed */
+	FORWARD_ERR_ARG = -5,
+};
+
+const char *forward_strerror(int err);
+
+enum forward_point {
+	FORWARD_POINT_FFN_INPUT,  /* x (n, hidden): what up/gate multiply */
+	FORWARD_POINT_FFN_HIDDEN, /* h (n, ffn of the layer): what down multiplies */
+};
+
+/* Called during forward_run; x is only valid during the call. */
+typedef void forward_observe_fn(void *ctx, int layer, enum forward_point point,
+				const float *x, int n, int dim);
+
+struct forward;
+
+/* Scratch and KV cache for up to max_seq positions of model m (borrowed; must outlive the
+ * result). *out is owned by the caller (forward_free). */
+int forward_new(struct forward **out, const struct model *m, int max_seq);
+
+void forward_free(struct forward *f);
+
+/* Observer for later runs; fn NULL disables. */
+void forward_set_observer(struct forward *f, forward_observe_fn *fn, void *ctx);
+
+/* Runs tokens[0..n) at positions pos..pos+n-1. logits (n, vocab) receives one row per token.
+ * Positions ≥ pos in the cache are overwritten; pos = 0 starts a new sequence. */
+int forward_run(struct forward *f, float *logits, const int *tokens, int n, int pos);
+
+#endif

@@ -1,0 +1,327 @@
+/* model: checkpoint directory -> validated canonical f32 weights. See model.h. */
+#include "model.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *model_strerror(int err)
+{
+	switch (err) {
+	case MODEL_OK: return "success";
+	case MODEL_ERR_CONFIG: return "bad config.json";
+	case MODEL_ERR_WEIGHTS: return "bad safetensors checkpoint";
+	case MODEL_ERR_MISSING_TENSOR: return "checkpoint lacks a tensor the model needs";
+	case MODEL_ERR_SHAPE: return "tensor shape disagrees with config.json";
+	case MODEL_ERR_NOMEM: return "out of memory";
+	}
+	return "unknown model error";
+}
+
+static bool is_layer_tensor(enum config_tensor t)
+{
+	return t >= CONFIG_TENSOR_ATTN_NORM;
+}
+
+int model_expected_shape(const struct config *c, enum config_tensor which, int layer,
+			 long long shape[2])
+{
+	long long h = c->hidden, v = c->vocab;
+	long long qd = (long long)c->n_heads * c->head_dim;
+	long long kvd = (long long)c->n_kv_heads * c->head_dim;
+	long long f = c->layer_ffn[layer < 0 ? 0 : layer];
+	long long r = 0, k = 0; /* (out, in) in nn.Linear orientation; k = 0: a vector */
+	switch (which) {
+	case CONFIG_TENSOR_EMBED: r = v; k = h; break;
+	case CONFIG_TENSOR_POS_EMBED: r = c->pos_offset + (long long)c->max_pos; k = h; break;
+	case CONFIG_TENSOR_LM_HEAD: r = v; k = h; break;
+	case CONFIG_TENSOR_LM_HEAD_BIAS: r = v; break;
+	case CONFIG_TENSOR_FINAL_NORM:
+	case CONFIG_TENSOR_FINAL_NORM_BIAS:
+	case CONFIG_TENSOR_ATTN_NORM:
+	case CONFIG_TENSOR_ATTN_NORM_BIAS:
+	case CONFIG_TENSOR_FFN_NORM:
+	case CONFIG_TENSOR_FFN_NORM_BIAS: r = h; break;
+	case CONFIG_TENSOR_Q: r = qd; k = h; break;
+	case CONFIG_TENSOR_Q_BIAS: r = qd; break;
+	case CONFIG_TENSOR_K:
+	case CONFIG_TENSOR_V: r = kvd; k = h; break;
+	case CONFIG_TENSOR_K_BIAS:
+	case CONFIG_TENSOR_V_BIAS: r = kvd; break;
+	case CONFIG_TENSOR_QKV: r = qd + 2 * kvd; k = h; break;
+	case CONFIG_TENSOR_QKV_BIAS: r = qd + 2 * kvd; break;
+	case CONFIG_TENSOR_O: r = h; k = qd; break;
+	case CONFIG_TENSOR_O_BIAS: r = h; break;
+	case CONFIG_TENSOR_UP:
+	case CONFIG_TENSOR_GATE: r = f; k = h; break;
+	case CONFIG_TENSOR_UP_BIAS:
+	case CONFIG_TENSOR_GATE_BIAS: r = f; break;
+	case CONFIG_TENSOR_DOWN: r = h; k = f; break;
+	case CONFIG_TENSOR_DOWN_BIAS: r = h; break;
+	default: r = 0; break;
+	}
+	if (k == 0) {
+		shape[0] = r;
+		shape[1] = 0;
+		return 1;
+	}
+	/* gpt2's Conv1D stores matrices (in, out); embeddings are ordinary. */
+	bool conv = c->conv1d && which >= CONFIG_TENSOR_QKV && which <= CONFIG_TENSOR_DOWN_BIAS;
+	shape[0] = conv ? k : r;
+	shape[1] = conv ? r : k;
+	return 2;
+}
+
+/* One tensor to load: where it comes from and where it goes. */
+struct slot {
+	enum config_tensor which;
+	int layer;
+	const struct safetensors_tensor *t;
+	float **dst;
+};
+
+static void shape_str(char *buf, size_t cap, const int64_t *shape, int ndim)
+{
+	size_t o = 0;
+	o += (size_t)snprintf(buf + o, cap - o, "(");
+	for (int i = 0; i < ndim && o < cap; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? ", " : "", (long long)shape[i]);
+	if (o < cap)
+		snprintf(buf + o, cap - o, ")");
+}
+
+static float **slot_dst(struct model *m, enum config_tensor which, int layer)
+{
+	struct model_layer *L = layer >= 0 ? &m->layers[layer] : NULL;
+	switch (which) {
+	case CONFIG_TENSOR_EMBED: return &m->embed;
+	case CONFIG_TENSOR_POS_EMBED: return &m->pos_embed;
+	case CONFIG_TENSOR_FINAL_NORM: return &m->final_norm;
+	case CONFIG_TENSOR_FINAL_NORM_BIAS: return &m->final_norm_b;
+	case CONFIG_TENSOR_LM_HEAD: return &m->lm_head;
+	case CONFIG_TENSOR_LM_HEAD_BIAS: return &m->lm_head_b;
+	case CONFIG_TENSOR_ATTN_NORM: return &L->attn_norm;
+	case CONFIG_TENSOR_ATTN_NORM_BIAS: return &L->attn_norm_b;
+	case CONFIG_TENSOR_FFN_NORM: return &L->ffn_norm;
+	case CONFIG_TENSOR_FFN_NORM_BIAS: return &L->ffn_norm_b;
+	case CONFIG_TENSOR_Q: return &L->wq;
+	case CONFIG_TENSOR_Q_BIAS: return &L->bq;
+	case CONFIG_TENSOR_K: return &L->wk;
+	case CONFIG_TENSOR_K_BIAS: return &L->bk;
+	case CONFIG_TENSOR_V: return &L->wv;
+	case CONFIG_TENSOR_V_BIAS: return &L->bv;
+	case CONFIG_TENSOR_QKV: return &L->wq;      /* split into wq/wk/wv on load */
+	case CONFIG_TENSOR_QKV_BIAS: return &L->bq; /* split into bq/bk/bv on load */
+	case CONFIG_TENSOR_O: return &L->wo;
+	case CONFIG_TENSOR_O_BIAS: return &L->bo;
+	case CONFIG_TENSOR_UP: return &L->up;
+	case CONFIG_TENSOR_UP_BIAS: return &L->b_up;
+	case CONFIG_TENSOR_GATE: return &L->gate;
+	case CONFIG_TENSOR_GATE_BIAS: return &L->b_gate;
+	case CONFIG_TENSOR_DOWN: return &L->down;
+	case CONFIG_TENSOR_DOWN_BIAS: return &L->b_down;
+	default: return NULL;
+	}
+}
+
+static bool is_ffn_tensor(enum config_tensor t)
+{
+	return t >= CONFIG_TENSOR_UP && t <= CONFIG_TENSOR_DOWN_BIAS;
+}
+
+/* dst (cols, rows) = src (rows, cols)ᵀ */
+static void transpose(float *dst, const float *src, size_t rows, size_t cols)
+{
+	for (size_t i = 0; i < rows; i++)
+		for (size_t j = 0; j < cols; j++)
+			dst[j * rows + i] = src[i * cols + j];
+}
+
+/* Splits a fused QKV weight (already (out, in) orientation) into the layer's wq/wk/wv.
+ * CONV1D layout: rows [q | k | v]. HEADS layout (gpt_neox): per head h rows [q_h k_h v_h]. */
+static void split_qkv(struct model_layer *L, const struct config *c, const float *w, int cols)
+{
+	int hd = c->head_dim, nh = c->n_heads;
+	size_t qrows = (size_t)nh * hd;
+	if (c->qkv == CONFIG_QKV_FUSED_CONV1D) {
+		memcpy(L->wq, w, qrows * cols * sizeof *w);
+		memcpy(L->wk, w + qrows * cols, qrows * cols * sizeof *w);
+		memcpy(L->wv, w + 2 * qrows * cols, qrows * cols * sizeof *w);
+		return;
+	}
+	for (int h = 0; h < nh; h++) {
+		const float *base = w + (size_t)h * 3 * hd * cols;
+		memcpy(L->wq + (size_t)h * hd * cols, base, (size_t)hd * cols * sizeof *w);
+		memcpy(L->wk + (size_t)h * hd * cols, base + (size_t)hd * cols, (size_t)hd * cols * sizeof *w);
+		memcpy(L->wv + (size_t)h * hd * cols, base + (size_t)2 * hd * cols, (size_t)hd * cols * sizeof *w);
+	}
+}
+
+int model_open(struct model **out, const char *dir, char *err, size_t errlen)
+{
+	int rc = MODEL_ERR_NOMEM;
+	struct slot *slots = NULL;
+	float *scratch = NULL;
+	char path[PATH_MAX], name[256];
+	struct model *m = calloc(1, sizeof *m);
+	if (!m)
+		goto nomem;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		rc = MODEL_ERR_CONFIG;
+		goto out;
+	}
+	char cerr[CONFIG_ERRBUF];
+	if (config_load(&m->cfg, path, cerr, sizeof cerr)) {
+		snprintf(err, errlen, "%s", cerr);
+		rc = MODEL_ERR_CONFIG;
+		goto out;
+	}
+	struct config *c = &m->cfg;
+
+	int st_rc = safetensors_open_dir(&m->st, dir);
+	if (st_rc) {
+		snprintf(err, errlen, "%s: %s", dir, safetensors_strerror(st_rc));
+		rc = MODEL_ERR_WEIGHTS;
+		goto out;
+	}
+	m->file_bytes = safetensors_file_bytes(m->st);
+
+	/* gpt2 and opt checkpoints exist with and without the base-model prefix. */
+	if (c->family == CONFIG_FAMILY_GPT2 || c->family == CONFIG_FAMILY_OPT) {
+		config_tensor_name(name, sizeof name, c, CONFIG_TENSOR_EMBED, 0);
+		if (!safetensors_find(m->st, name))
+			c->prefix[0] = '\0';
+	}
+
+	m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+	size_t max_slots = (size_t)CONFIG_TENSOR_COUNT * (size_t)(c->n_layers + 1);
+	slots = calloc(max_slots, sizeof *slots);
+	if (!m->layers || !slots)
+		goto nomem;
+
+	/* Pass 1: find and check every needed tensor; size the arena. */
+	size_t n_slots = 0, total = 0, max_nelem = 0;
+	for (int layer = -1; layer < c->n_layers; layer++) {
+		for (int w = 0; w < CONFIG_TENSOR_COUNT; w++) {
+			enum config_tensor which = (enum config_tensor)w;
+			if (is_layer_tensor(which) != (layer >= 0) || !config_tensor_needed(c, which))
+				continue;
+			config_tensor_name(name, sizeof name, c, which, layer);
+			const struct safetensors_tensor *t = safetensors_find(m->st, name);
+			if (!t) {
+				snprintf(err, errlen, "%s: checkpoint has no tensor %s", dir, name);
+				rc = MODEL_ERR_MISSING_TENSOR;
+				goto out;
+			}
+			long long want[2];
+			int nd = model_expected_shape(c, which, layer, want);
+			bool ok = t->ndim == nd;
+			for (int d = 0; ok && d < nd; d++)
+				ok = t->shape[d] == want[d];
+			if (!ok) {
+				char got[96], exp[96];
+				int64_t w64[2] = {want[0], want[1]};
+				shape_str(got, sizeof got, t->shape, t->ndim);
+				shape_str(exp, sizeof exp, w64, nd);
+				snprintf(err, errlen, "%s: tensor %s has shape %s, config.json implies %s", dir,
+					 name, got, exp);
+				rc = MODEL_ERR_SHAPE;
+				goto out;
+			}
+			slots[n_slots++] = (struct slot){which, layer, t, slot_dst(m, which, layer)};
+			/* Shapes are bounded by config limits (≤ 2^20 × 2^24), so no overflow here. */
+			total += t->nelem;
+			if (t->nelem > max_nelem)
+				max_nelem = t->nelem;
+			m->n_params += t->nelem;
+			if (is_ffn_tensor(which))
+				m->n_ffn_params += t->nelem;
+		}
+	}
+	config_tensor_name(name, sizeof name, c, CONFIG_TENSOR_EMBED, 0);
+	m->dtype = safetensors_find(m->st, name)->dtype;
+
+	m->arena = malloc(total * sizeof(float));
+	if (c->conv1d || c->qkv != CONFIG_QKV_SEPARATE)
+		scratch = malloc(max_nelem * sizeof(float));
+	if (!m->arena || ((c->conv1d || c->qkv != CONFIG_QKV_SEPARATE) && !scratch))
+		goto nomem;
+
+	/* Pass 2: convert into (out, in) f32. */
+	float *p = m->arena;
+	for (size_t i = 0; i < n_slots; i++) {
+		const struct slot *s = &slots[i];
+		const struct safetensors_tensor *t = s->t;
+		bool conv_matrix = c->conv1d && t->ndim == 2 && s->which >= CONFIG_TENSOR_QKV;
+		if (s->which == CONFIG_TENSOR_QKV || s->which == CONFIG_TENSOR_QKV_BIAS) {
+			struct model_layer *L = &m->layers[s->layer];
+			size_t part = t->nelem / 3;
+			float *src = scratch;
+			safetensors_read_f32(scratch, t);
+			if (conv_matrix) {
+				/* (hidden, 3*hidden) -> (3*hidden, hidden) into the arena, then split */
+				transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
+				memcpy(scratch, p, t->nelem * sizeof(float));
+			}
+			if (t->ndim == 2) {
+				L->wq = p;
+				L->wk = p + part;
+				L->wv = p + 2 * part;
+				split_qkv(L, c, src, c->hidden);
+			} else {
+				L->bq = p;
+				L->bk = p + part;
+				L->bv = p + 2 * part;
+				if (c->qkv == CONFIG_QKV_FUSED_CONV1D) {
+					memcpy(p, src, t->nelem * sizeof(float));
+				} else {
+					/* per-head [q k v] bias blocks, same layout as the weight rows */
+					int hd = c->head_dim;
+					for (int h = 0; h < c->n_heads; h++)
+						for (int k = 0; k < 3; k++)
+							memcpy(p + k * part + (size_t)h * hd,
+							       src + (size_t)(3 * h + k) * hd, (size_t)hd * sizeof(float));
+				}
+			}
+		} else if (conv_matrix) {
+			safetensors_read_f32(scratch, t);
+			transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
+			*s->dst = p;
+		} else {
+			safetensors_read_f32(p, t);
+			*s->dst = p;
+		}
+		p += t->nelem;
+	}
+	if (c->tied)
+		m->lm_head = m->embed;
+	for (int l = 0; l < c->n_layers; l++)
+		m->layers[l].ffn = c->layer_ffn[l];
+
+	*out = m;
+	m = NULL;
+	rc = MODEL_OK;
+	goto out;
+nomem:
+	snprintf(err, errlen, "%s: out of memory loading the model", dir);
+	rc = MODEL_ERR_NOMEM;
+out:
+	free(scratch);
+	free(slots);
+	model_close(m);
+	return rc;
+}
+
+void model_close(struct model *m)
+{
+	if (!m)
+		return;
+	safetensors_close(m->st);
+	free(m->layers);
+	free(m->arena);
+	free(m);
+}

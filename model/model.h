@@ -1,0 +1,71 @@
+/* model: a Hugging Face checkpoint directory loaded into one canonical f32 layout.
+ *
+ * Whatever the family stores (Conv1D (in, out) matrices, fused QKV, F16/BF16), the loader
+ * checks every tensor the family needs for presence and shape against config.json before any
+ * compute, then materialises f32 copies in nn.Linear (out, in) orientation. The struct body is
+ * public: the forward pass, evaluation and pruning read the weights directly. */
+#ifndef YOPO_MODEL_H
+#define YOPO_MODEL_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "safetensors.h"
+
+#define MODEL_ERRBUF 512
+
+enum model_error {
+	MODEL_OK = 0,
+	MODEL_ERR_CONFIG = -1,         /* config.json missing, malformed or unsupported */
+	MODEL_ERR_WEIGHTS = -2,        /* safetensors file(s) missing or malformed */
+	MODEL_ERR_MISSING_TENSOR = -3, /* a tensor the family needs is absent */
+	MODEL_ERR_SHAPE = -4,          /* a tensor's shape disagrees with config.json */
+	MODEL_ERR_NOMEM = -5,
+};
+
+const char *model_strerror(int err);
+
+/* One decoder layer; NULL for tensors the family does not have. */
+struct model_layer {
+	int ffn;                          /* FFN width of this layer */
+	float *attn_norm, *attn_norm_b;   /* (hidden) */
+	float *ffn_norm, *ffn_norm_b;     /* (hidden); NULL when the norm is shared (phi) */
+	float *wq;                        /* (n_heads*head_dim, hidden) */
+	float *wk, *wv;                   /* (n_kv_heads*head_dim, hidden) */
+	float *wo;                        /* (hidden, n_heads*head_dim) */
+	float *bq, *bk, *bv, *bo;
+	float *up;                        /* (ffn, hidden) */
+	float *gate;                      /* (ffn, hidden) gated families only */
+	float *down;                      /* (hidden, ffn) */
+	float *b_up, *b_gate, *b_down;    /* (ffn), (ffn), (hidden) */
+};
+
+struct model {
+	struct config cfg;
+	struct safetensors *st;        /* the checkpoint, still mapped (pruning reads it) */
+	enum safetensors_dtype dtype;  /* dtype of the embedding: the checkpoint's dtype */
+	float *embed;                  /* (vocab, hidden) */
+	float *pos_embed;              /* (pos_offset + max_pos, hidden) learned positions only */
+	float *final_norm, *final_norm_b; /* (hidden) */
+	float *lm_head;                /* (vocab, hidden); == embed when tied */
+	float *lm_head_b;              /* (vocab) phi only */
+	struct model_layer *layers;    /* (n_layers) */
+	size_t n_params;               /* parameters used, tied ones counted once */
+	size_t n_ffn_params;           /* up/gate/down weights and biases */
+	size_t file_bytes;             /* bytes of the safetensors file(s) */
+	float *arena;                  /* every f32 tensor above lives here */
+};
+
+/* Opens dir (config.json + model.safetensors or its sharded index). On success *out is owned by
+ * the caller (model_close). On failure returns a negative model_error and writes a one-line
+ * reason naming the file or tensor to err. */
+int model_open(struct model **out, const char *dir, char *err, size_t errlen);
+
+void model_close(struct model *m);
+
+/* Expected stored shape of `which` (as in the checkpoint, before any transposition) for this
+ * config; returns the number of dimensions (1 or 2). */
+int model_expected_shape(const struct config *c, enum config_tensor which, int layer,
+			 long long shape[2]);
+
+#endif

@@ -1,0 +1,266 @@
+/* Tests for model/forward (and the loader behind it): logits of every family against fixtures
+ * computed by an independent float64 NumPy implementation (tools/ref), full-sequence vs KV-cache
+ * runs, observers, and argument errors. */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "forward.h"
+#include "model.h"
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static const char *fixtures(void)
+{
+	const char *d = getenv("YOPO_FIXTURES");
+	return d ? d : "fixtures";
+}
+
+/* Expected logits of a fixture: tokens (n) and either full rows (vocab) or selected indices. */
+struct expected {
+	int n, *tokens;
+	int n_idx, *idx;  /* columns given; idx NULL -> all vocab columns */
+	double *logits;   /* (n, n_idx or vocab) */
+	double *lse;      /* (n) log-sum-exp of each row, or NULL */
+	cJSON *root;
+};
+
+static int *int_array(const cJSON *a, int *n)
+{
+	*n = cJSON_GetArraySize(a);
+	int *v = malloc(sizeof(int) * (size_t)(*n ? *n : 1));
+	int i = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, a) v[i++] = (int)it->valuedouble;
+	return v;
+}
+
+static void load_expected(struct expected *e, const char *path, int vocab)
+{
+	char *text = slurp(path);
+	ck_assert_msg(text != NULL, "cannot read %s", path);
+	memset(e, 0, sizeof *e);
+	e->root = cJSON_Parse(text);
+	free(text);
+	ck_assert_ptr_nonnull(e->root);
+	e->tokens = int_array(cJSON_GetObjectItem(e->root, "tokens"), &e->n);
+	const cJSON *idx = cJSON_GetObjectItem(e->root, "indices");
+	int cols = vocab;
+	if (idx) {
+		e->idx = int_array(idx, &e->n_idx);
+		cols = e->n_idx;
+	}
+	const cJSON *rows = cJSON_GetObjectItem(e->root, "logits");
+	ck_assert_int_eq(cJSON_GetArraySize(rows), e->n);
+	e->logits = malloc(sizeof(double) * (size_t)e->n * (size_t)cols);
+	int r = 0;
+	const cJSON *row;
+	cJSON_ArrayForEach(row, rows) {
+		ck_assert_int_eq(cJSON_GetArraySize(row), cols);
+		int c = 0;
+		const cJSON *v;
+		cJSON_ArrayForEach(v, row) e->logits[(size_t)r * cols + c++] = v->valuedouble;
+		r++;
+	}
+	const cJSON *lse = cJSON_GetObjectItem(e->root, "logsumexp");
+	if (lse) {
+		e->lse = malloc(sizeof(double) * (size_t)e->n);
+		int i = 0;
+		const cJSON *v;
+		cJSON_ArrayForEach(v, lse) e->lse[i++] = v->valuedouble;
+	}
+}
+
+static void free_expected(struct expected *e)
+{
+	free(e->tokens);
+	free(e->idx);
+	free(e->logits);
+	free(e->lse);
+	cJSON_Delete(e->root);
+}
+
+/* Max |got - want| over the compared entries, relative to max(1, |want|). */
+static double compare(const struct expected *e, const float *logits, int vocab, int row0, int n)
+{
+	double worst = 0;
+	for (int t = row0; t < row0 + n; t++) {
+		const float *row = logits + (size_t)(t - row0) * vocab;
+		int cols = e->idx ? e->n_idx : vocab;
+		for (int c = 0; c < cols; c++) {
+			int v = e->idx ? e->idx[c] : c;
+			double want = e->logits[(size_t)t * cols + c];
+			double d = fabs(row[v] - want) / fmax(1.0, fabs(want));
+			if (d > worst)
+				worst = d;
+		}
+		if (e->lse) {
+			double mx = row[0], s = 0;
+			for (int i = 1; i < vocab; i++)
+				mx = fmax(mx, row[i]);
+			for (int i = 0; i < vocab; i++)
+				s += exp(row[i] - mx);
+			double d = fabs(mx + log(s) - e->lse[t]) / fmax(1.0, fabs(e->lse[t]));
+			if (d > worst)
+				worst = d;
+		}
+	}
+	return worst;
+}
+
+static void check_model(const char *dir, const char *expected_path, double tol)
+{
+	char err[MODEL_ERRBUF] = "";
+	struct model *m = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s: %s", dir, err);
+	struct expected e;
+	load_expected(&e, expected_path, m->cfg.vocab);
+	int V = m->cfg.vocab, n = e.n;
+	struct forward *f = NULL;
+	ck_assert_int_eq(forward_new(&f, m, n + 4), 0);
+	float *logits = malloc(sizeof(float) * (size_t)n * V);
+
+	/* whole sequence at once */
+	ck_assert_int_eq(forward_run(f, logits, e.tokens, n, 0), 0);
+	double d = compare(&e, logits, V, 0, n);
+	ck_assert_msg(d < tol, "%s: full run differs by %g", dir, d);
+
+	/* one token at a time through the KV cache */
+	for (int t = 0; t < n; t++) {
+		ck_assert_int_eq(forward_run(f, logits, &e.tokens[t], 1, t), 0);
+		d = compare(&e, logits, V, t, 1);
+		ck_assert_msg(d < tol, "%s: cached step %d differs by %g", dir, t, d);
+	}
+	/* a prefix chunk, then the rest */
+	int half = n / 2;
+	ck_assert_int_eq(forward_run(f, logits, e.tokens, half, 0), 0);
+	ck_assert_int_eq(forward_run(f, logits, e.tokens + half, n - half, half), 0);
+	d = compare(&e, logits, V, half, n - half);
+	ck_assert_msg(d < tol, "%s: chunked run differs by %g", dir, d);
+
+	free(logits);
+	forward_free(f);
+	free_expected(&e);
+	model_close(m);
+}
+
+static const char *const family_fixtures[] = {
+	"llama_gqa", "mistral", "qwen2", "gpt_neo", "gpt2", "gpt2_prefixed", "opt", "gpt_neox",
+	"gpt_neox_seq", "phi",
+};
+
+START_TEST(test_family_logits)
+{
+	char dir[1024], exp[1100];
+	snprintf(dir, sizeof dir, "%s/families/%s", fixtures(), family_fixtures[_i]);
+	snprintf(exp, sizeof exp, "%s/expected.json", dir);
+	check_model(dir, exp, 2e-5);
+}
+END_TEST
+
+static const char *shared(void)
+{
+	const char *s = getenv("YOPO_SHARED");
+	return s ? s : "../../shared";
+}
+
+static const char *const real_models[] = {"stories260k", "tinystories-instruct-3m"};
+
+START_TEST(test_real_logits)
+{
+	char dir[1024], exp[1100];
+	snprintf(dir, sizeof dir, "%s/models/%s", shared(), real_models[_i]);
+	if (access(dir, F_OK))
+		return;
+	snprintf(exp, sizeof exp, "%s/real/%s.json", fixtures(), real_models[_i]);
+	check_model(dir, exp, 1e-4);
+}
+END_TEST
+
+struct seen {
+	int calls[2];
+	int dims[2];
+	double sumsq;
+};
+
+static void observe(void *ctx, int layer, enum forward_point point, const float *x, int n, int dim)
+{
+	struct seen *s = ctx;
+	(void)layer;
+	s->calls[point]++;
+	s->dims[point] = dim;
+	for (int i = 0; i < n * dim; i++)
+		s->sumsq += (double)x[i] * x[i];
+}
+
+START_TEST(test_observer_and_errors)
+{
+	char dir[1024], err[MODEL_ERRBUF];
+	snprintf(dir, sizeof dir, "%s/families/llama_gqa", fixtures());
+	struct model *m = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	struct forward *f = NULL;
+	ck_assert_int_eq(forward_new(&f, m, 8), 0);
+	float *logits = malloc(sizeof(float) * 8 * (size_t)m->cfg.vocab);
+	int toks[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	struct seen s = {{0, 0}, {0, 0}, 0};
+	forward_set_observer(f, observe, &s);
+	ck_assert_int_eq(forward_run(f, logits, toks, 4, 0), 0);
+	ck_assert_int_eq(s.calls[FORWARD_POINT_FFN_INPUT], m->cfg.n_layers);
+	ck_assert_int_eq(s.calls[FORWARD_POINT_FFN_HIDDEN], m->cfg.n_layers);
+	ck_assert_int_eq(s.dims[FORWARD_POINT_FFN_INPUT], m->cfg.hidden);
+	ck_assert_int_eq(s.dims[FORWARD_POINT_FFN_HIDDEN], m->cfg.ffn);
+	ck_assert(s.sumsq > 0);
+	forward_set_observer(f, NULL, NULL);
+
+	int bad[2] = {0, m->cfg.vocab};
+	ck_assert_int_eq(forward_run(f, logits, bad, 2, 0), FORWARD_ERR_TOKEN);
+	bad[1] = -1;
+	ck_assert_int_eq(forward_run(f, logits, bad, 2, 0), FORWARD_ERR_TOKEN);
+	ck_assert_int_eq(forward_run(f, logits, toks, 8, 1), FORWARD_ERR_TOO_LONG);
+	ck_assert_int_eq(forward_run(f, logits, toks, 0, 0), FORWARD_ERR_ARG);
+	ck_assert_int_eq(forward_run(f, logits, toks, 1, -1), FORWARD_ERR_ARG);
+	ck_assert_int_eq(forward_new(&(struct forward *){NULL}, m, 0), FORWARD_ERR_ARG);
+	forward_free(NULL);
+	free(logits);
+	forward_free(f);
+	model_close(m);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("forward");
+	TCase *tc = tcase_create("core");
+	tcase_add_loop_test(tc, test_family_logits, 0,
+			    (int)(sizeof family_fixtures / sizeof family_fixtures[0]));
+	tcase_add_loop_test(tc, test_real_logits, 0, (int)(sizeof real_models / sizeof real_models[0]));
+	tcase_add_test(tc, test_observer_and_errors);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
