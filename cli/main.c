@@ -13,6 +13,8 @@ static const struct {
 	{"demo", cmd_demo, "run the main job end to end (synthetic model unless --model)"},
 	{"eval", cmd_eval, "perplexity and size/speed measures of a checkpoint on a text"},
 	{"generate", cmd_generate, "greedy text generation from a checkpoint"},
+	{"spectrum", cmd_spectrum, "KS distance of kept vs original FFN spectra for a selection method"},
+	{"train", cmd_train, "train a pruning policy (REINFORCE, weights only)"},
 };
 
 static void usage(FILE *out)

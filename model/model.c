@@ -159,43 +159,119 @@ static void split_qkv(struct model_layer *L, const struct config *c, const float
 	}
 }
 
+const struct safetensors_tensor *model_find_tensor(const struct safetensors *st,
+						   const struct config *c, enum config_tensor which,
+						   int layer)
+{
+	char name[256];
+	if (config_tensor_name(name, sizeof name, c, which, layer))
+		return NULL;
+	return safetensors_find(st, name);
+}
+
+/* Checks presence and shape of one needed tensor; writes the reason on failure. */
+static int check_tensor(const struct safetensors_tensor **out, const struct safetensors *st,
+			const struct config *c, enum config_tensor which, int layer, const char *dir,
+			char *err, size_t errlen)
+{
+	char name[256];
+	config_tensor_name(name, sizeof name, c, which, layer);
+	const struct safetensors_tensor *t = safetensors_find(st, name);
+	if (!t) {
+		snprintf(err, errlen, "%s: checkpoint has no tensor %s", dir, name);
+		return MODEL_ERR_MISSING_TENSOR;
+	}
+	long long want[2];
+	int nd = model_expected_shape(c, which, layer, want);
+	bool ok = t->ndim == nd;
+	for (int d = 0; ok && d < nd; d++)
+		ok = t->shape[d] == want[d];
+	if (!ok) {
+		char got[96], exp[96];
+		int64_t w64[2] = {want[0], want[1]};
+		shape_str(got, sizeof got, t->shape, t->ndim);
+		shape_str(exp, sizeof exp, w64, nd);
+		snprintf(err, errlen, "%s: tensor %s has shape %s, config.json implies %s", dir, name,
+			 got, exp);
+		return MODEL_ERR_SHAPE;
+	}
+	*out = t;
+	return MODEL_OK;
+}
+
+int model_inspect(struct config *cfg, struct safetensors **st_out, const char *dir, char *err,
+		  size_t errlen)
+{
+	char path[PATH_MAX], name[256];
+	struct config c;
+	struct safetensors *st = NULL;
+	int rc;
+	if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
+		snprintf(err, errlen, "%s: path too long", dir);
+		return MODEL_ERR_CONFIG;
+	}
+	char cerr[CONFIG_ERRBUF];
+	if (config_load(&c, path, cerr, sizeof cerr)) {
+		snprintf(err, errlen, "%s", cerr);
+		return MODEL_ERR_CONFIG;
+	}
+	int st_rc = safetensors_open_dir(&st, dir);
+	if (st_rc) {
+		snprintf(err, errlen, "%s: %s", dir, safetensors_strerror(st_rc));
+		return st_rc == SAFETENSORS_ERR_NOMEM ? MODEL_ERR_NOMEM : MODEL_ERR_WEIGHTS;
+	}
+	/* gpt2 and opt checkpoints exist with and without the base-model prefix. */
+	if (c.family == CONFIG_FAMILY_GPT2 || c.family == CONFIG_FAMILY_OPT) {
+		config_tensor_name(name, sizeof name, &c, CONFIG_TENSOR_EMBED, 0);
+		if (!safetensors_find(st, name))
+			c.prefix[0] = '\0';
+	}
+	for (int layer = -1; layer < c.n_layers; layer++) {
+		for (int w = 0; w < CONFIG_TENSOR_COUNT; w++) {
+			enum config_tensor which = (enum config_tensor)w;
+			const struct safetensors_tensor *t;
+			if (is_layer_tensor(which) != (layer >= 0) || !config_tensor_needed(&c, which))
+				continue;
+			if ((rc = check_tensor(&t, st, &c, which, layer, dir, err, errlen))) {
+				safetensors_close(st);
+				return rc;
+			}
+		}
+	}
+	*cfg = c;
+	*st_out = st;
+	return MODEL_OK;
+}
+
+int model_read_matrix(float *out, const struct safetensors_tensor *t, const struct config *c,
+		      enum config_tensor which, float *scratch)
+{
+	if (t->ndim != 2)
+		return MODEL_ERR_SHAPE;
+	bool conv = c->conv1d && which >= CONFIG_TENSOR_QKV;
+	if (!conv) {
+		safetensors_read_f32(out, t);
+		return MODEL_OK;
+	}
+	if (!scratch)
+		return MODEL_ERR_NOMEM;
+	safetensors_read_f32(scratch, t);
+	transpose(out, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
+	return MODEL_OK;
+}
+
 int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 {
 	int rc = MODEL_ERR_NOMEM;
 	struct slot *slots = NULL;
 	float *scratch = NULL;
-	char path[PATH_MAX], name[256];
 	struct model *m = calloc(1, sizeof *m);
 	if (!m)
 		goto nomem;
-
-	if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
-		snprintf(err, errlen, "%s: path too long", dir);
-		rc = MODEL_ERR_CONFIG;
+	if ((rc = model_inspect(&m->cfg, &m->st, dir, err, errlen)))
 		goto out;
-	}
-	char cerr[CONFIG_ERRBUF];
-	if (config_load(&m->cfg, path, cerr, sizeof cerr)) {
-		snprintf(err, errlen, "%s", cerr);
-		rc = MODEL_ERR_CONFIG;
-		goto out;
-	}
 	struct config *c = &m->cfg;
-
-	int st_rc = safetensors_open_dir(&m->st, dir);
-	if (st_rc) {
-		snprintf(err, errlen, "%s: %s", dir, safetensors_strerror(st_rc));
-		rc = MODEL_ERR_WEIGHTS;
-		goto out;
-	}
 	m->file_bytes = safetensors_file_bytes(m->st);
-
-	/* gpt2 and opt checkpoints exist with and without the base-model prefix. */
-	if (c->family == CONFIG_FAMILY_GPT2 || c->family == CONFIG_FAMILY_OPT) {
-		config_tensor_name(name, sizeof name, c, CONFIG_TENSOR_EMBED, 0);
-		if (!safetensors_find(m->st, name))
-			c->prefix[0] = '\0';
-	}
 
 	m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
 	size_t max_slots = (size_t)CONFIG_TENSOR_COUNT * (size_t)(c->n_layers + 1);
@@ -203,35 +279,14 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 	if (!m->layers || !slots)
 		goto nomem;
 
-	/* Pass 1: find and check every needed tensor; size the arena. */
+	/* Pass 1: every needed tensor (already validated); size the arena. */
 	size_t n_slots = 0, total = 0, max_nelem = 0;
 	for (int layer = -1; layer < c->n_layers; layer++) {
 		for (int w = 0; w < CONFIG_TENSOR_COUNT; w++) {
 			enum config_tensor which = (enum config_tensor)w;
 			if (is_layer_tensor(which) != (layer >= 0) || !config_tensor_needed(c, which))
 				continue;
-			config_tensor_name(name, sizeof name, c, which, layer);
-			const struct safetensors_tensor *t = safetensors_find(m->st, name);
-			if (!t) {
-				snprintf(err, errlen, "%s: checkpoint has no tensor %s", dir, name);
-				rc = MODEL_ERR_MISSING_TENSOR;
-				goto out;
-			}
-			long long want[2];
-			int nd = model_expected_shape(c, which, layer, want);
-			bool ok = t->ndim == nd;
-			for (int d = 0; ok && d < nd; d++)
-				ok = t->shape[d] == want[d];
-			if (!ok) {
-				char got[96], exp[96];
-				int64_t w64[2] = {want[0], want[1]};
-				shape_str(got, sizeof got, t->shape, t->ndim);
-				shape_str(exp, sizeof exp, w64, nd);
-				snprintf(err, errlen, "%s: tensor %s has shape %s, config.json implies %s", dir,
-					 name, got, exp);
-				rc = MODEL_ERR_SHAPE;
-				goto out;
-			}
+			const struct safetensors_tensor *t = model_find_tensor(m->st, c, which, layer);
 			slots[n_slots++] = (struct slot){which, layer, t, slot_dst(m, which, layer)};
 			/* Shapes are bounded by config limits (≤ 2^20 × 2^24), so no overflow here. */
 			total += t->nelem;
@@ -242,8 +297,7 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 				m->n_ffn_params += t->nelem;
 		}
 	}
-	config_tensor_name(name, sizeof name, c, CONFIG_TENSOR_EMBED, 0);
-	m->dtype = safetensors_find(m->st, name)->dtype;
+	m->dtype = model_find_tensor(m->st, c, CONFIG_TENSOR_EMBED, 0)->dtype;
 
 	m->arena = malloc(total * sizeof(float));
 	if (c->conv1d || c->qkv != CONFIG_QKV_SEPARATE)

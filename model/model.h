@@ -63,6 +63,25 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen);
 
 void model_close(struct model *m);
 
+/* Without loading any weight: reads dir's config.json, opens its safetensors, probes the tensor
+ * name prefix and checks presence and shape of every tensor the family needs. For callers that
+ * stream one layer at a time from the mapping (training on models too large to materialise).
+ * On success *cfg is filled and *st is owned by the caller (safetensors_close). Errors as
+ * model_open. */
+int model_inspect(struct config *cfg, struct safetensors **st, const char *dir, char *err,
+		  size_t errlen);
+
+/* The stored tensor `which` of `layer` (layer ignored for model-level ones); NULL if absent. */
+const struct safetensors_tensor *model_find_tensor(const struct safetensors *st,
+						   const struct config *c, enum config_tensor which,
+						   int layer);
+
+/* Converts matrix tensor t (tensor `which` of a model with config c) to f32 in nn.Linear
+ * (out, in) orientation: out has t->nelem floats. Conv1D matrices (gpt2) are transposed through
+ * scratch (t->nelem floats), which may be NULL otherwise. */
+int model_read_matrix(float *out, const struct safetensors_tensor *t, const struct config *c,
+		      enum config_tensor which, float *scratch);
+
 /* Expected stored shape of `which` (as in the checkpoint, before any transposition) for this
  * config; returns the number of dimensions (1 or 2). */
 int model_expected_shape(const struct config *c, enum config_tensor which, int layer,

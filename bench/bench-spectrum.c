@@ -1,0 +1,268 @@
+/* bench-spectrum: cost of one reward evaluation by each spectrum route on a
+ * random FFN up-projection (default 11008 x 4096, LLaMA-7B's shape) with 30%
+ * of the rows removed:
+ *   (a) GRAM route, per sample: downdate the full Gram + symmetric eigenvalues
+ *       (the one-off full Gram is reported separately);
+ *   (b) values-only SVD of W[kept] (dgesdd jobz='N');
+ *   (c) full SVD of W[kept] with U and V^T (dgesdd jobz='S'), what the
+ *       published implementation computes.
+ * Prints each time, the ratios b/a and c/a, and the KS statistic of each
+ * route against W's singular values (they must agree to ~1e-6).
+ *
+ * Usage: bench-spectrum [--rows R] [--cols C] [--ratio X] [--threads T]
+ *                       [--samples N] [--seed S]
+ * --threads sets OpenBLAS's thread count for every route alike (default: the
+ * online CPUs, OpenBLAS's own default, made explicit and printed).
+ * --samples N times the GRAM route N times (default 3); b/a and c/a use the
+ * mean of calls 2..N (warm scratch), or the single call when N = 1. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ks.h"
+#include "linalg.h"
+#include "spectrum.h"
+
+/* PCG32 (O'Neill's pcg32_random_r), local to the benchmark. */
+struct pcg32 {
+	uint64_t state, inc;
+};
+
+static uint32_t pcg32_next(struct pcg32 *g)
+{
+	uint64_t old = g->state;
+	g->state = old * 6364136223846793005ULL + g->inc;
+	uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+	uint32_t rot = (uint32_t)(old >> 59u);
+	return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
+}
+
+static void pcg32_seed(struct pcg32 *g, uint64_t seed)
+{
+	g->state = 0;
+	g->inc = (seed << 1u) | 1u;
+	pcg32_next(g);
+	g->state += seed;
+	pcg32_next(g);
+}
+
+/* Uniform in (0, 1): never 0, so log() below is finite. */
+static double pcg32_open01(struct pcg32 *g)
+{
+	return ((double)pcg32_next(g) + 0.5) * (1.0 / 4294967296.0);
+}
+
+/* Standard normals by Box-Muller, two per draw. */
+static void fill_gaussian(float *x, size_t n, struct pcg32 *g)
+{
+	const double two_pi = 6.283185307179586;
+	for (size_t i = 0; i < n; i += 2) {
+		double r = sqrt(-2 * log(pcg32_open01(g))), t = two_pi * pcg32_open01(g);
+		x[i] = (float)(r * cos(t));
+		if (i + 1 < n)
+			x[i + 1] = (float)(r * sin(t));
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* max_i |x_i - y_i| / max(|y_i|, tiny) */
+static double max_rel_diff(const double *x, const double *y, int n)
+{
+	double worst = 0;
+	for (int i = 0; i < n; i++) {
+		double d = fabs(x[i] - y[i]) / fmax(fabs(y[i]), 1e-300);
+		if (d > worst)
+			worst = d;
+	}
+	return worst;
+}
+
+static int parse_int(const char *s, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v <= 0 || v > 1000000)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static void usage(const char *argv0)
+{
+	fprintf(stderr,
+		"usage: %s [--rows R] [--cols C] [--ratio X] [--threads T] [--samples N] [--seed S]\n",
+		argv0);
+}
+
+int main(int argc, char **argv)
+{
+	int rows = 11008, cols = 4096, samples = 3, seed = 1;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	int threads = online > 0 ? (int)online : 1;
+	double ratio = 0.3;
+	for (int i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = !v;
+		if (!bad && strcmp(argv[i], "--rows") == 0)
+			bad = parse_int(v, &rows);
+		else if (!bad && strcmp(argv[i], "--cols") == 0)
+			bad = parse_int(v, &cols);
+		else if (!bad && strcmp(argv[i], "--threads") == 0)
+			bad = parse_int(v, &threads);
+		else if (!bad && strcmp(argv[i], "--samples") == 0)
+			bad = parse_int(v, &samples);
+		else if (!bad && strcmp(argv[i], "--seed") == 0)
+			bad = parse_int(v, &seed);
+		else if (!bad && strcmp(argv[i], "--ratio") == 0) {
+			char *end;
+			ratio = strtod(v, &end);
+			bad = *end != '\0' || !(ratio >= 0 && ratio < 1);
+		} else
+			bad = 1;
+		if (bad) {
+			usage(argv[0]);
+			return 2;
+		}
+		i++;
+	}
+	int removed = (int)lround(ratio * rows), k = rows - removed;
+	if (k < 1) {
+		fprintf(stderr, "ratio %.3f leaves no row of %d\n", ratio, rows);
+		return 2;
+	}
+	int nk = k < cols ? k : cols;
+	linalg_set_threads(threads);
+	printf("spectrum bench: W %d x %d f32 (Gaussian, seed %d), remove %d rows (ratio %.2f), "
+	       "keep %d; OpenBLAS threads %d\n",
+	       rows, cols, seed, removed, ratio, k, linalg_get_threads());
+
+	int ret = 1, err = 0;
+	struct spectrum *sp = NULL;
+	float *w = malloc((size_t)rows * cols * sizeof(float));
+	float *sub = malloc((size_t)k * cols * sizeof(float));
+	unsigned char *keep = calloc((size_t)rows, 1);
+	int *idx = malloc((size_t)rows * sizeof(int));
+	double *g = malloc((size_t)cols * cols * sizeof(double));
+	double *sv_a = malloc((size_t)nk * sizeof(double)), *sv_b = malloc((size_t)nk * sizeof(double));
+	double *sv_c = malloc((size_t)nk * sizeof(double));
+	double *u = NULL, *vt = NULL;
+	if (!w || !sub || !keep || !idx || !g || !sv_a || !sv_b || !sv_c) {
+		fprintf(stderr, "out of memory\n");
+		goto out;
+	}
+	struct pcg32 rng;
+	pcg32_seed(&rng, (uint64_t)seed);
+	fill_gaussian(w, (size_t)rows * cols, &rng);
+	for (int i = 0; i < rows; i++)
+		idx[i] = i;
+	for (int i = 0; i < k; i++) { /* partial Fisher-Yates: the first k are kept */
+		int j = i + (int)(pcg32_open01(&rng) * (rows - i));
+		int t = idx[i];
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+	for (int i = 0; i < k; i++)
+		keep[idx[i]] = 1;
+
+	double t0 = now_s();
+	err = linalg_gram(g, w, rows, cols);
+	double t_gram = now_s() - t0;
+	if (err)
+		goto out;
+	free(g);
+	g = NULL;
+	printf("one-off: full Gram W^T W (dsyrk)            %9.3f s\n", t_gram);
+
+	t0 = now_s();
+	err = spectrum_new(&sp, w, rows, cols, SPECTRUM_ROUTE_GRAM);
+	double t_new = now_s() - t0;
+	if (err)
+		goto out;
+	printf("one-off: spectrum_new(GRAM) = SVD of W + Gram %9.3f s\n", t_new);
+	int n_orig;
+	const double *s_orig = spectrum_orig(sp, &n_orig);
+
+	/* The first call also pays the page faults of its fresh scratch; the
+	 * steady state (mean of the others) is what a training loop sees. */
+	double ks_a = 0, t_first = 0, t_rest = 0;
+	for (int i = 0; i < samples; i++) {
+		t0 = now_s();
+		err = spectrum_ks(sp, keep, &ks_a, sv_a);
+		double t = now_s() - t0;
+		if (err)
+			goto out;
+		if (i == 0)
+			t_first = t;
+		else
+			t_rest += t;
+	}
+	double t_a = samples > 1 ? t_rest / (samples - 1) : t_first;
+	printf("(a) GRAM route per sample: first call %.3f s, mean of the next %d %9.3f s\n",
+	       t_first, samples - 1, t_a);
+
+	/* (b) and (c) include the gather of the kept rows, as the SVD route does. */
+	t0 = now_s();
+	for (int r = 0, at = 0; r < rows; r++)
+		if (keep[r])
+			memcpy(sub + (size_t)at++ * cols, w + (size_t)r * cols, (size_t)cols * sizeof(float));
+	err = linalg_singular_values(sv_b, sub, k, cols);
+	double t_b = now_s() - t0;
+	if (err)
+		goto out;
+	double ks_b = ks_2samp(s_orig, n_orig, sv_b, nk);
+	printf("(b) values-only SVD of W[kept] (dgesdd 'N')  %9.3f s\n", t_b);
+
+	u = malloc((size_t)k * nk * sizeof(double));
+	vt = malloc((size_t)nk * cols * sizeof(double));
+	if (!u || !vt) {
+		fprintf(stderr, "out of memory for U, V^T\n");
+		goto out;
+	}
+	t0 = now_s();
+	for (int r = 0, at = 0; r < rows; r++)
+		if (keep[r])
+			memcpy(sub + (size_t)at++ * cols, w + (size_t)r * cols, (size_t)cols * sizeof(float));
+	err = linalg_svd_full(sv_c, u, vt, sub, k, cols);
+	double t_c = now_s() - t0;
+	if (err)
+		goto out;
+	double ks_c = ks_2samp(s_orig, n_orig, sv_c, nk);
+	printf("(c) full SVD of W[kept] with U, V^T ('S')    %9.3f s\n", t_c);
+
+	printf("ratio b/a %.2f, c/a %.2f\n", t_b / t_a, t_c / t_a);
+	printf("KS: (a) %.9f  (b) %.9f  (c) %.9f  max |diff| %.3g\n", ks_a, ks_b, ks_c,
+	       fmax(fabs(ks_a - ks_b), fmax(fabs(ks_a - ks_c), fabs(ks_b - ks_c))));
+	printf("singular values of W[kept]: max rel diff a-b %.3g, c-b %.3g; "
+	       "sigma_max %.6g, sigma_min %.6g\n",
+	       max_rel_diff(sv_a, sv_b, nk), max_rel_diff(sv_c, sv_b, nk), sv_b[0], sv_b[nk - 1]);
+	if (fabs(ks_a - ks_b) > 1e-6 || fabs(ks_c - ks_b) > 1e-6) {
+		fprintf(stderr, "KS statistics of the routes disagree\n");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (err)
+		fprintf(stderr, "error: %s\n", spectrum_strerror(err));
+	free(vt);
+	free(u);
+	spectrum_free(sp);
+	free(sv_c);
+	free(sv_b);
+	free(sv_a);
+	free(g);
+	free(idx);
+	free(keep);
+	free(sub);
+	free(w);
+	return ret;
+}

@@ -1,0 +1,253 @@
+/* env: per-layer spectral environment streamed from a memory-mapped checkpoint. See env.h. */
+#include "env.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linalg.h"
+#include "model.h"
+
+struct env_layer {
+	float *features;        /* (rows, ROWFEAT_COUNT), computed on first visit */
+	float *w;               /* (rows, cols) when cached */
+	struct spectrum *sp;    /* when cached */
+};
+
+struct env {
+	char dir[PATH_MAX];
+	struct config cfg;
+	struct safetensors *st;
+	enum spectrum_route route;
+	bool cache;             /* keep every layer's matrix and spectrum resident */
+	struct env_layer *layers;
+	int current;            /* layer made current by env_layer_begin, -1 none */
+	float *w;               /* current matrix when streaming */
+	struct spectrum *sp;    /* current spectrum when streaming */
+	float *scratch;         /* conv1d transposition, (rows, cols) */
+	unsigned char *keep;    /* (max rows) */
+};
+
+const char *env_strerror(int err)
+{
+	switch (err) {
+	case ENV_OK: return "success";
+	case ENV_ERR_MODEL: return "cannot open the model";
+	case ENV_ERR_NOMEM: return "out of memory";
+	case ENV_ERR_LINALG: return "singular value computation failed";
+	case ENV_ERR_ARG: return "invalid layer or selection";
+	}
+	return "unknown env error";
+}
+
+static enum config_tensor scored_tensor(const struct config *c)
+{
+	return c->gated ? CONFIG_TENSOR_GATE : CONFIG_TENSOR_UP;
+}
+
+int env_keep_count(int rows, double ratio)
+{
+	long removed = lround(ratio * rows);
+	long k = rows - removed;
+	return (int)(k < 1 ? 1 : k);
+}
+
+int env_open(struct env **out, const char *model_dir, enum spectrum_route route,
+	     size_t cache_bytes, char *err, size_t errlen)
+{
+	struct env *e = calloc(1, sizeof *e);
+	if (!e)
+		return ENV_ERR_NOMEM;
+	e->current = -1;
+	e->route = route;
+	snprintf(e->dir, sizeof e->dir, "%s", model_dir);
+	if (model_inspect(&e->cfg, &e->st, model_dir, err, errlen)) {
+		free(e);
+		return ENV_ERR_MODEL;
+	}
+	const struct config *c = &e->cfg;
+	size_t max_rows = 0, total = 0, cols = (size_t)c->hidden;
+	for (int l = 0; l < c->n_layers; l++) {
+		size_t rows = (size_t)c->layer_ffn[l];
+		if (rows > max_rows)
+			max_rows = rows;
+		/* matrix + (route GRAM) the Gram + singular values */
+		total += rows * cols * sizeof(float) +
+			 (route == SPECTRUM_ROUTE_GRAM ? cols * cols * sizeof(double) : 0);
+	}
+	e->cache = total <= cache_bytes;
+	e->layers = calloc((size_t)c->n_layers, sizeof *e->layers);
+	e->keep = malloc(max_rows);
+	e->scratch = c->conv1d ? malloc(max_rows * cols * sizeof(float)) : NULL;
+	if (!e->layers || !e->keep || (c->conv1d && !e->scratch)) {
+		env_close(e);
+		return ENV_ERR_NOMEM;
+	}
+	*out = e;
+	return ENV_OK;
+}
+
+void env_close(struct env *e)
+{
+	if (!e)
+		return;
+	for (int l = 0; e->layers && l < e->cfg.n_layers; l++) {
+		free(e->layers[l].features);
+		free(e->layers[l].w);
+		spectrum_free(e->layers[l].sp);
+	}
+	free(e->layers);
+	free(e->w);
+	spectrum_free(e->sp);
+	free(e->scratch);
+	free(e->keep);
+	safetensors_close(e->st);
+	free(e);
+}
+
+const struct config *env_config(const struct env *e)
+{
+	return &e->cfg;
+}
+
+const char *env_model_dir(const struct env *e)
+{
+	return e->dir;
+}
+
+int env_rows(const struct env *e, int layer)
+{
+	return e->cfg.layer_ffn[layer];
+}
+
+int env_cols(const struct env *e)
+{
+	return e->cfg.hidden;
+}
+
+/* Reads matrix `which` of `layer` into a new (out, in) f32 buffer. */
+static float *read_matrix(struct env *e, enum config_tensor which, int layer)
+{
+	const struct safetensors_tensor *t = model_find_tensor(e->st, &e->cfg, which, layer);
+	float *m = t ? malloc(t->nelem * sizeof(float)) : NULL;
+	if (m && model_read_matrix(m, t, &e->cfg, which, e->scratch)) {
+		free(m);
+		m = NULL;
+	}
+	return m;
+}
+
+/* Features of a layer: needs the matrix, its pair and down, and W's leading singular subspace. */
+static int layer_features(struct env *e, int layer, const float *w, float **out)
+{
+	const struct config *c = &e->cfg;
+	int rows = c->layer_ffn[layer], cols = c->hidden, kmin = rows < cols ? rows : cols;
+	int r = kmin / 8 > 0 ? kmin / 8 : 1;
+	int rc = ENV_ERR_NOMEM;
+	float *pair = c->gated ? read_matrix(e, CONFIG_TENSOR_UP, layer) : NULL;
+	float *down = read_matrix(e, CONFIG_TENSOR_DOWN, layer);
+	double *s = malloc((size_t)kmin * sizeof *s);
+	double *u = malloc((size_t)rows * kmin * sizeof *u);
+	double *vt = malloc((size_t)kmin * cols * sizeof *vt);
+	float *x = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *x);
+	if ((c->gated && !pair) || !down || !s || !u || !vt || !x)
+		goto out;
+	if (linalg_svd_full(s, u, vt, w, rows, cols)) {
+		rc = ENV_ERR_LINALG;
+		goto out;
+	}
+	while (r > 1 && !(s[r - 1] > 0))
+		r--;
+	if (!(s[0] > 0))
+		s[0] = 1; /* all-zero matrix: leverage is 0 everywhere anyway */
+	double depth = c->n_layers > 1 ? (double)layer / (c->n_layers - 1) : 0.0;
+	rowfeat_compute(x, w, pair, down, vt, s, r, rows, cols, depth);
+	*out = x;
+	x = NULL;
+	rc = ENV_OK;
+out:
+	free(x);
+	free(vt);
+	free(u);
+	free(s);
+	free(down);
+	free(pair);
+	return rc;
+}
+
+int env_layer_begin(struct env *e, int layer, const float **features, const float **w)
+{
+	const struct config *c = &e->cfg;
+	if (layer < 0 || layer >= c->n_layers)
+		return ENV_ERR_ARG;
+	struct env_layer *L = &e->layers[layer];
+	int rows = c->layer_ffn[layer], cols = c->hidden, rc;
+	if (!e->cache) {
+		/* streaming: drop the previous layer before reading this one */
+		spectrum_free(e->sp);
+		free(e->w);
+		e->sp = NULL;
+		e->w = NULL;
+	}
+	float *mat = e->cache ? L->w : NULL;
+	struct spectrum *sp = e->cache ? L->sp : NULL;
+	if (!mat) {
+		mat = read_matrix(e, scored_tensor(c), layer);
+		if (!mat)
+			return ENV_ERR_NOMEM;
+		if ((rc = spectrum_new(&sp, mat, rows, cols, e->route))) {
+			free(mat);
+			return rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
+		}
+		if (e->cache) {
+			L->w = mat;
+			L->sp = sp;
+		} else {
+			e->w = mat;
+			e->sp = sp;
+		}
+	}
+	if (!L->features && (rc = layer_features(e, layer, mat, &L->features)))
+		return rc;
+	e->current = layer;
+	if (features)
+		*features = L->features;
+	if (w)
+		*w = mat;
+	return ENV_OK;
+}
+
+static const struct spectrum *current_spectrum(const struct env *e)
+{
+	return e->cache ? e->layers[e->current].sp : e->sp;
+}
+
+int env_layer_ks(struct env *e, const int *kept, int k, double *ks)
+{
+	if (e->current < 0)
+		return ENV_ERR_ARG;
+	int rows = e->cfg.layer_ffn[e->current];
+	if (k < 1 || k > rows)
+		return ENV_ERR_ARG;
+	memset(e->keep, 0, (size_t)rows);
+	for (int i = 0; i < k; i++) {
+		if (kept[i] < 0 || kept[i] >= rows || e->keep[kept[i]])
+			return ENV_ERR_ARG;
+		e->keep[kept[i]] = 1;
+	}
+	double v;
+	int rc = spectrum_ks(current_spectrum(e), e->keep, &v, NULL);
+	if (rc)
+		return rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
+	*ks = v;
+	return ENV_OK;
+}
+
+const double *env_layer_singular_values(const struct env *e, int *n)
+{
+	if (e->current < 0)
+		return NULL;
+	return spectrum_orig(current_spectrum(e), n);
+}

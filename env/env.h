@@ -1,0 +1,60 @@
+/* env: the pruning environment of one checkpoint, calibration-free (weights only).
+ *
+ * For every decoder layer the scored matrix is the FFN up-projection in (ffn, hidden)
+ * orientation (Llama: gate_proj; GPT-Neo/GPT-2: c_fc; OPT/Phi: fc1; GPT-NeoX: dense_h_to_4h).
+ * Pruning keeps k of its rows; the verdict is the two-sample KS statistic between the singular
+ * values of the matrix and of its kept rows (spectrum.h). Layers are read one at a time from the
+ * memory-mapped checkpoint: unless everything fits the cache budget, only the current layer's
+ * matrix and spectrum are resident, plus small per-layer features and singular values. */
+#ifndef YOPO_ENV_H
+#define YOPO_ENV_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "rowfeat.h"
+#include "spectrum.h"
+
+#define ENV_ERRBUF 512
+
+enum env_error {
+	ENV_OK = 0,
+	ENV_ERR_MODEL = -1,  /* the checkpoint could not be opened or validated */
+	ENV_ERR_NOMEM = -2,
+	ENV_ERR_LINALG = -3, /* singular values failed */
+	ENV_ERR_ARG = -4,    /* bad layer, k or kept indices */
+};
+
+const char *env_strerror(int err);
+
+struct env;
+
+/* Opens model_dir (no weights are materialised). cache_bytes: keep layers resident while their
+ * total stays under this many bytes (0: always stream). *out owned by the caller (env_close). */
+int env_open(struct env **out, const char *model_dir, enum spectrum_route route,
+	     size_t cache_bytes, char *err, size_t errlen);
+
+void env_close(struct env *e);
+
+const struct config *env_config(const struct env *e);
+const char *env_model_dir(const struct env *e);
+
+/* Rows (ffn) and columns (hidden) of the scored matrix of a layer. */
+int env_rows(const struct env *e, int layer);
+int env_cols(const struct env *e);
+
+/* Rows kept at ratio: ffn - round(ratio * ffn) (≥ 1 for ratio < 1). */
+int env_keep_count(int rows, double ratio);
+
+/* Makes `layer` current: reads its matrix, computes features (once) and its spectrum.
+ * *features (rows, ROWFEAT_COUNT) and *w (rows, cols) are borrowed until the next
+ * env_layer_begin or env_close. */
+int env_layer_begin(struct env *e, int layer, const float **features, const float **w);
+
+/* KS distance of the current layer when keeping rows kept[0..k). */
+int env_layer_ks(struct env *e, const int *kept, int k, double *ks);
+
+/* Singular values of the current layer's full matrix (descending); *n set to their count. */
+const double *env_layer_singular_values(const struct env *e, int *n);
+
+#endif

@@ -1,0 +1,336 @@
+/* linalg: LAPACKE/OpenBLAS wrappers in double precision, plus the naive
+ * references the tests hold them to. The only file including lapacke.h and
+ * cblas.h.
+ *
+ * Row-major trick: a row-major (m, n) buffer is the column-major (n, m)
+ * matrix a^T. Singular values and symmetric eigenvalues do not care, so the
+ * LAPACK calls run in column-major on the transposed view and LAPACKE never
+ * has to transpose a copy. For the full SVD, a^T = V S U^T: LAPACK's "U" of
+ * a^T, stored column-major (n, k), is exactly row-major V^T (k, n), and its
+ * "VT", column-major (k, m), is row-major U (m, k). */
+#include "linalg.h"
+
+#include <assert.h>
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+/* Rows converted to double per dsyrk call: 256 x 4096 doubles = 8 MiB. */
+enum { GRAM_BLOCK_ROWS = 256, JACOBI_MAX_SWEEPS = 100 };
+
+const char *linalg_strerror(int err)
+{
+	switch (err) {
+	case LINALG_OK:
+		return "success";
+	case LINALG_ERR_ARG:
+		return "invalid argument (NULL pointer, non-positive dimension or row index out of range)";
+	case LINALG_ERR_OVERFLOW:
+		return "matrix size overflows";
+	case LINALG_ERR_NOMEM:
+		return "out of memory";
+	case LINALG_ERR_NONFINITE:
+		return "matrix holds NaN or Inf";
+	case LINALG_ERR_LAPACK_ARG:
+		return "LAPACK rejected an argument";
+	case LINALG_ERR_NO_CONVERGENCE:
+		return "LAPACK did not converge";
+	default:
+		return "unknown linalg error";
+	}
+}
+
+void linalg_set_threads(int n)
+{
+	openblas_set_num_threads(n < 1 ? 1 : n);
+}
+
+int linalg_get_threads(void)
+{
+	return openblas_get_num_threads();
+}
+
+static int lapack_status(lapack_int info)
+{
+	if (info == 0)
+		return LINALG_OK;
+	if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
+		return LINALG_ERR_NOMEM;
+	return info < 0 ? LINALG_ERR_LAPACK_ARG : LINALG_ERR_NO_CONVERGENCE;
+}
+
+/* *out = malloc(a * b doubles), with the multiplication checked. */
+static int alloc_doubles(double **out, size_t a, size_t b)
+{
+	if (b != 0 && a > SIZE_MAX / sizeof(double) / b)
+		return LINALG_ERR_OVERFLOW;
+	double *p = malloc(a * b * sizeof(double) + (a * b == 0));
+	if (!p)
+		return LINALG_ERR_NOMEM;
+	*out = p;
+	return LINALG_OK;
+}
+
+static int floats_finite(const float *x, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (!isfinite(x[i]))
+			return 0;
+	return 1;
+}
+
+/* dst = (double)src; LINALG_ERR_NONFINITE (dst partly written) on NaN/Inf. */
+static int to_double(double *dst, const float *src, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (!isfinite(src[i]))
+			return LINALG_ERR_NONFINITE;
+		dst[i] = src[i];
+	}
+	return LINALG_OK;
+}
+
+/* Copies the upper triangle of g (n, n) onto the lower one. */
+static void mirror_upper(double *g, int n)
+{
+	size_t nn = (size_t)n;
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = i + 1; j < nn; j++)
+			g[j * nn + i] = g[i * nn + j];
+}
+
+int linalg_singular_values(double *s, const float *a, int m, int n)
+{
+	if (!s || !a || m <= 0 || n <= 0)
+		return LINALG_ERR_ARG;
+	int k = m < n ? m : n;
+	double *buf = NULL, *st = NULL;
+	int err = alloc_doubles(&buf, (size_t)m, (size_t)n);
+	if (err)
+		goto out;
+	err = alloc_doubles(&st, (size_t)k, 1);
+	if (err)
+		goto out;
+	err = to_double(buf, a, (size_t)m * (size_t)n);
+	if (err)
+		goto out;
+	/* Column-major (n, m) view = a^T; jobz 'N' never touches u/vt. */
+	err = lapack_status(LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', n, m, buf, n, st,
+					   NULL, 1, NULL, 1));
+	if (err)
+		goto out;
+	memcpy(s, st, (size_t)k * sizeof(double));
+out:
+	free(st);
+	free(buf);
+	return err;
+}
+
+int linalg_svd_full(double *s, double *u, double *vt, const float *a, int m, int n)
+{
+	if (!s || !u || !vt || !a || m <= 0 || n <= 0)
+		return LINALG_ERR_ARG;
+	int k = m < n ? m : n;
+	double *buf = NULL;
+	int err = alloc_doubles(&buf, (size_t)m, (size_t)n);
+	if (err)
+		goto out;
+	err = to_double(buf, a, (size_t)m * (size_t)n);
+	if (err)
+		goto out;
+	/* See the file comment: LAPACK's U of a^T is our vt, its VT our u. */
+	err = lapack_status(LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', n, m, buf, n, s,
+					   vt, n, u, k));
+out:
+	free(buf);
+	return err;
+}
+
+/* g (+)= alpha * blk^T blk for blk (b, n) row-major, upper triangle only. */
+static void syrk_upper(double *g, const double *blk, int b, int n, double alpha, double beta)
+{
+	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, b, alpha, blk, n, beta, g, n);
+}
+
+int linalg_gram(double *g, const float *a, int m, int n)
+{
+	if (!g || !a || m <= 0 || n <= 0)
+		return LINALG_ERR_ARG;
+	size_t nn = (size_t)n;
+	int bmax = m < GRAM_BLOCK_ROWS ? m : GRAM_BLOCK_ROWS;
+	double *blk = NULL;
+	int err = alloc_doubles(&blk, (size_t)bmax, nn);
+	if (err)
+		goto out;
+	if (nn > SIZE_MAX / sizeof(double) / nn) {
+		err = LINALG_ERR_OVERFLOW;
+		goto out;
+	}
+	/* Validate everything first so g is untouched on error. */
+	if (!floats_finite(a, (size_t)m * nn)) {
+		err = LINALG_ERR_NONFINITE;
+		goto out;
+	}
+	for (int r0 = 0; r0 < m; r0 += bmax) {
+		int b = m - r0 < bmax ? m - r0 : bmax;
+		err = to_double(blk, a + (size_t)r0 * nn, (size_t)b * nn);
+		assert(err == LINALG_OK);
+		syrk_upper(g, blk, b, n, 1.0, r0 == 0 ? 0.0 : 1.0);
+	}
+	mirror_upper(g, n);
+out:
+	free(blk);
+	return err;
+}
+
+int linalg_gram_update(double *g, const float *a, const int *rows, int n_rows, int m, int n,
+		       double alpha)
+{
+	if (!g || !a || (n_rows > 0 && !rows) || n_rows < 0 || m <= 0 || n <= 0)
+		return LINALG_ERR_ARG;
+	size_t nn = (size_t)n;
+	if (nn > SIZE_MAX / sizeof(double) / nn)
+		return LINALG_ERR_OVERFLOW;
+	for (int i = 0; i < n_rows; i++) {
+		if (rows[i] < 0 || rows[i] >= m)
+			return LINALG_ERR_ARG;
+		if (!floats_finite(a + (size_t)rows[i] * nn, nn))
+			return LINALG_ERR_NONFINITE;
+	}
+	int bmax = n_rows < GRAM_BLOCK_ROWS ? n_rows : GRAM_BLOCK_ROWS;
+	double *blk = NULL;
+	int err = alloc_doubles(&blk, (size_t)bmax, nn);
+	if (err)
+		goto out;
+	for (int i0 = 0; i0 < n_rows; i0 += bmax) {
+		int b = n_rows - i0 < bmax ? n_rows - i0 : bmax;
+		for (int i = 0; i < b; i++) {
+			const float *src = a + (size_t)rows[i0 + i] * nn;
+			double *dst = blk + (size_t)i * nn;
+			for (size_t j = 0; j < nn; j++)
+				dst[j] = src[j];
+		}
+		syrk_upper(g, blk, b, n, alpha, 1.0);
+	}
+	mirror_upper(g, n);
+out:
+	free(blk);
+	return err;
+}
+
+int linalg_sym_eigvals(double *w, double *g, int n)
+{
+	if (!w || !g || n <= 0)
+		return LINALG_ERR_ARG;
+	size_t nn = (size_t)n;
+	if (nn > SIZE_MAX / sizeof(double) / nn)
+		return LINALG_ERR_OVERFLOW;
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = i; j < nn; j++)
+			if (!isfinite(g[i * nn + j]))
+				return LINALG_ERR_NONFINITE;
+	double *wt = NULL;
+	int err = alloc_doubles(&wt, nn, 1);
+	if (err)
+		goto out;
+	/* Row-major upper triangle = column-major lower triangle. */
+	err = lapack_status(LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', n, g, n, wt));
+	if (err)
+		goto out;
+	for (size_t i = 0; i < nn; i++)
+		w[i] = wt[nn - 1 - i]; /* dsyevd returns ascending */
+out:
+	free(wt);
+	return err;
+}
+
+static int cmp_desc(const void *pa, const void *pb)
+{
+	double x = *(const double *)pa, y = *(const double *)pb;
+	return (x < y) - (x > y);
+}
+
+int linalg_singular_values_jacobi(double *s, const float *a, int m, int n)
+{
+	if (!s || !a || m <= 0 || n <= 0)
+		return LINALG_ERR_ARG;
+	/* Orthogonalise p vectors of length len: a's columns if m >= n, else its
+	 * rows (the columns of a^T, which has the same singular values). */
+	int p = m < n ? m : n;
+	int len = m < n ? n : m;
+	size_t lz = (size_t)len;
+	double *v = NULL;
+	int err = alloc_doubles(&v, (size_t)p, lz);
+	if (err)
+		goto out;
+	if (!floats_finite(a, (size_t)m * (size_t)n)) {
+		err = LINALG_ERR_NONFINITE;
+		goto out;
+	}
+	for (size_t i = 0; i < (size_t)p; i++)
+		for (size_t t = 0; t < lz; t++)
+			v[i * lz + t] = m >= n ? a[t * (size_t)n + i] : a[i * (size_t)n + t];
+	double tol = (double)len * DBL_EPSILON;
+	int converged = 0;
+	for (int sweep = 0; sweep < JACOBI_MAX_SWEEPS && !converged; sweep++) {
+		converged = 1;
+		for (int i = 0; i < p; i++) {
+			for (int j = i + 1; j < p; j++) {
+				double *x = v + (size_t)i * lz, *y = v + (size_t)j * lz;
+				double al = 0, be = 0, ga = 0;
+				for (size_t t = 0; t < lz; t++) {
+					al += x[t] * x[t];
+					be += y[t] * y[t];
+					ga += x[t] * y[t];
+				}
+				if (ga == 0 || fabs(ga) <= tol * sqrt(al * be))
+					continue;
+				converged = 0;
+				double zeta = (be - al) / (2 * ga);
+				double tn = (zeta >= 0 ? 1.0 : -1.0) / (fabs(zeta) + sqrt(1 + zeta * zeta));
+				double c = 1 / sqrt(1 + tn * tn), sn = c * tn;
+				for (size_t t = 0; t < lz; t++) {
+					double xt = x[t], yt = y[t];
+					x[t] = c * xt - sn * yt;
+					y[t] = sn * xt + c * yt;
+				}
+			}
+		}
+	}
+	if (!converged) {
+		err = LINALG_ERR_NO_CONVERGENCE;
+		goto out;
+	}
+	for (size_t i = 0; i < (size_t)p; i++) {
+		double ss = 0;
+		for (size_t t = 0; t < lz; t++)
+			ss += v[i * lz + t] * v[i * lz + t];
+		s[i] = sqrt(ss);
+	}
+	qsort(s, (size_t)p, sizeof(double), cmp_desc);
+out:
+	free(v);
+	return err;
+}
+
+int linalg_gram_naive(double *g, const float *a, int m, int n)
+{
+	if (!g || !a || m <= 0 || n <= 0)
+		return LINALG_ERR_ARG;
+	size_t nn = (size_t)n;
+	for (size_t i = 0; i < nn; i++) {
+		for (size_t j = 0; j < nn; j++) {
+			double acc = 0;
+			for (size_t r = 0; r < (size_t)m; r++)
+				acc += (double)a[r * nn + i] * (double)a[r * nn + j];
+			g[i * nn + j] = acc;
+		}
+	}
+	return LINALG_OK;
+}

@@ -1,0 +1,96 @@
+/* linalg: the dense linear algebra the environment's reward needs — singular
+ * values, symmetric eigenvalues and Gram matrices of f32 weight matrices,
+ * computed in double through LAPACKE/OpenBLAS. This header's .c file is the
+ * only one in the project that includes lapacke.h / cblas.h.
+ *
+ * Precision: every routine converts the f32 input to double and runs the
+ * double-precision LAPACK driver (dgesdd, dsyevd, dsyrk). f32 values are exact
+ * in double, so the only error is the algorithm's own, about
+ * eps_double * sigma_max instead of eps_float * sigma_max for sgesdd. That
+ * matters for the KS reward, which compares the *ranks* of singular values
+ * of W and of W[kept]: with sgesdd the small singular values carry absolute
+ * noise ~1e-7 * sigma_max, enough to reorder nearly-equal values of the two
+ * sets. The cost is roughly 2x the time and memory of the f32 driver.
+ *
+ * Matrices are row-major. Dimensions come last. Functions return 0 or a
+ * negative enum linalg_error; outputs are written only on success. */
+#ifndef YOPO_ENV_LINALG_H
+#define YOPO_ENV_LINALG_H
+
+enum linalg_error {
+	LINALG_OK = 0,
+	LINALG_ERR_ARG = -1,           /* NULL pointer, dimension <= 0, row index out of range */
+	LINALG_ERR_OVERFLOW = -2,      /* a buffer size overflows size_t */
+	LINALG_ERR_NOMEM = -3,         /* allocation failed (ours or LAPACKE's workspace) */
+	LINALG_ERR_NONFINITE = -4,     /* input holds NaN or Inf */
+	LINALG_ERR_LAPACK_ARG = -5,    /* LAPACK rejected an argument (info < 0): a bug here */
+	LINALG_ERR_NO_CONVERGENCE = -6 /* LAPACK did not converge (info > 0) */
+};
+
+/* Static description of a linalg error code (or "unknown linalg error"). */
+const char *linalg_strerror(int err);
+
+/* Number of threads OpenBLAS (and the LAPACK routines built on it) may use.
+ * This is OpenBLAS's process-wide setting; n < 1 is treated as 1. Call it
+ * before starting work, not concurrently with running routines. */
+void linalg_set_threads(int n);
+int linalg_get_threads(void);
+
+/* Singular values of a, descending, into s (min(m, n) values), with LAPACK
+ * dgesdd jobz='N' (no U/V) on a double copy of a. a is not modified.
+ * Errors: ARG, OVERFLOW, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
+int linalg_singular_values(double *s, /* (min(m, n)) out, descending */
+			   const float *a, /* (m, n) row-major */
+			   int m, int n);
+
+/* Thin SVD a = u diag(s) vt with dgesdd jobz='S' (k = min(m, n)); the full
+ * decomposition the published implementation computes, kept for comparison.
+ * Same errors as linalg_singular_values. Exception to the rule above: LAPACK
+ * writes s, u, vt in place, so after LAPACK_ARG or NO_CONVERGENCE their
+ * contents are unspecified (argument, size, memory and NaN errors leave them
+ * untouched). */
+int linalg_svd_full(double *s,  /* (k) out, descending */
+		    double *u,  /* (m, k) row-major out, orthonormal columns */
+		    double *vt, /* (k, n) row-major out, orthonormal rows */
+		    const float *a, /* (m, n) row-major */
+		    int m, int n);
+
+/* g = a^T a in double (dsyrk on blocks of rows converted to double).
+ * g is written in full (both triangles). Errors: ARG, OVERFLOW, NOMEM, NONFINITE. */
+int linalg_gram(double *g,      /* (n, n) row-major out */
+		const float *a, /* (m, n) row-major */
+		int m, int n);
+
+/* g += alpha * sum over r in rows of a_r^T a_r (a_r the r-th row of a; a
+ * row listed twice counts twice). Reads only the upper triangle of g
+ * (j >= i) and writes g back in full. n_rows == 0 only symmetrises g.
+ * On error g is unchanged. Errors: ARG (also a row outside [0, m)),
+ * OVERFLOW, NOMEM, NONFINITE (in a listed row). */
+int linalg_gram_update(double *g,       /* (n, n) row-major, in/out */
+		       const float *a,  /* (m, n) row-major */
+		       const int *rows, /* (n_rows) indices into a's rows */
+		       int n_rows, int m, int n, double alpha);
+
+/* Eigenvalues of the symmetric matrix g, descending, with dsyevd jobz='N'.
+ * Reads only the upper triangle of g (j >= i) and destroys g.
+ * Errors: ARG, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
+int linalg_sym_eigvals(double *w, /* (n) out, descending */
+		       double *g, /* (n, n) row-major, destroyed */
+		       int n);
+
+/* Naive references for the tests (no BLAS/LAPACK). */
+
+/* Singular values by one-sided Jacobi in double (sweeps until every column
+ * pair is orthogonal to working precision; at most 100 sweeps). Slow
+ * (O(sweeps * min(m,n)^2 * max(m,n))), highly accurate. Errors: ARG, OVERFLOW,
+ * NOMEM, NONFINITE, NO_CONVERGENCE. */
+int linalg_singular_values_jacobi(double *s, /* (min(m, n)) out, descending */
+				  const float *a, /* (m, n) row-major */
+				  int m, int n);
+
+/* g = a^T a with a triple loop in double. Errors: ARG. */
+int linalg_gram_naive(double *g,      /* (n, n) row-major out */
+		      const float *a, /* (m, n) row-major */
+		      int m, int n);
+
+#endif

@@ -1,0 +1,79 @@
+/* rowfeat: standardised per-row policy inputs. See rowfeat.h. */
+#include "rowfeat.h"
+
+#include <math.h>
+#include <stddef.h>
+
+static const char *const names[ROWFEAT_COUNT] = {
+	"row_norm", "down_norm", "row_max", "leverage", "pair_norm", "depth",
+};
+
+const char *rowfeat_name(int i)
+{
+	return i >= 0 && i < ROWFEAT_COUNT ? names[i] : "?";
+}
+
+const char *rowfeat_list(void)
+{
+	return "row_norm,down_norm,row_max,leverage,pair_norm,depth";
+}
+
+/* log with a floor so an all-zero row gives a finite, very small value */
+static float safe_log(double v)
+{
+	return (float)log(v > 1e-30 ? v : 1e-30);
+}
+
+/* z-scores column f of x (rows, ROWFEAT_COUNT) in place; constant -> 0 */
+static void standardise(float *x, int rows, int f)
+{
+	double mean = 0, var = 0;
+	for (int i = 0; i < rows; i++)
+		mean += x[(size_t)i * ROWFEAT_COUNT + f];
+	mean /= rows;
+	for (int i = 0; i < rows; i++) {
+		double d = x[(size_t)i * ROWFEAT_COUNT + f] - mean;
+		var += d * d;
+	}
+	double sd = sqrt(var / rows);
+	for (int i = 0; i < rows; i++) {
+		float *v = &x[(size_t)i * ROWFEAT_COUNT + f];
+		*v = sd > 1e-12 * (fabs(mean) + 1) ? (float)((*v - mean) / sd) : 0.0f;
+	}
+}
+
+void rowfeat_compute(float *x, const float *w, const float *pair, const float *down,
+		      const double *vt, const double *s, int r, int rows, int cols, double depth)
+{
+	for (int i = 0; i < rows; i++) {
+		const float *wi = w + (size_t)i * cols;
+		float *xi = x + (size_t)i * ROWFEAT_COUNT;
+		double sq = 0, mx = 0, psq = 0, dsq = 0, lev = 0;
+		for (int j = 0; j < cols; j++) {
+			sq += (double)wi[j] * wi[j];
+			if (fabs(wi[j]) > mx)
+				mx = fabs(wi[j]);
+		}
+		if (pair)
+			for (int j = 0; j < cols; j++)
+				psq += (double)pair[(size_t)i * cols + j] * pair[(size_t)i * cols + j];
+		if (down)
+			for (int j = 0; j < cols; j++)
+				dsq += (double)down[(size_t)j * rows + i] * down[(size_t)j * rows + i];
+		for (int q = 0; q < r; q++) {
+			const double *v = vt + (size_t)q * cols;
+			double dot = 0;
+			for (int j = 0; j < cols; j++)
+				dot += wi[j] * v[j];
+			lev += (dot / s[q]) * (dot / s[q]);
+		}
+		xi[0] = safe_log(sqrt(sq));
+		xi[1] = down ? safe_log(sqrt(dsq)) : 0.0f;
+		xi[2] = safe_log(mx);
+		xi[3] = safe_log(lev);
+		xi[4] = pair ? safe_log(sqrt(psq)) : 0.0f;
+		xi[5] = (float)depth;
+	}
+	for (int f = 0; f < ROWFEAT_COUNT - 1; f++)
+		standardise(x, rows, f);
+}

@@ -1,0 +1,33 @@
+/* rowfeat: per-row inputs of the size-agnostic policy, computed from a layer's weights alone.
+ *
+ * A row is one FFN neuron: row i of the scored up-projection W (ffn, hidden) (Llama: gate_proj),
+ * with the matching row of the paired up matrix (Llama: up_proj) and column i of down
+ * (hidden, ffn). Every feature is standardised within the layer (z-score over the layer's rows),
+ * so the same policy applies to layers and models of any width:
+ *   0 row_norm   log ‖W_i‖₂
+ *   1 down_norm  log ‖down[:, i]‖₂       (0 when down is not given)
+ *   2 row_max    log max_j |W_ij|
+ *   3 leverage   log Σ_{j<r} (W_i·v_j / s_j)²: the row's leverage in W's leading rank-r
+ *                singular subspace (v_j right singular vectors, s_j singular values)
+ *   4 pair_norm  log ‖P_i‖₂ of the paired matrix (gated families), else 0
+ *   5 depth      layer / (n_layers - 1), the same for every row (not standardised)
+ * Logs tame the heavy tails of norms; a feature constant over the layer becomes 0. */
+#ifndef YOPO_ROWFEAT_H
+#define YOPO_ROWFEAT_H
+
+#define ROWFEAT_COUNT 6
+
+/* Name of feature i (stable: stored in policy checkpoints). */
+const char *rowfeat_name(int i);
+
+/* Comma-separated list of all names, in order. */
+const char *rowfeat_list(void);
+
+/* x (rows, ROWFEAT_COUNT) out.
+ * w (rows, cols) scored matrix; pair (rows, cols) or NULL; down (cols, rows) or NULL;
+ * vt (r, cols) leading right singular vectors of w as rows, s (r) their singular values (> 0);
+ * depth in [0, 1]. */
+void rowfeat_compute(float *x, const float *w, const float *pair, const float *down,
+		      const double *vt, const double *s, int r, int rows, int cols, double depth);
+
+#endif

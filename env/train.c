@@ -1,0 +1,410 @@
+/* train: REINFORCE over the spectral environments. See train.h. */
+#include "train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pcg32.h"
+#include "sampling.h"
+
+struct trainer {
+	struct env **envs;
+	int n_envs;
+	struct train_opts o;
+	double *ratios;          /* copy of o.ratios */
+	struct pcg32 rng;
+	struct policy *mlp, *best_mlp;
+	struct prunenet *pn, *best_pn;
+	struct train_cell *cells; /* (n_envs * n_ratios * layers) */
+	double *baseline;         /* running mean reward per cell, NAN until first visit */
+	int n_cells;
+	int max_rows;
+	float *scores, *dscores, *dtmp; /* (max_rows) */
+	int *order;               /* (samples * max_rows) */
+	double *rewards;          /* (samples) */
+	double best_greedy, final_reward, best_reward;
+	double t0;
+};
+
+const char *train_strerror(int err)
+{
+	switch (err) {
+	case TRAIN_OK: return "success";
+	case TRAIN_ERR_ARG: return "invalid training options";
+	case TRAIN_ERR_SHAPE: return "prunenet needs models of one shape";
+	case TRAIN_ERR_NOMEM: return "out of memory";
+	case TRAIN_ERR_ENV: return "environment failed";
+	case TRAIN_ERR_POLICY: return "policy failed";
+	}
+	return "unknown train error";
+}
+
+void train_opts_default(struct train_opts *o)
+{
+	*o = (struct train_opts){
+		.arch = TRAIN_ARCH_MLP,
+		.reward = TRAIN_REWARD_NEG_KS,
+		.episodes = 20,
+		.lr = 0.05,
+		.seed = 0,
+		.samples = 8,
+		.hidden = 16,
+		.entropy = 0,
+		.gamma = 0.99,
+	};
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double reward_of(const struct trainer *t, double ks)
+{
+	if (t->o.reward == TRAIN_REWARD_INVERSE)
+		return 1.0 / (ks > 1e-6 ? ks : 1e-6);
+	return -ks;
+}
+
+int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struct train_opts *o,
+		char *err, size_t errlen)
+{
+	if (n_envs < 1 || o->n_ratios < 1 || o->episodes < 0 || !(o->lr > 0) || o->samples < 1 ||
+	    o->hidden < 1 || o->entropy < 0) {
+		snprintf(err, errlen, "invalid training options");
+		return TRAIN_ERR_ARG;
+	}
+	for (int i = 0; i < o->n_ratios; i++)
+		if (!(o->ratios[i] > 0 && o->ratios[i] < 1)) {
+			snprintf(err, errlen, "ratio %g is outside (0, 1)", o->ratios[i]);
+			return TRAIN_ERR_ARG;
+		}
+	struct trainer *t = calloc(1, sizeof *t);
+	if (!t)
+		return TRAIN_ERR_NOMEM;
+	t->envs = envs;
+	t->n_envs = n_envs;
+	t->o = *o;
+	t->best_greedy = INFINITY;
+	t->best_reward = -INFINITY;
+	t->final_reward = NAN;
+	pcg32_seed(&t->rng, o->seed, 0x796f706fu /* "yopo" */);
+	int rc = TRAIN_ERR_NOMEM;
+	t->ratios = malloc(sizeof *t->ratios * (size_t)o->n_ratios);
+	if (!t->ratios)
+		goto fail;
+	memcpy(t->ratios, o->ratios, sizeof *t->ratios * (size_t)o->n_ratios);
+	t->o.ratios = t->ratios;
+	const struct config *c0 = env_config(envs[0]);
+	for (int e = 0; e < n_envs; e++) {
+		const struct config *c = env_config(envs[e]);
+		t->n_cells += c->n_layers * o->n_ratios;
+		for (int l = 0; l < c->n_layers; l++)
+			if (env_rows(envs[e], l) > t->max_rows)
+				t->max_rows = env_rows(envs[e], l);
+		if (o->arch == TRAIN_ARCH_PRUNENET) {
+			for (int l = 0; l < c->n_layers; l++)
+				if (c->layer_ffn[l] != c0->ffn || c->hidden != c0->hidden) {
+					snprintf(err, errlen,
+						 "--arch prunenet ties the policy to one shape: %s has hidden %d / ffn %d, %s has hidden %d / ffn %d",
+						 env_model_dir(envs[0]), c0->hidden, c0->ffn, env_model_dir(envs[e]),
+						 c->hidden, c->layer_ffn[l]);
+					rc = TRAIN_ERR_SHAPE;
+					goto fail;
+				}
+		}
+	}
+	size_t R = (size_t)t->max_rows;
+	t->cells = calloc((size_t)t->n_cells, sizeof *t->cells);
+	t->baseline = malloc(sizeof *t->baseline * (size_t)t->n_cells);
+	t->scores = malloc(R * sizeof(float));
+	t->dscores = malloc(R * sizeof(float));
+	t->dtmp = malloc(R * sizeof(float));
+	t->order = malloc((size_t)o->samples * R * sizeof(int));
+	t->rewards = malloc((size_t)o->samples * sizeof(double));
+	if (!t->cells || !t->baseline || !t->scores || !t->dscores || !t->dtmp || !t->order ||
+	    !t->rewards)
+		goto fail;
+	for (int i = 0; i < t->n_cells; i++)
+		t->baseline[i] = NAN;
+	if (o->arch == TRAIN_ARCH_MLP) {
+		if (policy_new(&t->mlp, ROWFEAT_COUNT, o->hidden, &t->rng) ||
+		    policy_new(&t->best_mlp, ROWFEAT_COUNT, o->hidden, &t->rng))
+			goto fail;
+		policy_copy_params(t->best_mlp, t->mlp);
+	} else {
+		if (prunenet_new(&t->pn, c0->hidden, c0->ffn, &t->rng) ||
+		    prunenet_new(&t->best_pn, c0->hidden, c0->ffn, &t->rng))
+			goto fail;
+		prunenet_copy_params(t->best_pn, t->pn);
+	}
+	*out = t;
+	return TRAIN_OK;
+fail:
+	trainer_free(t);
+	return rc;
+}
+
+void trainer_free(struct trainer *t)
+{
+	if (!t)
+		return;
+	policy_free(t->mlp);
+	policy_free(t->best_mlp);
+	prunenet_free(t->pn);
+	prunenet_free(t->best_pn);
+	free(t->ratios);
+	free(t->cells);
+	free(t->baseline);
+	free(t->scores);
+	free(t->dscores);
+	free(t->dtmp);
+	free(t->order);
+	free(t->rewards);
+	free(t);
+}
+
+/* Greedy (deterministic top-k) KS of the current parameters on the current layer. */
+static int greedy_ks(struct trainer *t, struct env *env, const float *w, int rows, int k,
+		     double *ks)
+{
+	if (t->o.arch == TRAIN_ARCH_PRUNENET) {
+		/* top-k of alpha: the keep probabilities without noise */
+		if (prunenet_forward(t->pn, t->scores, w, NULL))
+			return TRAIN_ERR_POLICY;
+	}
+	if (sampling_topk(t->order, t->scores, rows, k))
+		return TRAIN_ERR_POLICY;
+	return env_layer_ks(env, t->order, k, ks) ? TRAIN_ERR_ENV : TRAIN_OK;
+}
+
+/* One MLP cell: sample, score, accumulate the REINFORCE gradient (scaled by 1/n_cells). */
+/* t->scores must hold the policy's scores of this layer (its forward cache is used). */
+static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int k)
+{
+	struct train_cell *C = &t->cells[cell];
+	int S = t->o.samples;
+	double ks_sum = 0, r_sum = 0;
+	for (int s = 0; s < S; s++) {
+		int *ord = t->order + (size_t)s * t->max_rows;
+		double ks;
+		if (sampling_gumbel_topk(ord, t->scores, rows, k, &t->rng))
+			return TRAIN_ERR_POLICY;
+		if (env_layer_ks(env, ord, k, &ks))
+			return TRAIN_ERR_ENV;
+		t->rewards[s] = reward_of(t, ks);
+		ks_sum += ks;
+		r_sum += t->rewards[s];
+	}
+	{
+		C->ks = ks_sum / S;
+		C->reward = r_sum / S;
+		double *b = &t->baseline[cell];
+		for (int i = 0; i < rows; i++)
+			t->dscores[i] = 0;
+		for (int s = 0; s < S; s++) {
+			/* leave-one-out mean of the other samples, else the running mean */
+			double base = S > 1 ? (r_sum - t->rewards[s]) / (S - 1) : (isnan(*b) ? t->rewards[s] : *b);
+			double adv = t->rewards[s] - base;
+			if (adv == 0)
+				continue;
+			if (sampling_log_prob_grad(t->dtmp, t->scores, t->order + (size_t)s * t->max_rows, rows, k))
+				return TRAIN_ERR_POLICY;
+			/* loss = -adv · log P  ->  dloss/dscore = -adv · ∇log P */
+			float scale = (float)(-adv / S / t->n_cells);
+			for (int i = 0; i < rows; i++)
+				t->dscores[i] += scale * t->dtmp[i];
+		}
+		if (t->o.entropy > 0) {
+			double h;
+			if (sampling_entropy(&h, t->dtmp, t->scores, rows))
+				return TRAIN_ERR_POLICY;
+			float scale = (float)(-t->o.entropy / t->n_cells);
+			for (int i = 0; i < rows; i++)
+				t->dscores[i] += scale * t->dtmp[i];
+		}
+		*b = isnan(*b) ? C->reward : 0.9 * *b + 0.1 * C->reward;
+		if (policy_backward(t->mlp, t->dscores, rows))
+			return TRAIN_ERR_POLICY;
+	}
+	return TRAIN_OK;
+}
+
+/* One PruneNet cell as in the published loop: noisy forward, sample, reward, fresh noisy
+ * forward, loss -γ^layer · reward · Σ log p_kept, one AdamW step. */
+static int prunenet_cell(struct trainer *t, struct env *env, int cell, const float *w, int k)
+{
+	struct train_cell *C = &t->cells[cell];
+	double ks;
+	if (prunenet_forward(t->pn, NULL, w, &t->rng) || prunenet_sample(t->pn, t->order, k, &t->rng))
+		return TRAIN_ERR_POLICY;
+	if (env_layer_ks(env, t->order, k, &ks))
+		return TRAIN_ERR_ENV;
+	C->ks = ks;
+	C->reward = reward_of(t, ks);
+	struct policy_adam cfg = prunenet_adamw_defaults();
+	cfg.lr = (float)t->o.lr;
+	prunenet_zero_grad(t->pn);
+	if (prunenet_forward(t->pn, NULL, w, &t->rng) ||
+	    prunenet_backward(t->pn, t->order, k, (float)(pow(t->o.gamma, C->layer) * C->reward)))
+		return TRAIN_ERR_POLICY;
+	prunenet_adamw_step(t->pn, &cfg);
+	return TRAIN_OK;
+}
+
+/* Visits every cell. EVAL: greedy KS only. LEARN: sampled KS and rewards, gradients (mlp) or
+ * per-layer steps (prunenet); for mlp the greedy KS is measured in the same pass, since its
+ * parameters only change after the pass. */
+enum pass { PASS_EVAL, PASS_LEARN };
+
+static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen)
+{
+	int cell = 0, rc;
+	if (pass == PASS_LEARN && t->mlp)
+		policy_zero_grad(t->mlp);
+	for (int e = 0; e < t->n_envs; e++) {
+		struct env *env = t->envs[e];
+		int L = env_config(env)->n_layers;
+		for (int l = 0; l < L; l++) {
+			const float *x, *w;
+			if ((rc = env_layer_begin(env, l, &x, &w))) {
+				snprintf(err, errlen, "%s: layer %d: %s", env_model_dir(env), l, env_strerror(rc));
+				return TRAIN_ERR_ENV;
+			}
+			int rows = env_rows(env, l);
+			if (t->mlp && policy_forward(t->mlp, t->scores, x, rows)) {
+				snprintf(err, errlen, "policy forward failed on layer %d", l);
+				return TRAIN_ERR_POLICY;
+			}
+			for (int r = 0; r < t->o.n_ratios; r++, cell++) {
+				struct train_cell *C = &t->cells[cell];
+				C->model = e;
+				C->layer = l;
+				C->ratio = t->ratios[r];
+				int k = env_keep_count(rows, t->ratios[r]);
+				if ((pass == PASS_EVAL || t->mlp) &&
+				    (rc = greedy_ks(t, env, w, rows, k, &C->greedy_ks)))
+					goto fail;
+				if (pass == PASS_EVAL)
+					continue;
+				rc = t->mlp ? mlp_cell(t, env, cell, rows, k) : prunenet_cell(t, env, cell, w, k);
+				if (rc)
+					goto fail;
+			}
+		}
+	}
+	return TRAIN_OK;
+fail:
+	snprintf(err, errlen, "%s (%s)", train_strerror(rc),
+		 rc == TRAIN_ERR_ENV ? "spectrum of a layer" : "scores or sampling");
+	return rc;
+}
+
+static void summarise(const struct trainer *t, struct train_episode *ep, enum pass pass)
+{
+	double r = 0, ks = 0, g = 0;
+	for (int i = 0; i < t->n_cells; i++) {
+		struct train_cell *C = &t->cells[i];
+		if (pass == PASS_EVAL) {
+			C->ks = C->greedy_ks;
+			C->reward = reward_of(t, C->greedy_ks);
+		}
+		r += C->reward;
+		ks += C->ks;
+		g += C->greedy_ks;
+	}
+	ep->mean_reward = r / t->n_cells;
+	ep->mean_ks = ks / t->n_cells;
+	ep->greedy_ks = g / t->n_cells;
+	ep->cells = t->cells;
+	ep->n_cells = t->n_cells;
+	ep->elapsed = now() - t->t0;
+}
+
+/* Keeps the current parameters if their greedy KS (in ep) is the best so far. */
+static void track_best(struct trainer *t, struct train_episode *ep)
+{
+	ep->is_best = ep->greedy_ks < t->best_greedy;
+	if (!ep->is_best)
+		return;
+	t->best_greedy = ep->greedy_ks;
+	t->best_reward = ep->mean_reward;
+	if (t->mlp)
+		policy_copy_params(t->best_mlp, t->mlp);
+	else
+		prunenet_copy_params(t->best_pn, t->pn);
+}
+
+int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char *err,
+		size_t errlen)
+{
+	int rc;
+	t->t0 = now();
+	struct train_episode ep = {0};
+	for (int e = 1; e <= t->o.episodes; e++) {
+		ep.episode = e;
+		if (t->pn) {
+			/* prunenet steps after every layer: score its start-of-episode parameters first */
+			if ((rc = run_cells(t, PASS_EVAL, err, errlen)))
+				return rc;
+			summarise(t, &ep, PASS_EVAL);
+			track_best(t, &ep);
+		}
+		if ((rc = run_cells(t, PASS_LEARN, err, errlen)))
+			return rc;
+		double greedy = ep.greedy_ks;
+		summarise(t, &ep, PASS_LEARN);
+		if (t->pn)
+			ep.greedy_ks = greedy; /* measured by the EVAL pass */
+		if (t->mlp) {
+			track_best(t, &ep); /* greedy KS of the parameters before this step */
+			struct policy_adam cfg = {(float)t->o.lr, 0.9f, 0.999f, 1e-8f, 0.0f};
+			policy_adam_step(t->mlp, &cfg);
+		}
+		t->final_reward = ep.mean_reward;
+		if (progress)
+			progress(ctx, &ep);
+	}
+	/* the parameters after the last update (episode 0 when there was no training) */
+	if ((rc = run_cells(t, PASS_EVAL, err, errlen)))
+		return rc;
+	ep.episode = t->o.episodes > 0 ? t->o.episodes + 1 : 0;
+	summarise(t, &ep, PASS_EVAL);
+	double reward = ep.mean_reward;
+	track_best(t, &ep);
+	if (t->o.episodes == 0)
+		t->final_reward = reward;
+	if (progress)
+		progress(ctx, &ep);
+	return TRAIN_OK;
+}
+
+struct policy *trainer_best_mlp(struct trainer *t)
+{
+	return t->best_mlp;
+}
+
+struct prunenet *trainer_best_prunenet(struct trainer *t)
+{
+	return t->best_pn;
+}
+
+double trainer_best_greedy_ks(const struct trainer *t)
+{
+	return t->best_greedy;
+}
+
+double trainer_final_reward(const struct trainer *t)
+{
+	return t->final_reward;
+}
+
+double trainer_best_reward(const struct trainer *t)
+{
+	return t->best_reward;
+}

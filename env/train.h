@@ -1,0 +1,101 @@
+/* train: REINFORCE training of a pruning policy on the spectral environments of one or more
+ * checkpoints and ratios.
+ *
+ * arch MLP (yopo's policy): every layer's rows are scored by the size-agnostic network from
+ * their features; `samples` orderings of k rows are drawn per layer (Gumbel-top-k, i.e.
+ * Plackett–Luce); the gradient is the exact ∇ log P(ordering) times the advantage
+ * reward − baseline, where the baseline is the mean reward of the layer's other samples
+ * (leave-one-out) or, with one sample, a running mean per (model, ratio, layer). Optional
+ * entropy bonus. One Adam step per episode on the mean over all layers.
+ *
+ * arch PRUNENET (reproduction of the published method, for comparison): per layer the keep
+ * probabilities come from the layer's weights through the (hidden→ffn) network, k rows are
+ * sampled, and the loss −γ^layer · reward · Σ log p_kept (p from a fresh noisy forward) takes one
+ * AdamW step per layer; no baseline.
+ *
+ * After every episode the deterministic (top-k) selection of the current parameters is scored;
+ * the parameters with the lowest mean greedy KS are kept as the best policy. */
+#ifndef YOPO_TRAIN_H
+#define YOPO_TRAIN_H
+
+#include <stdint.h>
+
+#include "env.h"
+#include "policy.h"
+#include "prunenet.h"
+
+#define TRAIN_ERRBUF 512
+
+enum train_arch { TRAIN_ARCH_MLP, TRAIN_ARCH_PRUNENET };
+enum train_reward { TRAIN_REWARD_NEG_KS, TRAIN_REWARD_INVERSE };
+
+enum train_error {
+	TRAIN_OK = 0,
+	TRAIN_ERR_ARG = -1,    /* bad options */
+	TRAIN_ERR_SHAPE = -2,  /* prunenet on models of different shapes */
+	TRAIN_ERR_NOMEM = -3,
+	TRAIN_ERR_ENV = -4,    /* reading a layer or computing a spectrum failed */
+	TRAIN_ERR_POLICY = -5, /* the network or sampler failed (e.g. non-finite scores) */
+};
+
+const char *train_strerror(int err);
+
+struct train_opts {
+	enum train_arch arch;
+	enum train_reward reward;
+	const double *ratios;  /* (n_ratios) in (0, 1) */
+	int n_ratios;
+	int episodes;          /* ≥ 0; 0 keeps the initial policy */
+	double lr;
+	uint64_t seed;
+	int samples;           /* orderings per layer per episode (mlp) */
+	int hidden;            /* mlp hidden width */
+	double entropy;        /* entropy bonus coefficient (mlp), 0: none */
+	double gamma;          /* prunenet discount per layer */
+};
+
+/* Defaults: mlp, neg-ks, 20 episodes, lr 0.05, seed 0, 8 samples, hidden 16, no entropy,
+ * gamma 0.99 (ratios left empty). */
+void train_opts_default(struct train_opts *o);
+
+/* One (model, ratio, layer) cell of an episode. */
+struct train_cell {
+	int model, layer;
+	double ratio;
+	double ks;        /* mean KS of this episode's sampled selections */
+	double reward;    /* mean reward of those */
+	double greedy_ks; /* KS of the deterministic top-k of the parameters used */
+};
+
+struct train_episode {
+	int episode;             /* 1-based */
+	double mean_reward, mean_ks, greedy_ks;
+	double elapsed;          /* seconds since training started */
+	const struct train_cell *cells;
+	int n_cells;
+	int is_best;             /* these parameters are the best so far */
+};
+
+typedef void train_progress_fn(void *ctx, const struct train_episode *ep);
+
+struct trainer;
+
+/* envs (borrowed, n_envs ≥ 1) must outlive the trainer. */
+int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struct train_opts *o,
+		char *err, size_t errlen);
+
+void trainer_free(struct trainer *t);
+
+/* Runs all episodes, calling progress after each (episode 0 = the initial parameters'
+ * greedy evaluation). Returns 0 or a negative train_error (err gets a one-line reason). */
+int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char *err,
+		size_t errlen);
+
+/* The best parameters found (borrowed from the trainer). */
+struct policy *trainer_best_mlp(struct trainer *t);
+struct prunenet *trainer_best_prunenet(struct trainer *t);
+double trainer_best_greedy_ks(const struct trainer *t);
+double trainer_final_reward(const struct trainer *t);
+double trainer_best_reward(const struct trainer *t);
+
+#endif
