@@ -22,7 +22,7 @@ static const struct train_cli {
 	double ratios[MAX_RATIOS];      /* --ratio R[,R...] (required) */
 	int n_ratios;
 	long episodes;                  /* --episodes N */
-	double lr;                      /* --lr X; 0: 0.05 (mlp) or 1e-3 (prunenet, as published) */
+	double lr;                      /* --lr X; 0: 0.1 (mlp) or 1e-3 (prunenet, as published) */
 	unsigned long long seed;        /* --seed S */
 	const char *arch;               /* --arch mlp|prunenet */
 	const char *reward;             /* --reward neg-ks|inverse; NULL: neg-ks (mlp), inverse (prunenet) */
@@ -34,7 +34,7 @@ static const struct train_cli {
 	const char *log;                /* --log FILE.jsonl */
 	const char *out;                /* --out POLICY.safetensors (required) */
 } defaults = {
-	.episodes = 20, .lr = 0, .seed = 0, .arch = "mlp", .reward = NULL, .samples = 8,
+	.episodes = 20, .lr = 0, .seed = 0, .arch = "mlp", .reward = NULL, .samples = 16,
 	.hidden = 16, .entropy = 0, .route = "gram", .cache_mb = 1024,
 };
 
@@ -52,12 +52,12 @@ static void help(FILE *out)
 		"  --ratio R,...     fraction of FFN rows removed, each in (0, 1)\n"
 		"  --out FILE        policy checkpoint to write (safetensors)\n"
 		"  --episodes N      training episodes (default 20; 0 saves the untrained policy)\n"
-		"  --lr X            learning rate (default 0.05 for mlp, 1e-3 for prunenet)\n"
+		"  --lr X            learning rate (default 0.1 for mlp, 1e-3 for prunenet)\n"
 		"  --seed S          seed of all randomness (default 0)\n"
 		"  --arch A          mlp: yopo's size-agnostic policy (default); prunenet: the published\n"
 		"                    parameterisation, tied to one model shape\n"
 		"  --reward R        neg-ks (default for mlp) or inverse = 1/KS (default for prunenet)\n"
-		"  --samples N       sampled selections per layer per episode, mlp (default 8)\n"
+		"  --samples N       sampled selections per layer per episode, mlp (default 16)\n"
 		"  --hidden N        policy hidden width, mlp (default 16)\n"
 		"  --entropy X       entropy bonus coefficient, mlp (default 0)\n"
 		"  --route R         gram (default): eigenvalues of the downdated Gram matrix; svd:\n"

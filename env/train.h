@@ -54,7 +54,7 @@ struct train_opts {
 	double gamma;          /* prunenet discount per layer */
 };
 
-/* Defaults: mlp, neg-ks, 20 episodes, lr 0.05, seed 0, 8 samples, hidden 16, no entropy,
+/* Defaults: mlp, neg-ks, 20 episodes, lr 0.1, seed 0, 16 samples, hidden 16, no entropy,
  * gamma 0.99 (ratios left empty). */
 void train_opts_default(struct train_opts *o);
 

@@ -1,0 +1,364 @@
+/* test-matmul: oneDNN matmul_nt/matmul_nn against the naive references, the
+ * references against hand-computed products, primitive-cache behaviour and
+ * argument errors. */
+#include <check.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matmul.h"
+
+/* Guard floats after each output buffer: catches writes past (m, n). */
+enum { GUARD = 8 };
+static const float GUARD_VALUE = 12345.0f;
+
+/* xorshift64* state; passed explicitly, never global. */
+struct rng {
+	uint64_t s;
+};
+
+static float rng_unit(struct rng *r)	/* uniform in [-1, 1) */
+{
+	r->s ^= r->s >> 12;
+	r->s ^= r->s << 25;
+	r->s ^= r->s >> 27;
+	return (float)((r->s * 2685821657736338717ULL) >> 40) / (float)(1 << 23) - 1.0f;
+}
+
+static float *rand_buf(struct rng *r, size_t count, float scale)
+{
+	float *p = malloc(count * sizeof(*p));
+
+	ck_assert_ptr_nonnull(p);
+	for (size_t i = 0; i < count; i++)
+		p[i] = rng_unit(r) * scale;
+	return p;
+}
+
+static float *out_buf(size_t count)
+{
+	float *p = malloc((count + GUARD) * sizeof(*p));
+
+	ck_assert_ptr_nonnull(p);
+	for (size_t i = 0; i < count + GUARD; i++)
+		p[i] = (i < count) ? NAN : GUARD_VALUE;
+	return p;
+}
+
+static void assert_guard(const float *p, size_t count)
+{
+	for (size_t i = count; i < count + GUARD; i++)
+		ck_assert_float_eq(p[i], GUARD_VALUE);
+}
+
+/* Relative tolerance 1e-4 for values of order one. */
+static void assert_close(const float *got, const float *want, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		double tol = 1e-4 * fmax(1.0, fabs(want[i]));
+
+		ck_assert_msg(isfinite(got[i]), "element %zu not finite", i);
+		ck_assert_double_eq_tol(got[i], want[i], tol);
+	}
+}
+
+/* Runs the fast kind (nt or nn) and its reference on random data of shape
+ * (m, n, k) and compares. Inputs are scaled by 1/sqrt(k) so outputs are O(1). */
+static void check_shape(struct matmul *mm, struct rng *r, bool nn, int m, int n,
+			int k, bool with_bias)
+{
+	size_t mn = (size_t)m * n;
+	float *x = rand_buf(r, (size_t)m * k, 1.0f);
+	float *w = rand_buf(r, (size_t)n * k, 1.0f / sqrtf((float)k));
+	float *bias = with_bias ? rand_buf(r, (size_t)n, 1.0f) : NULL;
+	float *y = out_buf(mn);
+	float *y_ref = out_buf(mn);
+	int rc;
+
+	if (nn) {
+		rc = matmul_nn(mm, y, x, w, bias, m, n, k);
+		matmul_nn_ref(y_ref, x, w, bias, m, n, k);
+	} else {
+		rc = matmul_nt(mm, y, x, w, bias, m, n, k);
+		matmul_nt_ref(y_ref, x, w, bias, m, n, k);
+	}
+	ck_assert_msg(rc == MATMUL_OK, "%dx%dx%d: %s", m, n, k, matmul_strerror(rc));
+	assert_close(y, y_ref, mn);
+	assert_guard(y, mn);
+	assert_guard(y_ref, mn);
+	free(x);
+	free(w);
+	free(bias);
+	free(y);
+	free(y_ref);
+}
+
+struct shape {
+	int m, n, k;
+	bool bias;
+};
+
+static const struct shape shapes[] = {
+	{ 1, 1, 1, false },
+	{ 1, 1, 1, true },
+	{ 1, 172, 64, false },
+	{ 1, 172, 64, true },
+	{ 7, 13, 5, false },
+	{ 7, 13, 5, true },
+	{ 512, 64, 172, false },
+	{ 512, 64, 172, true },
+	{ 33, 512, 64, false },
+	{ 33, 512, 64, true },
+	{ 3, 1, 257, true },	/* single output column */
+	{ 1, 511, 3, false },
+	{ 17, 19, 23, true },
+	{ 64, 512, 128, true },	/* GPT-Neo c_fc */
+	{ 5, 14019 / 7, 128, false },
+};
+enum { N_SHAPES = sizeof(shapes) / sizeof(shapes[0]) };
+
+START_TEST(test_nt_vs_ref)
+{
+	struct matmul *mm = NULL;
+	struct rng r = { 0x9e3779b97f4a7c15ULL + (uint64_t)_i };
+	const struct shape *s = &shapes[_i];
+
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	check_shape(mm, &r, false, s->m, s->n, s->k, s->bias);
+	matmul_free(mm);
+}
+END_TEST
+
+START_TEST(test_nn_vs_ref)
+{
+	struct matmul *mm = NULL;
+	struct rng r = { 0x2545f4914f6cdd1dULL + (uint64_t)_i };
+	const struct shape *s = &shapes[_i];
+
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	check_shape(mm, &r, true, s->m, s->n, s->k, s->bias);
+	matmul_free(mm);
+}
+END_TEST
+
+/* x (2, 3), w (2, 3), bias (2); products worked out by hand:
+ * row 0: (1,2,3)·(1,0,-1) = -2,  (1,2,3)·(2,1,0) = 4
+ * row 1: (4,5,6)·(1,0,-1) = -2,  (4,5,6)·(2,1,0) = 13 */
+START_TEST(test_ref_by_hand)
+{
+	const float x[] = { 1, 2, 3, 4, 5, 6 };
+	const float w[] = { 1, 0, -1, 2, 1, 0 };
+	const float wt[] = { 1, 2, 0, 1, -1, 0 };	/* w transposed: (3, 2) */
+	const float bias[] = { 0.5f, -1.0f };
+	const float want[] = { -2, 4, -2, 13 };
+	const float want_b[] = { -1.5f, 3, -1.5f, 12 };
+	struct matmul *mm = NULL;
+	float y[4];
+
+	matmul_nt_ref(y, x, w, NULL, 2, 2, 3);
+	for (int i = 0; i < 4; i++)
+		ck_assert_float_eq(y[i], want[i]);
+	matmul_nt_ref(y, x, w, bias, 2, 2, 3);
+	for (int i = 0; i < 4; i++)
+		ck_assert_float_eq(y[i], want_b[i]);
+	matmul_nn_ref(y, x, wt, bias, 2, 2, 3);
+	for (int i = 0; i < 4; i++)
+		ck_assert_float_eq(y[i], want_b[i]);
+
+	/* Small integers are exact in f32, so the fast path must match exactly. */
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	ck_assert_int_eq(matmul_nt(mm, y, x, w, bias, 2, 2, 3), MATMUL_OK);
+	for (int i = 0; i < 4; i++)
+		ck_assert_float_eq(y[i], want_b[i]);
+	ck_assert_int_eq(matmul_nn(mm, y, x, wt, NULL, 2, 2, 3), MATMUL_OK);
+	for (int i = 0; i < 4; i++)
+		ck_assert_float_eq(y[i], want[i]);
+	matmul_free(mm);
+}
+END_TEST
+
+/* nt with w must equal nn with wᵀ, for both the references and the fast path. */
+START_TEST(test_nt_equals_nn_transposed)
+{
+	enum { M = 9, N = 21, K = 14 };
+	struct rng r = { 77 };
+	float *x = rand_buf(&r, M * K, 1.0f);
+	float *w = rand_buf(&r, N * K, 0.3f);
+	float *bias = rand_buf(&r, N, 1.0f);
+	float wt[K * N], a[M * N], b[M * N];
+	struct matmul *mm = NULL;
+
+	for (int j = 0; j < N; j++)
+		for (int p = 0; p < K; p++)
+			wt[p * N + j] = w[j * K + p];
+	matmul_nt_ref(a, x, w, bias, M, N, K);
+	matmul_nn_ref(b, x, wt, bias, M, N, K);
+	for (int i = 0; i < M * N; i++)
+		ck_assert_float_eq(a[i], b[i]);
+
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	ck_assert_int_eq(matmul_nt(mm, a, x, w, bias, M, N, K), MATMUL_OK);
+	ck_assert_int_eq(matmul_nn(mm, b, x, wt, bias, M, N, K), MATMUL_OK);
+	assert_close(a, b, M * N);
+	matmul_free(mm);
+	free(x);
+	free(w);
+	free(bias);
+}
+END_TEST
+
+static void assert_stats(const struct matmul *mm, uint64_t hits, uint64_t misses,
+			 uint64_t evictions, int entries)
+{
+	struct matmul_stats st;
+
+	matmul_get_stats(mm, &st);
+	ck_assert_uint_eq(st.hits, hits);
+	ck_assert_uint_eq(st.misses, misses);
+	ck_assert_uint_eq(st.evictions, evictions);
+	ck_assert_int_eq(st.entries, entries);
+	ck_assert_int_eq(st.capacity, 16);
+}
+
+/* Same shape twice reuses one primitive, but with the new buffers. */
+START_TEST(test_cache_same_shape)
+{
+	struct matmul *mm = NULL;
+	struct rng r = { 5 };
+
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	assert_stats(mm, 0, 0, 0, 0);
+	check_shape(mm, &r, false, 7, 13, 5, true);
+	assert_stats(mm, 0, 1, 0, 1);
+	check_shape(mm, &r, false, 7, 13, 5, true);	/* fresh buffers, same key */
+	assert_stats(mm, 1, 1, 0, 1);
+	check_shape(mm, &r, false, 7, 13, 5, false);	/* bias is part of the key */
+	assert_stats(mm, 1, 2, 0, 2);
+	check_shape(mm, &r, true, 7, 13, 5, false);	/* so is the kind */
+	assert_stats(mm, 1, 3, 0, 3);
+	check_shape(mm, &r, false, 7, 13, 5, false);
+	assert_stats(mm, 2, 3, 0, 3);
+	matmul_free(mm);
+}
+END_TEST
+
+/* More distinct shapes than the cache holds: results stay right, the least
+ * recently used entry is the one evicted. */
+START_TEST(test_cache_eviction)
+{
+	enum { EXTRA = 5 };
+	struct matmul *mm = NULL;
+	struct rng r = { 11 };
+	int total = 16 + EXTRA;
+
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	for (int i = 0; i < 16; i++)
+		check_shape(mm, &r, false, 2 + i, 3, 4, false);
+	assert_stats(mm, 0, 16, 0, 16);
+	/* Touch shape 0 so shape 1 becomes the oldest. */
+	check_shape(mm, &r, false, 2, 3, 4, false);
+	assert_stats(mm, 1, 16, 0, 16);
+	check_shape(mm, &r, false, 100, 3, 4, false);
+	assert_stats(mm, 1, 17, 1, 16);
+	check_shape(mm, &r, false, 2, 3, 4, false);	/* survived: hit */
+	assert_stats(mm, 2, 17, 1, 16);
+	check_shape(mm, &r, false, 3, 3, 4, false);	/* shape 1 evicted: miss */
+	assert_stats(mm, 2, 18, 2, 16);
+
+	for (int i = 0; i < total; i++)
+		check_shape(mm, &r, i % 2, 1 + i, 1 + (i * 7) % 31, 1 + (i * 5) % 17, i % 3 == 0);
+	for (int i = 0; i < total; i++)
+		check_shape(mm, &r, i % 2, 1 + i, 1 + (i * 7) % 31, 1 + (i * 5) % 17, i % 3 == 0);
+	{
+		struct matmul_stats st;
+
+		matmul_get_stats(mm, &st);
+		ck_assert_int_eq(st.entries, 16);
+		ck_assert_uint_eq(st.hits + st.misses, 20 + 2 * (uint64_t)total);
+		ck_assert_uint_eq(st.evictions, st.misses - 16);
+	}
+	matmul_free(mm);
+}
+END_TEST
+
+typedef int (*matmul_fn)(struct matmul *, float *, const float *, const float *,
+			 const float *, int, int, int);
+
+static void check_arg_errors(matmul_fn fn)
+{
+	struct matmul *mm = NULL;
+	float x[6] = { 1, 2, 3, 4, 5, 6 }, w[6] = { 1, 1, 1, 1, 1, 1 };
+	float b[3] = { 0 }, y[4] = { -7, -7, -7, -7 };
+	const int bad[] = { 0, -1, -1000 };
+
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	ck_assert_int_eq(fn(NULL, y, x, w, b, 2, 2, 3), MATMUL_ERR_ARG);
+	ck_assert_int_eq(fn(mm, NULL, x, w, b, 2, 2, 3), MATMUL_ERR_ARG);
+	ck_assert_int_eq(fn(mm, y, NULL, w, b, 2, 2, 3), MATMUL_ERR_ARG);
+	ck_assert_int_eq(fn(mm, y, x, NULL, b, 2, 2, 3), MATMUL_ERR_ARG);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(fn(mm, y, x, w, b, bad[i], 2, 3), MATMUL_ERR_ARG);
+		ck_assert_int_eq(fn(mm, y, x, w, b, 2, bad[i], 3), MATMUL_ERR_ARG);
+		ck_assert_int_eq(fn(mm, y, x, w, b, 2, 2, bad[i]), MATMUL_ERR_ARG);
+	}
+	for (int i = 0; i < 4; i++)
+		ck_assert_float_eq(y[i], -7.0f);	/* untouched on error */
+	assert_stats(mm, 0, 0, 0, 0);	/* no primitive was built */
+	/* The handle still works after rejected calls. */
+	ck_assert_int_eq(fn(mm, y, x, w, NULL, 2, 2, 3), MATMUL_OK);
+	ck_assert_float_eq(y[0], 6.0f);	/* 1+2+3 for both kinds with all-ones w */
+	matmul_free(mm);
+}
+
+START_TEST(test_arg_errors)
+{
+	check_arg_errors(matmul_nt);
+	check_arg_errors(matmul_nn);
+	ck_assert_int_eq(matmul_new(NULL), MATMUL_ERR_ARG);
+	matmul_free(NULL);
+}
+END_TEST
+
+START_TEST(test_strerror)
+{
+	const int codes[] = { MATMUL_OK, MATMUL_ERR_DNNL, MATMUL_ERR_NOMEM, MATMUL_ERR_ARG };
+	const int n = sizeof(codes) / sizeof(codes[0]);
+
+	for (int i = 0; i < n; i++) {
+		ck_assert_ptr_nonnull(matmul_strerror(codes[i]));
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(matmul_strerror(codes[i]), matmul_strerror(codes[j]));
+	}
+	ck_assert_str_eq(matmul_strerror(-99), "unknown matmul error");
+}
+END_TEST
+
+static Suite *matmul_suite(void)
+{
+	Suite *s = suite_create("matmul");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_loop_test(tc, test_nt_vs_ref, 0, N_SHAPES);
+	tcase_add_loop_test(tc, test_nn_vs_ref, 0, N_SHAPES);
+	tcase_add_test(tc, test_ref_by_hand);
+	tcase_add_test(tc, test_nt_equals_nn_transposed);
+	tcase_add_test(tc, test_cache_same_shape);
+	tcase_add_test(tc, test_cache_eviction);
+	tcase_add_test(tc, test_arg_errors);
+	tcase_add_test(tc, test_strerror);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(matmul_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
