@@ -183,7 +183,7 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 	if (layer < 0 || layer >= c->n_layers)
 		return ENV_ERR_ARG;
 	struct env_layer *L = &e->layers[layer];
-	int rows = c->layer_ffn[layer], cols = c->hidden, rc;
+	int rc;
 	if (!e->cache) {
 		/* streaming: drop the previous layer before reading this one */
 		spectrum_free(e->sp);
@@ -192,22 +192,14 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 		e->w = NULL;
 	}
 	float *mat = e->cache ? L->w : NULL;
-	struct spectrum *sp = e->cache ? L->sp : NULL;
 	if (!mat) {
 		mat = read_matrix(e, scored_tensor(c), layer);
 		if (!mat)
 			return ENV_ERR_NOMEM;
-		if ((rc = spectrum_new(&sp, mat, rows, cols, e->route))) {
-			free(mat);
-			return rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
-		}
-		if (e->cache) {
+		if (e->cache)
 			L->w = mat;
-			L->sp = sp;
-		} else {
+		else
 			e->w = mat;
-			e->sp = sp;
-		}
 	}
 	if (!L->features && (rc = layer_features(e, layer, mat, &L->features)))
 		return rc;
@@ -219,9 +211,21 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 	return ENV_OK;
 }
 
-static const struct spectrum *current_spectrum(const struct env *e)
+/* The current layer's spectrum, computed on first use (features alone don't need it). */
+static int current_spectrum(struct env *e, const struct spectrum **out)
 {
-	return e->cache ? e->layers[e->current].sp : e->sp;
+	int layer = e->current;
+	struct spectrum **slot = e->cache ? &e->layers[layer].sp : &e->sp;
+	if (!*slot) {
+		const float *mat = e->cache ? e->layers[layer].w : e->w;
+		int rc = spectrum_new(slot, mat, e->cfg.layer_ffn[layer], e->cfg.hidden, e->route);
+		if (rc) {
+			*slot = NULL;
+			return rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
+		}
+	}
+	*out = *slot;
+	return ENV_OK;
 }
 
 int env_layer_ks(struct env *e, const int *kept, int k, double *ks)
@@ -238,16 +242,21 @@ int env_layer_ks(struct env *e, const int *kept, int k, double *ks)
 		e->keep[kept[i]] = 1;
 	}
 	double v;
-	int rc = spectrum_ks(current_spectrum(e), e->keep, &v, NULL);
+	const struct spectrum *sp;
+	int rc = current_spectrum(e, &sp);
+	if (rc)
+		return rc;
+	rc = spectrum_ks(sp, e->keep, &v, NULL);
 	if (rc)
 		return rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
 	*ks = v;
 	return ENV_OK;
 }
 
-const double *env_layer_singular_values(const struct env *e, int *n)
+const double *env_layer_singular_values(struct env *e, int *n)
 {
-	if (e->current < 0)
+	const struct spectrum *sp;
+	if (e->current < 0 || current_spectrum(e, &sp))
 		return NULL;
-	return spectrum_orig(current_spectrum(e), n);
+	return spectrum_orig(sp, n);
 }

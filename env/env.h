@@ -46,7 +46,8 @@ int env_cols(const struct env *e);
 /* Rows kept at ratio: ffn - round(ratio * ffn) (≥ 1 for ratio < 1). */
 int env_keep_count(int rows, double ratio);
 
-/* Makes `layer` current: reads its matrix, computes features (once) and its spectrum.
+/* Makes `layer` current: reads its matrix and computes its features (once). Its spectrum is
+ * computed on the first env_layer_ks / env_layer_singular_values.
  * *features (rows, ROWFEAT_COUNT) and *w (rows, cols) are borrowed until the next
  * env_layer_begin or env_close. */
 int env_layer_begin(struct env *e, int layer, const float **features, const float **w);
@@ -54,7 +55,8 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 /* KS distance of the current layer when keeping rows kept[0..k). */
 int env_layer_ks(struct env *e, const int *kept, int k, double *ks);
 
-/* Singular values of the current layer's full matrix (descending); *n set to their count. */
-const double *env_layer_singular_values(const struct env *e, int *n);
+/* Singular values of the current layer's full matrix (descending); *n set to their count.
+ * NULL if no layer is current or they cannot be computed. Borrowed like *w. */
+const double *env_layer_singular_values(struct env *e, int *n);
 
 #endif
