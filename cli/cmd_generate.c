@@ -31,11 +31,13 @@ static void help(FILE *out)
 		defaults.max_tokens);
 }
 
-static int argmax(const float *v, int n)
+/* Best id among those the tokenizer can decode: a checkpoint's vocab may be padded past the
+ * tokenizer's (or have holes), and an undecodable id would end the stream with an error. */
+static int argmax(const float *v, int n, const struct tokenizer *tok)
 {
-	int best = 0;
-	for (int i = 1; i < n; i++)
-		if (v[i] > v[best])
+	int best = -1;
+	for (int i = 0; i < n; i++)
+		if (tokenizer_token(tok, i) && (best < 0 || v[i] > v[best]))
 			best = i;
 	return best;
 }
@@ -137,8 +139,8 @@ int cmd_generate(int argc, char **argv)
 	const float *last = logits + (n - 1) * (size_t)m->cfg.vocab;
 	long generated = 0;
 	while (!err) {
-		int next = argmax(last, m->cfg.vocab);
-		if (next == eos)
+		int next = argmax(last, m->cfg.vocab, tok);
+		if (next < 0 || next == eos)
 			break;
 		ids[n++] = next;
 		generated++;
