@@ -182,6 +182,7 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 	const struct config *c = &e->cfg;
 	if (layer < 0 || layer >= c->n_layers)
 		return ENV_ERR_ARG;
+	e->current = -1; /* until this layer is ready: a failure below leaves no layer current */
 	struct env_layer *L = &e->layers[layer];
 	int rc;
 	if (!e->cache) {

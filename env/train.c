@@ -333,7 +333,10 @@ static void track_best(struct trainer *t, struct train_episode *ep)
 	if (!ep->is_best)
 		return;
 	t->best_greedy = ep->greedy_ks;
-	t->best_reward = ep->mean_reward;
+	double r = 0;
+	for (int i = 0; i < t->n_cells; i++)
+		r += reward_of(t, t->cells[i].greedy_ks);
+	t->best_reward = r / t->n_cells;
 	if (t->mlp)
 		policy_copy_params(t->best_mlp, t->mlp);
 	else

@@ -91,7 +91,10 @@ void trainer_free(struct trainer *t);
 int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char *err,
 		size_t errlen);
 
-/* The best parameters found (borrowed from the trainer). */
+/* The best parameters found (borrowed from the trainer), their greedy KS and the mean reward
+ * of their greedy selections; the final reward is the mean sampled reward of the last training
+ * episode (the greedy one when episodes = 0). The generator is seeded with
+ * pcg32_seed(seed, 0x796f706f) and first draws the initial parameters. */
 struct policy *trainer_best_mlp(struct trainer *t);
 struct prunenet *trainer_best_prunenet(struct trainer *t);
 double trainer_best_greedy_ks(const struct trainer *t);
