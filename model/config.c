@@ -579,33 +579,10 @@ static const struct {
 	{"phi", CONFIG_FAMILY_PHI, parse_phi},
 };
 
-/* yopo_ffn_sizes: per-layer FFN widths written by `yopo prune --global`. */
-static void parse_layer_ffn(struct reader *r, struct config *c)
+static void parse_layer_ffn(struct config *c)
 {
 	for (int i = 0; i < CONFIG_MAX_LAYERS; i++)
 		c->layer_ffn[i] = c->ffn;
-	const cJSON *v = field(r, "yopo_ffn_sizes");
-	if (!v)
-		return;
-	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != c->n_layers) {
-		fail(r, CONFIG_ERR_VALUE, "config.json: \"yopo_ffn_sizes\" must list one width per layer");
-		return;
-	}
-	int i = 0, max = 0;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, v) {
-		if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > max_dim ||
-		    it->valuedouble != floor(it->valuedouble)) {
-			fail(r, CONFIG_ERR_VALUE, "config.json: yopo_ffn_sizes[%d] must be a positive integer", i);
-			return;
-		}
-		c->layer_ffn[i] = (int)it->valuedouble;
-		if (c->layer_ffn[i] > max)
-			max = c->layer_ffn[i];
-		i++;
-	}
-	if (max != c->ffn)
-		fail(r, CONFIG_ERR_VALUE, "config.json: max(yopo_ffn_sizes) must equal %s", c->ffn_key);
 }
 
 int config_parse(struct config *out, const char *json, size_t len, char *err, size_t errlen)
@@ -659,9 +636,7 @@ int config_parse(struct config *out, const char *json, size_t len, char *err, si
 		c.attn_scale = 1.0 / sqrt((double)c.head_dim);
 	c.bos_id = get_token_id(&r, "bos_token_id");
 	c.eos_id = get_token_id(&r, "eos_token_id");
-	parse_layer_ffn(&r, &c);
-	if (r.status)
-		goto out;
+	parse_layer_ffn(&c);
 	*out = c;
 out:
 	cJSON_Delete(root);

@@ -90,7 +90,7 @@ struct config {
 	char prefix[32];          /* tensor-name prefix, set by the loader ("" unless probed) */
 
 	int n_layers, hidden, ffn, n_heads, n_kv_heads, head_dim, vocab, max_pos;
-	int layer_ffn[CONFIG_MAX_LAYERS]; /* FFN width per layer (all == ffn unless yopo_ffn_sizes) */
+	int layer_ffn[CONFIG_MAX_LAYERS]; /* FFN width per layer (HF configs: all == ffn) */
 	int window[CONFIG_MAX_LAYERS];    /* 0: global attention, else local window (keys i-w < j <= i) */
 
 	double norm_eps;

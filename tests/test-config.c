@@ -133,18 +133,6 @@ START_TEST(test_qwen2_bias_and_defaults)
 }
 END_TEST
 
-START_TEST(test_yopo_ffn_sizes)
-{
-	struct config c;
-	const char *j = "{\"model_type\":\"llama\",\"hidden_size\":16,\"intermediate_size\":24,"
-			"\"num_hidden_layers\":2,\"num_attention_heads\":4,\"vocab_size\":40,"
-			"\"yopo_ffn_sizes\":[24,10]}";
-	ck_assert_int_eq(parse(&c, j, NULL, 0), 0);
-	ck_assert_int_eq(c.layer_ffn[0], 24);
-	ck_assert_int_eq(c.layer_ffn[1], 10);
-}
-END_TEST
-
 struct error_case {
 	const char *json;
 	int err;
@@ -178,8 +166,6 @@ static const struct error_case errors[] = {
 	{"{\"model_type\": \"opt\", \"hidden_size\": 8, \"ffn_dim\": 8, \"num_hidden_layers\": 1,"
 	 "\"num_attention_heads\": 2, \"vocab_size\": 8, \"max_position_embeddings\": 8,"
 	 "\"do_layer_norm_before\": false}", CONFIG_ERR_UNSUPPORTED, "post-LN"},
-	{"{\"model_type\": \"llama\", \"hidden_size\": 8, \"intermediate_size\": 8, \"num_hidden_layers\": 2,"
-	 "\"num_attention_heads\": 2, \"vocab_size\": 8, \"yopo_ffn_sizes\": [8]}", CONFIG_ERR_VALUE, "yopo_ffn_sizes"},
 	{"{\"model_type\": \"llama\", \"hidden_size\": 8, \"intermediate_size\": 8, \"num_hidden_layers\": 1,"
 	 "\"num_attention_heads\": 2, \"vocab_size\": 8, \"tie_word_embeddings\": 1}", CONFIG_ERR_FIELD, "true or false"},
 };
@@ -250,7 +236,6 @@ int main(void)
 	tcase_add_test(tc, test_gpt_neo_windows);
 	tcase_add_test(tc, test_tensor_needs);
 	tcase_add_test(tc, test_qwen2_bias_and_defaults);
-	tcase_add_test(tc, test_yopo_ffn_sizes);
 	tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof errors / sizeof errors[0]));
 	tcase_add_test(tc, test_load_io);
 	tcase_add_test(tc, test_shared_models);

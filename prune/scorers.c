@@ -1,0 +1,472 @@
+/* scorers: baseline pruning criteria on plain arrays. See scorers.h. */
+#include "scorers.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *scorers_strerror(int err)
+{
+	switch (err) {
+	case SCORERS_OK: return "success";
+	case SCORERS_ERR_RATIO: return "ratio must be in [0, 1) and leave at least one weight per row";
+	case SCORERS_ERR_NOMEM: return "out of memory";
+	case SCORERS_ERR_VALUE: return "NaN or infinite weight";
+	case SCORERS_ERR_ARG: return "invalid size or budget";
+	}
+	return "unknown scorers error";
+}
+
+int scorers_keep_count(int n, double ratio)
+{
+	if (!(ratio >= 0.0 && ratio < 1.0) || n < 0)
+		return -1;
+	long removed = lround(ratio * (double)n);
+	int k = n - (int)removed;
+	if (n >= 1 && k < 1)
+		return -1;
+	return k;
+}
+
+uint64_t scorers_splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void scorers_random_rows(float *scores, int ffn, uint64_t *rng_state)
+{
+	for (int i = 0; i < ffn; i++)
+		scores[i] = (float)(scorers_splitmix64(rng_state) >> 40) * 0x1p-24f;
+}
+
+/* ||v (n)||_p for p = 1 or 2, in double */
+static double norm_p(const float *v, int n, int p)
+{
+	double s = 0;
+	for (int j = 0; j < n; j++)
+		s += p == 1 ? fabs((double)v[j]) : (double)v[j] * v[j];
+	return p == 1 ? s : sqrt(s);
+}
+
+void scorers_magnitude_rows(float *scores, const float *up, const float *gate, int ffn, int hidden,
+			    int p)
+{
+	for (int i = 0; i < ffn; i++) {
+		double s = norm_p(up + (size_t)i * hidden, hidden, p);
+		if (gate)
+			s += norm_p(gate + (size_t)i * hidden, hidden, p);
+		scores[i] = (float)s;
+	}
+}
+
+void scorers_wanda_rows(float *scores, const float *up, const float *gate, const float *xnorm,
+			int ffn, int hidden)
+{
+	for (int i = 0; i < ffn; i++) {
+		double s = 0;
+		for (int j = 0; j < hidden; j++) {
+			s += fabs((double)up[(size_t)i * hidden + j]) * xnorm[j];
+			if (gate)
+				s += fabs((double)gate[(size_t)i * hidden + j]) * xnorm[j];
+		}
+		scores[i] = (float)s;
+	}
+}
+
+struct keyed {
+	double key;
+	int idx;
+};
+
+/* larger key first, NaN last, then lower index */
+static int cmp_desc(const void *pa, const void *pb)
+{
+	const struct keyed *a = pa, *b = pb;
+	bool na = isnan(a->key), nb = isnan(b->key);
+	if (na != nb)
+		return na ? 1 : -1;
+	if (!na && a->key != b->key)
+		return a->key > b->key ? -1 : 1;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* keep (n) = top k of ws[0..n) (keys already filled, idx set here) */
+static void topk_keyed(unsigned char *keep, struct keyed *ws, int n, int k)
+{
+	for (int i = 0; i < n; i++)
+		ws[i].idx = i;
+	qsort(ws, (size_t)n, sizeof *ws, cmp_desc);
+	memset(keep, 0, (size_t)n);
+	for (int i = 0; i < k; i++)
+		keep[ws[i].idx] = 1;
+}
+
+int scorers_topk(unsigned char *keep, const float *score, int n, int k)
+{
+	if (n < 0 || k < 0 || k > n)
+		return SCORERS_ERR_ARG;
+	struct keyed *ws = malloc(((size_t)n + 1) * sizeof *ws);
+	if (!ws)
+		return SCORERS_ERR_NOMEM;
+	for (int i = 0; i < n; i++)
+		ws[i].key = score[i];
+	topk_keyed(keep, ws, n, k);
+	free(ws);
+	return SCORERS_OK;
+}
+
+enum weight_key { KEY_MAGNITUDE, KEY_WANDA, KEY_RANDOM };
+
+/* Shared driver of the per-row top-k masks. */
+static int weights_mask(unsigned char *mask, const float *w, const float *xnorm, int rows, int cols,
+			double ratio, enum weight_key kind, uint64_t *rng)
+{
+	if (rows < 0 || cols < 0)
+		return SCORERS_ERR_ARG;
+	int k = scorers_keep_count(cols, ratio);
+	if (k < 0)
+		return SCORERS_ERR_RATIO;
+	struct keyed *ws = malloc(((size_t)cols + 1) * sizeof *ws);
+	if (!ws)
+		return SCORERS_ERR_NOMEM;
+	for (int r = 0; r < rows; r++) {
+		const float *row = w ? w + (size_t)r * cols : NULL;
+		for (int j = 0; j < cols; j++) {
+			switch (kind) {
+			case KEY_MAGNITUDE: ws[j].key = fabs((double)row[j]); break;
+			case KEY_WANDA: ws[j].key = fabs((double)row[j]) * xnorm[j]; break;
+			case KEY_RANDOM: ws[j].key = (double)(scorers_splitmix64(rng) >> 11); break;
+			}
+		}
+		topk_keyed(mask + (size_t)r * cols, ws, cols, k);
+	}
+	free(ws);
+	return SCORERS_OK;
+}
+
+int scorers_magnitude_weights(unsigned char *mask, const float *w, int rows, int cols, double ratio)
+{
+	return weights_mask(mask, w, NULL, rows, cols, ratio, KEY_MAGNITUDE, NULL);
+}
+
+int scorers_wanda_weights(unsigned char *mask, const float *w, const float *xnorm, int rows,
+			  int cols, double ratio)
+{
+	return weights_mask(mask, w, xnorm, rows, cols, ratio, KEY_WANDA, NULL);
+}
+
+int scorers_random_weights(unsigned char *mask, int rows, int cols, double ratio,
+			   uint64_t *rng_state)
+{
+	return weights_mask(mask, NULL, NULL, rows, cols, ratio, KEY_RANDOM, rng_state);
+}
+
+/* ---- KEN ---- */
+
+/* Past this many bandwidths a Gaussian term exp(-u^2/2) is exactly 0 in double (u^2/2 > 745.2),
+ * so summing only inside the window gives the same bits as the full sum. */
+#define KEN_WINDOW 39.0
+
+double scorers_ken_bandwidth(const float *row, int n)
+{
+	if (n < 1)
+		return 0;
+	double mean = 0, ss = 0;
+	for (int i = 0; i < n; i++)
+		mean += row[i];
+	mean /= n;
+	for (int i = 0; i < n; i++)
+		ss += ((double)row[i] - mean) * ((double)row[i] - mean);
+	double sigma = sqrt(ss / n);
+	return 1.06 * sigma * pow((double)n, -0.2);
+}
+
+struct vi {
+	float v;
+	int i;
+};
+
+static int cmp_value(const void *pa, const void *pb)
+{
+	const struct vi *a = pa, *b = pb;
+	if (a->v != b->v)
+		return a->v < b->v ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+/* Scratch for one row of up to n weights and k grid points (one allocation). */
+struct ken_ws {
+	int n_cap, k_cap;
+	struct vi *s;        /* (n) row sorted by (value, index) */
+	double *xs;          /* (n) sorted values */
+	int *run;            /* (n) first sorted position of each value's run of equal values */
+	int *nxt;            /* (n+1) union-find: next untaken position >= p (n: none) */
+	int *prv;            /* (n+1) slot p+1: previous untaken position <= p, shifted (0: none) */
+	double *grid, *dens; /* (k) */
+	struct keyed *order; /* (k) grid points by decreasing density */
+	unsigned char *taken;/* (n) naive path */
+	void *mem;
+};
+
+static void ken_ws_free(struct ken_ws *w)
+{
+	free(w->mem);
+}
+
+static int ken_ws_init(struct ken_ws *w, int n, int k)
+{
+	size_t N = (size_t)n + 1, K = (size_t)k + 1;
+	size_t bytes = N * sizeof(struct vi) + N * sizeof(double) + 3 * N * sizeof(int) +
+		       2 * K * sizeof(double) + K * sizeof(struct keyed) + N;
+	char *p = malloc(bytes + 64);
+	if (!p)
+		return SCORERS_ERR_NOMEM;
+	w->mem = p;
+	w->n_cap = n;
+	w->k_cap = k;
+	/* largest alignment first */
+	w->xs = (double *)p; p += N * sizeof(double);
+	w->grid = (double *)p; p += K * sizeof(double);
+	w->dens = (double *)p; p += K * sizeof(double);
+	w->order = (struct keyed *)p; p += K * sizeof(struct keyed);
+	w->s = (struct vi *)p; p += N * sizeof(struct vi);
+	w->run = (int *)p; p += N * sizeof(int);
+	w->nxt = (int *)p; p += N * sizeof(int);
+	w->prv = (int *)p; p += N * sizeof(int);
+	w->taken = (unsigned char *)p;
+	return SCORERS_OK;
+}
+
+/* Sorts the row into w->s / w->xs and fills grid and density (k). Returns SCORERS_ERR_VALUE for a
+ * non-finite weight. full: sum every term (the naive reference) instead of the window. */
+static int ken_prepare(struct ken_ws *w, const float *row, int n, int k, bool full)
+{
+	for (int i = 0; i < n; i++) {
+		if (!isfinite(row[i]))
+			return SCORERS_ERR_VALUE;
+		w->s[i] = (struct vi){row[i], i};
+	}
+	qsort(w->s, (size_t)n, sizeof *w->s, cmp_value);
+	for (int p = 0; p < n; p++) {
+		w->xs[p] = w->s[p].v;
+		w->run[p] = p > 0 && w->s[p].v == w->s[p - 1].v ? w->run[p - 1] : p;
+	}
+	double lo = w->xs[0], hi = w->xs[n - 1];
+	double step = k > 1 ? (hi - lo) / (k - 1) : 0;
+	for (int j = 0; j < k; j++)
+		w->grid[j] = j == k - 1 && k > 1 ? hi : lo + j * step;
+	double h = scorers_ken_bandwidth(row, n);
+	if (!(h > 0) || !isfinite(h)) {
+		for (int j = 0; j < k; j++)
+			w->dens[j] = 0;
+		return SCORERS_OK;
+	}
+	double norm = 1.0 / ((double)n * h * sqrt(2.0 * M_PI));
+	double reach = KEN_WINDOW * h;
+	int a = 0, b = 0; /* window [a, b) of sorted values within reach of the grid point */
+	for (int j = 0; j < k; j++) {
+		double g = w->grid[j];
+		int from = 0, to = n;
+		if (!full) {
+			while (a < n && g - w->xs[a] > reach)
+				a++;
+			if (b < a)
+				b = a;
+			while (b < n && w->xs[b] - g <= reach)
+				b++;
+			from = a;
+			to = b;
+		}
+		double sum = 0;
+		for (int p = from; p < to; p++) {
+			double u = (g - w->xs[p]) / h;
+			sum += exp(-0.5 * u * u);
+		}
+		w->dens[j] = sum * norm;
+	}
+	return SCORERS_OK;
+}
+
+/* w->order = grid points by decreasing density, ties lower j first */
+static void ken_order(struct ken_ws *w, int k)
+{
+	for (int j = 0; j < k; j++)
+		w->order[j] = (struct keyed){w->dens[j], j};
+	qsort(w->order, (size_t)k, sizeof *w->order, cmp_desc);
+}
+
+static int find_next(int *nxt, int p)
+{
+	while (nxt[p] != p) {
+		nxt[p] = nxt[nxt[p]];
+		p = nxt[p];
+	}
+	return p;
+}
+
+/* slot q = p + 1; returns the untaken position <= p, or -1 */
+static int find_prev(int *prv, int p)
+{
+	int q = p + 1;
+	while (prv[q] != q) {
+		prv[q] = prv[prv[q]];
+		q = prv[q];
+	}
+	return q - 1;
+}
+
+static int check_args(int n, int k)
+{
+	return n < 0 || k < 0 || k > n ? SCORERS_ERR_ARG : SCORERS_OK;
+}
+
+/* keep (n) for one row with prepared scratch. */
+static int ken_row_ws(unsigned char *keep, const float *row, int n, int k, struct ken_ws *w)
+{
+	if (k == n || k == 0) {
+		for (int i = 0; i < n; i++)
+			if (!isfinite(row[i]))
+				return SCORERS_ERR_VALUE;
+		memset(keep, k == n, (size_t)n);
+		return SCORERS_OK;
+	}
+	if (n < 2 || k < 1 || k >= n) /* 0 < k < n from here on */
+		return SCORERS_ERR_ARG;
+	int rc = ken_prepare(w, row, n, k, false);
+	if (rc)
+		return rc;
+	ken_order(w, k);
+	for (int p = 0; p <= n; p++) {
+		w->nxt[p] = p;
+		w->prv[p] = p;
+	}
+	memset(keep, 0, (size_t)n);
+	for (int t = 0; t < k; t++) {
+		double g = w->grid[w->order[t].idx];
+		int lb = 0, hb = n; /* first sorted position with value >= g */
+		while (lb < hb) {
+			int mid = lb + (hb - lb) / 2;
+			if (w->xs[mid] < g)
+				lb = mid + 1;
+			else
+				hb = mid;
+		}
+		int above = find_next(w->nxt, lb);
+		int below = lb > 0 ? find_prev(w->prv, lb - 1) : -1;
+		if (below >= 0)
+			below = find_next(w->nxt, w->run[below]); /* lowest index among equal values */
+		int pick;
+		if (above == n)
+			pick = below;
+		else if (below < 0)
+			pick = above;
+		else {
+			double da = w->xs[above] - g, db = g - w->xs[below];
+			if (da != db)
+				pick = da < db ? above : below;
+			else
+				pick = w->s[above].i < w->s[below].i ? above : below;
+		}
+		keep[w->s[pick].i] = 1;
+		w->nxt[pick] = pick + 1;
+		w->prv[pick + 1] = pick;
+	}
+	return SCORERS_OK;
+}
+
+int scorers_ken_density(double *density, double *grid, const float *row, int n, int k)
+{
+	if (n < 1 || k < 1)
+		return SCORERS_ERR_ARG;
+	struct ken_ws w;
+	if (ken_ws_init(&w, n, k))
+		return SCORERS_ERR_NOMEM;
+	int rc = ken_prepare(&w, row, n, k, false);
+	if (!rc) {
+		memcpy(density, w.dens, (size_t)k * sizeof *density);
+		memcpy(grid, w.grid, (size_t)k * sizeof *grid);
+	}
+	ken_ws_free(&w);
+	return rc;
+}
+
+int scorers_ken_row(unsigned char *keep, const float *row, int n, int k)
+{
+	int rc = check_args(n, k);
+	if (rc)
+		return rc;
+	struct ken_ws w;
+	if (ken_ws_init(&w, n, k))
+		return SCORERS_ERR_NOMEM;
+	unsigned char *tmp = malloc((size_t)n + 1);
+	rc = tmp ? ken_row_ws(tmp, row, n, k, &w) : SCORERS_ERR_NOMEM;
+	if (!rc)
+		memcpy(keep, tmp, (size_t)n);
+	free(tmp);
+	ken_ws_free(&w);
+	return rc;
+}
+
+int scorers_ken_row_naive(unsigned char *keep, const float *row, int n, int k)
+{
+	int rc = check_args(n, k);
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++)
+		if (!isfinite(row[i]))
+			return SCORERS_ERR_VALUE;
+	if (k == 0 || k == n) {
+		memset(keep, k == n, (size_t)n);
+		return SCORERS_OK;
+	}
+	struct ken_ws w;
+	if (ken_ws_init(&w, n, k))
+		return SCORERS_ERR_NOMEM;
+	rc = ken_prepare(&w, row, n, k, true);
+	if (rc)
+		goto out;
+	ken_order(&w, k);
+	memset(w.taken, 0, (size_t)n);
+	for (int t = 0; t < k; t++) {
+		double g = w.grid[w.order[t].idx];
+		int best = -1;
+		double bd = 0;
+		for (int i = 0; i < n; i++) {
+			if (w.taken[i])
+				continue;
+			double d = fabs(g - (double)row[i]);
+			if (best < 0 || d < bd) {
+				best = i;
+				bd = d;
+			}
+		}
+		w.taken[best] = 1;
+	}
+	memcpy(keep, w.taken, (size_t)n);
+out:
+	ken_ws_free(&w);
+	return rc;
+}
+
+int scorers_ken_weights(unsigned char *mask, const float *w, int rows, int cols, double ratio)
+{
+	if (rows < 0 || cols < 0)
+		return SCORERS_ERR_ARG;
+	int k = scorers_keep_count(cols, ratio);
+	if (k < 0)
+		return SCORERS_ERR_RATIO;
+	if (rows == 0 || cols == 0)
+		return SCORERS_OK;
+	struct ken_ws ws;
+	if (ken_ws_init(&ws, cols, k))
+		return SCORERS_ERR_NOMEM;
+	int rc = SCORERS_OK;
+	for (int r = 0; r < rows && !rc; r++)
+		rc = ken_row_ws(mask + (size_t)r * cols, w + (size_t)r * cols, cols, k, &ws);
+	ken_ws_free(&ws);
+	return rc;
+}
