@@ -1,6 +1,9 @@
 /* cli: helpers shared by the subcommands. */
 #include "cli.h"
 
+#include "eval.h"
+#include "forward.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -117,4 +120,57 @@ const char *cli_group(char *buf, size_t cap, unsigned long long v)
 	}
 	buf[o] = '\0';
 	return buf;
+}
+
+/* Highest logit among ids the tokenizer can decode (a vocabulary may be padded past it). */
+static int argmax(const float *v, int n, const struct tokenizer *tok)
+{
+	int best = -1;
+	for (int i = 0; i < n; i++)
+		if (tokenizer_token(tok, i) && (best < 0 || v[i] > v[best]))
+			best = i;
+	return best;
+}
+
+int cli_greedy(const struct model *m, const struct tokenizer *tok, int *ids, size_t n,
+	       long max_tokens, cli_token_fn *cb, void *ctx, struct cli_greedy_result *res)
+{
+	int ctx_len = m->cfg.max_pos, V = m->cfg.vocab, rc = -1;
+	struct forward *f = NULL;
+	float *logits = malloc(n * (size_t)V * sizeof *logits);
+	struct cli_greedy_result r = {0, false, 0};
+	if (!logits || n == 0 || n >= (size_t)ctx_len || forward_new(&f, m, ctx_len))
+		goto out;
+	int eos = cli_eos_id(m, tok);
+	double t0 = eval_now();
+	if (forward_run(f, logits, ids, (int)n, 0))
+		goto out;
+	const float *last = logits + (n - 1) * (size_t)V;
+	for (;;) {
+		int next = argmax(last, V, tok);
+		if (next < 0 || next == eos)
+			break;
+		ids[n++] = next;
+		r.generated++;
+		if (cb && cb(ctx, ids, n)) {
+			rc = -2;
+			goto out;
+		}
+		if (r.generated == max_tokens)
+			break;
+		if ((int)n >= ctx_len) {
+			r.hit_context = true;
+			break;
+		}
+		if (forward_run(f, logits, &ids[n - 1], 1, (int)n - 1))
+			goto out;
+		last = logits;
+	}
+	r.seconds = eval_now() - t0;
+	*res = r;
+	rc = 0;
+out:
+	forward_free(f);
+	free(logits);
+	return rc;
 }

@@ -1,10 +1,13 @@
-/* yopo demo: the main job end to end on one checkpoint. Without --model it builds a small
+/* yopo demo: the main job end to end on one checkpoint — train a short policy, prune with it and
+ * with the baselines, compare, print where the report is. Without --model it builds a small
  * synthetic checkpoint first and says so: its numbers are not meaningful. */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "synth.h"
@@ -15,10 +18,12 @@ static const char *const cmd = "demo";
 static const struct demo_opts {
 	const char *model;   /* --model DIR: a real checkpoint; NULL: synthetic */
 	const char *text;    /* --text FILE: evaluation text; NULL: a built-in sample */
-	const char *work;    /* --work DIR: where synthetic files go; NULL: a fresh temp dir */
+	const char *calib;   /* --calib FILE: Wanda calibration text; NULL: the built-in sample */
+	const char *work;    /* --work DIR: where everything goes; NULL: a fresh temp dir */
 	long max_windows;    /* --max-windows N: evaluation windows */
-	long max_tokens;     /* --max-tokens N: generated sample length */
-} defaults = {NULL, NULL, NULL, 16, 64};
+	long episodes;       /* --episodes N: policy training episodes */
+	const char *ratios;  /* --ratios list */
+} defaults = {NULL, NULL, NULL, NULL, 16, 20, "0.1,0.2,0.3"};
 
 static const char sample_text[] =
 	"Once upon a time, there was a little dog named Max. Max liked to run in the park with his\n"
@@ -30,18 +35,22 @@ static const char sample_text[] =
 static void help(FILE *out)
 {
 	fprintf(out,
-		"usage: yopo demo [--model DIR] [--text FILE] [--work DIR] [--max-windows N] [--max-tokens N]\n"
-		"Runs yopo's main job on one checkpoint: evaluates it (perplexity, size, FLOPs, speed)\n"
-		"and samples from it. Without --model a small SYNTHETIC random-weight checkpoint is\n"
-		"generated first, so the demo runs on a machine with no model at hand; its numbers are\n"
-		"not meaningful.\n"
+		"usage: yopo demo [--model DIR] [--text FILE] [--calib FILE] [--work DIR]\n"
+		"                 [--episodes N] [--ratios LIST] [--max-windows N]\n"
+		"Runs yopo's main job on one checkpoint: trains a pruning policy on its weights\n"
+		"(yopo train), prunes with it and with the baselines at every ratio, evaluates every\n"
+		"result (yopo compare) and prints where the report is. Without --model a small\n"
+		"SYNTHETIC random-weight checkpoint is generated first, so the demo runs on a machine\n"
+		"with no model at hand; its numbers are not meaningful.\n"
 		"  --model DIR       Hugging Face checkpoint directory\n"
 		"  --text FILE       evaluation text (default: a short built-in story)\n"
-		"  --work DIR        directory for generated files (default: a new temporary directory)\n"
+		"  --calib FILE      calibration text for Wanda (default: the built-in story)\n"
+		"  --work DIR        directory for everything written (default: a new temporary one)\n"
+		"  --episodes N      policy training episodes (default %ld)\n"
+		"  --ratios LIST     pruning ratios (default %s)\n"
 		"  --max-windows N   evaluation windows (default %ld)\n"
-		"  --max-tokens N    tokens to generate (default %ld)\n"
 		"  --help            this text\n",
-		defaults.max_windows, defaults.max_tokens);
+		defaults.episodes, defaults.ratios, defaults.max_windows);
 }
 
 int cmd_demo(int argc, char **argv)
@@ -50,9 +59,11 @@ int cmd_demo(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"text", required_argument, NULL, 't'},
+		{"calib", required_argument, NULL, 'c'},
 		{"work", required_argument, NULL, 'w'},
 		{"max-windows", required_argument, NULL, 'W'},
-		{"max-tokens", required_argument, NULL, 'n'},
+		{"episodes", required_argument, NULL, 'e'},
+		{"ratios", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -62,13 +73,15 @@ int cmd_demo(int argc, char **argv)
 		switch (c) {
 		case 'm': o.model = optarg; break;
 		case 't': o.text = optarg; break;
+		case 'c': o.calib = optarg; break;
 		case 'w': o.work = optarg; break;
+		case 'r': o.ratios = optarg; break;
 		case 'W':
 			if (cli_parse_long(cmd, "--max-windows", optarg, 1, 1L << 40, &o.max_windows))
 				return 2;
 			break;
-		case 'n':
-			if (cli_parse_long(cmd, "--max-tokens", optarg, 1, 1000000, &o.max_tokens))
+		case 'e':
+			if (cli_parse_long(cmd, "--episodes", optarg, 0, 100000, &o.episodes))
 				return 2;
 			break;
 		case 'h': help(stdout); return 0;
@@ -83,6 +96,10 @@ int cmd_demo(int argc, char **argv)
 	char work[PATH_MAX], model_dir[PATH_MAX], text_path[PATH_MAX];
 	if (o.work) {
 		snprintf(work, sizeof work, "%s", o.work);
+		if (mkdir(work, 0777) && errno != EEXIST) {
+			cli_error(cmd, "%s: cannot create: %s", work, strerror(errno));
+			return 1;
+		}
 	} else {
 		const char *tmp = getenv("TMPDIR");
 		snprintf(work, sizeof work, "%s/yopo-demo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -128,24 +145,35 @@ int cmd_demo(int argc, char **argv)
 	}
 	fflush(stdout);
 
-	char windows[32], tokens[32];
+	char windows[32], episodes[32], policy[PATH_MAX], report[PATH_MAX];
 	snprintf(windows, sizeof windows, "%ld", o.max_windows);
-	snprintf(tokens, sizeof tokens, "%ld", o.max_tokens);
-	printf("\n== step 1/2: evaluate (yopo eval --model %s --text %s --max-windows %s)\n", model_dir,
-	       text_path, windows);
+	snprintf(episodes, sizeof episodes, "%ld", o.episodes);
+	if ((size_t)snprintf(policy, sizeof policy, "%s/policy.safetensors", work) >= sizeof policy ||
+	    (size_t)snprintf(report, sizeof report, "%s/report", work) >= sizeof report) {
+		cli_error(cmd, "%s: path too long", work);
+		return 1;
+	}
+	const char *calib = o.calib ? o.calib : text_path;
+	printf("\n== step 1/2: train a pruning policy on the weights (yopo train --model %s --ratio 0.3 "
+	       "--episodes %s --out %s)\n", model_dir, episodes, policy);
 	fflush(stdout);
-	char *eval_argv[] = {"eval", "--model", model_dir, "--text", text_path, "--max-windows",
-			     windows, NULL};
-	int rc = cmd_eval(7, eval_argv);
+	char *train_argv[] = {"train", "--model", model_dir, "--ratio", "0.3", "--episodes", episodes,
+			      "--out", policy, NULL};
+	int rc = cmd_train(9, train_argv);
 	if (rc)
 		return rc;
-	printf("\n== step 2/2: greedy sample (yopo generate --model %s --max-tokens %s)\n", model_dir,
-	       tokens);
+	printf("\n== step 2/2: prune with the policy and the baselines, evaluate everything (yopo compare "
+	       "--model %s --policy %s --text %s --calib %s --ratios %s --max-windows %s --out %s)\n",
+	       model_dir, policy, text_path, calib, o.ratios, windows, report);
 	fflush(stdout);
-	char *gen_argv[] = {"generate", "--model", model_dir, "--max-tokens", tokens, NULL};
-	rc = cmd_generate(5, gen_argv);
+	char *compare_argv[] = {"compare", "--model", model_dir, "--policy", policy, "--text", text_path,
+				"--calib", (char *)calib, "--ratios", (char *)o.ratios, "--max-windows",
+				windows, "--out", report, "--force", NULL};
+	rc = cmd_compare(16, compare_argv);
 	if (rc)
 		return rc;
-	printf("\n== demo done%s\n", o.model ? "" : " (synthetic model: numbers above are not meaningful)");
+	printf("\n== demo done: the report is %s/report.md (with results.csv, results.json, "
+	       "perplexity.svg)%s\n", report,
+	       o.model ? "" : "\n   (synthetic model: the numbers in it are not meaningful)");
 	return 0;
 }

@@ -6,7 +6,6 @@
 
 #include "cli.h"
 #include "eval.h"
-#include "forward.h"
 
 static const char *const cmd = "generate";
 
@@ -33,15 +32,6 @@ static void help(FILE *out)
 
 /* Best id among those the tokenizer can decode: a checkpoint's vocab may be padded past the
  * tokenizer's (or have holes), and an undecodable id would end the stream with an error. */
-static int argmax(const float *v, int n, const struct tokenizer *tok)
-{
-	int best = -1;
-	for (int i = 0; i < n; i++)
-		if (tokenizer_token(tok, i) && (best < 0 || v[i] > v[best]))
-			best = i;
-	return best;
-}
-
 /* Prints the part of decode(ids) not yet printed, if the earlier part is unchanged (a partial
  * UTF-8 sequence from byte fallback can decode differently once its continuation arrives). */
 static int stream(const struct tokenizer *tok, const int *ids, size_t n, char **printed, size_t *np)
@@ -60,6 +50,19 @@ static int stream(const struct tokenizer *tok, const int *ids, size_t n, char **
 		free(text);
 	}
 	return 0;
+}
+
+struct stream_ctx {
+	const struct tokenizer *tok;
+	size_t first; /* ids before this are not printed (BOS) */
+	char **printed;
+	size_t *n_printed;
+};
+
+static int on_token(void *ctx, const int *ids, size_t n)
+{
+	struct stream_ctx *sc = ctx;
+	return stream(sc->tok, ids + sc->first, n - sc->first, sc->printed, sc->n_printed);
 }
 
 int cmd_generate(int argc, char **argv)
@@ -98,14 +101,12 @@ int cmd_generate(int argc, char **argv)
 	int rc = 1;
 	struct model *m = NULL;
 	struct tokenizer *tok = NULL;
-	struct forward *f = NULL;
 	int *ids = NULL, *prompt = NULL;
-	float *logits = NULL;
 	char *printed = NULL;
 	size_t n_printed = 0, n_prompt = 0;
 	if (cli_open_model(cmd, o.model, &m, &tok))
 		goto out;
-	int bos = cli_bos_id(m, tok), eos = cli_eos_id(m, tok);
+	int bos = cli_bos_id(m, tok);
 	if (tokenizer_encode(tok, o.prompt, strlen(o.prompt), &prompt, &n_prompt)) {
 		cli_error(cmd, "cannot tokenize the prompt");
 		goto out;
@@ -117,8 +118,7 @@ int cmd_generate(int argc, char **argv)
 		goto out;
 	}
 	ids = malloc(cap * sizeof *ids);
-	logits = malloc((1 + n_prompt) * (size_t)m->cfg.vocab * sizeof *logits);
-	if (!ids || !logits || forward_new(&f, m, ctx)) {
+	if (!ids) {
 		cli_error(cmd, "out of memory");
 		goto out;
 	}
@@ -134,42 +134,28 @@ int cmd_generate(int argc, char **argv)
 	if (stream(tok, ids + first, n - first, &printed, &n_printed))
 		goto decode_fail;
 
-	double t0 = eval_now();
-	int err = forward_run(f, logits, ids, (int)n, 0);
-	const float *last = logits + (n - 1) * (size_t)m->cfg.vocab;
-	long generated = 0;
-	while (!err) {
-		int next = argmax(last, m->cfg.vocab, tok);
-		if (next < 0 || next == eos)
-			break;
-		ids[n++] = next;
-		generated++;
-		if (stream(tok, ids + first, n - first, &printed, &n_printed))
-			goto decode_fail;
-		if (generated == o.max_tokens || (int)n >= ctx)
-			break;
-		err = forward_run(f, logits, &ids[n - 1], 1, (int)n - 1);
-		last = logits;
-	}
-	double secs = eval_now() - t0;
+
+	struct stream_ctx sc = {tok, first, &printed, &n_printed};
+	struct cli_greedy_result res;
+	int err = cli_greedy(m, tok, ids, n, o.max_tokens, on_token, &sc, &res);
+	if (err == -2)
+		goto decode_fail;
 	if (err) {
-		cli_error(cmd, "forward pass failed: %s", forward_strerror(err));
+		cli_error(cmd, "forward pass failed");
 		goto out;
 	}
 	fputc('\n', stdout);
-	fprintf(stderr, "yopo generate: %ld tokens in %.3f s (%.1f tokens/s)%s\n", generated, secs,
-		secs > 0 ? (double)generated / secs : 0.0,
-		(int)n >= ctx ? ", stopped at the end of the context" : "");
+	fprintf(stderr, "yopo generate: %ld tokens in %.3f s (%.1f tokens/s)%s\n", res.generated,
+		res.seconds, res.seconds > 0 ? (double)res.generated / res.seconds : 0.0,
+		res.hit_context ? ", stopped at the end of the context" : "");
 	rc = 0;
 	goto out;
 decode_fail:
 	cli_error(cmd, "cannot decode the generated tokens");
 out:
 	free(printed);
-	free(logits);
 	free(ids);
 	free(prompt);
-	forward_free(f);
 	tokenizer_free(tok);
 	model_close(m);
 	return rc;

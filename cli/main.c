@@ -10,9 +10,11 @@ static const struct {
 	int (*run)(int, char **);
 	const char *summary;
 } commands[] = {
+	{"compare", cmd_compare, "prune with every method and ratio, evaluate, write a report"},
 	{"demo", cmd_demo, "run the main job end to end (synthetic model unless --model)"},
 	{"eval", cmd_eval, "perplexity and size/speed measures of a checkpoint on a text"},
 	{"generate", cmd_generate, "greedy text generation from a checkpoint"},
+	{"prune", cmd_prune, "write a pruned checkpoint (policy or baseline method)"},
 	{"spectrum", cmd_spectrum, "KS distance of kept vs original FFN spectra for a selection method"},
 	{"train", cmd_train, "train a pruning policy (REINFORCE, weights only)"},
 };

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ks.h"
 #include "linalg.h"
 #include "model.h"
 
@@ -251,6 +252,27 @@ int env_layer_ks(struct env *e, const int *kept, int k, double *ks)
 	if (rc)
 		return rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
 	*ks = v;
+	return ENV_OK;
+}
+
+int env_layer_ks_matrix(struct env *e, const float *w2, double *ks)
+{
+	if (e->current < 0 || !w2)
+		return ENV_ERR_ARG;
+	const struct spectrum *sp;
+	int rc = current_spectrum(e, &sp), n;
+	if (rc)
+		return rc;
+	const double *orig = spectrum_orig(sp, &n);
+	double *s = malloc((size_t)n * sizeof *s);
+	if (!s)
+		return ENV_ERR_NOMEM;
+	if (linalg_singular_values(s, w2, e->cfg.layer_ffn[e->current], e->cfg.hidden)) {
+		free(s);
+		return ENV_ERR_LINALG;
+	}
+	*ks = ks_2samp(orig, n, s, n);
+	free(s);
 	return ENV_OK;
 }
 

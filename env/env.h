@@ -55,6 +55,10 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 /* KS distance of the current layer when keeping rows kept[0..k). */
 int env_layer_ks(struct env *e, const int *kept, int k, double *ks);
 
+/* KS distance between the current layer's singular values and those of w2, a modified copy of
+ * its matrix (rows, cols) — e.g. with individual weights zeroed by unstructured pruning. */
+int env_layer_ks_matrix(struct env *e, const float *w2, double *ks);
+
 /* Singular values of the current layer's full matrix (descending); *n set to their count.
  * NULL if no layer is current or they cannot be computed. Borrowed like *w. */
 const double *env_layer_singular_values(struct env *e, int *n);

@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config
       libdnnl-dev liblapacke-dev libopenblas-dev libcjson-dev check
-      python3 python3-numpy python3-scipy python3-matplotlib python3-regex)
+      gnuplot-nox python3 python3-numpy python3-scipy python3-matplotlib python3-regex)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
