@@ -295,7 +295,7 @@ static int plot(const char *out, const struct row *rows, int n)
 	f = fopen(path, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "set terminal svg size 800,500 dynamic\nset output '%s/perplexity.svg'\n"
+	fprintf(f, "set terminal svg size 800,500 dynamic background rgb 'white'\nset output '%s/perplexity.svg'\n"
 		   "set xlabel 'pruning ratio'\nset ylabel 'perplexity (log scale)'\nset logscale y\n"
 		   "set key left top\nset grid\nset title 'yopo compare: perplexity against ratio'\nplot ",
 		out);

@@ -94,6 +94,7 @@ const char *safetensors_strerror(int err)
 	case SAFETENSORS_ERR_NOT_FOUND: return "safetensors: no model.safetensors or index in directory";
 	case SAFETENSORS_ERR_NOMEM: return "safetensors: out of memory";
 	case SAFETENSORS_ERR_ARG: return "safetensors: invalid tensor entry given to the writer";
+	case SAFETENSORS_ERR_FILL: return "safetensors: the writer's fill callback failed";
 	}
 	return "unknown safetensors error";
 }
@@ -1007,6 +1008,21 @@ size_t safetensors_file_bytes(const struct safetensors *st)
 	return st->file_bytes;
 }
 
+int safetensors_evict(const struct safetensors_tensor *t)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (t->nbytes == 0 || page <= 0)
+		return SAFETENSORS_OK;
+	/* Rounded outwards the range stays inside the mapping: it starts on a page boundary and its
+	 * last page is mapped whole. */
+	uintptr_t mask = (uintptr_t)page - 1;
+	uintptr_t begin = (uintptr_t)t->data & ~mask;
+	uintptr_t end = ((uintptr_t)t->data + t->nbytes + mask) & ~mask;
+	if (madvise((void *)begin, end - begin, MADV_DONTNEED) != 0)
+		return SAFETENSORS_ERR_IO;
+	return SAFETENSORS_OK;
+}
+
 /* ---- writer ---- */
 
 struct sbuf {
@@ -1092,9 +1108,10 @@ static bool has_duplicate(const char **names, int n)
 	return false;
 }
 
-/* Checks the caller's entries and metadata and fills nbytes[i]. */
+/* Checks the caller's entries and metadata and fills nbytes[i]. need_data: the bytes come from
+ * e[i].data (not from a fill callback), which must then be non-NULL for a non-empty tensor. */
 static int writer_check(const struct safetensors_entry *e, int n, const char *const *meta,
-			int n_meta, uint64_t *nbytes)
+			int n_meta, bool need_data, uint64_t *nbytes)
 {
 	const char **names = NULL;
 	uint64_t total = 0;
@@ -1117,7 +1134,8 @@ static int writer_check(const struct safetensors_entry *e, int n, const char *co
 				return SAFETENSORS_ERR_ARG;
 			nel *= dim;
 		}
-		if (nel > UINT64_MAX / es || nel * es > SIZE_MAX || (nel * es > 0 && !e[i].data))
+		if (nel > UINT64_MAX / es || nel * es > SIZE_MAX ||
+		    (need_data && nel * es > 0 && !e[i].data))
 			return SAFETENSORS_ERR_ARG;
 		nbytes[i] = nel * es;
 		/* offsets go through JSON: keep them exact for every reader */
@@ -1248,11 +1266,29 @@ static void dir_sync(const char *path)
 	free(dir);
 }
 
-int safetensors_write(const char *path, const struct safetensors_entry *entries, int n,
-		      const char *const *meta, int n_meta)
+/* Tensor i's bytes through fill, one chunk at a time. */
+static int write_filled(int fd, safetensors_fill_fn *fill, void *ctx, int i, uint64_t nbytes,
+			unsigned char *chunk)
+{
+	for (uint64_t done = 0; done < nbytes;) {
+		size_t len = nbytes - done < SAFETENSORS_STREAM_CHUNK ? (size_t)(nbytes - done)
+								      : SAFETENSORS_STREAM_CHUNK;
+		if (fill(ctx, i, chunk, len) != 0)
+			return SAFETENSORS_ERR_FILL;
+		if (write_all(fd, chunk, len))
+			return SAFETENSORS_ERR_IO;
+		done += len;
+	}
+	return SAFETENSORS_OK;
+}
+
+/* Both writers: tensor bytes from entries[i].data when fill is NULL, else from fill. */
+static int write_file(const char *path, const struct safetensors_entry *entries, int n,
+		      const char *const *meta, int n_meta, safetensors_fill_fn *fill, void *ctx)
 {
 	struct sbuf hdr = { 0 };
 	uint64_t *nbytes = NULL;
+	unsigned char *chunk = NULL;
 	char *tmp = NULL;
 	int fd = -1, ret;
 	unsigned char len8[8];
@@ -1262,9 +1298,20 @@ int safetensors_write(const char *path, const struct safetensors_entry *entries,
 	nbytes = calloc(n ? (size_t)n : 1, sizeof *nbytes);
 	if (!nbytes)
 		return SAFETENSORS_ERR_NOMEM;
-	ret = writer_check(entries, n, meta, n_meta, nbytes);
+	ret = writer_check(entries, n, meta, n_meta, fill == NULL, nbytes);
 	if (ret)
 		goto out;
+	if (fill) {
+		uint64_t largest = 0;
+		for (int i = 0; i < n; i++)
+			largest = nbytes[i] > largest ? nbytes[i] : largest;
+		chunk = malloc(largest < SAFETENSORS_STREAM_CHUNK ? (size_t)largest + 1
+								  : SAFETENSORS_STREAM_CHUNK);
+		if (!chunk) {
+			ret = SAFETENSORS_ERR_NOMEM;
+			goto out;
+		}
+	}
 	header_build(&hdr, entries, n, meta, n_meta, nbytes);
 	if (hdr.oom) {
 		ret = SAFETENSORS_ERR_NOMEM;
@@ -1285,9 +1332,16 @@ int safetensors_write(const char *path, const struct safetensors_entry *entries,
 		goto out;
 	if (write_all(fd, len8, 8) || write_all(fd, hdr.p, hdr.len))
 		goto out;
-	for (int i = 0; i < n; i++)
-		if (write_all(fd, entries[i].data, (size_t)nbytes[i]))
+	for (int i = 0; i < n; i++) {
+		if (fill)
+			ret = write_filled(fd, fill, ctx, i, nbytes[i], chunk);
+		else
+			ret = write_all(fd, entries[i].data, (size_t)nbytes[i]) ? SAFETENSORS_ERR_IO
+										: SAFETENSORS_OK;
+		if (ret)
 			goto out;
+	}
+	ret = SAFETENSORS_ERR_IO;
 	if (fsync(fd) != 0)
 		goto out;
 	int cfd = fd;
@@ -1307,8 +1361,24 @@ out:;
 	if (tmp)
 		unlink(tmp);
 	free(tmp);
+	free(chunk);
 	free(hdr.p);
 	free(nbytes);
 	errno = saved;
 	return ret;
+}
+
+int safetensors_write(const char *path, const struct safetensors_entry *entries, int n,
+		      const char *const *meta, int n_meta)
+{
+	return write_file(path, entries, n, meta, n_meta, NULL, NULL);
+}
+
+int safetensors_write_stream(const char *path, const struct safetensors_entry *entries, int n,
+			     const char *const *meta, int n_meta, safetensors_fill_fn *fill,
+			     void *ctx)
+{
+	if (!fill)
+		return SAFETENSORS_ERR_ARG;
+	return write_file(path, entries, n, meta, n_meta, fill, ctx);
 }

@@ -53,6 +53,7 @@ enum safetensors_error {
 	SAFETENSORS_ERR_NOT_FOUND = -16,          /* no model.safetensors / index in the directory */
 	SAFETENSORS_ERR_NOMEM = -17,
 	SAFETENSORS_ERR_ARG = -18,                /* writer: invalid entry passed by the caller */
+	SAFETENSORS_ERR_FILL = -19,               /* streaming writer: the fill callback failed */
 };
 
 /* Static one-line description of a safetensors_error (or "unknown safetensors error"). */
@@ -102,6 +103,15 @@ const char *safetensors_metadata(const struct safetensors *st, const char *key);
 /* Total size in bytes of every .safetensors file in the set (the index file not included). */
 size_t safetensors_file_bytes(const struct safetensors *st);
 
+/* Residency hint for streaming readers: drops the mapped pages that hold t's bytes from this
+ * process's resident set (madvise MADV_DONTNEED on the page-rounded range; the mapping is private
+ * and read-only, so nothing is lost). t and every other view stay valid: a later read faults the
+ * bytes back in from the file (usually from the page cache). Pages shared with the neighbouring
+ * tensors are dropped too, with the same effect. Without this, every tensor ever read through the
+ * mapping stays in RSS until safetensors_close. Returns 0, or SAFETENSORS_ERR_IO (errno kept) if
+ * the kernel refused the hint; the data is unaffected either way. */
+int safetensors_evict(const struct safetensors_tensor *t);
+
 /* out (t->nelem) = t's elements converted to f32. Exact for all three dtypes (subnormals, inf, NaN
  * payload bits kept). Reads t->data bytewise, so any alignment is fine. */
 void safetensors_read_f32(float *out, const struct safetensors_tensor *t);
@@ -128,5 +138,28 @@ struct safetensors_entry { /* what the writer writes; data already in `dtype`, l
  * is removed. */
 int safetensors_write(const char *path, const struct safetensors_entry *entries, int n,
 		      const char *const *meta, int n_meta);
+
+/* Bytes a streaming fill call receives at most: a multiple of 8, so every piece holds whole
+ * elements of any dtype. */
+#define SAFETENSORS_STREAM_CHUNK ((size_t)4 << 20)
+
+/* Producer of tensor data for safetensors_write_stream: writes the next nbytes bytes of tensor
+ * `index` (elements already in that tensor's dtype, little-endian) into buf, all of them. Returns
+ * 0, or non-zero to abort the write. */
+typedef int safetensors_fill_fn(void *ctx, int index, void *buf, size_t nbytes);
+
+/* safetensors_write without holding the data: entries[i].data is ignored (may be NULL) and the
+ * bytes come from fill instead. Tensors are produced in the order given; tensor i's nbytes arrive
+ * through consecutive calls fill(ctx, i, buf, len) that cover it from its first byte to its last,
+ * each len == SAFETENSORS_STREAM_CHUNK except the last (which is shorter or equal); an empty
+ * tensor gets no call. buf is owned by the writer and reused between calls (its earlier contents
+ * are unspecified). Peak memory is one chunk plus the header, whatever the tensor sizes. The file
+ * is byte-identical to safetensors_write's for the same entries and data. Errors: as
+ * safetensors_write (SAFETENSORS_ERR_ARG also for a NULL fill), plus SAFETENSORS_ERR_FILL when fill
+ * returns non-zero; on any error a file already at `path` is unchanged (none is created), the
+ * temp file is removed and fill is not called again. */
+int safetensors_write_stream(const char *path, const struct safetensors_entry *entries, int n,
+			     const char *const *meta, int n_meta, safetensors_fill_fn *fill,
+			     void *ctx);
 
 #endif

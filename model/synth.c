@@ -1,4 +1,8 @@
-/* synth: random-weight checkpoints in Hugging Face layout. See synth.h. */
+/* synth: random-weight checkpoints in Hugging Face layout. See synth.h.
+ *
+ * Tensors are generated while they are written (safetensors_write_stream), so memory stays at
+ * one writer chunk whatever the model size. Values: one splitmix64 stream seeded with spec->seed,
+ * N(mean, std) by Box-Muller per element, tensors in file order. */
 #include "synth.h"
 
 #include <cjson/cJSON.h>
@@ -10,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model.h"
 
@@ -22,6 +27,23 @@ const char *synth_strerror(int err)
 	case SYNTH_ERR_NOMEM: return "out of memory";
 	}
 	return "unknown synth error";
+}
+
+void synth_spec_7b(struct synth_spec *spec)
+{
+	*spec = (struct synth_spec){
+		.family = CONFIG_FAMILY_LLAMA,
+		.n_layers = 32,
+		.hidden = 4096,
+		.ffn = 11008,
+		.n_heads = 32,
+		.n_kv_heads = 32,
+		.vocab = 32000,
+		.max_pos = 4096,
+		.dtype = SAFETENSORS_DTYPE_F16,
+		.seed = 1,
+		.scale = 0,
+	};
 }
 
 void synth_spec_default(struct synth_spec *spec, enum config_family family)
@@ -247,21 +269,65 @@ static bool dir_is_empty(const char *dir)
 	return empty;
 }
 
+/* Per-tensor draw parameters for the streaming fill. */
+struct synth_plan {
+	double mean, std;
+};
+
+/* The fill state: one generator consumed tensor by tensor, element by element, so a tensor's
+ * values do not depend on how the writer cuts it into chunks. */
+struct synth_fill {
+	const struct synth_plan *plan;
+	enum safetensors_dtype dtype;
+	uint64_t rng;
+	float *tmp; /* (SAFETENSORS_STREAM_CHUNK / dtype size) */
+};
+
+static int synth_fill(void *ctx, int index, void *buf, size_t nbytes)
+{
+	struct synth_fill *f = ctx;
+	const struct synth_plan *p = &f->plan[index];
+	size_t n = nbytes / safetensors_dtype_size(f->dtype);
+	for (size_t i = 0; i < n; i++)
+		f->tmp[i] = (float)(p->mean + p->std * next_normal(&f->rng));
+	safetensors_convert_from_f32(buf, f->dtype, f->tmp, n);
+	return 0;
+}
+
+static bool spec_valid(const struct synth_spec *s)
+{
+	return s->family >= CONFIG_FAMILY_LLAMA && s->family <= CONFIG_FAMILY_PHI &&
+	       safetensors_dtype_size(s->dtype) != 0 && s->n_layers >= 1 &&
+	       s->n_layers <= CONFIG_MAX_LAYERS && s->hidden >= 1 && s->ffn >= 1 && s->n_heads >= 1 &&
+	       s->n_kv_heads >= 1 && s->hidden % s->n_heads == 0 && s->n_heads % s->n_kv_heads == 0 &&
+	       s->vocab >= 257 && s->max_pos >= 2 && s->hidden <= (1 << 20) && s->ffn <= (1 << 20) &&
+	       s->vocab <= (1 << 24) && s->max_pos <= (1 << 24) && s->scale >= 0 && isfinite(s->scale);
+}
+
+/* Removes what synth_write put into dir (only its own file names: dir was empty or absent). */
+static void remove_outputs(const char *dir, bool created)
+{
+	static const char *const files[] = {"model.safetensors", "config.json", "tokenizer.json",
+					    "generation_config.json"};
+	char path[PATH_MAX];
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, files[i]) < sizeof path)
+			unlink(path);
+	if (created)
+		rmdir(dir);
+}
+
 int synth_write(const char *dir, const struct synth_spec *s)
 {
-	if (s->n_layers < 1 || s->n_layers > CONFIG_MAX_LAYERS || s->hidden < 1 || s->ffn < 1 ||
-	    s->n_heads < 1 || s->n_kv_heads < 1 || s->hidden % s->n_heads || s->n_heads % s->n_kv_heads ||
-	    s->vocab < 257 || s->max_pos < 2 || s->hidden > (1 << 20) || s->ffn > (1 << 20) ||
-	    s->vocab > (1 << 24) || s->max_pos > (1 << 24))
+	if (!spec_valid(s))
 		return SYNTH_ERR_ARG;
-	if (mkdir(dir, 0777) && !(errno == EEXIST && dir_is_empty(dir)))
-		return SYNTH_ERR_IO;
 
 	int rc = SYNTH_ERR_NOMEM;
+	bool made_dir = false, wrote = false;
 	struct safetensors_entry *entries = NULL;
+	struct synth_plan *plan = NULL;
 	char **names = NULL;
-	void **data = NULL;
-	float *tmp = NULL;
+	struct synth_fill fill = {.dtype = s->dtype, .rng = s->seed};
 	int n = 0, cap = 0;
 	cJSON *cfg_json = make_config(s), *tok_json = make_tokenizer(), *gen = cJSON_CreateObject();
 	char *cfg_text = cfg_json ? cJSON_PrintUnformatted(cfg_json) : NULL;
@@ -275,11 +341,13 @@ int synth_write(const char *dir, const struct synth_spec *s)
 	}
 	cap = CONFIG_TENSOR_COUNT * (c.n_layers + 1);
 	entries = calloc((size_t)cap, sizeof *entries);
+	plan = calloc((size_t)cap, sizeof *plan);
 	names = calloc((size_t)cap, sizeof *names);
-	data = calloc((size_t)cap, sizeof *data);
-	if (!entries || !names || !data)
+	fill.tmp = malloc(SAFETENSORS_STREAM_CHUNK / safetensors_dtype_size(s->dtype) * sizeof(float));
+	if (!entries || !plan || !names || !fill.tmp)
 		goto out;
-	uint64_t rng = s->seed;
+	/* Model-level tensors first, then layer by layer, each in enum order: the file layout and
+	 * the order in which the generator's values are drawn. */
 	for (int layer = -1; layer < c.n_layers; layer++) {
 		for (int w = 0; w < CONFIG_TENSOR_COUNT; w++) {
 			enum config_tensor which = (enum config_tensor)w;
@@ -287,13 +355,13 @@ int synth_write(const char *dir, const struct synth_spec *s)
 				continue;
 			long long shape[2];
 			int nd = model_expected_shape(&c, which, layer, shape);
-			size_t nelem = (size_t)shape[0] * (nd == 2 ? (size_t)shape[1] : 1);
 			char name[256];
-			config_tensor_name(name, sizeof name, &c, which, layer);
+			if (config_tensor_name(name, sizeof name, &c, which, layer)) {
+				rc = SYNTH_ERR_ARG;
+				goto out;
+			}
 			names[n] = strdup(name);
-			tmp = malloc(nelem * sizeof *tmp);
-			data[n] = malloc(nelem * safetensors_dtype_size(s->dtype));
-			if (!names[n] || !tmp || !data[n])
+			if (!names[n])
 				goto out;
 			bool is_norm = which == CONFIG_TENSOR_FINAL_NORM || which == CONFIG_TENSOR_ATTN_NORM ||
 				       which == CONFIG_TENSOR_FFN_NORM;
@@ -302,24 +370,31 @@ int synth_write(const char *dir, const struct synth_spec *s)
 			double std = s->scale > 0 ? s->scale : 1.0 / sqrt((double)fan_in);
 			if (nd == 1)
 				std = 0.02;
-			for (size_t i = 0; i < nelem; i++)
-				tmp[i] = (float)((is_norm ? 1.0 : 0.0) + std * next_normal(&rng));
-			safetensors_convert_from_f32(data[n], s->dtype, tmp, nelem);
-			free(tmp);
-			tmp = NULL;
+			plan[n] = (struct synth_plan){.mean = is_norm ? 1.0 : 0.0, .std = std};
 			entries[n] = (struct safetensors_entry){.name = names[n], .dtype = s->dtype, .ndim = nd,
-								.shape = {shape[0], nd == 2 ? shape[1] : 0},
-								.data = data[n]};
+								.shape = {shape[0], nd == 2 ? shape[1] : 0}};
 			n++;
 		}
 	}
+	fill.plan = plan;
+
+	if (mkdir(dir, 0777) == 0)
+		made_dir = true;
+	else if (!(errno == EEXIST && dir_is_empty(dir))) {
+		rc = SYNTH_ERR_IO;
+		goto out;
+	}
+	wrote = true;
 	char path[PATH_MAX];
 	rc = SYNTH_ERR_IO;
 	if ((size_t)snprintf(path, sizeof path, "%s/model.safetensors", dir) >= sizeof path)
 		goto out;
 	static const char *const meta[] = {"format", "pt"};
-	if (safetensors_write(path, entries, n, meta, 1))
+	int st_rc = safetensors_write_stream(path, entries, n, meta, 1, synth_fill, &fill);
+	if (st_rc) {
+		rc = st_rc == SAFETENSORS_ERR_NOMEM ? SYNTH_ERR_NOMEM : SYNTH_ERR_IO;
 		goto out;
+	}
 	cJSON_AddNumberToObject(gen, "bos_token_id", 256);
 	cJSON_AddNumberToObject(gen, "eos_token_id", 256);
 	if ((rc = write_json(dir, "config.json", cfg_json)) ||
@@ -328,13 +403,13 @@ int synth_write(const char *dir, const struct synth_spec *s)
 		goto out;
 	rc = SYNTH_OK;
 out:
-	for (int i = 0; names && data && i < cap; i++) {
+	if (rc && wrote)
+		remove_outputs(dir, made_dir);
+	for (int i = 0; names && i < cap; i++)
 		free(names[i]);
-		free(data[i]);
-	}
-	free(tmp);
+	free(fill.tmp);
 	free(names);
-	free(data);
+	free(plan);
 	free(entries);
 	free(cfg_text);
 	cJSON_Delete(cfg_json);
