@@ -11,6 +11,7 @@
 #include "env.h"
 #include "pcg32.h"
 #include "sampling.h"
+#include "select.h"
 
 static const char *const cmd = "spectrum";
 
@@ -18,27 +19,34 @@ static const char *const cmd = "spectrum";
 static const struct spectrum_opts {
 	const char *model;        /* --model DIR (required) */
 	double ratio;             /* --ratio R (required) */
-	const char *method;       /* --method policy|random */
+	const char *method;       /* --method policy|random|magnitude|wanda */
 	const char *policy;       /* --policy FILE (method policy) */
+	const char *calib;        /* --calib FILE (method wanda) */
+	long norm;                /* --norm 1|2 (method magnitude) */
 	long samples;             /* --samples N: random draws (or policy draws with --sample) */
 	int sample;               /* --sample: draw from the policy instead of its top-k */
 	unsigned long long seed;  /* --seed S */
 	int json;                 /* --json */
 	const char *route;        /* --route gram|svd */
-} defaults = {NULL, -1, "policy", NULL, 32, 0, 0, 0, "svd"};
+} defaults = {NULL, -1, "policy", NULL, NULL, 1, 32, 0, 0, 0, "svd"};
 
 static void help(FILE *out)
 {
 	fprintf(out,
-		"usage: yopo spectrum --model DIR --ratio R --method policy|random [--policy FILE]\n"
-		"                     [--samples N] [--sample] [--seed S] [--route svd|gram] [--json]\n"
+		"usage: yopo spectrum --model DIR --ratio R --method policy|random|magnitude|wanda\n"
+		"                     [--policy FILE] [--calib FILE] [--norm 1|2] [--samples N] [--sample]\n"
+		"                     [--seed S] [--route svd|gram] [--json]\n"
 		"Scores a row-selection method with the training environment: for every layer, the\n"
 		"two-sample KS distance between the singular values of the FFN up-projection and of\n"
 		"its kept rows (k = ffn - round(R * ffn)); lower is better. No text is needed.\n"
 		"  --model DIR     Hugging Face checkpoint\n"
 		"  --ratio R       fraction of rows removed, in (0, 1)\n"
-		"  --method M      policy: top-k of a trained policy (--policy FILE); random: uniform\n"
+		"  --method M      policy: top-k of a trained policy (--policy FILE); random: uniform;\n"
+		"                  magnitude: top-k rows by L1 (--norm 2: L2) of up and gate;\n"
+		"                  wanda: top-k rows by sum |W|*||X|| (needs --calib FILE)\n"
 		"  --policy FILE   policy checkpoint from yopo train\n"
+		"  --calib FILE    calibration text (method wanda)\n"
+		"  --norm P        1 or 2 (method magnitude, default 1)\n"
 		"  --samples N     random selections per layer (default 32); with --sample, policy draws\n"
 		"  --sample        draw selections from the policy (Plackett-Luce) instead of its top-k\n"
 		"  --seed S        seed (default 0)\n"
@@ -55,6 +63,8 @@ int cmd_spectrum(int argc, char **argv)
 		{"ratio", required_argument, NULL, 'r'},
 		{"method", required_argument, NULL, 'M'},
 		{"policy", required_argument, NULL, 'p'},
+		{"calib", required_argument, NULL, 'c'},
+		{"norm", required_argument, NULL, 'N'},
 		{"samples", required_argument, NULL, 'n'},
 		{"sample", no_argument, NULL, 'S'},
 		{"seed", required_argument, NULL, 's'},
@@ -75,6 +85,11 @@ int cmd_spectrum(int argc, char **argv)
 			break;
 		case 'M': o.method = optarg; break;
 		case 'p': o.policy = optarg; break;
+		case 'c': o.calib = optarg; break;
+		case 'N':
+			if (cli_parse_long(cmd, "--norm", optarg, 1, 2, &o.norm))
+				return 2;
+			break;
 		case 'n':
 			if (cli_parse_long(cmd, "--samples", optarg, 1, 1000000, &o.samples))
 				return 2;
@@ -100,8 +115,10 @@ int cmd_spectrum(int argc, char **argv)
 		return 2;
 	}
 	bool is_policy = !strcmp(o.method, "policy");
-	if (!is_policy && strcmp(o.method, "random")) {
-		cli_error(cmd, "--method: '%s' is not policy or random", o.method);
+	bool is_random = !strcmp(o.method, "random");
+	bool is_baseline = !strcmp(o.method, "magnitude") || !strcmp(o.method, "wanda");
+	if (!is_policy && !is_random && !is_baseline) {
+		cli_error(cmd, "--method: '%s' is not policy, random, magnitude or wanda", o.method);
 		return 2;
 	}
 	if (is_policy && !o.policy) {
@@ -117,7 +134,11 @@ int cmd_spectrum(int argc, char **argv)
 		cli_error(cmd, "--route: '%s' is not svd or gram", o.route);
 		return 2;
 	}
-	int draws = (!is_policy || o.sample) ? (int)o.samples : 1;
+	if (o.sample && !is_policy) {
+		cli_error(cmd, "--sample draws from a policy (--method policy)");
+		return 2;
+	}
+	int draws = (is_random || o.sample) ? (int)o.samples : 1;
 
 	int rc = 1;
 	char err[ENV_ERRBUF];
@@ -125,11 +146,24 @@ int cmd_spectrum(int argc, char **argv)
 	struct checkpoint *ck = NULL;
 	struct policy *pol = NULL;
 	struct prunenet *pn = NULL;
-	float *scores = NULL;
+	float *scores = NULL, **base_scores = NULL;
 	int *order = NULL;
+	struct model *m = NULL;
+	struct tokenizer *tok = NULL;
+	struct select_cache cache = {0};
 	double *layer_ks = NULL, *layer_sd = NULL;
 	if (is_policy) {
 		if (checkpoint_load(&ck, o.policy, err, sizeof err)) {
+			cli_error(cmd, "%s", err);
+			goto out;
+		}
+	}
+	if (is_baseline) {
+		struct select_opts so = {.method = o.method, .calib = o.calib, .norm_p = (int)o.norm,
+					 .granularity = PRUNE_GRANULARITY_ROWS, .seed = o.seed};
+		if (cli_open_model(cmd, o.model, &m, &tok))
+			goto out;
+		if (select_scores(&base_scores, m, o.model, tok, &so, &cache, err, sizeof err)) {
 			cli_error(cmd, "%s", err);
 			goto out;
 		}
@@ -182,13 +216,15 @@ int cmd_spectrum(int argc, char **argv)
 			goto out;
 		}
 		/* random: Gumbel-top-k of equal scores is a uniform random k-subset */
-		if (!is_policy)
+		if (is_random)
 			memset(scores, 0, (size_t)rows * sizeof *scores);
+		if (is_baseline)
+			memcpy(scores, base_scores[l], (size_t)rows * sizeof *scores);
 		double sum = 0, sq = 0;
 		for (int d = 0; d < draws; d++) {
 			double ks;
-			int s = (is_policy && !o.sample) ? sampling_topk(order, scores, rows, k)
-							 : sampling_gumbel_topk(order, scores, rows, k, &rng);
+			int s = (is_random || o.sample) ? sampling_gumbel_topk(order, scores, rows, k, &rng)
+							: sampling_topk(order, scores, rows, k);
 			if (s || (s = env_layer_ks(env, order, k, &ks))) {
 				cli_error(cmd, "layer %d: KS failed", l);
 				goto out;
@@ -214,7 +250,7 @@ int cmd_spectrum(int argc, char **argv)
 		printf("model    %s (%s, %d layers, ffn %d x hidden %d)\n", o.model, cfg->model_type,
 		       cfg->n_layers, cfg->ffn, cfg->hidden);
 		printf("method   %s%s%s, ratio %g, %d selection(s) per layer\n", o.method,
-		       is_policy ? (o.sample ? " (sampled)" : " (top-k)") : "", "", o.ratio, draws);
+		       is_random ? "" : (o.sample ? " (sampled)" : " (top-k)"), "", o.ratio, draws);
 		printf("layer    KS        std\n");
 		for (int l = 0; l < cfg->n_layers; l++)
 			printf("%5d    %.4f    %.4f\n", l, layer_ks[l], layer_sd[l]);
@@ -222,6 +258,12 @@ int cmd_spectrum(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	for (int l = 0; base_scores && m && l < m->cfg.n_layers; l++)
+		free(base_scores[l]);
+	free(base_scores);
+	select_cache_free(&cache);
+	tokenizer_free(tok);
+	model_close(m);
 	free(layer_sd);
 	free(layer_ks);
 	free(order);
