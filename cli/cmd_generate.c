@@ -40,7 +40,7 @@ static int stream(const struct tokenizer *tok, const int *ids, size_t n, char **
 	size_t len = 0;
 	if (tokenizer_decode(tok, ids, n, 1, &text, &len))
 		return -1;
-	if (len >= *np && !memcmp(text, *printed, *np)) {
+	if (len >= *np && (*np == 0 || !memcmp(text, *printed, *np))) {
 		fwrite(text + *np, 1, len - *np, stdout);
 		fflush(stdout);
 		free(*printed);
