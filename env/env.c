@@ -137,10 +137,15 @@ static float *read_matrix(struct env *e, enum config_tensor which, int layer)
 		free(m);
 		m = NULL;
 	}
+	/* the f32 copy is what we use: drop the mapped pages so RSS tracks one layer */
+	if (t)
+		safetensors_evict(t);
 	return m;
 }
 
-/* Features of a layer: needs the matrix, its pair and down, and W's leading singular subspace. */
+/* Features of a layer: needs the matrix, its pair and down, and W's leading right singular
+ * subspace, taken from the eigenvectors of the Gram WᵀW (cols × cols) so that no (rows × rows)
+ * or U factor is ever formed. */
 static int layer_features(struct env *e, int layer, const float *w, float **out)
 {
 	const struct config *c = &e->cfg;
@@ -149,30 +154,34 @@ static int layer_features(struct env *e, int layer, const float *w, float **out)
 	int rc = ENV_ERR_NOMEM;
 	float *pair = c->gated ? read_matrix(e, CONFIG_TENSOR_UP, layer) : NULL;
 	float *down = read_matrix(e, CONFIG_TENSOR_DOWN, layer);
-	double *s = malloc((size_t)kmin * sizeof *s);
-	double *u = malloc((size_t)rows * kmin * sizeof *u);
-	double *vt = malloc((size_t)kmin * cols * sizeof *vt);
+	size_t cc = (size_t)cols * cols;
+	double *lambda = malloc((size_t)cols * sizeof *lambda);
+	double *g = malloc(cc * sizeof *g);
+	double *v = malloc(cc * sizeof *v);
 	float *x = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *x);
-	if ((c->gated && !pair) || !down || !s || !u || !vt || !x)
+	if ((c->gated && !pair) || !down || !lambda || !g || !v || !x)
 		goto out;
-	if (linalg_svd_full(s, u, vt, w, rows, cols)) {
+	if (linalg_gram(g, w, rows, cols) || linalg_sym_eig(lambda, v, g, cols)) {
 		rc = ENV_ERR_LINALG;
 		goto out;
 	}
-	while (r > 1 && !(s[r - 1] > 0))
+	/* singular values of W; drop directions at rounding level of the largest */
+	for (int q = 0; q < cols; q++)
+		lambda[q] = lambda[q] > 0 ? sqrt(lambda[q]) : 0;
+	while (r > 1 && !(lambda[r - 1] > 1e-6 * lambda[0]))
 		r--;
-	if (!(s[0] > 0))
-		s[0] = 1; /* all-zero matrix: leverage is 0 everywhere anyway */
+	if (!(lambda[0] > 0))
+		lambda[0] = 1; /* all-zero matrix: leverage is 0 everywhere anyway */
 	double depth = c->n_layers > 1 ? (double)layer / (c->n_layers - 1) : 0.0;
-	rowfeat_compute(x, w, pair, down, vt, s, r, rows, cols, depth);
+	rowfeat_compute(x, w, pair, down, v, lambda, r, rows, cols, depth);
 	*out = x;
 	x = NULL;
 	rc = ENV_OK;
 out:
 	free(x);
-	free(vt);
-	free(u);
-	free(s);
+	free(v);
+	free(g);
+	free(lambda);
 	free(down);
 	free(pair);
 	return rc;

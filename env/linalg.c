@@ -250,6 +250,35 @@ out:
 	return err;
 }
 
+int linalg_sym_eig(double *w, double *v, double *g, int n)
+{
+	if (!w || !v || !g || n <= 0)
+		return LINALG_ERR_ARG;
+	size_t nn = (size_t)n;
+	if (nn > SIZE_MAX / sizeof(double) / nn)
+		return LINALG_ERR_OVERFLOW;
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = i; j < nn; j++)
+			if (!isfinite(g[i * nn + j]))
+				return LINALG_ERR_NONFINITE;
+	double *wt = NULL;
+	int err = alloc_doubles(&wt, nn, 1);
+	if (err)
+		goto out;
+	/* Row-major upper triangle = column-major lower triangle; on return g holds the eigenvectors
+	 * as column-major columns, i.e. as rows of the row-major array, ascending. */
+	err = lapack_status(LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, g, n, wt));
+	if (err)
+		goto out;
+	for (size_t i = 0; i < nn; i++) {
+		w[i] = wt[nn - 1 - i];
+		memcpy(v + i * nn, g + (nn - 1 - i) * nn, nn * sizeof *v);
+	}
+out:
+	free(wt);
+	return err;
+}
+
 static int cmp_desc(const void *pa, const void *pb)
 {
 	double x = *(const double *)pa, y = *(const double *)pb;

@@ -71,6 +71,11 @@ int linalg_gram_update(double *g,       /* (n, n) row-major, in/out */
 		       const int *rows, /* (n_rows) indices into a's rows */
 		       int n_rows, int m, int n, double alpha);
 
+/* Eigenvalues and eigenvectors of the symmetric matrix g with dsyevd jobz='V': w (n) descending,
+ * v (n, n) row-major with row i the unit eigenvector of w[i]. Reads only the upper triangle of g
+ * and destroys it. Errors: ARG, OVERFLOW, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
+int linalg_sym_eig(double *w, double *v, double *g, int n);
+
 /* Eigenvalues of the symmetric matrix g, descending, with dsyevd jobz='N'.
  * Reads only the upper triangle of g (j >= i) and destroys g.
  * Errors: ARG, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */

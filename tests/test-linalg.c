@@ -350,6 +350,49 @@ START_TEST(test_sym_eigvals)
 }
 END_TEST
 
+/* G v_i = lambda_i v_i with unit v_i, descending lambda, matching linalg_sym_eigvals; and the
+ * leading right singular vector of a rank-1 matrix u vᵀ is ±v/|v| (hand-checkable). */
+START_TEST(test_sym_eig)
+{
+	enum { N = 5 };
+	double g[N * N], g2[N * N], w[N], w2[N], v[N * N];
+	for (int i = 0; i < N; i++)
+		for (int j = i; j < N; j++)
+			g[i * N + j] = g[j * N + i] = 1.0 / (1 + i + j) + (i == j ? 2.0 * i : 0.0);
+	memcpy(g2, g, sizeof g);
+	double orig[N * N];
+	memcpy(orig, g, sizeof g);
+	ck_assert_int_eq(linalg_sym_eig(w, v, g, N), LINALG_OK);
+	ck_assert_int_eq(linalg_sym_eigvals(w2, g2, N), LINALG_OK);
+	for (int i = 0; i < N; i++) {
+		ck_assert_double_eq_tol(w[i], w2[i], 1e-12);
+		if (i)
+			ck_assert(w[i - 1] >= w[i]);
+		double norm = 0;
+		for (int a = 0; a < N; a++) {
+			double gv = 0;
+			for (int b = 0; b < N; b++)
+				gv += orig[a * N + b] * v[i * N + b];
+			ck_assert_double_eq_tol(gv, w[i] * v[i * N + a], 1e-10);
+			norm += v[i * N + a] * v[i * N + a];
+		}
+		ck_assert_double_eq_tol(norm, 1.0, 1e-12);
+	}
+	/* rank 1: a = u vᵀ with u = (1, 2), vv = (3, 0, 4): WᵀW = |u|² vv vvᵀ, top eigvec ±(0.6, 0, 0.8) */
+	const float a[6] = {3, 0, 4, 6, 0, 8};
+	double gg[9], ww[3], vv[9];
+	ck_assert_int_eq(linalg_gram(gg, a, 2, 3), LINALG_OK);
+	ck_assert_int_eq(linalg_sym_eig(ww, vv, gg, 3), LINALG_OK);
+	ck_assert_double_eq_tol(ww[0], 125.0, 1e-9); /* |u|² |vv|² = 5 · 25 */
+	ck_assert_double_eq_tol(fabs(vv[0]), 0.6, 1e-12);
+	ck_assert_double_eq_tol(fabs(vv[1]), 0.0, 1e-12);
+	ck_assert_double_eq_tol(fabs(vv[2]), 0.8, 1e-12);
+	ck_assert_int_eq(linalg_sym_eig(NULL, vv, gg, 3), LINALG_ERR_ARG);
+	gg[1] = NAN;
+	ck_assert_int_eq(linalg_sym_eig(ww, vv, gg, 3), LINALG_ERR_NONFINITE);
+}
+END_TEST
+
 START_TEST(test_threads)
 {
 	int before = linalg_get_threads();
@@ -632,6 +675,7 @@ static Suite *linalg_suite(void)
 	tcase_add_loop_test(tc, test_svd_full, 0, n_shapes);
 	tcase_add_loop_test(tc, test_gram_vs_naive, 0, 5);
 	tcase_add_test(tc, test_gram_update);
+	tcase_add_test(tc, test_sym_eig);
 	tcase_add_test(tc, test_sym_eigvals);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_linalg_errors);
