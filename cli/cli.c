@@ -1,10 +1,13 @@
 /* cli: helpers shared by the subcommands. */
+/* nftw is an XSI interface */
+#define _XOPEN_SOURCE 700
 #include "cli.h"
 
 #include "eval.h"
 #include "forward.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -56,6 +59,106 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double min
 	}
 	*out = v;
 	return 0;
+}
+
+int cli_parse_ratio(const char *cmd, const char *opt, const char *s, double *out)
+{
+	double v;
+	if (cli_parse_double(cmd, opt, s, -HUGE_VAL, HUGE_VAL, &v))
+		return -1;
+	if (!(v > 0 && v < 1)) {
+		cli_error(cmd, "%s: %g is out of range: a ratio lies strictly between 0 and 1", opt, v);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_parse_seed(const char *cmd, const char *opt, const char *s, unsigned long long *out)
+{
+	long v;
+	if (cli_parse_long(cmd, opt, s, 0, LONG_MAX, &v))
+		return -1;
+	*out = (unsigned long long)v;
+	return 0;
+}
+
+int cli_split_list(const char *cmd, const char *opt, const char *s, char items[][CLI_ITEM_MAX],
+		   int max, int *n)
+{
+	int count = 0;
+	/* by hand: strtok would skip empty items and accept "0.3," */
+	for (const char *p = s;;) {
+		size_t len = strcspn(p, ",");
+		if (len == 0) {
+			cli_error(cmd, "%s: empty item in '%s'", opt, s);
+			return -1;
+		}
+		if (count == max) {
+			cli_error(cmd, "%s: at most %d items", opt, max);
+			return -1;
+		}
+		if (len >= CLI_ITEM_MAX) {
+			cli_error(cmd, "%s: item '%.*s' is too long", opt, (int)len, p);
+			return -1;
+		}
+		memcpy(items[count], p, len);
+		items[count++][len] = '\0';
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	*n = count;
+	return 0;
+}
+
+int cli_parse_ratios(const char *cmd, const char *opt, const char *s, double *out, int max,
+		     int *n)
+{
+	char(*items)[CLI_ITEM_MAX] = malloc((size_t)max * sizeof *items);
+	int count = 0, rc = -1;
+	if (!items) {
+		cli_error(cmd, "out of memory");
+		return -1;
+	}
+	if (cli_split_list(cmd, opt, s, items, max, &count))
+		goto out;
+	for (int i = 0; i < count; i++)
+		if (cli_parse_ratio(cmd, opt, items[i], &out[i]))
+			goto out;
+	*n = count;
+	rc = 0;
+out:
+	free(items);
+	return rc;
+}
+
+void cli_print_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int cli_remove_tree(const char *dir)
+{
+	/* depth first so directories are empty when removed; FTW_PHYS: never follow symlinks */
+	return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) ? -1 : 0;
 }
 
 int cli_open_model(const char *cmd, const char *dir, struct model **m, struct tokenizer **tok)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "model.h"
 #include "tokenizer.h"
@@ -25,6 +26,30 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 int cli_parse_long(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max,
 		     double *out);
+
+/* A pruning ratio: a number strictly between 0 and 1. Prints an error naming opt and returns -1
+ * otherwise; *out untouched. */
+int cli_parse_ratio(const char *cmd, const char *opt, const char *s, double *out);
+
+/* A seed: an integer in [0, 2^63 - 1]. Errors as cli_parse_long. */
+int cli_parse_seed(const char *cmd, const char *opt, const char *s, unsigned long long *out);
+
+enum { CLI_ITEM_MAX = 32 };
+
+/* Splits a comma-separated list into at most max items of fewer than CLI_ITEM_MAX bytes each.
+ * Empty items ("0.1,,0.2", "a,") are errors. On failure prints one line and returns -1. */
+int cli_split_list(const char *cmd, const char *opt, const char *s, char items[][CLI_ITEM_MAX],
+		   int max, int *n);
+
+/* A comma-separated list of at most max ratios (each as cli_parse_ratio) into out[0..*n). */
+int cli_parse_ratios(const char *cmd, const char *opt, const char *s, double *out, int max,
+		     int *n);
+
+/* Writes s to f as a JSON string literal (quotes, backslashes and control characters escaped). */
+void cli_print_json_string(FILE *f, const char *s);
+
+/* rm -r of a directory tree (symlinks are removed, not followed). Returns 0 or -1 (errno). */
+int cli_remove_tree(const char *dir);
 
 /* Opens dir's model and tokenizer; on failure prints one line and returns -1.
  * On success both are owned by the caller (model_close, tokenizer_free). */

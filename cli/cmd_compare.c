@@ -56,12 +56,19 @@ static void help(FILE *out)
 		"Methods run at their natural granularity: rows (structured) for policy, random,\n"
 		"magnitude and wanda; weights (unstructured) for ken. --weights adds random, magnitude\n"
 		"and wanda at weights granularity. Zeroed weights save no memory or time by themselves.\n"
+		"  --model DIR        Hugging Face checkpoint (never modified)\n"
+		"  --text FILE        evaluation text (perplexity)\n"
+		"  --out DIR          report directory\n"
+		"  --ratios LIST      fractions of FFN rows/weights removed (default 0.1,0.2,0.3)\n"
+		"  --methods LIST     any of policy,random,magnitude,wanda,ken (default: all five)\n"
 		"  --policy FILE      policy checkpoint (method policy)\n"
 		"  --calib FILE       calibration text (method wanda)\n"
 		"  --calib-windows N  Wanda calibration windows (default: the whole file)\n"
 		"  --max-windows N    evaluation windows (default: all)\n"
 		"  --seq-len N        evaluation window (default: max_position_embeddings)\n"
 		"  --sample-tokens N  length of the greedy sample in the report (default 24)\n"
+		"  --weights          also run random, magnitude and wanda at weights granularity\n"
+		"  --seed S           seed of the random method (default 0)\n"
 		"  --force            write into a non-empty REPORT_DIR (replacing what yopo wrote there)\n"
 		"  --help             this text\n");
 }
@@ -74,28 +81,6 @@ struct row {
 	double flops, ppl, nll, tps, prune_s, ks;
 	char sample[256];
 };
-
-static int split_list(const char *cmdopt, const char *s, char items[][32], int *n)
-{
-	char buf[512];
-	if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf) {
-		cli_error(cmd, "%s: list too long", cmdopt);
-		return -1;
-	}
-	*n = 0;
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n == MAX_LIST || strlen(t) >= 32) {
-			cli_error(cmd, "%s: too many or too long items", cmdopt);
-			return -1;
-		}
-		snprintf(items[(*n)++], 32, "%s", t);
-	}
-	if (*n == 0) {
-		cli_error(cmd, "%s: empty list", cmdopt);
-		return -1;
-	}
-	return 0;
-}
 
 static void progress_bar(int done, int total, const char *what)
 {
@@ -224,7 +209,11 @@ static void write_csv(FILE *f, const struct row *rows, int n)
 
 static void write_json(FILE *f, const struct row *rows, int n, const char *model, const char *text)
 {
-	fprintf(f, "{\n  \"model\": \"%s\",\n  \"text\": \"%s\",\n  \"results\": [\n", model, text);
+	fprintf(f, "{\n  \"model\": ");
+	cli_print_json_string(f, model);
+	fprintf(f, ",\n  \"text\": ");
+	cli_print_json_string(f, text);
+	fprintf(f, ",\n  \"results\": [\n");
 	for (int i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
 		fprintf(f,
@@ -339,7 +328,6 @@ int cmd_compare(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	long v;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -367,9 +355,8 @@ int cmd_compare(int argc, char **argv)
 			break;
 		case 'W': o.weights = 1; break;
 		case 's':
-			if (cli_parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL, &v))
+			if (cli_parse_seed(cmd, "--seed", optarg, &o.seed))
 				return 2;
-			o.seed = (unsigned long long)v;
 			break;
 		case 'o': o.out = optarg; break;
 		case 'f': o.force = 1; break;
@@ -385,15 +372,12 @@ int cmd_compare(int argc, char **argv)
 		cli_error(cmd, "--model, --text and --out are required (see --help)");
 		return 2;
 	}
-	char ratio_s[MAX_LIST][32], method_s[MAX_LIST][32];
+	char method_s[MAX_LIST][CLI_ITEM_MAX];
 	int n_ratios, n_methods;
 	double ratios[MAX_LIST];
-	if (split_list("--ratios", o.ratios, ratio_s, &n_ratios) ||
-	    split_list("--methods", o.methods, method_s, &n_methods))
+	if (cli_parse_ratios(cmd, "--ratios", o.ratios, ratios, MAX_LIST, &n_ratios) ||
+	    cli_split_list(cmd, "--methods", o.methods, method_s, MAX_LIST, &n_methods))
 		return 2;
-	for (int i = 0; i < n_ratios; i++)
-		if (cli_parse_double(cmd, "--ratios", ratio_s[i], 1e-9, 1 - 1e-9, &ratios[i]))
-			return 2;
 	bool wants_policy = false, wants_wanda = false;
 	for (int i = 0; i < n_methods; i++) {
 		if (!select_method_known(method_s[i])) {
@@ -435,23 +419,15 @@ int cmd_compare(int argc, char **argv)
 	char *text = NULL, err[MODEL_ERRBUF], path[PATH_MAX];
 	int *enc = NULL, *ids = NULL;
 	size_t len = 0, n_enc = 0, n_ids = 0;
-	bool plotted = false;
+	bool plotted = false, created = false;
 	if (!rows) {
 		cli_error(cmd, "out of memory");
 		goto out;
 	}
-	if (mkdir(o.out, 0777) && errno != EEXIST) {
-		cli_error(cmd, "%s: cannot create: %s", o.out, strerror(errno));
-		goto out;
-	}
+	/* everything that can fail cheaply does, before the report directory is created */
 	snprintf(path, sizeof path, "%s/report.md", o.out);
 	if (!o.force && access(path, F_OK) == 0) {
 		cli_error(cmd, "%s already holds a report (use --force to replace it)", o.out);
-		goto out;
-	}
-	snprintf(path, sizeof path, "%s/models", o.out);
-	if (mkdir(path, 0777) && errno != EEXIST) {
-		cli_error(cmd, "%s: cannot create: %s", path, strerror(errno));
 		goto out;
 	}
 	int e = eval_read_file(o.text, &text, &len);
@@ -474,8 +450,28 @@ int cmd_compare(int argc, char **argv)
 		cli_error(cmd, "--seq-len %ld exceeds the model's context (%d)", o.seq_len, m->cfg.max_pos);
 		goto out;
 	}
+	for (int i = 0; i < n_methods; i++) {
+		struct select_opts so = {.method = method_s[i], .policy = o.policy, .calib = o.calib,
+					 .calib_windows = o.calib_windows, .norm_p = 1,
+					 .granularity = runs[i].g, .seed = o.seed};
+		if (select_prepare(m, &so, &cache, err, sizeof err)) {
+			cli_error(cmd, "%s", err);
+			goto out;
+		}
+	}
 	if (env_open(&env, o.model, SPECTRUM_ROUTE_SVD, 256u << 20, err, sizeof err)) {
 		cli_error(cmd, "%s", err);
+		goto out;
+	}
+	if (mkdir(o.out, 0777) == 0)
+		created = true;
+	else if (errno != EEXIST) {
+		cli_error(cmd, "%s: cannot create: %s", o.out, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof path, "%s/models", o.out);
+	if (mkdir(path, 0777) && errno != EEXIST) {
+		cli_error(cmd, "%s: cannot create: %s", path, strerror(errno));
 		goto out;
 	}
 
@@ -559,6 +555,10 @@ int cmd_compare(int argc, char **argv)
 	printf("report: %s/report.md\n", o.out);
 	rc = 0;
 out:
+	/* a failed run leaves no half-written report behind (a directory it did not create keeps
+	 * whatever it held) */
+	if (rc && created && cli_remove_tree(o.out))
+		fprintf(stderr, "yopo compare: could not remove %s: %s\n", o.out, strerror(errno));
 	select_cache_free(&cache);
 	env_close(env);
 	free(ids);

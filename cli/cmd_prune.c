@@ -28,6 +28,19 @@ static const struct prune_cli {
 	int force;               /* --force: replace a non-empty --out */
 } defaults = {NULL, -1, NULL, NULL, NULL, 0, NULL, NULL, 0, 1, 0, NULL, 0};
 
+/* KEN's --base must match the model layer for layer (prune_write checks this too, but only
+ * after scoring). */
+static int check_base(const struct model *m, const struct model *base, const char *dir)
+{
+	const struct config *a = &m->cfg, *b = &base->cfg;
+	bool same = prune_check_base(m, base) == PRUNE_OK;
+	if (!same)
+		cli_error(cmd, "--base %s: %s, %d layers, hidden %d, ffn %d; the model is %s, %d layers, "
+			  "hidden %d, ffn %d (they must match)", dir, b->model_type, b->n_layers, b->hidden,
+			  b->ffn, a->model_type, a->n_layers, a->hidden, a->ffn);
+	return same ? 0 : -1;
+}
+
 static void help(FILE *out)
 {
 	fprintf(out,
@@ -78,13 +91,12 @@ int cmd_prune(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	long v;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o.model = optarg; break;
 		case 'r':
-			if (cli_parse_double(cmd, "--ratio", optarg, 1e-9, 1 - 1e-9, &o.ratio))
+			if (cli_parse_ratio(cmd, "--ratio", optarg, &o.ratio))
 				return 2;
 			break;
 		case 'M': o.method = optarg; break;
@@ -102,9 +114,8 @@ int cmd_prune(int argc, char **argv)
 				return 2;
 			break;
 		case 's':
-			if (cli_parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL, &v))
+			if (cli_parse_seed(cmd, "--seed", optarg, &o.seed))
 				return 2;
-			o.seed = (unsigned long long)v;
 			break;
 		case 'o': o.out = optarg; break;
 		case 'f': o.force = 1; break;
@@ -142,23 +153,39 @@ int cmd_prune(int argc, char **argv)
 		cli_error(cmd, "--base is used by --method ken only");
 		return 2;
 	}
+	struct select_opts so = {
+		.method = o.method, .policy = o.policy, .calib = o.calib, .calib_windows = o.calib_windows,
+		.norm_p = (int)o.norm, .granularity = g, .global = o.global, .seed = o.seed,
+	};
+	char err[MODEL_ERRBUF];
+	if (select_check_usage(&so, err, sizeof err)) {
+		cli_error(cmd, "%s", err);
+		return 2;
+	}
 
+	/* everything that can be checked cheaply is, before the first progress line: a failure is
+	 * then one line and costs no scoring */
 	int rc = 1;
 	struct model *m = NULL, *base = NULL;
 	struct tokenizer *tok = NULL;
 	struct prune_plan *plan = NULL;
 	struct select_cache cache = {0};
-	char err[MODEL_ERRBUF];
 	if (cli_open_model(cmd, o.model, &m, &tok))
 		goto out;
+	if (prune_check_out(o.model, o.out, o.force, err, sizeof err)) {
+		cli_error(cmd, "%s", err);
+		goto out;
+	}
 	if (o.base && model_open(&base, o.base, err, sizeof err)) {
 		cli_error(cmd, "--base: %s", err);
 		goto out;
 	}
-	struct select_opts so = {
-		.method = o.method, .policy = o.policy, .calib = o.calib, .calib_windows = o.calib_windows,
-		.norm_p = (int)o.norm, .granularity = g, .global = o.global, .seed = o.seed,
-	};
+	if (base && check_base(m, base, o.base))
+		goto out;
+	if (select_prepare(m, &so, &cache, err, sizeof err)) {
+		cli_error(cmd, "%s", err);
+		goto out;
+	}
 	double t0 = eval_now();
 	fprintf(stderr, "yopo prune: scoring %s with %s (%s, ratio %g)\n", o.model, o.method,
 		prune_granularity_name(g), o.ratio);

@@ -74,13 +74,12 @@ int cmd_spectrum(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	long v;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o.model = optarg; break;
 		case 'r':
-			if (cli_parse_double(cmd, "--ratio", optarg, 1e-9, 1 - 1e-9, &o.ratio))
+			if (cli_parse_ratio(cmd, "--ratio", optarg, &o.ratio))
 				return 2;
 			break;
 		case 'M': o.method = optarg; break;
@@ -96,9 +95,8 @@ int cmd_spectrum(int argc, char **argv)
 			break;
 		case 'S': o.sample = 1; break;
 		case 's':
-			if (cli_parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL, &v))
+			if (cli_parse_seed(cmd, "--seed", optarg, &o.seed))
 				return 2;
-			o.seed = (unsigned long long)v;
 			break;
 		case 'R': o.route = optarg; break;
 		case 'j': o.json = 1; break;
@@ -123,6 +121,10 @@ int cmd_spectrum(int argc, char **argv)
 	}
 	if (is_policy && !o.policy) {
 		cli_error(cmd, "--method policy needs --policy FILE");
+		return 2;
+	}
+	if (!strcmp(o.method, "wanda") && !o.calib) {
+		cli_error(cmd, "--method wanda needs --calib FILE (calibration text)");
 		return 2;
 	}
 	enum spectrum_route route;
@@ -154,7 +156,7 @@ int cmd_spectrum(int argc, char **argv)
 	double *layer_ks = NULL, *layer_sd = NULL;
 	if (is_policy) {
 		if (checkpoint_load(&ck, o.policy, err, sizeof err)) {
-			cli_error(cmd, "%s", err);
+			cli_error(cmd, "%s: %s", o.policy, err); /* checkpoint.h's reasons omit the path */
 			goto out;
 		}
 	}
@@ -175,7 +177,7 @@ int cmd_spectrum(int argc, char **argv)
 	const struct config *cfg = env_config(env);
 	if (ck) {
 		if (checkpoint_check_model(ck, cfg->hidden, cfg->ffn, err, sizeof err)) {
-			cli_error(cmd, "%s", err);
+			cli_error(cmd, "%s: %s", o.policy, err);
 			goto out;
 		}
 		if (checkpoint_get_info(ck)->arch == CHECKPOINT_ARCH_MLP ? checkpoint_make_mlp(ck, &pol)
@@ -240,8 +242,12 @@ int cmd_spectrum(int argc, char **argv)
 	}
 	double mean = total / cfg->n_layers;
 	if (o.json) {
-		printf("{\"model\": \"%s\", \"method\": \"%s\", \"ratio\": %g, \"samples\": %d, \"mean_ks\": %.8g, "
-		       "\"layers\": [", o.model, o.method, o.ratio, draws, mean);
+		printf("{\"model\": ");
+		cli_print_json_string(stdout, o.model);
+		printf(", \"method\": ");
+		cli_print_json_string(stdout, o.method);
+		printf(", \"ratio\": %g, \"samples\": %d, \"mean_ks\": %.8g, \"layers\": [", o.ratio,
+		       draws, mean);
 		for (int l = 0; l < cfg->n_layers; l++)
 			printf("%s{\"layer\": %d, \"ks\": %.8g, \"std\": %.8g}", l ? ", " : "", l, layer_ks[l],
 			       layer_sd[l]);

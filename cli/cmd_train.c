@@ -1,9 +1,13 @@
 /* yopo train: REINFORCE training of a pruning policy on one or more checkpoints and ratios. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -68,25 +72,36 @@ static void help(FILE *out)
 		"  --help            this text\n");
 }
 
-static int parse_ratios(const char *s, double *out, int *n)
+/* Training can take hours: refuse an --out that cannot be written before it starts. The
+ * directory part must be an existing writable directory and --out itself not a directory. */
+static int check_out(const char *out)
 {
-	char buf[512];
-	if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf) {
-		cli_error(cmd, "--ratio: list too long");
+	char dir[PATH_MAX];
+	struct stat sb;
+	if (!*out || (size_t)snprintf(dir, sizeof dir, "%s", out) >= sizeof dir) {
+		cli_error(cmd, "--out: bad path '%s'", out);
 		return -1;
 	}
-	*n = 0;
-	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (*n == MAX_RATIOS) {
-			cli_error(cmd, "--ratio: at most %d ratios", MAX_RATIOS);
-			return -1;
-		}
-		if (cli_parse_double(cmd, "--ratio", tok, 1e-9, 1 - 1e-9, &out[*n]))
-			return -1;
-		(*n)++;
+	if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		cli_error(cmd, "--out %s is a directory (give a file name)", out);
+		return -1;
 	}
-	if (*n == 0) {
-		cli_error(cmd, "--ratio: no ratio given");
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	const char *why = NULL;
+	if (stat(dir, &sb))
+		why = strerror(errno);
+	else if (!S_ISDIR(sb.st_mode))
+		why = "not a directory";
+	else if (access(dir, W_OK))
+		why = strerror(errno);
+	if (why) {
+		cli_error(cmd, "--out %s: directory %s: %s", out, dir, why);
 		return -1;
 	}
 	return 0;
@@ -150,7 +165,6 @@ int cmd_train(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int c;
-	long v;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -162,7 +176,7 @@ int cmd_train(int argc, char **argv)
 			o.models[o.n_models++] = optarg;
 			break;
 		case 'r':
-			if (parse_ratios(optarg, o.ratios, &o.n_ratios))
+			if (cli_parse_ratios(cmd, "--ratio", optarg, o.ratios, MAX_RATIOS, &o.n_ratios))
 				return 2;
 			break;
 		case 'e':
@@ -174,9 +188,8 @@ int cmd_train(int argc, char **argv)
 				return 2;
 			break;
 		case 's':
-			if (cli_parse_long(cmd, "--seed", optarg, 0, 0x7fffffffffffffffL, &v))
+			if (cli_parse_seed(cmd, "--seed", optarg, &o.seed))
 				return 2;
-			o.seed = (unsigned long long)v;
 			break;
 		case 'a': o.arch = optarg; break;
 		case 'R': o.reward = optarg; break;
@@ -250,6 +263,9 @@ int cmd_train(int argc, char **argv)
 	t.hidden = (int)o.hidden;
 	t.entropy = o.entropy;
 
+	if (check_out(o.out))
+		return 1;
+
 	int rc = 1;
 	struct env *envs[MAX_MODELS] = {NULL};
 	struct trainer *tr = NULL;
@@ -300,7 +316,9 @@ int cmd_train(int argc, char **argv)
 	int err_save = t.arch == TRAIN_ARCH_MLP ? checkpoint_save_mlp(o.out, trainer_best_mlp(tr), &info)
 						 : checkpoint_save_prunenet(o.out, trainer_best_prunenet(tr), &info);
 	if (err_save) {
-		cli_error(cmd, "%s: %s", o.out, checkpoint_strerror(err_save));
+		cli_error(cmd, "%s: %s%s%s", o.out, checkpoint_strerror(err_save),
+			  err_save == CHECKPOINT_ERR_IO ? ": " : "",
+			  err_save == CHECKPOINT_ERR_IO ? strerror(errno) : "");
 		goto out;
 	}
 	fprintf(stderr, "yopo train: wrote %s (best greedy KS %.4f)\n", o.out, trainer_best_greedy_ks(tr));

@@ -35,6 +35,81 @@ static void free_scores(float **s, int n)
 	free(s);
 }
 
+int select_check_usage(const struct select_opts *o, char *err, size_t errlen)
+{
+	enum baseline_method b;
+	if (!strcmp(o->method, "policy")) {
+		if (!o->policy) {
+			snprintf(err, errlen, "method policy needs --policy FILE");
+			return -1;
+		}
+		if (o->granularity != PRUNE_GRANULARITY_ROWS) {
+			snprintf(err, errlen, "method policy selects rows (--granularity rows)");
+			return -1;
+		}
+		return 0;
+	}
+	if (baseline_method_parse(&b, o->method)) {
+		snprintf(err, errlen, "unknown method '%s' (methods: %s)", o->method, select_methods());
+		return -1;
+	}
+	if (b == BASELINE_METHOD_WANDA && !o->calib) {
+		snprintf(err, errlen, "method wanda needs --calib FILE (calibration text)");
+		return -1;
+	}
+	if (!baseline_supports(b, o->granularity)) {
+		snprintf(err, errlen, "method %s is not defined for --granularity %s", o->method,
+			 prune_granularity_name(o->granularity));
+		return -1;
+	}
+	return 0;
+}
+
+/* Loads the policy into the cache (once) and checks that it fits m; errors name the file
+ * (checkpoint.h's messages do not). */
+static int load_policy(const struct model *m, const struct select_opts *o, struct select_cache *cache,
+		       char *err, size_t errlen)
+{
+	char msg[512];
+	if (!o->policy) {
+		snprintf(err, errlen, "method policy needs --policy FILE");
+		return -1;
+	}
+	if (!cache->ck) {
+		if (checkpoint_load(&cache->ck, o->policy, msg, sizeof msg)) {
+			snprintf(err, errlen, "%s: %s", o->policy, msg);
+			return -1;
+		}
+		if (sha256_file_hex(cache->policy_sha256, o->policy)) {
+			snprintf(err, errlen, "%s: cannot hash the policy file", o->policy);
+			return -1;
+		}
+	}
+	if (checkpoint_check_model(cache->ck, m->cfg.hidden, m->cfg.ffn, msg, sizeof msg)) {
+		snprintf(err, errlen, "%s: %s", o->policy, msg);
+		return -1;
+	}
+	return 0;
+}
+
+int select_prepare(const struct model *m, const struct select_opts *o, struct select_cache *cache,
+		   char *err, size_t errlen)
+{
+	if (!strcmp(o->method, "policy"))
+		return load_policy(m, o, cache, err, errlen);
+	if (!strcmp(o->method, "wanda") && o->calib) {
+		char *text = NULL;
+		size_t len = 0;
+		int e = eval_read_file(o->calib, &text, &len);
+		free(text);
+		if (e) {
+			snprintf(err, errlen, "%s: %s", o->calib, eval_strerror(e));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Policy scores: the row features (mlp) or the scored matrix (prunenet) of every layer, read
  * layer by layer through the environment. */
 static int policy_scores(float ***out, const struct model *m, const char *model_dir,
@@ -46,19 +121,7 @@ static int policy_scores(float ***out, const struct model *m, const char *model_
 	struct policy *pol = NULL;
 	struct prunenet *pn = NULL;
 	float **scores = NULL;
-	if (!o->policy) {
-		snprintf(err, errlen, "method policy needs --policy FILE");
-		return -1;
-	}
-	if (!cache->ck) {
-		if (checkpoint_load(&cache->ck, o->policy, err, errlen))
-			return -1;
-		if (sha256_file_hex(cache->policy_sha256, o->policy)) {
-			snprintf(err, errlen, "%s: cannot hash the policy file", o->policy);
-			return -1;
-		}
-	}
-	if (checkpoint_check_model(cache->ck, m->cfg.hidden, m->cfg.ffn, err, errlen))
+	if (load_policy(m, o, cache, err, errlen))
 		return -1;
 	bool mlp = checkpoint_get_info(cache->ck)->arch == CHECKPOINT_ARCH_MLP;
 	if (mlp ? checkpoint_make_mlp(cache->ck, &pol) : checkpoint_make_prunenet(cache->ck, &pn)) {

@@ -42,6 +42,18 @@ const char *select_methods(void);
 /* Whether name is a known method. */
 bool select_method_known(const char *name);
 
+/* Usage checks that need no file: the method's required inputs (--policy for policy, --calib for
+ * wanda) and whether it is defined at o->granularity (policy: rows; ken: weights). Returns 0 or
+ * -1 with a one-line reason in err. */
+int select_check_usage(const struct select_opts *o, char *err, size_t errlen);
+
+/* Cheap checks of the method's input files before any scoring, so a bad file fails at once:
+ * method policy loads o->policy into cache (hashing it) and checks that it fits m; method wanda
+ * reads o->calib once. Other methods: nothing. Returns 0 or -1 with a one-line reason naming
+ * the file in err. */
+int select_prepare(const struct model *m, const struct select_opts *o, struct select_cache *cache,
+		   char *err, size_t errlen);
+
 /* Per-layer row scores of the method for m (opened from model_dir): *scores is an array of
  * n_layers arrays of layer-ffn floats, owned by the caller (free each, then the array).
  * Rows methods only. Returns 0 or -1 with a one-line reason in err. */

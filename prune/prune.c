@@ -434,7 +434,7 @@ int prune_plan_count(struct prune_counts *out, const struct prune_plan *p, const
 
 /* ---- in-memory application ---- */
 
-static int check_base(const struct model *m, const struct model *base)
+int prune_check_base(const struct model *m, const struct model *base)
 {
 	const struct config *a = &m->cfg, *b = &base->cfg;
 	if (a->family != b->family || a->n_layers != b->n_layers || a->hidden != b->hidden ||
@@ -452,7 +452,7 @@ int prune_apply(struct model *m, const struct prune_plan *p, const struct model 
 		return PRUNE_ERR_PLAN;
 	if (base && p->gran == PRUNE_GRANULARITY_ROWS)
 		return PRUNE_ERR_ARG;
-	if (base && check_base(m, base))
+	if (base && prune_check_base(m, base))
 		return PRUNE_ERR_BASE_SHAPE;
 	int H = m->cfg.hidden;
 	for (int l = 0; l < p->n_layers; l++) {
@@ -703,6 +703,14 @@ static int check_paths(const char *in_dir, const char *out_dir, bool force, char
 				    "%s exists and is not empty (force replaces it)", out_dir);
 	}
 	return PRUNE_OK;
+}
+
+int prune_check_out(const char *in_dir, const char *out_dir, bool force, char *err, size_t errlen)
+{
+	char out_path[PATH_MAX];
+	bool exists, empty;
+	return check_paths(in_dir, out_dir, force, out_path, sizeof out_path, &exists, &empty, err,
+			   errlen);
 }
 
 /* ---- the writer: tensors ---- */
@@ -1104,7 +1112,7 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 		return fail(err, errlen, PRUNE_ERR_PLAN, "plan does not fit the model's layers");
 	if (base && plan->gran == PRUNE_GRANULARITY_ROWS)
 		return fail(err, errlen, PRUNE_ERR_ARG, "a base model applies to weights pruning only");
-	if (base && check_base(m, base))
+	if (base && prune_check_base(m, base))
 		return fail(err, errlen, PRUNE_ERR_BASE_SHAPE,
 			    "base model differs in family, layers or FFN sizes");
 	struct prune_counts cn;

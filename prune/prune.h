@@ -135,6 +135,18 @@ struct prune_info {
 	const char *base_dir;
 };
 
+/* The checks prune_write makes on its destination, for callers that want to refuse a bad
+ * --out before any work: out_dir must not be in_dir, lie inside it or contain it; its parent must
+ * exist; an existing out_dir must be a directory, empty unless force. Writes nothing.
+ * Errors (reason in err): PRUNE_ERR_OUT_IS_INPUT, PRUNE_ERR_OUT_INSIDE_INPUT,
+ * PRUNE_ERR_OUT_CONTAINS_INPUT, PRUNE_ERR_OUT_NOT_EMPTY, PRUNE_ERR_ARG (empty or "."/".."
+ * name, path too long), PRUNE_ERR_IO (in_dir or the parent cannot be resolved). */
+int prune_check_out(const char *in_dir, const char *out_dir, bool force, char *err, size_t errlen);
+
+/* PRUNE_OK if base has m's family, layer count, hidden width, gating and per-layer FFN widths
+ * (KEN's --base), else PRUNE_ERR_BASE_SHAPE. */
+int prune_check_base(const struct model *m, const struct model *base);
+
 /* Writes the checkpoint of m (opened from in_dir) pruned by plan into out_dir.
  *
  * Atomic: everything is built in a sibling temp dir (out_dir + ".tmp-XXXXXX"), each file fsynced,

@@ -1,9 +1,11 @@
 /* Tests for the yopo executable (path in YOPO_EXE), run as a child process with stdout and
  * stderr captured to files: --help of every subcommand, unknown commands and options, one
  * broken model directory per failure kind (built in a mkdtemp dir from a small synthetic
- * checkpoint, one thing corrupted each) and bad option values for eval and generate — each must
- * exit non-zero with exactly one line on stderr and never die by a signal — the synthetic demo,
- * and, when YOPO_SHARED/models exists, the two real models' documented text and sizes. */
+ * checkpoint, one thing corrupted each) and bad option values and files for every subcommand —
+ * each must exit non-zero with exactly one line on stderr, never die by a signal and leave
+ * nothing behind on disk — working train, spectrum, prune and compare runs on the synthetic
+ * model (their files checked by parsing them), the synthetic demo, and, when
+ * YOPO_SHARED/models exists, the two real models' documented text and sizes. */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -11,6 +13,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,7 @@
 
 extern char **environ;
 
-enum { MAX_ARGS = 16 };
+enum { MAX_ARGS = 20 };
 
 /* The small model every broken directory starts from: llama, 2 layers, hidden 16, FFN 24,
  * 4 heads / 2 KV heads (head_dim 4), context 32, vocab 320 — larger than the byte-level
@@ -203,16 +206,189 @@ static void assert_one_line_failure(const struct run *r, const char *cmd, int co
 				      what, expect[i], r->err);
 }
 
-/* A working model directory dir/name plus a text file dir/text.txt. */
-static void make_model(char *model, size_t cap, const char *dir, const char *name)
+/* A working model directory dir/name of tiny_spec's shape but FFN width ffn, plus a text file
+ * dir/text.txt. */
+static void make_model_ffn(char *model, size_t cap, const char *dir, const char *name, int ffn)
 {
 	path_join(model, cap, dir, name);
 	struct synth_spec spec;
 	tiny_spec(&spec);
+	spec.ffn = ffn;
 	ck_assert_int_eq(synth_write(model, &spec), SYNTH_OK);
 	char text[1024];
 	path_join(text, sizeof text, dir, "text.txt");
 	write_all(text, tiny_text, sizeof tiny_text - 1);
+}
+
+static void make_model(char *model, size_t cap, const char *dir, const char *name)
+{
+	make_model_ffn(model, cap, dir, name, 24);
+}
+
+static bool exists(const char *path)
+{
+	struct stat sb;
+	return lstat(path, &sb) == 0;
+}
+
+/* Trains a small policy (ratio 0.3, 2 episodes; arch mlp or prunenet) on model into path. */
+static void train_policy(const char *tmp, const char *model, const char *path, const char *arch)
+{
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"train", "--model", model, "--ratio", "0.3", "--episodes",
+						"2", "--arch", arch, "--out", path, NULL});
+	ck_assert_msg(r.code == 0, "train --arch %s: exit %d (signal %d), stderr: %s", arch, r.code,
+		      r.signal, r.err);
+	ck_assert_msg(exists(path), "train wrote no %s", path);
+	run_free(&r);
+}
+
+/* ---- what a failed run must not leave behind ---- */
+
+struct listing {
+	char **v;
+	size_t n, cap;
+};
+
+static void list_tree(struct listing *l, const char *root, const char *rel)
+{
+	char dir[1024], path[1024], line[1200];
+	if (*rel)
+		path_join(dir, sizeof dir, root, rel);
+	else
+		snprintf(dir, sizeof dir, "%s", root);
+	DIR *d = opendir(dir);
+	ck_assert_msg(d != NULL, "cannot open %s", dir);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		/* run_yopo's own capture files */
+		if (!*rel && (!strcmp(e->d_name, "stdout.txt") || !strcmp(e->d_name, "stderr.txt")))
+			continue;
+		char sub[1024];
+		if (*rel)
+			path_join(sub, sizeof sub, rel, e->d_name);
+		else
+			snprintf(sub, sizeof sub, "%s", e->d_name);
+		path_join(path, sizeof path, root, sub);
+		struct stat sb;
+		ck_assert_int_eq(lstat(path, &sb), 0);
+		bool is_dir = S_ISDIR(sb.st_mode);
+		/* files by size and modification time, so a rewritten file shows too */
+		snprintf(line, sizeof line, "%s %s %lld %lld.%09ld", sub, is_dir ? "dir" : "file",
+			 is_dir ? 0LL : (long long)sb.st_size, is_dir ? 0LL : (long long)sb.st_mtim.tv_sec,
+			 is_dir ? 0L : sb.st_mtim.tv_nsec);
+		if (l->n == l->cap) {
+			l->cap = l->cap ? 2 * l->cap : 32;
+			l->v = realloc(l->v, l->cap * sizeof *l->v);
+			ck_assert_ptr_nonnull(l->v);
+		}
+		l->v[l->n] = strdup(line);
+		ck_assert_ptr_nonnull(l->v[l->n]);
+		l->n++;
+		if (is_dir)
+			list_tree(l, root, sub);
+	}
+	closedir(d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every entry under root (but run_yopo's stdout.txt and stderr.txt), one sorted line each:
+ * two snapshots are equal iff nothing was created, deleted or rewritten. */
+static char *tree_snapshot(const char *root)
+{
+	struct listing l = {0};
+	list_tree(&l, root, "");
+	qsort(l.v, l.n, sizeof *l.v, cmp_str);
+	size_t len = 1;
+	for (size_t i = 0; i < l.n; i++)
+		len += strlen(l.v[i]) + 1;
+	char *s = malloc(len);
+	ck_assert_ptr_nonnull(s);
+	s[0] = '\0';
+	for (size_t i = 0; i < l.n; i++) {
+		strcat(s, l.v[i]);
+		strcat(s, "\n");
+		free(l.v[i]);
+	}
+	free(l.v);
+	return s;
+}
+
+static void assert_same_tree(const char *before, const char *root, const char *what)
+{
+	char *after = tree_snapshot(root);
+	ck_assert_msg(!strcmp(before, after), "%s: files changed\nbefore:\n%s\nafter:\n%s", what,
+		      before, after);
+	free(after);
+}
+
+/* ---- JSON and checkpoint readers ---- */
+
+static cJSON *parse_json_file(const char *path)
+{
+	size_t len;
+	char *text = read_all(path, &len);
+	cJSON *root = cJSON_Parse(text);
+	ck_assert_msg(root != NULL, "%s is not JSON: %s", path, text);
+	free(text);
+	return root;
+}
+
+/* o[key], which must exist. */
+static const cJSON *item(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	ck_assert_msg(v != NULL, "no key \"%s\"", key);
+	return v;
+}
+
+static double item_num(const cJSON *o, const char *key)
+{
+	const cJSON *v = item(o, key);
+	ck_assert_msg(cJSON_IsNumber(v), "\"%s\" is not a number", key);
+	return v->valuedouble;
+}
+
+static const char *item_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = item(o, key);
+	ck_assert_msg(cJSON_IsString(v), "\"%s\" is not a string", key);
+	return v->valuestring;
+}
+
+/* Tensor `name` of dir/model.safetensors as f32 (caller frees), its 2-D shape in rows, cols. */
+static float *read_tensor(const char *dir, const char *name, int64_t *rows, int64_t *cols)
+{
+	char path[1024];
+	path_join(path, sizeof path, dir, "model.safetensors");
+	struct safetensors *st = NULL;
+	ck_assert_int_eq(safetensors_open(&st, path), 0);
+	const struct safetensors_tensor *t = safetensors_find(st, name);
+	ck_assert_msg(t != NULL && t->ndim == 2, "%s: no 2-D tensor %s", path, name);
+	float *v = malloc(t->nelem * sizeof *v);
+	ck_assert_ptr_nonnull(v);
+	safetensors_read_f32(v, t);
+	*rows = t->shape[0];
+	*cols = t->shape[1];
+	safetensors_close(st);
+	return v;
+}
+
+/* The FFN width config.json of dir declares (llama: intermediate_size). */
+static int config_ffn(const char *dir)
+{
+	char path[1024];
+	path_join(path, sizeof path, dir, "config.json");
+	cJSON *c = parse_json_file(path);
+	int ffn = (int)item_num(c, "intermediate_size");
+	cJSON_Delete(c);
+	return ffn;
 }
 
 /* Rewrites model/model.safetensors without tensor `drop` (if non-NULL) and with the first
@@ -285,7 +461,9 @@ static void remove_file(const char *model, const char *file)
 
 /* ---- help, unknown commands and options ---- */
 
-static const char *const subcommands[] = {"demo", "eval", "generate", "spectrum", "train"};
+static const char *const subcommands[] = {
+	"compare", "demo", "eval", "generate", "prune", "spectrum", "train",
+};
 enum { N_SUB = sizeof subcommands / sizeof subcommands[0] };
 
 START_TEST(test_help)
@@ -440,10 +618,12 @@ END_TEST
 
 /* ---- bad option values and texts, on a working model ---- */
 
-/* Placeholders in args: "@M" the model dir, "@T" the text, "@E" an empty file, "@D" a
- * directory, "@N" a missing file. */
+/* Placeholders in args: "@M" the model dir, "@T" the text, "@E" an empty file, "@D" an empty
+ * directory, "@N" a missing file, "@O" an output path that does not exist yet, "@Q" a path under
+ * a missing directory, "@F" a non-empty directory, "@P" a policy trained on @M (made only when
+ * used), "@W" a model of another FFN width (32; made only when used). */
 struct bad_args {
-	const char *args[10];
+	const char *args[14];
 	int code;
 	const char *expect[2];
 };
@@ -474,13 +654,131 @@ static const struct bad_args bad_args[] = {
 	/* 40 prompt bytes = 40 tokens, past the 32-token context */
 	{{"generate", "--model", "@M", "--prompt", "0123456789012345678901234567890123456789"},
 	 1, {"prompt", "context is 32"}},
+
+	{{"train", "--model", "@M", "--ratio", "0.3"}, 2, {"--out"}},
+	{{"train", "--ratio", "0.3", "--out", "@O"}, 2, {"--model"}},
+	{{"train", "--model", "@M", "--out", "@O"}, 2, {"--ratio"}},
+	{{"train", "--model", "@M", "--ratio", "0", "--out", "@O"}, 2, {"--ratio", "range"}},
+	{{"train", "--model", "@M", "--ratio", "1", "--out", "@O"}, 2, {"--ratio", "range"}},
+	{{"train", "--model", "@M", "--ratio", "1.5", "--out", "@O"}, 2, {"--ratio", "range"}},
+	{{"train", "--model", "@M", "--ratio", "abc", "--out", "@O"}, 2, {"--ratio", "'abc'"}},
+	/* an empty item is a typo, not a shorter list */
+	{{"train", "--model", "@M", "--ratio", "0.3,", "--out", "@O"}, 2, {"--ratio", "empty"}},
+	{{"train", "--model", "@M", "--ratio", "0.1,,0.3", "--out", "@O"}, 2, {"--ratio", "empty"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "-1", "--out", "@O"},
+	 2, {"--episodes", "range"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--arch", "foo", "--out", "@O"}, 2, {"--arch", "'foo'"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--reward", "foo", "--out", "@O"},
+	 2, {"--reward", "'foo'"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--lr", "0", "--out", "@O"}, 2, {"--lr", "range"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--lr", "-0.1", "--out", "@O"}, 2, {"--lr", "range"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--samples", "0", "--out", "@O"},
+	 2, {"--samples", "range"}},
+	/* refused before training, which can take hours, not when saving */
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--out", "@Q"},
+	 1, {"absent", "directory"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--out", "@D"},
+	 1, {"sub", "is a directory"}},
+	{{"train", "--model", "@N", "--ratio", "0.3", "--out", "@O"}, 1, {"missing.txt"}},
+
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "foo"}, 2, {"--method", "'foo'"}},
+	/* KEN scores individual weights, spectrum keeps whole rows */
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "ken"}, 2, {"--method", "'ken'"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "policy"}, 2, {"--policy"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "policy", "--policy", "@N"},
+	 1, {"missing.txt", "cannot read"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "policy", "--policy", "@T"},
+	 1, {"text.txt", "safetensors"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "wanda"}, 2, {"--calib"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "wanda", "--calib", "@N"},
+	 1, {"missing.txt"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "random", "--samples", "0"},
+	 2, {"--samples", "range"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0", "--method", "random"}, 2, {"--ratio", "range"}},
+	{{"spectrum", "--model", "@M", "--method", "random"}, 2, {"--ratio"}},
+
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random"}, 2, {"--out"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "foo", "--out", "@O"},
+	 2, {"--method", "'foo'"}},
+	{{"prune", "--model", "@M", "--ratio", "1", "--method", "random", "--out", "@O"},
+	 2, {"--ratio", "range"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--out", "@O"},
+	 2, {"--policy"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--out", "@O"},
+	 2, {"--calib"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--granularity", "foo",
+	  "--out", "@O"}, 2, {"--granularity", "'foo'"}},
+	/* KEN selects weights within rows: it has no rows form */
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "ken", "--granularity", "rows",
+	  "--out", "@O"}, 2, {"ken", "rows"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--policy", "@P",
+	  "--granularity", "weights", "--out", "@O"}, 2, {"policy", "rows"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--base", "@M", "--out",
+	  "@O"}, 2, {"--base", "ken"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--global", "--granularity",
+	  "weights", "--out", "@O"}, 2, {"--global"}},
+	/* never written over or into the input, whatever the options */
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@M"},
+	 1, {"input directory"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@M"},
+	 1, {"input directory"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@T"},
+	 1, {"text.txt", "not a directory"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@F"},
+	 1, {"full", "not empty"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@Q"},
+	 1, {"absent"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "ken", "--base", "@W", "--out", "@O"},
+	 1, {"--base", "ffn 32"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--policy", "@N", "--out",
+	  "@O"}, 1, {"missing.txt", "cannot read"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--policy", "@T", "--out",
+	  "@O"}, 1, {"text.txt", "safetensors"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@N", "--out",
+	  "@O"}, 1, {"missing.txt"}},
+	{{"prune", "--model", "@N", "--ratio", "0.25", "--method", "random", "--out", "@O"},
+	 1, {"missing.txt", "not a model directory"}},
+
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "foo", "--out", "@O"},
+	 2, {"--methods", "'foo'"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--ratios", "0.1,abc", "--out", "@O"},
+	 2, {"--ratios", "'abc'"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--ratios", "0", "--out", "@O"},
+	 2, {"--ratios", "range"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random,policy", "--out", "@O"},
+	 2, {"--policy"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--out", "@O"}, 2, {"--calib"}},
+	{{"compare", "--model", "@M", "--methods", "random", "--out", "@O"}, 2, {"--text"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--ratios", "0.1,", "--out", "@O"},
+	 2, {"--ratios", "empty"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random,", "--out", "@O"},
+	 2, {"--methods", "empty"}},
+	/* runtime failures are found before REPORT_DIR is created: @O must not exist afterwards */
+	{{"compare", "--model", "@M", "--text", "@N", "--methods", "random", "--out", "@O"},
+	 1, {"missing.txt"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random,policy", "--policy", "@N",
+	  "--out", "@O"}, 1, {"missing.txt"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "policy", "--policy", "@T", "--out",
+	  "@O"}, 1, {"text.txt"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--calib", "@E", "--out",
+	  "@O"}, 1, {"empty.txt"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random"}, 2, {"--out"}},
 };
 enum { N_BAD_ARGS = sizeof bad_args / sizeof bad_args[0] };
+
+static bool uses(const struct bad_args *b, const char *placeholder)
+{
+	for (int i = 0; b->args[i]; i++)
+		if (!strcmp(b->args[i], placeholder))
+			return true;
+	return false;
+}
 
 START_TEST(test_bad_args)
 {
 	const struct bad_args *b = &bad_args[_i];
-	char tmp[512], model[1024], text[1024], empty[1024], sub[1024], missing[1024];
+	char tmp[512], model[1024], text[1024], empty[1024], sub[1024], missing[1024], out[1024],
+		under[1024], full[1024], keep[1024], policy[1024], wide[1024];
 	make_tmpdir(tmp, sizeof tmp);
 	make_model(model, sizeof model, tmp, "model");
 	path_join(text, sizeof text, tmp, "text.txt");
@@ -489,10 +787,22 @@ START_TEST(test_bad_args)
 	path_join(sub, sizeof sub, tmp, "sub");
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
 	path_join(missing, sizeof missing, tmp, "missing.txt");
+	path_join(out, sizeof out, tmp, "out");
+	path_join(under, sizeof under, tmp, "absent/out");
+	path_join(full, sizeof full, tmp, "full");
+	ck_assert_int_eq(mkdir(full, 0700), 0);
+	path_join(keep, sizeof keep, full, "keep.txt");
+	write_all(keep, "keep", 4);
+	path_join(policy, sizeof policy, tmp, "policy.safetensors");
+	if (uses(b, "@P"))
+		train_policy(tmp, model, policy, "mlp");
+	path_join(wide, sizeof wide, tmp, "wide");
+	if (uses(b, "@W"))
+		make_model_ffn(wide, sizeof wide, tmp, "wide", 32);
 
-	const char *args[12];
+	const char *args[16];
 	int n = 0;
-	char what[256] = "";
+	char what[512] = "";
 	for (; b->args[n]; n++) {
 		const char *a = b->args[n];
 		args[n] = !strcmp(a, "@M")   ? model
@@ -500,14 +810,25 @@ START_TEST(test_bad_args)
 			  : !strcmp(a, "@E") ? empty
 			  : !strcmp(a, "@D") ? sub
 			  : !strcmp(a, "@N") ? missing
+			  : !strcmp(a, "@O") ? out
+			  : !strcmp(a, "@Q") ? under
+			  : !strcmp(a, "@F") ? full
+			  : !strcmp(a, "@P") ? policy
+			  : !strcmp(a, "@W") ? wide
 					     : a;
 		strncat(what, a, sizeof what - strlen(what) - 2);
 		strcat(what, " ");
 	}
 	args[n] = NULL;
+	/* a refused run leaves no output, partial file or temporary directory anywhere in tmp,
+	 * and the input model, @F and every other file unchanged */
+	char *before = tree_snapshot(tmp);
 	struct run r;
 	run_yopo(&r, tmp, args);
 	assert_one_line_failure(&r, b->args[0], b->code, b->expect, 2, what);
+	assert_same_tree(before, tmp, what);
+	ck_assert(!exists(out));
+	free(before);
 	run_free(&r);
 	remove_tree(tmp);
 }
@@ -602,6 +923,452 @@ START_TEST(test_demo)
 	path_join(cfg, sizeof cfg, tmp, "synthetic-llama/config.json");
 	struct stat sb;
 	ck_assert_int_eq(stat(cfg, &sb), 0);
+	run_free(&r);
+	remove_tree(tmp);
+}
+END_TEST
+
+/* ---- train, spectrum, prune and compare on the synthetic model ---- */
+
+/* Lines of s that start with prefix. */
+static int count_prefixed(const char *s, const char *prefix)
+{
+	int n = 0;
+	for (const char *p = s; *p;) {
+		n += !strncmp(p, prefix, strlen(prefix));
+		const char *nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+/* Same seed, same bytes; --log has one JSON object per episode plus the final evaluation, with
+ * the per-layer KS behind the means; stderr reports every episode. */
+START_TEST(test_train)
+{
+	char tmp[512], model[1024], pa[1024], pb[1024], la[1024], lb[1024];
+	make_tmpdir(tmp, sizeof tmp);
+	make_model(model, sizeof model, tmp, "model");
+	path_join(pa, sizeof pa, tmp, "a.safetensors");
+	path_join(pb, sizeof pb, tmp, "b.safetensors");
+	path_join(la, sizeof la, tmp, "a.jsonl");
+	path_join(lb, sizeof lb, tmp, "b.jsonl");
+	struct run r;
+	const char *paths[2][2] = {{pa, la}, {pb, lb}};
+	for (int k = 0; k < 2; k++) {
+		run_yopo(&r, tmp, (const char *const[]){"train", "--model", model, "--ratio", "0.3",
+							"--episodes", "3", "--seed", "1", "--out",
+							paths[k][0], "--log", paths[k][1], NULL});
+		ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
+		ck_assert_uint_eq(r.n_out, 0);
+		char line[64];
+		for (int e = 1; e <= 3; e++) {
+			snprintf(line, sizeof line, "yopo train: episode %d/3 ", e);
+			ck_assert_msg(count_prefixed(r.err, line) == 1, "no '%s' in: %s", line, r.err);
+		}
+		ck_assert_msg(count_prefixed(r.err, "yopo train: final ") == 1, "stderr: %s", r.err);
+		ck_assert_msg(count_prefixed(r.err, "yopo train: wrote ") == 1, "stderr: %s", r.err);
+		run_free(&r);
+	}
+	size_t na, nb;
+	char *a = read_all(pa, &na), *b = read_all(pb, &nb);
+	ck_assert_msg(na > 0 && na == nb && !memcmp(a, b, na), "same seed, different policy files");
+	free(a);
+	free(b);
+
+	size_t len;
+	char *log = read_all(la, &len);
+	ck_assert_msg(count_lines(log) == 4 && log[len - 1] == '\n', "log: %s", log);
+	char *line = log;
+	for (int e = 1; e <= 4; e++) {
+		char *nl = strchr(line, '\n');
+		*nl = '\0';
+		cJSON *o = cJSON_Parse(line);
+		ck_assert_msg(cJSON_IsObject(o), "log line %d is not a JSON object: %s", e, line);
+		/* episodes 1..3, then the final evaluation of the last parameters as episode 4 */
+		ck_assert_double_eq(item_num(o, "episode"), e);
+		ck_assert(cJSON_IsBool(item(o, "final")) && cJSON_IsTrue(item(o, "final")) == (e == 4));
+		const cJSON *layers = item(o, "layers");
+		ck_assert_msg(cJSON_GetArraySize(layers) == 2, "one cell per layer (1 ratio): %s", line);
+		double sum = 0;
+		for (int l = 0; l < 2; l++) {
+			const cJSON *c = cJSON_GetArrayItem(layers, l);
+			ck_assert_double_eq(item_num(c, "layer"), l);
+			ck_assert_double_eq_tol(item_num(c, "ratio"), 0.3, 1e-9);
+			double ks = item_num(c, "ks");
+			ck_assert_msg(ks >= 0 && ks <= 1, "ks %g", ks);
+			ck_assert(item_num(c, "greedy_ks") >= 0 && item_num(c, "greedy_ks") <= 1);
+			/* default reward for mlp: neg-ks */
+			ck_assert_double_eq_tol(item_num(c, "reward"), -ks, 1e-7);
+			sum += ks;
+		}
+		ck_assert_double_eq_tol(item_num(o, "mean_ks"), sum / 2, 1e-7);
+		cJSON_Delete(o);
+		line = nl + 1;
+	}
+	free(log);
+	remove_tree(tmp);
+}
+END_TEST
+
+/* spectrum --json: one line, the method and draws, mean_ks the mean of n_layers per-layer KS in
+ * [0, 1]. */
+static void check_spectrum_json(const struct run *r, const char *method, int samples, int n_layers)
+{
+	ck_assert_msg(r->code == 0, "spectrum %s: exit %d (signal %d), stderr: %s", method, r->code,
+		      r->signal, r->err);
+	ck_assert_msg(count_lines(r->out) == 1, "stdout: %s", r->out);
+	cJSON *o = cJSON_Parse(r->out);
+	ck_assert_msg(cJSON_IsObject(o), "not a JSON object: %s", r->out);
+	ck_assert_str_eq(item_str(o, "method"), method);
+	ck_assert_double_eq(item_num(o, "samples"), samples);
+	double mean = item_num(o, "mean_ks"), sum = 0;
+	ck_assert_msg(mean >= 0 && mean <= 1, "mean_ks %g", mean);
+	const cJSON *layers = item(o, "layers");
+	ck_assert_int_eq(cJSON_GetArraySize(layers), n_layers);
+	for (int l = 0; l < n_layers; l++) {
+		const cJSON *c = cJSON_GetArrayItem(layers, l);
+		ck_assert_double_eq(item_num(c, "layer"), l);
+		double ks = item_num(c, "ks"), sd = item_num(c, "std");
+		ck_assert_msg(ks >= 0 && ks <= 1 && sd >= 0, "layer %d: ks %g std %g", l, ks, sd);
+		if (samples == 1)
+			ck_assert_double_eq(sd, 0);
+		sum += ks;
+	}
+	ck_assert_double_eq_tol(mean, sum / n_layers, 1e-7);
+	cJSON_Delete(o);
+}
+
+START_TEST(test_spectrum)
+{
+	char tmp[512], model[1024], text[1024];
+	make_tmpdir(tmp, sizeof tmp);
+	make_model(model, sizeof model, tmp, "model");
+	path_join(text, sizeof text, tmp, "text.txt");
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", model, "--ratio", "0.25", "--method",
+						"random", "--samples", "4", "--json", NULL});
+	check_spectrum_json(&r, "random", 4, 2);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", model, "--ratio", "0.25", "--method",
+						"magnitude", "--json", NULL});
+	check_spectrum_json(&r, "magnitude", 1, 2);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", model, "--ratio", "0.25", "--method",
+						"wanda", "--calib", text, "--json", NULL});
+	check_spectrum_json(&r, "wanda", 1, 2);
+	run_free(&r);
+
+	/* paths are JSON-escaped: a model directory named with a quote and a backslash */
+	char odd[1024];
+	make_model(odd, sizeof odd, tmp, "we\"ird\\dir");
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", odd, "--ratio", "0.25", "--method",
+						"magnitude", "--json", NULL});
+	check_spectrum_json(&r, "magnitude", 1, 2);
+	cJSON *j = cJSON_Parse(r.out);
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "model")), odd);
+	cJSON_Delete(j);
+	run_free(&r);
+
+	/* the text form: a table row per layer and the mean, progress on stderr */
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", model, "--ratio", "0.25", "--method",
+						"random", "--samples", "2", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.out, "ffn 24 x hidden 16") && count_prefixed(r.out, "mean ") == 1,
+		      "stdout: %s", r.out);
+	ck_assert_int_eq(count_prefixed(r.err, "yopo spectrum: layer "), 2);
+	run_free(&r);
+	remove_tree(tmp);
+}
+END_TEST
+
+/* mlp policies score rows from per-row features and work on any width; prunenet's output layer
+ * has one unit per row of the model it was trained on, so another width is refused in one line,
+ * by spectrum and by prune alike. */
+START_TEST(test_policy_shapes)
+{
+	char tmp[512], model[1024], wide[1024], mlp[1024], pn[1024], out[1024];
+	make_tmpdir(tmp, sizeof tmp);
+	make_model(model, sizeof model, tmp, "model");
+	make_model_ffn(wide, sizeof wide, tmp, "wide", 32);
+	path_join(mlp, sizeof mlp, tmp, "mlp.safetensors");
+	path_join(pn, sizeof pn, tmp, "prunenet.safetensors");
+	path_join(out, sizeof out, tmp, "out");
+	train_policy(tmp, model, mlp, "mlp");
+	train_policy(tmp, model, pn, "prunenet");
+	struct run r;
+	const char *models[2] = {model, wide};
+	for (int i = 0; i < 2; i++) {
+		run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", models[i], "--ratio", "0.25",
+							"--method", "policy", "--policy", mlp, "--json",
+							NULL});
+		check_spectrum_json(&r, "policy", 1, 2);
+		run_free(&r);
+	}
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", model, "--ratio", "0.25", "--method",
+						"policy", "--policy", pn, "--json", NULL});
+	check_spectrum_json(&r, "policy", 1, 2);
+	run_free(&r);
+
+	static const char *const expect[] = {"prunenet.safetensors", "ffn 24", "ffn 32"};
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", wide, "--ratio", "0.25", "--method",
+						"policy", "--policy", pn, "--json", NULL});
+	assert_one_line_failure(&r, "spectrum", 1, expect, 3, "prunenet on another width");
+	run_free(&r);
+	char *before = tree_snapshot(tmp);
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", wide, "--ratio", "0.25", "--method",
+						"policy", "--policy", pn, "--out", out, NULL});
+	assert_one_line_failure(&r, "prune", 1, expect, 3, "prune with prunenet on another width");
+	assert_same_tree(before, tmp, "prune with prunenet on another width");
+	free(before);
+	run_free(&r);
+	remove_tree(tmp);
+}
+END_TEST
+
+struct prune_case {
+	const char *method, *granularity;
+	int width; /* FFN width of the output: 24 - round(0.25 * 24) for rows, 24 for weights */
+};
+
+static const struct prune_case prune_cases[] = {
+	{"policy", "rows", 18}, {"random", "rows", 18}, {"magnitude", "rows", 18},
+	{"wanda", "rows", 18},  {"ken", "weights", 24},
+};
+enum { N_PRUNE = sizeof prune_cases / sizeof prune_cases[0] };
+
+/* Each method at its natural granularity writes a checkpoint that eval and generate load, with
+ * the documented yopo_pruning.json; the input model is not touched. */
+START_TEST(test_prune)
+{
+	const struct prune_case *c = &prune_cases[_i];
+	char tmp[512], model[1024], text[1024], out[1024], policy[1024], path[1024], weights[1024];
+	make_tmpdir(tmp, sizeof tmp);
+	make_model(model, sizeof model, tmp, "model");
+	path_join(text, sizeof text, tmp, "text.txt");
+	path_join(out, sizeof out, tmp, "out");
+	path_join(policy, sizeof policy, tmp, "policy.safetensors");
+	path_join(weights, sizeof weights, model, "model.safetensors");
+	const char *args[MAX_ARGS] = {"prune", "--model", model, "--ratio", "0.25", "--method", c->method,
+				      "--out", out};
+	int n = 9;
+	if (!strcmp(c->method, "policy")) {
+		train_policy(tmp, model, policy, "mlp");
+		args[n++] = "--policy";
+		args[n++] = policy;
+	}
+	if (!strcmp(c->method, "wanda")) {
+		args[n++] = "--calib";
+		args[n++] = text;
+	}
+	args[n] = NULL;
+	size_t n_in;
+	char *in = read_all(weights, &n_in);
+	struct run r;
+	run_yopo(&r, tmp, args);
+	ck_assert_msg(r.code == 0, "%s: exit %d (signal %d), stderr: %s", c->method, r.code, r.signal, r.err);
+	ck_assert_msg(count_prefixed(r.out, "wrote ") == 1, "stdout: %s", r.out);
+	run_free(&r);
+
+	ck_assert_int_eq(config_ffn(out), c->width);
+	path_join(path, sizeof path, out, "tokenizer.json");
+	ck_assert(exists(path));
+	int64_t rows, cols;
+	float *up = read_tensor(out, "model.layers.1.mlp.up_proj.weight", &rows, &cols);
+	ck_assert(rows == c->width && cols == 16);
+	free(up);
+	path_join(path, sizeof path, out, "yopo_pruning.json");
+	cJSON *info = parse_json_file(path);
+	ck_assert_str_eq(item_str(info, "method"), c->method);
+	ck_assert_double_eq(item_num(info, "ratio"), 0.25);
+	ck_assert_str_eq(item_str(info, "granularity"), c->granularity);
+	const cJSON *kept = item(info, "kept_per_layer");
+	ck_assert_int_eq(cJSON_GetArraySize(kept), 2);
+	for (int l = 0; l < 2; l++)
+		ck_assert_double_eq(cJSON_GetArrayItem(kept, l)->valuedouble, c->width);
+	/* a quarter of the 2 x 3 x 24 x 16 FFN weights go, whatever the granularity */
+	ck_assert_double_eq(item_num(info, "ffn_params_before"), 2304);
+	ck_assert_double_eq(item_num(info, "ffn_params_after"), 1728);
+	ck_assert_double_eq(item_num(info, "ffn_params_stored"), 2 * 3 * c->width * 16);
+	const cJSON *sha = item(info, "policy_sha256"), *calib = item(info, "calibration");
+	if (!strcmp(c->method, "policy"))
+		ck_assert(cJSON_IsString(sha) && strlen(sha->valuestring) == 64);
+	else
+		ck_assert(cJSON_IsNull(sha));
+	if (!strcmp(c->method, "wanda"))
+		ck_assert_str_eq(item_str(calib, "file"), text);
+	else
+		ck_assert(cJSON_IsNull(calib));
+	cJSON_Delete(info);
+
+	run_yopo(&r, tmp, (const char *const[]){"eval", "--model", out, "--text", text, "--json", NULL});
+	ck_assert_msg(r.code == 0, "eval of the pruned model: exit %d, stderr: %s", r.code, r.err);
+	cJSON *j = parse_eval_json(&r);
+	ck_assert_double_eq(num(j, "ffn_params"), 2 * 3 * c->width * 16);
+	ck_assert(num(j, "perplexity") > 1);
+	cJSON_Delete(j);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){"generate", "--model", out, "--max-tokens", "4", NULL});
+	ck_assert_msg(r.code == 0, "generate on the pruned model: exit %d, stderr: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.err, "yopo generate: ") != NULL, "stderr: %s", r.err);
+	run_free(&r);
+
+	size_t n_now;
+	char *now = read_all(weights, &n_now);
+	ck_assert_msg(n_now == n_in && !memcmp(in, now, n_in), "the input model.safetensors changed");
+	free(now);
+	free(in);
+	remove_tree(tmp);
+}
+END_TEST
+
+/* Weights granularity keeps every shape and zeroes a quarter of each matrix, leaving the other
+ * weights exactly as they were. */
+START_TEST(test_prune_weights)
+{
+	char tmp[512], model[1024], out[1024];
+	make_tmpdir(tmp, sizeof tmp);
+	make_model(model, sizeof model, tmp, "model");
+	path_join(out, sizeof out, tmp, "out");
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25", "--method",
+						"magnitude", "--granularity", "weights", "--out", out,
+						NULL});
+	ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
+	ck_assert_msg(strstr(r.out, "save no memory") != NULL, "stdout: %s", r.out);
+	run_free(&r);
+	ck_assert_int_eq(config_ffn(out), 24);
+	int64_t rows, cols, rows0, cols0;
+	const char *name = "model.layers.0.mlp.up_proj.weight";
+	float *w = read_tensor(out, name, &rows, &cols), *w0 = read_tensor(model, name, &rows0, &cols0);
+	ck_assert(rows == 24 && cols == 16 && rows0 == 24 && cols0 == 16);
+	int zeros = 0, zeros0 = 0, changed = 0;
+	for (int i = 0; i < 24 * 16; i++) {
+		zeros += w[i] == 0;
+		zeros0 += w0[i] == 0;
+		changed += w[i] != 0 && w[i] != w0[i];
+	}
+	ck_assert_int_eq(zeros0, 0);
+	ck_assert_msg(zeros == 96, "%d of 384 weights zeroed, expected a quarter", zeros);
+	ck_assert_int_eq(changed, 0);
+	free(w);
+	free(w0);
+	remove_tree(tmp);
+}
+END_TEST
+
+/* --force replaces a non-empty --out only once the new output is complete: afterwards only the
+ * new files are there, no temporary or old directory is left, and the input is unchanged. */
+START_TEST(test_prune_force)
+{
+	char tmp[512], model[1024], out[1024], old[1024], path[1024], weights[1024], config[1024];
+	make_tmpdir(tmp, sizeof tmp);
+	make_model(model, sizeof model, tmp, "model");
+	path_join(out, sizeof out, tmp, "out");
+	ck_assert_int_eq(mkdir(out, 0700), 0);
+	path_join(old, sizeof old, out, "old.txt");
+	write_all(old, "old", 3);
+	path_join(weights, sizeof weights, model, "model.safetensors");
+	path_join(config, sizeof config, model, "config.json");
+	size_t n_w, n_c;
+	char *w = read_all(weights, &n_w), *cfg = read_all(config, &n_c);
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25", "--method",
+						"random", "--force", "--out", out, NULL});
+	ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
+	run_free(&r);
+	ck_assert(!exists(old));
+	ck_assert_int_eq(config_ffn(out), 18);
+	static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json",
+					    "yopo_pruning.json"};
+	for (int i = 0; i < 4; i++) {
+		path_join(path, sizeof path, out, files[i]);
+		ck_assert_msg(exists(path), "no %s", path);
+	}
+	/* tmp holds model, out, text.txt and the capture files: nothing else */
+	DIR *d = opendir(tmp);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		ck_assert_msg(!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+				      !strcmp(e->d_name, "model") || !strcmp(e->d_name, "out") ||
+				      !strcmp(e->d_name, "text.txt") || !strcmp(e->d_name, "stdout.txt") ||
+				      !strcmp(e->d_name, "stderr.txt"),
+			      "left behind: %s", e->d_name);
+	closedir(d);
+	size_t n_w2, n_c2;
+	char *w2 = read_all(weights, &n_w2), *cfg2 = read_all(config, &n_c2);
+	ck_assert_msg(n_w2 == n_w && !memcmp(w, w2, n_w), "the input model.safetensors changed");
+	ck_assert_msg(n_c2 == n_c && !memcmp(cfg, cfg2, n_c), "the input config.json changed");
+	free(w);
+	free(w2);
+	free(cfg);
+	free(cfg2);
+	remove_tree(tmp);
+}
+END_TEST
+
+/* compare writes the three report files; results.json has the dense model first, then one
+ * entry per method and ratio, measured on the pruned checkpoints it wrote. A second run into the
+ * same directory is refused without --force. */
+START_TEST(test_compare)
+{
+	char tmp[512], model[1024], text[1024], out[1024], path[1024];
+	make_tmpdir(tmp, sizeof tmp);
+	make_model(model, sizeof model, tmp, "model");
+	path_join(text, sizeof text, tmp, "text.txt");
+	path_join(out, sizeof out, tmp, "report");
+	const char *const args[] = {"compare", "--model", model, "--text", text, "--ratios", "0.25",
+				    "--methods", "random,magnitude", "--max-windows", "2", "--out", out,
+				    NULL};
+	struct run r;
+	run_yopo(&r, tmp, args);
+	ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
+	ck_assert_msg(strstr(r.out, "report.md") != NULL, "stdout: %s", r.out);
+	run_free(&r);
+	static const char *const files[] = {"report.md", "results.csv", "results.json",
+					    "models/random-rows-0.25/config.json",
+					    "models/magnitude-rows-0.25/config.json"};
+	for (int i = 0; i < 5; i++) {
+		path_join(path, sizeof path, out, files[i]);
+		ck_assert_msg(exists(path), "no %s", path);
+	}
+	size_t len;
+	path_join(path, sizeof path, out, "results.csv");
+	char *csv = read_all(path, &len);
+	ck_assert_msg(count_lines(csv) == 4 && !strncmp(csv, "method,", 7), "results.csv: %s", csv);
+	free(csv);
+
+	path_join(path, sizeof path, out, "results.json");
+	cJSON *root = parse_json_file(path);
+	ck_assert_str_eq(item_str(root, "model"), model);
+	const cJSON *res = item(root, "results");
+	ck_assert_int_eq(cJSON_GetArraySize(res), 3);
+	static const struct {
+		const char *method, *granularity;
+		double ratio, ffn_params;
+	} want[] = {{"dense", "dense", 0, 2304}, {"random", "rows", 0.25, 1728},
+		    {"magnitude", "rows", 0.25, 1728}};
+	for (int i = 0; i < 3; i++) {
+		const cJSON *o = cJSON_GetArrayItem(res, i);
+		ck_assert_str_eq(item_str(o, "method"), want[i].method);
+		ck_assert_str_eq(item_str(o, "granularity"), want[i].granularity);
+		ck_assert_double_eq(item_num(o, "ratio"), want[i].ratio);
+		ck_assert_double_eq(item_num(o, "ffn_params"), want[i].ffn_params);
+		ck_assert(item_num(o, "perplexity") > 1);
+		double ks = item_num(o, "mean_ks");
+		ck_assert_msg(i ? ks >= 0 && ks <= 1 : ks == 0, "%s mean_ks %g", want[i].method, ks);
+	}
+	cJSON_Delete(root);
+
+	char *before = tree_snapshot(tmp);
+	static const char *const expect[] = {"report", "--force"};
+	run_yopo(&r, tmp, args);
+	assert_one_line_failure(&r, "compare", 1, expect, 2, "second compare into the same --out");
+	assert_same_tree(before, tmp, "second compare into the same --out");
+	free(before);
 	run_free(&r);
 	remove_tree(tmp);
 }
@@ -704,6 +1471,13 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("runs");
 	tcase_add_test(tc, test_good_model);
+	tcase_add_test(tc, test_train);
+	tcase_add_test(tc, test_spectrum);
+	tcase_add_test(tc, test_policy_shapes);
+	tcase_add_loop_test(tc, test_prune, 0, N_PRUNE);
+	tcase_add_test(tc, test_prune_weights);
+	tcase_add_test(tc, test_prune_force);
+	tcase_add_test(tc, test_compare);
 	tcase_add_test(tc, test_demo);
 	tcase_add_test(tc, test_real_generate);
 	tcase_add_loop_test(tc, test_real_eval, 0, 2);
