@@ -6,15 +6,12 @@
  * safetensors writer and hand-edited metadata.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "checkpoint.h"
 #include "rowfeat.h"
@@ -22,67 +19,11 @@
 #include "policy.h"
 #include "prunenet.h"
 #include "safetensors.h"
+#include "testutil.h"
 
 enum { MLP_H = 8, PN_HIDDEN = 5, PN_FFN = 7, ERRLEN = 512 };
 
 /* ---- helpers ---- */
-
-static void make_tmpdir(char *dir, size_t len)
-{
-	const char *base = getenv("TMPDIR");
-	snprintf(dir, len, "%s/yopo-ckpt-XXXXXX", base && *base ? base : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_tmpdir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[1024];
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		ck_assert_int_eq(unlink(path), 0);
-	}
-	closedir(d);
-	ck_assert_int_eq(rmdir(dir), 0);
-}
-
-static unsigned char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf;
-	long n;
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_ge(n, 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-static void write_all(const char *path, const void *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
-static int file_exists(const char *path)
-{
-	struct stat sb;
-	return stat(path, &sb) == 0;
-}
 
 /* Every parameter set from rng, so none stays at its zero initialisation. */
 static void randomise(float *x, size_t n, uint64_t seed)
@@ -254,14 +195,14 @@ static void assert_version_like(const char *v)
  * tensors; the version is the build's. */
 START_TEST(test_metadata_text)
 {
-	char dir[256], path[512], want[4096];
+	char *dir, path[512], want[4096];
 	struct safetensors *st = NULL;
 	const char *text, *ver;
 
 	for (int a = 0; a < 2; a++) {
 		enum checkpoint_arch arch = a ? CHECKPOINT_ARCH_PRUNENET : CHECKPOINT_ARCH_MLP;
 		struct checkpoint_info in = a ? pn_info() : mlp_info();
-		make_tmpdir(dir, sizeof dir);
+		dir = testutil_tmpdir_new("ckpt");
 		snprintf(path, sizeof path, "%s/p.safetensors", dir);
 		if (a == 0) {
 			struct policy *p = make_policy(ROWFEAT_COUNT, MLP_H, 1);
@@ -306,7 +247,7 @@ START_TEST(test_metadata_text)
 			ck_assert_int_eq(safetensors_find(st, "prunenet.r")->dtype, SAFETENSORS_DTYPE_F32);
 		}
 		safetensors_close(st);
-		remove_tmpdir(dir);
+		testutil_tmpdir_free(dir);
 	}
 }
 END_TEST
@@ -315,7 +256,7 @@ END_TEST
 
 START_TEST(test_roundtrip_mlp)
 {
-	char dir[256], path[512], path2[512], err[ERRLEN] = "";
+	char *dir, path[512], path2[512], err[ERRLEN] = "";
 	struct checkpoint_info in = mlp_info();
 	struct policy *p = make_policy(ROWFEAT_COUNT, MLP_H, 7), *q = NULL;
 	struct checkpoint *c = NULL;
@@ -326,7 +267,7 @@ START_TEST(test_roundtrip_mlp)
 	size_t len1, len2;
 	unsigned char *b1, *b2;
 
-	make_tmpdir(dir, sizeof dir);
+	dir = testutil_tmpdir_new("ckpt");
 	snprintf(path, sizeof path, "%s/mlp.safetensors", dir);
 	snprintf(path2, sizeof path2, "%s/mlp2.safetensors", dir);
 	ck_assert_int_eq(checkpoint_save_mlp(path, p, &in), CHECKPOINT_OK);
@@ -359,8 +300,8 @@ START_TEST(test_roundtrip_mlp)
 
 	/* saving the reloaded policy with the reloaded info gives the same bytes */
 	ck_assert_int_eq(checkpoint_save_mlp(path2, q, got), CHECKPOINT_OK);
-	b1 = read_all(path, &len1);
-	b2 = read_all(path2, &len2);
+	b1 = (unsigned char *)testutil_file_read(path, &len1);
+	b2 = (unsigned char *)testutil_file_read(path2, &len2);
 	ck_assert_uint_eq(len1, len2);
 	ck_assert_mem_eq(b1, b2, len1);
 	free(b1);
@@ -369,20 +310,20 @@ START_TEST(test_roundtrip_mlp)
 	policy_free(q);
 	checkpoint_free(c);
 	policy_free(p);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_roundtrip_prunenet)
 {
-	char dir[256], path[512], err[ERRLEN] = "";
+	char *dir, path[512], err[ERRLEN] = "";
 	struct checkpoint_info in = pn_info();
 	struct prunenet *p = make_prunenet(PN_HIDDEN, PN_FFN, 3), *q = NULL;
 	struct checkpoint *c = NULL;
 	struct pcg32 rng;
 	float w[PN_FFN * PN_HIDDEN], pr1[PN_FFN], pr2[PN_FFN];
 
-	make_tmpdir(dir, sizeof dir);
+	dir = testutil_tmpdir_new("ckpt");
 	snprintf(path, sizeof path, "%s/pn.safetensors", dir);
 	ck_assert_int_eq(checkpoint_save_prunenet(path, p, &in), CHECKPOINT_OK);
 	ck_assert_int_eq(checkpoint_load(&c, path, err, sizeof err), CHECKPOINT_OK);
@@ -417,21 +358,21 @@ START_TEST(test_roundtrip_prunenet)
 	prunenet_free(q);
 	checkpoint_free(c);
 	prunenet_free(p);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 /* Two saves of the same parameters and info are byte-identical; a one-ulp change is not. */
 START_TEST(test_deterministic_bytes)
 {
-	char dir[256], a[512], b[512], d[512];
+	char *dir, a[512], b[512], d[512];
 	struct checkpoint_info in = mlp_info(), inp = pn_info();
 	struct policy *p = make_policy(ROWFEAT_COUNT, MLP_H, 11);
 	struct prunenet *n = make_prunenet(PN_HIDDEN, PN_FFN, 12);
 	unsigned char *ba, *bb, *bd;
 	size_t la, lb, ld;
 
-	make_tmpdir(dir, sizeof dir);
+	dir = testutil_tmpdir_new("ckpt");
 	snprintf(a, sizeof a, "%s/a.safetensors", dir);
 	snprintf(b, sizeof b, "%s/b.safetensors", dir);
 	snprintf(d, sizeof d, "%s/d.safetensors", dir);
@@ -447,9 +388,9 @@ START_TEST(test_deterministic_bytes)
 			prunenet_params(n)[3] = nextafterf(prunenet_params(n)[3], INFINITY);
 			ck_assert_int_eq(checkpoint_save_prunenet(d, n, &inp), CHECKPOINT_OK);
 		}
-		ba = read_all(a, &la);
-		bb = read_all(b, &lb);
-		bd = read_all(d, &ld);
+		ba = (unsigned char *)testutil_file_read(a, &la);
+		bb = (unsigned char *)testutil_file_read(b, &lb);
+		bd = (unsigned char *)testutil_file_read(d, &ld);
 		ck_assert_uint_eq(la, lb);
 		ck_assert_mem_eq(ba, bb, la);
 		ck_assert_uint_eq(la, ld);
@@ -460,14 +401,14 @@ START_TEST(test_deterministic_bytes)
 	}
 	policy_free(p);
 	prunenet_free(n);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 /* Strings needing JSON escapes, full-precision doubles and empty lists survive. */
 START_TEST(test_roundtrip_escapes)
 {
-	char dir[256], path[512], err[ERRLEN] = "";
+	char *dir, path[512], err[ERRLEN] = "";
 	struct checkpoint_model m[2] = {
 		{ "dir with \"quotes\"\\and\tcontrol/\xc3\xa9t\xc3\xa9", "gpt_neo", 64, 256, 8 },
 		{ "/abs/path", "llama", 1, 1, 1 },
@@ -485,7 +426,7 @@ START_TEST(test_roundtrip_escapes)
 	in.best_reward = 1e-310; /* subnormal */
 	in.seed = 0;
 	in.episodes = 0;
-	make_tmpdir(dir, sizeof dir);
+	dir = testutil_tmpdir_new("ckpt");
 	snprintf(path, sizeof path, "%s/e.safetensors", dir);
 	ck_assert_int_eq(checkpoint_save_mlp(path, p, &in), CHECKPOINT_OK);
 	ck_assert_int_eq(checkpoint_load(&c, path, err, sizeof err), CHECKPOINT_OK);
@@ -502,7 +443,7 @@ START_TEST(test_roundtrip_escapes)
 	assert_info_equal(checkpoint_get_info(c), &in);
 	checkpoint_free(c);
 	policy_free(p);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -510,7 +451,7 @@ END_TEST
 
 START_TEST(test_save_errors)
 {
-	char dir[256], path[512], bad_path[512];
+	char *dir, path[512], bad_path[512];
 	struct checkpoint_info in = mlp_info(), pin = pn_info();
 	struct policy *p = make_policy(ROWFEAT_COUNT, MLP_H, 31);
 	struct policy *p5 = make_policy(ROWFEAT_COUNT - 1, MLP_H, 32);
@@ -518,7 +459,7 @@ START_TEST(test_save_errors)
 	struct checkpoint_model wrong = { "m/c", "llama", PN_HIDDEN + 1, PN_FFN, 2 };
 	double bad_ratio = 1.0;
 
-	make_tmpdir(dir, sizeof dir);
+	dir = testutil_tmpdir_new("ckpt");
 	snprintf(path, sizeof path, "%s/s.safetensors", dir);
 	snprintf(bad_path, sizeof bad_path, "%s/no-such-dir/s.safetensors", dir);
 
@@ -552,13 +493,13 @@ START_TEST(test_save_errors)
 		t.n_trained_on = 1;
 		ck_assert_int_eq(checkpoint_save_prunenet(path, n, &t), CHECKPOINT_ERR_ARG);
 	}
-	ck_assert(!file_exists(path));
+	ck_assert(!testutil_path_exists(path));
 
 	policy_params(p)[MLP_H * ROWFEAT_COUNT + 2] = NAN;
 	ck_assert_int_eq(checkpoint_save_mlp(path, p, &in), CHECKPOINT_ERR_NONFINITE);
 	prunenet_params(n)[0] = -INFINITY;
 	ck_assert_int_eq(checkpoint_save_prunenet(path, n, &pin), CHECKPOINT_ERR_NONFINITE);
-	ck_assert(!file_exists(path));
+	ck_assert(!testutil_path_exists(path));
 
 	policy_params(p)[MLP_H * ROWFEAT_COUNT + 2] = 0.5f;
 	ck_assert_int_eq(checkpoint_save_mlp(bad_path, p, &in), CHECKPOINT_ERR_IO);
@@ -567,7 +508,7 @@ START_TEST(test_save_errors)
 	policy_free(p);
 	policy_free(p5);
 	prunenet_free(n);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -748,7 +689,7 @@ static char *expand(const char *tmpl)
 START_TEST(test_load_errors)
 {
 	const struct bad_case *bc = &bad_cases[_i];
-	char dir[256], path[512], err[ERRLEN], base[4096];
+	char *dir, path[512], err[ERRLEN], base[4096];
 	struct safetensors_entry e[5];
 	float *params;
 	size_t count;
@@ -758,7 +699,7 @@ START_TEST(test_load_errors)
 	uint16_t half[MLP_H * ROWFEAT_COUNT];
 	float extra[3] = { 1, 2, 3 };
 
-	make_tmpdir(dir, sizeof dir);
+	dir = testutil_tmpdir_new("ckpt");
 	snprintf(path, sizeof path, "%s/bad.safetensors", dir);
 
 	/* parameters in the network's layout */
@@ -850,12 +791,12 @@ START_TEST(test_load_errors)
 		pcg32_seed(&rng, 3, 3);
 		for (size_t i = 0; i < sizeof junk; i++)
 			junk[i] = (unsigned char)pcg32_next(&rng);
-		write_all(path, junk, sizeof junk);
+		testutil_file_write(path, junk, sizeof junk);
 	}
 	if (bc->kind == FX_TRUNCATED) {
 		size_t len;
-		unsigned char *b = read_all(path, &len);
-		write_all(path, b, len - 5);
+		unsigned char *b = (unsigned char *)testutil_file_read(path, &len);
+		testutil_file_write(path, b, len - 5);
 		free(b);
 	}
 
@@ -888,7 +829,7 @@ START_TEST(test_load_errors)
 		ck_assert_str_ne(checkpoint_strerror(rc), "unknown checkpoint error");
 	}
 	free(params);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -933,11 +874,5 @@ static Suite *checkpoint_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(checkpoint_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(checkpoint_suite(), false);
 }

@@ -23,6 +23,7 @@
 
 #include "safetensors.h"
 #include "synth.h"
+#include "testutil.h"
 
 extern char **environ;
 
@@ -65,73 +66,6 @@ static const char *yopo_exe(void)
 	return exe;
 }
 
-static void make_tmpdir(char *dir, size_t len)
-{
-	const char *base = getenv("TMPDIR");
-	snprintf(dir, len, "%s/yopo-cli-XXXXXX", base && *base ? base : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-/* rm -r of a directory this test created (regular files and directories only). */
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	ck_assert_msg(d != NULL, "cannot open %s", dir);
-	struct dirent *e;
-	char path[1024];
-	struct stat sb;
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		ck_assert((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path);
-		ck_assert_int_eq(lstat(path, &sb), 0);
-		if (S_ISDIR(sb.st_mode))
-			remove_tree(path);
-		else
-			ck_assert_int_eq(unlink(path), 0);
-	}
-	closedir(d);
-	ck_assert_int_eq(rmdir(dir), 0);
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	ck_assert_ptr_nonnull(buf);
-	for (;;) {
-		if (n + 1 == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
-		}
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	ck_assert(!ferror(f));
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
-static void write_all(const char *path, const void *data, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_msg(f != NULL, "cannot create %s", path);
-	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
-static void path_join(char *buf, size_t cap, const char *dir, const char *name)
-{
-	ck_assert((size_t)snprintf(buf, cap, "%s/%s", dir, name) < cap);
-}
-
 /* Runs yopo args... (NULL-terminated) with stdin from /dev/null and stdout/stderr into files of
  * tmp; no time limit. */
 static void run_yopo(struct run *r, const char *tmp, const char *const *args)
@@ -145,8 +79,8 @@ static void run_yopo(struct run *r, const char *tmp, const char *const *args)
 	}
 	argv[n] = NULL;
 	char out_path[1024], err_path[1024];
-	path_join(out_path, sizeof out_path, tmp, "stdout.txt");
-	path_join(err_path, sizeof err_path, tmp, "stderr.txt");
+	testutil_path_join(out_path, sizeof out_path, tmp, "stdout.txt");
+	testutil_path_join(err_path, sizeof err_path, tmp, "stderr.txt");
 
 	posix_spawn_file_actions_t fa;
 	ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
@@ -167,8 +101,8 @@ static void run_yopo(struct run *r, const char *tmp, const char *const *args)
 	ck_assert_int_eq(w, pid);
 	r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	r->out = read_all(out_path, &r->n_out);
-	r->err = read_all(err_path, &r->n_err);
+	r->out = testutil_file_read(out_path, &r->n_out);
+	r->err = testutil_file_read(err_path, &r->n_err);
 }
 
 static void run_free(struct run *r)
@@ -210,25 +144,19 @@ static void assert_one_line_failure(const struct run *r, const char *cmd, int co
  * dir/text.txt. */
 static void make_model_ffn(char *model, size_t cap, const char *dir, const char *name, int ffn)
 {
-	path_join(model, cap, dir, name);
+	testutil_path_join(model, cap, dir, name);
 	struct synth_spec spec;
 	tiny_spec(&spec);
 	spec.ffn = ffn;
 	ck_assert_int_eq(synth_write(model, &spec), SYNTH_OK);
 	char text[1024];
-	path_join(text, sizeof text, dir, "text.txt");
-	write_all(text, tiny_text, sizeof tiny_text - 1);
+	testutil_path_join(text, sizeof text, dir, "text.txt");
+	testutil_file_write(text, tiny_text, sizeof tiny_text - 1);
 }
 
 static void make_model(char *model, size_t cap, const char *dir, const char *name)
 {
 	make_model_ffn(model, cap, dir, name, 24);
-}
-
-static bool exists(const char *path)
-{
-	struct stat sb;
-	return lstat(path, &sb) == 0;
 }
 
 /* Trains a small policy (ratio 0.3, 2 episodes; arch mlp or prunenet) on model into path. */
@@ -239,7 +167,7 @@ static void train_policy(const char *tmp, const char *model, const char *path, c
 						"2", "--arch", arch, "--out", path, NULL});
 	ck_assert_msg(r.code == 0, "train --arch %s: exit %d (signal %d), stderr: %s", arch, r.code,
 		      r.signal, r.err);
-	ck_assert_msg(exists(path), "train wrote no %s", path);
+	ck_assert_msg(testutil_path_exists(path), "train wrote no %s", path);
 	run_free(&r);
 }
 
@@ -254,7 +182,7 @@ static void list_tree(struct listing *l, const char *root, const char *rel)
 {
 	char dir[1024], path[1024], line[1200];
 	if (*rel)
-		path_join(dir, sizeof dir, root, rel);
+		testutil_path_join(dir, sizeof dir, root, rel);
 	else
 		snprintf(dir, sizeof dir, "%s", root);
 	DIR *d = opendir(dir);
@@ -268,10 +196,10 @@ static void list_tree(struct listing *l, const char *root, const char *rel)
 			continue;
 		char sub[1024];
 		if (*rel)
-			path_join(sub, sizeof sub, rel, e->d_name);
+			testutil_path_join(sub, sizeof sub, rel, e->d_name);
 		else
 			snprintf(sub, sizeof sub, "%s", e->d_name);
-		path_join(path, sizeof path, root, sub);
+		testutil_path_join(path, sizeof path, root, sub);
 		struct stat sb;
 		ck_assert_int_eq(lstat(path, &sb), 0);
 		bool is_dir = S_ISDIR(sb.st_mode);
@@ -333,7 +261,7 @@ static void assert_same_tree(const char *before, const char *root, const char *w
 static cJSON *parse_json_file(const char *path)
 {
 	size_t len;
-	char *text = read_all(path, &len);
+	char *text = testutil_file_read(path, &len);
 	cJSON *root = cJSON_Parse(text);
 	ck_assert_msg(root != NULL, "%s is not JSON: %s", path, text);
 	free(text);
@@ -366,7 +294,7 @@ static const char *item_str(const cJSON *o, const char *key)
 static float *read_tensor(const char *dir, const char *name, int64_t *rows, int64_t *cols)
 {
 	char path[1024];
-	path_join(path, sizeof path, dir, "model.safetensors");
+	testutil_path_join(path, sizeof path, dir, "model.safetensors");
 	struct safetensors *st = NULL;
 	ck_assert_int_eq(safetensors_open(&st, path), 0);
 	const struct safetensors_tensor *t = safetensors_find(st, name);
@@ -384,7 +312,7 @@ static float *read_tensor(const char *dir, const char *name, int64_t *rows, int6
 static int config_ffn(const char *dir)
 {
 	char path[1024];
-	path_join(path, sizeof path, dir, "config.json");
+	testutil_path_join(path, sizeof path, dir, "config.json");
 	cJSON *c = parse_json_file(path);
 	int ffn = (int)item_num(c, "intermediate_size");
 	cJSON_Delete(c);
@@ -396,7 +324,7 @@ static int config_ffn(const char *dir)
 static void rewrite_weights(const char *model, const char *drop, const char *shrink)
 {
 	char path[1024];
-	path_join(path, sizeof path, model, "model.safetensors");
+	testutil_path_join(path, sizeof path, model, "model.safetensors");
 	struct safetensors *st = NULL;
 	ck_assert_int_eq(safetensors_open(&st, path), 0);
 	int n = safetensors_count(st), k = 0, found = 0;
@@ -419,7 +347,7 @@ static void rewrite_weights(const char *model, const char *drop, const char *shr
 	}
 	ck_assert_int_eq(found, 1);
 	char tmp[1024];
-	path_join(tmp, sizeof tmp, model, "new.safetensors");
+	testutil_path_join(tmp, sizeof tmp, model, "new.safetensors");
 	ck_assert_int_eq(safetensors_write(tmp, e, k, NULL, 0), 0);
 	free(e);
 	safetensors_close(st);
@@ -429,7 +357,7 @@ static void rewrite_weights(const char *model, const char *drop, const char *shr
 static void truncate_half(const char *model, const char *file)
 {
 	char path[1024];
-	path_join(path, sizeof path, model, file);
+	testutil_path_join(path, sizeof path, model, file);
 	struct stat sb;
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert_int_eq(truncate(path, sb.st_size / 2), 0);
@@ -439,15 +367,15 @@ static void set_model_type(const char *model, const char *type)
 {
 	char path[1024];
 	size_t len;
-	path_join(path, sizeof path, model, "config.json");
-	char *text = read_all(path, &len);
+	testutil_path_join(path, sizeof path, model, "config.json");
+	char *text = testutil_file_read(path, &len);
 	cJSON *root = cJSON_Parse(text);
 	free(text);
 	ck_assert_ptr_nonnull(root);
 	ck_assert(cJSON_ReplaceItemInObject(root, "model_type", cJSON_CreateString(type)));
 	text = cJSON_Print(root);
 	ck_assert_ptr_nonnull(text);
-	write_all(path, text, strlen(text));
+	testutil_file_write(path, text, strlen(text));
 	free(text);
 	cJSON_Delete(root);
 }
@@ -455,7 +383,7 @@ static void set_model_type(const char *model, const char *type)
 static void remove_file(const char *model, const char *file)
 {
 	char path[1024];
-	path_join(path, sizeof path, model, file);
+	testutil_path_join(path, sizeof path, model, file);
 	ck_assert_int_eq(unlink(path), 0);
 }
 
@@ -469,8 +397,8 @@ enum { N_SUB = sizeof subcommands / sizeof subcommands[0] };
 START_TEST(test_help)
 {
 	const char *cmd = subcommands[_i];
-	char tmp[512], usage[64];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, usage[64];
+	tmp = testutil_tmpdir_new("cli");
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){cmd, "--help", NULL});
 	ck_assert_msg(r.code == 0, "yopo %s --help exited %d (signal %d)", cmd, r.code, r.signal);
@@ -496,14 +424,13 @@ START_TEST(test_help)
 	ck_assert_uint_eq(r.n_out, 0);
 	ck_assert_msg(strstr(r.err, "stray") != NULL, "stderr: %s", r.err);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
 START_TEST(test_top_level)
 {
-	char tmp[512];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp = testutil_tmpdir_new("cli");
 	struct run r;
 	static const char *const help_forms[] = {"--help", "-h", "help"};
 	for (int i = 0; i < 3; i++) {
@@ -534,7 +461,7 @@ START_TEST(test_top_level)
 	ck_assert_uint_eq(r.n_out, 0);
 	ck_assert_ptr_nonnull(strstr(r.err, "usage: yopo <command>"));
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -579,8 +506,8 @@ enum { N_BAD = sizeof bad_models / sizeof bad_models[0] };
 static void corrupt(char *model, size_t cap, const char *tmp, enum corruption kind)
 {
 	switch (kind) {
-	case CORRUPT_NO_DIR: path_join(model, cap, tmp, "absent"); break;
-	case CORRUPT_NOT_DIR: path_join(model, cap, tmp, "text.txt"); break;
+	case CORRUPT_NO_DIR: testutil_path_join(model, cap, tmp, "absent"); break;
+	case CORRUPT_NOT_DIR: testutil_path_join(model, cap, tmp, "text.txt"); break;
 	case CORRUPT_NO_CONFIG: remove_file(model, "config.json"); break;
 	case CORRUPT_BAD_CONFIG: truncate_half(model, "config.json"); break;
 	case CORRUPT_UNSUPPORTED: set_model_type(model, "bert"); break;
@@ -600,10 +527,10 @@ START_TEST(test_bad_model)
 {
 	const struct bad_model *b = &bad_models[_i / 2];
 	const char *cmd = _i % 2 ? "generate" : "eval";
-	char tmp[512], model[1024], text[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], text[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
 	corrupt(model, sizeof model, tmp, b->kind);
 	struct run r;
 	if (_i % 2)
@@ -612,7 +539,7 @@ START_TEST(test_bad_model)
 		run_yopo(&r, tmp, (const char *const[]){cmd, "--model", model, "--text", text, NULL});
 	assert_one_line_failure(&r, cmd, 1, b->expect, 5, b->what);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -777,26 +704,26 @@ static bool uses(const struct bad_args *b, const char *placeholder)
 START_TEST(test_bad_args)
 {
 	const struct bad_args *b = &bad_args[_i];
-	char tmp[512], model[1024], text[1024], empty[1024], sub[1024], missing[1024], out[1024],
+	char *tmp, model[1024], text[1024], empty[1024], sub[1024], missing[1024], out[1024],
 		under[1024], full[1024], keep[1024], policy[1024], wide[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(text, sizeof text, tmp, "text.txt");
-	path_join(empty, sizeof empty, tmp, "empty.txt");
-	write_all(empty, "", 0);
-	path_join(sub, sizeof sub, tmp, "sub");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(empty, sizeof empty, tmp, "empty.txt");
+	testutil_file_write(empty, "", 0);
+	testutil_path_join(sub, sizeof sub, tmp, "sub");
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
-	path_join(missing, sizeof missing, tmp, "missing.txt");
-	path_join(out, sizeof out, tmp, "out");
-	path_join(under, sizeof under, tmp, "absent/out");
-	path_join(full, sizeof full, tmp, "full");
+	testutil_path_join(missing, sizeof missing, tmp, "missing.txt");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(under, sizeof under, tmp, "absent/out");
+	testutil_path_join(full, sizeof full, tmp, "full");
 	ck_assert_int_eq(mkdir(full, 0700), 0);
-	path_join(keep, sizeof keep, full, "keep.txt");
-	write_all(keep, "keep", 4);
-	path_join(policy, sizeof policy, tmp, "policy.safetensors");
+	testutil_path_join(keep, sizeof keep, full, "keep.txt");
+	testutil_file_write(keep, "keep", 4);
+	testutil_path_join(policy, sizeof policy, tmp, "policy.safetensors");
 	if (uses(b, "@P"))
 		train_policy(tmp, model, policy, "mlp");
-	path_join(wide, sizeof wide, tmp, "wide");
+	testutil_path_join(wide, sizeof wide, tmp, "wide");
 	if (uses(b, "@W"))
 		make_model_ffn(wide, sizeof wide, tmp, "wide", 32);
 
@@ -827,10 +754,10 @@ START_TEST(test_bad_args)
 	run_yopo(&r, tmp, args);
 	assert_one_line_failure(&r, b->args[0], b->code, b->expect, 2, what);
 	assert_same_tree(before, tmp, what);
-	ck_assert(!exists(out));
+	ck_assert(!testutil_path_exists(out));
 	free(before);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -863,11 +790,11 @@ static double num(const cJSON *o, const char *key)
 /* The control for the failure tests: the unbroken model evaluates and generates. */
 START_TEST(test_good_model)
 {
-	char tmp[512], model[1024], text[1024], weights[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], text[1024], weights[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(text, sizeof text, tmp, "text.txt");
-	path_join(weights, sizeof weights, model, "model.safetensors");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(weights, sizeof weights, model, "model.safetensors");
 	struct stat sb;
 	ck_assert_int_eq(stat(weights, &sb), 0);
 
@@ -906,25 +833,25 @@ START_TEST(test_good_model)
 	ck_assert_msg(strstr(r.err, "yopo generate: 31 tokens in") != NULL &&
 		      strstr(r.err, "end of the context") != NULL, "stderr: %s", r.err);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
 START_TEST(test_demo)
 {
-	char tmp[512], cfg[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, cfg[1024];
+	tmp = testutil_tmpdir_new("cli");
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){"demo", "--work", tmp, NULL});
 	ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
 	ck_assert_msg(strstr(r.out, "SYNTHETIC") != NULL, "stdout: %s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.out, "perplexity"));
 	ck_assert_ptr_nonnull(strstr(r.out, "== demo done"));
-	path_join(cfg, sizeof cfg, tmp, "synthetic-llama/config.json");
+	testutil_path_join(cfg, sizeof cfg, tmp, "synthetic-llama/config.json");
 	struct stat sb;
 	ck_assert_int_eq(stat(cfg, &sb), 0);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -948,13 +875,13 @@ static int count_prefixed(const char *s, const char *prefix)
  * the per-layer KS behind the means; stderr reports every episode. */
 START_TEST(test_train)
 {
-	char tmp[512], model[1024], pa[1024], pb[1024], la[1024], lb[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], pa[1024], pb[1024], la[1024], lb[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(pa, sizeof pa, tmp, "a.safetensors");
-	path_join(pb, sizeof pb, tmp, "b.safetensors");
-	path_join(la, sizeof la, tmp, "a.jsonl");
-	path_join(lb, sizeof lb, tmp, "b.jsonl");
+	testutil_path_join(pa, sizeof pa, tmp, "a.safetensors");
+	testutil_path_join(pb, sizeof pb, tmp, "b.safetensors");
+	testutil_path_join(la, sizeof la, tmp, "a.jsonl");
+	testutil_path_join(lb, sizeof lb, tmp, "b.jsonl");
 	struct run r;
 	const char *paths[2][2] = {{pa, la}, {pb, lb}};
 	for (int k = 0; k < 2; k++) {
@@ -973,13 +900,13 @@ START_TEST(test_train)
 		run_free(&r);
 	}
 	size_t na, nb;
-	char *a = read_all(pa, &na), *b = read_all(pb, &nb);
+	char *a = testutil_file_read(pa, &na), *b = testutil_file_read(pb, &nb);
 	ck_assert_msg(na > 0 && na == nb && !memcmp(a, b, na), "same seed, different policy files");
 	free(a);
 	free(b);
 
 	size_t len;
-	char *log = read_all(la, &len);
+	char *log = testutil_file_read(la, &len);
 	ck_assert_msg(count_lines(log) == 4 && log[len - 1] == '\n', "log: %s", log);
 	char *line = log;
 	for (int e = 1; e <= 4; e++) {
@@ -1009,7 +936,7 @@ START_TEST(test_train)
 		line = nl + 1;
 	}
 	free(log);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1043,10 +970,10 @@ static void check_spectrum_json(const struct run *r, const char *method, int sam
 
 START_TEST(test_spectrum)
 {
-	char tmp[512], model[1024], text[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], text[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", model, "--ratio", "0.25", "--method",
 						"random", "--samples", "4", "--json", NULL});
@@ -1080,7 +1007,7 @@ START_TEST(test_spectrum)
 		      "stdout: %s", r.out);
 	ck_assert_int_eq(count_prefixed(r.err, "yopo spectrum: layer "), 2);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1089,13 +1016,13 @@ END_TEST
  * by spectrum and by prune alike. */
 START_TEST(test_policy_shapes)
 {
-	char tmp[512], model[1024], wide[1024], mlp[1024], pn[1024], out[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], wide[1024], mlp[1024], pn[1024], out[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
 	make_model_ffn(wide, sizeof wide, tmp, "wide", 32);
-	path_join(mlp, sizeof mlp, tmp, "mlp.safetensors");
-	path_join(pn, sizeof pn, tmp, "prunenet.safetensors");
-	path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(mlp, sizeof mlp, tmp, "mlp.safetensors");
+	testutil_path_join(pn, sizeof pn, tmp, "prunenet.safetensors");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	train_policy(tmp, model, mlp, "mlp");
 	train_policy(tmp, model, pn, "prunenet");
 	struct run r;
@@ -1124,7 +1051,7 @@ START_TEST(test_policy_shapes)
 	assert_same_tree(before, tmp, "prune with prunenet on another width");
 	free(before);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1144,13 +1071,13 @@ enum { N_PRUNE = sizeof prune_cases / sizeof prune_cases[0] };
 START_TEST(test_prune)
 {
 	const struct prune_case *c = &prune_cases[_i];
-	char tmp[512], model[1024], text[1024], out[1024], policy[1024], path[1024], weights[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], text[1024], out[1024], policy[1024], path[1024], weights[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(text, sizeof text, tmp, "text.txt");
-	path_join(out, sizeof out, tmp, "out");
-	path_join(policy, sizeof policy, tmp, "policy.safetensors");
-	path_join(weights, sizeof weights, model, "model.safetensors");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(policy, sizeof policy, tmp, "policy.safetensors");
+	testutil_path_join(weights, sizeof weights, model, "model.safetensors");
 	const char *args[MAX_ARGS] = {"prune", "--model", model, "--ratio", "0.25", "--method", c->method,
 				      "--out", out};
 	int n = 9;
@@ -1165,7 +1092,7 @@ START_TEST(test_prune)
 	}
 	args[n] = NULL;
 	size_t n_in;
-	char *in = read_all(weights, &n_in);
+	char *in = testutil_file_read(weights, &n_in);
 	struct run r;
 	run_yopo(&r, tmp, args);
 	ck_assert_msg(r.code == 0, "%s: exit %d (signal %d), stderr: %s", c->method, r.code, r.signal, r.err);
@@ -1173,13 +1100,13 @@ START_TEST(test_prune)
 	run_free(&r);
 
 	ck_assert_int_eq(config_ffn(out), c->width);
-	path_join(path, sizeof path, out, "tokenizer.json");
-	ck_assert(exists(path));
+	testutil_path_join(path, sizeof path, out, "tokenizer.json");
+	ck_assert(testutil_path_exists(path));
 	int64_t rows, cols;
 	float *up = read_tensor(out, "model.layers.1.mlp.up_proj.weight", &rows, &cols);
 	ck_assert(rows == c->width && cols == 16);
 	free(up);
-	path_join(path, sizeof path, out, "yopo_pruning.json");
+	testutil_path_join(path, sizeof path, out, "yopo_pruning.json");
 	cJSON *info = parse_json_file(path);
 	ck_assert_str_eq(item_str(info, "method"), c->method);
 	ck_assert_double_eq(item_num(info, "ratio"), 0.25);
@@ -1216,11 +1143,11 @@ START_TEST(test_prune)
 	run_free(&r);
 
 	size_t n_now;
-	char *now = read_all(weights, &n_now);
+	char *now = testutil_file_read(weights, &n_now);
 	ck_assert_msg(n_now == n_in && !memcmp(in, now, n_in), "the input model.safetensors changed");
 	free(now);
 	free(in);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1228,10 +1155,10 @@ END_TEST
  * weights exactly as they were. */
 START_TEST(test_prune_weights)
 {
-	char tmp[512], model[1024], out[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], out[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25", "--method",
 						"magnitude", "--granularity", "weights", "--out", out,
@@ -1255,7 +1182,7 @@ START_TEST(test_prune_weights)
 	ck_assert_int_eq(changed, 0);
 	free(w);
 	free(w0);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1263,29 +1190,29 @@ END_TEST
  * new files are there, no temporary or old directory is left, and the input is unchanged. */
 START_TEST(test_prune_force)
 {
-	char tmp[512], model[1024], out[1024], old[1024], path[1024], weights[1024], config[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], out[1024], old[1024], path[1024], weights[1024], config[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	ck_assert_int_eq(mkdir(out, 0700), 0);
-	path_join(old, sizeof old, out, "old.txt");
-	write_all(old, "old", 3);
-	path_join(weights, sizeof weights, model, "model.safetensors");
-	path_join(config, sizeof config, model, "config.json");
+	testutil_path_join(old, sizeof old, out, "old.txt");
+	testutil_file_write(old, "old", 3);
+	testutil_path_join(weights, sizeof weights, model, "model.safetensors");
+	testutil_path_join(config, sizeof config, model, "config.json");
 	size_t n_w, n_c;
-	char *w = read_all(weights, &n_w), *cfg = read_all(config, &n_c);
+	char *w = testutil_file_read(weights, &n_w), *cfg = testutil_file_read(config, &n_c);
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25", "--method",
 						"random", "--force", "--out", out, NULL});
 	ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
 	run_free(&r);
-	ck_assert(!exists(old));
+	ck_assert(!testutil_path_exists(old));
 	ck_assert_int_eq(config_ffn(out), 18);
 	static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json",
 					    "yopo_pruning.json"};
 	for (int i = 0; i < 4; i++) {
-		path_join(path, sizeof path, out, files[i]);
-		ck_assert_msg(exists(path), "no %s", path);
+		testutil_path_join(path, sizeof path, out, files[i]);
+		ck_assert_msg(testutil_path_exists(path), "no %s", path);
 	}
 	/* tmp holds model, out, text.txt and the capture files: nothing else */
 	DIR *d = opendir(tmp);
@@ -1299,14 +1226,14 @@ START_TEST(test_prune_force)
 			      "left behind: %s", e->d_name);
 	closedir(d);
 	size_t n_w2, n_c2;
-	char *w2 = read_all(weights, &n_w2), *cfg2 = read_all(config, &n_c2);
+	char *w2 = testutil_file_read(weights, &n_w2), *cfg2 = testutil_file_read(config, &n_c2);
 	ck_assert_msg(n_w2 == n_w && !memcmp(w, w2, n_w), "the input model.safetensors changed");
 	ck_assert_msg(n_c2 == n_c && !memcmp(cfg, cfg2, n_c), "the input config.json changed");
 	free(w);
 	free(w2);
 	free(cfg);
 	free(cfg2);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1315,11 +1242,11 @@ END_TEST
  * same directory is refused without --force. */
 START_TEST(test_compare)
 {
-	char tmp[512], model[1024], text[1024], out[1024], path[1024];
-	make_tmpdir(tmp, sizeof tmp);
+	char *tmp, model[1024], text[1024], out[1024], path[1024];
+	tmp = testutil_tmpdir_new("cli");
 	make_model(model, sizeof model, tmp, "model");
-	path_join(text, sizeof text, tmp, "text.txt");
-	path_join(out, sizeof out, tmp, "report");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(out, sizeof out, tmp, "report");
 	const char *const args[] = {"compare", "--model", model, "--text", text, "--ratios", "0.25",
 				    "--methods", "random,magnitude", "--max-windows", "2", "--out", out,
 				    NULL};
@@ -1332,16 +1259,16 @@ START_TEST(test_compare)
 					    "models/random-rows-0.25/config.json",
 					    "models/magnitude-rows-0.25/config.json"};
 	for (int i = 0; i < 5; i++) {
-		path_join(path, sizeof path, out, files[i]);
-		ck_assert_msg(exists(path), "no %s", path);
+		testutil_path_join(path, sizeof path, out, files[i]);
+		ck_assert_msg(testutil_path_exists(path), "no %s", path);
 	}
 	size_t len;
-	path_join(path, sizeof path, out, "results.csv");
-	char *csv = read_all(path, &len);
+	testutil_path_join(path, sizeof path, out, "results.csv");
+	char *csv = testutil_file_read(path, &len);
 	ck_assert_msg(count_lines(csv) == 4 && !strncmp(csv, "method,", 7), "results.csv: %s", csv);
 	free(csv);
 
-	path_join(path, sizeof path, out, "results.json");
+	testutil_path_join(path, sizeof path, out, "results.json");
 	cJSON *root = parse_json_file(path);
 	ck_assert_str_eq(item_str(root, "model"), model);
 	const cJSON *res = item(root, "results");
@@ -1370,32 +1297,28 @@ START_TEST(test_compare)
 	assert_same_tree(before, tmp, "second compare into the same --out");
 	free(before);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
-/* ---- real models (skipped when YOPO_SHARED/models is absent) ---- */
+/* ---- real models (skipped, and main exits 77, only when YOPO_SHARED is absent) ---- */
 
+/* buf = YOPO_SHARED/rel; -1 when the shared directory is absent. A missing file inside a
+ * present shared directory is not a skip: the test then fails on it. */
 static int shared_path(char *buf, size_t cap, const char *rel)
 {
-	const char *shared = getenv("YOPO_SHARED");
-	char models[1024];
-	struct stat sb;
-	if (!shared || (size_t)snprintf(models, sizeof models, "%s/models", shared) >= sizeof models ||
-	    stat(models, &sb) || !S_ISDIR(sb.st_mode)) {
-		fprintf(stderr, "test-cli: YOPO_SHARED/models absent, real-model check skipped\n");
+	if (!testutil_shared_present())
 		return -1;
-	}
-	ck_assert((size_t)snprintf(buf, cap, "%s/%s", shared, rel) < cap);
+	testutil_path_join(buf, cap, testutil_shared(), rel);
 	return 0;
 }
 
 START_TEST(test_real_generate)
 {
-	char model[1024], tmp[512];
+	char model[1024], *tmp;
 	if (shared_path(model, sizeof model, "models/stories260k"))
 		return;
-	make_tmpdir(tmp, sizeof tmp);
+	tmp = testutil_tmpdir_new("cli");
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){"generate", "--model", model, "--max-tokens", "40", NULL});
 	ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
@@ -1405,7 +1328,7 @@ START_TEST(test_real_generate)
 	ck_assert_msg(!strncmp(r.out, story, strlen(story)), "stdout: %s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.err, "yopo generate: 40 tokens"));
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1430,11 +1353,11 @@ static const struct real_case real_cases[] = {
 START_TEST(test_real_eval)
 {
 	const struct real_case *c = &real_cases[_i];
-	char model[1024], text[1024], tmp[512];
+	char model[1024], text[1024], *tmp;
 	if (shared_path(model, sizeof model, c->model) ||
 	    shared_path(text, sizeof text, "data/tinystories-eval.txt"))
 		return;
-	make_tmpdir(tmp, sizeof tmp);
+	tmp = testutil_tmpdir_new("cli");
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){"eval", "--model", model, "--text", text, "--json",
 						"--max-windows", "4", NULL});
@@ -1454,7 +1377,7 @@ START_TEST(test_real_eval)
 	ck_assert(num(j, "peak_rss_bytes") > c->bytes);
 	cJSON_Delete(j);
 	run_free(&r);
-	remove_tree(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1482,9 +1405,5 @@ int main(void)
 	tcase_add_test(tc, test_real_generate);
 	tcase_add_loop_test(tc, test_real_eval, 0, 2);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, true);
 }

@@ -3,7 +3,6 @@
  * matrices, features, singular values and KS statistics are recomputed here from the tensors
  * read directly with safetensors (transposed by hand for Conv1D), independently of env.c. */
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,45 +16,7 @@
 #include "pcg32.h"
 #include "safetensors.h"
 #include "synth.h"
-
-static const char *fixtures(void)
-{
-	const char *d = getenv("YOPO_FIXTURES");
-	return d ? d : "fixtures";
-}
-
-static void make_tmpdir(char *dir, size_t len)
-{
-	const char *base = getenv("TMPDIR");
-	snprintf(dir, len, "%s/yopo-env-XXXXXX", base && *base ? base : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_tmpdir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	ck_assert_ptr_nonnull(d);
-	struct dirent *e;
-	char path[2100];
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		ck_assert_int_eq(unlink(path), 0);
-	}
-	closedir(d);
-	ck_assert_int_eq(rmdir(dir), 0);
-}
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[2100];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fputs(text, f) >= 0, 1);
-	ck_assert_int_eq(fclose(f), 0);
-}
+#include "testutil.h"
 
 /* One fixture: tensor name patterns (%d = layer) of the scored matrix, its gated pair and down,
  * whether matrices are stored (in, out) (Conv1D), and the scored matrix's (ffn, hidden). */
@@ -176,7 +137,7 @@ START_TEST(test_family_layers)
 {
 	const struct family_case *fc = &families[_i];
 	char dir[1024], err[ENV_ERRBUF] = "";
-	snprintf(dir, sizeof dir, "%s/families/%s", fixtures(), fc->dir);
+	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), fc->dir);
 	struct env *e = NULL;
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, 0, err, sizeof err) == ENV_OK, "%s", err);
 	ck_assert_int_eq(env_config(e)->n_layers, fc->layers);
@@ -322,8 +283,7 @@ END_TEST
 
 START_TEST(test_cache_stream_routes)
 {
-	char dir[1024];
-	make_tmpdir(dir, sizeof dir);
+	char *dir = testutil_tmpdir_new("env");
 	struct synth_spec spec;
 	synth_spec_default(&spec, CONFIG_FAMILY_LLAMA);
 	spec.n_layers = SY_LAYERS;
@@ -402,14 +362,14 @@ START_TEST(test_cache_stream_routes)
 		free(w);
 	}
 	safetensors_close(st);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_arg_errors)
 {
 	char dir[1024], err[ENV_ERRBUF] = "";
-	snprintf(dir, sizeof dir, "%s/families/llama_gqa", fixtures());
+	snprintf(dir, sizeof dir, "%s/families/llama_gqa", testutil_fixtures());
 	struct env *e = NULL;
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, 0, err, sizeof err) == 0, "%s", err);
 	double ks = 42;
@@ -502,8 +462,8 @@ static const size_t nan_cache[] = {0, SIZE_MAX};
 
 START_TEST(test_nan_layer)
 {
-	char dir[1024], err[ENV_ERRBUF] = "";
-	make_tmpdir(dir, sizeof dir);
+	char *dir, err[ENV_ERRBUF] = "";
+	dir = testutil_tmpdir_new("env");
 	write_nan_model(dir);
 	struct env *e = NULL;
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, nan_cache[_i], err, sizeof err) == 0, "%s", err);
@@ -522,7 +482,7 @@ START_TEST(test_nan_layer)
 	ck_assert_int_eq(env_layer_ks(e, kept, 3, &ks), ENV_OK);
 	ck_assert_double_eq(ks, ks0);
 	env_close(e);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -547,15 +507,17 @@ static const struct open_case open_cases[] = {
 START_TEST(test_open_errors)
 {
 	const struct open_case *t = &open_cases[_i];
-	char dir[1024], target[2048], link[2048], err[ENV_ERRBUF] = "";
-	make_tmpdir(dir, sizeof dir);
+	char *dir, target[2048], link[2048], err[ENV_ERRBUF] = "";
+	dir = testutil_tmpdir_new("env");
 	char path[1100];
 	if (t->config) {
-		write_file(dir, "config.json", t->config);
+		char config[1100];
+		testutil_path_join(config, sizeof config, dir, "config.json");
+		testutil_file_write(config, t->config, strlen(t->config));
 		if (t->link_weights) {
 			char cwd[1024];
 			ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-			const char *fx = fixtures();
+			const char *fx = testutil_fixtures();
 			snprintf(target, sizeof target, "%s%s%s/families/llama_gqa/model.safetensors",
 				 fx[0] == '/' ? "" : cwd, fx[0] == '/' ? "" : "/", fx);
 			snprintf(link, sizeof link, "%s/model.safetensors", dir);
@@ -571,7 +533,7 @@ START_TEST(test_open_errors)
 	ck_assert_ptr_eq(e, before);
 	ck_assert_msg(strstr(err, t->needle) != NULL, "case %d: '%s' lacks '%s'", _i, err, t->needle);
 	ck_assert_msg(!strchr(err, '\n'), "one line");
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -600,9 +562,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_open_errors, 0, (int)(sizeof open_cases / sizeof open_cases[0]));
 	tcase_add_test(tc, test_strerror);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, false);
 }

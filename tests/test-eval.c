@@ -16,38 +16,18 @@
 #include "eval.h"
 #include "forward.h"
 #include "model.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
-
-static const char *fixtures(void)
-{
-	const char *d = getenv("YOPO_FIXTURES");
-	return d ? d : "fixtures";
-}
 
 static struct model *open_family(const char *family)
 {
 	char dir[1024], err[MODEL_ERRBUF];
-	snprintf(dir, sizeof dir, "%s/families/%s", fixtures(), family);
+	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), family);
 	struct model *m = NULL;
 	int rc = model_open(&m, dir, err, sizeof err);
 	ck_assert_msg(rc == 0, "model_open(%s): %s", dir, err);
 	return m;
-}
-
-static void make_tmpdir(char *dir, size_t len)
-{
-	const char *base = getenv("TMPDIR");
-	snprintf(dir, len, "%s/yopo-eval-XXXXXX", base && *base ? base : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-	ck_assert_int_eq(fclose(f), 0);
 }
 
 /* Deterministic ids in [0, vocab): a 64-bit LCG whose state the caller owns. */
@@ -244,18 +224,10 @@ END_TEST
 static double numpy_nll(const char *family, int **tokens_out, int *n_out)
 {
 	char path[1024];
-	snprintf(path, sizeof path, "%s/families/%s/expected.json", fixtures(), family);
-	FILE *fp = fopen(path, "rb");
-	ck_assert_msg(fp != NULL, "cannot open %s", path);
-	ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
-	long n = ftell(fp);
+	snprintf(path, sizeof path, "%s/families/%s/expected.json", testutil_fixtures(), family);
+	size_t n;
+	char *text = testutil_file_read(path, &n);
 	ck_assert(n > 0);
-	rewind(fp);
-	char *text = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(text);
-	ck_assert_uint_eq(fread(text, 1, (size_t)n, fp), (size_t)n);
-	text[n] = '\0';
-	fclose(fp);
 	cJSON *root = cJSON_Parse(text);
 	free(text);
 	ck_assert_ptr_nonnull(root);
@@ -419,8 +391,7 @@ END_TEST
 
 START_TEST(test_read_file)
 {
-	char dir[512], path[1024];
-	make_tmpdir(dir, sizeof dir);
+	char *dir = testutil_tmpdir_new("eval"), path[1024];
 	char marker = 'x', *sentinel = &marker, *out = sentinel;
 	size_t len = 12345;
 
@@ -432,7 +403,7 @@ START_TEST(test_read_file)
 
 	/* empty */
 	snprintf(path, sizeof path, "%s/empty.txt", dir);
-	write_file(path, "", 0);
+	testutil_file_write(path, "", 0);
 	ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_ERR_EMPTY);
 	ck_assert_ptr_eq(out, sentinel);
 	ck_assert_int_eq(unlink(path), 0);
@@ -456,7 +427,7 @@ START_TEST(test_read_file)
 			data[i] = i % 5 == 0 ? 0 : (unsigned char)(s >> 56);
 		}
 		snprintf(path, sizeof path, "%s/bin%zu", dir, k);
-		write_file(path, data, n);
+		testutil_file_write(path, data, n);
 		ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_OK);
 		ck_assert_uint_eq(len, n);
 		ck_assert_int_eq(memcmp(out, data, n), 0);
@@ -467,6 +438,7 @@ START_TEST(test_read_file)
 		ck_assert_int_eq(unlink(path), 0);
 	}
 	ck_assert_int_eq(rmdir(dir), 0);
+	free(dir);
 }
 END_TEST
 
@@ -512,9 +484,5 @@ int main(void)
 	tcase_add_test(tc, test_read_file);
 	tcase_add_test(tc, test_measures);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, false);
 }

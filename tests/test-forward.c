@@ -11,31 +11,7 @@
 
 #include "forward.h"
 #include "model.h"
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	if (buf)
-		buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
-static const char *fixtures(void)
-{
-	const char *d = getenv("YOPO_FIXTURES");
-	return d ? d : "fixtures";
-}
+#include "testutil.h"
 
 /* Expected logits of a fixture: tokens (n) and either full rows (vocab) or selected indices. */
 struct expected {
@@ -58,7 +34,7 @@ static int *int_array(const cJSON *a, int *n)
 
 static void load_expected(struct expected *e, const char *path, int vocab)
 {
-	char *text = slurp(path);
+	char *text = testutil_file_read(path, NULL);
 	ck_assert_msg(text != NULL, "cannot read %s", path);
 	memset(e, 0, sizeof *e);
 	e->root = cJSON_Parse(text);
@@ -173,17 +149,11 @@ static const char *const family_fixtures[] = {
 START_TEST(test_family_logits)
 {
 	char dir[1024], exp[1100];
-	snprintf(dir, sizeof dir, "%s/families/%s", fixtures(), family_fixtures[_i]);
+	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), family_fixtures[_i]);
 	snprintf(exp, sizeof exp, "%s/expected.json", dir);
 	check_model(dir, exp, 2e-5);
 }
 END_TEST
-
-static const char *shared(void)
-{
-	const char *s = getenv("YOPO_SHARED");
-	return s ? s : "../../shared";
-}
 
 static const char *const real_models[] = {"stories260k", "tinystories-instruct-3m"};
 
@@ -191,10 +161,10 @@ START_TEST(test_real_logits)
 {
 	char dir[1024], exp[1100];
 	/* only an absent ../shared skips (main exits 77); a missing model inside it fails */
-	if (access(shared(), F_OK))
+	if (access(testutil_shared(), F_OK))
 		return;
-	snprintf(dir, sizeof dir, "%s/models/%s", shared(), real_models[_i]);
-	snprintf(exp, sizeof exp, "%s/real/%s.json", fixtures(), real_models[_i]);
+	snprintf(dir, sizeof dir, "%s/models/%s", testutil_shared(), real_models[_i]);
+	snprintf(exp, sizeof exp, "%s/real/%s.json", testutil_fixtures(), real_models[_i]);
 	check_model(dir, exp, 1e-4);
 }
 END_TEST
@@ -218,7 +188,7 @@ static void observe(void *ctx, int layer, enum forward_point point, const float 
 START_TEST(test_observer_and_errors)
 {
 	char dir[1024], err[MODEL_ERRBUF];
-	snprintf(dir, sizeof dir, "%s/families/llama_gqa", fixtures());
+	snprintf(dir, sizeof dir, "%s/families/llama_gqa", testutil_fixtures());
 	struct model *m = NULL;
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
 	struct forward *f = NULL;
@@ -259,12 +229,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_real_logits, 0, (int)(sizeof real_models / sizeof real_models[0]));
 	tcase_add_test(tc, test_observer_and_errors);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (failed)
-		return EXIT_FAILURE;
-	/* everything else passed, but the real-checkpoint tests could not run */
-	return access(shared(), F_OK) ? 77 : EXIT_SUCCESS;
+	return testutil_run(s, true);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ks.h"
+#include "testutil.h"
 
 #define N(x) ((int)(sizeof(x) / sizeof((x)[0])))
 
@@ -216,9 +217,5 @@ static Suite *ks_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ks_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(ks_suite(), false);
 }

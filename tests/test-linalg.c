@@ -13,6 +13,7 @@
 #include "ks.h"
 #include "linalg.h"
 #include "spectrum.h"
+#include "testutil.h"
 
 /* Seeded 64-bit LCG (Knuth's MMIX constants), passed explicitly. */
 struct lcg {
@@ -694,9 +695,5 @@ static Suite *linalg_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(linalg_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(linalg_suite(), false);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "testutil.h"
 
 /* Guard floats after each output buffer: catches writes past (m, n). */
 enum { GUARD = 8 };
@@ -354,11 +355,5 @@ static Suite *matmul_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(matmul_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(matmul_suite(), false);
 }

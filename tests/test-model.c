@@ -9,50 +9,21 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "testutil.h"
 
-static const char *fixtures(void)
+/* A fresh copy of fixture `name` in a new temp dir; returns the dir, which the caller releases
+ * with testutil_tmpdir_free. */
+static char *copy_fixture(const char *name)
 {
-	const char *d = getenv("YOPO_FIXTURES");
-	return d ? d : "fixtures";
-}
-
-static void copy_file(const char *from, const char *to)
-{
-	FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-	ck_assert_msg(a && b, "copy %s -> %s", from, to);
-	char buf[65536];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, a)) > 0)
-		ck_assert_uint_eq(fwrite(buf, 1, n, b), n);
-	fclose(a);
-	fclose(b);
-}
-
-/* A fresh copy of fixture `name` in a new temp dir; returns the dir (static buffer). */
-static const char *copy_fixture(const char *name)
-{
-	static char dir[256];
+	char *dir = testutil_tmpdir_new("model");
 	char from[1024], to[512];
-	snprintf(dir, sizeof dir, "/tmp/yopo-test-model-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
 	const char *files[] = {"config.json", "model.safetensors"};
 	for (int i = 0; i < 2; i++) {
-		snprintf(from, sizeof from, "%s/families/%s/%s", fixtures(), name, files[i]);
-		snprintf(to, sizeof to, "%s/%s", dir, files[i]);
-		copy_file(from, to);
+		snprintf(from, sizeof from, "%s/families/%s/%s", testutil_fixtures(), name, files[i]);
+		testutil_path_join(to, sizeof to, dir, files[i]);
+		testutil_file_copy(from, to);
 	}
 	return dir;
-}
-
-static void remove_dir(const char *dir)
-{
-	char path[512];
-	const char *files[] = {"config.json", "model.safetensors"};
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
 }
 
 /* Rewrites dir/model.safetensors from the original, dropping tensor `drop` or giving tensor
@@ -86,11 +57,8 @@ static void rewrite_weights(const char *dir, const char *drop, const char *resha
 static void write_text(const char *dir, const char *name, const char *text)
 {
 	char path[512];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
+	testutil_path_join(path, sizeof path, dir, name);
+	testutil_file_write(path, text, strlen(text));
 }
 
 struct count_case {
@@ -110,7 +78,7 @@ START_TEST(test_counts)
 {
 	const struct count_case *t = &counts[_i];
 	char dir[1024], err[MODEL_ERRBUF];
-	snprintf(dir, sizeof dir, "%s/families/%s", fixtures(), t->name);
+	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), t->name);
 	struct model *m = NULL;
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
 	ck_assert_uint_eq(m->n_params, t->params);
@@ -125,7 +93,7 @@ END_TEST
 START_TEST(test_conv1d_and_fused_qkv)
 {
 	char dir[1024], err[MODEL_ERRBUF];
-	snprintf(dir, sizeof dir, "%s/families/gpt2", fixtures());
+	snprintf(dir, sizeof dir, "%s/families/gpt2", testutil_fixtures());
 	struct model *m = NULL;
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
 	const struct config *c = &m->cfg;
@@ -165,7 +133,7 @@ END_TEST
 START_TEST(test_inspect)
 {
 	char dir[1024], err[MODEL_ERRBUF];
-	snprintf(dir, sizeof dir, "%s/families/gpt2", fixtures());
+	snprintf(dir, sizeof dir, "%s/families/gpt2", testutil_fixtures());
 	struct config c;
 	struct safetensors *st = NULL;
 	ck_assert_msg(model_inspect(&c, &st, dir, err, sizeof err) == 0, "%s", err);
@@ -173,7 +141,7 @@ START_TEST(test_inspect)
 	ck_assert_ptr_nonnull(model_find_tensor(st, &c, CONFIG_TENSOR_EMBED, 0));
 	ck_assert_ptr_null(model_find_tensor(st, &c, CONFIG_TENSOR_GATE, 0));
 	safetensors_close(st);
-	snprintf(dir, sizeof dir, "%s/families/gpt2_prefixed", fixtures());
+	snprintf(dir, sizeof dir, "%s/families/gpt2_prefixed", testutil_fixtures());
 	ck_assert_msg(model_inspect(&c, &st, dir, err, sizeof err) == 0, "%s", err);
 	ck_assert_str_eq(c.prefix, "transformer.");
 	safetensors_close(st);
@@ -200,7 +168,7 @@ static const struct error_case errors[] = {
 START_TEST(test_errors)
 {
 	const struct error_case *t = &errors[_i];
-	const char *dir = copy_fixture("llama_gqa");
+	char *dir = copy_fixture("llama_gqa");
 	char path[512];
 	switch (_i) {
 	case 0:
@@ -222,16 +190,13 @@ START_TEST(test_errors)
 	case 7: {
 		/* config claims a wider FFN than the tensors have */
 		char from[1024];
-		snprintf(from, sizeof from, "%s/families/llama_gqa/config.json", fixtures());
-		FILE *f = fopen(from, "rb");
-		char buf[8192];
-		size_t n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[n] = '\0';
+		snprintf(from, sizeof from, "%s/families/llama_gqa/config.json", testutil_fixtures());
+		char *buf = testutil_file_read(from, NULL);
 		char *p = strstr(buf, "\"intermediate_size\": 24");
 		ck_assert_ptr_nonnull(p);
 		memcpy(p, "\"intermediate_size\": 25", 23);
 		write_text(dir, "config.json", buf);
+		free(buf);
 		break;
 	}
 	}
@@ -242,7 +207,7 @@ START_TEST(test_errors)
 	ck_assert_msg(strstr(err, t->needle) != NULL, "%s: message '%s' lacks '%s'", t->what, err, t->needle);
 	ck_assert_msg(!strchr(err, '\n'), "one line");
 	ck_assert_str_ne(model_strerror(t->err), "unknown model error");
-	remove_dir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -255,9 +220,5 @@ int main(void)
 	tcase_add_test(tc, test_inspect);
 	tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof errors / sizeof errors[0]));
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, false);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "pcg32.h"
+#include "testutil.h"
 
 struct demo_round {
 	uint32_t words[6];
@@ -245,9 +246,5 @@ static Suite *pcg32_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pcg32_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return testutil_run(pcg32_suite(), false);
 }

@@ -12,6 +12,7 @@
 
 #include "pcg32.h"
 #include "policy.h"
+#include "testutil.h"
 
 static struct policy *make_policy(int d, int h, uint64_t seed)
 {
@@ -316,9 +317,5 @@ static Suite *policy_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(policy_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return testutil_run(policy_suite(), false);
 }

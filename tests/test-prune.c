@@ -23,6 +23,7 @@
 #include "prune.h"
 #include "scorers.h"
 #include "synth.h"
+#include "testutil.h"
 
 static const char *const families[] = {"llama_gqa", "mistral", "qwen2", "gpt_neo", "gpt2",
 				       "gpt2_prefixed", "opt", "gpt_neox", "gpt_neox_seq", "phi"};
@@ -33,51 +34,7 @@ static const int tokens[] = {1, 5, 9, 2, 7, 3};
 
 static void fixture_dir(char *buf, size_t cap, const char *name)
 {
-	const char *d = getenv("YOPO_FIXTURES");
-	snprintf(buf, cap, "%s/families/%s", d ? d : "fixtures", name);
-}
-
-static void make_tmp(char *buf, size_t cap)
-{
-	snprintf(buf, cap, "/tmp/yopo-prune-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(buf));
-}
-
-static void rm_rf(const char *path)
-{
-	struct stat sb;
-	if (lstat(path, &sb))
-		return;
-	if (S_ISDIR(sb.st_mode)) {
-		DIR *d = opendir(path);
-		struct dirent *e;
-		char child[PATH_MAX];
-		while (d && (e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			if ((size_t)snprintf(child, sizeof child, "%s/%s", path, e->d_name) >= sizeof child)
-				continue;
-			rm_rf(child);
-		}
-		if (d)
-			closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
-/* buf = dir/name, which must fit */
-static void pjoin(char *buf, size_t cap, const char *dir, const char *name)
-{
-	int n = snprintf(buf, cap, "%s/%s", dir, name);
-	ck_assert(n > 0 && (size_t)n < cap);
-}
-
-static bool exists(const char *path)
-{
-	struct stat sb;
-	return lstat(path, &sb) == 0;
+	snprintf(buf, cap, "%s/families/%s", testutil_fixtures(), name);
 }
 
 /* Number of entries of dir whose name starts with prefix. */
@@ -91,18 +48,6 @@ static int count_prefixed(const char *dir, const char *prefix)
 		n += !strncmp(e->d_name, prefix, strlen(prefix));
 	closedir(d);
 	return n;
-}
-
-static void copy_file(const char *dst, const char *src)
-{
-	char *data = NULL;
-	size_t len = 0;
-	ck_assert_int_eq(eval_read_file(src, &data, &len), EVAL_OK);
-	FILE *f = fopen(dst, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
-	free(data);
 }
 
 static struct model *open_model(const char *dir)
@@ -242,9 +187,9 @@ static void check_stored_rows(const struct model *in, const struct model *out,
 static void check_config(const char *in_dir, const char *out_dir, const char *ffn_key, int width)
 {
 	char p[PATH_MAX];
-	pjoin(p, sizeof p, in_dir, "config.json");
+	testutil_path_join(p, sizeof p, in_dir, "config.json");
 	cJSON *a = read_json(p);
-	pjoin(p, sizeof p, out_dir, "config.json");
+	testutil_path_join(p, sizeof p, out_dir, "config.json");
 	cJSON *b = read_json(p);
 	const cJSON *it;
 	int n_a = 0, n_b = cJSON_GetArraySize(b);
@@ -285,10 +230,10 @@ static int write_plan(const struct model *m, const char *in, const struct prune_
 
 START_TEST(test_rows_every_family)
 {
-	char in[PATH_MAX], tmp[PATH_MAX], out[PATH_MAX + 16];
+	char in[PATH_MAX], *tmp, out[PATH_MAX + 16];
 	fixture_dir(in, sizeof in, families[_i]);
-	make_tmp(tmp, sizeof tmp);
-	pjoin(out, sizeof out, tmp, "out");
+	tmp = testutil_tmpdir_new("prune");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	struct model *m = open_model(in);
 	int L = m->cfg.n_layers, F = m->cfg.ffn;
 	int ffn[CONFIG_MAX_LAYERS];
@@ -368,7 +313,7 @@ START_TEST(test_rows_every_family)
 
 	/* yopo_pruning.json */
 	char rp[PATH_MAX + 64];
-	pjoin(rp, sizeof rp, out, "yopo_pruning.json");
+	testutil_path_join(rp, sizeof rp, out, "yopo_pruning.json");
 	cJSON *r = read_json(rp);
 	static const char *const keys[] = {"yopo_version", "method", "ratio", "granularity", "global",
 					   "seed", "policy_sha256", "calibration", "base",
@@ -410,7 +355,7 @@ START_TEST(test_rows_every_family)
 	model_close(m2);
 	model_close(m);
 	prune_plan_free(p);
-	rm_rf(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -426,10 +371,10 @@ static float *canon(struct model *m, int l, enum config_tensor w)
 
 START_TEST(test_weights_every_family)
 {
-	char in[PATH_MAX], tmp[PATH_MAX], out[PATH_MAX + 16];
+	char in[PATH_MAX], *tmp, out[PATH_MAX + 16];
 	fixture_dir(in, sizeof in, families[_i]);
-	make_tmp(tmp, sizeof tmp);
-	pjoin(out, sizeof out, tmp, "out");
+	tmp = testutil_tmpdir_new("prune");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	struct model *m = open_model(in);
 	int L = m->cfg.n_layers, H = m->cfg.hidden;
 	struct prune_plan *p = NULL;
@@ -451,8 +396,8 @@ START_TEST(test_weights_every_family)
 	struct model *m2 = open_model(out);
 	/* config.json copied byte for byte */
 	char a[PATH_MAX + 16], b[PATH_MAX + 16];
-	pjoin(a, sizeof a, in, "config.json");
-	pjoin(b, sizeof b, out, "config.json");
+	testutil_path_join(a, sizeof a, in, "config.json");
+	testutil_path_join(b, sizeof b, out, "config.json");
 	char *ta, *tb;
 	size_t la, lb;
 	ck_assert_int_eq(eval_read_file(a, &ta, &la), EVAL_OK);
@@ -509,7 +454,7 @@ START_TEST(test_weights_every_family)
 	float *got = run_forward(m2), *want = run_forward(m);
 	assert_logits_close(got, want, N_TOKENS * m->cfg.vocab, families[_i]);
 	/* report */
-	pjoin(a, sizeof a, out, "yopo_pruning.json");
+	testutil_path_join(a, sizeof a, out, "yopo_pruning.json");
 	cJSON *r = read_json(a);
 	ck_assert_str_eq(cJSON_GetObjectItem(r, "granularity")->valuestring, "weights");
 	ck_assert(!cJSON_HasObjectItem(r, "kept_indices"));
@@ -527,7 +472,7 @@ START_TEST(test_weights_every_family)
 	model_close(m2);
 	model_close(m);
 	prune_plan_free(p);
-	rm_rf(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -542,10 +487,10 @@ END_TEST
  * (Without the per-layer normalisation layer 1's raw 100s would all beat layer 0's 10s.) */
 START_TEST(test_global_padding)
 {
-	char in[PATH_MAX], tmp[PATH_MAX], out[PATH_MAX + 16];
+	char in[PATH_MAX], *tmp, out[PATH_MAX + 16];
 	fixture_dir(in, sizeof in, families[_i]);
-	make_tmp(tmp, sizeof tmp);
-	pjoin(out, sizeof out, tmp, "out");
+	tmp = testutil_tmpdir_new("prune");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	struct model *m = open_model(in);
 	ck_assert_int_eq(m->cfg.n_layers, 2);
 	int F = m->cfg.ffn, W = F - 3;
@@ -593,7 +538,7 @@ START_TEST(test_global_padding)
 	assert_logits_close(got, want, N_TOKENS * m->cfg.vocab, families[_i]);
 	/* report: true sizes and the effective count */
 	char rp[PATH_MAX + 64];
-	pjoin(rp, sizeof rp, out, "yopo_pruning.json");
+	testutil_path_join(rp, sizeof rp, out, "yopo_pruning.json");
 	cJSON *r = read_json(rp);
 	const cJSON *kpl = cJSON_GetObjectItem(r, "kept_per_layer");
 	ck_assert_int_eq(cJSON_GetArrayItem(kpl, 0)->valueint, 3);
@@ -622,7 +567,7 @@ START_TEST(test_global_padding)
 	model_close(m2);
 	model_close(m);
 	prune_plan_free(p);
-	rm_rf(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -659,12 +604,12 @@ START_TEST(test_plan_errors)
 	ck_assert_int_eq(prune_plan_new_rows(&p, 2, (int[]){24, 23}), PRUNE_OK);
 	struct prune_counts cn;
 	ck_assert_int_eq(prune_plan_count(&cn, p, m), PRUNE_ERR_PLAN);
-	char tmp[PATH_MAX], out[PATH_MAX + 16], err[PRUNE_ERRBUF];
-	make_tmp(tmp, sizeof tmp);
-	pjoin(out, sizeof out, tmp, "out");
+	char *tmp, out[PATH_MAX + 16], err[PRUNE_ERRBUF];
+	tmp = testutil_tmpdir_new("prune");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	ck_assert_int_eq(prune_write(m, in, p, NULL, &test_info, out, false, err, sizeof err),
 			 PRUNE_ERR_PLAN);
-	ck_assert(!exists(out));
+	ck_assert(!testutil_path_exists(out));
 	prune_plan_free(p);
 
 	/* scores: ratio range, NaN, ties toward the lower index, lround */
@@ -711,7 +656,7 @@ START_TEST(test_plan_errors)
 	noname.method = NULL;
 	ck_assert_int_eq(prune_write(m, in, p, NULL, &noname, out, false, err, sizeof err),
 			 PRUNE_ERR_ARG);
-	ck_assert(!exists(out));
+	ck_assert(!testutil_path_exists(out));
 	prune_plan_free(p);
 	model_close(o);
 	/* same family, other FFN width */
@@ -728,7 +673,7 @@ START_TEST(test_plan_errors)
 	ck_assert_str_eq(prune_strerror(PRUNE_ERR_OUT_NOT_EMPTY),
 			 "output directory exists and is not empty (use --force)");
 	model_close(m);
-	rm_rf(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -736,17 +681,17 @@ END_TEST
 
 START_TEST(test_refusals)
 {
-	char tmp[PATH_MAX], in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[PRUNE_ERRBUF];
+	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[PRUNE_ERRBUF];
 	char fx[PATH_MAX], src[PATH_MAX + 32];
-	make_tmp(tmp, sizeof tmp);
+	tmp = testutil_tmpdir_new("prune");
 	fixture_dir(fx, sizeof fx, "qwen2");
-	pjoin(in, sizeof in, tmp, "in");
+	testutil_path_join(in, sizeof in, tmp, "in");
 	ck_assert_int_eq(mkdir(in, 0755), 0);
 	static const char *const files[] = {"config.json", "model.safetensors"};
 	for (int i = 0; i < 2; i++) {
-		pjoin(src, sizeof src, fx, files[i]);
-		pjoin(p, sizeof p, in, files[i]);
-		copy_file(p, src);
+		testutil_path_join(src, sizeof src, fx, files[i]);
+		testutil_path_join(p, sizeof p, in, files[i]);
+		testutil_file_copy(src, p);
 	}
 	struct model *m = open_model(in);
 	struct prune_plan *plan = NULL;
@@ -754,65 +699,65 @@ START_TEST(test_refusals)
 
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, in, false, err, sizeof err),
 			 PRUNE_ERR_OUT_IS_INPUT);
-	pjoin(out, sizeof out, in, "");
+	testutil_path_join(out, sizeof out, in, "");
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, true, err, sizeof err),
 			 PRUNE_ERR_OUT_IS_INPUT);
-	pjoin(out, sizeof out, in, "../in");
+	testutil_path_join(out, sizeof out, in, "../in");
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, true, err, sizeof err),
 			 PRUNE_ERR_OUT_IS_INPUT);
-	pjoin(out, sizeof out, tmp, "link"); /* a symlink to the input */
+	testutil_path_join(out, sizeof out, tmp, "link"); /* a symlink to the input */
 	ck_assert_int_eq(symlink(in, out), 0);
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, true, err, sizeof err),
 			 PRUNE_ERR_OUT_IS_INPUT);
 	unlink(out);
-	pjoin(out, sizeof out, in, "sub");
+	testutil_path_join(out, sizeof out, in, "sub");
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, false, err, sizeof err),
 			 PRUNE_ERR_OUT_INSIDE_INPUT);
-	ck_assert(!exists(out));
+	ck_assert(!testutil_path_exists(out));
 	ck_assert_int_eq(count_prefixed(in, "sub"), 0); /* no temp dir either */
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, tmp, true, err, sizeof err),
 			 PRUNE_ERR_OUT_CONTAINS_INPUT);
-	ck_assert(exists(in));
+	ck_assert(testutil_path_exists(in));
 
 	/* an existing non-empty directory: refused, then replaced with force */
-	pjoin(out, sizeof out, tmp, "out");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	ck_assert_int_eq(mkdir(out, 0755), 0);
-	pjoin(p, sizeof p, out, "marker");
+	testutil_path_join(p, sizeof p, out, "marker");
 	FILE *f = fopen(p, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, false, err, sizeof err),
 			 PRUNE_ERR_OUT_NOT_EMPTY);
-	ck_assert(exists(p));
+	ck_assert(testutil_path_exists(p));
 	ck_assert_int_eq(write_plan(m, in, plan, NULL, out, true), PRUNE_OK);
-	ck_assert(!exists(p));
-	pjoin(p, sizeof p, out, "model.safetensors");
-	ck_assert(exists(p));
+	ck_assert(!testutil_path_exists(p));
+	testutil_path_join(p, sizeof p, out, "model.safetensors");
+	ck_assert(testutil_path_exists(p));
 	ck_assert_int_eq(count_prefixed(tmp, "out."), 0); /* neither temp nor old dir left */
 
 	/* an existing empty directory is fine without force */
-	pjoin(out, sizeof out, tmp, "empty");
+	testutil_path_join(out, sizeof out, tmp, "empty");
 	ck_assert_int_eq(mkdir(out, 0755), 0);
 	ck_assert_int_eq(write_plan(m, in, plan, NULL, out, false), PRUNE_OK);
-	pjoin(p, sizeof p, out, "yopo_pruning.json");
-	ck_assert(exists(p));
+	testutil_path_join(p, sizeof p, out, "yopo_pruning.json");
+	ck_assert(testutil_path_exists(p));
 
 	/* a file in the way */
-	pjoin(out, sizeof out, tmp, "afile");
+	testutil_path_join(out, sizeof out, tmp, "afile");
 	f = fopen(out, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, true, err, sizeof err),
 			 PRUNE_ERR_OUT_NOT_EMPTY);
 	/* a missing parent */
-	pjoin(out, sizeof out, tmp, "no/such");
+	testutil_path_join(out, sizeof out, tmp, "no/such");
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, false, err, sizeof err),
 			 PRUNE_ERR_IO);
 	ck_assert_int_eq(count_prefixed(tmp, "no"), 0);
 
 	prune_plan_free(plan);
 	model_close(m);
-	rm_rf(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -820,17 +765,17 @@ END_TEST
 
 START_TEST(test_atomic_failure)
 {
-	char tmp[PATH_MAX], in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[PRUNE_ERRBUF];
+	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[PRUNE_ERRBUF];
 	char fx[PATH_MAX], src[PATH_MAX + 32];
-	make_tmp(tmp, sizeof tmp);
+	tmp = testutil_tmpdir_new("prune");
 	fixture_dir(fx, sizeof fx, "gpt2");
-	pjoin(in, sizeof in, tmp, "in");
+	testutil_path_join(in, sizeof in, tmp, "in");
 	ck_assert_int_eq(mkdir(in, 0755), 0);
 	static const char *const files[] = {"config.json", "model.safetensors"};
 	for (int i = 0; i < 2; i++) {
-		pjoin(src, sizeof src, fx, files[i]);
-		pjoin(p, sizeof p, in, files[i]);
-		copy_file(p, src);
+		testutil_path_join(src, sizeof src, fx, files[i]);
+		testutil_path_join(p, sizeof p, in, files[i]);
+		testutil_file_copy(src, p);
 	}
 	struct model *m = open_model(in);
 	int ffn[2] = {m->layers[0].ffn, m->layers[1].ffn};
@@ -838,34 +783,34 @@ START_TEST(test_atomic_failure)
 	ck_assert_int_eq(prune_plan_new_rows(&plan, 2, ffn), PRUNE_OK);
 	ck_assert_int_eq(prune_plan_set_layer_rows(plan, 0, (int[]){0, 5, 7}, 3), PRUNE_OK);
 	/* tokenizer.json is a directory: copying it fails after the weights are written */
-	pjoin(p, sizeof p, in, "tokenizer.json");
+	testutil_path_join(p, sizeof p, in, "tokenizer.json");
 	ck_assert_int_eq(mkdir(p, 0755), 0);
-	pjoin(out, sizeof out, tmp, "out");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, false, err, sizeof err),
 			 PRUNE_ERR_IO);
 	ck_assert_ptr_nonnull(strstr(err, "tokenizer.json"));
-	ck_assert(!exists(out));
+	ck_assert(!testutil_path_exists(out));
 	ck_assert_int_eq(count_prefixed(tmp, "out"), 0);
 	/* with force over an existing output: the old one stays as it was */
 	ck_assert_int_eq(mkdir(out, 0755), 0);
-	pjoin(p, sizeof p, out, "marker");
+	testutil_path_join(p, sizeof p, out, "marker");
 	FILE *f = fopen(p, "w");
 	ck_assert_ptr_nonnull(f);
 	fputs("old", f);
 	fclose(f);
 	ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, out, true, err, sizeof err),
 			 PRUNE_ERR_IO);
-	ck_assert(exists(p));
+	ck_assert(testutil_path_exists(p));
 	ck_assert_int_eq(count_prefixed(out, ""), 3); /* ".", "..", marker */
 	ck_assert_int_eq(count_prefixed(tmp, "out"), 1);
 	/* a read-only parent (root ignores permissions, so only checked as another user) */
-	pjoin(p, sizeof p, in, "tokenizer.json");
+	testutil_path_join(p, sizeof p, in, "tokenizer.json");
 	ck_assert_int_eq(rmdir(p), 0);
 	if (geteuid() != 0) {
 		char ro[PATH_MAX + 16], ro_out[PATH_MAX + 32];
-		pjoin(ro, sizeof ro, tmp, "ro");
+		testutil_path_join(ro, sizeof ro, tmp, "ro");
 		ck_assert_int_eq(mkdir(ro, 0555), 0);
-		pjoin(ro_out, sizeof ro_out, ro, "out");
+		testutil_path_join(ro_out, sizeof ro_out, ro, "out");
 		ck_assert_int_eq(prune_write(m, in, plan, NULL, &test_info, ro_out, false, err, sizeof err),
 				 PRUNE_ERR_IO);
 		ck_assert_int_eq(count_prefixed(ro, ""), 2);
@@ -873,11 +818,11 @@ START_TEST(test_atomic_failure)
 	}
 	/* the same write succeeds once the obstacle is gone */
 	ck_assert_int_eq(write_plan(m, in, plan, NULL, out, true), PRUNE_OK);
-	pjoin(p, sizeof p, out, "marker");
-	ck_assert(!exists(p));
+	testutil_path_join(p, sizeof p, out, "marker");
+	ck_assert(!testutil_path_exists(p));
 	prune_plan_free(plan);
 	model_close(m);
-	rm_rf(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -885,11 +830,11 @@ END_TEST
 
 START_TEST(test_sharded_and_extras)
 {
-	char tmp[PATH_MAX], one[PATH_MAX + 16], sh[PATH_MAX + 16], p[PATH_MAX + 64];
+	char *tmp, one[PATH_MAX + 16], sh[PATH_MAX + 16], p[PATH_MAX + 64];
 	char o1[PATH_MAX + 16], o2[PATH_MAX + 16];
-	make_tmp(tmp, sizeof tmp);
-	pjoin(one, sizeof one, tmp, "one");
-	pjoin(sh, sizeof sh, tmp, "sharded");
+	tmp = testutil_tmpdir_new("prune");
+	testutil_path_join(one, sizeof one, tmp, "one");
+	testutil_path_join(sh, sizeof sh, tmp, "sharded");
 	struct synth_spec spec;
 	synth_spec_default(&spec, CONFIG_FAMILY_LLAMA);
 	spec.hidden = 16;
@@ -912,12 +857,12 @@ START_TEST(test_sharded_and_extras)
 							       : "model-00002-of-00002.safetensors");
 	}
 	const char *meta[2] = {"format", "pt"};
-	pjoin(p, sizeof p, sh, "model-00001-of-00002.safetensors");
+	testutil_path_join(p, sizeof p, sh, "model-00001-of-00002.safetensors");
 	ck_assert_int_eq(safetensors_write(p, e, n / 2, meta, 1), SAFETENSORS_OK);
-	pjoin(p, sizeof p, sh, "model-00002-of-00002.safetensors");
+	testutil_path_join(p, sizeof p, sh, "model-00002-of-00002.safetensors");
 	ck_assert_int_eq(safetensors_write(p, e + n / 2, n - n / 2, meta, 1), SAFETENSORS_OK);
 	char *js = cJSON_Print(idx);
-	pjoin(p, sizeof p, sh, "model.safetensors.index.json");
+	testutil_path_join(p, sizeof p, sh, "model.safetensors.index.json");
 	FILE *f = fopen(p, "w");
 	fputs(js, f);
 	fclose(f);
@@ -927,11 +872,11 @@ START_TEST(test_sharded_and_extras)
 	static const char *const extras[] = {"config.json", "tokenizer.json", "generation_config.json"};
 	char src[PATH_MAX + 64];
 	for (int i = 0; i < 3; i++) {
-		pjoin(src, sizeof src, one, extras[i]);
-		pjoin(p, sizeof p, sh, extras[i]);
-		copy_file(p, src);
+		testutil_path_join(src, sizeof src, one, extras[i]);
+		testutil_path_join(p, sizeof p, sh, extras[i]);
+		testutil_file_copy(src, p);
 	}
-	pjoin(p, sizeof p, sh, "merges.txt"); /* any listed extra file is copied */
+	testutil_path_join(p, sizeof p, sh, "merges.txt"); /* any listed extra file is copied */
 	f = fopen(p, "w");
 	fputs("#version: 0.2\n", f);
 	fclose(f);
@@ -945,13 +890,13 @@ START_TEST(test_sharded_and_extras)
 			 PRUNE_OK);
 	ck_assert_int_eq(baseline_plan(&pb, ms, &bs, 0.4, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
 			 PRUNE_OK);
-	pjoin(o1, sizeof o1, tmp, "o1");
-	pjoin(o2, sizeof o2, tmp, "o2");
+	testutil_path_join(o1, sizeof o1, tmp, "o1");
+	testutil_path_join(o2, sizeof o2, tmp, "o2");
 	ck_assert_int_eq(write_plan(m, one, pa, NULL, o1, false), PRUNE_OK);
 	ck_assert_int_eq(write_plan(ms, sh, pb, NULL, o2, false), PRUNE_OK);
 	char a[PATH_MAX + 32], b[PATH_MAX + 32];
-	pjoin(a, sizeof a, o1, "model.safetensors");
-	pjoin(b, sizeof b, o2, "model.safetensors");
+	testutil_path_join(a, sizeof a, o1, "model.safetensors");
+	testutil_path_join(b, sizeof b, o2, "model.safetensors");
 	char *ta, *tb;
 	size_t la, lb;
 	ck_assert_int_eq(eval_read_file(a, &ta, &la), EVAL_OK);
@@ -960,16 +905,16 @@ START_TEST(test_sharded_and_extras)
 	ck_assert_int_eq(memcmp(ta, tb, la), 0);
 	free(ta);
 	free(tb);
-	pjoin(p, sizeof p, o2, "model.safetensors.index.json");
-	ck_assert(!exists(p));
+	testutil_path_join(p, sizeof p, o2, "model.safetensors.index.json");
+	ck_assert(!testutil_path_exists(p));
 	for (int i = 1; i < 3; i++) {
-		pjoin(p, sizeof p, o2, extras[i]);
-		ck_assert(exists(p));
+		testutil_path_join(p, sizeof p, o2, extras[i]);
+		ck_assert(testutil_path_exists(p));
 	}
-	pjoin(p, sizeof p, o2, "merges.txt");
-	ck_assert(exists(p));
-	pjoin(p, sizeof p, o1, "merges.txt");
-	ck_assert(!exists(p));
+	testutil_path_join(p, sizeof p, o2, "merges.txt");
+	ck_assert(testutil_path_exists(p));
+	testutil_path_join(p, sizeof p, o1, "merges.txt");
+	ck_assert(!testutil_path_exists(p));
 	struct model *r = open_model(o2);
 	ck_assert_int_eq(r->cfg.ffn, 40 - 16);
 	ck_assert_int_eq(r->dtype, SAFETENSORS_DTYPE_BF16);
@@ -978,17 +923,17 @@ START_TEST(test_sharded_and_extras)
 	prune_plan_free(pb);
 	model_close(ms);
 	model_close(m);
-	rm_rf(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
 START_TEST(test_ken_base)
 {
-	char tmp[PATH_MAX], fine[PATH_MAX + 16], base[PATH_MAX + 16], out[PATH_MAX + 16];
-	make_tmp(tmp, sizeof tmp);
-	pjoin(fine, sizeof fine, tmp, "fine");
-	pjoin(base, sizeof base, tmp, "base");
-	pjoin(out, sizeof out, tmp, "out");
+	char *tmp, fine[PATH_MAX + 16], base[PATH_MAX + 16], out[PATH_MAX + 16];
+	tmp = testutil_tmpdir_new("prune");
+	testutil_path_join(fine, sizeof fine, tmp, "fine");
+	testutil_path_join(base, sizeof base, tmp, "base");
+	testutil_path_join(out, sizeof out, tmp, "out");
 	struct synth_spec spec;
 	synth_spec_default(&spec, CONFIG_FAMILY_GPT2); /* Conv1D storage */
 	spec.hidden = 16;
@@ -1044,7 +989,7 @@ START_TEST(test_ken_base)
 	ck_assert_int_eq(prune_apply(m, p, b), PRUNE_OK);
 	ck_assert_int_eq(memcmp(m->layers[0].up, o->layers[0].up, (size_t)F * H * sizeof(float)), 0);
 	char rp[PATH_MAX + 64];
-	pjoin(rp, sizeof rp, out, "yopo_pruning.json");
+	testutil_path_join(rp, sizeof rp, out, "yopo_pruning.json");
 	cJSON *r = read_json(rp);
 	ck_assert_str_eq(cJSON_GetObjectItem(r, "base")->valuestring, base);
 	ck_assert_str_eq(cJSON_GetObjectItem(r, "method")->valuestring, "ken");
@@ -1054,7 +999,7 @@ START_TEST(test_ken_base)
 	model_close(b);
 	model_close(m);
 	prune_plan_free(p);
-	rm_rf(tmp);
+	testutil_tmpdir_free(tmp);
 }
 END_TEST
 
@@ -1195,9 +1140,5 @@ int main(void)
 	tcase_add_test(tc, test_ken_base);
 	tcase_add_loop_test(tc, test_calib_and_wanda, 0, N_FAMILIES);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, false);
 }

@@ -14,6 +14,7 @@
 #include "pcg32.h"
 #include "policy.h"
 #include "prunenet.h"
+#include "testutil.h"
 
 enum { HID = 5, FFN = 7 };
 
@@ -453,9 +454,5 @@ static Suite *prunenet_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(prunenet_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return testutil_run(prunenet_suite(), false);
 }

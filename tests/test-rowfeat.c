@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rowfeat.h"
+#include "testutil.h"
 
 #define ROWS 4
 #define COLS 3
@@ -283,9 +284,5 @@ int main(void)
 	tcase_add_test(tc, test_zero_row);
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, false);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "safetensors.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
 
@@ -26,81 +27,6 @@
 		if (!(cond))                      \
 			ck_abort_msg(__VA_ARGS__); \
 	} while (0)
-
-static char *tmpdir_new(void)
-{
-	char *d = strdup("/tmp/yopo-st-XXXXXX");
-	ck_assert_ptr_nonnull(d);
-	ck_assert_ptr_nonnull(mkdtemp(d));
-	return d;
-}
-
-/* Removes a flat directory (files only) and frees its name. */
-static void tmpdir_free(char *d)
-{
-	DIR *dir = opendir(d);
-	ck_assert_ptr_nonnull(dir);
-	struct dirent *e;
-	while ((e = readdir(dir)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char p[4096];
-		snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-		if (unlink(p) != 0)
-			rmdir(p);
-	}
-	closedir(dir);
-	ck_assert_int_eq(rmdir(d), 0);
-	free(d);
-}
-
-static int dir_entries(const char *d)
-{
-	DIR *dir = opendir(d);
-	int n = 0;
-	ck_assert_ptr_nonnull(dir);
-	struct dirent *e;
-	while ((e = readdir(dir)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(dir);
-	return n;
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	ck_assert_ptr_nonnull(p);
-	snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	if (n)
-		ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-	ck_assert_int_eq(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	long len = ftell(f);
-	ck_assert_int_ge(len, 0);
-	rewind(f);
-	unsigned char *p = malloc((size_t)len + 1);
-	ck_assert_ptr_nonnull(p);
-	ck_assert_uint_eq(fread(p, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	p[len] = '\0';
-	*n = (size_t)len;
-	return p;
-}
 
 /* File = le64(hlen) + header[0..hlen) + data_len bytes (i * 7 + 1). */
 static void write_st(const char *path, uint64_t hlen, const char *header, size_t header_bytes,
@@ -114,14 +40,14 @@ static void write_st(const char *path, uint64_t hlen, const char *header, size_t
 	memcpy(buf + 8, header, header_bytes);
 	for (size_t i = 0; i < data_len; i++)
 		buf[8 + header_bytes + i] = (unsigned char)(i * 7 + 1);
-	write_bytes(path, buf, n);
+	testutil_file_write(path, buf, n);
 	free(buf);
 }
 
 static int open_header(const char *dir, const char *header, size_t data_len,
 		       struct safetensors **out)
 {
-	char *p = path_in(dir, "t.safetensors");
+	char *p = testutil_path_new(dir, "t.safetensors");
 	write_st(p, strlen(header), header, strlen(header), data_len);
 	int ret = safetensors_open(out, p);
 	free(p);
@@ -300,26 +226,26 @@ static const struct bad_header bad_headers[] = {
 START_TEST(test_bad_header)
 {
 	const struct bad_header *b = &bad_headers[_i];
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("st");
 	struct safetensors *st = (struct safetensors *)&st; /* must stay untouched */
 	int ret = open_header(dir, b->header, b->data_len, &st);
 	ck_assert_msg(ret == b->err, "%s: got %d (%s), want %d (%s)", b->what, ret,
 		      safetensors_strerror(ret), b->err, safetensors_strerror(b->err));
 	ck_assert_ptr_eq(st, (struct safetensors *)&st);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 /* Errors decided by the length prefix and file size rather than the JSON. */
 START_TEST(test_bad_prefix)
 {
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "t.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "t.safetensors");
 	struct safetensors *st = NULL;
 
-	write_bytes(p, "", 0);
+	testutil_file_write(p, "", 0);
 	ck_assert_int_eq(safetensors_open(&st, p), SAFETENSORS_ERR_TOO_SMALL);
-	write_bytes(p, "\x02\0\0\0\0\0\0", 7);
+	testutil_file_write(p, "\x02\0\0\0\0\0\0", 7);
 	ck_assert_int_eq(safetensors_open(&st, p), SAFETENSORS_ERR_TOO_SMALL);
 
 	write_st(p, 100000001u, "{}", 2, 0);
@@ -339,14 +265,14 @@ START_TEST(test_bad_prefix)
 	ck_assert_int_eq(safetensors_open(&st, p), SAFETENSORS_ERR_JSON);
 	ck_assert_ptr_null(st);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_io_errors)
 {
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "missing.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "missing.safetensors");
 	struct safetensors *st = NULL;
 
 	errno = 0;
@@ -357,14 +283,14 @@ START_TEST(test_io_errors)
 	ck_assert_int_eq(errno, EISDIR);
 	ck_assert_ptr_null(st);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 /* JSON nested deeper than serde_json's limit of 128 inside an (otherwise ignored) unknown field. */
 START_TEST(test_deep_nesting)
 {
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("st");
 	char hdr[1024];
 	struct safetensors *st = NULL;
 	int depth = _i ? 200 : 100;
@@ -385,7 +311,7 @@ START_TEST(test_deep_nesting)
 		ck_assert_int_eq(safetensors_count(st), 1);
 		safetensors_close(st);
 	}
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -393,7 +319,7 @@ END_TEST
 
 START_TEST(test_valid_edge_cases)
 {
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("st");
 	struct safetensors *st = NULL;
 	/* names out of offset order, a scalar, two zero-size tensors sharing offset 4 (one with
 	 * dimensions that would overflow but for a leading 0), escapes, unknown fields, metadata with
@@ -455,7 +381,7 @@ START_TEST(test_valid_edge_cases)
 	ck_assert_ptr_null(safetensors_metadata(st, "format"));
 	safetensors_close(st);
 	safetensors_close(NULL);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -463,8 +389,8 @@ END_TEST
  * tensor is aligned for its type. Values checked against their known bit patterns. */
 START_TEST(test_unaligned_data)
 {
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "u.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "u.safetensors");
 	char hdr[256];
 	int n = snprintf(hdr, sizeof hdr,
 			 "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
@@ -486,7 +412,7 @@ START_TEST(test_unaligned_data)
 	file[0] = (unsigned char)n;
 	memcpy(file + 8, hdr, (size_t)n);
 	memcpy(file + 8 + n, data, sizeof data);
-	write_bytes(p, file, total);
+	testutil_file_write(p, file, total);
 
 	struct safetensors *st = NULL;
 	ck_assert_int_eq(safetensors_open(&st, p), SAFETENSORS_OK);
@@ -511,7 +437,7 @@ START_TEST(test_unaligned_data)
 	safetensors_close(st);
 	free(file);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -544,7 +470,7 @@ static const unsigned char crate_attn0[] = {
 static void assert_file_is(const char *path, const unsigned char *want, size_t n)
 {
 	size_t got_n;
-	unsigned char *got = read_bytes(path, &got_n);
+	unsigned char *got = (unsigned char *)testutil_file_read(path, &got_n);
 	ck_assert_uint_eq(got_n, n);
 	ck_assert_int_eq(memcmp(got, want, n), 0);
 	free(got);
@@ -552,8 +478,8 @@ static void assert_file_is(const char *path, const unsigned char *want, size_t n
 
 START_TEST(test_writer_matches_crate)
 {
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "w.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "w.safetensors");
 	const float v[6] = { 0, 1, 2, 3, 4, 5 };
 	unsigned char bytes[24];
 	safetensors_convert_from_f32(bytes, SAFETENSORS_DTYPE_F32, v, 6);
@@ -575,7 +501,7 @@ START_TEST(test_writer_matches_crate)
 
 	/* and our reader accepts what the crate wrote */
 	struct safetensors *st = NULL;
-	write_bytes(p, crate_attn0, sizeof crate_attn0);
+	testutil_file_write(p, crate_attn0, sizeof crate_attn0);
 	ck_assert_int_eq(safetensors_open(&st, p), SAFETENSORS_OK);
 	const struct safetensors_tensor *t = safetensors_find(st, "attn0");
 	ck_assert_ptr_nonnull(t);
@@ -585,9 +511,9 @@ START_TEST(test_writer_matches_crate)
 	for (int i = 0; i < 6; i++)
 		ck_assert_float_eq(out[i], v[i]);
 	safetensors_close(st);
-	ck_assert_int_eq(dir_entries(dir), 1); /* no temp files left */
+	ck_assert_int_eq(testutil_dir_count(dir), 1); /* no temp files left */
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -601,8 +527,8 @@ static const float exact_values[] = {
 
 START_TEST(test_round_trip)
 {
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "rt.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "rt.safetensors");
 	enum safetensors_dtype dts[3] = { SAFETENSORS_DTYPE_F32, SAFETENSORS_DTYPE_F16,
 					  SAFETENSORS_DTYPE_BF16 };
 	unsigned char buf[3][N_EXACT * 4];
@@ -627,7 +553,7 @@ START_TEST(test_round_trip)
 	ck_assert_int_eq(safetensors_write(p, e, 6, meta, 2), SAFETENSORS_OK);
 
 	size_t n;
-	unsigned char *file = read_bytes(p, &n);
+	unsigned char *file = (unsigned char *)testutil_file_read(p, &n);
 	uint64_t hlen = 0;
 	for (int i = 0; i < 8; i++)
 		hlen |= (uint64_t)file[i] << (8 * i);
@@ -677,9 +603,9 @@ START_TEST(test_round_trip)
 	const unsigned char *bf = safetensors_find(st, "b.f16")->data;
 	ck_assert_ptr_eq(bf, w + N_EXACT * 4);
 	safetensors_close(st);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(testutil_dir_count(dir), 1);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -715,27 +641,27 @@ static const struct bad_entry bad_entries[] = {
 START_TEST(test_writer_bad_entry)
 {
 	const struct bad_entry *b = &bad_entries[_i];
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "keep.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "keep.safetensors");
 	struct safetensors_entry good = { "g", SAFETENSORS_DTYPE_F32, 1, { 4 }, four };
 
 	ck_assert_int_eq(safetensors_write(p, &good, 1, NULL, 0), SAFETENSORS_OK);
 	size_t n0;
-	unsigned char *before = read_bytes(p, &n0);
+	unsigned char *before = (unsigned char *)testutil_file_read(p, &n0);
 	int ret = safetensors_write(p, b->e, b->n, NULL, 0);
 	ck_assert_msg(ret == SAFETENSORS_ERR_ARG, "%s: got %d", b->what, ret);
 	assert_file_is(p, before, n0);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(testutil_dir_count(dir), 1);
 	free(before);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_writer_bad_meta)
 {
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "m.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "m.safetensors");
 	const char *dup[] = { "k", "1", "k", "2" };
 	const char *null_val[] = { "k", NULL };
 	const char *bad_utf8[] = { "k", "\xc3" };
@@ -746,38 +672,38 @@ START_TEST(test_writer_bad_meta)
 	ck_assert_int_eq(safetensors_write(p, NULL, 0, NULL, 1), SAFETENSORS_ERR_ARG);
 	ck_assert_int_eq(safetensors_write(p, NULL, -1, NULL, 0), SAFETENSORS_ERR_ARG);
 	ck_assert_int_eq(safetensors_write(p, NULL, 1, NULL, 0), SAFETENSORS_ERR_ARG);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(testutil_dir_count(dir), 0);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_writer_atomic_io)
 {
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("st");
 	struct safetensors_entry good = { "g", SAFETENSORS_DTYPE_F32, 1, { 4 }, four };
 
 	/* directory missing: ERR_IO with errno, nothing created anywhere */
-	char *p = path_in(dir, "missing/out.safetensors");
+	char *p = testutil_path_new(dir, "missing/out.safetensors");
 	errno = 0;
 	ck_assert_int_eq(safetensors_write(p, &good, 1, NULL, 0), SAFETENSORS_ERR_IO);
 	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(testutil_dir_count(dir), 0);
 	free(p);
 
 	/* the target is a directory: the temp file is written, rename fails, the temp goes away */
-	p = path_in(dir, "sub");
+	p = testutil_path_new(dir, "sub");
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	errno = 0;
 	ck_assert_int_eq(safetensors_write(p, &good, 1, NULL, 0), SAFETENSORS_ERR_IO);
 	ck_assert_int_eq(errno, EISDIR);
-	ck_assert_int_eq(dir_entries(dir), 1);
-	ck_assert_int_eq(dir_entries(p), 0);
+	ck_assert_int_eq(testutil_dir_count(dir), 1);
+	ck_assert_int_eq(testutil_dir_count(p), 0);
 	ck_assert_int_eq(rmdir(p), 0);
 	free(p);
 
 	/* overwriting replaces the file */
-	p = path_in(dir, "o.safetensors");
+	p = testutil_path_new(dir, "o.safetensors");
 	ck_assert_int_eq(safetensors_write(p, &good, 1, NULL, 0), SAFETENSORS_OK);
 	struct safetensors_entry other = { "h", SAFETENSORS_DTYPE_F32, 1, { 2 }, four };
 	ck_assert_int_eq(safetensors_write(p, &other, 1, NULL, 0), SAFETENSORS_OK);
@@ -786,7 +712,7 @@ START_TEST(test_writer_atomic_io)
 	ck_assert_int_eq(safetensors_count(st), 1);
 	ck_assert_ptr_nonnull(safetensors_find(st, "h"));
 	safetensors_close(st);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(testutil_dir_count(dir), 1);
 	/* the file gets ordinary permissions (umask applied), not mkstemp's 0600 */
 	struct stat sb;
 	mode_t mask = umask(0);
@@ -794,7 +720,7 @@ START_TEST(test_writer_atomic_io)
 	ck_assert_int_eq(stat(p, &sb), 0);
 	ck_assert_uint_eq(sb.st_mode & 0777, 0666 & ~mask);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -819,25 +745,25 @@ static void write_shards(const char *dir)
 	};
 	struct safetensors_entry s2 = { "c", SAFETENSORS_DTYPE_F16, 2, { 2, 2 }, c16 };
 	const char *meta[] = { "format", "pt" };
-	char *p = path_in(dir, SHARD1);
+	char *p = testutil_path_new(dir, SHARD1);
 	ck_assert_int_eq(safetensors_write(p, s1, 2, meta, 1), SAFETENSORS_OK);
 	free(p);
-	p = path_in(dir, SHARD2);
+	p = testutil_path_new(dir, SHARD2);
 	ck_assert_int_eq(safetensors_write(p, &s2, 1, NULL, 0), SAFETENSORS_OK);
 	free(p);
 }
 
 static void write_index(const char *dir, const char *text)
 {
-	char *p = path_in(dir, "model.safetensors.index.json");
-	write_bytes(p, text, strlen(text));
+	char *p = testutil_path_new(dir, "model.safetensors.index.json");
+	testutil_file_write(p, text, strlen(text));
 	free(p);
 }
 
 static size_t file_size(const char *dir, const char *name)
 {
 	struct stat sb;
-	char *p = path_in(dir, name);
+	char *p = testutil_path_new(dir, name);
 	ck_assert_int_eq(stat(p, &sb), 0);
 	free(p);
 	return (size_t)sb.st_size;
@@ -845,7 +771,7 @@ static size_t file_size(const char *dir, const char *name)
 
 START_TEST(test_sharded_round_trip)
 {
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("st");
 	struct safetensors *st = NULL;
 
 	write_shards(dir);
@@ -875,7 +801,7 @@ START_TEST(test_sharded_round_trip)
 	safetensors_close(st);
 
 	/* model.safetensors, when present, wins over the index */
-	char *single = path_in(dir, "model.safetensors");
+	char *single = testutil_path_new(dir, "model.safetensors");
 	struct safetensors_entry e = { "only", SAFETENSORS_DTYPE_F32, 1, { 2 }, sh_a };
 	ck_assert_int_eq(safetensors_write(single, &e, 1, NULL, 0), SAFETENSORS_OK);
 	ck_assert_int_eq(safetensors_open_dir(&st, dir), SAFETENSORS_OK);
@@ -884,7 +810,7 @@ START_TEST(test_sharded_round_trip)
 	ck_assert_ptr_null(safetensors_metadata(st, "format"));
 	safetensors_close(st);
 	free(single);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -922,42 +848,42 @@ static const struct bad_index bad_indexes[] = {
 START_TEST(test_bad_index)
 {
 	const struct bad_index *b = &bad_indexes[_i];
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("st");
 	struct safetensors *st = (struct safetensors *)&st;
 
 	write_shards(dir);
 	/* dup.safetensors repeats tensor "a"; short.safetensors is 3 bytes */
-	char *p = path_in(dir, "dup.safetensors");
+	char *p = testutil_path_new(dir, "dup.safetensors");
 	struct safetensors_entry e = { "a", SAFETENSORS_DTYPE_F32, 1, { 2 }, sh_a };
 	ck_assert_int_eq(safetensors_write(p, &e, 1, NULL, 0), SAFETENSORS_OK);
 	free(p);
-	p = path_in(dir, "short.safetensors");
-	write_bytes(p, "abc", 3);
+	p = testutil_path_new(dir, "short.safetensors");
+	testutil_file_write(p, "abc", 3);
 	free(p);
 	write_index(dir, b->text);
 	int ret = safetensors_open_dir(&st, dir);
 	ck_assert_msg(ret == b->err, "%s: got %d (%s), want %d", b->what, ret,
 		      safetensors_strerror(ret), b->err);
 	ck_assert_ptr_eq(st, (struct safetensors *)&st);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_open_dir_not_found)
 {
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("st");
 	struct safetensors *st = NULL;
 	ck_assert_int_eq(safetensors_open_dir(&st, dir), SAFETENSORS_ERR_NOT_FOUND);
-	char *missing = path_in(dir, "nope");
+	char *missing = testutil_path_new(dir, "nope");
 	ck_assert_int_eq(safetensors_open_dir(&st, missing), SAFETENSORS_ERR_NOT_FOUND);
 	free(missing);
 	/* a malformed single file is reported as such, not as missing */
-	char *p = path_in(dir, "model.safetensors");
-	write_bytes(p, "abc", 3);
+	char *p = testutil_path_new(dir, "model.safetensors");
+	testutil_file_write(p, "abc", 3);
 	ck_assert_int_eq(safetensors_open_dir(&st, dir), SAFETENSORS_ERR_TOO_SMALL);
 	ck_assert_ptr_null(st);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1165,23 +1091,13 @@ END_TEST
 
 /* ---- the real checkpoint ---- */
 
-static bool shared_dir(char *buf, size_t cap)
-{
-	const char *s = getenv("YOPO_SHARED");
-	struct stat sb;
-	if (!s || stat(s, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		return false;
-	snprintf(buf, cap, "%s", s);
-	return true;
-}
-
 /* Expected numbers computed with numpy from a header parsed by hand (json + struct). */
 START_TEST(test_stories260k)
 {
-	char shared[2048], path[2400];
-	if (!shared_dir(shared, sizeof shared))
+	char path[2400];
+	if (!testutil_shared_present())
 		return;
-	snprintf(path, sizeof path, "%s/models/stories260k", shared);
+	snprintf(path, sizeof path, "%s/models/stories260k", testutil_shared());
 	struct safetensors *st = NULL;
 	ck_assert_int_eq(safetensors_open_dir(&st, path), SAFETENSORS_OK);
 	ck_assert_int_eq(safetensors_count(st), 47); /* embed + 5 layers x 9 + final norm */
@@ -1347,8 +1263,8 @@ START_TEST(test_stream_matches_write)
 {
 	struct stream_case c;
 	stream_case_init(&c);
-	char *dir = tmpdir_new();
-	char *a = path_in(dir, "plain.safetensors"), *b = path_in(dir, "stream.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *a = testutil_path_new(dir, "plain.safetensors"), *b = testutil_path_new(dir, "stream.safetensors");
 	ck_assert_int_eq(safetensors_write(a, c.e, 5, stream_meta, 2), SAFETENSORS_OK);
 
 	/* the stream writer ignores data: hand it entries without any */
@@ -1360,7 +1276,7 @@ START_TEST(test_stream_matches_write)
 	ck_assert_int_eq(safetensors_write_stream(b, bare, 5, stream_meta, 2, stream_fill, &src),
 			 SAFETENSORS_OK);
 	size_t n;
-	unsigned char *want = read_bytes(a, &n);
+	unsigned char *want = (unsigned char *)testutil_file_read(a, &n);
 	assert_file_is(b, want, n);
 	free(want);
 
@@ -1392,13 +1308,13 @@ START_TEST(test_stream_matches_write)
 	ck_assert_int_eq(safetensors_write_stream(b, NULL, 0, NULL, 0, stream_fill, &none),
 			 SAFETENSORS_OK);
 	ck_assert_int_eq(none.calls, 0);
-	want = read_bytes(a, &n);
+	want = (unsigned char *)testutil_file_read(a, &n);
 	assert_file_is(b, want, n);
 	free(want);
 
 	free(a);
 	free(b);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 	stream_case_free(&c);
 }
 END_TEST
@@ -1410,31 +1326,31 @@ START_TEST(test_stream_fill_failure)
 	static const int fail_at[] = { 0, 2, 3, 5 };
 	struct stream_case c;
 	stream_case_init(&c);
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "keep.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "keep.safetensors");
 	struct safetensors_entry good = { "g", SAFETENSORS_DTYPE_F32, 1, { 4 }, four };
 	ck_assert_int_eq(safetensors_write(p, &good, 1, NULL, 0), SAFETENSORS_OK);
 	size_t n0;
-	unsigned char *before = read_bytes(p, &n0);
+	unsigned char *before = (unsigned char *)testutil_file_read(p, &n0);
 
 	struct stream_src src = { .e = c.e, .n = 5, .fail_at = fail_at[_i], .in_order = true };
 	ck_assert_int_eq(safetensors_write_stream(p, c.e, 5, NULL, 0, stream_fill, &src),
 			 SAFETENSORS_ERR_FILL);
 	ck_assert_int_eq(src.calls, fail_at[_i] + 1);
 	assert_file_is(p, before, n0);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(testutil_dir_count(dir), 1);
 
 	/* the same into a fresh name: nothing at all is left */
-	char *q = path_in(dir, "new.safetensors");
+	char *q = testutil_path_new(dir, "new.safetensors");
 	src = (struct stream_src){ .e = c.e, .n = 5, .fail_at = fail_at[_i], .in_order = true };
 	ck_assert_int_eq(safetensors_write_stream(q, c.e, 5, NULL, 0, stream_fill, &src),
 			 SAFETENSORS_ERR_FILL);
 	ck_assert_int_eq(access(q, F_OK), -1);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(testutil_dir_count(dir), 1);
 	free(q);
 	free(before);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 	stream_case_free(&c);
 }
 END_TEST
@@ -1444,8 +1360,8 @@ END_TEST
 START_TEST(test_stream_bad_entry)
 {
 	const struct bad_entry *b = &bad_entries[_i];
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "s.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "s.safetensors");
 	struct stream_src src = { .e = b->e, .n = b->n, .fail_at = -1, .in_order = true };
 	int want = strcmp(b->what, "NULL data") == 0 ? SAFETENSORS_OK : SAFETENSORS_ERR_ARG;
 	if (want == SAFETENSORS_OK)
@@ -1454,16 +1370,16 @@ START_TEST(test_stream_bad_entry)
 	ck_assert_msg(ret == (want == SAFETENSORS_OK ? SAFETENSORS_ERR_FILL : SAFETENSORS_ERR_ARG),
 		      "%s: got %d", b->what, ret);
 	ck_assert_int_eq(src.calls, want == SAFETENSORS_OK ? 1 : 0);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(testutil_dir_count(dir), 0);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_stream_bad_args)
 {
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "s.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "s.safetensors");
 	struct safetensors_entry good = { "g", SAFETENSORS_DTYPE_F32, 1, { 4 }, four };
 	struct stream_src src = { .e = &good, .n = 1, .fail_at = -1, .in_order = true };
 	const char *dup[] = { "k", "1", "k", "2" };
@@ -1476,10 +1392,10 @@ START_TEST(test_stream_bad_args)
 	ck_assert_int_eq(safetensors_write_stream("", &good, 1, NULL, 0, stream_fill, &src),
 			 SAFETENSORS_ERR_ARG);
 	ck_assert_int_eq(src.calls, 0);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(testutil_dir_count(dir), 0);
 
 	/* missing directory: ERR_IO with errno, fill never called */
-	char *q = path_in(dir, "missing/s.safetensors");
+	char *q = testutil_path_new(dir, "missing/s.safetensors");
 	errno = 0;
 	ck_assert_int_eq(safetensors_write_stream(q, &good, 1, NULL, 0, stream_fill, &src),
 			 SAFETENSORS_ERR_IO);
@@ -1487,7 +1403,7 @@ START_TEST(test_stream_bad_args)
 	ck_assert_int_eq(src.calls, 0);
 	free(q);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1528,8 +1444,8 @@ START_TEST(test_evict)
 	ck_assert_ptr_nonnull(got);
 	for (size_t i = 0; i < n; i++)
 		v[i] = (float)(i % 4099) * 0.25f;
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "e.safetensors");
+	char *dir = testutil_tmpdir_new("st");
+	char *p = testutil_path_new(dir, "e.safetensors");
 	float small[3] = { 1, 2, 3 };
 	struct safetensors_entry e[3] = {
 		{ "a", SAFETENSORS_DTYPE_F32, 1, { 3 }, small },
@@ -1546,7 +1462,7 @@ START_TEST(test_evict)
 	if (base < 0) {
 		safetensors_close(st);
 		free(p);
-		tmpdir_free(dir);
+		testutil_tmpdir_free(dir);
 		free(v);
 		free(got);
 		return; /* no RssFile: only the data checks below would apply, done elsewhere */
@@ -1572,7 +1488,7 @@ START_TEST(test_evict)
 	ck_assert_float_eq(a3[0], 1.0f);
 	safetensors_close(st);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 	free(v);
 	free(got);
 }
@@ -1628,13 +1544,5 @@ static Suite *safetensors_suite(void)
 
 int main(void)
 {
-	char shared[2048];
-	SRunner *sr = srunner_create(safetensors_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (failed)
-		return EXIT_FAILURE;
-	/* everything else passed, but the real-checkpoint test could not run */
-	return shared_dir(shared, sizeof shared) ? EXIT_SUCCESS : 77;
+	return testutil_run(safetensors_suite(), true);
 }

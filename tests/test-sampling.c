@@ -11,6 +11,7 @@
 
 #include "pcg32.h"
 #include "sampling.h"
+#include "testutil.h"
 
 /* Direct definition in double: for each step, log-sum-exp over the items not
  * yet picked (max shift per step). O(n k). */
@@ -379,9 +380,5 @@ static Suite *sampling_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(sampling_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return testutil_run(sampling_suite(), false);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "scorers.h"
+#include "testutil.h"
 
 static void assert_mask(const unsigned char *got, const unsigned char *want, int n)
 {
@@ -329,9 +330,5 @@ int main(void)
 	tcase_add_test(tc, test_ken_fast_vs_naive);
 	tcase_add_test(tc, test_ken_weights_rows);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, false);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "sha256.h"
+#include "testutil.h"
 
 static const struct vector {
 	const char *msg;
@@ -95,14 +96,10 @@ END_TEST
 
 START_TEST(test_file)
 {
-	char dir[] = "/tmp/yopo-sha-XXXXXX";
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	char path[256];
-	snprintf(path, sizeof path, "%s/f.bin", dir);
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	fputs("abc", f);
-	fclose(f);
+	char *dir = testutil_tmpdir_new("sha");
+	char path[1024];
+	testutil_path_join(path, sizeof path, dir, "f.bin");
+	testutil_file_write(path, "abc", 3);
 	char hex[SHA256_HEX_BYTES] = "untouched";
 	ck_assert_int_eq(sha256_file_hex(hex, path), SHA256_OK);
 	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -113,7 +110,7 @@ START_TEST(test_file)
 	/* a directory opens but cannot be read */
 	ck_assert_int_eq(sha256_file_hex(missing, dir), SHA256_ERR_IO);
 	ck_assert_str_eq(sha256_strerror(SHA256_ERR_IO), "cannot read the file");
-	rmdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -126,9 +123,5 @@ int main(void)
 	tcase_add_test(tc, test_incremental_splits);
 	tcase_add_test(tc, test_file);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, false);
 }

@@ -5,7 +5,6 @@
  * shape; invalid specs and non-empty directories fail without leaving files. Fixtures go into
  * mkdtemp directories. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -20,73 +19,9 @@
 #include "model.h"
 #include "synth.h"
 #include "tokenizer.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
-
-static char *tmpdir_new(void)
-{
-	char *d = strdup("/tmp/yopo-synth-XXXXXX");
-	ck_assert_ptr_nonnull(d);
-	ck_assert_ptr_nonnull(mkdtemp(d));
-	return d;
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-	ck_assert_ptr_nonnull(p);
-	snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
-static int dir_entries(const char *d)
-{
-	DIR *dir = opendir(d);
-	int n = 0;
-	ck_assert_ptr_nonnull(dir);
-	struct dirent *e;
-	while ((e = readdir(dir)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(dir);
-	return n;
-}
-
-/* Removes a directory holding only files (and an optional empty subdirectory), frees its name. */
-static void tmpdir_free(char *d)
-{
-	DIR *dir = opendir(d);
-	ck_assert_ptr_nonnull(dir);
-	struct dirent *e;
-	while ((e = readdir(dir)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char *p = path_in(d, e->d_name);
-		if (unlink(p) != 0)
-			rmdir(p);
-		free(p);
-	}
-	closedir(dir);
-	ck_assert_int_eq(rmdir(d), 0);
-	free(d);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	long len = ftell(f);
-	ck_assert_int_ge(len, 0);
-	rewind(f);
-	unsigned char *p = malloc((size_t)len + 1);
-	ck_assert_ptr_nonnull(p);
-	ck_assert_uint_eq(fread(p, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	*n = (size_t)len;
-	return p;
-}
 
 /* ---- every family in every dtype ---- */
 
@@ -111,9 +46,9 @@ START_TEST(test_family_dtype)
 	s.dtype = dt;
 	s.n_layers = 3;
 	s.seed = 1000 + (uint64_t)_i;
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("synth");
 	ck_assert_int_eq(synth_write(dir, &s), SYNTH_OK);
-	ck_assert_int_eq(dir_entries(dir), 4);
+	ck_assert_int_eq(testutil_dir_count(dir), 4);
 
 	struct model *m = NULL;
 	char err[MODEL_ERRBUF] = "";
@@ -135,7 +70,7 @@ START_TEST(test_family_dtype)
 		ck_assert_int_eq(c->layer_ffn[l], s.ffn);
 
 	/* the tokenizer: 256 byte tokens + <|endoftext|>, exact round trip of any UTF-8 */
-	char *tp = path_in(dir, "tokenizer.json");
+	char *tp = testutil_path_new(dir, "tokenizer.json");
 	struct tokenizer *tok = NULL;
 	ck_assert_int_eq(tokenizer_open(&tok, tp), TOKENIZER_OK);
 	ck_assert_int_eq(tokenizer_vocab_size(tok), 257);
@@ -175,7 +110,7 @@ START_TEST(test_family_dtype)
 	tokenizer_free(tok);
 	free(tp);
 	model_close(m);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -222,9 +157,9 @@ START_TEST(test_values_reference)
 	s.dtype = dtypes[_i % N_DTYPES];
 	s.scale = _i / N_DTYPES ? 0.05f : 0.0f;
 	s.seed = 0xfeedfaceull + (uint64_t)_i;
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("synth");
 	ck_assert_int_eq(synth_write(dir, &s), SYNTH_OK);
-	char *p = path_in(dir, "model.safetensors");
+	char *p = testutil_path_new(dir, "model.safetensors");
 	struct safetensors *st = NULL;
 	ck_assert_int_eq(safetensors_open(&st, p), SAFETENSORS_OK);
 	int n = safetensors_count(st);
@@ -261,7 +196,7 @@ START_TEST(test_values_reference)
 	free(order);
 	safetensors_close(st);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -284,7 +219,7 @@ START_TEST(test_value_statistics)
 		synth_spec_default(&s, cases[ci].fam);
 		s.hidden = 256;
 		s.ffn = 688;
-		char *dir = tmpdir_new();
+		char *dir = testutil_tmpdir_new("synth");
 		ck_assert_int_eq(synth_write(dir, &s), SYNTH_OK);
 		struct config cfg;
 		struct safetensors *st = NULL;
@@ -322,7 +257,7 @@ START_TEST(test_value_statistics)
 			ns += w[i];
 		ck_assert_double_eq_tol(ns / 256, 1.0, 0.02 * 5 / 16);
 		safetensors_close(st);
-		tmpdir_free(dir);
+		testutil_tmpdir_free(dir);
 	}
 }
 END_TEST
@@ -335,7 +270,7 @@ START_TEST(test_seed_determinism)
 	synth_spec_default(&s, CONFIG_FAMILY_GPT_NEOX);
 	s.dtype = SAFETENSORS_DTYPE_BF16;
 	s.seed = 99;
-	char *a = tmpdir_new(), *b = tmpdir_new(), *c = tmpdir_new();
+	char *a = testutil_tmpdir_new("synth"), *b = testutil_tmpdir_new("synth"), *c = testutil_tmpdir_new("synth");
 	ck_assert_int_eq(synth_write(a, &s), SYNTH_OK);
 	ck_assert_int_eq(synth_write(b, &s), SYNTH_OK);
 	s.seed = 100;
@@ -343,9 +278,9 @@ START_TEST(test_seed_determinism)
 	static const char *const files[] = { "model.safetensors", "config.json", "tokenizer.json",
 					     "generation_config.json" };
 	for (int i = 0; i < 4; i++) {
-		char *pa = path_in(a, files[i]), *pb = path_in(b, files[i]), *pc = path_in(c, files[i]);
+		char *pa = testutil_path_new(a, files[i]), *pb = testutil_path_new(b, files[i]), *pc = testutil_path_new(c, files[i]);
 		size_t na, nb, nc;
-		unsigned char *da = read_bytes(pa, &na), *db = read_bytes(pb, &nb), *dc = read_bytes(pc, &nc);
+		unsigned char *da = (unsigned char *)testutil_file_read(pa, &na), *db = (unsigned char *)testutil_file_read(pb, &nb), *dc = (unsigned char *)testutil_file_read(pc, &nc);
 		ck_assert_uint_eq(na, nb);
 		ck_assert_int_eq(memcmp(da, db, na), 0);
 		ck_assert_uint_eq(na, nc); /* the seed changes values, not the layout */
@@ -369,9 +304,9 @@ START_TEST(test_seed_determinism)
 		free(pb);
 		free(pc);
 	}
-	tmpdir_free(a);
-	tmpdir_free(b);
-	tmpdir_free(c);
+	testutil_tmpdir_free(a);
+	testutil_tmpdir_free(b);
+	testutil_tmpdir_free(c);
 }
 END_TEST
 
@@ -392,14 +327,14 @@ START_TEST(test_spec_7b)
 	ck_assert_int_eq(s.dtype, SAFETENSORS_DTYPE_F16);
 	/* the preset is accepted: an invalid spec would fail before the directory is looked at,
 	 * an existing non-empty one fails after (nothing is generated) */
-	char *dir = tmpdir_new();
-	char *p = path_in(dir, "occupied");
+	char *dir = testutil_tmpdir_new("synth");
+	char *p = testutil_path_new(dir, "occupied");
 	FILE *f = fopen(p, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
 	ck_assert_int_eq(synth_write(dir, &s), SYNTH_ERR_IO);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -457,14 +392,14 @@ START_TEST(test_bad_spec)
 	struct synth_spec s;
 	synth_spec_default(&s, CONFIG_FAMILY_LLAMA); /* hidden 64, 4 heads, 2 kv heads */
 	bad_specs[_i].mutate(&s);
-	char *dir = tmpdir_new();
-	char *sub = path_in(dir, "model");
+	char *dir = testutil_tmpdir_new("synth");
+	char *sub = testutil_path_new(dir, "model");
 	ck_assert_msg(synth_write(sub, &s) == SYNTH_ERR_ARG, "%s accepted", bad_specs[_i].what);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(testutil_dir_count(dir), 0);
 	ck_assert_int_eq(synth_write(dir, &s), SYNTH_ERR_ARG);
-	ck_assert_int_eq(dir_entries(dir), 0);
+	ck_assert_int_eq(testutil_dir_count(dir), 0);
 	free(sub);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -472,37 +407,37 @@ START_TEST(test_io_errors)
 {
 	struct synth_spec s;
 	synth_spec_default(&s, CONFIG_FAMILY_OPT);
-	char *dir = tmpdir_new();
+	char *dir = testutil_tmpdir_new("synth");
 
 	/* a non-empty directory: refused, its content untouched */
-	char *p = path_in(dir, "keep.txt");
+	char *p = testutil_path_new(dir, "keep.txt");
 	FILE *f = fopen(p, "w");
 	ck_assert_ptr_nonnull(f);
 	fputs("x", f);
 	fclose(f);
 	ck_assert_int_eq(synth_write(dir, &s), SYNTH_ERR_IO);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(testutil_dir_count(dir), 1);
 
 	/* a path under a regular file, and under a missing directory */
-	char *under_file = path_in(p, "model");
+	char *under_file = testutil_path_new(p, "model");
 	ck_assert_int_eq(synth_write(under_file, &s), SYNTH_ERR_IO);
-	char *missing = path_in(dir, "no/such/dir");
+	char *missing = testutil_path_new(dir, "no/such/dir");
 	ck_assert_int_eq(synth_write(missing, &s), SYNTH_ERR_IO);
-	ck_assert_int_eq(dir_entries(dir), 1);
+	ck_assert_int_eq(testutil_dir_count(dir), 1);
 
 	/* an existing empty directory is fine; a second write into it is not */
-	char *sub = path_in(dir, "m");
+	char *sub = testutil_path_new(dir, "m");
 	ck_assert_int_eq(mkdir(sub, 0755), 0);
 	ck_assert_int_eq(synth_write(sub, &s), SYNTH_OK);
-	ck_assert_int_eq(dir_entries(sub), 4);
+	ck_assert_int_eq(testutil_dir_count(sub), 4);
 	ck_assert_int_eq(synth_write(sub, &s), SYNTH_ERR_IO);
-	ck_assert_int_eq(dir_entries(sub), 4);
-	tmpdir_free(sub);
+	ck_assert_int_eq(testutil_dir_count(sub), 4);
+	testutil_tmpdir_free(sub);
 
 	free(missing);
 	free(under_file);
 	free(p);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -514,14 +449,14 @@ START_TEST(test_unwritable_cleanup)
 		return;
 	struct synth_spec s;
 	synth_spec_default(&s, CONFIG_FAMILY_GPT2);
-	char *dir = tmpdir_new();
-	char *ro = path_in(dir, "ro");
+	char *dir = testutil_tmpdir_new("synth");
+	char *ro = testutil_path_new(dir, "ro");
 	ck_assert_int_eq(mkdir(ro, 0555), 0);
 	ck_assert_int_eq(synth_write(ro, &s), SYNTH_ERR_IO);
-	ck_assert_int_eq(dir_entries(ro), 0);
+	ck_assert_int_eq(testutil_dir_count(ro), 0);
 	ck_assert_int_eq(rmdir(ro), 0);
 	free(ro);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -563,9 +498,5 @@ static Suite *synth_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(synth_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(synth_suite(), false);
 }

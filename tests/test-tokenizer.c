@@ -3,63 +3,29 @@
  * the two real tokenizers in ../shared: hand-derived encodings, the token counts of
  * shared/data/README.md and byte-exact round trips. Fixtures go into mkdtemp directories. */
 #include <check.h>
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tokenizer.h"
 #include "unicode.h"
+#include "testutil.h"
 
 /* ---- helpers ---- */
-
-static char *tmpdir_new(void)
-{
-	char *d = strdup("/tmp/yopo-tok-XXXXXX");
-
-	ck_assert_ptr_nonnull(d);
-	ck_assert_ptr_nonnull(mkdtemp(d));
-	return d;
-}
-
-/* Removes a flat directory (files only) and frees its name. */
-static void tmpdir_free(char *d)
-{
-	DIR *dir = opendir(d);
-	struct dirent *e;
-
-	ck_assert_ptr_nonnull(dir);
-	while ((e = readdir(dir)) != NULL) {
-		char p[4096];
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-		ck_assert_int_eq(unlink(p), 0);
-	}
-	closedir(dir);
-	ck_assert_int_eq(rmdir(d), 0);
-	free(d);
-}
 
 /* Writes json to a fresh tokenizer.json and opens it; returns the error code. */
 static int open_json(const char *json, struct tokenizer **out, char *msg, size_t msg_cap)
 {
-	char *dir = tmpdir_new(), path[4096];
-	FILE *f;
+	char *dir = testutil_tmpdir_new("tok"), path[4096];
 	int err;
 
-	snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-	f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(json, 1, strlen(json), f), strlen(json));
-	ck_assert_int_eq(fclose(f), 0);
+	testutil_path_join(path, sizeof path, dir, "tokenizer.json");
+	testutil_file_write(path, json, strlen(json));
 	err = tokenizer_open_detail(out, path, msg, msg_cap);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 	return err;
 }
 
@@ -316,7 +282,7 @@ END_TEST
 START_TEST(test_io_and_args)
 {
 	struct tokenizer *t = NULL;
-	char msg[64] = "", *dir = tmpdir_new();
+	char msg[64] = "", *dir = testutil_tmpdir_new("tok");
 
 	ck_assert_int_eq(tokenizer_open(&t, "/nonexistent/yopo/tokenizer.json"), TOKENIZER_ERR_IO);
 	ck_assert_int_eq(tokenizer_open_detail(&t, dir, msg, sizeof msg), TOKENIZER_ERR_IO); /* a directory */
@@ -329,7 +295,7 @@ START_TEST(test_io_and_args)
 	ck_assert_int_eq(tokenizer_open(NULL, "x"), TOKENIZER_ERR_ARG);
 	ck_assert_int_eq(tokenizer_open(&t, NULL), TOKENIZER_ERR_ARG);
 	ck_assert_int_eq(tokenizer_open_detail(&t, "x", NULL, 5), TOKENIZER_ERR_ARG);
-	tmpdir_free(dir);
+	testutil_tmpdir_free(dir);
 
 	ck_assert_str_eq(tokenizer_strerror(TOKENIZER_OK), "success");
 	ck_assert_str_eq(tokenizer_strerror(12345), "unknown tokenizer error");
@@ -692,51 +658,29 @@ END_TEST
 
 /* ---- the real tokenizers ---- */
 
-static bool shared_dir(char *buf, size_t cap)
-{
-	const char *s = getenv("YOPO_SHARED");
-	struct stat sb;
-
-	if (!s || stat(s, &sb) != 0 || !S_ISDIR(sb.st_mode))
-		return false;
-	snprintf(buf, cap, "%s", s);
-	return true;
-}
-
 static const char *const model_names[] = {"stories260k", "tinystories-instruct-3m"};
 
 static struct tokenizer *open_real(int model)
 {
-	char shared[2048], path[2400];
+	char path[2400];
 	struct tokenizer *t = NULL;
 
-	if (!shared_dir(shared, sizeof shared))
+	if (!testutil_shared_present())
 		return NULL;
-	snprintf(path, sizeof path, "%s/models/%s/tokenizer.json", shared, model_names[model]);
+	snprintf(path, sizeof path, "%s/models/%s/tokenizer.json", testutil_shared(), model_names[model]);
 	ck_assert_int_eq(tokenizer_open(&t, path), TOKENIZER_OK);
 	return t;
 }
 
 static char *read_data(const char *name, size_t *len)
 {
-	char shared[2048], path[2400];
-	FILE *f;
+	char path[2400];
 	char *p;
-	long n;
 
-	ck_assert(shared_dir(shared, sizeof shared));
-	snprintf(path, sizeof path, "%s/data/%s", shared, name);
-	f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_gt(n, 0);
-	rewind(f);
-	p = malloc((size_t)n);
-	ck_assert_ptr_nonnull(p);
-	ck_assert_uint_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
+	ck_assert(testutil_shared_present());
+	snprintf(path, sizeof path, "%s/data/%s", testutil_shared(), name);
+	p = testutil_file_read(path, len);
+	ck_assert_uint_gt(*len, 0);
 	return p;
 }
 
@@ -979,15 +923,5 @@ static Suite *tokenizer_suite(void)
 
 int main(void)
 {
-	char shared[2048];
-	SRunner *sr = srunner_create(tokenizer_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (failed)
-		return EXIT_FAILURE;
-	/* everything else passed, but the real-tokenizer tests could not run */
-	return shared_dir(shared, sizeof shared) ? EXIT_SUCCESS : 77;
+	return testutil_run(tokenizer_suite(), true);
 }

@@ -2,7 +2,6 @@
  * progress reports, learning on a synthetic checkpoint whose row norms decide the KS, PruneNet's
  * shape check and option validation. */
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,44 +16,16 @@
 #include "safetensors.h"
 #include "sampling.h"
 #include "synth.h"
+#include "testutil.h"
 #include "train.h"
-
-static const char *fixtures(void)
-{
-	const char *d = getenv("YOPO_FIXTURES");
-	return d ? d : "fixtures";
-}
 
 static struct env *open_fixture(const char *name)
 {
 	char dir[1024], err[ENV_ERRBUF] = "";
-	snprintf(dir, sizeof dir, "%s/families/%s", fixtures(), name);
+	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), name);
 	struct env *e = NULL;
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, SIZE_MAX, err, sizeof err) == 0, "%s", err);
 	return e;
-}
-
-static void make_tmpdir(char *dir, size_t len)
-{
-	const char *base = getenv("TMPDIR");
-	snprintf(dir, len, "%s/yopo-train-XXXXXX", base && *base ? base : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_tmpdir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	ck_assert_ptr_nonnull(d);
-	struct dirent *e;
-	char path[2100];
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		ck_assert_int_eq(unlink(path), 0);
-	}
-	closedir(d);
-	ck_assert_int_eq(rmdir(dir), 0);
 }
 
 /* Every progress report, with its cells checked against the layout as it arrives. */
@@ -395,8 +366,7 @@ static void write_skewed_model(const char *dir)
 
 START_TEST(test_learning)
 {
-	char dir[1024];
-	make_tmpdir(dir, sizeof dir);
+	char *dir = testutil_tmpdir_new("train");
 	write_skewed_model(dir);
 	struct env *e = NULL;
 	char err[ENV_ERRBUF] = "";
@@ -463,7 +433,7 @@ START_TEST(test_learning)
 	trainer_free(t);
 	free(r);
 	env_close(e);
-	remove_tmpdir(dir);
+	testutil_tmpdir_free(dir);
 }
 END_TEST
 
@@ -594,9 +564,5 @@ int main(void)
 	tcase_add_test(tc, test_good_options);
 	tcase_add_test(tc, test_strerror);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return testutil_run(s, false);
 }
