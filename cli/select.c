@@ -9,6 +9,7 @@
 #include "env.h"
 #include "eval.h"
 #include "sha256.h"
+#include "err.h"
 
 const char *select_methods(void)
 {
@@ -80,8 +81,7 @@ static int load_policy(const struct model *m, const struct select_opts *o, struc
 			snprintf(err, errlen, "%s: %s", o->policy, msg);
 			return -1;
 		}
-		if (sha256_file_hex(cache->policy_sha256, o->policy)) {
-			snprintf(err, errlen, "%s: cannot hash the policy file", o->policy);
+		if (util_sha256_file_hex(cache->policy_sha256, o->policy, err, errlen)) {
 			return -1;
 		}
 	}

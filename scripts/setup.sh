@@ -2,7 +2,7 @@
 # Installs yopo's build and test dependencies from Debian packages (run as root or with sudo).
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config
-      libdnnl-dev liblapacke-dev libopenblas-dev libcjson-dev check
+      libdnnl-dev liblapacke-dev libopenblas-dev libcjson-dev nettle-dev check
       gnuplot-nox python3 python3-numpy python3-scipy python3-matplotlib python3-regex)
 missing=()
 for p in "${pkgs[@]}"; do
