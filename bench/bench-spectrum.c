@@ -20,59 +20,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ks.h"
 #include "linalg.h"
+#include "pcg32.h"
 #include "spectrum.h"
 
-/* PCG32 (O'Neill's pcg32_random_r), local to the benchmark. */
-struct pcg32 {
-	uint64_t state, inc;
-};
-
-static uint32_t pcg32_next(struct pcg32 *g)
-{
-	uint64_t old = g->state;
-	g->state = old * 6364136223846793005ULL + g->inc;
-	uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
-	uint32_t rot = (uint32_t)(old >> 59u);
-	return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
-}
-
-static void pcg32_seed(struct pcg32 *g, uint64_t seed)
-{
-	g->state = 0;
-	g->inc = (seed << 1u) | 1u;
-	pcg32_next(g);
-	g->state += seed;
-	pcg32_next(g);
-}
-
-/* Uniform in (0, 1): never 0, so log() below is finite. */
-static double pcg32_open01(struct pcg32 *g)
-{
-	return ((double)pcg32_next(g) + 0.5) * (1.0 / 4294967296.0);
-}
-
-/* Standard normals by Box-Muller, two per draw. */
 static void fill_gaussian(float *x, size_t n, struct pcg32 *g)
 {
-	const double two_pi = 6.283185307179586;
-	for (size_t i = 0; i < n; i += 2) {
-		double r = sqrt(-2 * log(pcg32_open01(g))), t = two_pi * pcg32_open01(g);
-		x[i] = (float)(r * cos(t));
-		if (i + 1 < n)
-			x[i + 1] = (float)(r * sin(t));
-	}
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)pcg32_normal(g);
 }
 
 /* max_i |x_i - y_i| / max(|y_i|, tiny) */
@@ -161,12 +120,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	struct pcg32 rng;
-	pcg32_seed(&rng, (uint64_t)seed);
+	pcg32_seed(&rng, (uint64_t)seed, 0);
 	fill_gaussian(w, (size_t)rows * cols, &rng);
 	for (int i = 0; i < rows; i++)
 		idx[i] = i;
 	for (int i = 0; i < k; i++) { /* partial Fisher-Yates: the first k are kept */
-		int j = i + (int)(pcg32_open01(&rng) * (rows - i));
+		int j = i + (int)pcg32_bounded(&rng, (uint32_t)(rows - i));
 		int t = idx[i];
 		idx[i] = idx[j];
 		idx[j] = t;
@@ -174,18 +133,18 @@ int main(int argc, char **argv)
 	for (int i = 0; i < k; i++)
 		keep[idx[i]] = 1;
 
-	double t0 = now_s();
+	double t0 = util_now();
 	err = linalg_gram(g, w, rows, cols);
-	double t_gram = now_s() - t0;
+	double t_gram = util_now() - t0;
 	if (err)
 		goto out;
 	free(g);
 	g = NULL;
 	printf("one-off: full Gram W^T W (dsyrk)            %9.3f s\n", t_gram);
 
-	t0 = now_s();
+	t0 = util_now();
 	err = spectrum_new(&sp, w, rows, cols, SPECTRUM_ROUTE_GRAM);
-	double t_new = now_s() - t0;
+	double t_new = util_now() - t0;
 	if (err)
 		goto out;
 	printf("one-off: spectrum_new(GRAM) = SVD of W + Gram %9.3f s\n", t_new);
@@ -196,9 +155,9 @@ int main(int argc, char **argv)
 	 * steady state (mean of the others) is what a training loop sees. */
 	double ks_a = 0, t_first = 0, t_rest = 0;
 	for (int i = 0; i < samples; i++) {
-		t0 = now_s();
+		t0 = util_now();
 		err = spectrum_ks(sp, keep, &ks_a, sv_a);
-		double t = now_s() - t0;
+		double t = util_now() - t0;
 		if (err)
 			goto out;
 		if (i == 0)
@@ -211,12 +170,12 @@ int main(int argc, char **argv)
 	       t_first, samples - 1, t_a);
 
 	/* (b) and (c) include the gather of the kept rows, as the SVD route does. */
-	t0 = now_s();
+	t0 = util_now();
 	for (int r = 0, at = 0; r < rows; r++)
 		if (keep[r])
 			memcpy(sub + (size_t)at++ * cols, w + (size_t)r * cols, (size_t)cols * sizeof(float));
 	err = linalg_singular_values(sv_b, sub, k, cols);
-	double t_b = now_s() - t0;
+	double t_b = util_now() - t0;
 	if (err)
 		goto out;
 	double ks_b = ks_2samp(s_orig, n_orig, sv_b, nk);
@@ -228,12 +187,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "out of memory for U, V^T\n");
 		goto out;
 	}
-	t0 = now_s();
+	t0 = util_now();
 	for (int r = 0, at = 0; r < rows; r++)
 		if (keep[r])
 			memcpy(sub + (size_t)at++ * cols, w + (size_t)r * cols, (size_t)cols * sizeof(float));
 	err = linalg_svd_full(sv_c, u, vt, sub, k, cols);
-	double t_c = now_s() - t0;
+	double t_c = util_now() - t0;
 	if (err)
 		goto out;
 	double ks_c = ks_2samp(s_orig, n_orig, sv_c, nk);

@@ -54,11 +54,4 @@ double eval_flops_per_token(const struct model *m, int seq_len);
 /* Peak resident set size of this process so far, bytes (getrusage). */
 size_t eval_peak_rss_bytes(void);
 
-/* Reads a whole file. On success *out is malloc'd (caller frees), NUL-terminated, *len excludes
- * the NUL. EVAL_ERR_IO if unreadable, EVAL_ERR_EMPTY if it has no bytes. */
-int eval_read_file(const char *path, char **out, size_t *len);
-
-/* Monotonic clock, seconds. */
-double eval_now(void);
-
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONFIG_MAX_BYTES (16u << 20)
 
 const char *config_strerror(int err)
 {

@@ -210,7 +210,7 @@ int model_inspect(struct config *cfg, struct safetensors **st_out, const char *d
 		snprintf(err, errlen, "%s: path too long", dir);
 		return MODEL_ERR_CONFIG;
 	}
-	char cerr[CONFIG_ERRBUF];
+	char cerr[ERR_MAX];
 	if (config_load(&c, path, cerr, sizeof cerr)) {
 		snprintf(err, errlen, "%s", cerr);
 		return MODEL_ERR_CONFIG;

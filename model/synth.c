@@ -334,7 +334,7 @@ int synth_write(const char *dir, const struct synth_spec *s)
 	if (!cfg_text || !tok_json || !gen)
 		goto out;
 	struct config c;
-	char err[CONFIG_ERRBUF];
+	char err[ERR_MAX];
 	if (config_parse(&c, cfg_text, strlen(cfg_text), err, sizeof err)) {
 		rc = SYNTH_ERR_ARG;
 		goto out;

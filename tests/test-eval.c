@@ -2,7 +2,7 @@
  * softmax), eval_perplexity against the protocol re-implemented here (one forward_run per window,
  * -log softmax summed by a separate loop) and against the float64 NumPy logits of a family
  * fixture, the window counting rules, argument errors, FLOPs of two fixtures computed by hand,
- * and eval_read_file on missing, empty, directory and binary files. */
+ * and the size and speed measures. */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "eval.h"
 #include "forward.h"
 #include "model.h"
@@ -22,7 +23,7 @@
 
 static struct model *open_family(const char *family)
 {
-	char dir[1024], err[MODEL_ERRBUF];
+	char dir[1024], err[ERR_MAX];
 	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), family);
 	struct model *m = NULL;
 	int rc = model_open(&m, dir, err, sizeof err);
@@ -387,61 +388,6 @@ START_TEST(test_flops)
 }
 END_TEST
 
-/* ---- eval_read_file ---- */
-
-START_TEST(test_read_file)
-{
-	char *dir = testutil_tmpdir_new("eval"), path[1024];
-	char marker = 'x', *sentinel = &marker, *out = sentinel;
-	size_t len = 12345;
-
-	/* missing */
-	snprintf(path, sizeof path, "%s/missing.txt", dir);
-	ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_ERR_IO);
-	ck_assert_ptr_eq(out, sentinel);
-	ck_assert_uint_eq(len, 12345);
-
-	/* empty */
-	snprintf(path, sizeof path, "%s/empty.txt", dir);
-	testutil_file_write(path, "", 0);
-	ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_ERR_EMPTY);
-	ck_assert_ptr_eq(out, sentinel);
-	ck_assert_int_eq(unlink(path), 0);
-
-	/* a directory opens with fopen on Linux but cannot be read */
-	snprintf(path, sizeof path, "%s/sub", dir);
-	ck_assert_int_eq(mkdir(path, 0700), 0);
-	ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_ERR_IO);
-	ck_assert_ptr_eq(out, sentinel);
-	ck_assert_int_eq(rmdir(path), 0);
-
-	/* binary content with NULs, sizes around and past the reader's 64 KiB first buffer */
-	const size_t sizes[] = {1, 65535, 65536, 200003};
-	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-		size_t n = sizes[k];
-		unsigned char *data = malloc(n);
-		ck_assert_ptr_nonnull(data);
-		uint64_t s = 7 + k;
-		for (size_t i = 0; i < n; i++) {
-			s = s * 6364136223846793005ull + 1442695040888963407ull;
-			data[i] = i % 5 == 0 ? 0 : (unsigned char)(s >> 56);
-		}
-		snprintf(path, sizeof path, "%s/bin%zu", dir, k);
-		testutil_file_write(path, data, n);
-		ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_OK);
-		ck_assert_uint_eq(len, n);
-		ck_assert_int_eq(memcmp(out, data, n), 0);
-		ck_assert_int_eq(out[n], '\0');
-		free(out);
-		out = sentinel;
-		free(data);
-		ck_assert_int_eq(unlink(path), 0);
-	}
-	ck_assert_int_eq(rmdir(dir), 0);
-	free(dir);
-}
-END_TEST
-
 START_TEST(test_measures)
 {
 	/* something is resident: at least the test binary's pages */
@@ -458,7 +404,7 @@ START_TEST(test_measures)
 	ck_assert_int_eq(buf[big - 1], 1);
 	free(buf);
 
-	double t0 = eval_now(), t1 = eval_now();
+	double t0 = util_now(), t1 = util_now();
 	ck_assert(t0 > 0 && t1 >= t0);
 }
 END_TEST
@@ -481,7 +427,6 @@ int main(void)
 	tcase_add_loop_test(tc, test_flops, 0, (int)(sizeof flops_cases / sizeof flops_cases[0]));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("files");
-	tcase_add_test(tc, test_read_file);
 	tcase_add_test(tc, test_measures);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);

@@ -18,12 +18,14 @@
 #include "baseline.h"
 #include "calib.h"
 #include "eval.h"
+#include "file.h"
 #include "forward.h"
 #include "model.h"
 #include "prune.h"
 #include "scorers.h"
 #include "synth.h"
 #include "testutil.h"
+#include "topk.h"
 
 static const char *const families[] = {"llama_gqa", "mistral", "qwen2", "gpt_neo", "gpt2",
 				       "gpt2_prefixed", "opt", "gpt_neox", "gpt_neox_seq", "phi"};
@@ -53,7 +55,7 @@ static int count_prefixed(const char *dir, const char *prefix)
 static struct model *open_model(const char *dir)
 {
 	struct model *m = NULL;
-	char err[MODEL_ERRBUF];
+	char err[ERR_MAX];
 	int rc = model_open(&m, dir, err, sizeof err);
 	ck_assert_msg(rc == MODEL_OK, "model_open %s: %s", dir, err);
 	return m;
@@ -63,7 +65,7 @@ static cJSON *read_json(const char *path)
 {
 	char *text = NULL;
 	size_t len = 0;
-	ck_assert_int_eq(eval_read_file(path, &text, &len), EVAL_OK);
+	ck_assert_int_eq(util_read_file(&text, &len, path, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
 	cJSON *j = cJSON_ParseWithLength(text, len);
 	free(text);
 	ck_assert_ptr_nonnull(j);
@@ -217,7 +219,7 @@ static const struct prune_info test_info = {
 static int write_plan(const struct model *m, const char *in, const struct prune_plan *p,
 		      const struct model *base, const char *out, bool force)
 {
-	char err[PRUNE_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	struct prune_info info = test_info;
 	info.granularity = prune_plan_granularity(p);
 	int rc = prune_write(m, in, p, base, &info, out, force, err, sizeof err);
@@ -244,14 +246,15 @@ START_TEST(test_rows_every_family)
 	int k = F - F / 3;
 	int *kept[CONFIG_MAX_LAYERS], ks[CONFIG_MAX_LAYERS];
 	unsigned char *keep[CONFIG_MAX_LAYERS];
-	uint64_t rng = 99 + (uint64_t)_i;
+	struct pcg32 rng;
+	pcg32_seed(&rng, 99 + (uint64_t)_i, 0);
 	for (int l = 0; l < L; l++) {
 		/* a random k-subset, handed over unsorted */
 		int *perm = malloc((size_t)F * sizeof *perm);
 		for (int i = 0; i < F; i++)
 			perm[i] = i;
 		for (int i = F - 1; i > 0; i--) {
-			int j = (int)(scorers_splitmix64(&rng) % (uint64_t)(i + 1));
+			int j = (int)pcg32_bounded(&rng, (uint32_t)(i + 1));
 			int t = perm[i];
 			perm[i] = perm[j];
 			perm[j] = t;
@@ -330,7 +333,7 @@ START_TEST(test_rows_every_family)
 	/* the seed is written exactly (2^64 - 1 is not a double) */
 	char *text;
 	size_t tlen;
-	ck_assert_int_eq(eval_read_file(rp, &text, &tlen), EVAL_OK);
+	ck_assert_int_eq(util_read_file(&text, &tlen, rp, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
 	ck_assert_ptr_nonnull(strstr(text, "\"seed\":\t18446744073709551615,"));
 	free(text);
 	const cJSON *ki = cJSON_GetObjectItem(r, "kept_indices");
@@ -400,8 +403,8 @@ START_TEST(test_weights_every_family)
 	testutil_path_join(b, sizeof b, out, "config.json");
 	char *ta, *tb;
 	size_t la, lb;
-	ck_assert_int_eq(eval_read_file(a, &ta, &la), EVAL_OK);
-	ck_assert_int_eq(eval_read_file(b, &tb, &lb), EVAL_OK);
+	ck_assert_int_eq(util_read_file(&ta, &la, a, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
+	ck_assert_int_eq(util_read_file(&tb, &lb, b, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
 	ck_assert_uint_eq(la, lb);
 	ck_assert_int_eq(memcmp(ta, tb, la), 0);
 	free(ta);
@@ -604,7 +607,7 @@ START_TEST(test_plan_errors)
 	ck_assert_int_eq(prune_plan_new_rows(&p, 2, (int[]){24, 23}), PRUNE_OK);
 	struct prune_counts cn;
 	ck_assert_int_eq(prune_plan_count(&cn, p, m), PRUNE_ERR_PLAN);
-	char *tmp, out[PATH_MAX + 16], err[PRUNE_ERRBUF];
+	char *tmp, out[PATH_MAX + 16], err[ERR_MAX];
 	tmp = testutil_tmpdir_new("prune");
 	testutil_path_join(out, sizeof out, tmp, "out");
 	ck_assert_int_eq(prune_write(m, in, p, NULL, &test_info, out, false, err, sizeof err),
@@ -681,7 +684,7 @@ END_TEST
 
 START_TEST(test_refusals)
 {
-	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[PRUNE_ERRBUF];
+	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[ERR_MAX];
 	char fx[PATH_MAX], src[PATH_MAX + 32];
 	tmp = testutil_tmpdir_new("prune");
 	fixture_dir(fx, sizeof fx, "qwen2");
@@ -765,7 +768,7 @@ END_TEST
 
 START_TEST(test_atomic_failure)
 {
-	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[PRUNE_ERRBUF];
+	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[ERR_MAX];
 	char fx[PATH_MAX], src[PATH_MAX + 32];
 	tmp = testutil_tmpdir_new("prune");
 	fixture_dir(fx, sizeof fx, "gpt2");
@@ -885,7 +888,7 @@ START_TEST(test_sharded_and_extras)
 	/* the same magnitude plan on both inputs gives byte-identical single-file outputs */
 	struct baseline_spec bs = {.method = BASELINE_METHOD_MAGNITUDE, .norm_p = 2};
 	struct prune_plan *pa = NULL, *pb = NULL;
-	char err[PRUNE_ERRBUF];
+	char err[ERR_MAX];
 	ck_assert_int_eq(baseline_plan(&pa, m, &bs, 0.4, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
 			 PRUNE_OK);
 	ck_assert_int_eq(baseline_plan(&pb, ms, &bs, 0.4, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
@@ -899,8 +902,8 @@ START_TEST(test_sharded_and_extras)
 	testutil_path_join(b, sizeof b, o2, "model.safetensors");
 	char *ta, *tb;
 	size_t la, lb;
-	ck_assert_int_eq(eval_read_file(a, &ta, &la), EVAL_OK);
-	ck_assert_int_eq(eval_read_file(b, &tb, &lb), EVAL_OK);
+	ck_assert_int_eq(util_read_file(&ta, &la, a, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
+	ck_assert_int_eq(util_read_file(&tb, &lb, b, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
 	ck_assert_uint_eq(la, lb);
 	ck_assert_int_eq(memcmp(ta, tb, la), 0);
 	free(ta);
@@ -947,7 +950,7 @@ START_TEST(test_ken_base)
 	struct model *m = open_model(fine), *b = open_model(base);
 	struct baseline_spec bs = {.method = BASELINE_METHOD_KEN};
 	struct prune_plan *p = NULL;
-	char err[PRUNE_ERRBUF];
+	char err[ERR_MAX];
 	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.3, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
 			 PRUNE_ERR_ARG);
 	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.3, PRUNE_GRANULARITY_WEIGHTS, true, err, sizeof err),
@@ -960,7 +963,7 @@ START_TEST(test_ken_base)
 	const unsigned char *mk = prune_plan_mask(p, 1, CONFIG_TENSOR_DOWN);
 	for (int r = 0; r < H; r++) {
 		ck_assert_int_eq(scorers_ken_row(row, m->layers[1].down + (size_t)r * F, F,
-						 scorers_keep_count(F, 0.3)), SCORERS_OK);
+						 util_keep_count(F, 0.3)), SCORERS_OK);
 		ck_assert_int_eq(memcmp(row, mk + (size_t)r * F, (size_t)F), 0);
 	}
 	free(row);
@@ -983,7 +986,7 @@ START_TEST(test_ken_base)
 				masked += !mm[i];
 			}
 			ck_assert_uint_eq(masked, (size_t)(t ? H : F) *
-						    (size_t)((t ? F : H) - scorers_keep_count(t ? F : H, 0.3)));
+						    (size_t)((t ? F : H) - util_keep_count(t ? F : H, 0.3)));
 		}
 	/* prune_apply with the base gives the same weights */
 	ck_assert_int_eq(prune_apply(m, p, b), PRUNE_OK);
@@ -1064,7 +1067,7 @@ START_TEST(test_calib_and_wanda)
 	/* Wanda rows plan == top-k of scorers_wanda_rows on the collected norms */
 	struct baseline_spec bs = {.method = BASELINE_METHOD_WANDA, .norms = cn};
 	struct prune_plan *p = NULL;
-	char err[PRUNE_ERRBUF];
+	char err[ERR_MAX];
 	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.25, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
 			 PRUNE_OK);
 	for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -1072,8 +1075,8 @@ START_TEST(test_calib_and_wanda)
 		float *sc = malloc((size_t)F * sizeof *sc);
 		unsigned char *keep = malloc((size_t)F);
 		scorers_wanda_rows(sc, m->layers[l].up, m->layers[l].gate, cn->input[l], F, m->cfg.hidden);
-		int k = scorers_keep_count(F, 0.25);
-		ck_assert_int_eq(scorers_topk(keep, sc, F, k), SCORERS_OK);
+		int k = util_keep_count(F, 0.25);
+		ck_assert_int_eq(util_topk_mask(keep, sc, F, k), 0);
 		const int *kept;
 		ck_assert_int_eq(prune_plan_layer_kept(p, l, &kept), k);
 		for (int i = 0, t = 0; i < F; i++)

@@ -51,7 +51,7 @@ START_TEST(test_family_dtype)
 	ck_assert_int_eq(testutil_dir_count(dir), 4);
 
 	struct model *m = NULL;
-	char err[MODEL_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	int rc = model_open(&m, dir, err, sizeof err);
 	ck_assert_msg(rc == MODEL_OK, "%s/%s: %s", config_family_name(fam), safetensors_dtype_name(dt),
 		      err);
@@ -223,7 +223,7 @@ START_TEST(test_value_statistics)
 		ck_assert_int_eq(synth_write(dir, &s), SYNTH_OK);
 		struct config cfg;
 		struct safetensors *st = NULL;
-		char err[MODEL_ERRBUF];
+		char err[ERR_MAX];
 		ck_assert_int_eq(model_inspect(&cfg, &st, dir, err, sizeof err), MODEL_OK);
 		const struct safetensors_tensor *t = model_find_tensor(st, &cfg, cases[ci].which, 0);
 		ck_assert_ptr_nonnull(t);

@@ -2,7 +2,9 @@
 #include "json.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,7 +122,7 @@ static int member(const struct cJSON **out, const struct cJSON *obj, const char 
 int json_get_int(long *out, const struct cJSON *obj, const char *key, long min, long max,
 		 const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -146,7 +148,7 @@ int json_get_int_or(long *out, const struct cJSON *obj, const char *key, long de
 int json_get_double(double *out, const struct cJSON *obj, const char *key, double min, double max,
 		    const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -173,7 +175,7 @@ int json_get_double_or(double *out, const struct cJSON *obj, const char *key, do
 int json_get_string(const char **out, const struct cJSON *obj, const char *key, const char *where,
 		    char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -200,7 +202,7 @@ int json_get_bool_or(bool *out, const struct cJSON *obj, const char *key, bool d
 int json_get_array(const struct cJSON **out, int *n, const struct cJSON *obj, const char *key,
 		   const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -214,7 +216,7 @@ int json_get_array(const struct cJSON **out, int *n, const struct cJSON *obj, co
 int json_get_object(const struct cJSON **out, const struct cJSON *obj, const char *key,
 		    const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -280,6 +282,39 @@ struct cJSON *json_add_bool(struct cJSON *p, const char *key, bool v)
 struct cJSON *json_add_null(struct cJSON *p, const char *key)
 {
 	return attach(p, key, cJSON_CreateNull());
+}
+
+struct cJSON *json_add_uint64(struct cJSON *p, const char *key, uint64_t v)
+{
+	char digits[24];
+	snprintf(digits, sizeof digits, "%" PRIu64, v);
+	return attach(p, key, cJSON_CreateRaw(digits));
+}
+
+struct cJSON *json_add_int_array(struct cJSON *p, const char *key, const int *v, int n)
+{
+	return attach(p, key, n > 0 ? cJSON_CreateIntArray(v, n) : cJSON_CreateArray());
+}
+
+int json_set_number(struct cJSON *obj, const char *key, double v)
+{
+	if (!cJSON_IsObject(obj))
+		return JSON_ERR_TYPE;
+	cJSON *num = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+	if (!num)
+		return JSON_ERR_NOMEM;
+	if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+		if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, num)) {
+			cJSON_Delete(num);
+			return JSON_ERR_NOMEM;
+		}
+		return JSON_OK;
+	}
+	if (!cJSON_AddItemToObject(obj, key, num)) {
+		cJSON_Delete(num);
+		return JSON_ERR_NOMEM;
+	}
+	return JSON_OK;
 }
 
 char *json_print(const struct cJSON *item, bool pretty)

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct cJSON; /* opaque */
@@ -97,6 +98,15 @@ struct cJSON *json_add_number(struct cJSON *parent, const char *key, double v);
 struct cJSON *json_add_string(struct cJSON *parent, const char *key, const char *s); /* NULL s: null */
 struct cJSON *json_add_bool(struct cJSON *parent, const char *key, bool v);
 struct cJSON *json_add_null(struct cJSON *parent, const char *key);
+/* An unsigned 64-bit integer written with all its digits (beyond a double's 53 bits). */
+struct cJSON *json_add_uint64(struct cJSON *parent, const char *key, uint64_t v);
+/* An array of n integers. */
+struct cJSON *json_add_int_array(struct cJSON *parent, const char *key, const int *v, int n);
+
+/* Sets member key of object obj to the number v, replacing the first member of that name in
+ * place (keeping the member order) or appending it. 0, or JSON_ERR_TYPE (obj not an object),
+ * JSON_ERR_NOMEM (obj unchanged). */
+int json_set_number(struct cJSON *obj, const char *key, double v);
 
 /* Serialises item: pretty (indented) or compact. malloc'd, caller frees; NULL out of memory. */
 char *json_print(const struct cJSON *item, bool pretty);
