@@ -129,7 +129,7 @@ int json_get_int(long *out, const struct cJSON *obj, const char *key, long min, 
 	if (!json_is_integer(v, -9007199254740992.0, 9007199254740992.0))
 		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not an integer", where, key);
 	if (v->valuedouble < (double)min || v->valuedouble > (double)max)
-		return err_set(err, errlen, JSON_ERR_RANGE, "%s: \"%s\" = %.17g is outside [%ld, %ld]",
+		return err_set(err, errlen, JSON_ERR_RANGE, "%s: \"%s\" = %.17g is out of range [%ld, %ld]",
 			       where, key, v->valuedouble, min, max);
 	*out = (long)v->valuedouble;
 	return JSON_OK;
@@ -156,7 +156,7 @@ int json_get_double(double *out, const struct cJSON *obj, const char *key, doubl
 		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not a finite number", where,
 			       key);
 	if (v->valuedouble < min || v->valuedouble > max)
-		return err_set(err, errlen, JSON_ERR_RANGE, "%s: \"%s\" = %g is outside [%g, %g]", where,
+		return err_set(err, errlen, JSON_ERR_RANGE, "%s: \"%s\" = %g is out of range [%g, %g]", where,
 			       key, v->valuedouble, min, max);
 	*out = v->valuedouble;
 	return JSON_OK;
