@@ -5,7 +5,6 @@
  * is a contiguous slice of that layout, described by a tensor_spec table. */
 #include "checkpoint.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -15,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "rowfeat.h"
 #include "safetensors.h"
 #include "yopo_version.h"
@@ -214,24 +214,39 @@ static size_t find_nonfinite(const float *x, size_t n)
 
 /* ---- saving ---- */
 
-static void add_number(cJSON *o, const char *key, double v, bool *ok)
+static void add_number(struct cJSON *o, const char *key, double v, bool *ok)
 {
-	if (!cJSON_AddNumberToObject(o, key, v))
+	if (!json_add_number(o, key, v))
 		*ok = false;
 }
 
-static void add_string(cJSON *o, const char *key, const char *v, bool *ok)
+static void add_string(struct cJSON *o, const char *key, const char *v, bool *ok)
 {
-	if (!cJSON_AddStringToObject(o, key, v))
+	if (!json_add_string(o, key, v))
 		*ok = false;
+}
+
+/* The architecture-specific members: the feature list and sizes (mlp) or the shape (prunenet). */
+static void meta_add_arch(struct cJSON *root, const struct checkpoint_info *info, bool *ok)
+{
+	if (info->arch != CHECKPOINT_ARCH_MLP) {
+		add_number(root, "hidden", info->hidden, ok);
+		add_number(root, "ffn", info->ffn, ok);
+		return;
+	}
+	struct cJSON *arr = json_add_array(root, "features");
+	*ok = *ok && arr;
+	for (int i = 0; arr && i < info->n_features; i++)
+		add_string(arr, NULL, rowfeat_name(i), ok);
+	add_number(root, "n_features", info->n_features, ok);
+	add_number(root, "n_hidden", info->n_hidden, ok);
 }
 
 /* The yopo metadata JSON text (compact, fixed key order); NULL when out of memory. Free with
- * cJSON_free. */
+ * free(). */
 static char *meta_build(const struct checkpoint_info *info)
 {
-	cJSON *root = cJSON_CreateObject();
-	cJSON *arr, *item;
+	struct cJSON *root = json_new_object(), *arr;
 	char *text = NULL;
 	char seed[24];
 	bool ok = root != NULL;
@@ -240,29 +255,13 @@ static char *meta_build(const struct checkpoint_info *info)
 		goto out;
 	add_number(root, "format_version", FORMAT_VERSION, &ok);
 	add_string(root, "arch", arch_name(info->arch), &ok);
-	if (info->arch == CHECKPOINT_ARCH_MLP) {
-		arr = cJSON_AddArrayToObject(root, "features");
-		for (int i = 0; arr && i < info->n_features; i++) {
-			item = cJSON_CreateString(rowfeat_name(i));
-			if (!item || !cJSON_AddItemToArray(arr, item)) {
-				cJSON_Delete(item);
-				ok = false;
-			}
-		}
-		ok = ok && arr;
-		add_number(root, "n_features", info->n_features, &ok);
-		add_number(root, "n_hidden", info->n_hidden, &ok);
-	} else {
-		add_number(root, "hidden", info->hidden, &ok);
-		add_number(root, "ffn", info->ffn, &ok);
-	}
-	arr = cJSON_AddArrayToObject(root, "trained_on");
+	meta_add_arch(root, info, &ok);
+	arr = json_add_array(root, "trained_on");
 	ok = ok && arr;
 	for (int i = 0; arr && i < info->n_trained_on; i++) {
 		const struct checkpoint_model *m = &info->trained_on[i];
-		item = cJSON_CreateObject();
-		if (!item || !cJSON_AddItemToArray(arr, item)) {
-			cJSON_Delete(item);
+		struct cJSON *item = json_add_object(arr, NULL);
+		if (!item) {
 			ok = false;
 			break;
 		}
@@ -272,27 +271,22 @@ static char *meta_build(const struct checkpoint_info *info)
 		add_number(item, "ffn", m->ffn, &ok);
 		add_number(item, "layers", m->layers, &ok);
 	}
-	arr = cJSON_AddArrayToObject(root, "ratios");
+	arr = json_add_array(root, "ratios");
 	ok = ok && arr;
-	for (int i = 0; arr && i < info->n_ratios; i++) {
-		item = cJSON_CreateNumber(info->ratios[i]);
-		if (!item || !cJSON_AddItemToArray(arr, item)) {
-			cJSON_Delete(item);
-			ok = false;
-		}
-	}
+	for (int i = 0; arr && i < info->n_ratios; i++)
+		add_number(arr, NULL, info->ratios[i], &ok);
 	add_string(root, "reward", info->reward, &ok);
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)info->seed);
 	add_string(root, "seed", seed, &ok);
 	add_number(root, "episodes", info->episodes, &ok);
-	/* cJSON prints doubles with enough digits to read back the same value */
+	/* doubles are printed with enough digits to read back the same value */
 	add_number(root, "final_reward", info->final_reward, &ok);
 	add_number(root, "best_reward", info->best_reward, &ok);
 	add_string(root, "yopo_version", YOPO_VERSION, &ok);
 	if (ok)
-		text = cJSON_PrintUnformatted(root);
+		text = json_print(root, false);
 out:
-	cJSON_Delete(root);
+	json_free(root);
 	return text;
 }
 
@@ -342,7 +336,7 @@ static int save_common(const char *path, const float *params, size_t count,
 out:
 	{
 		int saved = errno; /* keep the writer's errno past free() */
-		cJSON_free(text);
+		free(text);
 		free(bytes);
 		errno = saved;
 	}
@@ -373,38 +367,38 @@ int checkpoint_save_prunenet(const char *path, struct prunenet *p,
 /* ---- loading: metadata ---- */
 
 /* 0 if no two members of object o share a key, else -1 with msg. */
-static int check_duplicates(const cJSON *o, const char *where, char *msg, size_t len)
+static int check_duplicates(const struct cJSON *o, const char *where, char *msg, size_t len)
 {
-	for (const cJSON *a = o->child; a; a = a->next)
-		for (const cJSON *b = a->next; b; b = b->next)
-			if (strcmp(a->string, b->string) == 0) {
-				set_msg(msg, len, "%s: duplicate key \"%s\"", where, a->string);
+	for (const struct cJSON *a = json_child(o); a; a = json_next(a))
+		for (const struct cJSON *b = json_next(a); b; b = json_next(b))
+			if (strcmp(json_key(a), json_key(b)) == 0) {
+				set_msg(msg, len, "%s: duplicate key \"%s\"", where, json_key(a));
 				return -1;
 			}
 	return 0;
 }
 
 /* o[key] if present, else NULL with a "missing field" message. */
-static const cJSON *get_field(const cJSON *o, const char *key, const char *where, char *msg,
+static const struct cJSON *get_field(const struct cJSON *o, const char *key, const char *where, char *msg,
 			      size_t len)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const struct cJSON *v = json_get(o, key);
 
 	if (!v)
 		set_msg(msg, len, "%smissing field \"%s\"", where, key);
 	return v;
 }
 
-static int get_int(int *out, const cJSON *o, const char *key, const char *where, char *msg,
+static int get_int(int *out, const struct cJSON *o, const char *key, const char *where, char *msg,
 		   size_t len)
 {
-	const cJSON *v = get_field(o, key, where, msg, len);
+	const struct cJSON *v = get_field(o, key, where, msg, len);
 	double d;
 
 	if (!v)
 		return CHECKPOINT_ERR_METADATA;
-	d = v->valuedouble;
-	if (!cJSON_IsNumber(v) || !isfinite(d) || d != floor(d) || d < INT_MIN || d > INT_MAX) {
+	d = json_number(v);
+	if (!json_is_integer(v, INT_MIN, INT_MAX)) {
 		set_msg(msg, len, "%sfield \"%s\" is not an integer", where, key);
 		return CHECKPOINT_ERR_METADATA;
 	}
@@ -412,38 +406,38 @@ static int get_int(int *out, const cJSON *o, const char *key, const char *where,
 	return CHECKPOINT_OK;
 }
 
-static int get_double(double *out, const cJSON *o, const char *key, char *msg, size_t len)
+static int get_double(double *out, const struct cJSON *o, const char *key, char *msg, size_t len)
 {
-	const cJSON *v = get_field(o, key, "", msg, len);
+	const struct cJSON *v = get_field(o, key, "", msg, len);
 
 	if (!v)
 		return CHECKPOINT_ERR_METADATA;
-	if (!cJSON_IsNumber(v)) {
+	if (json_type(v) != JSON_TYPE_NUMBER) {
 		set_msg(msg, len, "field \"%s\" is not a number", key);
 		return CHECKPOINT_ERR_METADATA;
 	}
-	*out = v->valuedouble;
+	*out = json_number(v);
 	return CHECKPOINT_OK;
 }
 
-/* *out borrows the cJSON string. */
-static int get_string(const char **out, const cJSON *o, const char *key, const char *where,
+/* *out borrows the document's string. */
+static int get_string(const char **out, const struct cJSON *o, const char *key, const char *where,
 		      char *msg, size_t len)
 {
-	const cJSON *v = get_field(o, key, where, msg, len);
+	const struct cJSON *v = get_field(o, key, where, msg, len);
 
 	if (!v)
 		return CHECKPOINT_ERR_METADATA;
-	if (!cJSON_IsString(v)) {
+	if (json_type(v) != JSON_TYPE_STRING) {
 		set_msg(msg, len, "%sfield \"%s\" is not a string", where, key);
 		return CHECKPOINT_ERR_METADATA;
 	}
-	*out = v->valuestring;
+	*out = json_string(v);
 	return CHECKPOINT_OK;
 }
 
 /* Copies the string o[key] (at most max - 1 bytes) into dst (max). */
-static int get_fixed_string(char *dst, size_t max, const cJSON *o, const char *key, char *msg,
+static int get_fixed_string(char *dst, size_t max, const struct cJSON *o, const char *key, char *msg,
 			    size_t len)
 {
 	const char *s;
@@ -459,18 +453,18 @@ static int get_fixed_string(char *dst, size_t max, const cJSON *o, const char *k
 	return CHECKPOINT_OK;
 }
 
-static int get_array(const cJSON **out, int *n, const cJSON *o, const char *key, char *msg,
+static int get_array(const struct cJSON **out, int *n, const struct cJSON *o, const char *key, char *msg,
 		     size_t len)
 {
-	const cJSON *v = get_field(o, key, "", msg, len);
+	const struct cJSON *v = get_field(o, key, "", msg, len);
 
 	if (!v)
 		return CHECKPOINT_ERR_METADATA;
-	if (!cJSON_IsArray(v)) {
+	if (json_type(v) != JSON_TYPE_ARRAY) {
 		set_msg(msg, len, "field \"%s\" is not an array", key);
 		return CHECKPOINT_ERR_METADATA;
 	}
-	*n = cJSON_GetArraySize(v);
+	*n = json_count(v);
 	if (*n > CHECKPOINT_MAX_LIST) {
 		set_msg(msg, len, "field \"%s\" has more than %d entries", key, CHECKPOINT_MAX_LIST);
 		return CHECKPOINT_ERR_METADATA;
@@ -497,9 +491,9 @@ static int parse_u64(uint64_t *out, const char *s)
 }
 
 /* The mlp part: features must equal this build's list. */
-static int parse_mlp(struct checkpoint_info *info, const cJSON *root, char *msg, size_t len)
+static int parse_mlp(struct checkpoint_info *info, const struct cJSON *root, char *msg, size_t len)
 {
-	const cJSON *feats, *f;
+	const struct cJSON *feats, *f;
 	int n, i = 0, rc;
 
 	rc = get_array(&feats, &n, root, "features", msg, len);
@@ -509,8 +503,8 @@ static int parse_mlp(struct checkpoint_info *info, const cJSON *root, char *msg,
 		rc = get_int(&info->n_hidden, root, "n_hidden", "", msg, len);
 	if (rc != CHECKPOINT_OK)
 		return rc;
-	cJSON_ArrayForEach(f, feats) {
-		if (!cJSON_IsString(f)) {
+	for (f = json_child(feats); f; f = json_next(f)) {
+		if (json_type(f) != JSON_TYPE_STRING) {
 			set_msg(msg, len, "features[%d] is not a string", i);
 			return CHECKPOINT_ERR_METADATA;
 		}
@@ -526,10 +520,10 @@ static int parse_mlp(struct checkpoint_info *info, const cJSON *root, char *msg,
 		return CHECKPOINT_ERR_FEATURES;
 	}
 	i = 0;
-	cJSON_ArrayForEach(f, feats) {
-		if (strcmp(f->valuestring, rowfeat_name(i)) != 0) {
+	for (f = json_child(feats); f; f = json_next(f)) {
+		if (strcmp(json_string(f), rowfeat_name(i)) != 0) {
 			set_msg(msg, len, "feature %d is \"%.64s\" in the checkpoint but \"%s\" in this build",
-				i, f->valuestring, rowfeat_name(i));
+				i, json_string(f), rowfeat_name(i));
 			return CHECKPOINT_ERR_FEATURES;
 		}
 		i++;
@@ -537,9 +531,9 @@ static int parse_mlp(struct checkpoint_info *info, const cJSON *root, char *msg,
 	return CHECKPOINT_OK;
 }
 
-static int parse_trained_on(struct checkpoint_info *info, const cJSON *root, char *msg, size_t len)
+static int parse_trained_on(struct checkpoint_info *info, const struct cJSON *root, char *msg, size_t len)
 {
-	const cJSON *arr, *e;
+	const struct cJSON *arr, *e;
 	char where[48];
 	int n, i = 0, rc;
 
@@ -551,11 +545,11 @@ static int parse_trained_on(struct checkpoint_info *info, const cJSON *root, cha
 		if (!info->trained_on)
 			return CHECKPOINT_ERR_NOMEM;
 	}
-	cJSON_ArrayForEach(e, arr) {
+	for (e = json_child(arr); e; e = json_next(e)) {
 		struct checkpoint_model *m = &info->trained_on[i];
 		const char *model, *type;
 		snprintf(where, sizeof where, "trained_on[%d]: ", i);
-		if (!cJSON_IsObject(e)) {
+		if (json_type(e) != JSON_TYPE_OBJECT) {
 			set_msg(msg, len, "%snot an object", where);
 			return CHECKPOINT_ERR_METADATA;
 		}
@@ -583,9 +577,9 @@ static int parse_trained_on(struct checkpoint_info *info, const cJSON *root, cha
 	return CHECKPOINT_OK;
 }
 
-static int parse_ratios(struct checkpoint_info *info, const cJSON *root, char *msg, size_t len)
+static int parse_ratios(struct checkpoint_info *info, const struct cJSON *root, char *msg, size_t len)
 {
-	const cJSON *arr, *e;
+	const struct cJSON *arr, *e;
 	int n, i = 0, rc;
 
 	rc = get_array(&arr, &n, root, "ratios", msg, len);
@@ -596,12 +590,12 @@ static int parse_ratios(struct checkpoint_info *info, const cJSON *root, char *m
 		if (!info->ratios)
 			return CHECKPOINT_ERR_NOMEM;
 	}
-	cJSON_ArrayForEach(e, arr) {
-		if (!cJSON_IsNumber(e)) {
+	for (e = json_child(arr); e; e = json_next(e)) {
+		if (json_type(e) != JSON_TYPE_NUMBER) {
 			set_msg(msg, len, "ratios[%d] is not a number", i);
 			return CHECKPOINT_ERR_METADATA;
 		}
-		info->ratios[i++] = e->valuedouble;
+		info->ratios[i++] = json_number(e);
 	}
 	info->n_ratios = n;
 	return CHECKPOINT_OK;
@@ -610,21 +604,20 @@ static int parse_ratios(struct checkpoint_info *info, const cJSON *root, char *m
 /* Fills info (zeroed by the caller; its lists are owned by it even on error) from the JSON text. */
 static int parse_meta(struct checkpoint_info *info, const char *text, char *msg, size_t len)
 {
-	cJSON *root = NULL;
-	const char *end = NULL, *s;
+	struct cJSON *root = NULL;
+	const char *s;
 	int version, rc;
 
 	if (strlen(text) > MAX_META_BYTES) {
 		set_msg(msg, len, "yopo metadata longer than %u bytes", MAX_META_BYTES);
 		return CHECKPOINT_ERR_METADATA;
 	}
-	root = cJSON_ParseWithOpts(text, &end, 1);
-	if (!root || !cJSON_IsObject(root)) {
+	root = json_parse(text, strlen(text));
+	if (json_type(root) != JSON_TYPE_OBJECT) {
 		if (root)
 			set_msg(msg, len, "yopo metadata is not a JSON object");
 		else
-			set_msg(msg, len, "yopo metadata is not valid JSON (error at byte %td)",
-				end ? end - text : (ptrdiff_t)0);
+			set_msg(msg, len, "yopo metadata is not valid JSON");
 		rc = CHECKPOINT_ERR_METADATA;
 		goto out;
 	}
@@ -678,7 +671,7 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 	if (rc == CHECKPOINT_OK && info_check(info, msg, len) != 0)
 		rc = CHECKPOINT_ERR_METADATA;
 out:
-	cJSON_Delete(root);
+	json_free(root);
 	return rc;
 }
 
