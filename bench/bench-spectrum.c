@@ -27,6 +27,7 @@
 #include "linalg.h"
 #include "pcg32.h"
 #include "spectrum.h"
+#include "topk.h"
 
 static void fill_gaussian(float *x, size_t n, struct pcg32 *g)
 {
@@ -94,7 +95,7 @@ int main(int argc, char **argv)
 		}
 		i++;
 	}
-	int removed = (int)lround(ratio * rows), k = rows - removed;
+	int k = util_keep_count(rows, ratio), removed = rows - k;
 	if (k < 1) {
 		fprintf(stderr, "ratio %.3f leaves no row of %d\n", ratio, rows);
 		return 2;
