@@ -357,11 +357,88 @@ static bool shard_name_ok(const char *s)
 	return s[0] != '\0' && strchr(s, '/') == NULL && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
+/* Maps every distinct shard of the index (shards (n), sorted) into a new set *out. */
+static int open_shards(struct safetensors **out, const char *dir, const char **shards, int n)
+{
+	int ret = SAFETENSORS_OK;
+	struct safetensors *st = set_new(n);
+	if (!st)
+		return SAFETENSORS_ERR_NOMEM;
+	for (int i = 0; i < n && !ret; i++) {
+		char *path = path_join(dir, shards[i]);
+		if (!path) {
+			ret = SAFETENSORS_ERR_NOMEM;
+			break;
+		}
+		ret = set_add_file(st, path);
+		free(path);
+		if (ret == SAFETENSORS_ERR_IO && errno == ENOENT)
+			ret = SAFETENSORS_ERR_INDEX;
+		if (!ret && !(st->files[i].shard = strdup(shards[i])))
+			ret = SAFETENSORS_ERR_NOMEM;
+	}
+	qsort(st->items, (size_t)st->n, sizeof *st->items, st_cmp_names);
+	for (int i = 1; i < st->n && !ret; i++)
+		if (strcmp(st->items[i - 1].t.name, st->items[i].t.name) == 0)
+			ret = SAFETENSORS_ERR_DUPLICATE;
+	if (ret) {
+		int saved = errno;
+		safetensors_close(st);
+		errno = saved;
+		return ret;
+	}
+	*out = st;
+	return SAFETENSORS_OK;
+}
+
+/* Every weight_map entry names a tensor of its shard, once. Tensors a shard holds beyond the map
+ * are kept: loaders read whole shards. */
+static int check_weight_map(const struct safetensors *st, const struct cJSON *map)
+{
+	bool *claimed = calloc(st->n ? (size_t)st->n : 1, sizeof *claimed);
+	if (!claimed)
+		return SAFETENSORS_ERR_NOMEM;
+	int ret = SAFETENSORS_OK;
+	for (const struct cJSON *c = json_child(map); c && !ret; c = json_next(c)) {
+		const struct st_item *it = find_item(st, json_key(c));
+		if (!it || strcmp(st->files[it->file].shard, json_string(c)) != 0 ||
+		    claimed[it - st->items]) /* claimed: the same key twice */
+			ret = SAFETENSORS_ERR_INDEX;
+		else
+			claimed[it - st->items] = true;
+	}
+	free(claimed);
+	return ret;
+}
+
+/* The distinct shard names of weight_map (borrowed from it), sorted, in *out (*n of them). */
+static int list_shards(const char ***out, int *n, const struct cJSON *map)
+{
+	int n_map = json_count(map), n_shards = 0;
+	const char **shards = malloc((n_map ? (size_t)n_map : 1) * sizeof *shards);
+	if (!shards)
+		return SAFETENSORS_ERR_NOMEM;
+	for (const struct cJSON *c = json_child(map); c; c = json_next(c)) {
+		if (json_type(c) != JSON_TYPE_STRING || !shard_name_ok(json_string(c))) {
+			free(shards);
+			return SAFETENSORS_ERR_INDEX;
+		}
+		shards[n_shards++] = json_string(c);
+	}
+	qsort(shards, (size_t)n_shards, sizeof *shards, st_cmp_str);
+	int n_distinct = 0;
+	for (int i = 0; i < n_shards; i++)
+		if (i == 0 || strcmp(shards[i], shards[n_distinct - 1]) != 0)
+			shards[n_distinct++] = shards[i];
+	*out = shards;
+	*n = n_distinct;
+	return SAFETENSORS_OK;
+}
+
 static int open_index(struct safetensors **out, const char *dir, const char *index_path)
 {
-	char *text = NULL, *path = NULL;
+	char *text = NULL;
 	const char **shards = NULL;
-	bool *claimed = NULL;
 	size_t len;
 	struct cJSON *root = NULL;
 	struct safetensors *st = NULL;
@@ -382,77 +459,15 @@ static int open_index(struct safetensors **out, const char *dir, const char *ind
 	const struct cJSON *map = json_get(root, "weight_map");
 	if ((meta && json_type(meta) != JSON_TYPE_OBJECT) || json_type(map) != JSON_TYPE_OBJECT)
 		goto out;
-	int n_map = json_count(map);
-	shards = malloc((n_map ? (size_t)n_map : 1) * sizeof *shards);
-	if (!shards) {
-		ret = SAFETENSORS_ERR_NOMEM;
+	if ((ret = list_shards(&shards, &n_shards, map)) ||
+	    (ret = open_shards(&st, dir, shards, n_shards)) || (ret = check_weight_map(st, map)))
 		goto out;
-	}
-	for (const struct cJSON *c = json_child(map); c; c = json_next(c)) {
-		if (json_type(c) != JSON_TYPE_STRING || !shard_name_ok(json_string(c)))
-			goto out;
-		shards[n_shards++] = json_string(c);
-	}
-	qsort(shards, (size_t)n_shards, sizeof *shards, st_cmp_str);
-	int n_distinct = 0;
-	for (int i = 0; i < n_shards; i++)
-		if (i == 0 || strcmp(shards[i], shards[n_distinct - 1]) != 0)
-			shards[n_distinct++] = shards[i];
-
-	st = set_new(n_distinct);
-	if (!st) {
-		ret = SAFETENSORS_ERR_NOMEM;
-		goto out;
-	}
-	for (int i = 0; i < n_distinct; i++) {
-		path = path_join(dir, shards[i]);
-		if (!path) {
-			ret = SAFETENSORS_ERR_NOMEM;
-			goto out;
-		}
-		ret = set_add_file(st, path);
-		free(path);
-		path = NULL;
-		if (ret == SAFETENSORS_ERR_IO && errno == ENOENT)
-			ret = SAFETENSORS_ERR_INDEX;
-		if (ret)
-			goto out;
-		st->files[i].shard = strdup(shards[i]);
-		if (!st->files[i].shard) {
-			ret = SAFETENSORS_ERR_NOMEM;
-			goto out;
-		}
-	}
-	qsort(st->items, (size_t)st->n, sizeof *st->items, st_cmp_names);
-	for (int i = 1; i < st->n; i++) {
-		if (strcmp(st->items[i - 1].t.name, st->items[i].t.name) == 0) {
-			ret = SAFETENSORS_ERR_DUPLICATE;
-			goto out;
-		}
-	}
-	/* Every weight_map entry names a tensor of its shard, once. Tensors a shard holds beyond
-	 * the map are kept: loaders read whole shards. */
-	claimed = calloc(st->n ? (size_t)st->n : 1, sizeof *claimed);
-	if (!claimed) {
-		ret = SAFETENSORS_ERR_NOMEM;
-		goto out;
-	}
-	ret = SAFETENSORS_ERR_INDEX;
-	for (const struct cJSON *c = json_child(map); c; c = json_next(c)) {
-		const struct st_item *it = find_item(st, json_key(c));
-		if (!it || strcmp(st->files[it->file].shard, json_string(c)) != 0)
-			goto out;
-		if (claimed[it - st->items])
-			goto out; /* the same key twice */
-		claimed[it - st->items] = true;
-	}
 	*out = st;
 	st = NULL;
 	ret = SAFETENSORS_OK;
 out:;
 	int saved = errno;
 	safetensors_close(st);
-	free(claimed);
 	free(shards);
 	json_free(root);
 	free(text);
