@@ -396,10 +396,9 @@ START_TEST(test_arg_errors)
 }
 END_TEST
 
-/* A layer whose scored matrix holds a NaN (a corrupt checkpoint): env_layer_begin fails with
- * ENV_ERR_LINALG, after which no layer is current (cached or streamed), and healthy layers still
- * open. */
-static void write_nan_model(const char *dir)
+/* A 3-layer Llama (hidden 16, ffn 24) whose layer-1 gate_proj is patched: zero_rows > 0 zeroes
+ * its first zero_rows rows, else entry 37 becomes NaN. */
+static void write_patched_model(const char *dir, int zero_rows)
 {
 	struct synth_spec spec;
 	synth_spec_default(&spec, CONFIG_FAMILY_LLAMA);
@@ -422,7 +421,10 @@ static void write_nan_model(const char *dir)
 		if (!strcmp(t->name, "model.layers.1.mlp.gate_proj.weight")) {
 			bad = malloc(t->nelem * sizeof *bad);
 			safetensors_read_f32(bad, t);
-			bad[37] = NAN;
+			if (zero_rows > 0)
+				memset(bad, 0, (size_t)zero_rows * 16 * sizeof *bad);
+			else
+				bad[37] = NAN;
 			entries[i].data = bad;
 		}
 	}
@@ -434,7 +436,50 @@ static void write_nan_model(const char *dir)
 	safetensors_close(st);
 }
 
+/* A layer whose scored matrix holds a NaN (a corrupt checkpoint): env_layer_begin fails with
+ * ENV_ERR_LINALG, after which no layer is current (cached or streamed), and healthy layers still
+ * open. */
+static void write_nan_model(const char *dir)
+{
+	write_patched_model(dir, 0);
+}
+
 static const size_t nan_cache[] = {0, SIZE_MAX};
+
+/* A rank-deficient layer (12 of 24 rows zero, hidden 16: rank 12, 4 zero singular values):
+ * spectrum_orig holds exact zeros, and env_layer_ks_matrix snaps the modified matrix's values by
+ * the same rule, so the unmodified matrix is at KS distance exactly 0 from itself (unsnapped
+ * rounding noise against the snapped zeros would give 4/16 = 0.25) and the structured KS of all
+ * rows kept agrees. */
+START_TEST(test_ks_matrix_snapped)
+{
+	char *dir = testutil_tmpdir_new("env"), err[ERR_MAX] = "";
+	write_patched_model(dir, 12);
+	struct env *e = NULL;
+	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, 0, err, sizeof err) == 0, "%s", err);
+	const float *w;
+	ck_assert_int_eq(env_layer_begin(e, 1, NULL, &w, err, sizeof err), ENV_OK);
+	int n = 0;
+	const double *s = env_layer_singular_values(e, &n);
+	ck_assert_int_eq(n, 16);
+	for (int i = 0; i < 16; i++)
+		ck_assert_msg(i < 12 ? s[i] > 0 : s[i] == 0, "sigma %d = %g", i, s[i]);
+	float *w2 = malloc(24 * 16 * sizeof *w2);
+	memcpy(w2, w, 24 * 16 * sizeof *w2);
+	double ks = 42;
+	ck_assert_int_eq(env_layer_ks_matrix(e, w2, &ks, err, sizeof err), ENV_OK);
+	ck_assert_double_eq(ks, 0);
+	/* one more zero row: rank 11, 5 zeros against 4: exactly one value moves, KS 1/16 */
+	memset(w2 + 12 * 16, 0, 16 * sizeof *w2);
+	ck_assert_int_eq(env_layer_ks_matrix(e, w2, &ks, err, sizeof err), ENV_OK);
+	ck_assert_double_eq_tol(ks, 1.0 / 16, 1e-12);
+	ck_assert_int_eq(env_layer_ks_matrix(e, NULL, &ks, err, sizeof err), ENV_ERR_ARG);
+	ck_assert_str_eq(err, "no modified matrix");
+	free(w2);
+	env_close(e);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
 
 START_TEST(test_nan_layer)
 {
@@ -534,6 +579,7 @@ int main(void)
 	tcase_add_test(tc, test_cache_stream_routes);
 	tcase_add_test(tc, test_arg_errors);
 	tcase_add_loop_test(tc, test_nan_layer, 0, 2);
+	tcase_add_test(tc, test_ks_matrix_snapped);
 	tcase_add_loop_test(tc, test_open_errors, 0, (int)(sizeof open_cases / sizeof open_cases[0]));
 	tcase_add_test(tc, test_strerror);
 	suite_add_tcase(s, tc);
