@@ -379,8 +379,8 @@ static int check_duplicates(const struct cJSON *o, const char *where, char *msg,
 }
 
 /* o[key] if present, else NULL with a "missing field" message. */
-static const struct cJSON *get_field(const struct cJSON *o, const char *key, const char *where, char *msg,
-			      size_t len)
+static const struct cJSON *get_field(const struct cJSON *o, const char *key, const char *where,
+				     char *msg, size_t len)
 {
 	const struct cJSON *v = json_get(o, key);
 
@@ -437,8 +437,8 @@ static int get_string(const char **out, const struct cJSON *o, const char *key, 
 }
 
 /* Copies the string o[key] (at most max - 1 bytes) into dst (max). */
-static int get_fixed_string(char *dst, size_t max, const struct cJSON *o, const char *key, char *msg,
-			    size_t len)
+static int get_fixed_string(char *dst, size_t max, const struct cJSON *o, const char *key,
+			    char *msg, size_t len)
 {
 	const char *s;
 	int rc = get_string(&s, o, key, "", msg, len);
@@ -453,8 +453,8 @@ static int get_fixed_string(char *dst, size_t max, const struct cJSON *o, const 
 	return CHECKPOINT_OK;
 }
 
-static int get_array(const struct cJSON **out, int *n, const struct cJSON *o, const char *key, char *msg,
-		     size_t len)
+static int get_array(const struct cJSON **out, int *n, const struct cJSON *o, const char *key,
+		     char *msg, size_t len)
 {
 	const struct cJSON *v = get_field(o, key, "", msg, len);
 
@@ -531,7 +531,8 @@ static int parse_mlp(struct checkpoint_info *info, const struct cJSON *root, cha
 	return CHECKPOINT_OK;
 }
 
-static int parse_trained_on(struct checkpoint_info *info, const struct cJSON *root, char *msg, size_t len)
+static int parse_trained_on(struct checkpoint_info *info, const struct cJSON *root, char *msg,
+			    size_t len)
 {
 	const struct cJSON *arr, *e;
 	char where[48];
@@ -577,7 +578,8 @@ static int parse_trained_on(struct checkpoint_info *info, const struct cJSON *ro
 	return CHECKPOINT_OK;
 }
 
-static int parse_ratios(struct checkpoint_info *info, const struct cJSON *root, char *msg, size_t len)
+static int parse_ratios(struct checkpoint_info *info, const struct cJSON *root, char *msg,
+			size_t len)
 {
 	const struct cJSON *arr, *e;
 	int n, i = 0, rc;

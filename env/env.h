@@ -45,7 +45,9 @@ int env_cols(const struct env *e);
 /* Makes `layer` current: reads its matrix and computes its features (once). Its spectrum is
  * computed on the first env_layer_ks / env_layer_singular_values.
  * *features (rows, ROWFEAT_COUNT) and *w (rows, cols) are borrowed until the next
- * env_layer_begin or env_close. */
+ * env_layer_begin or env_close. Errors: ARG (layer out of range; the current layer stays),
+ * MODEL (a tensor missing or unconvertible), NOMEM, LINALG (non-finite weights, no
+ * convergence); after MODEL/NOMEM/LINALG no layer is current. */
 int env_layer_begin(struct env *e, int layer, const float **features, const float **w,
 		    char *err, size_t errlen);
 

@@ -13,8 +13,7 @@ const char *eval_strerror(int err)
 {
 	switch (err) {
 	case EVAL_OK: return "success";
-	case EVAL_ERR_IO: return "cannot read the text file";
-	case EVAL_ERR_EMPTY: return "text is empty or too short for one window";
+	case EVAL_ERR_EMPTY: return "text too short for one window";
 	case EVAL_ERR_NOMEM: return "out of memory";
 	case EVAL_ERR_FORWARD: return "forward pass failed";
 	case EVAL_ERR_ARG: return "invalid argument";

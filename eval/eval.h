@@ -14,8 +14,8 @@
 
 enum eval_error {
 	EVAL_OK = 0,
-	EVAL_ERR_IO = -1,      /* text file missing or unreadable */
-	EVAL_ERR_EMPTY = -2,   /* text file empty, or too few tokens for one window */
+	/* -1 was the text file's read error: files are read by util_read_file (file.h) now */
+	EVAL_ERR_EMPTY = -2,   /* too few tokens for one window */
 	EVAL_ERR_NOMEM = -3,
 	EVAL_ERR_FORWARD = -4, /* the forward pass failed */
 	EVAL_ERR_ARG = -5,

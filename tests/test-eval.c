@@ -316,7 +316,7 @@ END_TEST
 
 START_TEST(test_strerror)
 {
-	const int codes[] = {EVAL_OK, EVAL_ERR_IO, EVAL_ERR_EMPTY, EVAL_ERR_NOMEM, EVAL_ERR_FORWARD,
+	const int codes[] = {EVAL_OK, EVAL_ERR_EMPTY, EVAL_ERR_NOMEM, EVAL_ERR_FORWARD,
 			     EVAL_ERR_ARG};
 	const int n = (int)(sizeof codes / sizeof codes[0]);
 	const char *unknown = eval_strerror(-100);
