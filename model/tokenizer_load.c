@@ -609,7 +609,7 @@ int tokenizer_open_detail(struct tokenizer **out, const char *path, char *msg, s
 	int err;
 
 	if (!out || !path || (!msg && msg_cap))
-		return TOKENIZER_ERR_ARG;
+		return fail(&ld, TOKENIZER_ERR_ARG, "tokenizer_open_detail: no output or path");
 	char why[ERR_MAX];
 	err = util_read_file(&text, &text_len, path, TOKENIZER_MAX_FILE, true, why, sizeof why);
 	if (err) {
