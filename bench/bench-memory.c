@@ -425,6 +425,63 @@ static bool dir_exists_nonempty(const char *dir, bool *exists)
 	return path_join(path, sizeof path, dir, "model.safetensors") && access(path, F_OK) == 0;
 }
 
+/* The large checkpoint in large_dir: reused when it already holds one of o->large's shape, else
+ * written after checking that 1.5 x need bytes are free. 0, 1 on error, 77 (skip) without the
+ * space. *wrote / *made_dir tell the caller what to clean up. */
+static int prepare_large(const struct opts *o, const char *large_dir, const char *tmp,
+			 uint64_t need, bool *wrote, bool *made_dir)
+{
+	bool exists;
+	if (dir_exists_nonempty(large_dir, &exists)) {
+		if (!checkpoint_matches(large_dir, &o->large)) {
+			fprintf(stderr, "bench-memory: %s holds something other than a %d-layer %d/%d "
+				"%s checkpoint; give an empty or absent --dir\n", large_dir,
+				o->large.n_layers, o->large.hidden, o->large.ffn,
+				safetensors_dtype_name(o->large.dtype));
+			return 1;
+		}
+		printf("[large] reusing %s\n", large_dir);
+		return 0;
+	}
+	struct statvfs vfs;
+	const char *probe = exists ? large_dir : o->dir ? "." : tmp;
+	char parent[4096];
+	if (!exists && o->dir) {
+		snprintf(parent, sizeof parent, "%s", o->dir);
+		char *slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		else if (slash)
+			slash[1] = '\0';
+		else
+			snprintf(parent, sizeof parent, ".");
+		probe = parent;
+	}
+	if (statvfs(probe, &vfs) != 0) {
+		fprintf(stderr, "bench-memory: statvfs %s: %s\n", probe, strerror(errno));
+		return 1;
+	}
+	double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
+	double want = 1.5 * (double)need;
+	if (avail < want) {
+		printf("bench-memory: SKIP: %.1f GB free on %s, %.1f GB needed for the %.1f GB "
+		       "checkpoint (use --dir elsewhere, or shrink it with --hidden/--ffn/"
+		       "--layers-total)\n", avail / GB, probe, want / GB, (double)need / GB);
+		return 77;
+	}
+	*made_dir = !exists;
+	size_t child_peak;
+	double secs;
+	printf("[large] writing %.2f GB of %s into %s (%.1f GB free)\n", (double)need / GB,
+	       safetensors_dtype_name(o->large.dtype), large_dir, avail / GB);
+	*wrote = true;
+	if (write_checkpoint(large_dir, &o->large, &child_peak, &secs))
+		return 1;
+	printf("[large] synth_write %.1f s (%.0f MiB/s), writer process peak RSS %.1f MiB\n", secs,
+	       (double)need / MIB / secs, (double)child_peak / MIB);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -452,58 +509,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-memory: mkdtemp %s: %s\n", tmp_root, strerror(errno));
 		return 1;
 	}
-	bool exists;
 	if (o.dir)
 		snprintf(large_dir, sizeof large_dir, "%s", o.dir);
 	else if (!path_join(large_dir, sizeof large_dir, tmp_root, "large"))
 		goto out;
-	if (dir_exists_nonempty(large_dir, &exists)) {
-		if (!checkpoint_matches(large_dir, &o.large)) {
-			fprintf(stderr, "bench-memory: %s holds something other than a %d-layer %d/%d "
-				"%s checkpoint; give an empty or absent --dir\n", large_dir,
-				o.large.n_layers, o.large.hidden, o.large.ffn,
-				safetensors_dtype_name(o.large.dtype));
-			goto out;
-		}
-		printf("[large] reusing %s\n", large_dir);
-	} else {
-		struct statvfs vfs;
-		const char *probe = exists ? large_dir : o.dir ? "." : tmp;
-		char parent[4096];
-		if (!exists && o.dir) {
-			snprintf(parent, sizeof parent, "%s", o.dir);
-			char *slash = strrchr(parent, '/');
-			if (slash && slash != parent)
-				*slash = '\0';
-			else if (slash)
-				slash[1] = '\0';
-			else
-				snprintf(parent, sizeof parent, ".");
-			probe = parent;
-		}
-		if (statvfs(probe, &vfs) != 0) {
-			fprintf(stderr, "bench-memory: statvfs %s: %s\n", probe, strerror(errno));
-			goto out;
-		}
-		double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
-		double want = 1.5 * (double)need;
-		if (avail < want) {
-			printf("bench-memory: SKIP: %.1f GB free on %s, %.1f GB needed for the %.1f GB "
-			       "checkpoint (use --dir elsewhere, or shrink it with --hidden/--ffn/"
-			       "--layers-total)\n", avail / GB, probe, want / GB, (double)need / GB);
-			status = 77;
-			goto out;
-		}
-		made_large_dir = !exists;
-		size_t child_peak;
-		double secs;
-		printf("[large] writing %.2f GB of %s into %s (%.1f GB free)\n", (double)need / GB,
-		       safetensors_dtype_name(o.large.dtype), large_dir, avail / GB);
-		wrote_large = true;
-		if (write_checkpoint(large_dir, &o.large, &child_peak, &secs))
-			goto out;
-		printf("[large] synth_write %.1f s (%.0f MiB/s), writer process peak RSS %.1f MiB\n", secs,
-		       (double)need / MIB / secs, (double)child_peak / MIB);
+	int prep = prepare_large(&o, large_dir, tmp, need, &wrote_large, &made_large_dir);
+	if (prep) {
+		status = prep;
+		goto out;
 	}
 
 	/* the small model of the same aspect ratio, measured first: the peak only grows */
