@@ -4,7 +4,6 @@
  * fixture, the window counting rules, argument errors, FLOPs of two fixtures computed by hand,
  * and the size and speed measures. */
 #include <check.h>
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "clock.h"
 #include "eval.h"
 #include "forward.h"
+#include "json.h"
 #include "model.h"
 #include "testutil.h"
 
@@ -229,27 +229,27 @@ static double numpy_nll(const char *family, int **tokens_out, int *n_out)
 	size_t n;
 	char *text = testutil_file_read(path, &n);
 	ck_assert(n > 0);
-	cJSON *root = cJSON_Parse(text);
+	struct cJSON *root = json_parse(text, n);
 	free(text);
 	ck_assert_ptr_nonnull(root);
-	const cJSON *toks = cJSON_GetObjectItem(root, "tokens");
-	const cJSON *rows = cJSON_GetObjectItem(root, "logits");
-	ck_assert(cJSON_IsArray(toks) && cJSON_IsArray(rows));
-	int nt = cJSON_GetArraySize(toks);
-	ck_assert_int_eq(cJSON_GetArraySize(rows), nt);
+	const struct cJSON *toks = json_get(root, "tokens");
+	const struct cJSON *rows = json_get(root, "logits");
+	ck_assert(json_type(toks) == JSON_TYPE_ARRAY && json_type(rows) == JSON_TYPE_ARRAY);
+	int nt = json_count(toks);
+	ck_assert_int_eq(json_count(rows), nt);
 	int *tokens = malloc((size_t)nt * sizeof *tokens);
 	ck_assert_ptr_nonnull(tokens);
 	for (int i = 0; i < nt; i++)
-		tokens[i] = cJSON_GetArrayItem(toks, i)->valueint;
+		tokens[i] = (int)json_number(json_at(toks, i));
 	double sum = 0;
 	for (int t = 0; t + 1 < nt; t++) {
-		const cJSON *row = cJSON_GetArrayItem(rows, t);
+		const struct cJSON *row = json_at(rows, t);
 		double z = 0;
-		const cJSON *v;
-		cJSON_ArrayForEach(v, row) z += exp(v->valuedouble);
-		sum += log(z) - cJSON_GetArrayItem(row, tokens[t + 1])->valuedouble;
+		for (const struct cJSON *v = json_child(row); v; v = json_next(v))
+			z += exp(json_number(v));
+		sum += log(z) - json_number(json_at(row, tokens[t + 1]));
 	}
-	cJSON_Delete(root);
+	json_free(root);
 	*tokens_out = tokens;
 	*n_out = nt;
 	return sum / (nt - 1);
