@@ -6,6 +6,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -378,62 +379,31 @@ static int check_duplicates(const struct cJSON *o, const char *where, char *msg,
 	return 0;
 }
 
-/* o[key] if present, else NULL with a "missing field" message. */
-static const struct cJSON *get_field(const struct cJSON *o, const char *key, const char *where,
-				     char *msg, size_t len)
-{
-	const struct cJSON *v = json_get(o, key);
-
-	if (!v)
-		set_msg(msg, len, "%smissing field \"%s\"", where, key);
-	return v;
-}
-
+/* The typed getters are util/json's (messages "where: missing field \"key\"", "... is not an
+ * integer", ...); every failure is a metadata error. */
 static int get_int(int *out, const struct cJSON *o, const char *key, const char *where, char *msg,
 		   size_t len)
 {
-	const struct cJSON *v = get_field(o, key, where, msg, len);
-	double d;
-
-	if (!v)
+	long v;
+	if (json_get_int(&v, o, key, INT_MIN, INT_MAX, where, msg, len))
 		return CHECKPOINT_ERR_METADATA;
-	d = json_number(v);
-	if (!json_is_integer(v, INT_MIN, INT_MAX)) {
-		set_msg(msg, len, "%sfield \"%s\" is not an integer", where, key);
-		return CHECKPOINT_ERR_METADATA;
-	}
-	*out = (int)d;
+	*out = (int)v;
 	return CHECKPOINT_OK;
 }
 
 static int get_double(double *out, const struct cJSON *o, const char *key, char *msg, size_t len)
 {
-	const struct cJSON *v = get_field(o, key, "", msg, len);
-
-	if (!v)
-		return CHECKPOINT_ERR_METADATA;
-	if (json_type(v) != JSON_TYPE_NUMBER) {
-		set_msg(msg, len, "field \"%s\" is not a number", key);
-		return CHECKPOINT_ERR_METADATA;
-	}
-	*out = json_number(v);
-	return CHECKPOINT_OK;
+	return json_get_double(out, o, key, -DBL_MAX, DBL_MAX, NULL, msg, len)
+		       ? CHECKPOINT_ERR_METADATA
+		       : CHECKPOINT_OK;
 }
 
 /* *out borrows the document's string. */
 static int get_string(const char **out, const struct cJSON *o, const char *key, const char *where,
 		      char *msg, size_t len)
 {
-	const struct cJSON *v = get_field(o, key, where, msg, len);
-
-	if (!v)
-		return CHECKPOINT_ERR_METADATA;
-	if (json_type(v) != JSON_TYPE_STRING) {
-		set_msg(msg, len, "%sfield \"%s\" is not a string", where, key);
-		return CHECKPOINT_ERR_METADATA;
-	}
-	*out = json_string(v);
-	return CHECKPOINT_OK;
+	return json_get_string(out, o, key, where, msg, len) ? CHECKPOINT_ERR_METADATA
+							      : CHECKPOINT_OK;
 }
 
 /* Copies the string o[key] (at most max - 1 bytes) into dst (max). */
@@ -441,7 +411,7 @@ static int get_fixed_string(char *dst, size_t max, const struct cJSON *o, const 
 			    char *msg, size_t len)
 {
 	const char *s;
-	int rc = get_string(&s, o, key, "", msg, len);
+	int rc = get_string(&s, o, key, NULL, msg, len);
 
 	if (rc != CHECKPOINT_OK)
 		return rc;
@@ -456,15 +426,10 @@ static int get_fixed_string(char *dst, size_t max, const struct cJSON *o, const 
 static int get_array(const struct cJSON **out, int *n, const struct cJSON *o, const char *key,
 		     char *msg, size_t len)
 {
-	const struct cJSON *v = get_field(o, key, "", msg, len);
+	const struct cJSON *v;
 
-	if (!v)
+	if (json_get_array(&v, n, o, key, NULL, msg, len))
 		return CHECKPOINT_ERR_METADATA;
-	if (json_type(v) != JSON_TYPE_ARRAY) {
-		set_msg(msg, len, "field \"%s\" is not an array", key);
-		return CHECKPOINT_ERR_METADATA;
-	}
-	*n = json_count(v);
 	if (*n > CHECKPOINT_MAX_LIST) {
 		set_msg(msg, len, "field \"%s\" has more than %d entries", key, CHECKPOINT_MAX_LIST);
 		return CHECKPOINT_ERR_METADATA;
@@ -498,9 +463,9 @@ static int parse_mlp(struct checkpoint_info *info, const struct cJSON *root, cha
 
 	rc = get_array(&feats, &n, root, "features", msg, len);
 	if (rc == CHECKPOINT_OK)
-		rc = get_int(&info->n_features, root, "n_features", "", msg, len);
+		rc = get_int(&info->n_features, root, "n_features", NULL, msg, len);
 	if (rc == CHECKPOINT_OK)
-		rc = get_int(&info->n_hidden, root, "n_hidden", "", msg, len);
+		rc = get_int(&info->n_hidden, root, "n_hidden", NULL, msg, len);
 	if (rc != CHECKPOINT_OK)
 		return rc;
 	for (f = json_child(feats); f; f = json_next(f)) {
@@ -549,9 +514,9 @@ static int parse_trained_on(struct checkpoint_info *info, const struct cJSON *ro
 	for (e = json_child(arr); e; e = json_next(e)) {
 		struct checkpoint_model *m = &info->trained_on[i];
 		const char *model, *type;
-		snprintf(where, sizeof where, "trained_on[%d]: ", i);
+		snprintf(where, sizeof where, "trained_on[%d]", i);
 		if (json_type(e) != JSON_TYPE_OBJECT) {
-			set_msg(msg, len, "%snot an object", where);
+			set_msg(msg, len, "%s: not an object", where);
 			return CHECKPOINT_ERR_METADATA;
 		}
 		if (check_duplicates(e, "trained_on entry", msg, len) != 0)
@@ -625,7 +590,7 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 	}
 	rc = check_duplicates(root, "yopo metadata", msg, len) ? CHECKPOINT_ERR_METADATA : 0;
 	if (rc == CHECKPOINT_OK)
-		rc = get_int(&version, root, "format_version", "", msg, len);
+		rc = get_int(&version, root, "format_version", NULL, msg, len);
 	if (rc != CHECKPOINT_OK)
 		goto out;
 	if (version != FORMAT_VERSION) {
@@ -634,7 +599,7 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 		rc = CHECKPOINT_ERR_VERSION;
 		goto out;
 	}
-	rc = get_string(&s, root, "arch", "", msg, len);
+	rc = get_string(&s, root, "arch", NULL, msg, len);
 	if (rc != CHECKPOINT_OK)
 		goto out;
 	if (strcmp(s, "mlp") == 0) {
@@ -642,9 +607,9 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 		rc = parse_mlp(info, root, msg, len);
 	} else if (strcmp(s, "prunenet") == 0) {
 		info->arch = CHECKPOINT_ARCH_PRUNENET;
-		rc = get_int(&info->hidden, root, "hidden", "", msg, len);
+		rc = get_int(&info->hidden, root, "hidden", NULL, msg, len);
 		if (rc == CHECKPOINT_OK)
-			rc = get_int(&info->ffn, root, "ffn", "", msg, len);
+			rc = get_int(&info->ffn, root, "ffn", NULL, msg, len);
 	} else {
 		set_msg(msg, len, "unknown arch \"%.64s\" (expected mlp or prunenet)", s);
 		rc = CHECKPOINT_ERR_ARCH;
@@ -656,13 +621,13 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 	if (rc == CHECKPOINT_OK)
 		rc = get_fixed_string(info->reward, sizeof info->reward, root, "reward", msg, len);
 	if (rc == CHECKPOINT_OK)
-		rc = get_string(&s, root, "seed", "", msg, len);
+		rc = get_string(&s, root, "seed", NULL, msg, len);
 	if (rc == CHECKPOINT_OK && parse_u64(&info->seed, s) != 0) {
 		set_msg(msg, len, "seed \"%.32s\" is not a decimal uint64", s);
 		rc = CHECKPOINT_ERR_METADATA;
 	}
 	if (rc == CHECKPOINT_OK)
-		rc = get_int(&info->episodes, root, "episodes", "", msg, len);
+		rc = get_int(&info->episodes, root, "episodes", NULL, msg, len);
 	if (rc == CHECKPOINT_OK)
 		rc = get_double(&info->final_reward, root, "final_reward", msg, len);
 	if (rc == CHECKPOINT_OK)

@@ -62,7 +62,7 @@ struct getter_case {
 
 static const struct getter_case int_cases[] = {
 	{"n", JSON_OK, ""},
-	{"none", JSON_ERR_MISSING, "cfg: missing \"none\""},
+	{"none", JSON_ERR_MISSING, "cfg: missing field \"none\""},
 	{"s", JSON_ERR_TYPE, "cfg: \"s\" is not an integer"},
 	{"f", JSON_ERR_TYPE, "cfg: \"f\" is not an integer"},
 	{"big", JSON_ERR_RANGE, "cfg: \"big\" = 1000 is out of range [0, 100]"},
@@ -122,6 +122,10 @@ START_TEST(test_get_others)
 	ck_assert_int_eq(json_count(arr), 1);
 	ck_assert_int_eq(json_get_object(&arr, j, "absent", "cfg", err, sizeof err),
 			 JSON_ERR_MISSING);
+	ck_assert_int_eq(json_get_string(&s, j, "absent", "", err, sizeof err), JSON_ERR_MISSING);
+	ck_assert_str_eq(err, "missing field \"absent\""); /* no where: no prefix */
+	ck_assert_int_eq(json_get_string(&s, j, "n", NULL, err, sizeof err), JSON_ERR_TYPE);
+	ck_assert_str_eq(err, "\"n\" is not a string");
 	/* err may be NULL: the status alone */
 	ck_assert_int_eq(json_get_int(&v, j, "s", 0, 1, "cfg", NULL, 0), JSON_ERR_TYPE);
 	json_free(j);

@@ -10,6 +10,9 @@
 
 #include "err.h"
 
+/* The "where: " prefix of a getter's message, nothing for an empty or NULL where (two args). */
+#define WHERE(w) ((w) && *(w) ? (w) : ""), ((w) && *(w) ? ": " : "")
+
 struct cJSON *json_parse(const char *text, size_t len)
 {
 	const char *end = NULL;
@@ -114,7 +117,8 @@ static int member(const struct cJSON **out, const struct cJSON *obj, const char 
 {
 	const cJSON *v = json_get(obj, key);
 	if (!v)
-		return err_set(err, errlen, JSON_ERR_MISSING, "%s: missing \"%s\"", where, key);
+		return err_set(err, errlen, JSON_ERR_MISSING, "%s%smissing field \"%s\"", WHERE(where),
+			       key);
 	*out = v;
 	return JSON_OK;
 }
@@ -127,10 +131,12 @@ int json_get_int(long *out, const struct cJSON *obj, const char *key, long min, 
 	if (rc)
 		return rc;
 	if (!json_is_integer(v, -9007199254740992.0, 9007199254740992.0))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not an integer", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not an integer", WHERE(where),
+			       key);
 	if (v->valuedouble < (double)min || v->valuedouble > (double)max)
-		return err_set(err, errlen, JSON_ERR_RANGE, "%s: \"%s\" = %.17g is out of range [%ld, %ld]",
-			       where, key, v->valuedouble, min, max);
+		return err_set(err, errlen, JSON_ERR_RANGE,
+			       "%s%s\"%s\" = %.17g is out of range [%ld, %ld]", WHERE(where), key,
+			       v->valuedouble, min, max);
 	*out = (long)v->valuedouble;
 	return JSON_OK;
 }
@@ -153,11 +159,11 @@ int json_get_double(double *out, const struct cJSON *obj, const char *key, doubl
 	if (rc)
 		return rc;
 	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not a finite number", where,
-			       key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not a finite number",
+			       WHERE(where), key);
 	if (v->valuedouble < min || v->valuedouble > max)
-		return err_set(err, errlen, JSON_ERR_RANGE, "%s: \"%s\" = %g is out of range [%g, %g]", where,
-			       key, v->valuedouble, min, max);
+		return err_set(err, errlen, JSON_ERR_RANGE, "%s%s\"%s\" = %g is out of range [%g, %g]",
+			       WHERE(where), key, v->valuedouble, min, max);
 	*out = v->valuedouble;
 	return JSON_OK;
 }
@@ -180,7 +186,8 @@ int json_get_string(const char **out, const struct cJSON *obj, const char *key, 
 	if (rc)
 		return rc;
 	if (!cJSON_IsString(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not a string", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not a string", WHERE(where),
+			       key);
 	*out = v->valuestring;
 	return JSON_OK;
 }
@@ -194,7 +201,8 @@ int json_get_bool_or(bool *out, const struct cJSON *obj, const char *key, bool d
 		return JSON_OK;
 	}
 	if (!cJSON_IsBool(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not true or false", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not true or false",
+			       WHERE(where), key);
 	*out = cJSON_IsTrue(v);
 	return JSON_OK;
 }
@@ -207,7 +215,8 @@ int json_get_array(const struct cJSON **out, int *n, const struct cJSON *obj, co
 	if (rc)
 		return rc;
 	if (!cJSON_IsArray(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not an array", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not an array", WHERE(where),
+			       key);
 	*out = v;
 	*n = cJSON_GetArraySize(v);
 	return JSON_OK;
@@ -221,7 +230,8 @@ int json_get_object(const struct cJSON **out, const struct cJSON *obj, const cha
 	if (rc)
 		return rc;
 	if (!cJSON_IsObject(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not an object", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not an object", WHERE(where),
+			       key);
 	*out = v;
 	return JSON_OK;
 }

@@ -68,8 +68,10 @@ bool json_bool(const struct cJSON *item);
 /* Whether a number item holds an integer value within [min, max] (exactly representable). */
 bool json_is_integer(const struct cJSON *item, double min, double max);
 
-/* Typed getters of member key of obj; `where` prefixes the message ("config.json"). A missing key
- * is JSON_ERR_MISSING unless the getter has a default (the *_or forms return def). */
+/* Typed getters of member key of obj; `where` prefixes the message as "where: " ("config.json",
+ * "trained_on[1]"; NULL or "" for none). A missing key is JSON_ERR_MISSING ("missing field
+ * \"key\"") unless the getter has a default (the *_or forms return def). A wrong type is
+ * JSON_ERR_TYPE, a value outside [min, max] JSON_ERR_RANGE ("... is out of range [min, max]"). */
 int json_get_int(long *out, const struct cJSON *obj, const char *key, long min, long max,
 		 const char *where, char *err, size_t errlen);
 int json_get_int_or(long *out, const struct cJSON *obj, const char *key, long def, long min,
