@@ -9,12 +9,12 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "json.h"
 #include "rowfeat.h"
 #include "safetensors.h"
@@ -63,17 +63,6 @@ const char *checkpoint_strerror(int err)
 	}
 }
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 static const char *arch_name(enum checkpoint_arch a)
 {
 	return a == CHECKPOINT_ARCH_MLP ? "mlp" : "prunenet";
@@ -103,22 +92,22 @@ static bool dim_ok(int v)
 static int info_check(const struct checkpoint_info *in, char *msg, size_t len)
 {
 	if (in->arch != CHECKPOINT_ARCH_MLP && in->arch != CHECKPOINT_ARCH_PRUNENET) {
-		set_msg(msg, len, "arch %d is not mlp or prunenet", (int)in->arch);
+		err_set(msg, len, 0, "arch %d is not mlp or prunenet", (int)in->arch);
 		return -1;
 	}
 	if (in->arch == CHECKPOINT_ARCH_MLP && (!dim_ok(in->n_features) || !dim_ok(in->n_hidden))) {
-		set_msg(msg, len, "n_features %d / n_hidden %d out of range [1, %d]", in->n_features,
+		err_set(msg, len, 0, "n_features %d / n_hidden %d out of range [1, %d]", in->n_features,
 			in->n_hidden, CHECKPOINT_MAX_DIM);
 		return -1;
 	}
 	if (in->arch == CHECKPOINT_ARCH_PRUNENET && (!dim_ok(in->hidden) || !dim_ok(in->ffn))) {
-		set_msg(msg, len, "hidden %d / ffn %d out of range [1, %d]", in->hidden, in->ffn,
+		err_set(msg, len, 0, "hidden %d / ffn %d out of range [1, %d]", in->hidden, in->ffn,
 			CHECKPOINT_MAX_DIM);
 		return -1;
 	}
 	if (in->n_trained_on < 0 || in->n_trained_on > CHECKPOINT_MAX_LIST ||
 	    (in->n_trained_on > 0 && !in->trained_on)) {
-		set_msg(msg, len, "trained_on has %d entries (at most %d)", in->n_trained_on,
+		err_set(msg, len, 0, "trained_on has %d entries (at most %d)", in->n_trained_on,
 			CHECKPOINT_MAX_LIST);
 		return -1;
 	}
@@ -127,42 +116,42 @@ static int info_check(const struct checkpoint_info *in, char *msg, size_t len)
 		size_t lm = m->model ? strlen(m->model) : 0;
 		size_t lt = m->model_type ? strlen(m->model_type) : 0;
 		if (lm == 0 || lm > CHECKPOINT_MAX_PATH || lt == 0 || lt >= CHECKPOINT_MAX_TYPE) {
-			set_msg(msg, len, "trained_on[%d]: model or model_type empty or too long", i);
+			err_set(msg, len, 0, "trained_on[%d]: model or model_type empty or too long", i);
 			return -1;
 		}
 		if (!dim_ok(m->hidden) || !dim_ok(m->ffn) || !dim_ok(m->layers)) {
-			set_msg(msg, len, "trained_on[%d]: hidden %d / ffn %d / layers %d out of range",
+			err_set(msg, len, 0, "trained_on[%d]: hidden %d / ffn %d / layers %d out of range",
 				i, m->hidden, m->ffn, m->layers);
 			return -1;
 		}
 		if (in->arch == CHECKPOINT_ARCH_PRUNENET && (m->hidden != in->hidden || m->ffn != in->ffn)) {
-			set_msg(msg, len,
+			err_set(msg, len, 0,
 				"trained_on[%d] has hidden %d / ffn %d but the prunenet is tied to %d / %d",
 				i, m->hidden, m->ffn, in->hidden, in->ffn);
 			return -1;
 		}
 	}
 	if (in->n_ratios < 0 || in->n_ratios > CHECKPOINT_MAX_LIST || (in->n_ratios > 0 && !in->ratios)) {
-		set_msg(msg, len, "ratios has %d entries (at most %d)", in->n_ratios, CHECKPOINT_MAX_LIST);
+		err_set(msg, len, 0, "ratios has %d entries (at most %d)", in->n_ratios, CHECKPOINT_MAX_LIST);
 		return -1;
 	}
 	for (int i = 0; i < in->n_ratios; i++) {
 		if (!(in->ratios[i] > 0.0 && in->ratios[i] < 1.0)) {
-			set_msg(msg, len, "ratios[%d] = %g is not in (0, 1)", i, in->ratios[i]);
+			err_set(msg, len, 0, "ratios[%d] = %g is not in (0, 1)", i, in->ratios[i]);
 			return -1;
 		}
 	}
 	if (!memchr(in->reward, '\0', sizeof in->reward) ||
 	    (strcmp(in->reward, "neg-ks") != 0 && strcmp(in->reward, "inverse") != 0)) {
-		set_msg(msg, len, "reward is not \"neg-ks\" or \"inverse\"");
+		err_set(msg, len, 0, "reward is not \"neg-ks\" or \"inverse\"");
 		return -1;
 	}
 	if (in->episodes < 0) {
-		set_msg(msg, len, "episodes %d is negative", in->episodes);
+		err_set(msg, len, 0, "episodes %d is negative", in->episodes);
 		return -1;
 	}
 	if (!isfinite(in->final_reward) || !isfinite(in->best_reward)) {
-		set_msg(msg, len, "final_reward / best_reward not finite");
+		err_set(msg, len, 0, "final_reward / best_reward not finite");
 		return -1;
 	}
 	return 0;
@@ -373,7 +362,7 @@ static int check_duplicates(const struct cJSON *o, const char *where, char *msg,
 	for (const struct cJSON *a = json_child(o); a; a = json_next(a))
 		for (const struct cJSON *b = json_next(a); b; b = json_next(b))
 			if (strcmp(json_key(a), json_key(b)) == 0) {
-				set_msg(msg, len, "%s: duplicate key \"%s\"", where, json_key(a));
+				err_set(msg, len, 0, "%s: duplicate key \"%s\"", where, json_key(a));
 				return -1;
 			}
 	return 0;
@@ -416,7 +405,7 @@ static int get_fixed_string(char *dst, size_t max, const struct cJSON *o, const 
 	if (rc != CHECKPOINT_OK)
 		return rc;
 	if (strlen(s) >= max) {
-		set_msg(msg, len, "field \"%s\" is longer than %zu bytes", key, max - 1);
+		err_set(msg, len, 0, "field \"%s\" is longer than %zu bytes", key, max - 1);
 		return CHECKPOINT_ERR_METADATA;
 	}
 	memcpy(dst, s, strlen(s) + 1);
@@ -431,7 +420,7 @@ static int get_array(const struct cJSON **out, int *n, const struct cJSON *o, co
 	if (json_get_array(&v, n, o, key, NULL, msg, len))
 		return CHECKPOINT_ERR_METADATA;
 	if (*n > CHECKPOINT_MAX_LIST) {
-		set_msg(msg, len, "field \"%s\" has more than %d entries", key, CHECKPOINT_MAX_LIST);
+		err_set(msg, len, 0, "field \"%s\" has more than %d entries", key, CHECKPOINT_MAX_LIST);
 		return CHECKPOINT_ERR_METADATA;
 	}
 	*out = v;
@@ -470,24 +459,24 @@ static int parse_mlp(struct checkpoint_info *info, const struct cJSON *root, cha
 		return rc;
 	for (f = json_child(feats); f; f = json_next(f)) {
 		if (json_type(f) != JSON_TYPE_STRING) {
-			set_msg(msg, len, "features[%d] is not a string", i);
+			err_set(msg, len, 0, "features[%d] is not a string", i);
 			return CHECKPOINT_ERR_METADATA;
 		}
 		i++;
 	}
 	if (n != info->n_features) {
-		set_msg(msg, len, "features lists %d names but n_features is %d", n, info->n_features);
+		err_set(msg, len, 0, "features lists %d names but n_features is %d", n, info->n_features);
 		return CHECKPOINT_ERR_METADATA;
 	}
 	if (n != ROWFEAT_COUNT) {
-		set_msg(msg, len, "policy takes %d features; this build computes %d (%s)", n,
+		err_set(msg, len, 0, "policy takes %d features; this build computes %d (%s)", n,
 			ROWFEAT_COUNT, rowfeat_list());
 		return CHECKPOINT_ERR_FEATURES;
 	}
 	i = 0;
 	for (f = json_child(feats); f; f = json_next(f)) {
 		if (strcmp(json_string(f), rowfeat_name(i)) != 0) {
-			set_msg(msg, len, "feature %d is \"%.64s\" in the checkpoint but \"%s\" in this build",
+			err_set(msg, len, 0, "feature %d is \"%.64s\" in the checkpoint but \"%s\" in this build",
 				i, json_string(f), rowfeat_name(i));
 			return CHECKPOINT_ERR_FEATURES;
 		}
@@ -516,7 +505,7 @@ static int parse_trained_on(struct checkpoint_info *info, const struct cJSON *ro
 		const char *model, *type;
 		snprintf(where, sizeof where, "trained_on[%d]", i);
 		if (json_type(e) != JSON_TYPE_OBJECT) {
-			set_msg(msg, len, "%s: not an object", where);
+			err_set(msg, len, 0, "%s: not an object", where);
 			return CHECKPOINT_ERR_METADATA;
 		}
 		if (check_duplicates(e, "trained_on entry", msg, len) != 0)
@@ -559,7 +548,7 @@ static int parse_ratios(struct checkpoint_info *info, const struct cJSON *root, 
 	}
 	for (e = json_child(arr); e; e = json_next(e)) {
 		if (json_type(e) != JSON_TYPE_NUMBER) {
-			set_msg(msg, len, "ratios[%d] is not a number", i);
+			err_set(msg, len, 0, "ratios[%d] is not a number", i);
 			return CHECKPOINT_ERR_METADATA;
 		}
 		info->ratios[i++] = json_number(e);
@@ -576,15 +565,15 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 	int version, rc;
 
 	if (strlen(text) > MAX_META_BYTES) {
-		set_msg(msg, len, "yopo metadata longer than %u bytes", MAX_META_BYTES);
+		err_set(msg, len, 0, "yopo metadata longer than %u bytes", MAX_META_BYTES);
 		return CHECKPOINT_ERR_METADATA;
 	}
 	root = json_parse(text, strlen(text));
 	if (json_type(root) != JSON_TYPE_OBJECT) {
 		if (root)
-			set_msg(msg, len, "yopo metadata is not a JSON object");
+			err_set(msg, len, 0, "yopo metadata is not a JSON object");
 		else
-			set_msg(msg, len, "yopo metadata is not valid JSON");
+			err_set(msg, len, 0, "yopo metadata is not valid JSON");
 		rc = CHECKPOINT_ERR_METADATA;
 		goto out;
 	}
@@ -594,7 +583,7 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 	if (rc != CHECKPOINT_OK)
 		goto out;
 	if (version != FORMAT_VERSION) {
-		set_msg(msg, len, "format_version %d is not supported (this build reads %d)", version,
+		err_set(msg, len, 0, "format_version %d is not supported (this build reads %d)", version,
 			FORMAT_VERSION);
 		rc = CHECKPOINT_ERR_VERSION;
 		goto out;
@@ -611,7 +600,7 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 		if (rc == CHECKPOINT_OK)
 			rc = get_int(&info->ffn, root, "ffn", NULL, msg, len);
 	} else {
-		set_msg(msg, len, "unknown arch \"%.64s\" (expected mlp or prunenet)", s);
+		err_set(msg, len, 0, "unknown arch \"%.64s\" (expected mlp or prunenet)", s);
 		rc = CHECKPOINT_ERR_ARCH;
 	}
 	if (rc == CHECKPOINT_OK)
@@ -623,7 +612,7 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 	if (rc == CHECKPOINT_OK)
 		rc = get_string(&s, root, "seed", NULL, msg, len);
 	if (rc == CHECKPOINT_OK && parse_u64(&info->seed, s) != 0) {
-		set_msg(msg, len, "seed \"%.32s\" is not a decimal uint64", s);
+		err_set(msg, len, 0, "seed \"%.32s\" is not a decimal uint64", s);
 		rc = CHECKPOINT_ERR_METADATA;
 	}
 	if (rc == CHECKPOINT_OK)
@@ -667,11 +656,11 @@ static int read_tensors(float *params, const struct safetensors *st,
 		const struct tensor_spec *s = &specs[i];
 		const struct safetensors_tensor *t = safetensors_find(st, s->name);
 		if (!t) {
-			set_msg(msg, len, "tensor %s is missing", s->name);
+			err_set(msg, len, 0, "tensor %s is missing", s->name);
 			return CHECKPOINT_ERR_TENSOR;
 		}
 		if (t->dtype != SAFETENSORS_DTYPE_F32) {
-			set_msg(msg, len, "tensor %s is %s, expected F32", s->name,
+			err_set(msg, len, 0, "tensor %s is %s, expected F32", s->name,
 				safetensors_dtype_name(t->dtype));
 			return CHECKPOINT_ERR_TENSOR;
 		}
@@ -679,7 +668,7 @@ static int read_tensors(float *params, const struct safetensors *st,
 		    (s->ndim == 2 && t->shape[1] != s->shape[1])) {
 			shape_text(got, sizeof got, t->ndim, t->shape);
 			shape_text(want, sizeof want, s->ndim, s->shape);
-			set_msg(msg, len, "tensor %s has shape (%s), expected (%s)", s->name, got, want);
+			err_set(msg, len, 0, "tensor %s has shape (%s), expected (%s)", s->name, got, want);
 			return CHECKPOINT_ERR_SHAPE;
 		}
 	}
@@ -689,7 +678,7 @@ static int read_tensors(float *params, const struct safetensors *st,
 		for (int j = 0; j < n_specs; j++)
 			known = known || strcmp(name, specs[j].name) == 0;
 		if (!known) {
-			set_msg(msg, len, "unexpected tensor %.64s", name);
+			err_set(msg, len, 0, "unexpected tensor %.64s", name);
 			return CHECKPOINT_ERR_TENSOR;
 		}
 	}
@@ -700,7 +689,7 @@ static int read_tensors(float *params, const struct safetensors *st,
 		safetensors_read_f32(dst, t);
 		bad = find_nonfinite(dst, specs[i].nelem);
 		if (bad < specs[i].nelem) {
-			set_msg(msg, len, "tensor %s element %zu is %g", specs[i].name, bad, (double)dst[bad]);
+			err_set(msg, len, 0, "tensor %s element %zu is %g", specs[i].name, bad, (double)dst[bad]);
 			return CHECKPOINT_ERR_NONFINITE;
 		}
 	}
@@ -717,26 +706,26 @@ int checkpoint_load(struct checkpoint **out, const char *path, char *err, size_t
 	int n_specs, rc;
 
 	if (!out || !path) {
-		set_msg(err, errlen, "invalid argument");
+		err_set(err, errlen, 0, "invalid argument");
 		return CHECKPOINT_ERR_ARG;
 	}
 	rc = safetensors_open(&st, path);
 	if (rc != SAFETENSORS_OK) {
 		if (rc == SAFETENSORS_ERR_IO) {
-			set_msg(msg, sizeof msg, "cannot read: %s", strerror(errno));
+			err_set(msg, sizeof msg, 0, "cannot read: %s", strerror(errno));
 			rc = CHECKPOINT_ERR_IO;
 		} else if (rc == SAFETENSORS_ERR_NOMEM) {
-			set_msg(msg, sizeof msg, "out of memory");
+			err_set(msg, sizeof msg, 0, "out of memory");
 			rc = CHECKPOINT_ERR_NOMEM;
 		} else {
-			set_msg(msg, sizeof msg, "not a valid safetensors file: %s", safetensors_strerror(rc));
+			err_set(msg, sizeof msg, 0, "not a valid safetensors file: %s", safetensors_strerror(rc));
 			rc = CHECKPOINT_ERR_FORMAT;
 		}
 		goto out;
 	}
 	text = safetensors_metadata(st, "yopo");
 	if (!text) {
-		set_msg(msg, sizeof msg, "no \"yopo\" entry in __metadata__: not a yopo policy checkpoint");
+		err_set(msg, sizeof msg, 0, "no \"yopo\" entry in __metadata__: not a yopo policy checkpoint");
 		rc = CHECKPOINT_ERR_NO_METADATA;
 		goto out;
 	}
@@ -749,7 +738,7 @@ int checkpoint_load(struct checkpoint **out, const char *path, char *err, size_t
 	if (rc != CHECKPOINT_OK)
 		goto out;
 	if (specs_build(specs, &n_specs, &c->n_params, &c->info) != 0) {
-		set_msg(msg, sizeof msg, "parameter count overflows");
+		err_set(msg, sizeof msg, 0, "parameter count overflows");
 		rc = CHECKPOINT_ERR_METADATA;
 		goto out;
 	}
@@ -763,8 +752,8 @@ out:
 	safetensors_close(st);
 	if (rc != CHECKPOINT_OK) {
 		if (rc == CHECKPOINT_ERR_NOMEM && msg[0] == '\0')
-			set_msg(msg, sizeof msg, "out of memory");
-		set_msg(err, errlen, "%s", msg);
+			err_set(msg, sizeof msg, 0, "out of memory");
+		err_set(err, errlen, 0, "%s", msg);
 		checkpoint_free(c);
 		return rc;
 	}
@@ -833,11 +822,11 @@ int checkpoint_check_model(const struct checkpoint *c, int hidden, int ffn, char
 			   size_t errlen)
 {
 	if (!c || hidden <= 0 || ffn <= 0) {
-		set_msg(err, errlen, "invalid argument");
+		err_set(err, errlen, 0, "invalid argument");
 		return CHECKPOINT_ERR_ARG;
 	}
 	if (c->info.arch == CHECKPOINT_ARCH_PRUNENET && (c->info.hidden != hidden || c->info.ffn != ffn)) {
-		set_msg(err, errlen,
+		err_set(err, errlen, 0,
 			"policy tied to hidden %d / ffn %d (prunenet); this model has hidden %d / ffn %d",
 			c->info.hidden, c->info.ffn, hidden, ffn);
 		return CHECKPOINT_ERR_MODEL_SHAPE;
