@@ -35,15 +35,16 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "env.h"
 #include "eval.h"
 #include "model.h"
 #include "pcg32.h"
 #include "sampling.h"
 #include "synth.h"
+#include "topk.h"
 
 #define MIB (1024.0 * 1024.0)
 #define GB (1e9)
@@ -62,13 +63,6 @@ struct opts {
 struct rss {
 	size_t peak, now, anon, file;
 };
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static struct rss rss_read(void)
 {
@@ -116,7 +110,7 @@ static size_t file_size(const char *dir, const char *name)
 /* Bytes of tensor data of spec's checkpoint (model_expected_shape over every needed tensor). */
 static int spec_bytes(const struct synth_spec *s, uint64_t *out)
 {
-	char text[1024], err[CONFIG_ERRBUF];
+	char text[1024], err[ERR_MAX];
 	struct config c;
 	snprintf(text, sizeof text,
 		 "{\"model_type\":\"llama\",\"hidden_size\":%d,\"intermediate_size\":%d,"
@@ -145,7 +139,7 @@ static bool checkpoint_matches(const char *dir, const struct synth_spec *s)
 {
 	struct config c;
 	struct safetensors *st = NULL;
-	char err[MODEL_ERRBUF];
+	char err[ERR_MAX];
 	if (model_inspect(&c, &st, dir, err, sizeof err))
 		return false;
 	const struct safetensors_tensor *t = model_find_tensor(st, &c, CONFIG_TENSOR_GATE, 0);
@@ -163,7 +157,7 @@ static int write_checkpoint(const char *dir, const struct synth_spec *s, size_t 
 {
 	fflush(stdout);
 	fflush(stderr);
-	double t0 = now_s();
+	double t0 = util_now();
 	pid_t pid = fork();
 	if (pid < 0) {
 		perror("fork");
@@ -184,7 +178,7 @@ static int write_checkpoint(const char *dir, const struct synth_spec *s, size_t 
 			return -1;
 		}
 	}
-	*seconds = now_s() - t0;
+	*seconds = util_now() - t0;
 	*peak = (size_t)ru.ru_maxrss * 1024;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
@@ -213,13 +207,13 @@ static int run_env(const char *tag, const char *dir, int n_layers, int selection
 		   struct pcg32 *rng, struct env_result *out)
 {
 	struct env *e = NULL;
-	char err[ENV_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	float *scores = NULL;
 	int *order = NULL, rc = -1;
 	struct env_result r = {.file_bytes = file_size(dir, "model.safetensors"),
 			       .start_rss = rss_read().now};
 
-	double t0 = now_s();
+	double t0 = util_now();
 	int erc = env_open(&e, dir, SPECTRUM_ROUTE_GRAM, 0, err, sizeof err);
 	if (erc) {
 		fprintf(stderr, "bench-memory: %s: %s: %s\n", dir, env_strerror(erc), err);
@@ -234,7 +228,7 @@ static int run_env(const char *tag, const char *dir, int n_layers, int selection
 	       "%d x %d f32 = %.1f MiB\n",
 	       tag, c->n_layers, c->hidden, c->ffn, (double)r.file_bytes / GB, max_rows, env_cols(e),
 	       (double)r.layer_bytes / MIB);
-	printf("[%s] env_open %.2f s\n", tag, now_s() - t0);
+	printf("[%s] env_open %.2f s\n", tag, util_now() - t0);
 	rss_print(tag, "after env_open");
 
 	scores = calloc((size_t)max_rows, sizeof *scores); /* equal scores: uniform selections */
@@ -246,29 +240,33 @@ static int run_env(const char *tag, const char *dir, int n_layers, int selection
 	if (n_layers > c->n_layers)
 		n_layers = c->n_layers;
 	for (int l = 0; l < n_layers; l++) {
-		int rows = env_rows(e, l), k = env_keep_count(rows, REMOVE_RATIO);
-		t0 = now_s();
-		if ((erc = env_layer_begin(e, l, NULL, NULL))) {
-			fprintf(stderr, "bench-memory: layer %d: %s\n", l, env_strerror(erc));
+		int rows = env_rows(e, l), k = util_keep_count(rows, REMOVE_RATIO);
+		t0 = util_now();
+		if (k < 1) {
+			fprintf(stderr, "bench-memory: layer %d keeps no row\n", l);
 			goto out;
 		}
-		double t_begin = now_s() - t0;
+		if ((erc = env_layer_begin(e, l, NULL, NULL, err, sizeof err))) {
+			fprintf(stderr, "bench-memory: %s\n", err);
+			goto out;
+		}
+		double t_begin = util_now() - t0;
 		printf("[%s] layer %d: env_layer_begin %.1f s; KS of %d random %.0f%% removals (k = %d):",
 		       tag, l, t_begin, selections, 100 * REMOVE_RATIO, k);
-		t0 = now_s();
+		t0 = util_now();
 		for (int sel = 0; sel < selections; sel++) {
 			double ks;
 			if (sampling_gumbel_topk(order, scores, rows, k, rng) ||
-			    (erc = env_layer_ks(e, order, k, &ks))) {
+			    (erc = env_layer_ks(e, order, k, &ks, err, sizeof err))) {
 				printf("\n");
 				fprintf(stderr, "bench-memory: layer %d: KS failed: %s\n", l,
-					env_strerror(erc));
+					erc ? err : "sampling failed");
 				goto out;
 			}
 			printf(" %.4f", ks);
 			fflush(stdout);
 		}
-		printf(" (%.1f s)\n", now_s() - t0);
+		printf(" (%.1f s)\n", util_now() - t0);
 		char what[64];
 		snprintf(what, sizeof what, "after layer %d", l);
 		rss_print(tag, what);
@@ -295,7 +293,7 @@ static int run_reader(const char *tag, const char *dir, int n, bool evict)
 {
 	struct config c;
 	struct safetensors *st = NULL;
-	char err[MODEL_ERRBUF];
+	char err[ERR_MAX];
 	if (model_inspect(&c, &st, dir, err, sizeof err)) {
 		fprintf(stderr, "bench-memory: %s\n", err);
 		return -1;
@@ -314,7 +312,7 @@ static int run_reader(const char *tag, const char *dir, int n, bool evict)
 		goto out;
 	}
 	size_t file0 = rss_read().file;
-	double t0 = now_s();
+	double t0 = util_now();
 	printf("[%s] %s: file-backed RSS after layer", tag,
 	       evict ? "with safetensors_evict   " : "without safetensors_evict");
 	for (int l = 0; l < n; l++) {
@@ -336,7 +334,7 @@ static int run_reader(const char *tag, const char *dir, int n, bool evict)
 			fflush(stdout);
 		}
 	}
-	printf(" (%.1f s)\n", now_s() - t0);
+	printf(" (%.1f s)\n", util_now() - t0);
 	rss_print(tag, evict ? "after read, evicted" : "after read, kept");
 	rc = 0;
 out:
@@ -427,6 +425,63 @@ static bool dir_exists_nonempty(const char *dir, bool *exists)
 	return path_join(path, sizeof path, dir, "model.safetensors") && access(path, F_OK) == 0;
 }
 
+/* The large checkpoint in large_dir: reused when it already holds one of o->large's shape, else
+ * written after checking that 1.5 x need bytes are free. 0, 1 on error, 77 (skip) without the
+ * space. *wrote / *made_dir tell the caller what to clean up. */
+static int prepare_large(const struct opts *o, const char *large_dir, const char *tmp,
+			 uint64_t need, bool *wrote, bool *made_dir)
+{
+	bool exists;
+	if (dir_exists_nonempty(large_dir, &exists)) {
+		if (!checkpoint_matches(large_dir, &o->large)) {
+			fprintf(stderr, "bench-memory: %s holds something other than a %d-layer %d/%d "
+				"%s checkpoint; give an empty or absent --dir\n", large_dir,
+				o->large.n_layers, o->large.hidden, o->large.ffn,
+				safetensors_dtype_name(o->large.dtype));
+			return 1;
+		}
+		printf("[large] reusing %s\n", large_dir);
+		return 0;
+	}
+	struct statvfs vfs;
+	const char *probe = exists ? large_dir : o->dir ? "." : tmp;
+	char parent[4096];
+	if (!exists && o->dir) {
+		snprintf(parent, sizeof parent, "%s", o->dir);
+		char *slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		else if (slash)
+			slash[1] = '\0';
+		else
+			snprintf(parent, sizeof parent, ".");
+		probe = parent;
+	}
+	if (statvfs(probe, &vfs) != 0) {
+		fprintf(stderr, "bench-memory: statvfs %s: %s\n", probe, strerror(errno));
+		return 1;
+	}
+	double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
+	double want = 1.5 * (double)need;
+	if (avail < want) {
+		printf("bench-memory: SKIP: %.1f GB free on %s, %.1f GB needed for the %.1f GB "
+		       "checkpoint (use --dir elsewhere, or shrink it with --hidden/--ffn/"
+		       "--layers-total)\n", avail / GB, probe, want / GB, (double)need / GB);
+		return 77;
+	}
+	*made_dir = !exists;
+	size_t child_peak;
+	double secs;
+	printf("[large] writing %.2f GB of %s into %s (%.1f GB free)\n", (double)need / GB,
+	       safetensors_dtype_name(o->large.dtype), large_dir, avail / GB);
+	*wrote = true;
+	if (write_checkpoint(large_dir, &o->large, &child_peak, &secs))
+		return 1;
+	printf("[large] synth_write %.1f s (%.0f MiB/s), writer process peak RSS %.1f MiB\n", secs,
+	       (double)need / MIB / secs, (double)child_peak / MIB);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -454,58 +509,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-memory: mkdtemp %s: %s\n", tmp_root, strerror(errno));
 		return 1;
 	}
-	bool exists;
 	if (o.dir)
 		snprintf(large_dir, sizeof large_dir, "%s", o.dir);
 	else if (!path_join(large_dir, sizeof large_dir, tmp_root, "large"))
 		goto out;
-	if (dir_exists_nonempty(large_dir, &exists)) {
-		if (!checkpoint_matches(large_dir, &o.large)) {
-			fprintf(stderr, "bench-memory: %s holds something other than a %d-layer %d/%d "
-				"%s checkpoint; give an empty or absent --dir\n", large_dir,
-				o.large.n_layers, o.large.hidden, o.large.ffn,
-				safetensors_dtype_name(o.large.dtype));
-			goto out;
-		}
-		printf("[large] reusing %s\n", large_dir);
-	} else {
-		struct statvfs vfs;
-		const char *probe = exists ? large_dir : o.dir ? "." : tmp;
-		char parent[4096];
-		if (!exists && o.dir) {
-			snprintf(parent, sizeof parent, "%s", o.dir);
-			char *slash = strrchr(parent, '/');
-			if (slash && slash != parent)
-				*slash = '\0';
-			else if (slash)
-				slash[1] = '\0';
-			else
-				snprintf(parent, sizeof parent, ".");
-			probe = parent;
-		}
-		if (statvfs(probe, &vfs) != 0) {
-			fprintf(stderr, "bench-memory: statvfs %s: %s\n", probe, strerror(errno));
-			goto out;
-		}
-		double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
-		double want = 1.5 * (double)need;
-		if (avail < want) {
-			printf("bench-memory: SKIP: %.1f GB free on %s, %.1f GB needed for the %.1f GB "
-			       "checkpoint (use --dir elsewhere, or shrink it with --hidden/--ffn/"
-			       "--layers-total)\n", avail / GB, probe, want / GB, (double)need / GB);
-			status = 77;
-			goto out;
-		}
-		made_large_dir = !exists;
-		size_t child_peak;
-		double secs;
-		printf("[large] writing %.2f GB of %s into %s (%.1f GB free)\n", (double)need / GB,
-		       safetensors_dtype_name(o.large.dtype), large_dir, avail / GB);
-		wrote_large = true;
-		if (write_checkpoint(large_dir, &o.large, &child_peak, &secs))
-			goto out;
-		printf("[large] synth_write %.1f s (%.0f MiB/s), writer process peak RSS %.1f MiB\n", secs,
-		       (double)need / MIB / secs, (double)child_peak / MIB);
+	int prep = prepare_large(&o, large_dir, tmp, need, &wrote_large, &made_large_dir);
+	if (prep) {
+		status = prep;
+		goto out;
 	}
 
 	/* the small model of the same aspect ratio, measured first: the peak only grows */

@@ -20,59 +20,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ks.h"
 #include "linalg.h"
+#include "pcg32.h"
 #include "spectrum.h"
+#include "topk.h"
 
-/* PCG32 (O'Neill's pcg32_random_r), local to the benchmark. */
-struct pcg32 {
-	uint64_t state, inc;
-};
-
-static uint32_t pcg32_next(struct pcg32 *g)
-{
-	uint64_t old = g->state;
-	g->state = old * 6364136223846793005ULL + g->inc;
-	uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
-	uint32_t rot = (uint32_t)(old >> 59u);
-	return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
-}
-
-static void pcg32_seed(struct pcg32 *g, uint64_t seed)
-{
-	g->state = 0;
-	g->inc = (seed << 1u) | 1u;
-	pcg32_next(g);
-	g->state += seed;
-	pcg32_next(g);
-}
-
-/* Uniform in (0, 1): never 0, so log() below is finite. */
-static double pcg32_open01(struct pcg32 *g)
-{
-	return ((double)pcg32_next(g) + 0.5) * (1.0 / 4294967296.0);
-}
-
-/* Standard normals by Box-Muller, two per draw. */
 static void fill_gaussian(float *x, size_t n, struct pcg32 *g)
 {
-	const double two_pi = 6.283185307179586;
-	for (size_t i = 0; i < n; i += 2) {
-		double r = sqrt(-2 * log(pcg32_open01(g))), t = two_pi * pcg32_open01(g);
-		x[i] = (float)(r * cos(t));
-		if (i + 1 < n)
-			x[i + 1] = (float)(r * sin(t));
-	}
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)pcg32_normal(g);
 }
 
 /* max_i |x_i - y_i| / max(|y_i|, tiny) */
@@ -104,44 +64,116 @@ static void usage(const char *argv0)
 		argv0);
 }
 
-int main(int argc, char **argv)
+struct bench_opts {
+	int rows, cols, samples, seed, threads;
+	double ratio;
+};
+
+/* Fills o from the command line; 0, or -1 after printing the usage. */
+static int parse_args(struct bench_opts *o, int argc, char **argv)
 {
-	int rows = 11008, cols = 4096, samples = 3, seed = 1;
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	int threads = online > 0 ? (int)online : 1;
-	double ratio = 0.3;
+	*o = (struct bench_opts){11008, 4096, 3, 1, online > 0 ? (int)online : 1, 0.3};
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = !v;
 		if (!bad && strcmp(argv[i], "--rows") == 0)
-			bad = parse_int(v, &rows);
+			bad = parse_int(v, &o->rows);
 		else if (!bad && strcmp(argv[i], "--cols") == 0)
-			bad = parse_int(v, &cols);
+			bad = parse_int(v, &o->cols);
 		else if (!bad && strcmp(argv[i], "--threads") == 0)
-			bad = parse_int(v, &threads);
+			bad = parse_int(v, &o->threads);
 		else if (!bad && strcmp(argv[i], "--samples") == 0)
-			bad = parse_int(v, &samples);
+			bad = parse_int(v, &o->samples);
 		else if (!bad && strcmp(argv[i], "--seed") == 0)
-			bad = parse_int(v, &seed);
+			bad = parse_int(v, &o->seed);
 		else if (!bad && strcmp(argv[i], "--ratio") == 0) {
 			char *end;
-			ratio = strtod(v, &end);
-			bad = *end != '\0' || !(ratio >= 0 && ratio < 1);
+			o->ratio = strtod(v, &end);
+			bad = *end != '\0' || !(o->ratio >= 0 && o->ratio < 1);
 		} else
 			bad = 1;
 		if (bad) {
 			usage(argv[0]);
-			return 2;
+			return -1;
 		}
 		i++;
 	}
-	int removed = (int)lround(ratio * rows), k = rows - removed;
+	return 0;
+}
+
+/* w (rows, cols) Gaussian and keep (rows) = a uniform random k-subset, from one PCG32 stream;
+ * idx (rows) is scratch. */
+static void make_problem(float *w, unsigned char *keep, int *idx, int rows, int cols, int k,
+			 uint64_t seed)
+{
+	struct pcg32 rng;
+	pcg32_seed(&rng, seed, 0);
+	fill_gaussian(w, (size_t)rows * cols, &rng);
+	for (int i = 0; i < rows; i++)
+		idx[i] = i;
+	for (int i = 0; i < k; i++) { /* partial Fisher-Yates: the first k are kept */
+		int j = i + (int)pcg32_bounded(&rng, (uint32_t)(rows - i));
+		int t = idx[i];
+		idx[i] = idx[j];
+		idx[j] = t;
+	}
+	for (int i = 0; i < k; i++)
+		keep[idx[i]] = 1;
+}
+
+/* Route GRAM, `samples` calls: the first also pays the page faults of its fresh scratch; the
+ * steady state (mean of the others) is what a training loop sees. Returns that time. */
+static int time_gram_route(double *t_a, double *ks, double *sv, const struct spectrum *sp,
+			   const unsigned char *keep, int samples)
+{
+	double t_first = 0, t_rest = 0;
+	for (int i = 0; i < samples; i++) {
+		double t0 = util_now();
+		int err = spectrum_ks(sp, keep, ks, sv);
+		double t = util_now() - t0;
+		if (err)
+			return err;
+		if (i == 0)
+			t_first = t;
+		else
+			t_rest += t;
+	}
+	*t_a = samples > 1 ? t_rest / (samples - 1) : t_first;
+	printf("(a) GRAM route per sample: first call %.3f s, mean of the next %d %9.3f s\n",
+	       t_first, samples - 1, *t_a);
+	return 0;
+}
+
+/* Gathers the kept rows of w (rows, cols) into sub (k, cols) and takes their singular values
+ * sv (min(k, cols)): values only, or with u (k, min) and vt (min, cols) when u is not NULL.
+ * *t: seconds of gather + SVD. */
+static int time_kept_svd(double *t, double *sv, double *u, double *vt, float *sub, const float *w,
+			 const unsigned char *keep, int rows, int cols, int k)
+{
+	double t0 = util_now();
+	for (int r = 0, at = 0; r < rows; r++)
+		if (keep[r])
+			memcpy(sub + (size_t)at++ * cols, w + (size_t)r * cols, (size_t)cols * sizeof(float));
+	int err = u ? linalg_svd_full(sv, u, vt, sub, k, cols) : linalg_singular_values(sv, sub, k, cols);
+	*t = util_now() - t0;
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o;
+	if (parse_args(&o, argc, argv))
+		return 2;
+	int rows = o.rows, cols = o.cols, samples = o.samples, seed = o.seed;
+	double ratio = o.ratio;
+	int k = util_keep_count(rows, ratio), removed = rows - k;
 	if (k < 1) {
 		fprintf(stderr, "ratio %.3f leaves no row of %d\n", ratio, rows);
 		return 2;
 	}
 	int nk = k < cols ? k : cols;
-	linalg_set_threads(threads);
+	linalg_set_threads(o.threads);
 	printf("spectrum bench: W %d x %d f32 (Gaussian, seed %d), remove %d rows (ratio %.2f), "
 	       "keep %d; OpenBLAS threads %d\n",
 	       rows, cols, seed, removed, ratio, k, linalg_get_threads());
@@ -160,81 +192,43 @@ int main(int argc, char **argv)
 		fprintf(stderr, "out of memory\n");
 		goto out;
 	}
-	struct pcg32 rng;
-	pcg32_seed(&rng, (uint64_t)seed);
-	fill_gaussian(w, (size_t)rows * cols, &rng);
-	for (int i = 0; i < rows; i++)
-		idx[i] = i;
-	for (int i = 0; i < k; i++) { /* partial Fisher-Yates: the first k are kept */
-		int j = i + (int)(pcg32_open01(&rng) * (rows - i));
-		int t = idx[i];
-		idx[i] = idx[j];
-		idx[j] = t;
-	}
-	for (int i = 0; i < k; i++)
-		keep[idx[i]] = 1;
+	make_problem(w, keep, idx, rows, cols, k, (uint64_t)seed);
 
-	double t0 = now_s();
+	double t0 = util_now();
 	err = linalg_gram(g, w, rows, cols);
-	double t_gram = now_s() - t0;
+	double t_gram = util_now() - t0;
 	if (err)
 		goto out;
 	free(g);
 	g = NULL;
 	printf("one-off: full Gram W^T W (dsyrk)            %9.3f s\n", t_gram);
 
-	t0 = now_s();
+	t0 = util_now();
 	err = spectrum_new(&sp, w, rows, cols, SPECTRUM_ROUTE_GRAM);
-	double t_new = now_s() - t0;
+	double t_new = util_now() - t0;
 	if (err)
 		goto out;
 	printf("one-off: spectrum_new(GRAM) = SVD of W + Gram %9.3f s\n", t_new);
 	int n_orig;
 	const double *s_orig = spectrum_orig(sp, &n_orig);
 
-	/* The first call also pays the page faults of its fresh scratch; the
-	 * steady state (mean of the others) is what a training loop sees. */
-	double ks_a = 0, t_first = 0, t_rest = 0;
-	for (int i = 0; i < samples; i++) {
-		t0 = now_s();
-		err = spectrum_ks(sp, keep, &ks_a, sv_a);
-		double t = now_s() - t0;
-		if (err)
-			goto out;
-		if (i == 0)
-			t_first = t;
-		else
-			t_rest += t;
-	}
-	double t_a = samples > 1 ? t_rest / (samples - 1) : t_first;
-	printf("(a) GRAM route per sample: first call %.3f s, mean of the next %d %9.3f s\n",
-	       t_first, samples - 1, t_a);
+	double ks_a = 0, t_a = 0;
+	if ((err = time_gram_route(&t_a, &ks_a, sv_a, sp, keep, samples)))
+		goto out;
 
 	/* (b) and (c) include the gather of the kept rows, as the SVD route does. */
-	t0 = now_s();
-	for (int r = 0, at = 0; r < rows; r++)
-		if (keep[r])
-			memcpy(sub + (size_t)at++ * cols, w + (size_t)r * cols, (size_t)cols * sizeof(float));
-	err = linalg_singular_values(sv_b, sub, k, cols);
-	double t_b = now_s() - t0;
-	if (err)
+	double t_b, t_c;
+	if ((err = time_kept_svd(&t_b, sv_b, NULL, NULL, sub, w, keep, rows, cols, k)))
 		goto out;
 	double ks_b = ks_2samp(s_orig, n_orig, sv_b, nk);
 	printf("(b) values-only SVD of W[kept] (dgesdd 'N')  %9.3f s\n", t_b);
-
 	u = malloc((size_t)k * nk * sizeof(double));
 	vt = malloc((size_t)nk * cols * sizeof(double));
 	if (!u || !vt) {
 		fprintf(stderr, "out of memory for U, V^T\n");
 		goto out;
 	}
-	t0 = now_s();
-	for (int r = 0, at = 0; r < rows; r++)
-		if (keep[r])
-			memcpy(sub + (size_t)at++ * cols, w + (size_t)r * cols, (size_t)cols * sizeof(float));
-	err = linalg_svd_full(sv_c, u, vt, sub, k, cols);
-	double t_c = now_s() - t0;
-	if (err)
+	if ((err = time_kept_svd(&t_c, sv_c, u, vt, sub, w, keep, rows, cols, k)))
 		goto out;
 	double ks_c = ks_2samp(s_orig, n_orig, sv_c, nk);
 	printf("(c) full SVD of W[kept] with U, V^T ('S')    %9.3f s\n", t_c);

@@ -5,16 +5,17 @@
  * is a contiguous slice of that layout, described by a tensor_spec table. */
 #include "checkpoint.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
+#include "json.h"
 #include "rowfeat.h"
 #include "safetensors.h"
 #include "yopo_version.h"
@@ -62,17 +63,6 @@ const char *checkpoint_strerror(int err)
 	}
 }
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 static const char *arch_name(enum checkpoint_arch a)
 {
 	return a == CHECKPOINT_ARCH_MLP ? "mlp" : "prunenet";
@@ -102,22 +92,22 @@ static bool dim_ok(int v)
 static int info_check(const struct checkpoint_info *in, char *msg, size_t len)
 {
 	if (in->arch != CHECKPOINT_ARCH_MLP && in->arch != CHECKPOINT_ARCH_PRUNENET) {
-		set_msg(msg, len, "arch %d is not mlp or prunenet", (int)in->arch);
+		err_set(msg, len, 0, "arch %d is not mlp or prunenet", (int)in->arch);
 		return -1;
 	}
 	if (in->arch == CHECKPOINT_ARCH_MLP && (!dim_ok(in->n_features) || !dim_ok(in->n_hidden))) {
-		set_msg(msg, len, "n_features %d / n_hidden %d out of range [1, %d]", in->n_features,
+		err_set(msg, len, 0, "n_features %d / n_hidden %d out of range [1, %d]", in->n_features,
 			in->n_hidden, CHECKPOINT_MAX_DIM);
 		return -1;
 	}
 	if (in->arch == CHECKPOINT_ARCH_PRUNENET && (!dim_ok(in->hidden) || !dim_ok(in->ffn))) {
-		set_msg(msg, len, "hidden %d / ffn %d out of range [1, %d]", in->hidden, in->ffn,
+		err_set(msg, len, 0, "hidden %d / ffn %d out of range [1, %d]", in->hidden, in->ffn,
 			CHECKPOINT_MAX_DIM);
 		return -1;
 	}
 	if (in->n_trained_on < 0 || in->n_trained_on > CHECKPOINT_MAX_LIST ||
 	    (in->n_trained_on > 0 && !in->trained_on)) {
-		set_msg(msg, len, "trained_on has %d entries (at most %d)", in->n_trained_on,
+		err_set(msg, len, 0, "trained_on has %d entries (at most %d)", in->n_trained_on,
 			CHECKPOINT_MAX_LIST);
 		return -1;
 	}
@@ -126,42 +116,42 @@ static int info_check(const struct checkpoint_info *in, char *msg, size_t len)
 		size_t lm = m->model ? strlen(m->model) : 0;
 		size_t lt = m->model_type ? strlen(m->model_type) : 0;
 		if (lm == 0 || lm > CHECKPOINT_MAX_PATH || lt == 0 || lt >= CHECKPOINT_MAX_TYPE) {
-			set_msg(msg, len, "trained_on[%d]: model or model_type empty or too long", i);
+			err_set(msg, len, 0, "trained_on[%d]: model or model_type empty or too long", i);
 			return -1;
 		}
 		if (!dim_ok(m->hidden) || !dim_ok(m->ffn) || !dim_ok(m->layers)) {
-			set_msg(msg, len, "trained_on[%d]: hidden %d / ffn %d / layers %d out of range",
+			err_set(msg, len, 0, "trained_on[%d]: hidden %d / ffn %d / layers %d out of range",
 				i, m->hidden, m->ffn, m->layers);
 			return -1;
 		}
 		if (in->arch == CHECKPOINT_ARCH_PRUNENET && (m->hidden != in->hidden || m->ffn != in->ffn)) {
-			set_msg(msg, len,
+			err_set(msg, len, 0,
 				"trained_on[%d] has hidden %d / ffn %d but the prunenet is tied to %d / %d",
 				i, m->hidden, m->ffn, in->hidden, in->ffn);
 			return -1;
 		}
 	}
 	if (in->n_ratios < 0 || in->n_ratios > CHECKPOINT_MAX_LIST || (in->n_ratios > 0 && !in->ratios)) {
-		set_msg(msg, len, "ratios has %d entries (at most %d)", in->n_ratios, CHECKPOINT_MAX_LIST);
+		err_set(msg, len, 0, "ratios has %d entries (at most %d)", in->n_ratios, CHECKPOINT_MAX_LIST);
 		return -1;
 	}
 	for (int i = 0; i < in->n_ratios; i++) {
 		if (!(in->ratios[i] > 0.0 && in->ratios[i] < 1.0)) {
-			set_msg(msg, len, "ratios[%d] = %g is not in (0, 1)", i, in->ratios[i]);
+			err_set(msg, len, 0, "ratios[%d] = %g is not in (0, 1)", i, in->ratios[i]);
 			return -1;
 		}
 	}
 	if (!memchr(in->reward, '\0', sizeof in->reward) ||
 	    (strcmp(in->reward, "neg-ks") != 0 && strcmp(in->reward, "inverse") != 0)) {
-		set_msg(msg, len, "reward is not \"neg-ks\" or \"inverse\"");
+		err_set(msg, len, 0, "reward is not \"neg-ks\" or \"inverse\"");
 		return -1;
 	}
 	if (in->episodes < 0) {
-		set_msg(msg, len, "episodes %d is negative", in->episodes);
+		err_set(msg, len, 0, "episodes %d is negative", in->episodes);
 		return -1;
 	}
 	if (!isfinite(in->final_reward) || !isfinite(in->best_reward)) {
-		set_msg(msg, len, "final_reward / best_reward not finite");
+		err_set(msg, len, 0, "final_reward / best_reward not finite");
 		return -1;
 	}
 	return 0;
@@ -214,24 +204,39 @@ static size_t find_nonfinite(const float *x, size_t n)
 
 /* ---- saving ---- */
 
-static void add_number(cJSON *o, const char *key, double v, bool *ok)
+static void add_number(struct cJSON *o, const char *key, double v, bool *ok)
 {
-	if (!cJSON_AddNumberToObject(o, key, v))
+	if (!json_add_number(o, key, v))
 		*ok = false;
 }
 
-static void add_string(cJSON *o, const char *key, const char *v, bool *ok)
+static void add_string(struct cJSON *o, const char *key, const char *v, bool *ok)
 {
-	if (!cJSON_AddStringToObject(o, key, v))
+	if (!json_add_string(o, key, v))
 		*ok = false;
+}
+
+/* The architecture-specific members: the feature list and sizes (mlp) or the shape (prunenet). */
+static void meta_add_arch(struct cJSON *root, const struct checkpoint_info *info, bool *ok)
+{
+	if (info->arch != CHECKPOINT_ARCH_MLP) {
+		add_number(root, "hidden", info->hidden, ok);
+		add_number(root, "ffn", info->ffn, ok);
+		return;
+	}
+	struct cJSON *arr = json_add_array(root, "features");
+	*ok = *ok && arr;
+	for (int i = 0; arr && i < info->n_features; i++)
+		add_string(arr, NULL, rowfeat_name(i), ok);
+	add_number(root, "n_features", info->n_features, ok);
+	add_number(root, "n_hidden", info->n_hidden, ok);
 }
 
 /* The yopo metadata JSON text (compact, fixed key order); NULL when out of memory. Free with
- * cJSON_free. */
+ * free(). */
 static char *meta_build(const struct checkpoint_info *info)
 {
-	cJSON *root = cJSON_CreateObject();
-	cJSON *arr, *item;
+	struct cJSON *root = json_new_object(), *arr;
 	char *text = NULL;
 	char seed[24];
 	bool ok = root != NULL;
@@ -240,29 +245,13 @@ static char *meta_build(const struct checkpoint_info *info)
 		goto out;
 	add_number(root, "format_version", FORMAT_VERSION, &ok);
 	add_string(root, "arch", arch_name(info->arch), &ok);
-	if (info->arch == CHECKPOINT_ARCH_MLP) {
-		arr = cJSON_AddArrayToObject(root, "features");
-		for (int i = 0; arr && i < info->n_features; i++) {
-			item = cJSON_CreateString(rowfeat_name(i));
-			if (!item || !cJSON_AddItemToArray(arr, item)) {
-				cJSON_Delete(item);
-				ok = false;
-			}
-		}
-		ok = ok && arr;
-		add_number(root, "n_features", info->n_features, &ok);
-		add_number(root, "n_hidden", info->n_hidden, &ok);
-	} else {
-		add_number(root, "hidden", info->hidden, &ok);
-		add_number(root, "ffn", info->ffn, &ok);
-	}
-	arr = cJSON_AddArrayToObject(root, "trained_on");
+	meta_add_arch(root, info, &ok);
+	arr = json_add_array(root, "trained_on");
 	ok = ok && arr;
 	for (int i = 0; arr && i < info->n_trained_on; i++) {
 		const struct checkpoint_model *m = &info->trained_on[i];
-		item = cJSON_CreateObject();
-		if (!item || !cJSON_AddItemToArray(arr, item)) {
-			cJSON_Delete(item);
+		struct cJSON *item = json_add_object(arr, NULL);
+		if (!item) {
 			ok = false;
 			break;
 		}
@@ -272,27 +261,22 @@ static char *meta_build(const struct checkpoint_info *info)
 		add_number(item, "ffn", m->ffn, &ok);
 		add_number(item, "layers", m->layers, &ok);
 	}
-	arr = cJSON_AddArrayToObject(root, "ratios");
+	arr = json_add_array(root, "ratios");
 	ok = ok && arr;
-	for (int i = 0; arr && i < info->n_ratios; i++) {
-		item = cJSON_CreateNumber(info->ratios[i]);
-		if (!item || !cJSON_AddItemToArray(arr, item)) {
-			cJSON_Delete(item);
-			ok = false;
-		}
-	}
+	for (int i = 0; arr && i < info->n_ratios; i++)
+		add_number(arr, NULL, info->ratios[i], &ok);
 	add_string(root, "reward", info->reward, &ok);
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)info->seed);
 	add_string(root, "seed", seed, &ok);
 	add_number(root, "episodes", info->episodes, &ok);
-	/* cJSON prints doubles with enough digits to read back the same value */
+	/* doubles are printed with enough digits to read back the same value */
 	add_number(root, "final_reward", info->final_reward, &ok);
 	add_number(root, "best_reward", info->best_reward, &ok);
 	add_string(root, "yopo_version", YOPO_VERSION, &ok);
 	if (ok)
-		text = cJSON_PrintUnformatted(root);
+		text = json_print(root, false);
 out:
-	cJSON_Delete(root);
+	json_free(root);
 	return text;
 }
 
@@ -342,7 +326,7 @@ static int save_common(const char *path, const float *params, size_t count,
 out:
 	{
 		int saved = errno; /* keep the writer's errno past free() */
-		cJSON_free(text);
+		free(text);
 		free(bytes);
 		errno = saved;
 	}
@@ -373,106 +357,70 @@ int checkpoint_save_prunenet(const char *path, struct prunenet *p,
 /* ---- loading: metadata ---- */
 
 /* 0 if no two members of object o share a key, else -1 with msg. */
-static int check_duplicates(const cJSON *o, const char *where, char *msg, size_t len)
+static int check_duplicates(const struct cJSON *o, const char *where, char *msg, size_t len)
 {
-	for (const cJSON *a = o->child; a; a = a->next)
-		for (const cJSON *b = a->next; b; b = b->next)
-			if (strcmp(a->string, b->string) == 0) {
-				set_msg(msg, len, "%s: duplicate key \"%s\"", where, a->string);
+	for (const struct cJSON *a = json_child(o); a; a = json_next(a))
+		for (const struct cJSON *b = json_next(a); b; b = json_next(b))
+			if (strcmp(json_key(a), json_key(b)) == 0) {
+				err_set(msg, len, 0, "%s: duplicate key \"%s\"", where, json_key(a));
 				return -1;
 			}
 	return 0;
 }
 
-/* o[key] if present, else NULL with a "missing field" message. */
-static const cJSON *get_field(const cJSON *o, const char *key, const char *where, char *msg,
-			      size_t len)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	if (!v)
-		set_msg(msg, len, "%smissing field \"%s\"", where, key);
-	return v;
-}
-
-static int get_int(int *out, const cJSON *o, const char *key, const char *where, char *msg,
+/* The typed getters are util/json's (messages "where: missing field \"key\"", "... is not an
+ * integer", ...); every failure is a metadata error. */
+static int get_int(int *out, const struct cJSON *o, const char *key, const char *where, char *msg,
 		   size_t len)
 {
-	const cJSON *v = get_field(o, key, where, msg, len);
-	double d;
-
-	if (!v)
+	long v;
+	if (json_get_int(&v, o, key, INT_MIN, INT_MAX, where, msg, len))
 		return CHECKPOINT_ERR_METADATA;
-	d = v->valuedouble;
-	if (!cJSON_IsNumber(v) || !isfinite(d) || d != floor(d) || d < INT_MIN || d > INT_MAX) {
-		set_msg(msg, len, "%sfield \"%s\" is not an integer", where, key);
-		return CHECKPOINT_ERR_METADATA;
-	}
-	*out = (int)d;
+	*out = (int)v;
 	return CHECKPOINT_OK;
 }
 
-static int get_double(double *out, const cJSON *o, const char *key, char *msg, size_t len)
+static int get_double(double *out, const struct cJSON *o, const char *key, char *msg, size_t len)
 {
-	const cJSON *v = get_field(o, key, "", msg, len);
-
-	if (!v)
-		return CHECKPOINT_ERR_METADATA;
-	if (!cJSON_IsNumber(v)) {
-		set_msg(msg, len, "field \"%s\" is not a number", key);
-		return CHECKPOINT_ERR_METADATA;
-	}
-	*out = v->valuedouble;
-	return CHECKPOINT_OK;
+	return json_get_double(out, o, key, -DBL_MAX, DBL_MAX, NULL, msg, len)
+		       ? CHECKPOINT_ERR_METADATA
+		       : CHECKPOINT_OK;
 }
 
-/* *out borrows the cJSON string. */
-static int get_string(const char **out, const cJSON *o, const char *key, const char *where,
+/* *out borrows the document's string. */
+static int get_string(const char **out, const struct cJSON *o, const char *key, const char *where,
 		      char *msg, size_t len)
 {
-	const cJSON *v = get_field(o, key, where, msg, len);
-
-	if (!v)
-		return CHECKPOINT_ERR_METADATA;
-	if (!cJSON_IsString(v)) {
-		set_msg(msg, len, "%sfield \"%s\" is not a string", where, key);
-		return CHECKPOINT_ERR_METADATA;
-	}
-	*out = v->valuestring;
-	return CHECKPOINT_OK;
+	return json_get_string(out, o, key, where, msg, len) ? CHECKPOINT_ERR_METADATA
+							      : CHECKPOINT_OK;
 }
 
 /* Copies the string o[key] (at most max - 1 bytes) into dst (max). */
-static int get_fixed_string(char *dst, size_t max, const cJSON *o, const char *key, char *msg,
-			    size_t len)
+static int get_fixed_string(char *dst, size_t max, const struct cJSON *o, const char *key,
+			    char *msg, size_t len)
 {
 	const char *s;
-	int rc = get_string(&s, o, key, "", msg, len);
+	int rc = get_string(&s, o, key, NULL, msg, len);
 
 	if (rc != CHECKPOINT_OK)
 		return rc;
 	if (strlen(s) >= max) {
-		set_msg(msg, len, "field \"%s\" is longer than %zu bytes", key, max - 1);
+		err_set(msg, len, 0, "field \"%s\" is longer than %zu bytes", key, max - 1);
 		return CHECKPOINT_ERR_METADATA;
 	}
 	memcpy(dst, s, strlen(s) + 1);
 	return CHECKPOINT_OK;
 }
 
-static int get_array(const cJSON **out, int *n, const cJSON *o, const char *key, char *msg,
-		     size_t len)
+static int get_array(const struct cJSON **out, int *n, const struct cJSON *o, const char *key,
+		     char *msg, size_t len)
 {
-	const cJSON *v = get_field(o, key, "", msg, len);
+	const struct cJSON *v;
 
-	if (!v)
+	if (json_get_array(&v, n, o, key, NULL, msg, len))
 		return CHECKPOINT_ERR_METADATA;
-	if (!cJSON_IsArray(v)) {
-		set_msg(msg, len, "field \"%s\" is not an array", key);
-		return CHECKPOINT_ERR_METADATA;
-	}
-	*n = cJSON_GetArraySize(v);
 	if (*n > CHECKPOINT_MAX_LIST) {
-		set_msg(msg, len, "field \"%s\" has more than %d entries", key, CHECKPOINT_MAX_LIST);
+		err_set(msg, len, 0, "field \"%s\" has more than %d entries", key, CHECKPOINT_MAX_LIST);
 		return CHECKPOINT_ERR_METADATA;
 	}
 	*out = v;
@@ -497,39 +445,39 @@ static int parse_u64(uint64_t *out, const char *s)
 }
 
 /* The mlp part: features must equal this build's list. */
-static int parse_mlp(struct checkpoint_info *info, const cJSON *root, char *msg, size_t len)
+static int parse_mlp(struct checkpoint_info *info, const struct cJSON *root, char *msg, size_t len)
 {
-	const cJSON *feats, *f;
+	const struct cJSON *feats, *f;
 	int n, i = 0, rc;
 
 	rc = get_array(&feats, &n, root, "features", msg, len);
 	if (rc == CHECKPOINT_OK)
-		rc = get_int(&info->n_features, root, "n_features", "", msg, len);
+		rc = get_int(&info->n_features, root, "n_features", NULL, msg, len);
 	if (rc == CHECKPOINT_OK)
-		rc = get_int(&info->n_hidden, root, "n_hidden", "", msg, len);
+		rc = get_int(&info->n_hidden, root, "n_hidden", NULL, msg, len);
 	if (rc != CHECKPOINT_OK)
 		return rc;
-	cJSON_ArrayForEach(f, feats) {
-		if (!cJSON_IsString(f)) {
-			set_msg(msg, len, "features[%d] is not a string", i);
+	for (f = json_child(feats); f; f = json_next(f)) {
+		if (json_type(f) != JSON_TYPE_STRING) {
+			err_set(msg, len, 0, "features[%d] is not a string", i);
 			return CHECKPOINT_ERR_METADATA;
 		}
 		i++;
 	}
 	if (n != info->n_features) {
-		set_msg(msg, len, "features lists %d names but n_features is %d", n, info->n_features);
+		err_set(msg, len, 0, "features lists %d names but n_features is %d", n, info->n_features);
 		return CHECKPOINT_ERR_METADATA;
 	}
 	if (n != ROWFEAT_COUNT) {
-		set_msg(msg, len, "policy takes %d features; this build computes %d (%s)", n,
+		err_set(msg, len, 0, "policy takes %d features; this build computes %d (%s)", n,
 			ROWFEAT_COUNT, rowfeat_list());
 		return CHECKPOINT_ERR_FEATURES;
 	}
 	i = 0;
-	cJSON_ArrayForEach(f, feats) {
-		if (strcmp(f->valuestring, rowfeat_name(i)) != 0) {
-			set_msg(msg, len, "feature %d is \"%.64s\" in the checkpoint but \"%s\" in this build",
-				i, f->valuestring, rowfeat_name(i));
+	for (f = json_child(feats); f; f = json_next(f)) {
+		if (strcmp(json_string(f), rowfeat_name(i)) != 0) {
+			err_set(msg, len, 0, "feature %d is \"%.64s\" in the checkpoint but \"%s\" in this build",
+				i, json_string(f), rowfeat_name(i));
 			return CHECKPOINT_ERR_FEATURES;
 		}
 		i++;
@@ -537,9 +485,10 @@ static int parse_mlp(struct checkpoint_info *info, const cJSON *root, char *msg,
 	return CHECKPOINT_OK;
 }
 
-static int parse_trained_on(struct checkpoint_info *info, const cJSON *root, char *msg, size_t len)
+static int parse_trained_on(struct checkpoint_info *info, const struct cJSON *root, char *msg,
+			    size_t len)
 {
-	const cJSON *arr, *e;
+	const struct cJSON *arr, *e;
 	char where[48];
 	int n, i = 0, rc;
 
@@ -551,12 +500,12 @@ static int parse_trained_on(struct checkpoint_info *info, const cJSON *root, cha
 		if (!info->trained_on)
 			return CHECKPOINT_ERR_NOMEM;
 	}
-	cJSON_ArrayForEach(e, arr) {
+	for (e = json_child(arr); e; e = json_next(e)) {
 		struct checkpoint_model *m = &info->trained_on[i];
 		const char *model, *type;
-		snprintf(where, sizeof where, "trained_on[%d]: ", i);
-		if (!cJSON_IsObject(e)) {
-			set_msg(msg, len, "%snot an object", where);
+		snprintf(where, sizeof where, "trained_on[%d]", i);
+		if (json_type(e) != JSON_TYPE_OBJECT) {
+			err_set(msg, len, 0, "%s: not an object", where);
 			return CHECKPOINT_ERR_METADATA;
 		}
 		if (check_duplicates(e, "trained_on entry", msg, len) != 0)
@@ -583,9 +532,10 @@ static int parse_trained_on(struct checkpoint_info *info, const cJSON *root, cha
 	return CHECKPOINT_OK;
 }
 
-static int parse_ratios(struct checkpoint_info *info, const cJSON *root, char *msg, size_t len)
+static int parse_ratios(struct checkpoint_info *info, const struct cJSON *root, char *msg,
+			size_t len)
 {
-	const cJSON *arr, *e;
+	const struct cJSON *arr, *e;
 	int n, i = 0, rc;
 
 	rc = get_array(&arr, &n, root, "ratios", msg, len);
@@ -596,12 +546,12 @@ static int parse_ratios(struct checkpoint_info *info, const cJSON *root, char *m
 		if (!info->ratios)
 			return CHECKPOINT_ERR_NOMEM;
 	}
-	cJSON_ArrayForEach(e, arr) {
-		if (!cJSON_IsNumber(e)) {
-			set_msg(msg, len, "ratios[%d] is not a number", i);
+	for (e = json_child(arr); e; e = json_next(e)) {
+		if (json_type(e) != JSON_TYPE_NUMBER) {
+			err_set(msg, len, 0, "ratios[%d] is not a number", i);
 			return CHECKPOINT_ERR_METADATA;
 		}
-		info->ratios[i++] = e->valuedouble;
+		info->ratios[i++] = json_number(e);
 	}
 	info->n_ratios = n;
 	return CHECKPOINT_OK;
@@ -610,36 +560,35 @@ static int parse_ratios(struct checkpoint_info *info, const cJSON *root, char *m
 /* Fills info (zeroed by the caller; its lists are owned by it even on error) from the JSON text. */
 static int parse_meta(struct checkpoint_info *info, const char *text, char *msg, size_t len)
 {
-	cJSON *root = NULL;
-	const char *end = NULL, *s;
+	struct cJSON *root = NULL;
+	const char *s;
 	int version, rc;
 
 	if (strlen(text) > MAX_META_BYTES) {
-		set_msg(msg, len, "yopo metadata longer than %u bytes", MAX_META_BYTES);
+		err_set(msg, len, 0, "yopo metadata longer than %u bytes", MAX_META_BYTES);
 		return CHECKPOINT_ERR_METADATA;
 	}
-	root = cJSON_ParseWithOpts(text, &end, 1);
-	if (!root || !cJSON_IsObject(root)) {
+	root = json_parse(text, strlen(text));
+	if (json_type(root) != JSON_TYPE_OBJECT) {
 		if (root)
-			set_msg(msg, len, "yopo metadata is not a JSON object");
+			err_set(msg, len, 0, "yopo metadata is not a JSON object");
 		else
-			set_msg(msg, len, "yopo metadata is not valid JSON (error at byte %td)",
-				end ? end - text : (ptrdiff_t)0);
+			err_set(msg, len, 0, "yopo metadata is not valid JSON");
 		rc = CHECKPOINT_ERR_METADATA;
 		goto out;
 	}
 	rc = check_duplicates(root, "yopo metadata", msg, len) ? CHECKPOINT_ERR_METADATA : 0;
 	if (rc == CHECKPOINT_OK)
-		rc = get_int(&version, root, "format_version", "", msg, len);
+		rc = get_int(&version, root, "format_version", NULL, msg, len);
 	if (rc != CHECKPOINT_OK)
 		goto out;
 	if (version != FORMAT_VERSION) {
-		set_msg(msg, len, "format_version %d is not supported (this build reads %d)", version,
+		err_set(msg, len, 0, "format_version %d is not supported (this build reads %d)", version,
 			FORMAT_VERSION);
 		rc = CHECKPOINT_ERR_VERSION;
 		goto out;
 	}
-	rc = get_string(&s, root, "arch", "", msg, len);
+	rc = get_string(&s, root, "arch", NULL, msg, len);
 	if (rc != CHECKPOINT_OK)
 		goto out;
 	if (strcmp(s, "mlp") == 0) {
@@ -647,11 +596,11 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 		rc = parse_mlp(info, root, msg, len);
 	} else if (strcmp(s, "prunenet") == 0) {
 		info->arch = CHECKPOINT_ARCH_PRUNENET;
-		rc = get_int(&info->hidden, root, "hidden", "", msg, len);
+		rc = get_int(&info->hidden, root, "hidden", NULL, msg, len);
 		if (rc == CHECKPOINT_OK)
-			rc = get_int(&info->ffn, root, "ffn", "", msg, len);
+			rc = get_int(&info->ffn, root, "ffn", NULL, msg, len);
 	} else {
-		set_msg(msg, len, "unknown arch \"%.64s\" (expected mlp or prunenet)", s);
+		err_set(msg, len, 0, "unknown arch \"%.64s\" (expected mlp or prunenet)", s);
 		rc = CHECKPOINT_ERR_ARCH;
 	}
 	if (rc == CHECKPOINT_OK)
@@ -661,13 +610,13 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 	if (rc == CHECKPOINT_OK)
 		rc = get_fixed_string(info->reward, sizeof info->reward, root, "reward", msg, len);
 	if (rc == CHECKPOINT_OK)
-		rc = get_string(&s, root, "seed", "", msg, len);
+		rc = get_string(&s, root, "seed", NULL, msg, len);
 	if (rc == CHECKPOINT_OK && parse_u64(&info->seed, s) != 0) {
-		set_msg(msg, len, "seed \"%.32s\" is not a decimal uint64", s);
+		err_set(msg, len, 0, "seed \"%.32s\" is not a decimal uint64", s);
 		rc = CHECKPOINT_ERR_METADATA;
 	}
 	if (rc == CHECKPOINT_OK)
-		rc = get_int(&info->episodes, root, "episodes", "", msg, len);
+		rc = get_int(&info->episodes, root, "episodes", NULL, msg, len);
 	if (rc == CHECKPOINT_OK)
 		rc = get_double(&info->final_reward, root, "final_reward", msg, len);
 	if (rc == CHECKPOINT_OK)
@@ -678,7 +627,7 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 	if (rc == CHECKPOINT_OK && info_check(info, msg, len) != 0)
 		rc = CHECKPOINT_ERR_METADATA;
 out:
-	cJSON_Delete(root);
+	json_free(root);
 	return rc;
 }
 
@@ -707,11 +656,11 @@ static int read_tensors(float *params, const struct safetensors *st,
 		const struct tensor_spec *s = &specs[i];
 		const struct safetensors_tensor *t = safetensors_find(st, s->name);
 		if (!t) {
-			set_msg(msg, len, "tensor %s is missing", s->name);
+			err_set(msg, len, 0, "tensor %s is missing", s->name);
 			return CHECKPOINT_ERR_TENSOR;
 		}
 		if (t->dtype != SAFETENSORS_DTYPE_F32) {
-			set_msg(msg, len, "tensor %s is %s, expected F32", s->name,
+			err_set(msg, len, 0, "tensor %s is %s, expected F32", s->name,
 				safetensors_dtype_name(t->dtype));
 			return CHECKPOINT_ERR_TENSOR;
 		}
@@ -719,7 +668,7 @@ static int read_tensors(float *params, const struct safetensors *st,
 		    (s->ndim == 2 && t->shape[1] != s->shape[1])) {
 			shape_text(got, sizeof got, t->ndim, t->shape);
 			shape_text(want, sizeof want, s->ndim, s->shape);
-			set_msg(msg, len, "tensor %s has shape (%s), expected (%s)", s->name, got, want);
+			err_set(msg, len, 0, "tensor %s has shape (%s), expected (%s)", s->name, got, want);
 			return CHECKPOINT_ERR_SHAPE;
 		}
 	}
@@ -729,7 +678,7 @@ static int read_tensors(float *params, const struct safetensors *st,
 		for (int j = 0; j < n_specs; j++)
 			known = known || strcmp(name, specs[j].name) == 0;
 		if (!known) {
-			set_msg(msg, len, "unexpected tensor %.64s", name);
+			err_set(msg, len, 0, "unexpected tensor %.64s", name);
 			return CHECKPOINT_ERR_TENSOR;
 		}
 	}
@@ -740,7 +689,7 @@ static int read_tensors(float *params, const struct safetensors *st,
 		safetensors_read_f32(dst, t);
 		bad = find_nonfinite(dst, specs[i].nelem);
 		if (bad < specs[i].nelem) {
-			set_msg(msg, len, "tensor %s element %zu is %g", specs[i].name, bad, (double)dst[bad]);
+			err_set(msg, len, 0, "tensor %s element %zu is %g", specs[i].name, bad, (double)dst[bad]);
 			return CHECKPOINT_ERR_NONFINITE;
 		}
 	}
@@ -757,26 +706,26 @@ int checkpoint_load(struct checkpoint **out, const char *path, char *err, size_t
 	int n_specs, rc;
 
 	if (!out || !path) {
-		set_msg(err, errlen, "invalid argument");
+		err_set(err, errlen, 0, "invalid argument");
 		return CHECKPOINT_ERR_ARG;
 	}
 	rc = safetensors_open(&st, path);
 	if (rc != SAFETENSORS_OK) {
 		if (rc == SAFETENSORS_ERR_IO) {
-			set_msg(msg, sizeof msg, "cannot read: %s", strerror(errno));
+			err_set(msg, sizeof msg, 0, "cannot read: %s", strerror(errno));
 			rc = CHECKPOINT_ERR_IO;
 		} else if (rc == SAFETENSORS_ERR_NOMEM) {
-			set_msg(msg, sizeof msg, "out of memory");
+			err_set(msg, sizeof msg, 0, "out of memory");
 			rc = CHECKPOINT_ERR_NOMEM;
 		} else {
-			set_msg(msg, sizeof msg, "not a valid safetensors file: %s", safetensors_strerror(rc));
+			err_set(msg, sizeof msg, 0, "not a valid safetensors file: %s", safetensors_strerror(rc));
 			rc = CHECKPOINT_ERR_FORMAT;
 		}
 		goto out;
 	}
 	text = safetensors_metadata(st, "yopo");
 	if (!text) {
-		set_msg(msg, sizeof msg, "no \"yopo\" entry in __metadata__: not a yopo policy checkpoint");
+		err_set(msg, sizeof msg, 0, "no \"yopo\" entry in __metadata__: not a yopo policy checkpoint");
 		rc = CHECKPOINT_ERR_NO_METADATA;
 		goto out;
 	}
@@ -789,7 +738,7 @@ int checkpoint_load(struct checkpoint **out, const char *path, char *err, size_t
 	if (rc != CHECKPOINT_OK)
 		goto out;
 	if (specs_build(specs, &n_specs, &c->n_params, &c->info) != 0) {
-		set_msg(msg, sizeof msg, "parameter count overflows");
+		err_set(msg, sizeof msg, 0, "parameter count overflows");
 		rc = CHECKPOINT_ERR_METADATA;
 		goto out;
 	}
@@ -803,8 +752,8 @@ out:
 	safetensors_close(st);
 	if (rc != CHECKPOINT_OK) {
 		if (rc == CHECKPOINT_ERR_NOMEM && msg[0] == '\0')
-			set_msg(msg, sizeof msg, "out of memory");
-		set_msg(err, errlen, "%s", msg);
+			err_set(msg, sizeof msg, 0, "out of memory");
+		err_set(err, errlen, 0, "%s", msg);
 		checkpoint_free(c);
 		return rc;
 	}
@@ -873,11 +822,11 @@ int checkpoint_check_model(const struct checkpoint *c, int hidden, int ffn, char
 			   size_t errlen)
 {
 	if (!c || hidden <= 0 || ffn <= 0) {
-		set_msg(err, errlen, "invalid argument");
+		err_set(err, errlen, 0, "invalid argument");
 		return CHECKPOINT_ERR_ARG;
 	}
 	if (c->info.arch == CHECKPOINT_ARCH_PRUNENET && (c->info.hidden != hidden || c->info.ffn != ffn)) {
-		set_msg(err, errlen,
+		err_set(err, errlen, 0,
 			"policy tied to hidden %d / ffn %d (prunenet); this model has hidden %d / ffn %d",
 			c->info.hidden, c->info.ffn, hidden, ffn);
 		return CHECKPOINT_ERR_MODEL_SHAPE;

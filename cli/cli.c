@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "eval.h"
+#include "clock.h"
 #include "forward.h"
 
 #include <errno.h>
@@ -164,7 +165,7 @@ int cli_remove_tree(const char *dir)
 int cli_open_model(const char *cmd, const char *dir, struct model **m, struct tokenizer **tok)
 {
 	struct stat sb;
-	char err[MODEL_ERRBUF], path[PATH_MAX];
+	char err[ERR_MAX], path[PATH_MAX];
 	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
 		cli_error(cmd, "%s: not a model directory", dir);
 		return -1;
@@ -245,7 +246,7 @@ int cli_greedy(const struct model *m, const struct tokenizer *tok, int *ids, siz
 	if (!logits || n == 0 || n >= (size_t)ctx_len || forward_new(&f, m, ctx_len))
 		goto out;
 	int eos = cli_eos_id(m, tok);
-	double t0 = eval_now();
+	double t0 = util_now();
 	if (forward_run(f, logits, ids, (int)n, 0))
 		goto out;
 	const float *last = logits + (n - 1) * (size_t)V;
@@ -269,7 +270,7 @@ int cli_greedy(const struct model *m, const struct tokenizer *tok, int *ids, siz
 			goto out;
 		last = logits;
 	}
-	r.seconds = eval_now() - t0;
+	r.seconds = util_now() - t0;
 	*res = r;
 	rc = 0;
 out:

@@ -14,6 +14,8 @@
 #include "cli.h"
 #include "env.h"
 #include "eval.h"
+#include "clock.h"
+#include "file.h"
 #include "forward.h"
 #include "select.h"
 #include "unicode.h"
@@ -166,13 +168,13 @@ static int plan_ks(double *out, struct env *env, const struct prune_plan *plan)
 	for (int l = 0; l < c->n_layers; l++) {
 		const float *w;
 		double ks;
-		if (env_layer_begin(env, l, NULL, &w))
+		if (env_layer_begin(env, l, NULL, &w, NULL, 0))
 			goto fail;
 		int rows = env_rows(env, l), cols = env_cols(env);
 		if (prune_plan_granularity(plan) == PRUNE_GRANULARITY_ROWS) {
 			const int *kept;
 			int k = prune_plan_layer_kept(plan, l, &kept);
-			if (k < 1 || env_layer_ks(env, kept, k, &ks))
+			if (k < 1 || env_layer_ks(env, kept, k, &ks, NULL, 0))
 				goto fail;
 		} else {
 			const unsigned char *mask = prune_plan_mask_const(plan, l, scored);
@@ -182,7 +184,7 @@ static int plan_ks(double *out, struct env *env, const struct prune_plan *plan)
 			w2 = nw;
 			for (size_t i = 0; i < (size_t)rows * cols; i++)
 				w2[i] = mask[i] ? w[i] : 0.0f;
-			if (env_layer_ks_matrix(env, w2, &ks))
+			if (env_layer_ks_matrix(env, w2, &ks, NULL, 0))
 				goto fail;
 		}
 		sum += ks;
@@ -416,7 +418,7 @@ int cmd_compare(int argc, char **argv)
 	struct tokenizer *tok = NULL;
 	struct env *env = NULL;
 	struct select_cache cache = {0};
-	char *text = NULL, err[MODEL_ERRBUF], path[PATH_MAX];
+	char *text = NULL, err[ERR_MAX], path[PATH_MAX];
 	int *enc = NULL, *ids = NULL;
 	size_t len = 0, n_enc = 0, n_ids = 0;
 	bool plotted = false, created = false;
@@ -430,9 +432,9 @@ int cmd_compare(int argc, char **argv)
 		cli_error(cmd, "%s already holds a report (use --force to replace it)", o.out);
 		goto out;
 	}
-	int e = eval_read_file(o.text, &text, &len);
+	int e = util_read_file(&text, &len, o.text, UTIL_TEXT_MAX, false, NULL, 0);
 	if (e) {
-		cli_error(cmd, "%s: %s", o.text, eval_strerror(e));
+		cli_error(cmd, "%s: %s", o.text, util_strerror(e));
 		goto out;
 	}
 	if (cli_open_model(cmd, o.model, &m, &tok))
@@ -500,7 +502,7 @@ int cmd_compare(int argc, char **argv)
 						 .calib_windows = o.calib_windows, .norm_p = 1,
 						 .granularity = r->g, .seed = o.seed};
 			struct prune_plan *plan = NULL;
-			double t0 = eval_now();
+			double t0 = util_now();
 			if (select_plan(&plan, m, o.model, tok, &so, r->ratio, &cache, err, sizeof err)) {
 				cli_error(cmd, "%s: %s", what, err);
 				goto out;
@@ -512,7 +514,7 @@ int cmd_compare(int argc, char **argv)
 				.calib_tokens = !strcmp(r->method, "wanda") ? cache.calib_tokens : 0,
 			};
 			int we = prune_write(m, o.model, plan, NULL, &info, dir, true, err, sizeof err);
-			r->prune_s = eval_now() - t0;
+			r->prune_s = util_now() - t0;
 			int ke = we ? 0 : plan_ks(&r->ks, env, plan);
 			struct prune_counts counts;
 			int ce = we ? 0 : prune_plan_count(&counts, plan, m);

@@ -7,6 +7,8 @@
 
 #include "cli.h"
 #include "eval.h"
+#include "clock.h"
+#include "file.h"
 #include "forward.h"
 
 static const char *const cmd = "eval";
@@ -49,7 +51,7 @@ static void on_progress(void *ctx, size_t done, size_t total)
 		return;
 	p->last_pct = pct;
 	fprintf(stderr, "yopo eval: window %zu/%zu (%zu%%), %.1f s\n", done, total, pct,
-		eval_now() - p->t0);
+		util_now() - p->t0);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -99,9 +101,9 @@ int cmd_eval(int argc, char **argv)
 	char *text = NULL;
 	int *enc = NULL, *ids = NULL;
 	size_t len = 0, n_enc = 0;
-	int err = eval_read_file(o.text, &text, &len);
+	int err = util_read_file(&text, &len, o.text, UTIL_TEXT_MAX, false, NULL, 0);
 	if (err) {
-		cli_error(cmd, "%s: %s", o.text, eval_strerror(err));
+		cli_error(cmd, "%s: %s", o.text, util_strerror(err));
 		goto out;
 	}
 	if (cli_open_model(cmd, o.model, &m, &tok))
@@ -128,7 +130,7 @@ int cmd_eval(int argc, char **argv)
 	memcpy(ids + n_ids, enc, n_enc * sizeof *ids);
 	n_ids += n_enc;
 
-	struct progress prog = {eval_now(), 0};
+	struct progress prog = {util_now(), 0};
 	struct eval_result r;
 	err = eval_perplexity(&r, f, m, ids, n_ids, (int)o.seq_len, (size_t)o.max_windows, on_progress,
 			      &prog);

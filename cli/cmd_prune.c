@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "eval.h"
+#include "clock.h"
 #include "select.h"
 
 static const char *const cmd = "prune";
@@ -157,7 +158,7 @@ int cmd_prune(int argc, char **argv)
 		.method = o.method, .policy = o.policy, .calib = o.calib, .calib_windows = o.calib_windows,
 		.norm_p = (int)o.norm, .granularity = g, .global = o.global, .seed = o.seed,
 	};
-	char err[MODEL_ERRBUF];
+	char err[ERR_MAX];
 	if (select_check_usage(&so, err, sizeof err)) {
 		cli_error(cmd, "%s", err);
 		return 2;
@@ -186,7 +187,7 @@ int cmd_prune(int argc, char **argv)
 		cli_error(cmd, "%s", err);
 		goto out;
 	}
-	double t0 = eval_now();
+	double t0 = util_now();
 	fprintf(stderr, "yopo prune: scoring %s with %s (%s, ratio %g)\n", o.model, o.method,
 		prune_granularity_name(g), o.ratio);
 	if (select_plan(&plan, m, o.model, tok, &so, o.ratio, &cache, err, sizeof err)) {
@@ -213,7 +214,7 @@ int cmd_prune(int argc, char **argv)
 		       cli_group(f2, sizeof f2, counts.ffn_params_after),
 		       g == PRUNE_GRANULARITY_WEIGHTS ? " nonzero; zeroed weights save no memory or time by themselves" : "");
 	}
-	fprintf(stderr, "yopo prune: done in %.2f s\n", eval_now() - t0);
+	fprintf(stderr, "yopo prune: done in %.2f s\n", util_now() - t0);
 	rc = 0;
 out:
 	select_cache_free(&cache);

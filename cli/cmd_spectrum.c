@@ -11,6 +11,7 @@
 #include "env.h"
 #include "pcg32.h"
 #include "sampling.h"
+#include "topk.h"
 #include "select.h"
 
 static const char *const cmd = "spectrum";
@@ -143,7 +144,7 @@ int cmd_spectrum(int argc, char **argv)
 	int draws = (is_random || o.sample) ? (int)o.samples : 1;
 
 	int rc = 1;
-	char err[ENV_ERRBUF];
+	char err[ERR_MAX];
 	struct env *env = NULL;
 	struct checkpoint *ck = NULL;
 	struct policy *pol = NULL;
@@ -203,12 +204,12 @@ int cmd_spectrum(int argc, char **argv)
 	double total = 0;
 	for (int l = 0; l < cfg->n_layers; l++) {
 		const float *x, *w;
-		int e = env_layer_begin(env, l, &x, &w);
+		int e = env_layer_begin(env, l, &x, &w, NULL, 0);
 		if (e) {
 			cli_error(cmd, "layer %d: %s", l, env_strerror(e));
 			goto out;
 		}
-		int rows = env_rows(env, l), k = env_keep_count(rows, o.ratio);
+		int rows = env_rows(env, l), k = util_keep_count(rows, o.ratio);
 		if (pol && policy_forward(pol, scores, x, rows)) {
 			cli_error(cmd, "layer %d: policy produced no scores", l);
 			goto out;
@@ -226,8 +227,8 @@ int cmd_spectrum(int argc, char **argv)
 		for (int d = 0; d < draws; d++) {
 			double ks;
 			int s = (is_random || o.sample) ? sampling_gumbel_topk(order, scores, rows, k, &rng)
-							: sampling_topk(order, scores, rows, k);
-			if (s || (s = env_layer_ks(env, order, k, &ks))) {
+							: util_topk(order, scores, rows, k);
+			if (s || (s = env_layer_ks(env, order, k, &ks, NULL, 0))) {
 				cli_error(cmd, "layer %d: KS failed", l);
 				goto out;
 			}

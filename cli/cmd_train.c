@@ -271,7 +271,7 @@ int cmd_train(int argc, char **argv)
 	struct trainer *tr = NULL;
 	struct checkpoint_model trained[MAX_MODELS];
 	FILE *log = NULL;
-	char err[TRAIN_ERRBUF];
+	char err[ERR_MAX];
 	for (int i = 0; i < o.n_models; i++) {
 		if (env_open(&envs[i], o.models[i], route, (size_t)o.cache_mb << 20, err, sizeof err)) {
 			cli_error(cmd, "%s", err);

@@ -8,6 +8,7 @@
 #include "baseline.h"
 #include "env.h"
 #include "eval.h"
+#include "file.h"
 #include "sha256.h"
 #include "err.h"
 
@@ -100,10 +101,10 @@ int select_prepare(const struct model *m, const struct select_opts *o, struct se
 	if (!strcmp(o->method, "wanda") && o->calib) {
 		char *text = NULL;
 		size_t len = 0;
-		int e = eval_read_file(o->calib, &text, &len);
+		int e = util_read_file(&text, &len, o->calib, UTIL_TEXT_MAX, false, NULL, 0);
 		free(text);
 		if (e) {
-			snprintf(err, errlen, "%s: %s", o->calib, eval_strerror(e));
+			snprintf(err, errlen, "%s: %s", o->calib, util_strerror(e));
 			return -1;
 		}
 	}
@@ -139,7 +140,7 @@ static int policy_scores(float ***out, const struct model *m, const char *model_
 		scores[l] = malloc((size_t)rows * sizeof **scores);
 		if (!scores[l])
 			goto nomem;
-		int e = env_layer_begin(env, l, &x, &w);
+		int e = env_layer_begin(env, l, &x, &w, NULL, 0);
 		if (e) {
 			snprintf(err, errlen, "%s: layer %d: %s", model_dir, l, env_strerror(e));
 			goto out;
@@ -177,9 +178,9 @@ static int calibrate(const struct model *m, const struct tokenizer *tok, const s
 	char *text = NULL;
 	size_t len = 0, n = 0;
 	int *enc = NULL, *ids = NULL, rc = -1;
-	int e = eval_read_file(o->calib, &text, &len);
+	int e = util_read_file(&text, &len, o->calib, UTIL_TEXT_MAX, false, NULL, 0);
 	if (e) {
-		snprintf(err, errlen, "%s: %s", o->calib, eval_strerror(e));
+		snprintf(err, errlen, "%s: %s", o->calib, util_strerror(e));
 		return -1;
 	}
 	if (tokenizer_encode(tok, text, len, &enc, &n) || !(ids = malloc((n + 1) * sizeof *ids))) {

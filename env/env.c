@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "ks.h"
 #include "linalg.h"
 #include "model.h"
@@ -48,19 +49,12 @@ static enum config_tensor scored_tensor(const struct config *c)
 	return c->gated ? CONFIG_TENSOR_GATE : CONFIG_TENSOR_UP;
 }
 
-int env_keep_count(int rows, double ratio)
-{
-	long removed = lround(ratio * rows);
-	long k = rows - removed;
-	return (int)(k < 1 ? 1 : k);
-}
-
 int env_open(struct env **out, const char *model_dir, enum spectrum_route route,
 	     size_t cache_bytes, char *err, size_t errlen)
 {
 	struct env *e = calloc(1, sizeof *e);
 	if (!e)
-		return ENV_ERR_NOMEM;
+		return err_set(err, errlen, ENV_ERR_NOMEM, "%s: out of memory", model_dir);
 	e->current = -1;
 	e->route = route;
 	snprintf(e->dir, sizeof e->dir, "%s", model_dir);
@@ -84,7 +78,7 @@ int env_open(struct env **out, const char *model_dir, enum spectrum_route route,
 	e->scratch = c->conv1d ? malloc(max_rows * cols * sizeof(float)) : NULL;
 	if (!e->layers || !e->keep || (c->conv1d && !e->scratch)) {
 		env_close(e);
-		return ENV_ERR_NOMEM;
+		return err_set(err, errlen, ENV_ERR_NOMEM, "%s: out of memory", model_dir);
 	}
 	*out = e;
 	return ENV_OK;
@@ -128,41 +122,56 @@ int env_cols(const struct env *e)
 	return e->cfg.hidden;
 }
 
-/* Reads matrix `which` of `layer` into a new (out, in) f32 buffer. */
-static float *read_matrix(struct env *e, enum config_tensor which, int layer)
+/* Reads matrix `which` of `layer` into a new (out, in) f32 buffer (*out, caller frees). */
+static int read_matrix(float **out, struct env *e, enum config_tensor which, int layer, char *err,
+		       size_t errlen)
 {
 	const struct safetensors_tensor *t = model_find_tensor(e->st, &e->cfg, which, layer);
-	float *m = t ? malloc(t->nelem * sizeof(float)) : NULL;
-	if (m && model_read_matrix(m, t, &e->cfg, which, e->scratch)) {
-		free(m);
-		m = NULL;
-	}
+	if (!t)
+		return err_set(err, errlen, ENV_ERR_MODEL, "%s: layer %d: a tensor is missing", e->dir,
+			       layer);
+	int rc = ENV_OK;
+	float *m = malloc(t->nelem * sizeof(float));
+	if (!m)
+		rc = err_set(err, errlen, ENV_ERR_NOMEM, "%s: layer %d: out of memory", e->dir, layer);
+	else if (model_read_matrix(m, t, &e->cfg, which, e->scratch))
+		rc = err_set(err, errlen, ENV_ERR_MODEL, "%s: cannot convert %s", e->dir, t->name);
 	/* the f32 copy is what we use: drop the mapped pages so RSS tracks one layer */
-	if (t)
-		safetensors_evict(t);
-	return m;
+	safetensors_evict(t);
+	if (rc)
+		free(m);
+	else
+		*out = m;
+	return rc;
 }
 
 /* Features of a layer: needs the matrix, its pair and down, and W's leading right singular
  * subspace, taken from the eigenvectors of the Gram WᵀW (cols × cols) so that no (rows × rows)
  * or U factor is ever formed. */
-static int layer_features(struct env *e, int layer, const float *w, float **out)
+static int layer_features(struct env *e, int layer, const float *w, float **out, char *err,
+			  size_t errlen)
 {
 	const struct config *c = &e->cfg;
 	int rows = c->layer_ffn[layer], cols = c->hidden, kmin = rows < cols ? rows : cols;
 	int r = kmin / 8 > 0 ? kmin / 8 : 1;
-	int rc = ENV_ERR_NOMEM;
-	float *pair = c->gated ? read_matrix(e, CONFIG_TENSOR_UP, layer) : NULL;
-	float *down = read_matrix(e, CONFIG_TENSOR_DOWN, layer);
-	size_t cc = (size_t)cols * cols;
-	double *lambda = malloc((size_t)cols * sizeof *lambda);
-	double *g = malloc(cc * sizeof *g);
-	double *v = malloc(cc * sizeof *v);
-	float *x = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *x);
-	if ((c->gated && !pair) || !down || !lambda || !g || !v || !x)
+	int rc, lrc;
+	float *pair = NULL, *down = NULL, *x = NULL;
+	double *lambda = NULL, *g = NULL, *v = NULL;
+	if ((c->gated && (rc = read_matrix(&pair, e, CONFIG_TENSOR_UP, layer, err, errlen))) ||
+	    (rc = read_matrix(&down, e, CONFIG_TENSOR_DOWN, layer, err, errlen)))
 		goto out;
-	if (linalg_gram(g, w, rows, cols) || linalg_sym_eig(lambda, v, g, cols)) {
-		rc = ENV_ERR_LINALG;
+	size_t cc = (size_t)cols * cols;
+	lambda = malloc((size_t)cols * sizeof *lambda);
+	g = malloc(cc * sizeof *g);
+	v = malloc(cc * sizeof *v);
+	x = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *x);
+	if (!lambda || !g || !v || !x) {
+		rc = err_set(err, errlen, ENV_ERR_NOMEM, "%s: layer %d: out of memory", e->dir, layer);
+		goto out;
+	}
+	if ((lrc = linalg_gram(g, w, rows, cols)) || (lrc = linalg_sym_eig(lambda, v, g, cols))) {
+		rc = err_set(err, errlen, ENV_ERR_LINALG, "%s: layer %d: features: %s", e->dir, layer,
+			     linalg_strerror(lrc));
 		goto out;
 	}
 	/* singular values of W; drop directions at rounding level of the largest */
@@ -187,11 +196,13 @@ out:
 	return rc;
 }
 
-int env_layer_begin(struct env *e, int layer, const float **features, const float **w)
+int env_layer_begin(struct env *e, int layer, const float **features, const float **w,
+		    char *err, size_t errlen)
 {
 	const struct config *c = &e->cfg;
 	if (layer < 0 || layer >= c->n_layers)
-		return ENV_ERR_ARG;
+		return err_set(err, errlen, ENV_ERR_ARG, "layer %d outside [0, %d)", layer,
+			       c->n_layers);
 	e->current = -1; /* until this layer is ready: a failure below leaves no layer current */
 	struct env_layer *L = &e->layers[layer];
 	int rc;
@@ -204,15 +215,14 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 	}
 	float *mat = e->cache ? L->w : NULL;
 	if (!mat) {
-		mat = read_matrix(e, scored_tensor(c), layer);
-		if (!mat)
-			return ENV_ERR_NOMEM;
+		if ((rc = read_matrix(&mat, e, scored_tensor(c), layer, err, errlen)))
+			return rc;
 		if (e->cache)
 			L->w = mat;
 		else
 			e->w = mat;
 	}
-	if (!L->features && (rc = layer_features(e, layer, mat, &L->features)))
+	if (!L->features && (rc = layer_features(e, layer, mat, &L->features, err, errlen)))
 		return rc;
 	e->current = layer;
 	if (features)
@@ -223,7 +233,7 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 }
 
 /* The current layer's spectrum, computed on first use (features alone don't need it). */
-static int current_spectrum(struct env *e, const struct spectrum **out)
+static int current_spectrum(struct env *e, const struct spectrum **out, char *err, size_t errlen)
 {
 	int layer = e->current;
 	struct spectrum **slot = e->cache ? &e->layers[layer].sp : &e->sp;
@@ -232,54 +242,75 @@ static int current_spectrum(struct env *e, const struct spectrum **out)
 		int rc = spectrum_new(slot, mat, e->cfg.layer_ffn[layer], e->cfg.hidden, e->route);
 		if (rc) {
 			*slot = NULL;
-			return rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
+			return err_set(err, errlen,
+				       rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG,
+				       "%s: layer %d: singular values: %s", e->dir, layer,
+				       spectrum_strerror(rc));
 		}
 	}
 	*out = *slot;
 	return ENV_OK;
 }
 
-int env_layer_ks(struct env *e, const int *kept, int k, double *ks)
+/* Checks the kept row list against the current layer and marks e->keep (rows). */
+static int mark_kept(struct env *e, const int *kept, int k, char *err, size_t errlen)
 {
-	if (e->current < 0)
-		return ENV_ERR_ARG;
 	int rows = e->cfg.layer_ffn[e->current];
 	if (k < 1 || k > rows)
-		return ENV_ERR_ARG;
+		return err_set(err, errlen, ENV_ERR_ARG, "layer %d: %d rows kept, outside [1, %d]",
+			       e->current, k, rows);
 	memset(e->keep, 0, (size_t)rows);
 	for (int i = 0; i < k; i++) {
-		if (kept[i] < 0 || kept[i] >= rows || e->keep[kept[i]])
-			return ENV_ERR_ARG;
+		if (kept[i] < 0 || kept[i] >= rows)
+			return err_set(err, errlen, ENV_ERR_ARG, "layer %d: kept row %d outside [0, %d)",
+				       e->current, kept[i], rows);
+		if (e->keep[kept[i]])
+			return err_set(err, errlen, ENV_ERR_ARG, "layer %d: row %d kept twice",
+				       e->current, kept[i]);
 		e->keep[kept[i]] = 1;
 	}
+	return ENV_OK;
+}
+
+int env_layer_ks(struct env *e, const int *kept, int k, double *ks, char *err, size_t errlen)
+{
+	if (e->current < 0)
+		return err_set(err, errlen, ENV_ERR_ARG, "no current layer");
 	double v;
 	const struct spectrum *sp;
-	int rc = current_spectrum(e, &sp);
-	if (rc)
+	int rc = mark_kept(e, kept, k, err, errlen);
+	if (rc || (rc = current_spectrum(e, &sp, err, errlen)))
 		return rc;
 	rc = spectrum_ks(sp, e->keep, &v, NULL);
 	if (rc)
-		return rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
+		return err_set(err, errlen, rc == SPECTRUM_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG,
+			       "%s: layer %d: KS of the kept rows: %s", e->dir, e->current,
+			       spectrum_strerror(rc));
 	*ks = v;
 	return ENV_OK;
 }
 
-int env_layer_ks_matrix(struct env *e, const float *w2, double *ks)
+int env_layer_ks_matrix(struct env *e, const float *w2, double *ks, char *err, size_t errlen)
 {
 	if (e->current < 0 || !w2)
-		return ENV_ERR_ARG;
+		return err_set(err, errlen, ENV_ERR_ARG, e->current < 0 ? "no current layer"
+									: "no modified matrix");
 	const struct spectrum *sp;
-	int rc = current_spectrum(e, &sp), n;
+	int n, rows = e->cfg.layer_ffn[e->current], cols = e->cfg.hidden;
+	int rc = current_spectrum(e, &sp, err, errlen);
 	if (rc)
 		return rc;
 	const double *orig = spectrum_orig(sp, &n);
 	double *s = malloc((size_t)n * sizeof *s);
 	if (!s)
-		return ENV_ERR_NOMEM;
-	if (linalg_singular_values(s, w2, e->cfg.layer_ffn[e->current], e->cfg.hidden)) {
+		return err_set(err, errlen, ENV_ERR_NOMEM, "layer %d: out of memory", e->current);
+	if ((rc = linalg_singular_values(s, w2, rows, cols))) {
 		free(s);
-		return ENV_ERR_LINALG;
+		return err_set(err, errlen, ENV_ERR_LINALG, "layer %d: modified matrix: %s",
+			       e->current, linalg_strerror(rc));
 	}
+	/* same zero floor as spectrum_orig, or rounding noise would decide the KS of zero rows */
+	spectrum_snap_zeros(s, n, rows, cols);
 	*ks = ks_2samp(orig, n, s, n);
 	free(s);
 	return ENV_OK;
@@ -288,7 +319,7 @@ int env_layer_ks_matrix(struct env *e, const float *w2, double *ks)
 const double *env_layer_singular_values(struct env *e, int *n)
 {
 	const struct spectrum *sp;
-	if (e->current < 0 || current_spectrum(e, &sp))
+	if (e->current < 0 || current_spectrum(e, &sp, NULL, 0))
 		return NULL;
 	return spectrum_orig(sp, n);
 }

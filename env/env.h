@@ -12,10 +12,9 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "err.h"
 #include "rowfeat.h"
 #include "spectrum.h"
-
-#define ENV_ERRBUF 512
 
 enum env_error {
 	ENV_OK = 0,
@@ -43,21 +42,24 @@ const char *env_model_dir(const struct env *e);
 int env_rows(const struct env *e, int layer);
 int env_cols(const struct env *e);
 
-/* Rows kept at ratio: ffn - round(ratio * ffn) (≥ 1 for ratio < 1). */
-int env_keep_count(int rows, double ratio);
-
 /* Makes `layer` current: reads its matrix and computes its features (once). Its spectrum is
  * computed on the first env_layer_ks / env_layer_singular_values.
  * *features (rows, ROWFEAT_COUNT) and *w (rows, cols) are borrowed until the next
- * env_layer_begin or env_close. */
-int env_layer_begin(struct env *e, int layer, const float **features, const float **w);
+ * env_layer_begin or env_close. Errors: ARG (layer out of range; the current layer stays),
+ * MODEL (a tensor missing or unconvertible), NOMEM, LINALG (non-finite weights, no
+ * convergence); after MODEL/NOMEM/LINALG no layer is current. */
+int env_layer_begin(struct env *e, int layer, const float **features, const float **w,
+		    char *err, size_t errlen);
 
-/* KS distance of the current layer when keeping rows kept[0..k). */
-int env_layer_ks(struct env *e, const int *kept, int k, double *ks);
+/* KS distance of the current layer when keeping rows kept[0..k) (distinct, 1 <= k <= rows; the
+ * keep count at a ratio is util_keep_count). Errors: ARG (no current layer, bad k or rows),
+ * NOMEM, LINALG. */
+int env_layer_ks(struct env *e, const int *kept, int k, double *ks, char *err, size_t errlen);
 
 /* KS distance between the current layer's singular values and those of w2, a modified copy of
- * its matrix (rows, cols) — e.g. with individual weights zeroed by unstructured pruning. */
-int env_layer_ks_matrix(struct env *e, const float *w2, double *ks);
+ * its matrix (rows, cols) — e.g. with individual weights zeroed by unstructured pruning. Both
+ * sets have their numerical zeros snapped by the same rule (spectrum_snap_zeros). */
+int env_layer_ks_matrix(struct env *e, const float *w2, double *ks, char *err, size_t errlen);
 
 /* Singular values of the current layer's full matrix (descending); *n set to their count.
  * NULL if no layer is current or they cannot be computed. Borrowed like *w. */

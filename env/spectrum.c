@@ -52,6 +52,12 @@ static double svd_floor(const double *s_desc, int m, int n)
 	return (double)(m > n ? m : n) * DBL_EPSILON * s_desc[0];
 }
 
+void spectrum_snap_zeros(double *s_desc, int n, int m, int n_cols)
+{
+	if (n > 0)
+		snap_zeros(s_desc, n, svd_floor(s_desc, m, n_cols));
+}
+
 int spectrum_new(struct spectrum **out, const float *w, int rows, int cols,
 		 enum spectrum_route route)
 {
@@ -76,7 +82,7 @@ int spectrum_new(struct spectrum **out, const float *w, int rows, int cols,
 	err = linalg_singular_values(sp->s_orig, w, rows, cols);
 	if (err)
 		goto out;
-	snap_zeros(sp->s_orig, sp->n_orig, svd_floor(sp->s_orig, rows, cols));
+	spectrum_snap_zeros(sp->s_orig, sp->n_orig, rows, cols);
 	for (int i = 0; i < sp->n_orig; i++)
 		sp->s_orig_asc[i] = sp->s_orig[sp->n_orig - 1 - i];
 	if (route == SPECTRUM_ROUTE_GRAM) {
@@ -135,7 +141,7 @@ static int kept_svd(double *sv, const struct spectrum *sp, const unsigned char *
 			memcpy(sub + at++ * cz, sp->w + (size_t)r * cz, cz * sizeof(float));
 	int err = linalg_singular_values(sv, sub, k, sp->cols);
 	if (!err)
-		snap_zeros(sv, k < sp->cols ? k : sp->cols, svd_floor(sv, k, sp->cols));
+		spectrum_snap_zeros(sv, k < sp->cols ? k : sp->cols, k, sp->cols);
 	free(sub);
 	return err;
 }

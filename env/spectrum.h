@@ -75,6 +75,13 @@ void spectrum_free(struct spectrum *sp);
  * their count min(rows, cols). The array belongs to sp. */
 const double *spectrum_orig(const struct spectrum *sp, int *n);
 
+/* Snaps the numerical zeros of s_desc (n singular values of an (m, n_cols) matrix, descending)
+ * to exactly 0 with the SVD route's floor, max(m, n_cols) * DBL_EPSILON * s_desc[0] — the rule
+ * applied to spectrum_orig — so values of another matrix compare with spectrum_orig on equal
+ * terms. */
+void spectrum_snap_zeros(double *s_desc, /* (n) descending, in place */
+			 int n, int m, int n_cols);
+
 /* Singular values of W restricted to the rows with keep[r] != 0 (k of them,
  * k >= 1) and their KS statistic against spectrum_orig. *ks_out receives
  * the statistic; sv_out, if not NULL, the min(k, cols) singular values of

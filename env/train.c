@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
+#include "err.h"
 #include "pcg32.h"
 #include "sampling.h"
+#include "topk.h"
 
 struct trainer {
 	struct env **envs;
@@ -57,13 +59,6 @@ void train_opts_default(struct train_opts *o)
 	};
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double reward_of(const struct trainer *t, double ks)
 {
 	if (t->o.reward == TRAIN_REWARD_INVERSE)
@@ -75,18 +70,15 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 		char *err, size_t errlen)
 {
 	if (n_envs < 1 || o->n_ratios < 1 || o->episodes < 0 || !(o->lr > 0) || o->samples < 1 ||
-	    o->hidden < 1 || o->entropy < 0) {
-		snprintf(err, errlen, "invalid training options");
-		return TRAIN_ERR_ARG;
-	}
+	    o->hidden < 1 || o->entropy < 0)
+		return err_set(err, errlen, TRAIN_ERR_ARG, "invalid training options");
 	for (int i = 0; i < o->n_ratios; i++)
-		if (!(o->ratios[i] > 0 && o->ratios[i] < 1)) {
-			snprintf(err, errlen, "ratio %g is outside (0, 1)", o->ratios[i]);
-			return TRAIN_ERR_ARG;
-		}
+		if (!(o->ratios[i] > 0 && o->ratios[i] < 1))
+			return err_set(err, errlen, TRAIN_ERR_ARG, "ratio %g is outside (0, 1)",
+				       o->ratios[i]);
 	struct trainer *t = calloc(1, sizeof *t);
 	if (!t)
-		return TRAIN_ERR_NOMEM;
+		return err_set(err, errlen, TRAIN_ERR_NOMEM, "trainer: out of memory");
 	t->envs = envs;
 	t->n_envs = n_envs;
 	t->o = *o;
@@ -110,10 +102,10 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 		if (o->arch == TRAIN_ARCH_PRUNENET) {
 			for (int l = 0; l < c->n_layers; l++)
 				if (c->layer_ffn[l] != c0->ffn || c->hidden != c0->hidden) {
-					snprintf(err, errlen,
-						 "--arch prunenet ties the policy to one shape: %s has hidden %d / ffn %d, %s has hidden %d / ffn %d",
-						 env_model_dir(envs[0]), c0->hidden, c0->ffn, env_model_dir(envs[e]),
-						 c->hidden, c->layer_ffn[l]);
+					err_set(err, errlen, TRAIN_ERR_SHAPE,
+						"--arch prunenet ties the policy to one shape: %s has hidden %d / ffn %d, %s has hidden %d / ffn %d",
+						env_model_dir(envs[0]), c0->hidden, c0->ffn,
+						env_model_dir(envs[e]), c->hidden, c->layer_ffn[l]);
 					rc = TRAIN_ERR_SHAPE;
 					goto fail;
 				}
@@ -146,6 +138,8 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 	*out = t;
 	return TRAIN_OK;
 fail:
+	if (rc == TRAIN_ERR_NOMEM)
+		err_set(err, errlen, rc, "trainer: out of memory or no policy for these sizes");
 	trainer_free(t);
 	return rc;
 }
@@ -171,31 +165,31 @@ void trainer_free(struct trainer *t)
 
 /* Greedy (deterministic top-k) KS of the current parameters on the current layer. */
 static int greedy_ks(struct trainer *t, struct env *env, const float *w, int rows, int k,
-		     double *ks)
+		     double *ks, char *err, size_t errlen)
 {
-	if (t->o.arch == TRAIN_ARCH_PRUNENET) {
-		/* top-k of alpha: the keep probabilities without noise */
-		if (prunenet_forward(t->pn, t->scores, w, NULL))
-			return TRAIN_ERR_POLICY;
-	}
-	if (sampling_topk(t->order, t->scores, rows, k))
-		return TRAIN_ERR_POLICY;
-	return env_layer_ks(env, t->order, k, ks) ? TRAIN_ERR_ENV : TRAIN_OK;
+	/* prunenet: top-k of alpha, the keep probabilities without noise */
+	if (t->o.arch == TRAIN_ARCH_PRUNENET && prunenet_forward(t->pn, t->scores, w, NULL))
+		return err_set(err, errlen, TRAIN_ERR_POLICY, "prunenet forward failed");
+	if (util_topk(t->order, t->scores, rows, k))
+		return err_set(err, errlen, TRAIN_ERR_NOMEM, "top-k: out of memory");
+	return env_layer_ks(env, t->order, k, ks, err, errlen) ? TRAIN_ERR_ENV : TRAIN_OK;
 }
 
 /* One MLP cell: sample, score, accumulate the REINFORCE gradient (scaled by 1/n_cells). */
 /* t->scores must hold the policy's scores of this layer (its forward cache is used). */
-static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int k)
+static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int k, char *err,
+		    size_t errlen)
 {
 	struct train_cell *C = &t->cells[cell];
-	int S = t->o.samples;
+	int S = t->o.samples, rc;
 	double ks_sum = 0, r_sum = 0;
 	for (int s = 0; s < S; s++) {
 		int *ord = t->order + (size_t)s * t->max_rows;
 		double ks;
-		if (sampling_gumbel_topk(ord, t->scores, rows, k, &t->rng))
-			return TRAIN_ERR_POLICY;
-		if (env_layer_ks(env, ord, k, &ks))
+		if ((rc = sampling_gumbel_topk(ord, t->scores, rows, k, &t->rng)))
+			return err_set(err, errlen, TRAIN_ERR_POLICY, "sampling: %s",
+				       sampling_strerror(rc));
+		if (env_layer_ks(env, ord, k, &ks, err, errlen))
 			return TRAIN_ERR_ENV;
 		t->rewards[s] = reward_of(t, ks);
 		ks_sum += ks;
@@ -213,8 +207,10 @@ static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int 
 			double adv = t->rewards[s] - base;
 			if (adv == 0)
 				continue;
-			if (sampling_log_prob_grad(t->dtmp, t->scores, t->order + (size_t)s * t->max_rows, rows, k))
-				return TRAIN_ERR_POLICY;
+			if ((rc = sampling_log_prob_grad(t->dtmp, t->scores,
+							 t->order + (size_t)s * t->max_rows, rows, k)))
+				return err_set(err, errlen, TRAIN_ERR_POLICY, "log-probability gradient: %s",
+					       sampling_strerror(rc));
 			/* loss = -adv · log P  ->  dloss/dscore = -adv · ∇log P */
 			float scale = (float)(-adv / S / t->n_cells);
 			for (int i = 0; i < rows; i++)
@@ -222,28 +218,30 @@ static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int 
 		}
 		if (t->o.entropy > 0) {
 			double h;
-			if (sampling_entropy(&h, t->dtmp, t->scores, rows))
-				return TRAIN_ERR_POLICY;
+			if ((rc = sampling_entropy(&h, t->dtmp, t->scores, rows)))
+				return err_set(err, errlen, TRAIN_ERR_POLICY, "entropy: %s",
+					       sampling_strerror(rc));
 			float scale = (float)(-t->o.entropy / t->n_cells);
 			for (int i = 0; i < rows; i++)
 				t->dscores[i] += scale * t->dtmp[i];
 		}
 		*b = isnan(*b) ? C->reward : 0.9 * *b + 0.1 * C->reward;
 		if (policy_backward(t->mlp, t->dscores, rows))
-			return TRAIN_ERR_POLICY;
+			return err_set(err, errlen, TRAIN_ERR_POLICY, "policy backward failed");
 	}
 	return TRAIN_OK;
 }
 
 /* One PruneNet cell as in the published loop: noisy forward, sample, reward, fresh noisy
  * forward, loss -γ^layer · reward · Σ log p_kept, one AdamW step. */
-static int prunenet_cell(struct trainer *t, struct env *env, int cell, const float *w, int k)
+static int prunenet_cell(struct trainer *t, struct env *env, int cell, const float *w, int k,
+			 char *err, size_t errlen)
 {
 	struct train_cell *C = &t->cells[cell];
 	double ks;
 	if (prunenet_forward(t->pn, NULL, w, &t->rng) || prunenet_sample(t->pn, t->order, k, &t->rng))
-		return TRAIN_ERR_POLICY;
-	if (env_layer_ks(env, t->order, k, &ks))
+		return err_set(err, errlen, TRAIN_ERR_POLICY, "prunenet forward or sampling failed");
+	if (env_layer_ks(env, t->order, k, &ks, err, errlen))
 		return TRAIN_ERR_ENV;
 	C->ks = ks;
 	C->reward = reward_of(t, ks);
@@ -252,7 +250,7 @@ static int prunenet_cell(struct trainer *t, struct env *env, int cell, const flo
 	prunenet_zero_grad(t->pn);
 	if (prunenet_forward(t->pn, NULL, w, &t->rng) ||
 	    prunenet_backward(t->pn, t->order, k, (float)(pow(t->o.gamma, C->layer) * C->reward)))
-		return TRAIN_ERR_POLICY;
+		return err_set(err, errlen, TRAIN_ERR_POLICY, "prunenet backward failed");
 	prunenet_adamw_step(t->pn, &cfg);
 	return TRAIN_OK;
 }
@@ -272,37 +270,35 @@ static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen
 		int L = env_config(env)->n_layers;
 		for (int l = 0; l < L; l++) {
 			const float *x, *w;
-			if ((rc = env_layer_begin(env, l, &x, &w))) {
-				snprintf(err, errlen, "%s: layer %d: %s", env_model_dir(env), l, env_strerror(rc));
+			if (env_layer_begin(env, l, &x, &w, err, errlen))
 				return TRAIN_ERR_ENV;
-			}
 			int rows = env_rows(env, l);
-			if (t->mlp && policy_forward(t->mlp, t->scores, x, rows)) {
-				snprintf(err, errlen, "policy forward failed on layer %d", l);
-				return TRAIN_ERR_POLICY;
-			}
+			if (t->mlp && policy_forward(t->mlp, t->scores, x, rows))
+				return err_set(err, errlen, TRAIN_ERR_POLICY,
+					       "policy forward failed on layer %d", l);
 			for (int r = 0; r < t->o.n_ratios; r++, cell++) {
 				struct train_cell *C = &t->cells[cell];
 				C->model = e;
 				C->layer = l;
 				C->ratio = t->ratios[r];
-				int k = env_keep_count(rows, t->ratios[r]);
+				int k = util_keep_count(rows, t->ratios[r]);
+				if (k < 1)
+					return err_set(err, errlen, TRAIN_ERR_ARG,
+						       "%s: layer %d: ratio %g keeps no row of %d",
+						       env_model_dir(env), l, t->ratios[r], rows);
 				if ((pass == PASS_EVAL || t->mlp) &&
-				    (rc = greedy_ks(t, env, w, rows, k, &C->greedy_ks)))
-					goto fail;
+				    (rc = greedy_ks(t, env, w, rows, k, &C->greedy_ks, err, errlen)))
+					return rc;
 				if (pass == PASS_EVAL)
 					continue;
-				rc = t->mlp ? mlp_cell(t, env, cell, rows, k) : prunenet_cell(t, env, cell, w, k);
+				rc = t->mlp ? mlp_cell(t, env, cell, rows, k, err, errlen)
+					    : prunenet_cell(t, env, cell, w, k, err, errlen);
 				if (rc)
-					goto fail;
+					return rc;
 			}
 		}
 	}
 	return TRAIN_OK;
-fail:
-	snprintf(err, errlen, "%s (%s)", train_strerror(rc),
-		 rc == TRAIN_ERR_ENV ? "spectrum of a layer" : "scores or sampling");
-	return rc;
 }
 
 static void summarise(const struct trainer *t, struct train_episode *ep, enum pass pass)
@@ -323,7 +319,7 @@ static void summarise(const struct trainer *t, struct train_episode *ep, enum pa
 	ep->greedy_ks = g / t->n_cells;
 	ep->cells = t->cells;
 	ep->n_cells = t->n_cells;
-	ep->elapsed = now() - t->t0;
+	ep->elapsed = util_now() - t->t0;
 }
 
 /* Keeps the current parameters if their greedy KS (in ep) is the best so far. */
@@ -347,7 +343,7 @@ int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char 
 		size_t errlen)
 {
 	int rc;
-	t->t0 = now();
+	t->t0 = util_now();
 	struct train_episode ep = {0};
 	for (int e = 1; e <= t->o.episodes; e++) {
 		ep.episode = e;

@@ -24,8 +24,6 @@
 #include "policy.h"
 #include "prunenet.h"
 
-#define TRAIN_ERRBUF 512
-
 enum train_arch { TRAIN_ARCH_MLP, TRAIN_ARCH_PRUNENET };
 enum train_reward { TRAIN_REWARD_NEG_KS, TRAIN_REWARD_INVERSE };
 

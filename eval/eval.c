@@ -1,32 +1,24 @@
 /* eval: perplexity protocol and model measures. See eval.h. */
 #include "eval.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
+
+#include "clock.h"
 
 const char *eval_strerror(int err)
 {
 	switch (err) {
 	case EVAL_OK: return "success";
-	case EVAL_ERR_IO: return "cannot read the text file";
-	case EVAL_ERR_EMPTY: return "text is empty or too short for one window";
+	case EVAL_ERR_EMPTY: return "text too short for one window";
 	case EVAL_ERR_NOMEM: return "out of memory";
 	case EVAL_ERR_FORWARD: return "forward pass failed";
 	case EVAL_ERR_ARG: return "invalid argument";
 	}
 	return "unknown eval error";
-}
-
-double eval_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 double eval_nll_sum(const float *logits, const int *targets, int n, int vocab)
@@ -61,7 +53,7 @@ int eval_perplexity(struct eval_result *out, struct forward *f, const struct mod
 	float *logits = malloc((size_t)seq_len * (size_t)vocab * sizeof *logits);
 	if (!logits)
 		return EVAL_ERR_NOMEM;
-	double nll = 0, t0 = eval_now();
+	double nll = 0, t0 = util_now();
 	size_t predicted = 0, run = 0;
 	int rc = EVAL_OK;
 	for (size_t w = 0; w < windows; w++) {
@@ -77,7 +69,7 @@ int eval_perplexity(struct eval_result *out, struct forward *f, const struct mod
 		if (progress)
 			progress(ctx, w + 1, windows);
 	}
-	double secs = eval_now() - t0;
+	double secs = util_now() - t0;
 	struct eval_result r = {
 		.nll = nll / (double)predicted,
 		.tokens = predicted,
@@ -119,53 +111,4 @@ size_t eval_peak_rss_bytes(void)
 	if (getrusage(RUSAGE_SELF, &ru))
 		return 0;
 	return (size_t)ru.ru_maxrss * 1024u; /* Linux reports KiB */
-}
-
-int eval_read_file(const char *path, char **out, size_t *len)
-{
-	int rc = EVAL_ERR_IO;
-	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return EVAL_ERR_IO;
-	size_t cap = 1 << 16, n = 0;
-	buf = malloc(cap);
-	if (!buf) {
-		rc = EVAL_ERR_NOMEM;
-		goto out;
-	}
-	for (;;) {
-		if (n + 1 >= cap) {
-			if (cap > ((size_t)1 << 40)) {
-				rc = EVAL_ERR_NOMEM;
-				goto out;
-			}
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				rc = EVAL_ERR_NOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ferror(f))
-		goto out;
-	if (n == 0) {
-		rc = EVAL_ERR_EMPTY;
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	buf = NULL;
-	rc = EVAL_OK;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
 }

@@ -14,8 +14,8 @@
 
 enum eval_error {
 	EVAL_OK = 0,
-	EVAL_ERR_IO = -1,      /* text file missing or unreadable */
-	EVAL_ERR_EMPTY = -2,   /* text file empty, or too few tokens for one window */
+	/* -1 was the text file's read error: files are read by util_read_file (file.h) now */
+	EVAL_ERR_EMPTY = -2,   /* too few tokens for one window */
 	EVAL_ERR_NOMEM = -3,
 	EVAL_ERR_FORWARD = -4, /* the forward pass failed */
 	EVAL_ERR_ARG = -5,
@@ -53,12 +53,5 @@ double eval_flops_per_token(const struct model *m, int seq_len);
 
 /* Peak resident set size of this process so far, bytes (getrusage). */
 size_t eval_peak_rss_bytes(void);
-
-/* Reads a whole file. On success *out is malloc'd (caller frees), NUL-terminated, *len excludes
- * the NUL. EVAL_ERR_IO if unreadable, EVAL_ERR_EMPTY if it has no bytes. */
-int eval_read_file(const char *path, char **out, size_t *len);
-
-/* Monotonic clock, seconds. */
-double eval_now(void);
 
 #endif

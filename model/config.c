@@ -1,7 +1,6 @@
-/* config: config.json (cJSON) -> family descriptor. See config.h. */
+/* config: config.json (through util/json) -> family descriptor. See config.h. */
 #include "config.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONFIG_MAX_BYTES (16u << 20)
+#include "file.h"
+#include "json.h"
 
 const char *config_strerror(int err)
 {
@@ -217,12 +217,14 @@ bool config_tensor_needed(const struct config *c, enum config_tensor which)
 /* ---- JSON field helpers: each records a one-line reason on failure ---- */
 
 struct reader {
-	const cJSON *root;
+	const struct cJSON *root;
 	char *err;
 	size_t errlen;
 	int status;
 };
 
+static void fail(struct reader *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void fail(struct reader *r, int status, const char *fmt, ...)
 {
 	if (r->status)
@@ -236,17 +238,25 @@ static void fail(struct reader *r, int status, const char *fmt, ...)
 	}
 }
 
-static const cJSON *field(const struct reader *r, const char *key)
+/* Records a util/json getter's failure: wrong type -> FIELD, out of range -> VALUE. */
+static void fail_json(struct reader *r, int jrc, const char *msg)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->root, key);
-	return (v && !cJSON_IsNull(v)) ? v : NULL;
+	fail(r, jrc == JSON_ERR_RANGE ? CONFIG_ERR_VALUE : CONFIG_ERR_FIELD, "%s", msg);
+}
+
+/* Member key unless absent or null (Hugging Face writes null for "not set"). */
+static const struct cJSON *field(const struct reader *r, const char *key)
+{
+	const struct cJSON *v = json_get(r->root, key);
+	return json_type(v) == JSON_TYPE_NULL ? NULL : v;
 }
 
 /* First key of `keys` (NULL-terminated) present and not null. */
-static const cJSON *field_any(const struct reader *r, const char *const *keys, const char **used)
+static const struct cJSON *field_any(const struct reader *r, const char *const *keys,
+				     const char **used)
 {
 	for (; *keys; keys++) {
-		const cJSON *v = field(r, *keys);
+		const struct cJSON *v = field(r, *keys);
 		if (v) {
 			if (used)
 				*used = *keys;
@@ -256,82 +266,77 @@ static const cJSON *field_any(const struct reader *r, const char *const *keys, c
 	return NULL;
 }
 
-/* A positive integer ≤ max; missing -> def (def < 0: required). */
+/* An integer in [min, max]; missing or null -> def (def < min: required). */
 static int get_int(struct reader *r, const char *key, int def, int min, int max)
 {
-	const cJSON *v = field(r, key);
-	if (!v) {
+	char msg[ERR_MAX];
+	long v;
+	if (!field(r, key)) {
 		if (def < min)
 			fail(r, CONFIG_ERR_FIELD, "config.json: missing required field \"%s\"", key);
 		return def;
 	}
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
-		fail(r, CONFIG_ERR_FIELD, "config.json: \"%s\" must be an integer", key);
+	int jrc = json_get_int(&v, r->root, key, min, max, "config.json", msg, sizeof msg);
+	if (jrc) {
+		fail_json(r, jrc, msg);
 		return def;
 	}
-	if (v->valuedouble < min || v->valuedouble > max) {
-		fail(r, CONFIG_ERR_VALUE, "config.json: \"%s\" = %.0f is out of range [%d, %d]", key,
-		     v->valuedouble, min, max);
-		return def;
-	}
-	return (int)v->valuedouble;
+	return (int)v;
 }
 
 static double get_num(struct reader *r, const char *key, double def, double min, double max)
 {
-	const cJSON *v = field(r, key);
-	if (!v)
+	char msg[ERR_MAX];
+	double v;
+	if (!field(r, key))
 		return def;
-	if (!cJSON_IsNumber(v)) {
-		fail(r, CONFIG_ERR_FIELD, "config.json: \"%s\" must be a number", key);
-		return def;
-	}
-	if (!(v->valuedouble >= min && v->valuedouble <= max)) {
-		fail(r, CONFIG_ERR_VALUE, "config.json: \"%s\" = %g is out of range", key, v->valuedouble);
+	int jrc = json_get_double(&v, r->root, key, min, max, "config.json", msg, sizeof msg);
+	if (jrc) {
+		fail_json(r, jrc, msg);
 		return def;
 	}
-	return v->valuedouble;
+	return v;
 }
 
 static bool get_bool(struct reader *r, const char *key, bool def)
 {
-	const cJSON *v = field(r, key);
-	if (!v)
+	char msg[ERR_MAX];
+	bool v;
+	if (!field(r, key))
 		return def;
-	if (!cJSON_IsBool(v)) {
-		fail(r, CONFIG_ERR_FIELD, "config.json: \"%s\" must be true or false", key);
+	int jrc = json_get_bool_or(&v, r->root, key, def, "config.json", msg, sizeof msg);
+	if (jrc) {
+		fail_json(r, jrc, msg);
 		return def;
 	}
-	return cJSON_IsTrue(v);
+	return v;
 }
 
 /* bos/eos ids may be an integer or a list (first element used). */
 static int get_token_id(struct reader *r, const char *key)
 {
-	const cJSON *v = field(r, key);
-	if (v && cJSON_IsArray(v))
-		v = cJSON_GetArrayItem(v, 0);
+	const struct cJSON *v = field(r, key);
+	if (json_type(v) == JSON_TYPE_ARRAY)
+		v = json_at(v, 0);
 	if (!v)
 		return -1;
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e9 ||
-	    v->valuedouble != floor(v->valuedouble)) {
+	if (!json_is_integer(v, 0, 1e9)) {
 		fail(r, CONFIG_ERR_FIELD, "config.json: \"%s\" must be a token id", key);
 		return -1;
 	}
-	return (int)v->valuedouble;
+	return (int)json_number(v);
 }
 
 static void get_act(struct reader *r, struct config *c, const char *const *keys, const char *def)
 {
 	const char *used = keys[0];
-	const cJSON *v = field_any(r, keys, &used);
+	const struct cJSON *v = field_any(r, keys, &used);
 	const char *name = def;
 	if (v) {
-		if (!cJSON_IsString(v)) {
+		if (!(name = json_string(v))) {
 			fail(r, CONFIG_ERR_FIELD, "config.json: \"%s\" must be a string", used);
 			return;
 		}
-		name = v->valuestring;
 	}
 	if (!strcmp(name, "silu") || !strcmp(name, "swish"))
 		c->act = CONFIG_ACT_SILU;
@@ -377,14 +382,15 @@ static void parse_llama(struct reader *r, struct config *c)
 	c->ffn_bias = get_bool(r, "mlp_bias", false);
 	c->tied = get_bool(r, "tie_word_embeddings", false);
 	get_act(r, c, (const char *const[]){"hidden_act", NULL}, "silu");
-	const cJSON *rs = field(r, "rope_scaling");
+	const struct cJSON *rs = field(r, "rope_scaling");
 	if (rs) {
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+		const struct cJSON *t = json_get(rs, "rope_type");
 		if (!t)
-			t = cJSON_GetObjectItemCaseSensitive(rs, "type");
-		if (!cJSON_IsString(t) || strcmp(t->valuestring, "default"))
+			t = json_get(rs, "type");
+		const char *type = json_string(t);
+		if (!type || strcmp(type, "default"))
 			fail(r, CONFIG_ERR_UNSUPPORTED, "config.json: rope_scaling %s is not supported",
-			     cJSON_IsString(t) ? t->valuestring : "(unknown type)");
+			     type ? type : "(unknown type)");
 	}
 	int sw = 0;
 	if (field(r, "sliding_window") && get_bool(r, "use_sliding_window", true))
@@ -416,21 +422,21 @@ static void parse_gpt_neo(struct reader *r, struct config *c)
 	c->tied = get_bool(r, "tie_word_embeddings", true);
 	get_act(r, c, (const char *const[]){"activation_function", NULL}, "gelu_new");
 	int window = get_int(r, "window_size", 256, 1, 1 << 30);
-	const cJSON *layers = field(r, "attention_layers");
+	const struct cJSON *layers = field(r, "attention_layers");
 	if (!layers) {
 		fail(r, CONFIG_ERR_FIELD, "config.json: missing required field \"attention_layers\"");
 		return;
 	}
-	if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) != c->n_layers) {
+	if (json_type(layers) != JSON_TYPE_ARRAY || json_count(layers) != c->n_layers) {
 		fail(r, CONFIG_ERR_VALUE, "config.json: \"attention_layers\" must list num_layers entries");
 		return;
 	}
 	int i = 0;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, layers) {
-		if (cJSON_IsString(it) && !strcmp(it->valuestring, "global"))
+	for (const struct cJSON *it = json_child(layers); it; it = json_next(it)) {
+		const char *kind = json_string(it);
+		if (kind && !strcmp(kind, "global"))
 			c->window[i] = 0;
-		else if (cJSON_IsString(it) && !strcmp(it->valuestring, "local"))
+		else if (kind && !strcmp(kind, "local"))
 			c->window[i] = window;
 		else {
 			fail(r, CONFIG_ERR_VALUE, "config.json: attention_layers[%d] must be \"global\" or \"local\"", i);
@@ -591,28 +597,28 @@ int config_parse(struct config *out, const char *json, size_t len, char *err, si
 	memset(&c, 0, sizeof c);
 	c.bos_id = c.eos_id = -1;
 	struct reader r = {.err = err, .errlen = errlen};
-	cJSON *root = cJSON_ParseWithLength(json, len);
-	if (!root || !cJSON_IsObject(root)) {
+	struct cJSON *root = json_parse(json, len);
+	if (json_type(root) != JSON_TYPE_OBJECT) {
 		fail(&r, CONFIG_ERR_JSON, "config.json is not a valid JSON object");
 		goto out;
 	}
 	r.root = root;
-	const cJSON *mt = field(&r, "model_type");
-	if (!cJSON_IsString(mt)) {
+	const char *mt = json_string(field(&r, "model_type"));
+	if (!mt) {
 		fail(&r, CONFIG_ERR_FAMILY, "config.json has no model_type (supported: %s)",
 		     config_supported_types());
 		goto out;
 	}
 	size_t fi;
 	for (fi = 0; fi < sizeof families / sizeof families[0]; fi++)
-		if (!strcmp(families[fi].type, mt->valuestring))
+		if (!strcmp(families[fi].type, mt))
 			break;
 	if (fi == sizeof families / sizeof families[0]) {
 		fail(&r, CONFIG_ERR_FAMILY, "unsupported model_type \"%.40s\" (supported: %s)",
-		     mt->valuestring, config_supported_types());
+		     mt, config_supported_types());
 		goto out;
 	}
-	snprintf(c.model_type, sizeof c.model_type, "%s", mt->valuestring);
+	snprintf(c.model_type, sizeof c.model_type, "%s", mt);
 	c.family = families[fi].family;
 	c.attn_scale = -1; /* default resolved below */
 	families[fi].parse(&r, &c);
@@ -639,35 +645,18 @@ int config_parse(struct config *out, const char *json, size_t len, char *err, si
 	parse_layer_ffn(&c);
 	*out = c;
 out:
-	cJSON_Delete(root);
+	json_free(root);
 	return r.status;
 }
 
 int config_load(struct config *out, const char *path, char *err, size_t errlen)
 {
-	int rc = CONFIG_ERR_IO;
 	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		if (err)
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return CONFIG_ERR_IO;
-	}
-	buf = malloc(CONFIG_MAX_BYTES);
-	if (!buf) {
-		if (err)
-			snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	size_t n = fread(buf, 1, CONFIG_MAX_BYTES, f);
-	if (ferror(f) || n == CONFIG_MAX_BYTES) {
-		if (err)
-			snprintf(err, errlen, "%s: unreadable or larger than 16 MiB", path);
-		goto out;
-	}
+	size_t n = 0;
+	int rc = util_read_file(&buf, &n, path, CONFIG_MAX_BYTES, true, err, errlen);
+	if (rc)
+		return CONFIG_ERR_IO; /* the reason (missing, not a file, too large) is in err */
 	rc = config_parse(out, buf, n, err, errlen);
-out:
 	free(buf);
-	fclose(f);
 	return rc;
 }

@@ -9,8 +9,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
+
 #define CONFIG_MAX_LAYERS 256
-#define CONFIG_ERRBUF 512
+/* Largest config.json read (bytes). */
+#define CONFIG_MAX_BYTES ((size_t)16 << 20)
 
 enum config_family {
 	CONFIG_FAMILY_LLAMA,    /* also mistral, qwen2 */

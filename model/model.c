@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
+
 const char *model_strerror(int err)
 {
 	switch (err) {
@@ -178,8 +180,8 @@ static int check_tensor(const struct safetensors_tensor **out, const struct safe
 	config_tensor_name(name, sizeof name, c, which, layer);
 	const struct safetensors_tensor *t = safetensors_find(st, name);
 	if (!t) {
-		snprintf(err, errlen, "%s: checkpoint has no tensor %s", dir, name);
-		return MODEL_ERR_MISSING_TENSOR;
+		return err_set(err, errlen, MODEL_ERR_MISSING_TENSOR, "%s: checkpoint has no tensor %s",
+			       dir, name);
 	}
 	long long want[2];
 	int nd = model_expected_shape(c, which, layer, want);
@@ -191,9 +193,8 @@ static int check_tensor(const struct safetensors_tensor **out, const struct safe
 		int64_t w64[2] = {want[0], want[1]};
 		shape_str(got, sizeof got, t->shape, t->ndim);
 		shape_str(exp, sizeof exp, w64, nd);
-		snprintf(err, errlen, "%s: tensor %s has shape %s, config.json implies %s", dir, name,
-			 got, exp);
-		return MODEL_ERR_SHAPE;
+		return err_set(err, errlen, MODEL_ERR_SHAPE,
+			       "%s: tensor %s has shape %s, config.json implies %s", dir, name, got, exp);
 	}
 	*out = t;
 	return MODEL_OK;
@@ -207,18 +208,17 @@ int model_inspect(struct config *cfg, struct safetensors **st_out, const char *d
 	struct safetensors *st = NULL;
 	int rc;
 	if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
-		snprintf(err, errlen, "%s: path too long", dir);
-		return MODEL_ERR_CONFIG;
+		return err_set(err, errlen, MODEL_ERR_CONFIG, "%s: path too long", dir);
 	}
-	char cerr[CONFIG_ERRBUF];
+	char cerr[ERR_MAX];
 	if (config_load(&c, path, cerr, sizeof cerr)) {
-		snprintf(err, errlen, "%s", cerr);
-		return MODEL_ERR_CONFIG;
+		return err_set(err, errlen, MODEL_ERR_CONFIG, "%s", cerr);
 	}
 	int st_rc = safetensors_open_dir(&st, dir);
 	if (st_rc) {
-		snprintf(err, errlen, "%s: %s", dir, safetensors_strerror(st_rc));
-		return st_rc == SAFETENSORS_ERR_NOMEM ? MODEL_ERR_NOMEM : MODEL_ERR_WEIGHTS;
+		return err_set(err, errlen,
+			       st_rc == SAFETENSORS_ERR_NOMEM ? MODEL_ERR_NOMEM : MODEL_ERR_WEIGHTS,
+			       "%s: %s", dir, safetensors_strerror(st_rc));
 	}
 	/* gpt2 and opt checkpoints exist with and without the base-model prefix. */
 	if (c.family == CONFIG_FAMILY_GPT2 || c.family == CONFIG_FAMILY_OPT) {
@@ -258,6 +258,44 @@ int model_read_matrix(float *out, const struct safetensors_tensor *t, const stru
 	safetensors_read_f32(scratch, t);
 	transpose(out, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
 	return MODEL_OK;
+}
+
+/* A fused QKV weight or bias s into p (t->nelem floats of the arena), split into the layer's
+ * q, k and v parts; scratch (t->nelem) is the staging buffer. */
+static void convert_qkv(struct model *m, const struct slot *s, float *p, float *scratch,
+			bool conv_matrix)
+{
+	const struct config *c = &m->cfg;
+	const struct safetensors_tensor *t = s->t;
+	struct model_layer *L = &m->layers[s->layer];
+	size_t part = t->nelem / 3;
+	float *src = scratch;
+	safetensors_read_f32(scratch, t);
+	if (conv_matrix) {
+		/* (hidden, 3*hidden) -> (3*hidden, hidden) into the arena, then split */
+		transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
+		memcpy(scratch, p, t->nelem * sizeof(float));
+	}
+	if (t->ndim == 2) {
+		L->wq = p;
+		L->wk = p + part;
+		L->wv = p + 2 * part;
+		split_qkv(L, c, src, c->hidden);
+		return;
+	}
+	L->bq = p;
+	L->bk = p + part;
+	L->bv = p + 2 * part;
+	if (c->qkv == CONFIG_QKV_FUSED_CONV1D) {
+		memcpy(p, src, t->nelem * sizeof(float));
+		return;
+	}
+	/* per-head [q k v] bias blocks, same layout as the weight rows */
+	int hd = c->head_dim;
+	for (int h = 0; h < c->n_heads; h++)
+		for (int k = 0; k < 3; k++)
+			memcpy(p + k * part + (size_t)h * hd, src + (size_t)(3 * h + k) * hd,
+			       (size_t)hd * sizeof(float));
 }
 
 int model_open(struct model **out, const char *dir, char *err, size_t errlen)
@@ -312,35 +350,7 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 		const struct safetensors_tensor *t = s->t;
 		bool conv_matrix = c->conv1d && t->ndim == 2 && s->which >= CONFIG_TENSOR_QKV;
 		if (s->which == CONFIG_TENSOR_QKV || s->which == CONFIG_TENSOR_QKV_BIAS) {
-			struct model_layer *L = &m->layers[s->layer];
-			size_t part = t->nelem / 3;
-			float *src = scratch;
-			safetensors_read_f32(scratch, t);
-			if (conv_matrix) {
-				/* (hidden, 3*hidden) -> (3*hidden, hidden) into the arena, then split */
-				transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
-				memcpy(scratch, p, t->nelem * sizeof(float));
-			}
-			if (t->ndim == 2) {
-				L->wq = p;
-				L->wk = p + part;
-				L->wv = p + 2 * part;
-				split_qkv(L, c, src, c->hidden);
-			} else {
-				L->bq = p;
-				L->bk = p + part;
-				L->bv = p + 2 * part;
-				if (c->qkv == CONFIG_QKV_FUSED_CONV1D) {
-					memcpy(p, src, t->nelem * sizeof(float));
-				} else {
-					/* per-head [q k v] bias blocks, same layout as the weight rows */
-					int hd = c->head_dim;
-					for (int h = 0; h < c->n_heads; h++)
-						for (int k = 0; k < 3; k++)
-							memcpy(p + k * part + (size_t)h * hd,
-							       src + (size_t)(3 * h + k) * hd, (size_t)hd * sizeof(float));
-				}
-			}
+			convert_qkv(m, s, p, scratch, conv_matrix);
 		} else if (conv_matrix) {
 			safetensors_read_f32(scratch, t);
 			transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
@@ -361,8 +371,7 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 	rc = MODEL_OK;
 	goto out;
 nomem:
-	snprintf(err, errlen, "%s: out of memory loading the model", dir);
-	rc = MODEL_ERR_NOMEM;
+	rc = err_set(err, errlen, MODEL_ERR_NOMEM, "%s: out of memory loading the model", dir);
 out:
 	free(scratch);
 	free(slots);

@@ -12,7 +12,6 @@
 #include "config.h"
 #include "safetensors.h"
 
-#define MODEL_ERRBUF 512
 
 enum model_error {
 	MODEL_OK = 0,

@@ -21,6 +21,10 @@ enum synth_error {
 
 const char *synth_strerror(int err);
 
+/* PCG32 stream of the weights: pcg32_seed(spec->seed, SYNTH_RNG_STREAM), one pcg32_normal per
+ * element, tensors in file order. */
+#define SYNTH_RNG_STREAM 0x73796e74u /* "synt" */
+
 struct synth_spec {
 	enum config_family family;
 	int n_layers, hidden, ffn, n_heads, n_kv_heads, vocab, max_pos;

@@ -4,10 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-struct keyed {
-	double key;
-	int idx;
-};
+#include "topk.h"
 
 const char *sampling_strerror(int status)
 {
@@ -31,25 +28,6 @@ static int check_args(const float *scores, const void *order, int n, int k)
 	return SAMPLING_OK;
 }
 
-/* Decreasing key, then increasing index: a strict total order, so the result
- * does not depend on the qsort implementation. */
-static int cmp_keyed(const void *a, const void *b)
-{
-	const struct keyed *x = a, *y = b;
-	if (x->key > y->key)
-		return -1;
-	if (x->key < y->key)
-		return 1;
-	return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-static void topk_sorted(int *order, struct keyed *items, int n, int k)
-{
-	qsort(items, (size_t)n, sizeof(*items), cmp_keyed);
-	for (int i = 0; i < k; i++)
-		order[i] = items[i].idx;
-}
-
 int sampling_gumbel_topk(int *order, const float *scores, int n, int k, struct pcg32 *rng)
 {
 	int rc = check_args(scores, order, n, k);
@@ -57,33 +35,14 @@ int sampling_gumbel_topk(int *order, const float *scores, int n, int k, struct p
 		return rc;
 	if (!rng)
 		return SAMPLING_ERR_ARG;
-	struct keyed *items = malloc((size_t)n * sizeof(*items));
-	if (!items)
+	double *keys = malloc((size_t)n * sizeof(*keys));
+	if (!keys)
 		return SAMPLING_ERR_NOMEM;
-	for (int j = 0; j < n; j++) {
-		items[j].key = (double)scores[j] + pcg32_gumbel(rng);
-		items[j].idx = j;
-	}
-	topk_sorted(order, items, n, k);
-	free(items);
-	return SAMPLING_OK;
-}
-
-int sampling_topk(int *order, const float *scores, int n, int k)
-{
-	int rc = check_args(scores, order, n, k);
-	if (rc)
-		return rc;
-	struct keyed *items = malloc((size_t)n * sizeof(*items));
-	if (!items)
-		return SAMPLING_ERR_NOMEM;
-	for (int j = 0; j < n; j++) {
-		items[j].key = scores[j];
-		items[j].idx = j;
-	}
-	topk_sorted(order, items, n, k);
-	free(items);
-	return SAMPLING_OK;
+	for (int j = 0; j < n; j++)
+		keys[j] = (double)scores[j] + pcg32_gumbel(rng);
+	rc = util_topk_double(order, keys, n, k) ? SAMPLING_ERR_NOMEM : SAMPLING_OK;
+	free(keys);
+	return rc;
 }
 
 /* log(exp a + exp b) without overflow; a may be -inf (empty set). */

@@ -35,12 +35,7 @@ const char *sampling_strerror(int status);
  */
 int sampling_gumbel_topk(int *order, const float *scores, int n, int k, struct pcg32 *rng);
 
-/*
- * Deterministic top-k: indices of the k largest scores in decreasing order, ties
- * by lower index. order (k) out; scores (n).
- * Errors: SAMPLING_ERR_ARG, SAMPLING_ERR_NONFINITE, SAMPLING_ERR_NOMEM.
- */
-int sampling_topk(int *order, const float *scores, int n, int k);
+/* The deterministic top-k (same order and ties) is util_topk (topk.h). */
 
 /*
  * *out = log P(first k picks are order[0..k-1]) under Plackett–Luce(scores)

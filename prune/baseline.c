@@ -58,7 +58,7 @@ int baseline_scores_new(float ***out, const struct model *m, const struct baseli
 	float **sc = calloc((size_t)L, sizeof *sc);
 	if (!sc)
 		return PRUNE_ERR_NOMEM;
-	uint64_t rng = s->seed;
+	struct pcg32 rng = scorers_rng(s->seed);
 	for (int l = 0; l < L; l++) {
 		const struct model_layer *ly = &m->layers[l];
 		sc[l] = malloc((size_t)ly->ffn * sizeof **sc);
@@ -99,7 +99,7 @@ static int weights_plan(struct prune_plan *p, const struct model *m, const struc
 	static const enum config_tensor mats[] = {CONFIG_TENSOR_UP, CONFIG_TENSOR_GATE,
 						  CONFIG_TENSOR_DOWN};
 	int H = m->cfg.hidden;
-	uint64_t rng = s->seed;
+	struct pcg32 rng = scorers_rng(s->seed);
 	for (int l = 0; l < m->cfg.n_layers; l++) {
 		const struct model_layer *ly = &m->layers[l];
 		for (int t = 0; t < 3; t++) {

@@ -12,7 +12,7 @@
  * group of up and gate is one neuron's input weights (a row of length hidden), that of down one
  * output feature's weights over the neurons (a row of length ffn). Wanda's ||X_j|| is the FFN
  * input norm for up/gate and the FFN intermediate norm for down (calib.h). Randomness comes from
- * one splitmix64 stream seeded with `seed`, consumed layer by layer (up, gate, down). */
+ * one PCG32 stream, scorers_rng(seed), consumed layer by layer (up, gate, down). */
 #ifndef YOPO_BASELINE_H
 #define YOPO_BASELINE_H
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "topk.h"
+
 const char *scorers_strerror(int err)
 {
 	switch (err) {
@@ -18,29 +20,17 @@ const char *scorers_strerror(int err)
 	return "unknown scorers error";
 }
 
-int scorers_keep_count(int n, double ratio)
+struct pcg32 scorers_rng(uint64_t seed)
 {
-	if (!(ratio >= 0.0 && ratio < 1.0) || n < 0)
-		return -1;
-	long removed = lround(ratio * (double)n);
-	int k = n - (int)removed;
-	if (n >= 1 && k < 1)
-		return -1;
-	return k;
+	struct pcg32 r;
+	pcg32_seed(&r, seed, SCORERS_RNG_STREAM);
+	return r;
 }
 
-uint64_t scorers_splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-void scorers_random_rows(float *scores, int ffn, uint64_t *rng_state)
+void scorers_random_rows(float *scores, int ffn, struct pcg32 *rng)
 {
 	for (int i = 0; i < ffn; i++)
-		scores[i] = (float)(scorers_splitmix64(rng_state) >> 40) * 0x1p-24f;
+		scores[i] = (float)(pcg32_next(rng) >> 8) * 0x1p-24f;
 }
 
 /* ||v (n)||_p for p = 1 or 2, in double */
@@ -77,75 +67,41 @@ void scorers_wanda_rows(float *scores, const float *up, const float *gate, const
 	}
 }
 
-struct keyed {
-	double key;
-	int idx;
-};
-
-/* larger key first, NaN last, then lower index */
-static int cmp_desc(const void *pa, const void *pb)
-{
-	const struct keyed *a = pa, *b = pb;
-	bool na = isnan(a->key), nb = isnan(b->key);
-	if (na != nb)
-		return na ? 1 : -1;
-	if (!na && a->key != b->key)
-		return a->key > b->key ? -1 : 1;
-	return (a->idx > b->idx) - (a->idx < b->idx);
-}
-
-/* keep (n) = top k of ws[0..n) (keys already filled, idx set here) */
-static void topk_keyed(unsigned char *keep, struct keyed *ws, int n, int k)
-{
-	for (int i = 0; i < n; i++)
-		ws[i].idx = i;
-	qsort(ws, (size_t)n, sizeof *ws, cmp_desc);
-	memset(keep, 0, (size_t)n);
-	for (int i = 0; i < k; i++)
-		keep[ws[i].idx] = 1;
-}
-
-int scorers_topk(unsigned char *keep, const float *score, int n, int k)
-{
-	if (n < 0 || k < 0 || k > n)
-		return SCORERS_ERR_ARG;
-	struct keyed *ws = malloc(((size_t)n + 1) * sizeof *ws);
-	if (!ws)
-		return SCORERS_ERR_NOMEM;
-	for (int i = 0; i < n; i++)
-		ws[i].key = score[i];
-	topk_keyed(keep, ws, n, k);
-	free(ws);
-	return SCORERS_OK;
-}
-
 enum weight_key { KEY_MAGNITUDE, KEY_WANDA, KEY_RANDOM };
 
 /* Shared driver of the per-row top-k masks. */
 static int weights_mask(unsigned char *mask, const float *w, const float *xnorm, int rows, int cols,
-			double ratio, enum weight_key kind, uint64_t *rng)
+			double ratio, enum weight_key kind, struct pcg32 *rng)
 {
 	if (rows < 0 || cols < 0)
 		return SCORERS_ERR_ARG;
-	int k = scorers_keep_count(cols, ratio);
+	int k = util_keep_count(cols, ratio);
 	if (k < 0)
 		return SCORERS_ERR_RATIO;
-	struct keyed *ws = malloc(((size_t)cols + 1) * sizeof *ws);
-	if (!ws)
-		return SCORERS_ERR_NOMEM;
-	for (int r = 0; r < rows; r++) {
+	double *key = malloc(((size_t)cols + 1) * sizeof *key);
+	int *order = malloc(((size_t)k + 1) * sizeof *order);
+	int rc = key && order ? SCORERS_OK : SCORERS_ERR_NOMEM;
+	for (int r = 0; r < rows && !rc; r++) {
 		const float *row = w ? w + (size_t)r * cols : NULL;
 		for (int j = 0; j < cols; j++) {
 			switch (kind) {
-			case KEY_MAGNITUDE: ws[j].key = fabs((double)row[j]); break;
-			case KEY_WANDA: ws[j].key = fabs((double)row[j]) * xnorm[j]; break;
-			case KEY_RANDOM: ws[j].key = (double)(scorers_splitmix64(rng) >> 11); break;
+			case KEY_MAGNITUDE: key[j] = fabs((double)row[j]); break;
+			case KEY_WANDA: key[j] = fabs((double)row[j]) * xnorm[j]; break;
+			case KEY_RANDOM: key[j] = pcg32_uniform(rng); break;
 			}
 		}
-		topk_keyed(mask + (size_t)r * cols, ws, cols, k);
+		if (util_topk_double(order, key, cols, k)) {
+			rc = SCORERS_ERR_NOMEM;
+			break;
+		}
+		unsigned char *keep = mask + (size_t)r * cols;
+		memset(keep, 0, (size_t)cols);
+		for (int i = 0; i < k; i++)
+			keep[order[i]] = 1;
 	}
-	free(ws);
-	return SCORERS_OK;
+	free(order);
+	free(key);
+	return rc;
 }
 
 int scorers_magnitude_weights(unsigned char *mask, const float *w, int rows, int cols, double ratio)
@@ -160,9 +116,9 @@ int scorers_wanda_weights(unsigned char *mask, const float *w, const float *xnor
 }
 
 int scorers_random_weights(unsigned char *mask, int rows, int cols, double ratio,
-			   uint64_t *rng_state)
+			   struct pcg32 *rng)
 {
-	return weights_mask(mask, NULL, NULL, rows, cols, ratio, KEY_RANDOM, rng_state);
+	return weights_mask(mask, NULL, NULL, rows, cols, ratio, KEY_RANDOM, rng);
 }
 
 /* ---- KEN ---- */
@@ -207,7 +163,7 @@ struct ken_ws {
 	int *nxt;            /* (n+1) union-find: next untaken position >= p (n: none) */
 	int *prv;            /* (n+1) slot p+1: previous untaken position <= p, shifted (0: none) */
 	double *grid, *dens; /* (k) */
-	struct keyed *order; /* (k) grid points by decreasing density */
+	int *order;          /* (k) grid points by decreasing density */
 	unsigned char *taken;/* (n) naive path */
 	void *mem;
 };
@@ -221,7 +177,7 @@ static int ken_ws_init(struct ken_ws *w, int n, int k)
 {
 	size_t N = (size_t)n + 1, K = (size_t)k + 1;
 	size_t bytes = N * sizeof(struct vi) + N * sizeof(double) + 3 * N * sizeof(int) +
-		       2 * K * sizeof(double) + K * sizeof(struct keyed) + N;
+		       2 * K * sizeof(double) + K * sizeof(int) + N;
 	char *p = malloc(bytes + 64);
 	if (!p)
 		return SCORERS_ERR_NOMEM;
@@ -232,11 +188,11 @@ static int ken_ws_init(struct ken_ws *w, int n, int k)
 	w->xs = (double *)p; p += N * sizeof(double);
 	w->grid = (double *)p; p += K * sizeof(double);
 	w->dens = (double *)p; p += K * sizeof(double);
-	w->order = (struct keyed *)p; p += K * sizeof(struct keyed);
 	w->s = (struct vi *)p; p += N * sizeof(struct vi);
 	w->run = (int *)p; p += N * sizeof(int);
 	w->nxt = (int *)p; p += N * sizeof(int);
 	w->prv = (int *)p; p += N * sizeof(int);
+	w->order = (int *)p; p += K * sizeof(int);
 	w->taken = (unsigned char *)p;
 	return SCORERS_OK;
 }
@@ -292,11 +248,9 @@ static int ken_prepare(struct ken_ws *w, const float *row, int n, int k, bool fu
 }
 
 /* w->order = grid points by decreasing density, ties lower j first */
-static void ken_order(struct ken_ws *w, int k)
+static int ken_order(struct ken_ws *w, int k)
 {
-	for (int j = 0; j < k; j++)
-		w->order[j] = (struct keyed){w->dens[j], j};
-	qsort(w->order, (size_t)k, sizeof *w->order, cmp_desc);
+	return util_topk_double(w->order, w->dens, k, k) ? SCORERS_ERR_NOMEM : SCORERS_OK;
 }
 
 static int find_next(int *nxt, int p)
@@ -337,16 +291,15 @@ static int ken_row_ws(unsigned char *keep, const float *row, int n, int k, struc
 	if (n < 2 || k < 1 || k >= n) /* 0 < k < n from here on */
 		return SCORERS_ERR_ARG;
 	int rc = ken_prepare(w, row, n, k, false);
-	if (rc)
+	if (rc || (rc = ken_order(w, k)))
 		return rc;
-	ken_order(w, k);
 	for (int p = 0; p <= n; p++) {
 		w->nxt[p] = p;
 		w->prv[p] = p;
 	}
 	memset(keep, 0, (size_t)n);
 	for (int t = 0; t < k; t++) {
-		double g = w->grid[w->order[t].idx];
+		double g = w->grid[w->order[t]];
 		int lb = 0, hb = n; /* first sorted position with value >= g */
 		while (lb < hb) {
 			int mid = lb + (hb - lb) / 2;
@@ -429,10 +382,11 @@ int scorers_ken_row_naive(unsigned char *keep, const float *row, int n, int k)
 	rc = ken_prepare(&w, row, n, k, true);
 	if (rc)
 		goto out;
-	ken_order(&w, k);
+	if ((rc = ken_order(&w, k)))
+		goto out;
 	memset(w.taken, 0, (size_t)n);
 	for (int t = 0; t < k; t++) {
-		double g = w.grid[w.order[t].idx];
+		double g = w.grid[w.order[t]];
 		int best = -1;
 		double bd = 0;
 		for (int i = 0; i < n; i++) {
@@ -456,7 +410,7 @@ int scorers_ken_weights(unsigned char *mask, const float *w, int rows, int cols,
 {
 	if (rows < 0 || cols < 0)
 		return SCORERS_ERR_ARG;
-	int k = scorers_keep_count(cols, ratio);
+	int k = util_keep_count(cols, ratio);
 	if (k < 0)
 		return SCORERS_ERR_RATIO;
 	if (rows == 0 || cols == 0)

@@ -7,9 +7,11 @@
  *     row i of up (and gate) in nn.Linear (out, in) orientation;
  *   - keep masks for unstructured ("weights") pruning: mask (rows, cols) of 0/1 bytes, 1 = keep.
  *     The comparison group is one output row of the (out, in) matrix: every row keeps
- *     k_row = cols - lround(ratio * cols) weights (scorers_keep_count).
+ *     k_row = util_keep_count(cols, ratio) weights (topk.h: cols - lround(ratio * cols), an
+ *     error when that is 0).
  *
- * Ties are always broken towards the lower index (the earlier neuron or column is kept).
+ * Ties are always broken towards the lower index (the earlier neuron or column is kept): every
+ * selection is util_topk's. Random draws come from PCG32 (pcg32.h) only.
  *
  * KEN (Mastromattei & Zanzotto, "Less is KEN: a Universal and Simple Non-Parametric Pruning
  * Algorithm for Large Language Models", ACL 2024; reference code github.com/itsmattei/KEN,
@@ -38,6 +40,8 @@
 
 #include <stdint.h>
 
+#include "pcg32.h"
+
 enum scorers_error {
 	SCORERS_OK = 0,
 	SCORERS_ERR_RATIO = -1, /* ratio not in [0, 1), or it leaves no weight in a row */
@@ -49,15 +53,12 @@ enum scorers_error {
 /* Static one-line description of a scorers_error. */
 const char *scorers_strerror(int err);
 
-/* Items kept out of n when ratio of them is removed: n - lround(ratio * n). Returns -1 if ratio is
- * NaN or outside [0, 1), or if the result would be < 1 while n >= 1. */
-int scorers_keep_count(int n, double ratio);
+/* The generator of the random baseline for seed: pcg32_seed(seed, SCORERS_RNG_STREAM). */
+#define SCORERS_RNG_STREAM 0x72616e64u /* "rand" */
+struct pcg32 scorers_rng(uint64_t seed);
 
-/* splitmix64 step: advances *state and returns the next 64-bit output. */
-uint64_t scorers_splitmix64(uint64_t *state);
-
-/* scores (ffn) = uniform values in [0, 1) (24-bit resolution) drawn from *rng_state in order. */
-void scorers_random_rows(float *scores, int ffn, uint64_t *rng_state);
+/* scores (ffn) = uniform values in [0, 1) (24-bit resolution, one pcg32_next each, in order). */
+void scorers_random_rows(float *scores, int ffn, struct pcg32 *rng);
 
 /* scores (ffn) = ||up_i||_p + ||gate_i||_p (gate term omitted when gate is NULL); p is 1 or 2.
  * up, gate (ffn, hidden) row-major. Accumulates in double. */
@@ -70,10 +71,6 @@ void scorers_magnitude_rows(float *scores, const float *up, const float *gate, i
 void scorers_wanda_rows(float *scores, const float *up, const float *gate, const float *xnorm,
 			int ffn, int hidden);
 
-/* keep (n) = 1 for the k largest score (n) entries, 0 elsewhere; ties towards the lower index.
- * NaN scores rank lowest. Errors: SCORERS_ERR_ARG (k outside [0, n]), SCORERS_ERR_NOMEM. */
-int scorers_topk(unsigned char *keep, const float *score, int n, int k);
-
 /* mask (rows, cols): per row, keep the top k_row by |w_ij|. w (rows, cols).
  * Errors: SCORERS_ERR_RATIO, SCORERS_ERR_NOMEM. */
 int scorers_magnitude_weights(unsigned char *mask, const float *w, int rows, int cols,
@@ -84,10 +81,10 @@ int scorers_magnitude_weights(unsigned char *mask, const float *w, int rows, int
 int scorers_wanda_weights(unsigned char *mask, const float *w, const float *xnorm, int rows,
 			  int cols, double ratio);
 
-/* mask (rows, cols): per row, keep k_row uniformly random weights (random scores from *rng_state,
+/* mask (rows, cols): per row, keep k_row uniformly random weights (scores pcg32_uniform(rng),
  * row by row). Errors as above. */
 int scorers_random_weights(unsigned char *mask, int rows, int cols, double ratio,
-			   uint64_t *rng_state);
+			   struct pcg32 *rng);
 
 /* KEN bandwidth of row (n): 1.06 * population std * n^(-1/5); 0 when n < 1. */
 double scorers_ken_bandwidth(const float *row, int n);

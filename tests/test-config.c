@@ -63,7 +63,7 @@ START_TEST(test_families)
 {
 	const struct family_case *t = &families[_i];
 	struct config c;
-	char err[CONFIG_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_msg(parse(&c, t->json, err, sizeof err) == 0, "case %d: %s", _i, err);
 	ck_assert_int_eq(c.family, t->family);
 	ck_assert_int_eq(c.n_layers, t->layers);
@@ -177,7 +177,7 @@ START_TEST(test_errors)
 	struct config c;
 	memset(&c, 0x5a, sizeof c);
 	struct config before = c;
-	char err[CONFIG_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_int_eq(parse(&c, t->json, err, sizeof err), t->err);
 	ck_assert_msg(strstr(err, t->needle) != NULL, "case %d: message '%s' lacks '%s'", _i, err, t->needle);
 	ck_assert_msg(!strchr(err, '\n'), "one line");
@@ -189,7 +189,7 @@ END_TEST
 START_TEST(test_load_io)
 {
 	struct config c;
-	char err[CONFIG_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_int_eq(config_load(&c, "/nonexistent/config.json", err, sizeof err), CONFIG_ERR_IO);
 	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/config.json"));
 
@@ -212,7 +212,7 @@ START_TEST(test_shared_models)
 	if (access(shared, F_OK))
 		return; /* main exits 77 */
 	struct config c;
-	char err[CONFIG_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	snprintf(path, sizeof path, "%s/models/stories260k/config.json", shared);
 	ck_assert_msg(config_load(&c, path, err, sizeof err) == 0, "%s", err);
 	ck_assert_int_eq(c.family, CONFIG_FAMILY_LLAMA);

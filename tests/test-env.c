@@ -13,6 +13,7 @@
 #include "env.h"
 #include "ks.h"
 #include "linalg.h"
+#include "topk.h"
 #include "pcg32.h"
 #include "safetensors.h"
 #include "synth.h"
@@ -136,7 +137,7 @@ static void random_subset(int *kept, int k, int rows, struct pcg32 *rng)
 START_TEST(test_family_layers)
 {
 	const struct family_case *fc = &families[_i];
-	char dir[1024], err[ENV_ERRBUF] = "";
+	char dir[1024], err[ERR_MAX] = "";
 	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), fc->dir);
 	struct env *e = NULL;
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, 0, err, sizeof err) == ENV_OK, "%s", err);
@@ -151,7 +152,7 @@ START_TEST(test_family_layers)
 	for (int l = 0; l < fc->layers; l++) {
 		ck_assert_int_eq(env_rows(e, l), rows);
 		const float *x = NULL, *w = NULL;
-		ck_assert_int_eq(env_layer_begin(e, l, &x, &w), ENV_OK);
+		ck_assert_int_eq(env_layer_begin(e, l, &x, &w, NULL, 0), ENV_OK);
 		ck_assert(x && w);
 
 		float *own = read_tensor(st, fc->scored, l, rows, cols, fc->conv1d);
@@ -216,14 +217,14 @@ START_TEST(test_family_layers)
 		int *kept = malloc(sizeof *kept * (size_t)rows);
 		double ks = -1;
 		random_subset(kept, rows, rows, &rng);
-		ck_assert_int_eq(env_layer_ks(e, kept, rows, &ks), ENV_OK);
+		ck_assert_int_eq(env_layer_ks(e, kept, rows, &ks, NULL, 0), ENV_OK);
 		ck_assert_double_eq(ks, 0.0);
-		const int ks_sizes[] = {1, cols / 2, cols - 1, cols, env_keep_count(rows, 0.3), rows - 1};
+		const int ks_sizes[] = {1, cols / 2, cols - 1, cols, util_keep_count(rows, 0.3), rows - 1};
 		double ks_max = 0;
 		for (size_t c = 0; c < sizeof ks_sizes / sizeof ks_sizes[0]; c++) {
 			int k = ks_sizes[c];
 			random_subset(kept, k, rows, &rng);
-			ck_assert_int_eq(env_layer_ks(e, kept, k, &ks), ENV_OK);
+			ck_assert_int_eq(env_layer_ks(e, kept, k, &ks, NULL, 0), ENV_OK);
 			double expect = own_ks(own, rows, cols, kept, k);
 			ck_assert_msg(fabs(ks - expect) < 1e-12, "%s layer %d k %d: ks %g, expected %g",
 				      fc->dir, l, k, ks, expect);
@@ -242,37 +243,6 @@ START_TEST(test_family_layers)
 	}
 	safetensors_close(st);
 	env_close(e);
-}
-END_TEST
-
-struct keep_case {
-	int rows;
-	double ratio;
-	int k;
-};
-
-/* k = rows - lround(ratio * rows), at least 1; by hand (lround rounds halves away from 0). */
-static const struct keep_case keep_cases[] = {
-	{172, 0.3, 120},  /* 51.6 -> 52 */
-	{64, 0.3, 45},    /* 19.2 -> 19 */
-	{24, 0.5, 12},
-	{5, 0.5, 2},      /* 2.5 -> 3 */
-	{7, 0.5, 3},      /* 3.5 -> 4 */
-	{10, 0.25, 7},    /* 2.5 -> 3 */
-	{4, 0.125, 3},    /* 0.5 -> 1 */
-	{100, 0.1, 90},
-	{24, 0.0, 24},
-	{10, 0.99, 1},    /* 9.9 -> 10: k would be 0 */
-	{1, 0.5, 1},      /* 0.5 -> 1: k would be 0 */
-	{6, 0.75, 1},     /* 4.5 -> 5 */
-	{3, 0.9, 1},      /* 2.7 -> 3: k would be 0 */
-};
-
-START_TEST(test_keep_count)
-{
-	const struct keep_case *t = &keep_cases[_i];
-	ck_assert_msg(env_keep_count(t->rows, t->ratio) == t->k, "rows %d ratio %g: %d, expected %d",
-		      t->rows, t->ratio, env_keep_count(t->rows, t->ratio), t->k);
 }
 END_TEST
 
@@ -317,14 +287,14 @@ START_TEST(test_cache_stream_routes)
 	int seen_feat[SY_LAYERS] = {0};
 	for (int v = 0; v < NV; v++) {
 		struct env *e = NULL;
-		char err[ENV_ERRBUF] = "";
+		char err[ERR_MAX] = "";
 		ck_assert_msg(env_open(&e, dir, variants[v].route, variants[v].cache, err, sizeof err) == 0,
 			      "%s", err);
 		int seen[SY_LAYERS] = {0};
 		for (int step = 0; step < 6; step++) {
 			int l = variants[v].order[step];
 			const float *x;
-			ck_assert_int_eq(env_layer_begin(e, l, &x, NULL), ENV_OK);
+			ck_assert_int_eq(env_layer_begin(e, l, &x, NULL, NULL, 0), ENV_OK);
 			if (!seen_feat[l]) {
 				memcpy(feat[l], x, sizeof feat[l]);
 				seen_feat[l] = 1;
@@ -334,7 +304,7 @@ START_TEST(test_cache_stream_routes)
 			}
 			for (int s = 0; s < SY_SEL; s++) {
 				double d;
-				ck_assert_int_eq(env_layer_ks(e, kept[l][s], sizes[s], &d), ENV_OK);
+				ck_assert_int_eq(env_layer_ks(e, kept[l][s], sizes[s], &d, NULL, 0), ENV_OK);
 				if (!seen[l])
 					ks[v][l][s] = d;
 				else
@@ -368,62 +338,67 @@ END_TEST
 
 START_TEST(test_arg_errors)
 {
-	char dir[1024], err[ENV_ERRBUF] = "";
+	char dir[1024], err[ERR_MAX] = "";
 	snprintf(dir, sizeof dir, "%s/families/llama_gqa", testutil_fixtures());
 	struct env *e = NULL;
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, 0, err, sizeof err) == 0, "%s", err);
 	double ks = 42;
 	int three[3] = {0, 1, 2};
 	/* nothing current yet */
-	ck_assert_int_eq(env_layer_ks(e, three, 3, &ks), ENV_ERR_ARG);
+	ck_assert_int_eq(env_layer_ks(e, three, 3, &ks, err, sizeof err), ENV_ERR_ARG);
+	ck_assert_str_eq(err, "no current layer");
 	int n = -5;
 	ck_assert_ptr_null(env_layer_singular_values(e, &n));
 	/* bad layers */
-	ck_assert_int_eq(env_layer_begin(e, -1, NULL, NULL), ENV_ERR_ARG);
-	ck_assert_int_eq(env_layer_begin(e, 2, NULL, NULL), ENV_ERR_ARG);
-	ck_assert_int_eq(env_layer_ks(e, three, 3, &ks), ENV_ERR_ARG);
-	ck_assert_int_eq(env_layer_begin(e, 1, NULL, NULL), ENV_OK);
+	ck_assert_int_eq(env_layer_begin(e, -1, NULL, NULL, NULL, 0), ENV_ERR_ARG);
+	ck_assert_int_eq(env_layer_begin(e, 2, NULL, NULL, err, sizeof err), ENV_ERR_ARG);
+	ck_assert_str_eq(err, "layer 2 outside [0, 2)");
+	ck_assert_int_eq(env_layer_ks(e, three, 3, &ks, NULL, 0), ENV_ERR_ARG);
+	ck_assert_int_eq(env_layer_begin(e, 1, NULL, NULL, NULL, 0), ENV_OK);
 	double good;
-	ck_assert_int_eq(env_layer_ks(e, three, 3, &good), ENV_OK);
+	ck_assert_int_eq(env_layer_ks(e, three, 3, &good, NULL, 0), ENV_OK);
 	ck_assert(good > 0 && good <= 1);
 
 	struct {
 		int kept[4];
 		int k;
+		const char *why;
 	} bad[] = {
-		{{0, 1, 1}, 3},   /* duplicate */
-		{{5, 3, 5, 0}, 4},/* duplicate, not adjacent */
-		{{0, 24}, 2},     /* past the last row */
-		{{-1, 2}, 2},     /* negative */
-		{{0}, 0},         /* nothing kept */
-		{{0}, -1},
+		{{0, 1, 1}, 3, "layer 1: row 1 kept twice"},
+		{{5, 3, 5, 0}, 4, "layer 1: row 5 kept twice"}, /* not adjacent */
+		{{0, 24}, 2, "layer 1: kept row 24 outside [0, 24)"},
+		{{-1, 2}, 2, "layer 1: kept row -1 outside [0, 24)"},
+		{{0}, 0, "layer 1: 0 rows kept, outside [1, 24]"},
+		{{0}, -1, "layer 1: -1 rows kept, outside [1, 24]"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		ck_assert_msg(env_layer_ks(e, bad[i].kept, bad[i].k, &ks) == ENV_ERR_ARG, "case %zu", i);
+		err[0] = '\0';
+		ck_assert_msg(env_layer_ks(e, bad[i].kept, bad[i].k, &ks, err, sizeof err) == ENV_ERR_ARG,
+			      "case %zu", i);
+		ck_assert_str_eq(err, bad[i].why);
 		ck_assert_double_eq(ks, 42); /* output untouched */
 	}
 	int *all = malloc(sizeof *all * 25);
 	for (int i = 0; i < 25; i++)
 		all[i] = i % 24;
-	ck_assert_int_eq(env_layer_ks(e, all, 25, &ks), ENV_ERR_ARG); /* k > rows */
+	ck_assert_int_eq(env_layer_ks(e, all, 25, &ks, NULL, 0), ENV_ERR_ARG); /* k > rows */
 	free(all);
 	/* a failed call leaves no trace on the next one */
 	double again;
-	ck_assert_int_eq(env_layer_ks(e, three, 3, &again), ENV_OK);
+	ck_assert_int_eq(env_layer_ks(e, three, 3, &again, NULL, 0), ENV_OK);
 	ck_assert_double_eq(again, good);
 	/* a failed begin keeps the current layer usable */
-	ck_assert_int_eq(env_layer_begin(e, 7, NULL, NULL), ENV_ERR_ARG);
-	ck_assert_int_eq(env_layer_ks(e, three, 3, &again), ENV_OK);
+	ck_assert_int_eq(env_layer_begin(e, 7, NULL, NULL, NULL, 0), ENV_ERR_ARG);
+	ck_assert_int_eq(env_layer_ks(e, three, 3, &again, NULL, 0), ENV_OK);
 	ck_assert_double_eq(again, good);
 	env_close(e);
 	env_close(NULL);
 }
 END_TEST
 
-/* A layer whose scored matrix holds a NaN (a corrupt checkpoint): env_layer_begin fails with
- * ENV_ERR_LINALG, after which no layer is current (cached or streamed), and healthy layers still
- * open. */
-static void write_nan_model(const char *dir)
+/* A 3-layer Llama (hidden 16, ffn 24) whose layer-1 gate_proj is patched: zero_rows > 0 zeroes
+ * its first zero_rows rows, else entry 37 becomes NaN. */
+static void write_patched_model(const char *dir, int zero_rows)
 {
 	struct synth_spec spec;
 	synth_spec_default(&spec, CONFIG_FAMILY_LLAMA);
@@ -446,7 +421,10 @@ static void write_nan_model(const char *dir)
 		if (!strcmp(t->name, "model.layers.1.mlp.gate_proj.weight")) {
 			bad = malloc(t->nelem * sizeof *bad);
 			safetensors_read_f32(bad, t);
-			bad[37] = NAN;
+			if (zero_rows > 0)
+				memset(bad, 0, (size_t)zero_rows * 16 * sizeof *bad);
+			else
+				bad[37] = NAN;
 			entries[i].data = bad;
 		}
 	}
@@ -458,28 +436,71 @@ static void write_nan_model(const char *dir)
 	safetensors_close(st);
 }
 
+/* A layer whose scored matrix holds a NaN (a corrupt checkpoint): env_layer_begin fails with
+ * ENV_ERR_LINALG, after which no layer is current (cached or streamed), and healthy layers still
+ * open. */
+static void write_nan_model(const char *dir)
+{
+	write_patched_model(dir, 0);
+}
+
 static const size_t nan_cache[] = {0, SIZE_MAX};
+
+/* A rank-deficient layer (12 of 24 rows zero, hidden 16: rank 12, 4 zero singular values):
+ * spectrum_orig holds exact zeros, and env_layer_ks_matrix snaps the modified matrix's values by
+ * the same rule, so the unmodified matrix is at KS distance exactly 0 from itself (unsnapped
+ * rounding noise against the snapped zeros would give 4/16 = 0.25) and the structured KS of all
+ * rows kept agrees. */
+START_TEST(test_ks_matrix_snapped)
+{
+	char *dir = testutil_tmpdir_new("env"), err[ERR_MAX] = "";
+	write_patched_model(dir, 12);
+	struct env *e = NULL;
+	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, 0, err, sizeof err) == 0, "%s", err);
+	const float *w;
+	ck_assert_int_eq(env_layer_begin(e, 1, NULL, &w, err, sizeof err), ENV_OK);
+	int n = 0;
+	const double *s = env_layer_singular_values(e, &n);
+	ck_assert_int_eq(n, 16);
+	for (int i = 0; i < 16; i++)
+		ck_assert_msg(i < 12 ? s[i] > 0 : s[i] == 0, "sigma %d = %g", i, s[i]);
+	float *w2 = malloc(24 * 16 * sizeof *w2);
+	memcpy(w2, w, 24 * 16 * sizeof *w2);
+	double ks = 42;
+	ck_assert_int_eq(env_layer_ks_matrix(e, w2, &ks, err, sizeof err), ENV_OK);
+	ck_assert_double_eq(ks, 0);
+	/* one more zero row: rank 11, 5 zeros against 4: exactly one value moves, KS 1/16 */
+	memset(w2 + 12 * 16, 0, 16 * sizeof *w2);
+	ck_assert_int_eq(env_layer_ks_matrix(e, w2, &ks, err, sizeof err), ENV_OK);
+	ck_assert_double_eq_tol(ks, 1.0 / 16, 1e-12);
+	ck_assert_int_eq(env_layer_ks_matrix(e, NULL, &ks, err, sizeof err), ENV_ERR_ARG);
+	ck_assert_str_eq(err, "no modified matrix");
+	free(w2);
+	env_close(e);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
 
 START_TEST(test_nan_layer)
 {
-	char *dir, err[ENV_ERRBUF] = "";
+	char *dir, err[ERR_MAX] = "";
 	dir = testutil_tmpdir_new("env");
 	write_nan_model(dir);
 	struct env *e = NULL;
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, nan_cache[_i], err, sizeof err) == 0, "%s", err);
 	int kept[3] = {0, 5, 9};
 	double ks0, ks = 42;
-	ck_assert_int_eq(env_layer_begin(e, 0, NULL, NULL), ENV_OK);
-	ck_assert_int_eq(env_layer_ks(e, kept, 3, &ks0), ENV_OK);
-	ck_assert_int_eq(env_layer_begin(e, 1, NULL, NULL), ENV_ERR_LINALG);
-	ck_assert_int_eq(env_layer_ks(e, kept, 3, &ks), ENV_ERR_ARG);
+	ck_assert_int_eq(env_layer_begin(e, 0, NULL, NULL, NULL, 0), ENV_OK);
+	ck_assert_int_eq(env_layer_ks(e, kept, 3, &ks0, NULL, 0), ENV_OK);
+	ck_assert_int_eq(env_layer_begin(e, 1, NULL, NULL, NULL, 0), ENV_ERR_LINALG);
+	ck_assert_int_eq(env_layer_ks(e, kept, 3, &ks, NULL, 0), ENV_ERR_ARG);
 	ck_assert_double_eq(ks, 42);
 	int n = -1;
 	ck_assert_ptr_null(env_layer_singular_values(e, &n));
-	ck_assert_int_eq(env_layer_begin(e, 1, NULL, NULL), ENV_ERR_LINALG); /* again */
-	ck_assert_int_eq(env_layer_begin(e, 2, NULL, NULL), ENV_OK);
-	ck_assert_int_eq(env_layer_begin(e, 0, NULL, NULL), ENV_OK);
-	ck_assert_int_eq(env_layer_ks(e, kept, 3, &ks), ENV_OK);
+	ck_assert_int_eq(env_layer_begin(e, 1, NULL, NULL, NULL, 0), ENV_ERR_LINALG); /* again */
+	ck_assert_int_eq(env_layer_begin(e, 2, NULL, NULL, NULL, 0), ENV_OK);
+	ck_assert_int_eq(env_layer_begin(e, 0, NULL, NULL, NULL, 0), ENV_OK);
+	ck_assert_int_eq(env_layer_ks(e, kept, 3, &ks, NULL, 0), ENV_OK);
 	ck_assert_double_eq(ks, ks0);
 	env_close(e);
 	testutil_tmpdir_free(dir);
@@ -507,7 +528,7 @@ static const struct open_case open_cases[] = {
 START_TEST(test_open_errors)
 {
 	const struct open_case *t = &open_cases[_i];
-	char *dir, target[2048], link[2048], err[ENV_ERRBUF] = "";
+	char *dir, target[2048], link[2048], err[ERR_MAX] = "";
 	dir = testutil_tmpdir_new("env");
 	char path[1100];
 	if (t->config) {
@@ -555,10 +576,10 @@ int main(void)
 	Suite *s = suite_create("env");
 	TCase *tc = tcase_create("core");
 	tcase_add_loop_test(tc, test_family_layers, 0, (int)(sizeof families / sizeof families[0]));
-	tcase_add_loop_test(tc, test_keep_count, 0, (int)(sizeof keep_cases / sizeof keep_cases[0]));
 	tcase_add_test(tc, test_cache_stream_routes);
 	tcase_add_test(tc, test_arg_errors);
 	tcase_add_loop_test(tc, test_nan_layer, 0, 2);
+	tcase_add_test(tc, test_ks_matrix_snapped);
 	tcase_add_loop_test(tc, test_open_errors, 0, (int)(sizeof open_cases / sizeof open_cases[0]));
 	tcase_add_test(tc, test_strerror);
 	suite_add_tcase(s, tc);

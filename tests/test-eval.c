@@ -2,9 +2,8 @@
  * softmax), eval_perplexity against the protocol re-implemented here (one forward_run per window,
  * -log softmax summed by a separate loop) and against the float64 NumPy logits of a family
  * fixture, the window counting rules, argument errors, FLOPs of two fixtures computed by hand,
- * and eval_read_file on missing, empty, directory and binary files. */
+ * and the size and speed measures. */
 #include <check.h>
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "eval.h"
 #include "forward.h"
+#include "json.h"
 #include "model.h"
 #include "testutil.h"
 
@@ -22,7 +23,7 @@
 
 static struct model *open_family(const char *family)
 {
-	char dir[1024], err[MODEL_ERRBUF];
+	char dir[1024], err[ERR_MAX];
 	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), family);
 	struct model *m = NULL;
 	int rc = model_open(&m, dir, err, sizeof err);
@@ -228,27 +229,27 @@ static double numpy_nll(const char *family, int **tokens_out, int *n_out)
 	size_t n;
 	char *text = testutil_file_read(path, &n);
 	ck_assert(n > 0);
-	cJSON *root = cJSON_Parse(text);
+	struct cJSON *root = json_parse(text, n);
 	free(text);
 	ck_assert_ptr_nonnull(root);
-	const cJSON *toks = cJSON_GetObjectItem(root, "tokens");
-	const cJSON *rows = cJSON_GetObjectItem(root, "logits");
-	ck_assert(cJSON_IsArray(toks) && cJSON_IsArray(rows));
-	int nt = cJSON_GetArraySize(toks);
-	ck_assert_int_eq(cJSON_GetArraySize(rows), nt);
+	const struct cJSON *toks = json_get(root, "tokens");
+	const struct cJSON *rows = json_get(root, "logits");
+	ck_assert(json_type(toks) == JSON_TYPE_ARRAY && json_type(rows) == JSON_TYPE_ARRAY);
+	int nt = json_count(toks);
+	ck_assert_int_eq(json_count(rows), nt);
 	int *tokens = malloc((size_t)nt * sizeof *tokens);
 	ck_assert_ptr_nonnull(tokens);
 	for (int i = 0; i < nt; i++)
-		tokens[i] = cJSON_GetArrayItem(toks, i)->valueint;
+		tokens[i] = (int)json_number(json_at(toks, i));
 	double sum = 0;
 	for (int t = 0; t + 1 < nt; t++) {
-		const cJSON *row = cJSON_GetArrayItem(rows, t);
+		const struct cJSON *row = json_at(rows, t);
 		double z = 0;
-		const cJSON *v;
-		cJSON_ArrayForEach(v, row) z += exp(v->valuedouble);
-		sum += log(z) - cJSON_GetArrayItem(row, tokens[t + 1])->valuedouble;
+		for (const struct cJSON *v = json_child(row); v; v = json_next(v))
+			z += exp(json_number(v));
+		sum += log(z) - json_number(json_at(row, tokens[t + 1]));
 	}
-	cJSON_Delete(root);
+	json_free(root);
 	*tokens_out = tokens;
 	*n_out = nt;
 	return sum / (nt - 1);
@@ -315,7 +316,7 @@ END_TEST
 
 START_TEST(test_strerror)
 {
-	const int codes[] = {EVAL_OK, EVAL_ERR_IO, EVAL_ERR_EMPTY, EVAL_ERR_NOMEM, EVAL_ERR_FORWARD,
+	const int codes[] = {EVAL_OK, EVAL_ERR_EMPTY, EVAL_ERR_NOMEM, EVAL_ERR_FORWARD,
 			     EVAL_ERR_ARG};
 	const int n = (int)(sizeof codes / sizeof codes[0]);
 	const char *unknown = eval_strerror(-100);
@@ -387,61 +388,6 @@ START_TEST(test_flops)
 }
 END_TEST
 
-/* ---- eval_read_file ---- */
-
-START_TEST(test_read_file)
-{
-	char *dir = testutil_tmpdir_new("eval"), path[1024];
-	char marker = 'x', *sentinel = &marker, *out = sentinel;
-	size_t len = 12345;
-
-	/* missing */
-	snprintf(path, sizeof path, "%s/missing.txt", dir);
-	ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_ERR_IO);
-	ck_assert_ptr_eq(out, sentinel);
-	ck_assert_uint_eq(len, 12345);
-
-	/* empty */
-	snprintf(path, sizeof path, "%s/empty.txt", dir);
-	testutil_file_write(path, "", 0);
-	ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_ERR_EMPTY);
-	ck_assert_ptr_eq(out, sentinel);
-	ck_assert_int_eq(unlink(path), 0);
-
-	/* a directory opens with fopen on Linux but cannot be read */
-	snprintf(path, sizeof path, "%s/sub", dir);
-	ck_assert_int_eq(mkdir(path, 0700), 0);
-	ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_ERR_IO);
-	ck_assert_ptr_eq(out, sentinel);
-	ck_assert_int_eq(rmdir(path), 0);
-
-	/* binary content with NULs, sizes around and past the reader's 64 KiB first buffer */
-	const size_t sizes[] = {1, 65535, 65536, 200003};
-	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-		size_t n = sizes[k];
-		unsigned char *data = malloc(n);
-		ck_assert_ptr_nonnull(data);
-		uint64_t s = 7 + k;
-		for (size_t i = 0; i < n; i++) {
-			s = s * 6364136223846793005ull + 1442695040888963407ull;
-			data[i] = i % 5 == 0 ? 0 : (unsigned char)(s >> 56);
-		}
-		snprintf(path, sizeof path, "%s/bin%zu", dir, k);
-		testutil_file_write(path, data, n);
-		ck_assert_int_eq(eval_read_file(path, &out, &len), EVAL_OK);
-		ck_assert_uint_eq(len, n);
-		ck_assert_int_eq(memcmp(out, data, n), 0);
-		ck_assert_int_eq(out[n], '\0');
-		free(out);
-		out = sentinel;
-		free(data);
-		ck_assert_int_eq(unlink(path), 0);
-	}
-	ck_assert_int_eq(rmdir(dir), 0);
-	free(dir);
-}
-END_TEST
-
 START_TEST(test_measures)
 {
 	/* something is resident: at least the test binary's pages */
@@ -458,7 +404,7 @@ START_TEST(test_measures)
 	ck_assert_int_eq(buf[big - 1], 1);
 	free(buf);
 
-	double t0 = eval_now(), t1 = eval_now();
+	double t0 = util_now(), t1 = util_now();
 	ck_assert(t0 > 0 && t1 >= t0);
 }
 END_TEST
@@ -481,7 +427,6 @@ int main(void)
 	tcase_add_loop_test(tc, test_flops, 0, (int)(sizeof flops_cases / sizeof flops_cases[0]));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("files");
-	tcase_add_test(tc, test_read_file);
 	tcase_add_test(tc, test_measures);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);

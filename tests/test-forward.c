@@ -107,7 +107,7 @@ static double compare(const struct expected *e, const float *logits, int vocab, 
 
 static void check_model(const char *dir, const char *expected_path, double tol)
 {
-	char err[MODEL_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	struct model *m = NULL;
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s: %s", dir, err);
 	struct expected e;
@@ -187,7 +187,7 @@ static void observe(void *ctx, int layer, enum forward_point point, const float 
 
 START_TEST(test_observer_and_errors)
 {
-	char dir[1024], err[MODEL_ERRBUF];
+	char dir[1024], err[ERR_MAX];
 	snprintf(dir, sizeof dir, "%s/families/llama_gqa", testutil_fixtures());
 	struct model *m = NULL;
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);

@@ -77,7 +77,7 @@ static const struct count_case counts[] = {
 START_TEST(test_counts)
 {
 	const struct count_case *t = &counts[_i];
-	char dir[1024], err[MODEL_ERRBUF];
+	char dir[1024], err[ERR_MAX];
 	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), t->name);
 	struct model *m = NULL;
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
@@ -92,7 +92,7 @@ END_TEST
  * c_attn splits into q, k, v row blocks. */
 START_TEST(test_conv1d_and_fused_qkv)
 {
-	char dir[1024], err[MODEL_ERRBUF];
+	char dir[1024], err[ERR_MAX];
 	snprintf(dir, sizeof dir, "%s/families/gpt2", testutil_fixtures());
 	struct model *m = NULL;
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
@@ -132,7 +132,7 @@ END_TEST
 
 START_TEST(test_inspect)
 {
-	char dir[1024], err[MODEL_ERRBUF];
+	char dir[1024], err[ERR_MAX];
 	snprintf(dir, sizeof dir, "%s/families/gpt2", testutil_fixtures());
 	struct config c;
 	struct safetensors *st = NULL;
@@ -201,7 +201,7 @@ START_TEST(test_errors)
 	}
 	}
 	struct model *m = (struct model *)0x1;
-	char err[MODEL_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_int_eq(model_open(&m, dir, err, sizeof err), t->err);
 	ck_assert_ptr_eq(m, (struct model *)0x1); /* untouched on failure */
 	ck_assert_msg(strstr(err, t->needle) != NULL, "%s: message '%s' lacks '%s'", t->what, err, t->needle);

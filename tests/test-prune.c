@@ -4,7 +4,6 @@
  * removed neurons zeroed, unstructured masks (zero and --base values), global padding, sharded
  * input, atomicity, refusals and yopo_pruning.json. */
 #include <check.h>
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -18,12 +17,15 @@
 #include "baseline.h"
 #include "calib.h"
 #include "eval.h"
+#include "file.h"
+#include "json.h"
 #include "forward.h"
 #include "model.h"
 #include "prune.h"
 #include "scorers.h"
 #include "synth.h"
 #include "testutil.h"
+#include "topk.h"
 
 static const char *const families[] = {"llama_gqa", "mistral", "qwen2", "gpt_neo", "gpt2",
 				       "gpt2_prefixed", "opt", "gpt_neox", "gpt_neox_seq", "phi"};
@@ -53,18 +55,18 @@ static int count_prefixed(const char *dir, const char *prefix)
 static struct model *open_model(const char *dir)
 {
 	struct model *m = NULL;
-	char err[MODEL_ERRBUF];
+	char err[ERR_MAX];
 	int rc = model_open(&m, dir, err, sizeof err);
 	ck_assert_msg(rc == MODEL_OK, "model_open %s: %s", dir, err);
 	return m;
 }
 
-static cJSON *read_json(const char *path)
+static struct cJSON *read_json(const char *path)
 {
 	char *text = NULL;
 	size_t len = 0;
-	ck_assert_int_eq(eval_read_file(path, &text, &len), EVAL_OK);
-	cJSON *j = cJSON_ParseWithLength(text, len);
+	ck_assert_int_eq(util_read_file(&text, &len, path, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
+	struct cJSON *j = json_parse(text, len);
 	free(text);
 	ck_assert_ptr_nonnull(j);
 	return j;
@@ -188,24 +190,27 @@ static void check_config(const char *in_dir, const char *out_dir, const char *ff
 {
 	char p[PATH_MAX];
 	testutil_path_join(p, sizeof p, in_dir, "config.json");
-	cJSON *a = read_json(p);
+	struct cJSON *a = read_json(p);
 	testutil_path_join(p, sizeof p, out_dir, "config.json");
-	cJSON *b = read_json(p);
-	const cJSON *it;
-	int n_a = 0, n_b = cJSON_GetArraySize(b);
-	cJSON_ArrayForEach(it, a) {
+	struct cJSON *b = read_json(p);
+	int n_a = 0, n_b = json_count(b);
+	for (const struct cJSON *it = json_child(a); it; it = json_next(it)) {
 		n_a++;
-		const cJSON *o = cJSON_GetObjectItemCaseSensitive(b, it->string);
-		if (!strcmp(it->string, ffn_key))
+		const struct cJSON *o = json_get(b, json_key(it));
+		if (!strcmp(json_key(it), ffn_key))
 			continue;
-		ck_assert_msg(o && cJSON_Compare(it, o, 1), "config key %s changed", it->string);
+		/* same value: same compact text */
+		char *ta = json_print(it, false), *tb = o ? json_print(o, false) : NULL;
+		ck_assert_msg(tb && !strcmp(ta, tb), "config key %s changed", json_key(it));
+		free(ta);
+		free(tb);
 	}
-	const cJSON *w = cJSON_GetObjectItemCaseSensitive(b, ffn_key);
-	ck_assert(cJSON_IsNumber(w));
-	ck_assert_int_eq((int)w->valuedouble, width);
-	ck_assert_int_eq(n_b, n_a + (cJSON_HasObjectItem(a, ffn_key) ? 0 : 1));
-	cJSON_Delete(a);
-	cJSON_Delete(b);
+	const struct cJSON *w = json_get(b, ffn_key);
+	ck_assert(json_type(w) == JSON_TYPE_NUMBER);
+	ck_assert_int_eq((int)json_number(w), width);
+	ck_assert_int_eq(n_b, n_a + ((json_get(a, ffn_key) != NULL) ? 0 : 1));
+	json_free(a);
+	json_free(b);
 }
 
 static const struct prune_info test_info = {
@@ -217,7 +222,7 @@ static const struct prune_info test_info = {
 static int write_plan(const struct model *m, const char *in, const struct prune_plan *p,
 		      const struct model *base, const char *out, bool force)
 {
-	char err[PRUNE_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	struct prune_info info = test_info;
 	info.granularity = prune_plan_granularity(p);
 	int rc = prune_write(m, in, p, base, &info, out, force, err, sizeof err);
@@ -244,14 +249,15 @@ START_TEST(test_rows_every_family)
 	int k = F - F / 3;
 	int *kept[CONFIG_MAX_LAYERS], ks[CONFIG_MAX_LAYERS];
 	unsigned char *keep[CONFIG_MAX_LAYERS];
-	uint64_t rng = 99 + (uint64_t)_i;
+	struct pcg32 rng;
+	pcg32_seed(&rng, 99 + (uint64_t)_i, 0);
 	for (int l = 0; l < L; l++) {
 		/* a random k-subset, handed over unsorted */
 		int *perm = malloc((size_t)F * sizeof *perm);
 		for (int i = 0; i < F; i++)
 			perm[i] = i;
 		for (int i = F - 1; i > 0; i--) {
-			int j = (int)(scorers_splitmix64(&rng) % (uint64_t)(i + 1));
+			int j = (int)pcg32_bounded(&rng, (uint32_t)(i + 1));
 			int t = perm[i];
 			perm[i] = perm[j];
 			perm[j] = t;
@@ -314,35 +320,35 @@ START_TEST(test_rows_every_family)
 	/* yopo_pruning.json */
 	char rp[PATH_MAX + 64];
 	testutil_path_join(rp, sizeof rp, out, "yopo_pruning.json");
-	cJSON *r = read_json(rp);
+	struct cJSON *r = read_json(rp);
 	static const char *const keys[] = {"yopo_version", "method", "ratio", "granularity", "global",
 					   "seed", "policy_sha256", "calibration", "base",
 					   "params_before", "params_after", "ffn_params_before",
 					   "ffn_params_after", "kept_per_layer", "kept_indices", "note"};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-		ck_assert_msg(cJSON_HasObjectItem(r, keys[i]), "yopo_pruning.json lacks %s", keys[i]);
-	ck_assert_str_eq(cJSON_GetObjectItem(r, "granularity")->valuestring, "rows");
-	ck_assert_str_eq(cJSON_GetObjectItem(r, "method")->valuestring, "test");
-	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "policy_sha256")));
-	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "calibration")));
-	ck_assert_double_eq(cJSON_GetObjectItem(r, "params_before")->valuedouble, (double)m->n_params);
-	ck_assert_double_eq(cJSON_GetObjectItem(r, "params_after")->valuedouble, (double)m2->n_params);
+		ck_assert_msg((json_get(r, keys[i]) != NULL), "yopo_pruning.json lacks %s", keys[i]);
+	ck_assert_str_eq(json_string(json_get(r, "granularity")), "rows");
+	ck_assert_str_eq(json_string(json_get(r, "method")), "test");
+	ck_assert(json_type(json_get(r, "policy_sha256")) == JSON_TYPE_NULL);
+	ck_assert(json_type(json_get(r, "calibration")) == JSON_TYPE_NULL);
+	ck_assert_double_eq(json_number(json_get(r, "params_before")), (double)m->n_params);
+	ck_assert_double_eq(json_number(json_get(r, "params_after")), (double)m2->n_params);
 	/* the seed is written exactly (2^64 - 1 is not a double) */
 	char *text;
 	size_t tlen;
-	ck_assert_int_eq(eval_read_file(rp, &text, &tlen), EVAL_OK);
+	ck_assert_int_eq(util_read_file(&text, &tlen, rp, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
 	ck_assert_ptr_nonnull(strstr(text, "\"seed\":\t18446744073709551615,"));
 	free(text);
-	const cJSON *ki = cJSON_GetObjectItem(r, "kept_indices");
-	ck_assert_int_eq(cJSON_GetArraySize(ki), L);
+	const struct cJSON *ki = json_get(r, "kept_indices");
+	ck_assert_int_eq(json_count(ki), L);
 	for (int l = 0; l < L; l++) {
-		const cJSON *row = cJSON_GetArrayItem(ki, l);
-		ck_assert_int_eq(cJSON_GetArraySize(row), k);
+		const struct cJSON *row = json_at(ki, l);
+		ck_assert_int_eq(json_count(row), k);
 		for (int i = 0; i < k; i++)
-			ck_assert_int_eq(cJSON_GetArrayItem(row, i)->valueint, kept[l][i]);
-		ck_assert_int_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "kept_per_layer"), l)->valueint, k);
+			ck_assert_int_eq((int)json_number(json_at(row, i)), kept[l][i]);
+		ck_assert_int_eq((int)json_number(json_at(json_get(r, "kept_per_layer"), l)), k);
 	}
-	cJSON_Delete(r);
+	json_free(r);
 
 	for (int l = 0; l < L; l++) {
 		free(keep[l]);
@@ -400,8 +406,8 @@ START_TEST(test_weights_every_family)
 	testutil_path_join(b, sizeof b, out, "config.json");
 	char *ta, *tb;
 	size_t la, lb;
-	ck_assert_int_eq(eval_read_file(a, &ta, &la), EVAL_OK);
-	ck_assert_int_eq(eval_read_file(b, &tb, &lb), EVAL_OK);
+	ck_assert_int_eq(util_read_file(&ta, &la, a, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
+	ck_assert_int_eq(util_read_file(&tb, &lb, b, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
 	ck_assert_uint_eq(la, lb);
 	ck_assert_int_eq(memcmp(ta, tb, la), 0);
 	free(ta);
@@ -455,18 +461,18 @@ START_TEST(test_weights_every_family)
 	assert_logits_close(got, want, N_TOKENS * m->cfg.vocab, families[_i]);
 	/* report */
 	testutil_path_join(a, sizeof a, out, "yopo_pruning.json");
-	cJSON *r = read_json(a);
-	ck_assert_str_eq(cJSON_GetObjectItem(r, "granularity")->valuestring, "weights");
-	ck_assert(!cJSON_HasObjectItem(r, "kept_indices"));
-	ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(r, "note")->valuestring,
+	struct cJSON *r = read_json(a);
+	ck_assert_str_eq(json_string(json_get(r, "granularity")), "weights");
+	ck_assert(!(json_get(r, "kept_indices") != NULL));
+	ck_assert_ptr_nonnull(strstr(json_string(json_get(r, "note")),
 				     "saves no memory and no time"));
 	struct prune_counts cn;
 	ck_assert_int_eq(prune_plan_count(&cn, p, m), PRUNE_OK);
-	ck_assert_double_eq(cJSON_GetObjectItem(r, "ffn_params_after")->valuedouble,
+	ck_assert_double_eq(json_number(json_get(r, "ffn_params_after")),
 			    (double)cn.ffn_params_after);
 	ck_assert_uint_eq(cn.params_stored, m->n_params);
 	ck_assert_uint_lt(cn.ffn_params_after, cn.ffn_params_before);
-	cJSON_Delete(r);
+	json_free(r);
 	free(got);
 	free(want);
 	model_close(m2);
@@ -539,11 +545,11 @@ START_TEST(test_global_padding)
 	/* report: true sizes and the effective count */
 	char rp[PATH_MAX + 64];
 	testutil_path_join(rp, sizeof rp, out, "yopo_pruning.json");
-	cJSON *r = read_json(rp);
-	const cJSON *kpl = cJSON_GetObjectItem(r, "kept_per_layer");
-	ck_assert_int_eq(cJSON_GetArrayItem(kpl, 0)->valueint, 3);
-	ck_assert_int_eq(cJSON_GetArrayItem(kpl, 1)->valueint, W);
-	ck_assert_int_eq(cJSON_GetObjectItem(r, "ffn_width")->valueint, W);
+	struct cJSON *r = read_json(rp);
+	const struct cJSON *kpl = json_get(r, "kept_per_layer");
+	ck_assert_int_eq((int)json_number(json_at(kpl, 0)), 3);
+	ck_assert_int_eq((int)json_number(json_at(kpl, 1)), W);
+	ck_assert_int_eq((int)json_number(json_get(r, "ffn_width")), W);
 	struct prune_counts cn;
 	ck_assert_int_eq(prune_plan_count(&cn, p, m), PRUNE_OK);
 	/* per neuron: up/gate rows and down column (3H or 2H) + up/gate bias entries */
@@ -553,10 +559,10 @@ START_TEST(test_global_padding)
 	ck_assert_uint_eq(cn.ffn_params_before - cn.ffn_params_after, per * (size_t)F);
 	ck_assert_uint_eq(cn.params_stored, m2->n_params);
 	ck_assert_uint_eq(cn.params_stored - cn.params_after, per * (size_t)(W - 3));
-	ck_assert_double_eq(cJSON_GetObjectItem(r, "params_after")->valuedouble, (double)cn.params_after);
-	ck_assert_double_eq(cJSON_GetObjectItem(r, "params_stored")->valuedouble, (double)cn.params_stored);
-	ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(r, "note")->valuestring, "padded"));
-	cJSON_Delete(r);
+	ck_assert_double_eq(json_number(json_get(r, "params_after")), (double)cn.params_after);
+	ck_assert_double_eq(json_number(json_get(r, "params_stored")), (double)cn.params_stored);
+	ck_assert_ptr_nonnull(strstr(json_string(json_get(r, "note")), "padded"));
+	json_free(r);
 	free(got);
 	free(want);
 	free(keep0);
@@ -604,7 +610,7 @@ START_TEST(test_plan_errors)
 	ck_assert_int_eq(prune_plan_new_rows(&p, 2, (int[]){24, 23}), PRUNE_OK);
 	struct prune_counts cn;
 	ck_assert_int_eq(prune_plan_count(&cn, p, m), PRUNE_ERR_PLAN);
-	char *tmp, out[PATH_MAX + 16], err[PRUNE_ERRBUF];
+	char *tmp, out[PATH_MAX + 16], err[ERR_MAX];
 	tmp = testutil_tmpdir_new("prune");
 	testutil_path_join(out, sizeof out, tmp, "out");
 	ck_assert_int_eq(prune_write(m, in, p, NULL, &test_info, out, false, err, sizeof err),
@@ -681,7 +687,7 @@ END_TEST
 
 START_TEST(test_refusals)
 {
-	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[PRUNE_ERRBUF];
+	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[ERR_MAX];
 	char fx[PATH_MAX], src[PATH_MAX + 32];
 	tmp = testutil_tmpdir_new("prune");
 	fixture_dir(fx, sizeof fx, "qwen2");
@@ -765,7 +771,7 @@ END_TEST
 
 START_TEST(test_atomic_failure)
 {
-	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[PRUNE_ERRBUF];
+	char *tmp, in[PATH_MAX + 16], out[PATH_MAX + 32], p[PATH_MAX + 64], err[ERR_MAX];
 	char fx[PATH_MAX], src[PATH_MAX + 32];
 	tmp = testutil_tmpdir_new("prune");
 	fixture_dir(fx, sizeof fx, "gpt2");
@@ -847,13 +853,13 @@ START_TEST(test_sharded_and_extras)
 	ck_assert_int_eq(mkdir(sh, 0755), 0);
 	int n = safetensors_count(m->st);
 	struct safetensors_entry *e = calloc((size_t)n, sizeof *e);
-	cJSON *idx = cJSON_CreateObject(), *wm = cJSON_AddObjectToObject(idx, "weight_map");
-	cJSON_AddObjectToObject(idx, "metadata");
+	struct cJSON *idx = json_new_object(), *wm = json_add_object(idx, "weight_map");
+	json_add_object(idx, "metadata");
 	for (int i = 0; i < n; i++) {
 		const struct safetensors_tensor *t = safetensors_at(m->st, i);
 		e[i] = (struct safetensors_entry){t->name, t->dtype, t->ndim, {0}, t->data};
 		memcpy(e[i].shape, t->shape, sizeof e[i].shape);
-		cJSON_AddStringToObject(wm, t->name, i < n / 2 ? "model-00001-of-00002.safetensors"
+		json_add_string(wm, t->name, i < n / 2 ? "model-00001-of-00002.safetensors"
 							       : "model-00002-of-00002.safetensors");
 	}
 	const char *meta[2] = {"format", "pt"};
@@ -861,13 +867,13 @@ START_TEST(test_sharded_and_extras)
 	ck_assert_int_eq(safetensors_write(p, e, n / 2, meta, 1), SAFETENSORS_OK);
 	testutil_path_join(p, sizeof p, sh, "model-00002-of-00002.safetensors");
 	ck_assert_int_eq(safetensors_write(p, e + n / 2, n - n / 2, meta, 1), SAFETENSORS_OK);
-	char *js = cJSON_Print(idx);
+	char *js = json_print(idx, true);
 	testutil_path_join(p, sizeof p, sh, "model.safetensors.index.json");
 	FILE *f = fopen(p, "w");
 	fputs(js, f);
 	fclose(f);
-	cJSON_free(js);
-	cJSON_Delete(idx);
+	free(js);
+	json_free(idx);
 	free(e);
 	static const char *const extras[] = {"config.json", "tokenizer.json", "generation_config.json"};
 	char src[PATH_MAX + 64];
@@ -885,7 +891,7 @@ START_TEST(test_sharded_and_extras)
 	/* the same magnitude plan on both inputs gives byte-identical single-file outputs */
 	struct baseline_spec bs = {.method = BASELINE_METHOD_MAGNITUDE, .norm_p = 2};
 	struct prune_plan *pa = NULL, *pb = NULL;
-	char err[PRUNE_ERRBUF];
+	char err[ERR_MAX];
 	ck_assert_int_eq(baseline_plan(&pa, m, &bs, 0.4, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
 			 PRUNE_OK);
 	ck_assert_int_eq(baseline_plan(&pb, ms, &bs, 0.4, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
@@ -899,8 +905,8 @@ START_TEST(test_sharded_and_extras)
 	testutil_path_join(b, sizeof b, o2, "model.safetensors");
 	char *ta, *tb;
 	size_t la, lb;
-	ck_assert_int_eq(eval_read_file(a, &ta, &la), EVAL_OK);
-	ck_assert_int_eq(eval_read_file(b, &tb, &lb), EVAL_OK);
+	ck_assert_int_eq(util_read_file(&ta, &la, a, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
+	ck_assert_int_eq(util_read_file(&tb, &lb, b, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
 	ck_assert_uint_eq(la, lb);
 	ck_assert_int_eq(memcmp(ta, tb, la), 0);
 	free(ta);
@@ -947,7 +953,7 @@ START_TEST(test_ken_base)
 	struct model *m = open_model(fine), *b = open_model(base);
 	struct baseline_spec bs = {.method = BASELINE_METHOD_KEN};
 	struct prune_plan *p = NULL;
-	char err[PRUNE_ERRBUF];
+	char err[ERR_MAX];
 	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.3, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
 			 PRUNE_ERR_ARG);
 	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.3, PRUNE_GRANULARITY_WEIGHTS, true, err, sizeof err),
@@ -960,7 +966,7 @@ START_TEST(test_ken_base)
 	const unsigned char *mk = prune_plan_mask(p, 1, CONFIG_TENSOR_DOWN);
 	for (int r = 0; r < H; r++) {
 		ck_assert_int_eq(scorers_ken_row(row, m->layers[1].down + (size_t)r * F, F,
-						 scorers_keep_count(F, 0.3)), SCORERS_OK);
+						 util_keep_count(F, 0.3)), SCORERS_OK);
 		ck_assert_int_eq(memcmp(row, mk + (size_t)r * F, (size_t)F), 0);
 	}
 	free(row);
@@ -983,18 +989,18 @@ START_TEST(test_ken_base)
 				masked += !mm[i];
 			}
 			ck_assert_uint_eq(masked, (size_t)(t ? H : F) *
-						    (size_t)((t ? F : H) - scorers_keep_count(t ? F : H, 0.3)));
+						    (size_t)((t ? F : H) - util_keep_count(t ? F : H, 0.3)));
 		}
 	/* prune_apply with the base gives the same weights */
 	ck_assert_int_eq(prune_apply(m, p, b), PRUNE_OK);
 	ck_assert_int_eq(memcmp(m->layers[0].up, o->layers[0].up, (size_t)F * H * sizeof(float)), 0);
 	char rp[PATH_MAX + 64];
 	testutil_path_join(rp, sizeof rp, out, "yopo_pruning.json");
-	cJSON *r = read_json(rp);
-	ck_assert_str_eq(cJSON_GetObjectItem(r, "base")->valuestring, base);
-	ck_assert_str_eq(cJSON_GetObjectItem(r, "method")->valuestring, "ken");
-	ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(r, "note")->valuestring, "base model"));
-	cJSON_Delete(r);
+	struct cJSON *r = read_json(rp);
+	ck_assert_str_eq(json_string(json_get(r, "base")), base);
+	ck_assert_str_eq(json_string(json_get(r, "method")), "ken");
+	ck_assert_ptr_nonnull(strstr(json_string(json_get(r, "note")), "base model"));
+	json_free(r);
 	model_close(o);
 	model_close(b);
 	model_close(m);
@@ -1064,7 +1070,7 @@ START_TEST(test_calib_and_wanda)
 	/* Wanda rows plan == top-k of scorers_wanda_rows on the collected norms */
 	struct baseline_spec bs = {.method = BASELINE_METHOD_WANDA, .norms = cn};
 	struct prune_plan *p = NULL;
-	char err[PRUNE_ERRBUF];
+	char err[ERR_MAX];
 	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.25, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
 			 PRUNE_OK);
 	for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -1072,8 +1078,8 @@ START_TEST(test_calib_and_wanda)
 		float *sc = malloc((size_t)F * sizeof *sc);
 		unsigned char *keep = malloc((size_t)F);
 		scorers_wanda_rows(sc, m->layers[l].up, m->layers[l].gate, cn->input[l], F, m->cfg.hidden);
-		int k = scorers_keep_count(F, 0.25);
-		ck_assert_int_eq(scorers_topk(keep, sc, F, k), SCORERS_OK);
+		int k = util_keep_count(F, 0.25);
+		ck_assert_int_eq(util_topk_mask(keep, sc, F, k), 0);
 		const int *kept;
 		ck_assert_int_eq(prune_plan_layer_kept(p, l, &kept), k);
 		for (int i = 0, t = 0; i < F; i++)

@@ -9,32 +9,13 @@
 
 #include "scorers.h"
 #include "testutil.h"
+#include "topk.h"
 
 static void assert_mask(const unsigned char *got, const unsigned char *want, int n)
 {
 	for (int i = 0; i < n; i++)
 		ck_assert_msg(got[i] == want[i], "entry %d: got %d, want %d", i, got[i], want[i]);
 }
-
-START_TEST(test_keep_count)
-{
-	static const struct {
-		int n;
-		double ratio;
-		int k;
-	} cases[] = {
-		{4, 0.5, 2},    {4, 0.125, 3},  /* lround(0.5) = 1: halves round away from zero */
-		{10, 0.25, 7},  /* lround(2.5) = 3 */
-		{1, 0.4, 1},    {3, 0.9, -1},   /* lround(2.7) = 3 leaves nothing */
-		{5, 0.0, 5},    {5, 1.0, -1},   {5, -0.1, -1}, {5, NAN, -1},
-		{0, 0.5, 0},
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		ck_assert_msg(scorers_keep_count(cases[i].n, cases[i].ratio) == cases[i].k,
-			      "case %zu: got %d want %d", i, scorers_keep_count(cases[i].n, cases[i].ratio),
-			      cases[i].k);
-}
-END_TEST
 
 /* up rows: r0 = [3, 0, 0] (L1 3, L2 3), r1 = [1, 1, 1.5] (L1 3.5, L2 sqrt(4.25) = 2.0616):
  * L1 prefers r1, L2 prefers r0. With gate rows [0, 0, 1] and [0, 0, 0.25] the sums become
@@ -48,12 +29,12 @@ START_TEST(test_magnitude_rows)
 	scorers_magnitude_rows(s, up, NULL, 2, 3, 1);
 	ck_assert_float_eq_tol(s[0], 3.0f, 1e-6f);
 	ck_assert_float_eq_tol(s[1], 3.5f, 1e-6f);
-	ck_assert_int_eq(scorers_topk(keep, s, 2, 1), SCORERS_OK);
+	ck_assert_int_eq(util_topk_mask(keep, s, 2, 1), 0);
 	ck_assert(!keep[0] && keep[1]);
 	scorers_magnitude_rows(s, up, NULL, 2, 3, 2);
 	ck_assert_float_eq_tol(s[0], 3.0f, 1e-6f);
 	ck_assert_float_eq_tol(s[1], sqrtf(4.25f), 1e-6f);
-	ck_assert_int_eq(scorers_topk(keep, s, 2, 1), SCORERS_OK);
+	ck_assert_int_eq(util_topk_mask(keep, s, 2, 1), 0);
 	ck_assert(keep[0] && !keep[1]);
 	scorers_magnitude_rows(s, up, gate, 2, 3, 1);
 	ck_assert_float_eq_tol(s[0], 4.0f, 1e-6f);
@@ -105,22 +86,20 @@ START_TEST(test_topk_ties_nan)
 {
 	const float s[] = {1, NAN, 3, 3, 0.5f, 3};
 	unsigned char keep[6];
-	ck_assert_int_eq(scorers_topk(keep, s, 6, 2), SCORERS_OK); /* the two earliest 3s */
+	ck_assert_int_eq(util_topk_mask(keep, s, 6, 2), 0); /* the two earliest 3s */
 	assert_mask(keep, (const unsigned char[]){0, 0, 1, 1, 0, 0}, 6);
-	ck_assert_int_eq(scorers_topk(keep, s, 6, 5), SCORERS_OK); /* NaN ranks last */
+	ck_assert_int_eq(util_topk_mask(keep, s, 6, 5), 0); /* NaN ranks last */
 	assert_mask(keep, (const unsigned char[]){1, 0, 1, 1, 1, 1}, 6);
-	ck_assert_int_eq(scorers_topk(keep, s, 6, 7), SCORERS_ERR_ARG);
+	ck_assert_int_eq(util_topk_mask(keep, s, 6, 7), -1);
 }
 END_TEST
 
 START_TEST(test_random)
 {
-	/* splitmix64 from state 0: the reference implementation's first two outputs */
-	uint64_t st = 0;
-	ck_assert_uint_eq(scorers_splitmix64(&st), 0xe220a8397b1dcdafull);
-	ck_assert_uint_eq(scorers_splitmix64(&st), 0x6e789e6aa1b965f4ull);
+	/* scorers_rng is PCG32 on the documented stream; each score is one output's top 24 bits */
+	struct pcg32 ref, s1 = scorers_rng(42), s2 = scorers_rng(42), s3 = scorers_rng(43);
+	pcg32_seed(&ref, 42, SCORERS_RNG_STREAM);
 	float a[64], b[64], c[64];
-	uint64_t s1 = 42, s2 = 42, s3 = 43;
 	scorers_random_rows(a, 64, &s1);
 	scorers_random_rows(b, 64, &s2);
 	scorers_random_rows(c, 64, &s3);
@@ -128,14 +107,15 @@ START_TEST(test_random)
 	for (int i = 0; i < 64; i++) {
 		ck_assert(a[i] >= 0.0f && a[i] < 1.0f);
 		ck_assert(a[i] == b[i]);
+		ck_assert(a[i] == (float)(pcg32_next(&ref) >> 8) / 16777216.0f);
 		differ += a[i] != c[i];
 	}
 	ck_assert_int_gt(differ, 60);
-	ck_assert_uint_eq(s1, s2); /* the state advanced identically */
-	ck_assert_uint_eq(s1, 42 + 64 * 0x9e3779b97f4a7c15ull);
+	ck_assert_uint_eq(s1.state, s2.state); /* the state advanced identically: 64 outputs */
+	ck_assert_uint_eq(s1.state, ref.state);
 	/* random weight masks: deterministic per seed, exactly k per row */
 	unsigned char m1[3 * 10], m2[3 * 10];
-	s1 = s2 = 7;
+	s1 = s2 = scorers_rng(7);
 	ck_assert_int_eq(scorers_random_weights(m1, 3, 10, 0.3, &s1), SCORERS_OK);
 	ck_assert_int_eq(scorers_random_weights(m2, 3, 10, 0.3, &s2), SCORERS_OK);
 	assert_mask(m1, m2, 30);
@@ -249,13 +229,11 @@ START_TEST(test_ken_errors)
 }
 END_TEST
 
-/* Gaussian-ish values from the splitmix stream, optionally quantised to force duplicates. */
-static void fill_row(float *row, int n, uint64_t *st, int quant)
+/* Gaussian values from PCG32, optionally quantised to force duplicates. */
+static void fill_row(float *row, int n, struct pcg32 *st, int quant)
 {
 	for (int i = 0; i < n; i++) {
-		double u1 = ((double)(scorers_splitmix64(st) >> 11) + 1) * 0x1p-53;
-		double u2 = (double)(scorers_splitmix64(st) >> 11) * 0x1p-53;
-		double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+		double z = pcg32_normal(st);
 		row[i] = quant ? (float)(round(z * quant) / quant) : (float)(0.02 * z);
 	}
 }
@@ -264,7 +242,7 @@ START_TEST(test_ken_fast_vs_naive)
 {
 	static const int sizes[][2] = {{2, 1}, {3, 2}, {17, 5}, {64, 45}, {100, 99}, {257, 128},
 				       {500, 350}, {1024, 717}};
-	uint64_t st = 2024;
+	struct pcg32 st = scorers_rng(2024);
 	float *row = malloc(1024 * sizeof *row);
 	unsigned char *a = malloc(1024), *b = malloc(1024);
 	ck_assert(row && a && b);
@@ -301,11 +279,11 @@ START_TEST(test_ken_weights_rows)
 {
 	enum { R = 6, C = 40 };
 	float w[R * C];
-	uint64_t st = 5;
+	struct pcg32 st = scorers_rng(5);
 	fill_row(w, R * C, &st, 0);
 	unsigned char mask[R * C], row_keep[C];
 	ck_assert_int_eq(scorers_ken_weights(mask, w, R, C, 0.3), SCORERS_OK);
-	int k = scorers_keep_count(C, 0.3);
+	int k = util_keep_count(C, 0.3);
 	ck_assert_int_eq(k, 28);
 	for (int r = 0; r < R; r++) {
 		ck_assert_int_eq(scorers_ken_row(row_keep, w + r * C, C, k), SCORERS_OK);
@@ -318,7 +296,6 @@ int main(void)
 {
 	Suite *s = suite_create("scorers");
 	TCase *tc = tcase_create("core");
-	tcase_add_test(tc, test_keep_count);
 	tcase_add_test(tc, test_magnitude_rows);
 	tcase_add_test(tc, test_wanda_rows);
 	tcase_add_test(tc, test_weight_masks);

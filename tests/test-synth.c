@@ -1,6 +1,6 @@
 /* test-synth: synthetic checkpoints of every family in every dtype load (model_open), run
  * (finite logits) and tokenize (byte-level round trip); the weights are the documented stream
- * (splitmix64 + Box-Muller, tensors in file order) recomputed here, across writer chunks; the
+ * (PCG32 on SYNTH_RNG_STREAM + pcg32_normal, tensors in file order) recomputed here, across writer chunks; the
  * same seed gives the same bytes and another seed other bytes; the 7B preset has Llama-2-7B's
  * shape; invalid specs and non-empty directories fail without leaving files. Fixtures go into
  * mkdtemp directories. */
@@ -17,6 +17,7 @@
 
 #include "forward.h"
 #include "model.h"
+#include "pcg32.h"
 #include "synth.h"
 #include "tokenizer.h"
 #include "testutil.h"
@@ -51,7 +52,7 @@ START_TEST(test_family_dtype)
 	ck_assert_int_eq(testutil_dir_count(dir), 4);
 
 	struct model *m = NULL;
-	char err[MODEL_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	int rc = model_open(&m, dir, err, sizeof err);
 	ck_assert_msg(rc == MODEL_OK, "%s/%s: %s", config_family_name(fam), safetensors_dtype_name(dt),
 		      err);
@@ -116,21 +117,6 @@ END_TEST
 
 /* ---- the weights are the documented stream ---- */
 
-static uint64_t ref_next_u64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static double ref_normal(uint64_t *s)
-{
-	double u1 = ((double)(ref_next_u64(s) >> 11) + 0.5) * 0x1.0p-53;
-	double u2 = (double)(ref_next_u64(s) >> 11) * 0x1.0p-53;
-	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
 static int cmp_data(const void *a, const void *b)
 {
 	const struct safetensors_tensor *x = *(const struct safetensors_tensor *const *)a;
@@ -172,7 +158,8 @@ START_TEST(test_values_reference)
 	ck_assert_ptr_nonnull(strstr(order[0]->name, "embed_tokens"));
 	ck_assert_uint_gt(order[0]->nbytes, SAFETENSORS_STREAM_CHUNK);
 
-	uint64_t rng = s.seed;
+	struct pcg32 rng;
+	pcg32_seed(&rng, s.seed, SYNTH_RNG_STREAM);
 	size_t es = safetensors_dtype_size(s.dtype);
 	size_t mismatches = 0, checked = 0;
 	for (int i = 0; i < n; i++) {
@@ -183,7 +170,7 @@ START_TEST(test_values_reference)
 		double std = vec ? 0.02 : s.scale > 0 ? s.scale : 1.0 / sqrt((double)t->shape[1]);
 		const unsigned char *d = t->data;
 		for (size_t k = 0; k < t->nelem; k++) {
-			float v = (float)(mean + std * ref_normal(&rng));
+			float v = (float)(mean + std * pcg32_normal(&rng));
 			unsigned char want[4];
 			safetensors_convert_from_f32(want, s.dtype, &v, 1);
 			mismatches += memcmp(want, d + k * es, es) != 0;
@@ -223,7 +210,7 @@ START_TEST(test_value_statistics)
 		ck_assert_int_eq(synth_write(dir, &s), SYNTH_OK);
 		struct config cfg;
 		struct safetensors *st = NULL;
-		char err[MODEL_ERRBUF];
+		char err[ERR_MAX];
 		ck_assert_int_eq(model_inspect(&cfg, &st, dir, err, sizeof err), MODEL_OK);
 		const struct safetensors_tensor *t = model_find_tensor(st, &cfg, cases[ci].which, 0);
 		ck_assert_ptr_nonnull(t);

@@ -16,12 +16,13 @@
 #include "safetensors.h"
 #include "sampling.h"
 #include "synth.h"
+#include "topk.h"
 #include "testutil.h"
 #include "train.h"
 
 static struct env *open_fixture(const char *name)
 {
-	char dir[1024], err[ENV_ERRBUF] = "";
+	char dir[1024], err[ERR_MAX] = "";
 	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), name);
 	struct env *e = NULL;
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, SIZE_MAX, err, sizeof err) == 0, "%s", err);
@@ -104,7 +105,7 @@ static struct trainer *train(struct env **envs, int n_envs, const struct train_o
 			     struct record *rec)
 {
 	struct trainer *t = NULL;
-	char err[TRAIN_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_msg(trainer_new(&t, envs, n_envs, o, err, sizeof err) == TRAIN_OK, "%s", err);
 	record_init(rec, envs, n_envs, o);
 	ck_assert_msg(trainer_run(t, on_progress, rec, err, sizeof err) == TRAIN_OK, "%s", err);
@@ -185,16 +186,16 @@ static double own_greedy_ks(struct policy *p, struct env **envs, int n_envs, con
 	for (int m = 0; m < n_envs; m++)
 		for (int l = 0; l < env_config(envs[m])->n_layers; l++) {
 			const float *x;
-			ck_assert_int_eq(env_layer_begin(envs[m], l, &x, NULL), ENV_OK);
+			ck_assert_int_eq(env_layer_begin(envs[m], l, &x, NULL, NULL, 0), ENV_OK);
 			int rows = env_rows(envs[m], l);
 			float *scores = malloc(sizeof *scores * (size_t)rows);
 			int *order = malloc(sizeof *order * (size_t)rows);
 			ck_assert_int_eq(policy_forward(p, scores, x, rows), POLICY_OK);
 			for (int q = 0; q < n_ratios; q++) {
-				int k = env_keep_count(rows, ratios[q]);
+				int k = util_keep_count(rows, ratios[q]);
 				double ks;
-				ck_assert_int_eq(sampling_topk(order, scores, rows, k), SAMPLING_OK);
-				ck_assert_int_eq(env_layer_ks(envs[m], order, k, &ks), ENV_OK);
+				ck_assert_int_eq(util_topk(order, scores, rows, k), 0);
+				ck_assert_int_eq(env_layer_ks(envs[m], order, k, &ks, NULL, 0), ENV_OK);
 				sum += ks;
 				cells++;
 			}
@@ -369,10 +370,10 @@ START_TEST(test_learning)
 	char *dir = testutil_tmpdir_new("train");
 	write_skewed_model(dir);
 	struct env *e = NULL;
-	char err[ENV_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_msg(env_open(&e, dir, SPECTRUM_ROUTE_SVD, SIZE_MAX, err, sizeof err) == 0, "%s", err);
 	const double ratio = 0.5;
-	int k = env_keep_count(LR_ROWS, ratio);
+	int k = util_keep_count(LR_ROWS, ratio);
 
 	/* references: mean KS of 32 random subsets, and of the top-norm rows, over both layers */
 	struct pcg32 rng;
@@ -381,7 +382,7 @@ START_TEST(test_learning)
 	int kept[LR_ROWS];
 	for (int l = 0; l < 2; l++) {
 		const float *w;
-		ck_assert_int_eq(env_layer_begin(e, l, NULL, &w), ENV_OK);
+		ck_assert_int_eq(env_layer_begin(e, l, NULL, &w, NULL, 0), ENV_OK);
 		for (int s = 0; s < 32; s++) {
 			int perm[LR_ROWS];
 			for (int i = 0; i < LR_ROWS; i++)
@@ -393,7 +394,7 @@ START_TEST(test_learning)
 				perm[j] = tmp;
 			}
 			double ks;
-			ck_assert_int_eq(env_layer_ks(e, perm, k, &ks), ENV_OK);
+			ck_assert_int_eq(env_layer_ks(e, perm, k, &ks, NULL, 0), ENV_OK);
 			random_ks += ks / 64;
 		}
 		float norms[LR_ROWS];
@@ -403,9 +404,9 @@ START_TEST(test_learning)
 				sq += (double)w[i * LR_COLS + j] * w[i * LR_COLS + j];
 			norms[i] = (float)sqrt(sq);
 		}
-		ck_assert_int_eq(sampling_topk(kept, norms, LR_ROWS, k), SAMPLING_OK);
+		ck_assert_int_eq(util_topk(kept, norms, LR_ROWS, k), 0);
 		double ks;
-		ck_assert_int_eq(env_layer_ks(e, kept, k, &ks), ENV_OK);
+		ck_assert_int_eq(env_layer_ks(e, kept, k, &ks, NULL, 0), ENV_OK);
 		norm_ks += ks / 2;
 	}
 	ck_assert_msg(norm_ks < random_ks - 0.15, "premise: top-norm %g, random %g", norm_ks, random_ks);
@@ -447,7 +448,7 @@ START_TEST(test_prunenet_shape)
 	o.ratios = ratios;
 	o.n_ratios = 1;
 	struct trainer *t = (struct trainer *)&o; /* any non-NULL sentinel */
-	char err[TRAIN_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_int_eq(trainer_new(&t, envs, 2, &o, err, sizeof err), TRAIN_ERR_SHAPE);
 	ck_assert_ptr_eq(t, (struct trainer *)&o);
 	ck_assert_msg(strstr(err, env_model_dir(envs[0])) && strstr(err, env_model_dir(envs[1])),
@@ -507,7 +508,7 @@ START_TEST(test_bad_options)
 	o.lr = b->lr;
 	o.entropy = b->entropy;
 	struct trainer *t = (struct trainer *)&o;
-	char err[TRAIN_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_msg(trainer_new(&t, &e, b->n_envs, &o, err, sizeof err) == TRAIN_ERR_ARG, "%s", b->what);
 	ck_assert_ptr_eq(t, (struct trainer *)&o);
 	ck_assert_msg(strstr(err, b->needle) != NULL, "%s: '%s' lacks '%s'", b->what, err, b->needle);
@@ -528,7 +529,7 @@ START_TEST(test_good_options)
 	o.samples = 1; /* one sample: the running-mean baseline */
 	o.hidden = 4;
 	struct trainer *t = NULL;
-	char err[TRAIN_ERRBUF] = "";
+	char err[ERR_MAX] = "";
 	ck_assert_msg(trainer_new(&t, &e, 1, &o, err, sizeof err) == TRAIN_OK, "%s", err);
 	ck_assert_int_eq(trainer_run(t, NULL, NULL, err, sizeof err), TRAIN_OK);
 	ck_assert(trainer_best_greedy_ks(t) > 0 && trainer_best_greedy_ks(t) < 1);

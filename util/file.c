@@ -13,6 +13,20 @@
 
 #include "err.h"
 
+const char *util_strerror(int err)
+{
+	switch (err) {
+	case UTIL_OK: return "success";
+	case UTIL_ERR_IO: return "cannot read or write the file";
+	case UTIL_ERR_NOT_REGULAR: return "cannot read: not a regular file";
+	case UTIL_ERR_TOO_LARGE: return "file too large";
+	case UTIL_ERR_EMPTY: return "empty file";
+	case UTIL_ERR_NOMEM: return "out of memory";
+	case UTIL_ERR_ARG: return "invalid file name";
+	}
+	return "unknown file error";
+}
+
 int util_join(char *buf, size_t cap, const char *dir, const char *name)
 {
 	int n = snprintf(buf, cap, "%s/%s", dir, name);

@@ -23,6 +23,9 @@ enum util_error {
 	UTIL_ERR_ARG = -6,         /* empty path, path too long */
 };
 
+/* Static description of a util_error (for callers that print the path themselves). */
+const char *util_strerror(int err);
+
 /* Opens path read-only after checking it is a regular file (no blocking on FIFOs). On success
  * *fd is the descriptor (blocking mode restored) and *size the file size. */
 int util_open_regular(int *fd, size_t *size, const char *path, char *err, size_t errlen);

@@ -2,11 +2,16 @@
 #include "json.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+
+/* The "where: " prefix of a getter's message, nothing for an empty or NULL where (two args). */
+#define WHERE(w) ((w) && *(w) ? (w) : ""), ((w) && *(w) ? ": " : "")
 
 struct cJSON *json_parse(const char *text, size_t len)
 {
@@ -112,7 +117,8 @@ static int member(const struct cJSON **out, const struct cJSON *obj, const char 
 {
 	const cJSON *v = json_get(obj, key);
 	if (!v)
-		return err_set(err, errlen, JSON_ERR_MISSING, "%s: missing \"%s\"", where, key);
+		return err_set(err, errlen, JSON_ERR_MISSING, "%s%smissing field \"%s\"", WHERE(where),
+			       key);
 	*out = v;
 	return JSON_OK;
 }
@@ -120,15 +126,17 @@ static int member(const struct cJSON **out, const struct cJSON *obj, const char 
 int json_get_int(long *out, const struct cJSON *obj, const char *key, long min, long max,
 		 const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
 	if (!json_is_integer(v, -9007199254740992.0, 9007199254740992.0))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not an integer", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not an integer", WHERE(where),
+			       key);
 	if (v->valuedouble < (double)min || v->valuedouble > (double)max)
-		return err_set(err, errlen, JSON_ERR_RANGE, "%s: \"%s\" = %.17g is outside [%ld, %ld]",
-			       where, key, v->valuedouble, min, max);
+		return err_set(err, errlen, JSON_ERR_RANGE,
+			       "%s%s\"%s\" = %.17g is out of range [%ld, %ld]", WHERE(where), key,
+			       v->valuedouble, min, max);
 	*out = (long)v->valuedouble;
 	return JSON_OK;
 }
@@ -146,16 +154,16 @@ int json_get_int_or(long *out, const struct cJSON *obj, const char *key, long de
 int json_get_double(double *out, const struct cJSON *obj, const char *key, double min, double max,
 		    const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
 	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not a finite number", where,
-			       key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not a finite number",
+			       WHERE(where), key);
 	if (v->valuedouble < min || v->valuedouble > max)
-		return err_set(err, errlen, JSON_ERR_RANGE, "%s: \"%s\" = %g is outside [%g, %g]", where,
-			       key, v->valuedouble, min, max);
+		return err_set(err, errlen, JSON_ERR_RANGE, "%s%s\"%s\" = %g is out of range [%g, %g]",
+			       WHERE(where), key, v->valuedouble, min, max);
 	*out = v->valuedouble;
 	return JSON_OK;
 }
@@ -173,12 +181,13 @@ int json_get_double_or(double *out, const struct cJSON *obj, const char *key, do
 int json_get_string(const char **out, const struct cJSON *obj, const char *key, const char *where,
 		    char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
 	if (!cJSON_IsString(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not a string", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not a string", WHERE(where),
+			       key);
 	*out = v->valuestring;
 	return JSON_OK;
 }
@@ -192,7 +201,8 @@ int json_get_bool_or(bool *out, const struct cJSON *obj, const char *key, bool d
 		return JSON_OK;
 	}
 	if (!cJSON_IsBool(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not true or false", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not true or false",
+			       WHERE(where), key);
 	*out = cJSON_IsTrue(v);
 	return JSON_OK;
 }
@@ -200,12 +210,13 @@ int json_get_bool_or(bool *out, const struct cJSON *obj, const char *key, bool d
 int json_get_array(const struct cJSON **out, int *n, const struct cJSON *obj, const char *key,
 		   const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
 	if (!cJSON_IsArray(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not an array", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not an array", WHERE(where),
+			       key);
 	*out = v;
 	*n = cJSON_GetArraySize(v);
 	return JSON_OK;
@@ -214,12 +225,13 @@ int json_get_array(const struct cJSON **out, int *n, const struct cJSON *obj, co
 int json_get_object(const struct cJSON **out, const struct cJSON *obj, const char *key,
 		    const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL;
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
 	if (!cJSON_IsObject(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s: \"%s\" is not an object", where, key);
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not an object", WHERE(where),
+			       key);
 	*out = v;
 	return JSON_OK;
 }
@@ -280,6 +292,39 @@ struct cJSON *json_add_bool(struct cJSON *p, const char *key, bool v)
 struct cJSON *json_add_null(struct cJSON *p, const char *key)
 {
 	return attach(p, key, cJSON_CreateNull());
+}
+
+struct cJSON *json_add_uint64(struct cJSON *p, const char *key, uint64_t v)
+{
+	char digits[24];
+	snprintf(digits, sizeof digits, "%" PRIu64, v);
+	return attach(p, key, cJSON_CreateRaw(digits));
+}
+
+struct cJSON *json_add_int_array(struct cJSON *p, const char *key, const int *v, int n)
+{
+	return attach(p, key, n > 0 ? cJSON_CreateIntArray(v, n) : cJSON_CreateArray());
+}
+
+int json_set_number(struct cJSON *obj, const char *key, double v)
+{
+	if (!cJSON_IsObject(obj))
+		return JSON_ERR_TYPE;
+	cJSON *num = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+	if (!num)
+		return JSON_ERR_NOMEM;
+	if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+		if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, num)) {
+			cJSON_Delete(num);
+			return JSON_ERR_NOMEM;
+		}
+		return JSON_OK;
+	}
+	if (!cJSON_AddItemToObject(obj, key, num)) {
+		cJSON_Delete(num);
+		return JSON_ERR_NOMEM;
+	}
+	return JSON_OK;
 }
 
 char *json_print(const struct cJSON *item, bool pretty)

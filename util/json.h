@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct cJSON; /* opaque */
@@ -67,8 +68,10 @@ bool json_bool(const struct cJSON *item);
 /* Whether a number item holds an integer value within [min, max] (exactly representable). */
 bool json_is_integer(const struct cJSON *item, double min, double max);
 
-/* Typed getters of member key of obj; `where` prefixes the message ("config.json"). A missing key
- * is JSON_ERR_MISSING unless the getter has a default (the *_or forms return def). */
+/* Typed getters of member key of obj; `where` prefixes the message as "where: " ("config.json",
+ * "trained_on[1]"; NULL or "" for none). A missing key is JSON_ERR_MISSING ("missing field
+ * \"key\"") unless the getter has a default (the *_or forms return def). A wrong type is
+ * JSON_ERR_TYPE, a value outside [min, max] JSON_ERR_RANGE ("... is out of range [min, max]"). */
 int json_get_int(long *out, const struct cJSON *obj, const char *key, long min, long max,
 		 const char *where, char *err, size_t errlen);
 int json_get_int_or(long *out, const struct cJSON *obj, const char *key, long def, long min,
@@ -97,6 +100,15 @@ struct cJSON *json_add_number(struct cJSON *parent, const char *key, double v);
 struct cJSON *json_add_string(struct cJSON *parent, const char *key, const char *s); /* NULL s: null */
 struct cJSON *json_add_bool(struct cJSON *parent, const char *key, bool v);
 struct cJSON *json_add_null(struct cJSON *parent, const char *key);
+/* An unsigned 64-bit integer written with all its digits (beyond a double's 53 bits). */
+struct cJSON *json_add_uint64(struct cJSON *parent, const char *key, uint64_t v);
+/* An array of n integers. */
+struct cJSON *json_add_int_array(struct cJSON *parent, const char *key, const int *v, int n);
+
+/* Sets member key of object obj to the number v, replacing the first member of that name in
+ * place (keeping the member order) or appending it. 0, or JSON_ERR_TYPE (obj not an object),
+ * JSON_ERR_NOMEM (obj unchanged). */
+int json_set_number(struct cJSON *obj, const char *key, double v);
 
 /* Serialises item: pretty (indented) or compact. malloc'd, caller frees; NULL out of memory. */
 char *json_print(const struct cJSON *item, bool pretty);

@@ -1,0 +1,67 @@
+/* writer: the atomic writer of a pruned checkpoint — the safetensors sliced (ROWS, padded to one
+ * width for a global budget) or masked (WEIGHTS) by a plan (plan.h), config.json with the new FFN
+ * width, the tokenizer files copied, and yopo_pruning.json recording what was done. */
+#ifndef YOPO_PRUNE_WRITER_H
+#define YOPO_PRUNE_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "plan.h"
+
+/* What yopo_pruning.json records; strings are borrowed, NULL ones are written as null (method
+ * must be set). calib_file NULL means no calibration. */
+struct prune_info {
+	const char *method;
+	double ratio;
+	enum prune_granularity granularity;
+	bool global;
+	uint64_t seed;
+	const char *policy_sha256;
+	const char *calib_file;
+	size_t calib_tokens;
+	const char *base_dir;
+};
+
+/* The checks prune_write makes on its destination, for callers that want to refuse a bad
+ * --out before any work: out_dir must not be in_dir, lie inside it or contain it; its parent must
+ * exist; an existing out_dir must be a directory, empty unless force. Writes nothing.
+ * Errors (reason in err): PRUNE_ERR_OUT_IS_INPUT, PRUNE_ERR_OUT_INSIDE_INPUT,
+ * PRUNE_ERR_OUT_CONTAINS_INPUT, PRUNE_ERR_OUT_NOT_EMPTY, PRUNE_ERR_ARG (empty or "."/".."
+ * name, path too long), PRUNE_ERR_IO (in_dir or the parent cannot be resolved). */
+int prune_check_out(const char *in_dir, const char *out_dir, bool force, char *err, size_t errlen);
+
+/* Writes the checkpoint of m (opened from in_dir) pruned by plan into out_dir.
+ *
+ * Atomic: everything is built in a sibling temp dir (out_dir + ".tmp-XXXXXX"), each file fsynced,
+ * the dir fsynced, then renamed into place (and the parent dir fsynced). On any failure the temp
+ * dir is removed and out_dir is untouched. An existing empty out_dir is replaced; a non-empty one
+ * only with force, and only after the new one is complete (the old one is moved aside, the new
+ * one renamed in, then the old one deleted).
+ *
+ * Tensors keep the input dtype and bytes: slicing copies raw 2- or 4-byte elements from the
+ * mapped checkpoint, never through f32; tensors yopo does not know (e.g. gpt2's attn.bias
+ * buffers) are copied unchanged; for WEIGHTS the masked entries become 0, or base's value (KEN
+ * --base; converted to the input dtype if base's differs, raw bytes otherwise). A sharded input
+ * produces a single model.safetensors (no index). config.json is the input's JSON with the
+ * family's FFN-size key (c->ffn_key) set to the new width (any "yopo_ffn_sizes" is dropped since
+ * every layer is stored at that width), every other key preserved; for WEIGHTS it is copied
+ * byte for byte. tokenizer.json, tokenizer_config.json, generation_config.json,
+ * special_tokens_map.json, vocab.json, merges.txt and tokenizer.model are copied if present.
+ * yopo_pruning.json: {yopo_version, method, ratio, granularity, global, seed, policy_sha256,
+ * calibration {file, tokens} | null, base | null, params_before, params_after, params_stored,
+ * ffn_params_before, ffn_params_after, ffn_params_stored, ffn_width, kept_per_layer [..],
+ * kept_indices [[..] per layer] (ROWS only), note}.
+ *
+ * Errors (a one-line reason goes to err when err != NULL): PRUNE_ERR_OUT_IS_INPUT,
+ * PRUNE_ERR_OUT_INSIDE_INPUT, PRUNE_ERR_OUT_CONTAINS_INPUT, PRUNE_ERR_OUT_NOT_EMPTY (also for a
+ * path that exists and is not a directory, or is a symlink), PRUNE_ERR_PLAN,
+ * PRUNE_ERR_BASE_SHAPE, PRUNE_ERR_ARG (base with ROWS, no method), PRUNE_ERR_INPUT (a stored FFN
+ * tensor's shape disagrees with the model, unreadable config.json), PRUNE_ERR_IO, PRUNE_ERR_NOMEM. */
+int prune_write(const struct model *m, const char *in_dir, const struct prune_plan *plan,
+		const struct model *base, const struct prune_info *info, const char *out_dir,
+		bool force, char *err, size_t errlen);
+
+#endif
