@@ -146,22 +146,18 @@ static float *read_matrix(struct env *e, enum config_tensor which, int layer)
 /* Features of a layer: needs the matrix, its pair and down, and W's leading right singular
  * subspace, taken from the eigenvectors of the Gram WᵀW (cols × cols) so that no (rows × rows)
  * or U factor is ever formed. */
-static int layer_features(struct env *e, int layer, const float *w, float **out)
+int env_view_features(float *x, const struct model_layer_view *v)
 {
-	const struct config *c = &e->cfg;
-	int rows = c->layer_ffn[layer], cols = c->hidden, kmin = rows < cols ? rows : cols;
+	int rows = v->rows, cols = v->cols, kmin = rows < cols ? rows : cols;
 	int r = kmin / 8 > 0 ? kmin / 8 : 1;
 	int rc = ENV_ERR_NOMEM;
-	float *pair = c->gated ? read_matrix(e, CONFIG_TENSOR_UP, layer) : NULL;
-	float *down = read_matrix(e, CONFIG_TENSOR_DOWN, layer);
 	size_t cc = (size_t)cols * cols;
 	double *lambda = malloc((size_t)cols * sizeof *lambda);
 	double *g = malloc(cc * sizeof *g);
-	double *v = malloc(cc * sizeof *v);
-	float *x = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *x);
-	if ((c->gated && !pair) || !down || !lambda || !g || !v || !x)
+	double *vt = malloc(cc * sizeof *vt);
+	if (!lambda || !g || !vt)
 		goto out;
-	if (linalg_gram(g, w, rows, cols) || linalg_sym_eig(lambda, v, g, cols)) {
+	if (linalg_gram(g, v->scored, rows, cols) || linalg_sym_eig(lambda, vt, g, cols)) {
 		rc = ENV_ERR_LINALG;
 		goto out;
 	}
@@ -172,16 +168,34 @@ static int layer_features(struct env *e, int layer, const float *w, float **out)
 		r--;
 	if (!(lambda[0] > 0))
 		lambda[0] = 1; /* all-zero matrix: leverage is 0 everywhere anyway */
-	double depth = c->n_layers > 1 ? (double)layer / (c->n_layers - 1) : 0.0;
-	rowfeat_compute(x, w, pair, down, v, lambda, r, rows, cols, depth);
-	*out = x;
-	x = NULL;
+	double depth = v->n_layers > 1 ? (double)v->layer / (v->n_layers - 1) : 0.0;
+	rowfeat_compute(x, v->scored, v->pair, v->down, vt, lambda, r, rows, cols, depth);
 	rc = ENV_OK;
 out:
-	free(x);
-	free(v);
+	free(vt);
 	free(g);
 	free(lambda);
+	return rc;
+}
+
+/* Reads the pair and down of a streamed layer to compute its features. */
+static int layer_features(struct env *e, int layer, const float *w, float **out)
+{
+	const struct config *c = &e->cfg;
+	int rows = c->layer_ffn[layer], rc = ENV_ERR_NOMEM;
+	float *pair = c->gated ? read_matrix(e, CONFIG_TENSOR_UP, layer) : NULL;
+	float *down = read_matrix(e, CONFIG_TENSOR_DOWN, layer);
+	float *x = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *x);
+	if ((c->gated && !pair) || !down || !x)
+		goto out;
+	struct model_layer_view v = {.layer = layer, .n_layers = c->n_layers, .rows = rows,
+				     .cols = c->hidden, .scored = w, .pair = pair, .down = down};
+	if ((rc = env_view_features(x, &v)))
+		goto out;
+	*out = x;
+	x = NULL;
+out:
+	free(x);
 	free(down);
 	free(pair);
 	return rc;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "model.h"
 #include "rowfeat.h"
 #include "spectrum.h"
 
@@ -51,6 +52,12 @@ int env_keep_count(int rows, double ratio);
  * *features (rows, ROWFEAT_COUNT) and *w (rows, cols) are borrowed until the next
  * env_layer_begin or env_close. */
 int env_layer_begin(struct env *e, int layer, const float **features, const float **w);
+
+/* Row features x (v->rows, ROWFEAT_COUNT) of a layer view, from weights already in memory (a
+ * loaded model's model_layer_view, or the matrices env streams): the one feature computation
+ * behind env_layer_begin and the policy scorer. v->down may be NULL (feature 1 is then 0).
+ * Returns 0, ENV_ERR_NOMEM or ENV_ERR_LINALG. */
+int env_view_features(float *x, const struct model_layer_view *v);
 
 /* KS distance of the current layer when keeping rows kept[0..k). */
 int env_layer_ks(struct env *e, const int *kept, int k, double *ks);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "pcg32.h"
+#include "rowscore.h"
 #include "sampling.h"
 
 struct trainer {
@@ -175,7 +176,7 @@ static int greedy_ks(struct trainer *t, struct env *env, const float *w, int row
 {
 	if (t->o.arch == TRAIN_ARCH_PRUNENET) {
 		/* top-k of alpha: the keep probabilities without noise */
-		if (prunenet_forward(t->pn, t->scores, w, NULL))
+		if (rowscore_policy(t->scores, NULL, t->pn, NULL, w, rows))
 			return TRAIN_ERR_POLICY;
 	}
 	if (sampling_topk(t->order, t->scores, rows, k))
@@ -277,7 +278,7 @@ static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen
 				return TRAIN_ERR_ENV;
 			}
 			int rows = env_rows(env, l);
-			if (t->mlp && policy_forward(t->mlp, t->scores, x, rows)) {
+			if (t->mlp && rowscore_policy(t->scores, t->mlp, NULL, x, w, rows)) {
 				snprintf(err, errlen, "policy forward failed on layer %d", l);
 				return TRAIN_ERR_POLICY;
 			}
