@@ -47,27 +47,33 @@ int select_check_usage(const struct select_opts *o, char *err, size_t errlen)
 	return SELECT_OK;
 }
 
-/* Loads the policy into the cache (once) and checks that it fits m; reasons name the file. */
-static int load_policy(const struct model *m, const struct select_opts *o,
-		       struct select_cache *cache, char *err, size_t errlen)
+int select_load_policy(struct select_cache *cache, const char *path, int hidden, int ffn,
+		       char *err, size_t errlen)
 {
-	if (!o->policy)
-		return err_set(err, errlen, SELECT_ERR_USAGE, "method policy needs --policy FILE");
 	if (!cache->ck) {
-		if (checkpoint_load(&cache->ck, o->policy, err, errlen))
-			return err_prefix(err, errlen, SELECT_ERR_INPUT, "%s", o->policy);
-		if (util_sha256_file_hex(cache->policy_sha256, o->policy, err, errlen))
+		if (checkpoint_load(&cache->ck, path, err, errlen))
+			return err_prefix(err, errlen, SELECT_ERR_INPUT, "%s", path);
+		if (util_sha256_file_hex(cache->policy_sha256, path, err, errlen))
 			return SELECT_ERR_INPUT;
 	}
-	if (checkpoint_check_model(cache->ck, m->cfg.hidden, m->cfg.ffn, err, errlen))
-		return err_prefix(err, errlen, SELECT_ERR_INPUT, "%s", o->policy);
+	if (checkpoint_check_model(cache->ck, hidden, ffn, err, errlen))
+		return err_prefix(err, errlen, SELECT_ERR_INPUT, "%s", path);
 	if (cache->mlp || cache->pn)
 		return SELECT_OK;
 	bool mlp = checkpoint_get_info(cache->ck)->arch == CHECKPOINT_ARCH_MLP;
 	if (mlp ? checkpoint_make_mlp(cache->ck, &cache->mlp)
 		: checkpoint_make_prunenet(cache->ck, &cache->pn))
-		return err_set(err, errlen, SELECT_ERR_INPUT, "%s: cannot build the policy", o->policy);
+		return err_set(err, errlen, SELECT_ERR_INPUT, "%s: cannot build the policy", path);
 	return SELECT_OK;
+}
+
+/* The policy of o, checked against m. */
+static int load_policy(const struct model *m, const struct select_opts *o,
+		       struct select_cache *cache, char *err, size_t errlen)
+{
+	if (!o->policy)
+		return err_set(err, errlen, SELECT_ERR_USAGE, "method policy needs --policy FILE");
+	return select_load_policy(cache, o->policy, m->cfg.hidden, m->cfg.ffn, err, errlen);
 }
 
 /* Wanda's activation norms over the calibration text (once per cache). */

@@ -60,6 +60,11 @@ int select_check_usage(const struct select_opts *o, char *err, size_t errlen);
 int select_prepare(const struct model *m, const struct select_opts *o, struct select_cache *cache,
 		   char *err, size_t errlen);
 
+/* Loads the policy checkpoint at path into the cache once (hashing it and building its network)
+ * and checks it against a model of that hidden and FFN width; reasons name the file. */
+int select_load_policy(struct select_cache *cache, const char *path, int hidden, int ffn,
+		       char *err, size_t errlen);
+
 /* Per-layer row scores of a rows method: *scores is n_layers arrays of layer-ffn floats, owned by
  * the caller (select_scores_free). */
 int select_scores(float ***scores, const struct model *m, const struct tokenizer *tok,
