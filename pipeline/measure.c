@@ -2,6 +2,7 @@
 #include "measure.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,43 @@ int measure_model(struct measure *out, const struct model *m, const struct token
 		sample(r.sample, sizeof r.sample, m, tok, sample_tokens);
 	*out = r;
 	return MEASURE_OK;
+}
+
+int measure_text(struct measure_text_result *out, const char *model_dir, const char *text_path,
+		 int seq_len, size_t max_windows, eval_progress_fn *progress, void *ctx, char *err,
+		 size_t errlen)
+{
+	struct model *m = NULL;
+	struct tokenizer *tok = NULL;
+	int *ids = NULL, rc = MEASURE_ERR_EVAL;
+	struct measure_text_result r = {0};
+	if (text_check_file(text_path, err, errlen) ||
+	    text_open_model(&m, &tok, model_dir, err, errlen))
+		goto out;
+	r.seq_len = seq_len ? seq_len : m->cfg.max_pos;
+	if (r.seq_len > m->cfg.max_pos) {
+		rc = err_set(err, errlen, MEASURE_ERR_ARG, "--seq-len %d exceeds the model's context (%d)",
+			     r.seq_len, m->cfg.max_pos);
+		goto out;
+	}
+	if (text_encode_file(&ids, &r.n_ids, m, tok, text_path, err, errlen))
+		goto out;
+	if ((rc = measure_model(&r.m, m, tok, ids, r.n_ids, r.seq_len, max_windows, 0, progress, ctx,
+				err, errlen))) {
+		err_prefix(err, errlen, rc, "%s", text_path);
+		goto out;
+	}
+	snprintf(r.model_type, sizeof r.model_type, "%s", m->cfg.model_type);
+	r.n_layers = m->cfg.n_layers;
+	r.hidden = m->cfg.hidden;
+	r.ffn = m->cfg.ffn;
+	r.peak_rss = eval_peak_rss_bytes();
+	*out = r;
+out:
+	free(ids);
+	tokenizer_free(tok);
+	model_close(m);
+	return rc;
 }
 
 /* KS of one layer of a WEIGHTS plan: the scored matrix w (rows, cols) with its mask applied. */

@@ -37,6 +37,21 @@ int measure_model(struct measure *out, const struct model *m, const struct token
 		  const int *ids, size_t n_ids, int seq_len, size_t max_windows, long sample_tokens,
 		  eval_progress_fn *progress, void *ctx, char *err, size_t errlen);
 
+/* yopo eval: the model at model_dir measured on the text file at text_path (BOS + whole file,
+ * text.h) without a sample. */
+struct measure_text_result {
+	struct measure m;
+	char model_type[32];
+	int n_layers, hidden, ffn;
+	int seq_len;               /* the window used */
+	size_t n_ids;              /* tokens incl. BOS */
+	size_t peak_rss;           /* bytes, after the evaluation */
+};
+
+int measure_text(struct measure_text_result *out, const char *model_dir, const char *text_path,
+		 int seq_len, size_t max_windows, eval_progress_fn *progress, void *ctx, char *err,
+		 size_t errlen);
+
 /* Mean over layers of the KS distance between the scored matrix's singular values before and
  * after plan (kept rows, or the matrix with its masked weights zeroed), through env (opened on
  * the plan's model). */

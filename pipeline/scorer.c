@@ -39,7 +39,7 @@ const char *scorer_names(void)
 	if (!names[0])
 		for (int i = 0; i < N_SCORERS; i++) {
 			if (i)
-				strcat(names, ", ");
+				strcat(names, ",");
 			strcat(names, registry[i]->name);
 		}
 	return names;

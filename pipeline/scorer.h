@@ -75,7 +75,7 @@ const struct scorer *scorer_find(const char *name);
 /* Registered scorers in registry order: *n receives the count. */
 const struct scorer *const *scorer_all(int *n);
 
-/* "policy, random, magnitude, wanda, ken": the names, for messages. Static string. */
+/* "policy,random,magnitude,wanda,ken": the names, for messages and option choices. Static. */
 const char *scorer_names(void);
 
 /* Whether s is defined at granularity g. */
