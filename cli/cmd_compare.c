@@ -53,8 +53,9 @@ int cmd_compare(int argc, char **argv)
 	static const double default_ratios[] = {0.1, 0.2, 0.3};
 	int n_all;
 	const struct scorer *const *all = scorer_all(&n_all);
-	for (int i = 0; !methods.n && i < n_all && i < OPT_LIST_MAX; i++)
-		methods.v[methods.n++] = all[i]->name;
+	if (!methods.n)
+		for (int i = 0; i < n_all && i < OPT_LIST_MAX; i++)
+			methods.v[methods.n++] = all[i]->name;
 	o.ratios = ratios.n ? ratios.v : default_ratios;
 	o.n_ratios = ratios.n ? ratios.n : 3;
 	o.methods = methods.v;
