@@ -54,6 +54,19 @@ static void assert_kept_perm(const struct prune_plan *p, int l, int F, int k)
 			ck_assert_msg(kept[t++] == i, "layer %d: row %d should be kept", l, i);
 }
 
+/* Checks that layer l of plan keeps exactly the top-k rows of scores (F) (ties: lower index). */
+static void assert_kept_topk(const struct prune_plan *p, int l, const float *scores, int F, int k)
+{
+	unsigned char *keep = malloc((size_t)F);
+	ck_assert_int_eq(util_topk_mask(keep, scores, F, k), 0);
+	const int *kept;
+	ck_assert_int_eq(prune_plan_layer_kept(p, l, &kept), k);
+	for (int i = 0, t = 0; i < F; i++)
+		if (keep[i])
+			ck_assert_msg(kept[t++] == i, "layer %d: row %d should be kept", l, i);
+	free(keep);
+}
+
 static struct prune_plan *plan_of(const struct model *m, const char *method, double ratio,
 				  enum prune_granularity g, struct select_cache *cache,
 				  const char *policy)
@@ -147,15 +160,8 @@ START_TEST(test_random_rows)
 	for (int l = 0; l < m->cfg.n_layers; l++) {
 		int F = m->layers[l].ffn, k = util_keep_count(F, 0.5);
 		float *sc = malloc((size_t)F * sizeof *sc);
-		unsigned char *keep = malloc((size_t)F);
 		scorers_random_rows(sc, F, &state);
-		ck_assert_int_eq(util_topk_mask(keep, sc, F, k), 0);
-		const int *kept;
-		ck_assert_int_eq(prune_plan_layer_kept(p, l, &kept), k);
-		for (int i = 0, t = 0; i < F; i++)
-			if (keep[i])
-				ck_assert_int_eq(kept[t++], i);
-		free(keep);
+		assert_kept_topk(p, l, sc, F, k);
 		free(sc);
 	}
 	/* the same seed again: the same plan (the stream restarts) */
@@ -243,17 +249,10 @@ START_TEST(test_policy_topk)
 		const float *x, *w;
 		int F = env_rows(env, l), k = util_keep_count(F, 0.25);
 		float *sc = malloc((size_t)F * sizeof *sc);
-		unsigned char *keep = malloc((size_t)F);
 		ck_assert_int_eq(env_layer_begin(env, l, &x, &w), 0);
 		ck_assert_int_eq(cache.mlp ? policy_forward(cache.mlp, sc, x, F)
 					   : prunenet_forward(cache.pn, sc, w, NULL), 0);
-		ck_assert_int_eq(util_topk_mask(keep, sc, F, k), 0);
-		const int *kept;
-		ck_assert_int_eq(prune_plan_layer_kept(p, l, &kept), k);
-		for (int i = 0, t = 0; i < F; i++)
-			if (keep[i])
-				ck_assert_msg(kept[t++] == i, "layer %d: row %d should be kept", l, i);
-		free(keep);
+		assert_kept_topk(p, l, sc, F, k);
 		free(sc);
 	}
 	env_close(env);
