@@ -261,6 +261,44 @@ int model_read_matrix(float *out, const struct safetensors_tensor *t, const stru
 	return MODEL_OK;
 }
 
+/* A fused QKV weight or bias of slot s into p (t->nelem floats): split into q, k, v parts in
+ * (out, in) order; scratch holds t->nelem floats. */
+static void load_qkv(struct model *m, const struct slot *s, float *p, float *scratch,
+		     bool conv_matrix)
+{
+	const struct config *c = &m->cfg;
+	const struct safetensors_tensor *t = s->t;
+	struct model_layer *L = &m->layers[s->layer];
+	size_t part = t->nelem / 3;
+	float *src = scratch;
+	safetensors_read_f32(scratch, t);
+	if (conv_matrix) {
+		/* (hidden, 3*hidden) -> (3*hidden, hidden) into the arena, then split */
+		transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
+		memcpy(scratch, p, t->nelem * sizeof(float));
+	}
+	if (t->ndim == 2) {
+		L->wq = p;
+		L->wk = p + part;
+		L->wv = p + 2 * part;
+		split_qkv(L, c, src, c->hidden);
+		return;
+	}
+	L->bq = p;
+	L->bk = p + part;
+	L->bv = p + 2 * part;
+	if (c->qkv == CONFIG_QKV_FUSED_CONV1D) {
+		memcpy(p, src, t->nelem * sizeof(float));
+		return;
+	}
+	/* per-head [q k v] bias blocks, same layout as the weight rows */
+	int hd = c->head_dim;
+	for (int h = 0; h < c->n_heads; h++)
+		for (int k = 0; k < 3; k++)
+			memcpy(p + k * part + (size_t)h * hd, src + (size_t)(3 * h + k) * hd,
+			       (size_t)hd * sizeof(float));
+}
+
 int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 {
 	int rc = MODEL_ERR_NOMEM;
@@ -315,35 +353,7 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 		const struct safetensors_tensor *t = s->t;
 		bool conv_matrix = c->conv1d && t->ndim == 2 && s->which >= CONFIG_TENSOR_QKV;
 		if (s->which == CONFIG_TENSOR_QKV || s->which == CONFIG_TENSOR_QKV_BIAS) {
-			struct model_layer *L = &m->layers[s->layer];
-			size_t part = t->nelem / 3;
-			float *src = scratch;
-			safetensors_read_f32(scratch, t);
-			if (conv_matrix) {
-				/* (hidden, 3*hidden) -> (3*hidden, hidden) into the arena, then split */
-				transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
-				memcpy(scratch, p, t->nelem * sizeof(float));
-			}
-			if (t->ndim == 2) {
-				L->wq = p;
-				L->wk = p + part;
-				L->wv = p + 2 * part;
-				split_qkv(L, c, src, c->hidden);
-			} else {
-				L->bq = p;
-				L->bk = p + part;
-				L->bv = p + 2 * part;
-				if (c->qkv == CONFIG_QKV_FUSED_CONV1D) {
-					memcpy(p, src, t->nelem * sizeof(float));
-				} else {
-					/* per-head [q k v] bias blocks, same layout as the weight rows */
-					int hd = c->head_dim;
-					for (int h = 0; h < c->n_heads; h++)
-						for (int k = 0; k < 3; k++)
-							memcpy(p + k * part + (size_t)h * hd,
-							       src + (size_t)(3 * h + k) * hd, (size_t)hd * sizeof(float));
-				}
-			}
+			load_qkv(m, s, p, scratch, conv_matrix);
 		} else if (conv_matrix) {
 			safetensors_read_f32(scratch, t);
 			transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);

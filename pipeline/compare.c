@@ -135,7 +135,7 @@ static int run_one(struct report_row *r, struct job *j, const struct run *run, d
 	if (select_plan(&plan, j->m, j->tok, &so, ratio, &j->cache, err, errlen))
 		return COMPARE_ERR_RUN;
 	struct prune_info info = select_info(&so, &j->cache, ratio, NULL);
-	int rc = prune_write(j->m, o->model, plan, NULL, &info, dir, true, err, errlen) ? COMPARE_ERR_RUN
+	int rc = prune_write(j->m, j->m->dir, plan, NULL, &info, dir, true, err, errlen) ? COMPARE_ERR_RUN
 										     : COMPARE_OK;
 	r->prune_s = util_now() - t0;
 	if (!rc && measure_plan_ks(&r->ks, j->env, plan, err, errlen))

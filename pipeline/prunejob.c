@@ -61,7 +61,7 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 	snprintf(what, sizeof what, "writing %s", o->out);
 	if (progress)
 		progress(ctx, what);
-	if (prune_write(m, o->model, plan, base, &info, o->out, o->force, err, errlen))
+	if (prune_write(m, m->dir, plan, base, &info, o->out, o->force, err, errlen))
 		goto out;
 	if (prune_plan_count(counts, plan, m)) {
 		err_set(err, errlen, rc, "the plan does not fit the model");
