@@ -145,12 +145,12 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
 		goto out;
 	}
-	if ((rc = save(o, tr, envs, err, errlen)))
-		goto out;
-	*best_ks = trainer_best_greedy_ks(tr);
+	rc = save(o, tr, envs, err, errlen);
 out:
 	if (j.log && fclose(j.log) && rc == TRAINJOB_OK)
 		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
+	if (rc == TRAINJOB_OK)
+		*best_ks = trainer_best_greedy_ks(tr);
 	trainer_free(tr);
 	for (int i = 0; i < o->n_models; i++)
 		env_close(envs[i]);
