@@ -53,13 +53,20 @@ int cmd_demo(int argc, char **argv)
 	struct demo_opts o = {.max_windows = 16, .episodes = 20};
 	struct opt_doubles ratios = {.n = 0};
 	const struct opt opts[] = {
-		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR", "Hugging Face checkpoint directory", NULL, false},
-		{"text", 0, OPT_STRING, &o.text, 0, 0, "FILE", "evaluation text (default: a short built-in story)", NULL, false},
-		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE", "calibration text for Wanda (default: the evaluation text)", NULL, false},
-		{"work", 0, OPT_STRING, &o.work, 0, 0, "DIR", "directory for everything written (default: a new temporary one)", NULL, false},
-		{"episodes", 0, OPT_LONG, &o.episodes, 0, 100000, "N", "policy training episodes (default 20)", NULL, false},
-		{"ratios", 0, OPT_RATIOS, &ratios, 0, 0, "LIST", "pruning ratios (default 0.1,0.2,0.3)", NULL, false},
-		{"max-windows", 0, OPT_LONG, &o.max_windows, 1, 1L << 40, "N", "evaluation windows (default 16)", NULL, false},
+		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
+		 "Hugging Face checkpoint directory", NULL, false},
+		{"text", 0, OPT_STRING, &o.text, 0, 0, "FILE",
+		 "evaluation text (default: a short built-in story)", NULL, false},
+		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE",
+		 "calibration text for Wanda (default: the evaluation text)", NULL, false},
+		{"work", 0, OPT_STRING, &o.work, 0, 0, "DIR",
+		 "directory for everything written (default: a new temporary one)", NULL, false},
+		{"episodes", 0, OPT_LONG, &o.episodes, 0, 100000, "N",
+		 "policy training episodes (default 20)", NULL, false},
+		{"ratios", 0, OPT_RATIOS, &ratios, 0, 0, "LIST",
+		 "pruning ratios (default 0.1,0.2,0.3)", NULL, false},
+		{"max-windows", 0, OPT_LONG, &o.max_windows, 1, 1L << 40, "N",
+		 "evaluation windows (default 16)", NULL, false},
 	};
 	const struct opt_cmd c = {"demo",
 		"Runs yopo's main job on one checkpoint: trains a pruning policy on its weights\n"

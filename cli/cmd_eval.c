@@ -69,11 +69,17 @@ int cmd_eval(int argc, char **argv)
 	long seq_len = 0, max_windows = 0;
 	int json = 0;
 	const struct opt opts[] = {
-		{"model", 0, OPT_STRING, &model, 0, 0, "DIR", "Hugging Face checkpoint directory", NULL, true},
-		{"text", 0, OPT_STRING, &text, 0, 0, "FILE", "UTF-8 text to evaluate on", NULL, true},
-		{"seq-len", 0, OPT_LONG, &seq_len, 2, 1 << 24, "N", "window length (default: max_position_embeddings)", NULL, false},
-		{"max-windows", 0, OPT_LONG, &max_windows, 1, 1L << 40, "N", "evaluate only the first N windows (default: all)", NULL, false},
-		{"json", 0, OPT_FLAG, &json, 0, 0, NULL, "print one JSON object: perplexity, nll, tokens, windows, params,\nffn_params, flops_per_token, bytes, tokens_per_s, peak_rss_bytes", NULL, false},
+		{"model", 0, OPT_STRING, &model, 0, 0, "DIR",
+		 "Hugging Face checkpoint directory", NULL, true},
+		{"text", 0, OPT_STRING, &text, 0, 0, "FILE",
+		 "UTF-8 text to evaluate on", NULL, true},
+		{"seq-len", 0, OPT_LONG, &seq_len, 2, 1 << 24, "N",
+		 "window length (default: max_position_embeddings)", NULL, false},
+		{"max-windows", 0, OPT_LONG, &max_windows, 1, 1L << 40, "N",
+		 "evaluate only the first N windows (default: all)", NULL, false},
+		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
+		 "print one JSON object: perplexity, nll, tokens, windows, params,\n"
+		 "ffn_params, flops_per_token, bytes, tokens_per_s, peak_rss_bytes", NULL, false},
 	};
 	const struct opt_cmd c = {"eval",
 		"Perplexity with the standard protocol: the whole file is tokenized once with BOS at\n"

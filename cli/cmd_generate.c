@@ -18,9 +18,13 @@ int cmd_generate(int argc, char **argv)
 	const char *model = NULL, *prompt = "";
 	long max_tokens = 256;
 	const struct opt opts[] = {
-		{"model", 0, OPT_STRING, &model, 0, 0, "DIR", "Hugging Face checkpoint directory (config.json,\nmodel.safetensors, tokenizer.json)", NULL, true},
-		{"prompt", 0, OPT_STRING, &prompt, 0, 0, "TEXT", "text to continue (default: empty)", NULL, false},
-		{"max-tokens", 0, OPT_LONG, &max_tokens, 1, 1000000, "N", "number of tokens to generate (default 256)", NULL, false},
+		{"model", 0, OPT_STRING, &model, 0, 0, "DIR",
+		 "Hugging Face checkpoint directory (config.json,\n"
+		 "model.safetensors, tokenizer.json)", NULL, true},
+		{"prompt", 0, OPT_STRING, &prompt, 0, 0, "TEXT",
+		 "text to continue (default: empty)", NULL, false},
+		{"max-tokens", 0, OPT_LONG, &max_tokens, 1, 1000000, "N",
+		 "number of tokens to generate (default 256)", NULL, false},
 	};
 	const struct opt_cmd c = {"generate",
 		"Greedy decoding from BOS followed by the prompt; stops at EOS, after N new tokens\n"

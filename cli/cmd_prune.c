@@ -36,19 +36,38 @@ int cmd_prune(int argc, char **argv)
 	int global = 0, force = 0;
 	unsigned long long seed = 0;
 	const struct opt opts[] = {
-		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR", "input checkpoint (never modified)", NULL, true},
-		{"ratio", 0, OPT_RATIO, &o.ratio, 0, 0, "R", "fraction of FFN neurons (rows) or weights removed, in (0, 1)", NULL, true},
-		{"method", 0, OPT_CHOICE, &o.select.method, 0, 0, "M", "policy: a trained policy (--policy FILE), calibration-free;\nrandom; magnitude (L1, or --norm 2, of the up and gate rows);\nwanda: |W|*||X|| with activation norms from --calib FILE;\nken: kernel-density selection of each row's weights (weights only)", scorer_names(), true},
-		{"out", 0, OPT_STRING, &o.out, 0, 0, "DIR", "output directory (refused if non-empty unless --force)", NULL, true},
-		{"policy", 0, OPT_STRING, &o.select.policy, 0, 0, "FILE", "policy checkpoint (method policy)", NULL, false},
-		{"calib", 0, OPT_STRING, &o.select.calib, 0, 0, "FILE", "calibration text (method wanda)", NULL, false},
-		{"calib-windows", 0, OPT_LONG, &o.select.calib_windows, 1, 1L << 30, "N", "Wanda: calibration windows of max_position_embeddings tokens\n(default: the whole file)", NULL, false},
-		{"base", 0, OPT_STRING, &o.base, 0, 0, "DIR", "KEN: reset unpicked weights to this model's values instead of 0", NULL, false},
-		{"granularity", 0, OPT_CHOICE, &granularity, 0, 0, "G", "rows (default): remove whole neurons, a smaller standard checkpoint;\nweights: zero individual weights (saves no memory or time by itself)", "rows,weights", false},
-		{"global", 0, OPT_FLAG, &global, 0, 0, NULL, "rows: compare scores across layers instead of removing the same\ncount per layer (layers zero-padded to the widest)", NULL, false},
-		{"norm", 0, OPT_LONG, &norm, 1, 2, "P", "magnitude rows: 1 or 2 (default 1)", NULL, false},
-		{"seed", 0, OPT_SEED, &seed, 0, 0, "S", "seed of random selections (default 0)", NULL, false},
-		{"force", 0, OPT_FLAG, &force, 0, 0, NULL, "replace a non-empty --out once the new one is complete", NULL, false},
+		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
+		 "input checkpoint (never modified)", NULL, true},
+		{"ratio", 0, OPT_RATIO, &o.ratio, 0, 0, "R",
+		 "fraction of FFN neurons (rows) or weights removed, in (0, 1)", NULL, true},
+		{"method", 0, OPT_CHOICE, &o.select.method, 0, 0, "M",
+		 "policy: a trained policy (--policy FILE), calibration-free;\n"
+		 "random; magnitude (L1, or --norm 2, of the up and gate rows);\n"
+		 "wanda: |W|*||X|| with activation norms from --calib FILE;\n"
+		 "ken: kernel-density selection of each row's weights (weights only)", scorer_names(), true},
+		{"out", 0, OPT_STRING, &o.out, 0, 0, "DIR",
+		 "output directory (refused if non-empty unless --force)", NULL, true},
+		{"policy", 0, OPT_STRING, &o.select.policy, 0, 0, "FILE",
+		 "policy checkpoint (method policy)", NULL, false},
+		{"calib", 0, OPT_STRING, &o.select.calib, 0, 0, "FILE",
+		 "calibration text (method wanda)", NULL, false},
+		{"calib-windows", 0, OPT_LONG, &o.select.calib_windows, 1, 1L << 30, "N",
+		 "Wanda: calibration windows of max_position_embeddings tokens\n"
+		 "(default: the whole file)", NULL, false},
+		{"base", 0, OPT_STRING, &o.base, 0, 0, "DIR",
+		 "KEN: reset unpicked weights to this model's values instead of 0", NULL, false},
+		{"granularity", 0, OPT_CHOICE, &granularity, 0, 0, "G",
+		 "rows (default): remove whole neurons, a smaller standard checkpoint;\n"
+		 "weights: zero individual weights (saves no memory or time by itself)", "rows,weights", false},
+		{"global", 0, OPT_FLAG, &global, 0, 0, NULL,
+		 "rows: compare scores across layers instead of removing the same\n"
+		 "count per layer (layers zero-padded to the widest)", NULL, false},
+		{"norm", 0, OPT_LONG, &norm, 1, 2, "P",
+		 "magnitude rows: 1 or 2 (default 1)", NULL, false},
+		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
+		 "seed of random selections (default 0)", NULL, false},
+		{"force", 0, OPT_FLAG, &force, 0, 0, NULL,
+		 "replace a non-empty --out once the new one is complete", NULL, false},
 	};
 	const struct opt_cmd c = {"prune",
 		"Writes a pruned copy of a checkpoint: config.json with the FFN width updated,\n"

@@ -52,17 +52,29 @@ int cmd_spectrum(int argc, char **argv)
 	int sample = 0, json = 0;
 	unsigned long long seed = 0;
 	const struct opt opts[] = {
-		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR", "Hugging Face checkpoint", NULL, true},
-		{"ratio", 0, OPT_RATIO, &o.ratio, 0, 0, "R", "fraction of rows removed, in (0, 1)", NULL, true},
-		{"method", 0, OPT_CHOICE, &o.method, 0, 0, "M", "policy: top-k of a trained policy (--policy FILE); random: uniform;\nmagnitude: top-k rows by L1 (--norm 2: L2) of up and gate;\nwanda: top-k rows by sum |W|*||X|| (needs --calib FILE)", "policy,random,magnitude,wanda", false},
-		{"policy", 0, OPT_STRING, &o.policy, 0, 0, "FILE", "policy checkpoint from yopo train", NULL, false},
-		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE", "calibration text (method wanda)", NULL, false},
-		{"norm", 0, OPT_LONG, &norm, 1, 2, "P", "1 or 2 (method magnitude, default 1)", NULL, false},
-		{"samples", 0, OPT_LONG, &samples, 1, 1000000, "N", "random selections per layer (default 32); with --sample, policy draws", NULL, false},
-		{"sample", 0, OPT_FLAG, &sample, 0, 0, NULL, "draw selections from the policy (Plackett-Luce) instead of its top-k", NULL, false},
+		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
+		 "Hugging Face checkpoint", NULL, true},
+		{"ratio", 0, OPT_RATIO, &o.ratio, 0, 0, "R",
+		 "fraction of rows removed, in (0, 1)", NULL, true},
+		{"method", 0, OPT_CHOICE, &o.method, 0, 0, "M",
+		 "policy: top-k of a trained policy (--policy FILE); random: uniform;\n"
+		 "magnitude: top-k rows by L1 (--norm 2: L2) of up and gate;\n"
+		 "wanda: top-k rows by sum |W|*||X|| (needs --calib FILE)", "policy,random,magnitude,wanda", false},
+		{"policy", 0, OPT_STRING, &o.policy, 0, 0, "FILE",
+		 "policy checkpoint from yopo train", NULL, false},
+		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE",
+		 "calibration text (method wanda)", NULL, false},
+		{"norm", 0, OPT_LONG, &norm, 1, 2, "P",
+		 "1 or 2 (method magnitude, default 1)", NULL, false},
+		{"samples", 0, OPT_LONG, &samples, 1, 1000000, "N",
+		 "random selections per layer (default 32); with --sample, policy draws", NULL, false},
+		{"sample", 0, OPT_FLAG, &sample, 0, 0, NULL,
+		 "draw selections from the policy (Plackett-Luce) instead of its top-k", NULL, false},
 		{"seed", 0, OPT_SEED, &seed, 0, 0, "S", "seed (default 0)", NULL, false},
-		{"route", 0, OPT_CHOICE, &route, 0, 0, "R", "svd (default): kept singular values by SVD; gram: by the downdated Gram", "svd,gram", false},
-		{"json", 0, OPT_FLAG, &json, 0, 0, NULL, "one JSON object: method, ratio, samples, mean_ks, layers[{layer, ks, std}]", NULL, false},
+		{"route", 0, OPT_CHOICE, &route, 0, 0, "R",
+		 "svd (default): kept singular values by SVD; gram: by the downdated Gram", "svd,gram", false},
+		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
+		 "one JSON object: method, ratio, samples, mean_ks, layers[{layer, ks, std}]", NULL, false},
 	};
 	const struct opt_cmd c = {"spectrum",
 		"Scores a row-selection method with the training environment: for every layer, the\n"
