@@ -36,6 +36,10 @@ static int check_usage(const struct kseval_opts *o, char *err, size_t errlen)
 	if (!strcmp(o->method, "wanda") && !o->calib)
 		return err_set(err, errlen, KSEVAL_ERR_USAGE,
 			       "--method wanda needs --calib FILE (calibration text)");
+	if (!(o->ratio > 0 && o->ratio < 1) || o->samples < 1)
+		return err_set(err, errlen, KSEVAL_ERR_USAGE,
+			       "ratio %g must lie in (0, 1) and samples %d be at least 1", o->ratio,
+			       o->samples);
 	if (o->sample && strcmp(o->method, "policy"))
 		return err_set(err, errlen, KSEVAL_ERR_USAGE,
 			       "--sample draws from a policy (--method policy)");

@@ -189,6 +189,9 @@ START_TEST(test_kseval)
 	o.method = "ken";
 	ck_assert_int_eq(kseval_run(&r, &o, NULL, NULL, err, sizeof err), KSEVAL_ERR_USAGE);
 	o.method = "random";
+	o.samples = 0;
+	ck_assert_int_eq(kseval_run(&r, &o, NULL, NULL, err, sizeof err), KSEVAL_ERR_USAGE);
+	o.samples = 4;
 	o.sample = true;
 	ck_assert_int_eq(kseval_run(&r, &o, NULL, NULL, err, sizeof err), KSEVAL_ERR_USAGE);
 }
