@@ -264,6 +264,38 @@ START_TEST(test_policy_topk)
 }
 END_TEST
 
+/* Input files are checked before any scoring; each failure names the file. */
+START_TEST(test_prepare_errors)
+{
+	char dir[PATH_MAX], err[ERR_MAX];
+	fixture_dir(dir, sizeof dir, "llama_gqa");
+	struct model *m = open_model(dir);
+	char *tmp = testutil_tmpdir_new("scorer");
+	char *missing = testutil_path_new(tmp, "missing.safetensors");
+	char *wide = testutil_path_new(tmp, "wide.safetensors"), *empty = testutil_path_new(tmp, "e.txt");
+	write_policy(wide, CHECKPOINT_ARCH_PRUNENET, m->cfg.hidden, m->cfg.ffn + 8);
+	testutil_file_write(empty, "", 0);
+	struct select_cache cache = {0};
+	struct select_opts o = {.method = "policy", .policy = missing, .norm_p = 1};
+	ck_assert_int_eq(select_prepare(m, &o, &cache, err, sizeof err), SELECT_ERR_INPUT);
+	ck_assert_msg(strstr(err, "missing.safetensors"), "%s", err);
+	o.policy = wide;
+	ck_assert_int_eq(select_prepare(m, &o, &cache, err, sizeof err), SELECT_ERR_INPUT);
+	ck_assert_msg(strstr(err, "wide.safetensors") && strstr(err, "32"), "%s", err);
+	select_cache_free(&cache);
+	o = (struct select_opts){.method = "wanda", .calib = empty, .norm_p = 1};
+	ck_assert_int_eq(select_prepare(m, &o, &cache, err, sizeof err), SELECT_ERR_INPUT);
+	ck_assert_msg(strstr(err, "e.txt") && strstr(err, "empty"), "%s", err);
+	o.method = "random"; /* nothing to check */
+	ck_assert_int_eq(select_prepare(m, &o, &cache, err, sizeof err), SELECT_OK);
+	free(empty);
+	free(wide);
+	free(missing);
+	testutil_tmpdir_free(tmp);
+	model_close(m);
+}
+END_TEST
+
 struct usage_case {
 	const char *method, *policy, *calib;
 	enum prune_granularity g;
@@ -327,6 +359,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_policy_topk, 0, 2);
 	tcase_add_loop_test(tc, test_usage, 0, (int)(sizeof usage_cases / sizeof usage_cases[0]));
 	tcase_add_test(tc, test_registry);
+	tcase_add_test(tc, test_prepare_errors);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }
