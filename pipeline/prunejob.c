@@ -2,16 +2,16 @@
 #include "prunejob.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "err.h"
+#include "scorer.h"
 #include "text.h"
 
 static int check_usage(const struct prunejob_opts *o, char *err, size_t errlen)
 {
 	if (select_check_usage(&o->select, err, errlen))
 		return PRUNEJOB_ERR_USAGE;
-	if (o->base && strcmp(o->select.method, "ken"))
+	if (o->base && !(scorer_find(o->select.method)->needs & SCORER_TAKES_BASE))
 		return err_set(err, errlen, PRUNEJOB_ERR_USAGE, "--base is used by --method ken only");
 	return PRUNEJOB_OK;
 }

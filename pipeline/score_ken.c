@@ -14,6 +14,7 @@ static int ken_weights(unsigned char *mask, struct scorer_ctx *c, const struct s
 const struct scorer score_ken = {
 	.name = "ken",
 	.summary = "kernel-density selection of each row's weights (weights only)",
+	.needs = SCORER_TAKES_BASE,
 	.natural = PRUNE_GRANULARITY_WEIGHTS,
 	.mask_weights = ken_weights,
 };

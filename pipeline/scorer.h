@@ -36,6 +36,7 @@ enum scorer_error {
 enum scorer_need {
 	SCORER_NEEDS_POLICY = 1, /* a policy checkpoint (--policy) */
 	SCORER_NEEDS_CALIB = 2,  /* calibration text (--calib): Wanda's activation norms */
+	SCORER_TAKES_BASE = 4,   /* optional --base: masked weights take a base model's values */
 };
 
 /* What a method may read while scoring one plan. Built by select.h. */
@@ -59,7 +60,7 @@ struct scorer_matrix {
 struct scorer {
 	const char *name;
 	const char *summary;              /* one line for help texts */
-	unsigned needs;                   /* SCORER_NEEDS_* */
+	unsigned needs;                   /* SCORER_NEEDS_* and SCORER_TAKES_* flags */
 	enum prune_granularity natural;   /* granularity the compare matrix runs it at */
 	/* NULL when the method has no rows form. */
 	int (*score_rows)(float *scores, struct scorer_ctx *c, const struct model_layer_view *v,
