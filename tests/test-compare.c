@@ -157,6 +157,14 @@ START_TEST(test_failures)
 	ck_assert_int_eq(compare_run(&r, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_INPUT);
 	ck_assert_msg(strstr(err, "context (512)"), "%s", err);
 	ck_assert(!testutil_path_exists(out));
+	/* measure_text: each failure its own status */
+	struct measure_text_result mr;
+	ck_assert_int_eq(measure_text(&mr, model, text, 513, 1, NULL, NULL, err, sizeof err),
+			 MEASURE_ERR_ARG);
+	ck_assert_msg(strstr(err, "context (512)"), "%s", err);
+	ck_assert_int_eq(measure_text(&mr, model, missing, 0, 1, NULL, NULL, err, sizeof err),
+			 MEASURE_ERR_EVAL);
+	ck_assert_msg(strstr(err, "missing.txt"), "%s", err);
 	free(missing);
 	free(out);
 	testutil_tmpdir_free(tmp);
