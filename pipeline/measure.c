@@ -84,7 +84,7 @@ int measure_text(struct measure_text_result *out, const char *model_dir, const c
 {
 	struct model *m = NULL;
 	struct tokenizer *tok = NULL;
-	int *ids = NULL, rc = MEASURE_ERR_EVAL;
+	int *ids = NULL, rc = MEASURE_ERR_INPUT;
 	struct measure_text_result r = {0};
 	if (text_check_file(text_path, err, errlen) ||
 	    text_open_model(&m, &tok, model_dir, err, errlen))

@@ -18,6 +18,7 @@ enum measure_error {
 	MEASURE_ERR_EVAL = -2,  /* the perplexity evaluation failed */
 	MEASURE_ERR_NOMEM = -3,
 	MEASURE_ERR_KS = -4,    /* a layer's spectrum could not be computed */
+	MEASURE_ERR_INPUT = -5, /* the model or the text file cannot be opened or read */
 };
 
 #define MEASURE_SAMPLE_MAX 256

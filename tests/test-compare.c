@@ -163,7 +163,7 @@ START_TEST(test_failures)
 			 MEASURE_ERR_ARG);
 	ck_assert_msg(strstr(err, "context (512)"), "%s", err);
 	ck_assert_int_eq(measure_text(&mr, model, missing, 0, 1, NULL, NULL, err, sizeof err),
-			 MEASURE_ERR_EVAL);
+			 MEASURE_ERR_INPUT);
 	ck_assert_msg(strstr(err, "missing.txt"), "%s", err);
 	free(missing);
 	free(out);
