@@ -120,7 +120,7 @@ static int member(const struct cJSON **out, const struct cJSON *obj, const char 
 int json_get_int(long *out, const struct cJSON *obj, const char *key, long min, long max,
 		 const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL; /* set by member() on success; NULL silences -Wmaybe-uninitialized */
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -146,7 +146,7 @@ int json_get_int_or(long *out, const struct cJSON *obj, const char *key, long de
 int json_get_double(double *out, const struct cJSON *obj, const char *key, double min, double max,
 		    const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL; /* set by member() on success; NULL silences -Wmaybe-uninitialized */
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -173,7 +173,7 @@ int json_get_double_or(double *out, const struct cJSON *obj, const char *key, do
 int json_get_string(const char **out, const struct cJSON *obj, const char *key, const char *where,
 		    char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL; /* set by member() on success; NULL silences -Wmaybe-uninitialized */
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -200,7 +200,7 @@ int json_get_bool_or(bool *out, const struct cJSON *obj, const char *key, bool d
 int json_get_array(const struct cJSON **out, int *n, const struct cJSON *obj, const char *key,
 		   const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL; /* set by member() on success; NULL silences -Wmaybe-uninitialized */
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
@@ -214,7 +214,7 @@ int json_get_array(const struct cJSON **out, int *n, const struct cJSON *obj, co
 int json_get_object(const struct cJSON **out, const struct cJSON *obj, const char *key,
 		    const char *where, char *err, size_t errlen)
 {
-	const cJSON *v;
+	const cJSON *v = NULL; /* set by member() on success; NULL silences -Wmaybe-uninitialized */
 	int rc = member(&v, obj, key, where, err, errlen);
 	if (rc)
 		return rc;
