@@ -148,30 +148,19 @@ static int read_matrix(float **out, struct env *e, enum config_tensor which, int
 /* Features of a layer: needs the matrix, its pair and down, and W's leading right singular
  * subspace, taken from the eigenvectors of the Gram WᵀW (cols × cols) so that no (rows × rows)
  * or U factor is ever formed. */
-static int layer_features(struct env *e, int layer, const float *w, float **out, char *err,
-			  size_t errlen)
+int env_view_features(float *x, const struct model_layer_view *v)
 {
-	const struct config *c = &e->cfg;
-	int rows = c->layer_ffn[layer], cols = c->hidden, kmin = rows < cols ? rows : cols;
+	int rows = v->rows, cols = v->cols, kmin = rows < cols ? rows : cols;
 	int r = kmin / 8 > 0 ? kmin / 8 : 1;
-	int rc, lrc;
-	float *pair = NULL, *down = NULL, *x = NULL;
-	double *lambda = NULL, *g = NULL, *v = NULL;
-	if ((c->gated && (rc = read_matrix(&pair, e, CONFIG_TENSOR_UP, layer, err, errlen))) ||
-	    (rc = read_matrix(&down, e, CONFIG_TENSOR_DOWN, layer, err, errlen)))
-		goto out;
+	int rc = ENV_ERR_NOMEM;
 	size_t cc = (size_t)cols * cols;
-	lambda = malloc((size_t)cols * sizeof *lambda);
-	g = malloc(cc * sizeof *g);
-	v = malloc(cc * sizeof *v);
-	x = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *x);
-	if (!lambda || !g || !v || !x) {
-		rc = err_set(err, errlen, ENV_ERR_NOMEM, "%s: layer %d: out of memory", e->dir, layer);
+	double *lambda = malloc((size_t)cols * sizeof *lambda);
+	double *g = malloc(cc * sizeof *g);
+	double *vt = malloc(cc * sizeof *vt);
+	if (!lambda || !g || !vt)
 		goto out;
-	}
-	if ((lrc = linalg_gram(g, w, rows, cols)) || (lrc = linalg_sym_eig(lambda, v, g, cols))) {
-		rc = err_set(err, errlen, ENV_ERR_LINALG, "%s: layer %d: features: %s", e->dir, layer,
-			     linalg_strerror(lrc));
+	if (linalg_gram(g, v->scored, rows, cols) || linalg_sym_eig(lambda, vt, g, cols)) {
+		rc = ENV_ERR_LINALG;
 		goto out;
 	}
 	/* singular values of W; drop directions at rounding level of the largest */
@@ -181,16 +170,41 @@ static int layer_features(struct env *e, int layer, const float *w, float **out,
 		r--;
 	if (!(lambda[0] > 0))
 		lambda[0] = 1; /* all-zero matrix: leverage is 0 everywhere anyway */
-	double depth = c->n_layers > 1 ? (double)layer / (c->n_layers - 1) : 0.0;
-	rowfeat_compute(x, w, pair, down, v, lambda, r, rows, cols, depth);
-	*out = x;
-	x = NULL;
+	double depth = v->n_layers > 1 ? (double)v->layer / (v->n_layers - 1) : 0.0;
+	rowfeat_compute(x, v->scored, v->pair, v->down, vt, lambda, r, rows, cols, depth);
 	rc = ENV_OK;
 out:
-	free(x);
-	free(v);
+	free(vt);
 	free(g);
 	free(lambda);
+	return rc;
+}
+
+/* Reads the pair and down of a streamed layer to compute its features. */
+static int layer_features(struct env *e, int layer, const float *w, float **out, char *err,
+			  size_t errlen)
+{
+	const struct config *c = &e->cfg;
+	int rows = c->layer_ffn[layer], rc;
+	float *pair = NULL, *down = NULL, *x = NULL;
+	if ((c->gated && (rc = read_matrix(&pair, e, CONFIG_TENSOR_UP, layer, err, errlen))) ||
+	    (rc = read_matrix(&down, e, CONFIG_TENSOR_DOWN, layer, err, errlen)))
+		goto out;
+	x = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *x);
+	if (!x) {
+		rc = err_set(err, errlen, ENV_ERR_NOMEM, "%s: layer %d: out of memory", e->dir, layer);
+		goto out;
+	}
+	struct model_layer_view v = {.layer = layer, .n_layers = c->n_layers, .rows = rows,
+				     .cols = c->hidden, .scored = w, .pair = pair, .down = down};
+	if ((rc = env_view_features(x, &v))) {
+		err_set(err, errlen, rc, "%s: layer %d: features: %s", e->dir, layer, env_strerror(rc));
+		goto out;
+	}
+	*out = x;
+	x = NULL;
+out:
+	free(x);
 	free(down);
 	free(pair);
 	return rc;

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "model.h"
 #include "rowfeat.h"
 #include "spectrum.h"
 
@@ -50,6 +51,12 @@ int env_cols(const struct env *e);
  * convergence); after MODEL/NOMEM/LINALG no layer is current. */
 int env_layer_begin(struct env *e, int layer, const float **features, const float **w,
 		    char *err, size_t errlen);
+
+/* Row features x (v->rows, ROWFEAT_COUNT) of a layer view, from weights already in memory (a
+ * loaded model's model_layer_view, or the matrices env streams): the one feature computation
+ * behind env_layer_begin and the policy scorer. v->down may be NULL (feature 1 is then 0).
+ * Returns 0, ENV_ERR_NOMEM or ENV_ERR_LINALG. */
+int env_view_features(float *x, const struct model_layer_view *v);
 
 /* KS distance of the current layer when keeping rows kept[0..k) (distinct, 1 <= k <= rows; the
  * keep count at a ratio is util_keep_count). Errors: ARG (no current layer, bad k or rows),

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "err.h"
 #include "pcg32.h"
+#include "rowscore.h"
 #include "sampling.h"
 #include "topk.h"
 
@@ -168,7 +169,7 @@ static int greedy_ks(struct trainer *t, struct env *env, const float *w, int row
 		     double *ks, char *err, size_t errlen)
 {
 	/* prunenet: top-k of alpha, the keep probabilities without noise */
-	if (t->o.arch == TRAIN_ARCH_PRUNENET && prunenet_forward(t->pn, t->scores, w, NULL))
+	if (t->o.arch == TRAIN_ARCH_PRUNENET && rowscore_policy(t->scores, NULL, t->pn, NULL, w, rows))
 		return err_set(err, errlen, TRAIN_ERR_POLICY, "prunenet forward failed");
 	if (util_topk(t->order, t->scores, rows, k))
 		return err_set(err, errlen, TRAIN_ERR_NOMEM, "top-k: out of memory");
@@ -273,7 +274,7 @@ static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen
 			if (env_layer_begin(env, l, &x, &w, err, errlen))
 				return TRAIN_ERR_ENV;
 			int rows = env_rows(env, l);
-			if (t->mlp && policy_forward(t->mlp, t->scores, x, rows))
+			if (t->mlp && rowscore_policy(t->scores, t->mlp, NULL, x, w, rows))
 				return err_set(err, errlen, TRAIN_ERR_POLICY,
 					       "policy forward failed on layer %d", l);
 			for (int r = 0; r < t->o.n_ratios; r++, cell++) {

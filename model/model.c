@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,8 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 		goto nomem;
 	if ((rc = model_inspect(&m->cfg, &m->st, dir, err, errlen)))
 		goto out;
+	if (!(m->dir = strdup(dir)))
+		goto nomem;
 	struct config *c = &m->cfg;
 	m->file_bytes = safetensors_file_bytes(m->st);
 
@@ -384,7 +387,21 @@ void model_close(struct model *m)
 	if (!m)
 		return;
 	safetensors_close(m->st);
+	free(m->dir);
 	free(m->layers);
 	free(m->arena);
 	free(m);
+}
+
+int model_layer_view(struct model_layer_view *v, const struct model *m, int layer)
+{
+	if (layer < 0 || layer >= m->cfg.n_layers)
+		return MODEL_ERR_SHAPE;
+	const struct model_layer *ly = &m->layers[layer];
+	bool gated = m->cfg.gated && ly->gate;
+	*v = (struct model_layer_view){
+		.layer = layer, .n_layers = m->cfg.n_layers, .rows = ly->ffn, .cols = m->cfg.hidden,
+		.scored = gated ? ly->gate : ly->up, .pair = gated ? ly->up : NULL, .down = ly->down,
+	};
+	return MODEL_OK;
 }

@@ -53,7 +53,22 @@ struct model {
 	size_t n_ffn_params;           /* up/gate/down weights and biases */
 	size_t file_bytes;             /* bytes of the safetensors file(s) */
 	float *arena;                  /* every f32 tensor above lives here */
+	char *dir;                     /* the directory it was opened from (pruning rereads it) */
 };
+
+/* The FFN of one layer as the pruning code sees it, whether the weights sit in a loaded model
+ * (model_layer_view) or were streamed by env (env.h): the scored matrix is gate_proj in gated
+ * families (its rows are the neurons' gates) and the up-projection otherwise. */
+struct model_layer_view {
+	int layer, n_layers;
+	int rows, cols;        /* ffn of this layer, hidden */
+	const float *scored;   /* (rows, cols) */
+	const float *pair;     /* (rows, cols) up-projection when gated, else NULL */
+	const float *down;     /* (cols, rows) or NULL when not at hand */
+};
+
+/* Fills *v for layer (borrowing m's arrays). Returns 0, or MODEL_ERR_SHAPE for a bad layer. */
+int model_layer_view(struct model_layer_view *v, const struct model *m, int layer);
 
 /* Opens dir (config.json + model.safetensors or its sharded index). On success *out is owned by
  * the caller (model_close). On failure returns a negative model_error and writes a one-line

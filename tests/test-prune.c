@@ -1,4 +1,4 @@
-/* Tests for prune/prune (plans, writer), prune/baseline and prune/calib on the committed family
+/* Tests for prune/prune (plans, writer), prune/scorers kernels and prune/calib on the committed family
  * fixtures (tests/fixtures/families) and on synthetic checkpoints: structured slicing of every
  * family checked bit for bit in the stored dtype and by forward pass against the original with the
  * removed neurons zeroed, unstructured masks (zero and --base values), global padding, sharded
@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "baseline.h"
 #include "calib.h"
 #include "eval.h"
 #include "file.h"
@@ -37,6 +36,42 @@ static const int tokens[] = {1, 5, 9, 2, 7, 3};
 static void fixture_dir(char *buf, size_t cap, const char *name)
 {
 	snprintf(buf, cap, "%s/families/%s", testutil_fixtures(), name);
+}
+
+/* Plans built straight from the prune/scorers.h kernels (the method registry lives above prune/,
+ * in pipeline/scorer.h, and is tested in test-scorer). */
+static struct prune_plan *magnitude_rows_plan(const struct model *m, double ratio)
+{
+	int L = m->cfg.n_layers;
+	float **sc = calloc((size_t)L, sizeof *sc);
+	for (int l = 0; l < L; l++) {
+		sc[l] = malloc((size_t)m->layers[l].ffn * sizeof **sc);
+		scorers_magnitude_rows(sc[l], m->layers[l].up, m->layers[l].gate, m->layers[l].ffn,
+				       m->cfg.hidden, 2);
+	}
+	struct prune_plan *p = NULL;
+	ck_assert_int_eq(prune_plan_from_scores(&p, m, (const float *const *)sc, ratio, false), PRUNE_OK);
+	for (int l = 0; l < L; l++)
+		free(sc[l]);
+	free(sc);
+	return p;
+}
+
+static struct prune_plan *ken_weights_plan(const struct model *m, double ratio)
+{
+	struct prune_plan *p = NULL;
+	int H = m->cfg.hidden;
+	ck_assert_int_eq(prune_plan_new_weights(&p, m), PRUNE_OK);
+	for (int l = 0; l < m->cfg.n_layers; l++) {
+		const struct model_layer *ly = &m->layers[l];
+		unsigned char *mk = prune_plan_mask(p, l, CONFIG_TENSOR_UP);
+		ck_assert_int_eq(scorers_ken_weights(mk, ly->up, ly->ffn, H, ratio), SCORERS_OK);
+		if ((mk = prune_plan_mask(p, l, CONFIG_TENSOR_GATE)))
+			ck_assert_int_eq(scorers_ken_weights(mk, ly->gate, ly->ffn, H, ratio), SCORERS_OK);
+		mk = prune_plan_mask(p, l, CONFIG_TENSOR_DOWN);
+		ck_assert_int_eq(scorers_ken_weights(mk, ly->down, H, ly->ffn, ratio), SCORERS_OK);
+	}
+	return p;
 }
 
 /* Number of entries of dir whose name starts with prefix. */
@@ -889,13 +924,7 @@ START_TEST(test_sharded_and_extras)
 	struct model *ms = open_model(sh);
 
 	/* the same magnitude plan on both inputs gives byte-identical single-file outputs */
-	struct baseline_spec bs = {.method = BASELINE_METHOD_MAGNITUDE, .norm_p = 2};
-	struct prune_plan *pa = NULL, *pb = NULL;
-	char err[ERR_MAX];
-	ck_assert_int_eq(baseline_plan(&pa, m, &bs, 0.4, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
-			 PRUNE_OK);
-	ck_assert_int_eq(baseline_plan(&pb, ms, &bs, 0.4, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
-			 PRUNE_OK);
+	struct prune_plan *pa = magnitude_rows_plan(m, 0.4), *pb = magnitude_rows_plan(ms, 0.4);
 	testutil_path_join(o1, sizeof o1, tmp, "o1");
 	testutil_path_join(o2, sizeof o2, tmp, "o2");
 	ck_assert_int_eq(write_plan(m, one, pa, NULL, o1, false), PRUNE_OK);
@@ -951,15 +980,8 @@ START_TEST(test_ken_base)
 	spec.dtype = SAFETENSORS_DTYPE_BF16; /* base in another dtype: values converted */
 	ck_assert_int_eq(synth_write(base, &spec), SYNTH_OK);
 	struct model *m = open_model(fine), *b = open_model(base);
-	struct baseline_spec bs = {.method = BASELINE_METHOD_KEN};
-	struct prune_plan *p = NULL;
+	struct prune_plan *p = ken_weights_plan(m, 0.3);
 	char err[ERR_MAX];
-	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.3, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
-			 PRUNE_ERR_ARG);
-	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.3, PRUNE_GRANULARITY_WEIGHTS, true, err, sizeof err),
-			 PRUNE_ERR_ARG);
-	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.3, PRUNE_GRANULARITY_WEIGHTS, false, err, sizeof err),
-			 PRUNE_OK);
 	/* each mask row is KEN of that canonical row */
 	int H = m->cfg.hidden, F = m->layers[0].ffn;
 	unsigned char *row = malloc((size_t)F);
@@ -1009,7 +1031,7 @@ START_TEST(test_ken_base)
 }
 END_TEST
 
-/* ---- calibration norms and the baseline plans ---- */
+/* ---- calibration norms ---- */
 
 struct sums {
 	int L, H, F;
@@ -1067,63 +1089,6 @@ START_TEST(test_calib_and_wanda)
 	int bad[2] = {0, m->cfg.vocab};
 	ck_assert_int_eq(calib_collect_xnorm(&c1, m, bad, 2, 4, 0), CALIB_ERR_FORWARD);
 
-	/* Wanda rows plan == top-k of scorers_wanda_rows on the collected norms */
-	struct baseline_spec bs = {.method = BASELINE_METHOD_WANDA, .norms = cn};
-	struct prune_plan *p = NULL;
-	char err[ERR_MAX];
-	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.25, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
-			 PRUNE_OK);
-	for (int l = 0; l < m->cfg.n_layers; l++) {
-		int F = m->layers[l].ffn;
-		float *sc = malloc((size_t)F * sizeof *sc);
-		unsigned char *keep = malloc((size_t)F);
-		scorers_wanda_rows(sc, m->layers[l].up, m->layers[l].gate, cn->input[l], F, m->cfg.hidden);
-		int k = util_keep_count(F, 0.25);
-		ck_assert_int_eq(util_topk_mask(keep, sc, F, k), 0);
-		const int *kept;
-		ck_assert_int_eq(prune_plan_layer_kept(p, l, &kept), k);
-		for (int i = 0, t = 0; i < F; i++)
-			if (keep[i])
-				ck_assert_int_eq(kept[t++], i);
-		free(sc);
-		free(keep);
-	}
-	prune_plan_free(p);
-	/* Wanda weights: down uses the intermediate norms */
-	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.5, PRUNE_GRANULARITY_WEIGHTS, false, err, sizeof err),
-			 PRUNE_OK);
-	int F = m->layers[0].ffn, H = m->cfg.hidden;
-	unsigned char *want = malloc((size_t)F * H);
-	ck_assert_int_eq(scorers_wanda_weights(want, m->layers[0].down, cn->inter[0], H, F, 0.5), SCORERS_OK);
-	ck_assert_int_eq(memcmp(want, prune_plan_mask(p, 0, CONFIG_TENSOR_DOWN), (size_t)F * H), 0);
-	ck_assert_int_eq(scorers_wanda_weights(want, m->layers[0].up, cn->input[0], F, H, 0.5), SCORERS_OK);
-	ck_assert_int_eq(memcmp(want, prune_plan_mask(p, 0, CONFIG_TENSOR_UP), (size_t)F * H), 0);
-	free(want);
-	prune_plan_free(p);
-	/* no norms: refused */
-	bs.norms = NULL;
-	ck_assert_int_eq(baseline_plan(&p, m, &bs, 0.5, PRUNE_GRANULARITY_ROWS, false, err, sizeof err),
-			 PRUNE_ERR_ARG);
-	/* random: deterministic per seed */
-	struct baseline_spec rs = {.method = BASELINE_METHOD_RANDOM, .seed = 11};
-	struct prune_plan *r1 = NULL, *r2 = NULL;
-	ck_assert_int_eq(baseline_plan(&r1, m, &rs, 0.5, PRUNE_GRANULARITY_ROWS, true, err, sizeof err),
-			 PRUNE_OK);
-	ck_assert_int_eq(baseline_plan(&r2, m, &rs, 0.5, PRUNE_GRANULARITY_ROWS, true, err, sizeof err),
-			 PRUNE_OK);
-	for (int l = 0; l < m->cfg.n_layers; l++) {
-		const int *a, *b;
-		int ka = prune_plan_layer_kept(r1, l, &a), kb = prune_plan_layer_kept(r2, l, &b);
-		ck_assert_int_eq(ka, kb);
-		ck_assert_int_eq(memcmp(a, b, (size_t)ka * sizeof *a), 0);
-	}
-	prune_plan_free(r1);
-	prune_plan_free(r2);
-	enum baseline_method bm;
-	ck_assert_int_eq(baseline_method_parse(&bm, "wanda"), 0);
-	ck_assert_int_eq(bm, BASELINE_METHOD_WANDA);
-	ck_assert_int_eq(baseline_method_parse(&bm, "sparsegpt"), -1);
-	ck_assert_str_eq(baseline_method_name(BASELINE_METHOD_KEN), "ken");
 	free(logits);
 	forward_free(f);
 	free(s);

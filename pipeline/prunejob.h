@@ -1,0 +1,34 @@
+/* prunejob: yopo prune as one call — check the destination and inputs cheaply, score the
+ * method (select.h), write the pruned checkpoint (prune/prune.h) and count its parameters. */
+#ifndef YOPO_PRUNEJOB_H
+#define YOPO_PRUNEJOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "prune.h"
+#include "select.h"
+
+enum prunejob_error {
+	PRUNEJOB_OK = 0,
+	PRUNEJOB_ERR_USAGE = -1, /* method/granularity/--base/--global combination */
+	PRUNEJOB_ERR_INPUT = -2, /* model, --base, policy or calibration unusable; bad --out */
+	PRUNEJOB_ERR_RUN = -3,   /* scoring or writing failed */
+};
+
+struct prunejob_opts {
+	const char *model, *out;
+	const char *base;        /* KEN: reset unpicked weights to this model's values */
+	double ratio;
+	struct select_opts select;
+	bool force;
+};
+
+/* Called before scoring and before writing, with a one-line description. */
+typedef void prunejob_progress_fn(void *ctx, const char *what);
+
+/* On success *counts holds the parameter counts of the written checkpoint. progress may be NULL. */
+int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
+		 prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,84 @@
+/* select: method name -> pruning plan, shared by yopo prune, spectrum and compare (and the
+ * library tests).
+ *
+ * The method is a registered scorer (scorer.h). Expensive inputs are prepared once and cached in
+ * struct select_cache so compare reuses them across ratios: the loaded policy checkpoint (and
+ * its SHA-256, and the networks built from it) and Wanda's calibration norms (BOS + the whole
+ * calibration file through text.h, windows of the model's context). */
+#ifndef YOPO_SELECT_H
+#define YOPO_SELECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "calib.h"
+#include "checkpoint.h"
+#include "model.h"
+#include "prune.h"
+#include "scorer.h"
+#include "tokenizer.h"
+
+enum select_error {
+	SELECT_OK = 0,
+	SELECT_ERR_USAGE = -1,  /* unknown method, missing --policy/--calib, unsupported granularity */
+	SELECT_ERR_INPUT = -2,  /* the policy or calibration file is unreadable or does not fit */
+	SELECT_ERR_SCORE = -3,  /* scoring or building the plan failed */
+	SELECT_ERR_NOMEM = -4,
+};
+
+struct select_opts {
+	const char *method;       /* a registered scorer name */
+	const char *policy;       /* policy checkpoint (SCORER_NEEDS_POLICY) */
+	const char *calib;        /* calibration text (SCORER_NEEDS_CALIB) */
+	long calib_windows;       /* calibration windows of max_position_embeddings tokens; 0: all */
+	int norm_p;               /* magnitude rows: 1 or 2 */
+	enum prune_granularity granularity;
+	bool global;              /* rows: one budget across layers */
+	uint64_t seed;
+};
+
+struct select_cache {
+	struct checkpoint *ck;       /* loaded policy */
+	char policy_sha256[65];
+	struct policy *mlp;          /* built from ck */
+	struct prunenet *pn;
+	struct calib_norms *norms;   /* Wanda norms */
+	size_t calib_tokens;
+};
+
+/* Frees what the cache holds and zeroes it; a zeroed cache is a no-op. */
+void select_cache_free(struct select_cache *c);
+
+/* Usage checks that need no file: the method exists, its inputs are named (--policy, --calib)
+ * and it is defined at o->granularity (global only with rows). SELECT_ERR_USAGE with a reason. */
+int select_check_usage(const struct select_opts *o, char *err, size_t errlen);
+
+/* Cheap checks of the method's input files before any scoring, so a bad file fails at once:
+ * a policy is loaded into the cache (hashed, networks built) and checked against m; calibration
+ * text is read once. Reasons name the file. */
+int select_prepare(const struct model *m, const struct select_opts *o, struct select_cache *cache,
+		   char *err, size_t errlen);
+
+/* Loads the policy checkpoint at path into the cache once (hashing it and building its network)
+ * and checks it against a model of that hidden and FFN width; reasons name the file. */
+int select_load_policy(struct select_cache *cache, const char *path, int hidden, int ffn,
+		       char *err, size_t errlen);
+
+/* Per-layer row scores of a rows method: *scores is n_layers arrays of layer-ffn floats, owned by
+ * the caller (select_scores_free). */
+int select_scores(float ***scores, const struct model *m, const struct tokenizer *tok,
+		  const struct select_opts *o, struct select_cache *cache, char *err, size_t errlen);
+
+void select_scores_free(float **scores, int n_layers);
+
+/* The plan for m at ratio. On success *out is owned by the caller (prune_plan_free). */
+int select_plan(struct prune_plan **out, const struct model *m, const struct tokenizer *tok,
+		const struct select_opts *o, double ratio, struct select_cache *cache, char *err,
+		size_t errlen);
+
+/* What yopo_pruning.json records for a plan made with o (strings borrowed from o and cache). */
+struct prune_info select_info(const struct select_opts *o, const struct select_cache *cache,
+			      double ratio, const char *base_dir);
+
+#endif

@@ -1,0 +1,158 @@
+/* trainjob: environments, trainer, JSONL log and checkpoint. See trainjob.h. */
+#include "trainjob.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "err.h"
+#include "json.h"
+#include "yopo_version.h"
+
+int trainjob_check_out(const char *out, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct stat sb;
+	if (!*out || (size_t)snprintf(dir, sizeof dir, "%s", out) >= sizeof dir)
+		return err_set(err, errlen, TRAINJOB_ERR_OUT, "--out: bad path '%s'", out);
+	if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return err_set(err, errlen, TRAINJOB_ERR_OUT, "--out %s is a directory (give a file name)",
+			       out);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	const char *why = NULL;
+	if (stat(dir, &sb))
+		why = strerror(errno);
+	else if (!S_ISDIR(sb.st_mode))
+		why = "not a directory";
+	else if (access(dir, W_OK))
+		why = strerror(errno);
+	if (why)
+		return err_set(err, errlen, TRAINJOB_ERR_OUT, "--out %s: directory %s: %s", out, dir, why);
+	return TRAINJOB_OK;
+}
+
+struct job {
+	FILE *log;
+	bool log_failed;
+	int episodes;
+	trainjob_progress_fn *progress;
+	void *ctx;
+};
+
+/* One JSON line of an episode; false when out of memory or the write failed. */
+static bool log_episode(FILE *f, const struct train_episode *ep, bool final)
+{
+	struct cJSON *o = json_new_object(), *layers = NULL;
+	bool ok = o && json_add_number(o, "episode", ep->episode) && json_add_bool(o, "final", final) &&
+		  json_add_number(o, "mean_reward", ep->mean_reward) &&
+		  json_add_number(o, "mean_ks", ep->mean_ks) &&
+		  json_add_number(o, "greedy_ks", ep->greedy_ks) &&
+		  json_add_bool(o, "best", ep->is_best) && json_add_number(o, "elapsed", ep->elapsed) &&
+		  (layers = json_add_array(o, "layers"));
+	for (int i = 0; ok && i < ep->n_cells; i++) {
+		const struct train_cell *c = &ep->cells[i];
+		struct cJSON *l = json_add_object(layers, NULL);
+		ok = l && json_add_number(l, "model", c->model) && json_add_number(l, "ratio", c->ratio) &&
+		     json_add_number(l, "layer", c->layer) && json_add_number(l, "ks", c->ks) &&
+		     json_add_number(l, "reward", c->reward) &&
+		     json_add_number(l, "greedy_ks", c->greedy_ks);
+	}
+	ok = ok && json_write(f, o, false) == 0 && fflush(f) == 0;
+	json_free(o);
+	return ok;
+}
+
+static void on_episode(void *ctx, const struct train_episode *ep)
+{
+	struct job *j = ctx;
+	bool final = ep->episode == 0 || ep->episode > j->episodes;
+	if (j->log && !j->log_failed && !log_episode(j->log, ep, final))
+		j->log_failed = true;
+	if (j->progress)
+		j->progress(j->ctx, ep, j->episodes);
+}
+
+/* Saves the best parameters of tr with their provenance. */
+static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **envs, char *err,
+		size_t errlen)
+{
+	struct checkpoint_model trained[TRAINJOB_MODELS_MAX];
+	for (int i = 0; i < o->n_models; i++) {
+		const struct config *c = env_config(envs[i]);
+		trained[i] = (struct checkpoint_model){(char *)o->models[i], (char *)c->model_type,
+						       c->hidden, c->ffn, c->n_layers};
+	}
+	const struct train_opts *t = &o->train;
+	struct checkpoint_info info = {
+		.arch = t->arch == TRAIN_ARCH_MLP ? CHECKPOINT_ARCH_MLP : CHECKPOINT_ARCH_PRUNENET,
+		.n_features = ROWFEAT_COUNT, .n_hidden = t->hidden,
+		.hidden = env_config(envs[0])->hidden, .ffn = env_config(envs[0])->ffn,
+		.trained_on = trained, .n_trained_on = o->n_models, .ratios = (double *)t->ratios,
+		.n_ratios = t->n_ratios, .seed = t->seed, .episodes = t->episodes,
+		.final_reward = trainer_final_reward(tr), .best_reward = trainer_best_reward(tr),
+	};
+	snprintf(info.reward, sizeof info.reward, "%s",
+		 t->reward == TRAIN_REWARD_NEG_KS ? "neg-ks" : "inverse");
+	snprintf(info.yopo_version, sizeof info.yopo_version, "%s", YOPO_VERSION);
+	int e = t->arch == TRAIN_ARCH_MLP ? checkpoint_save_mlp(o->out, trainer_best_mlp(tr), &info)
+					  : checkpoint_save_prunenet(o->out, trainer_best_prunenet(tr), &info);
+	if (e)
+		return err_set(err, errlen, TRAINJOB_ERR_SAVE, "%s: %s%s%s", o->out,
+			       checkpoint_strerror(e), e == CHECKPOINT_ERR_IO ? ": " : "",
+			       e == CHECKPOINT_ERR_IO ? strerror(errno) : "");
+	return TRAINJOB_OK;
+}
+
+int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
+		 void *ctx, char *err, size_t errlen)
+{
+	struct env *envs[TRAINJOB_MODELS_MAX] = {NULL};
+	struct trainer *tr = NULL;
+	struct job j = {.episodes = o->train.episodes, .progress = progress, .ctx = ctx};
+	int rc = trainjob_check_out(o->out, err, errlen);
+	if (rc)
+		return rc;
+	if (o->n_models < 1 || o->n_models > TRAINJOB_MODELS_MAX)
+		return err_set(err, errlen, TRAINJOB_ERR_MODEL, "1 to %d models", TRAINJOB_MODELS_MAX);
+	rc = TRAINJOB_ERR_MODEL;
+	for (int i = 0; i < o->n_models; i++)
+		if (env_open(&envs[i], o->models[i], o->route, o->cache_bytes, err, errlen))
+			goto out;
+	rc = TRAINJOB_ERR_TRAIN;
+	if (trainer_new(&tr, envs, o->n_models, &o->train, err, errlen))
+		goto out;
+	if (o->log && !(j.log = fopen(o->log, "w"))) {
+		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: cannot open the log for writing: %s",
+			     o->log, strerror(errno));
+		goto out;
+	}
+	if (progress)
+		progress(ctx, NULL, o->train.episodes);
+	if (trainer_run(tr, on_episode, &j, err, errlen))
+		goto out;
+	if (j.log_failed) {
+		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
+		goto out;
+	}
+	rc = save(o, tr, envs, err, errlen);
+out:
+	if (j.log && fclose(j.log) && rc == TRAINJOB_OK)
+		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
+	if (rc == TRAINJOB_OK)
+		*best_ks = trainer_best_greedy_ks(tr);
+	trainer_free(tr);
+	for (int i = 0; i < o->n_models; i++)
+		env_close(envs[i]);
+	return rc;
+}

@@ -1,0 +1,44 @@
+/* trainjob: the whole of yopo train as one call — open an environment per model, run the
+ * trainer (env/train.h), log every episode as one JSON line (util/json.h), save the best policy
+ * as a checkpoint (checkpoints/) with its provenance. */
+#ifndef YOPO_TRAINJOB_H
+#define YOPO_TRAINJOB_H
+
+#include <stddef.h>
+
+#include "train.h"
+
+enum trainjob_error {
+	TRAINJOB_OK = 0,
+	TRAINJOB_ERR_OUT = -1,   /* --out cannot be written (checked before training) */
+	TRAINJOB_ERR_MODEL = -2, /* a model cannot be opened */
+	TRAINJOB_ERR_TRAIN = -3, /* the trainer failed */
+	TRAINJOB_ERR_LOG = -4,   /* the log cannot be written */
+	TRAINJOB_ERR_SAVE = -5,  /* the checkpoint cannot be saved */
+};
+
+#define TRAINJOB_MODELS_MAX 16
+
+struct trainjob_opts {
+	const char *const *models;  /* model directories (1..TRAINJOB_MODELS_MAX) */
+	int n_models;
+	struct train_opts train;    /* ratios, arch, reward, lr, ... */
+	enum spectrum_route route;
+	size_t cache_bytes;         /* keep layers resident up to this size */
+	const char *log;            /* JSON lines, or NULL */
+	const char *out;            /* policy checkpoint to write */
+};
+
+/* Called once when training starts (ep == NULL) and after every episode (episode 0 and past
+ * `episodes` are the greedy evaluations of the initial and the final parameters). */
+typedef void trainjob_progress_fn(void *ctx, const struct train_episode *ep, int episodes);
+
+/* Refuses an --out that cannot be written, before hours of training: its directory must exist
+ * and be writable, and out itself must not be a directory. */
+int trainjob_check_out(const char *out, char *err, size_t errlen);
+
+/* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. */
+int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
+		 void *ctx, char *err, size_t errlen);
+
+#endif

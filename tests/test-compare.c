@@ -1,0 +1,217 @@
+/* Tests for pipeline/compare (with trainjob and kseval) on the shared stories260k checkpoint with
+ * 2 evaluation windows: the rows of the report, their counts against the model's shape, the
+ * dense and pruned perplexities against independent measurements of the same checkpoints, the
+ * report files, and the failures that leave no report behind. Skips (77) without ../shared. */
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "err.h"
+#include "json.h"
+#include "kseval.h"
+#include "measure.h"
+#include "testutil.h"
+#include "topk.h"
+#include "trainjob.h"
+
+static char model[PATH_MAX], text[PATH_MAX];
+
+static void setup_paths(void)
+{
+	snprintf(model, sizeof model, "%s/models/stories260k", testutil_shared());
+	snprintf(text, sizeof text, "%s/data/tinystories-eval.txt", testutil_shared());
+}
+
+/* An untrained (episodes 0) mlp policy for stories260k at path, through the train job. */
+static void train_policy(const char *path, const char *log)
+{
+	static const double ratio = 0.3;
+	const char *models[] = {model};
+	struct trainjob_opts t = {.models = models, .n_models = 1, .route = SPECTRUM_ROUTE_GRAM,
+				  .cache_bytes = 64u << 20, .log = log, .out = path};
+	train_opts_default(&t.train);
+	t.train.ratios = &ratio;
+	t.train.n_ratios = 1;
+	t.train.episodes = 1;
+	t.train.samples = 2;
+	double best = -1;
+	char err[ERR_MAX];
+	ck_assert_msg(trainjob_run(&best, &t, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert(best > 0 && best < 1);
+}
+
+static double ppl_of(const char *dir)
+{
+	struct measure_text_result r;
+	char err[ERR_MAX];
+	ck_assert_msg(measure_text(&r, dir, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	return r.m.eval.perplexity;
+}
+
+START_TEST(test_matrix)
+{
+	setup_paths();
+	char *tmp = testutil_tmpdir_new("compare");
+	char *policy = testutil_path_new(tmp, "policy.safetensors"), *log = testutil_path_new(tmp, "log.jsonl");
+	char *out = testutil_path_new(tmp, "report"), p[PATH_MAX + 64], err[ERR_MAX];
+	train_policy(policy, log);
+	/* the log: one JSON object per line (episode 1, then the final greedy evaluation) */
+	char *lines = testutil_file_read(log, NULL);
+	int n_lines = 0;
+	for (char *l = lines; *l; n_lines++) {
+		char *nl = strchr(l, '\n');
+		ck_assert_ptr_nonnull(nl);
+		struct cJSON *o = json_parse(l, (size_t)(nl - l));
+		ck_assert_ptr_nonnull(o);
+		ck_assert_int_eq(json_count(json_get(o, "layers")), 5);
+		ck_assert_double_eq(json_number(json_get(o, "episode")), n_lines + 1);
+		ck_assert_int_eq(json_bool(json_get(o, "final")), n_lines == 1);
+		json_free(o);
+		l = nl + 1;
+	}
+	ck_assert_int_eq(n_lines, 2);
+	free(lines);
+
+	static const char *const methods[] = {"policy", "random", "ken"};
+	static const double ratios[] = {0.25};
+	struct compare_opts o = {.model = model, .text = text, .out = out, .methods = methods,
+				 .n_methods = 3, .ratios = ratios, .n_ratios = 1, .policy = policy,
+				 .max_windows = 2, .sample_tokens = 4, .seed = 1};
+	struct compare_result r;
+	ck_assert_msg(compare_run(&r, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(r.n_rows, 4);
+	static const char *const want[] = {"dense", "policy", "random", "ken"};
+	for (int i = 0; i < 4; i++)
+		ck_assert_str_eq(r.rows[i].method, want[i]);
+	ck_assert_int_eq(r.rows[1].g, PRUNE_GRANULARITY_ROWS);
+	ck_assert_int_eq(r.rows[3].g, PRUNE_GRANULARITY_WEIGHTS);
+	/* dense: the measurement of the input itself, 2 windows of 512 tokens */
+	ck_assert_double_eq(r.rows[0].m.eval.perplexity, ppl_of(model));
+	ck_assert_uint_eq(r.rows[0].m.eval.windows, 2);
+	ck_assert_uint_eq(r.rows[0].m.eval.tokens, 2 * 511);
+	/* rows: 172 - lround(0.25 * 172) = 129 neurons kept in each of the 5 layers (no FFN bias) */
+	size_t dense_ffn = r.rows[0].m.ffn_params;
+	ck_assert_uint_eq(dense_ffn, 5 * 3 * 64 * 172);
+	for (int i = 1; i <= 2; i++) {
+		ck_assert_uint_eq(r.rows[i].m.ffn_params, 5 * 3 * 64 * 129);
+		ck_assert_uint_eq(r.rows[i].m.params, r.rows[0].m.params - 5 * 3 * 64 * 43);
+		ck_assert(r.rows[i].m.bytes < r.rows[0].m.bytes);
+		ck_assert(r.rows[i].ks > 0 && r.rows[i].ks < 1);
+	}
+	/* weights: per output row 64 - 16 = 48 of up/gate, 172 - 43 = 129 of down kept; dense shapes */
+	ck_assert_uint_eq(r.rows[3].m.ffn_params, 5 * (2 * 172 * 48 + 64 * 129));
+	ck_assert_uint_eq(r.rows[3].m.bytes, r.rows[0].m.bytes);
+	/* every pruned row measures the checkpoint written under OUT/models */
+	snprintf(p, sizeof p, "%s/models/random-rows-0.25", out);
+	ck_assert_double_eq(r.rows[2].m.eval.perplexity, ppl_of(p));
+	snprintf(p, sizeof p, "%s/models/ken-weights-0.25", out);
+	ck_assert_double_eq(r.rows[3].m.eval.perplexity, ppl_of(p));
+	/* the report files */
+	snprintf(p, sizeof p, "%s/results.csv", out);
+	char *csv = testutil_file_read(p, NULL);
+	ck_assert_ptr_nonnull(strstr(csv, "\nken,weights,0.25,"));
+	int n = 0;
+	for (char *c = csv; *c; c++)
+		n += *c == '\n';
+	ck_assert_int_eq(n, 5);
+	free(csv);
+	snprintf(p, sizeof p, "%s/models", out);
+	ck_assert_int_eq(testutil_dir_count(p), 3);
+	compare_result_free(&r);
+	/* a second run into the same OUT without force is refused and leaves it as it was */
+	ck_assert_int_eq(compare_run(&r, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_OUT);
+	ck_assert_msg(strstr(err, "already holds a report") != NULL, "%s", err);
+	ck_assert_int_eq(testutil_dir_count(p), 3);
+	free(out);
+	free(log);
+	free(policy);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* Failures before OUT exists leave nothing. */
+START_TEST(test_failures)
+{
+	setup_paths();
+	char *tmp = testutil_tmpdir_new("compare"), *out = testutil_path_new(tmp, "report");
+	char *missing = testutil_path_new(tmp, "missing.txt"), err[ERR_MAX];
+	static const char *const wanda[] = {"wanda"}, *const bad[] = {"sparsegpt"},
+			  *const rnd[] = {"random"};
+	static const double ratios[] = {0.5};
+	struct compare_opts o = {.model = model, .text = text, .out = out, .methods = wanda,
+				 .n_methods = 1, .ratios = ratios, .n_ratios = 1};
+	struct compare_result r;
+	ck_assert_int_eq(compare_run(&r, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_USAGE);
+	ck_assert_msg(strstr(err, "--calib"), "%s", err);
+	o.methods = bad;
+	ck_assert_int_eq(compare_run(&r, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_USAGE);
+	o.methods = rnd;
+	o.text = missing;
+	ck_assert_int_eq(compare_run(&r, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_INPUT);
+	ck_assert_msg(strstr(err, "missing.txt"), "%s", err);
+	o.text = text;
+	o.seq_len = 513;
+	ck_assert_int_eq(compare_run(&r, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_INPUT);
+	ck_assert_msg(strstr(err, "context (512)"), "%s", err);
+	ck_assert(!testutil_path_exists(out));
+	/* measure_text: each failure its own status */
+	struct measure_text_result mr;
+	ck_assert_int_eq(measure_text(&mr, model, text, 513, 1, NULL, NULL, err, sizeof err),
+			 MEASURE_ERR_ARG);
+	ck_assert_msg(strstr(err, "context (512)"), "%s", err);
+	ck_assert_int_eq(measure_text(&mr, model, missing, 0, 1, NULL, NULL, err, sizeof err),
+			 MEASURE_ERR_INPUT);
+	ck_assert_msg(strstr(err, "missing.txt"), "%s", err);
+	free(missing);
+	free(out);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* kseval: random is the mean of 4 uniform draws; magnitude's one top-k. */
+START_TEST(test_kseval)
+{
+	setup_paths();
+	struct kseval_opts o = {.model = model, .ratio = 0.5, .method = "random", .norm_p = 1,
+				.samples = 4, .route = SPECTRUM_ROUTE_SVD};
+	struct kseval_result r;
+	char err[ERR_MAX];
+	ck_assert_msg(kseval_run(&r, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(r.n_layers, 5);
+	ck_assert_int_eq(r.draws, 4);
+	double sum = 0;
+	for (int l = 0; l < 5; l++) {
+		ck_assert(r.ks[l] > 0 && r.ks[l] < 1 && r.sd[l] >= 0);
+		sum += r.ks[l];
+	}
+	ck_assert_double_eq_tol(r.mean, sum / 5, 1e-12);
+	kseval_result_free(&r);
+	o.method = "magnitude";
+	ck_assert_msg(kseval_run(&r, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(r.draws, 1);
+	ck_assert_double_eq(r.sd[0], 0);
+	kseval_result_free(&r);
+	o.method = "ken";
+	ck_assert_int_eq(kseval_run(&r, &o, NULL, NULL, err, sizeof err), KSEVAL_ERR_USAGE);
+	o.method = "random";
+	o.samples = 0;
+	ck_assert_int_eq(kseval_run(&r, &o, NULL, NULL, err, sizeof err), KSEVAL_ERR_USAGE);
+	o.samples = 4;
+	o.sample = true;
+	ck_assert_int_eq(kseval_run(&r, &o, NULL, NULL, err, sizeof err), KSEVAL_ERR_USAGE);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("compare");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_matrix);
+	tcase_add_test(tc, test_failures);
+	tcase_add_test(tc, test_kseval);
+	suite_add_tcase(s, tc);
+	return testutil_run(s, true);
+}
