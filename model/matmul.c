@@ -25,7 +25,8 @@ enum {
 	KERNEL_ALIGN = 8,	/* kernel chunks start on a multiple of this column */
 	DNNL_ALIGN = 64,	/* oneDNN chunks: whole cache lines of y */
 	CHUNKS_PER_THREAD = 4,	/* dynamic claiming needs more chunks than threads */
-	/* matmul_choose: oneDNN from this many rows and multiply-adds on (bench-matmul) */
+	/* matmul_choose: oneDNN from this many rows and multiply-adds on (bench-matmul table 1:
+	 * the kernel wins every m <= 16 shape, oneDNN most m >= 32 ones above 4M multiply-adds) */
 	DNNL_MIN_M = 32,
 	DNNL_MIN_MACS = 1 << 22,
 };

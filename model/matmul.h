@@ -42,8 +42,9 @@ enum matmul_path {
 
 enum {
 	/* Products smaller than this (m*n*k) run in the calling thread only: waking a worker costs
-	 * tens of microseconds (bench/bench-matmul measures it). */
-	MATMUL_THREAD_MIN_MACS = 1 << 19,
+	 * tens of microseconds, and on a loaded machine the second core is often not free
+	 * (bench/bench-matmul, table 2: no gain below ~2M multiply-adds even then). */
+	MATMUL_THREAD_MIN_MACS = 1 << 21,
 };
 
 /* Static description of err (a matmul_error value); never NULL. */

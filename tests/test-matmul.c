@@ -182,7 +182,9 @@ START_TEST(test_dispatch_rule)
 	ck_assert_int_eq(matmul_choose(1, 64, 64), MATMUL_PATH_KERNEL);
 	ck_assert_int_eq(matmul_choose(1, 14019, 128), MATMUL_PATH_KERNEL);
 	ck_assert_int_eq(matmul_choose(1, 11008, 4096), MATMUL_PATH_KERNEL);
-	ck_assert_int_eq(matmul_choose(512, 172, 64), MATMUL_PATH_KERNEL);
+	ck_assert_int_eq(matmul_choose(8, 11008, 4096), MATMUL_PATH_KERNEL);
+	ck_assert_int_eq(matmul_choose(16, 14019, 128), MATMUL_PATH_KERNEL);
+	ck_assert_int_eq(matmul_choose(512, 172, 64), MATMUL_PATH_DNNL);
 	ck_assert_int_eq(matmul_choose(128, 11008, 4096), MATMUL_PATH_DNNL);
 	ck_assert_int_eq(matmul_choose(256, 14019, 128), MATMUL_PATH_DNNL);
 	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
@@ -198,7 +200,7 @@ END_TEST
 /* Products large enough to be split into chunks, with n not a multiple of the chunk width. */
 static const struct shape big_shapes[] = {
 	{ 64, 1000, 128, true },
-	{ 1, 14019, 128, false },
+	{ 2, 14019, 128, false },
 	{ 48, 777, 300, false },
 	{ 200, 3001, 64, true },
 };
