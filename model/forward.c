@@ -129,18 +129,6 @@ static void norm_rows(float *y, const float *x, const float *w, const float *b, 
 	}
 }
 
-static float act(float x, enum config_act kind)
-{
-	switch (kind) {
-	case CONFIG_ACT_SILU: return x / (1.0f + expf(-x));
-	case CONFIG_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-	case CONFIG_ACT_GELU_TANH:
-		return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-	case CONFIG_ACT_RELU: return x > 0 ? x : 0;
-	}
-	return x;
-}
-
 /* Rotates the first rotary_dim dims of each head of x (n, heads*head_dim) at positions pos..,
  * HF rotate_half convention: pairs (i, i + rotary_dim/2). */
 static void rope(const struct forward *f, float *x, int n, int heads, int pos)
@@ -262,11 +250,9 @@ static int ffn_block(struct forward *f, int layer, float *out, const float *in, 
 	if (c->gated) {
 		if (matmul_nt(f->mm, f->gate, in, L->gate, L->b_gate, n, F, H))
 			return FORWARD_ERR_MATMUL;
-		for (size_t i = 0; i < nf; i++)
-			f->up[i] *= act(f->gate[i], c->act);
+		kernel_act(f->up, f->gate, nf, c->act);
 	} else {
-		for (size_t i = 0; i < nf; i++)
-			f->up[i] = act(f->up[i], c->act);
+		kernel_act(f->up, NULL, nf, c->act);
 	}
 	if (f->observe)
 		f->observe(f->observe_ctx, layer, FORWARD_POINT_FFN_HIDDEN, f->up, n, F);

@@ -140,17 +140,23 @@ CLONES void kernel_nn(float *y, const float *x, const float *w, const float *bia
 	}
 }
 
-/* e^x for x <= 0 (Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n from the
- * exponent bits); inputs below -87 give e^-87 instead of a denormal. */
+/* Lanes of a where mask is all ones, else b. */
+INLINE vf8 select8(vi8 mask, vf8 a, vf8 b)
+{
+	return (vf8)(((vi8)a & mask) | ((vi8)b & ~mask));
+}
+
+/* e^x (Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n from the exponent
+ * bits); x is clamped to [-87, 88]: no denormals, no infinities. */
 INLINE vf8 exp8(vf8 x)
 {
-	const vf8 lo = (vf8){ 0 } - 87.0f, magic = (vf8){ 0 } + 12582912.0f; /* 1.5 * 2^23 */
+	const vf8 lo = (vf8){ 0 } - 87.0f, hi = (vf8){ 0 } + 88.0f;
+	const vf8 magic = (vf8){ 0 } + 12582912.0f; /* 1.5 * 2^23 */
 	vf8 n, r, p;
 	vi8 e;
 
-	vi8 below = x < lo; /* lanes of all ones where x < lo */
-
-	x = (vf8)(((vi8)x & ~below) | ((vi8)lo & below));
+	x = select8(x < lo, lo, x);
+	x = select8(x > hi, hi, x);
 	n = (x * 1.44269504088896341f + magic) - magic; /* round to nearest */
 	r = x - n * 0.693359375f - n * -2.12194440e-4f;
 	p = (vf8){ 0 } + 1.9875691500e-4f;
@@ -244,5 +250,57 @@ void kernel_attend_ref(float *o, float *scores, const float *q, const float *kt,
 		for (int j = lo; j <= i; j++)
 			acc += exp(scores[j] - mx) / sum * v[(size_t)j * hd + d];
 		o[d] = (float)acc;
+	}
+}
+
+/* act(x) for SiLU and tanh-GELU. */
+INLINE vf8 act8(vf8 x, enum config_act kind)
+{
+	if (kind == CONFIG_ACT_SILU)
+		return x / (1.0f + exp8(-x));
+	/* 0.5 x (1 + tanh u) = x sigmoid(2u) = x / (1 + e^(-2u)): no cancellation for x < 0 */
+	vf8 u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+	return x / (1.0f + exp8(-2.0f * u));
+}
+
+static float act1(float x, enum config_act kind)
+{
+	switch (kind) {
+	case CONFIG_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+	case CONFIG_ACT_RELU: return x > 0 ? x : 0;
+	default: return act8((vf8){ 0 } + x, kind)[0];
+	}
+}
+
+CLONES void kernel_act(float *y, const float *gate, size_t n, enum config_act kind)
+{
+	float *restrict out = y;
+	const float *restrict g = gate;
+	size_t i = 0;
+
+	if (kind == CONFIG_ACT_SILU || kind == CONFIG_ACT_GELU_TANH)
+		for (; i + LANES <= n; i += LANES) {
+			vf8 a = act8(load8(g ? g + i : out + i), kind);
+
+			store8(out + i, g ? load8(out + i) * a : a);
+		}
+	for (; i < n; i++)
+		out[i] = g ? out[i] * act1(g[i], kind) : act1(out[i], kind);
+}
+
+void kernel_act_ref(float *y, const float *gate, size_t n, enum config_act kind)
+{
+	for (size_t i = 0; i < n; i++) {
+		double x = gate ? gate[i] : y[i], a = 0;
+
+		switch (kind) {
+		case CONFIG_ACT_SILU: a = x / (1.0 + exp(-x)); break;
+		case CONFIG_ACT_GELU: a = 0.5 * x * (1.0 + erf(x / sqrt(2.0))); break;
+		case CONFIG_ACT_GELU_TANH:
+			a = 0.5 * x * (1.0 + tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x)));
+			break;
+		case CONFIG_ACT_RELU: a = x > 0 ? x : 0; break;
+		}
+		y[i] = gate ? (float)(y[i] * a) : (float)a;
 	}
 }

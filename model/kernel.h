@@ -11,6 +11,10 @@
 #ifndef YOPO_KERNEL_H
 #define YOPO_KERNEL_H
 
+#include <stddef.h>
+
+#include "config.h"
+
 /* y[:, j0:j1] = x · w[j0:j1]ᵀ (+ bias[j0:j1]).
  *   y    (m, ldy) row-major, columns j0..j1-1 written
  *   x    (m, k) row-major
@@ -43,5 +47,14 @@ void kernel_attend(float *o, float *scores, const float *q, const float *kt, con
 /* Naive reference of kernel_attend: double accumulation and libm exp. Same contract. */
 void kernel_attend_ref(float *o, float *scores, const float *q, const float *kt, const float *v,
 		       int lo, int i, int hd, int max_seq, float scale);
+
+/* Activation of the FFN, in place: y[i] = act(y[i]) (gate NULL) or y[i] *= act(gate[i]).
+ *   y (n), gate (n) or NULL; must not overlap.
+ * SiLU and tanh-GELU (as x sigmoid(2u)) use the vectorised exponential (relative error about
+ * 2e-7); exact GELU (f32 erff) and ReLU are scalar. */
+void kernel_act(float *y, const float *gate, size_t n, enum config_act kind);
+
+/* Reference of kernel_act in double with libm. Same contract. */
+void kernel_act_ref(float *y, const float *gate, size_t n, enum config_act kind);
 
 #endif

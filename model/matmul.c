@@ -42,6 +42,7 @@ struct matmul_key {
 	enum matmul_kind kind;
 	int m, nc, k, ld;
 	bool has_bias;
+	int omp_threads;	/* OpenMP team the primitive was created for */
 };
 
 struct matmul_entry {
@@ -164,7 +165,7 @@ void matmul_get_stats(const struct matmul *mm, struct matmul_stats *out)
 static bool key_eq(const struct matmul_key *a, const struct matmul_key *b)
 {
 	return a->kind == b->kind && a->m == b->m && a->nc == b->nc && a->k == b->k &&
-	       a->ld == b->ld && a->has_bias == b->has_bias;
+	       a->ld == b->ld && a->has_bias == b->has_bias && a->omp_threads == b->omp_threads;
 }
 
 /* Memory descriptors of a chunk: src (m, k), wei logical (k, nc), bias (1, nc), dst (m, nc) with
@@ -280,6 +281,7 @@ struct job {
 	const float *x, *w, *bias;
 	int m, n, k, nc;
 	struct matmul_entry *full, *last;	/* oneDNN path only */
+	int omp_threads;			/* OpenMP team per oneDNN call */
 	atomic_int rc;
 };
 
@@ -316,7 +318,7 @@ static void dnnl_chunk(void *ctx, int chunk, int worker)
 	int nargs = 0;
 
 	/* a pool worker is a thread of its own: keep oneDNN's OpenMP team at one thread there too */
-	omp_set_num_threads(1);
+	omp_set_num_threads(jb->omp_threads);
 	mems[0] = mem_wrap(&e->src_md, mm->engine, jb->x);
 	mems[1] = mem_wrap(&e->wei_md, mm->engine, w);
 	mems[2] = mem_wrap(&e->dst_md, mm->engine, jb->y + j0);
@@ -383,15 +385,17 @@ static int chunk_cols(int m, int n, int k, int threads, int align)
 	return nc < n ? nc : n;
 }
 
-static int run_dnnl(struct job *jb)
+/* omp: one call on an OpenMP team of the pool's size (MATMUL_PATH_DNNL_OMP) instead of chunks. */
+static int run_dnnl(struct job *jb, bool omp)
 {
 	struct matmul *mm = jb->mm;
 	int threads = pool_get_threads(), n_chunks, rc;
-	struct matmul_key key = { jb->kind, jb->m, 0, jb->k, jb->n, jb->bias != NULL };
+	struct matmul_key key = { jb->kind, jb->m, 0, jb->k, jb->n, jb->bias != NULL, 1 };
 	size_t scratch;
 
-	omp_set_num_threads(1);
-	jb->nc = chunk_cols(jb->m, jb->n, jb->k, threads, DNNL_ALIGN);
+	jb->omp_threads = key.omp_threads = omp ? threads : 1;
+	omp_set_num_threads(jb->omp_threads);
+	jb->nc = omp ? jb->n : chunk_cols(jb->m, jb->n, jb->k, threads, DNNL_ALIGN);
 	n_chunks = (jb->n + jb->nc - 1) / jb->nc;
 	key.nc = jb->nc;
 	if ((rc = cache_get(mm, &key, &jb->full)))
@@ -408,6 +412,7 @@ static int run_dnnl(struct job *jb)
 		return rc;
 	mm->stats.dnnl_calls++;
 	pool_run(dnnl_chunk, jb, n_chunks);
+	omp_set_num_threads(1);
 	return atomic_load(&jb->rc);
 }
 
@@ -415,14 +420,14 @@ static int run_dnnl(struct job *jb)
 static int matmul_run(struct matmul *mm, enum matmul_kind kind, float *y, const float *x,
 		      const float *w, const float *bias, int m, int n, int k)
 {
-	struct job jb = { mm, kind, y, x, w, bias, m, n, k, n, NULL, NULL, MATMUL_OK };
+	struct job jb = { mm, kind, y, x, w, bias, m, n, k, n, NULL, NULL, 1, MATMUL_OK };
 	enum matmul_path path;
 
 	if (!mm || !y || !x || !w || m <= 0 || n <= 0 || k <= 0)
 		return MATMUL_ERR_ARG;
 	path = mm->path != MATMUL_PATH_AUTO ? mm->path : matmul_choose(m, n, k);
-	if (path == MATMUL_PATH_DNNL)
-		return run_dnnl(&jb);
+	if (path == MATMUL_PATH_DNNL || path == MATMUL_PATH_DNNL_OMP)
+		return run_dnnl(&jb, path == MATMUL_PATH_DNNL_OMP);
 	jb.nc = chunk_cols(m, n, k, pool_get_threads(), KERNEL_ALIGN);
 	mm->stats.kernel_calls++;
 	pool_run(kernel_chunk, &jb, (n + jb.nc - 1) / jb.nc);

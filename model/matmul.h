@@ -37,7 +37,10 @@ enum matmul_error {
 enum matmul_path {
 	MATMUL_PATH_AUTO = 0,	/* matmul_choose decides per call (the default) */
 	MATMUL_PATH_KERNEL,	/* yopo's own kernel (kernel.h) */
-	MATMUL_PATH_DNNL,	/* oneDNN */
+	MATMUL_PATH_DNNL,	/* oneDNN, column chunks on the worker pool */
+	/* oneDNN in one call on its own OpenMP team of matmul_get_threads() threads: the library's
+	 * native threading, for benchmarks only (it spins and splits statically; never chosen) */
+	MATMUL_PATH_DNNL_OMP,
 };
 
 enum {
