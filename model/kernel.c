@@ -218,6 +218,25 @@ CLONES void kernel_attend(float *o, float *scores, const float *q, const float *
 		mx = s[j] > mx ? s[j] : mx;
 	}
 	float inv = (float)(1.0 / exp_sum(s, len, mx));
+	if (hd % LANES == 0) {
+		/* 8 dims at a time, 4 independent accumulators over keys (FMA latency) */
+		for (int d0 = 0; d0 < hd; d0 += LANES) {
+			const float *vd = v + (size_t)lo * hd + d0;
+			vf8 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+			int j = 0;
+
+			for (; j + 4 <= len; j += 4) {
+				a0 += s[j] * load8(vd + (size_t)j * hd);
+				a1 += s[j + 1] * load8(vd + (size_t)(j + 1) * hd);
+				a2 += s[j + 2] * load8(vd + (size_t)(j + 2) * hd);
+				a3 += s[j + 3] * load8(vd + (size_t)(j + 3) * hd);
+			}
+			for (; j < len; j++)
+				a0 += s[j] * load8(vd + (size_t)j * hd);
+			store8(out + d0, ((a0 + a1) + (a2 + a3)) * inv);
+		}
+		return;
+	}
 	for (int d = 0; d < hd; d++)
 		out[d] = 0;
 	for (int j = 0; j < len; j++) {
