@@ -3,6 +3,7 @@
  * hand-computed products; the attention kernel against its reference; the worker pool;
  * primitive-cache behaviour and argument errors. */
 #include <check.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -533,6 +534,43 @@ START_TEST(test_act_vs_ref)
 }
 END_TEST
 
+/* Threads of this process (entries of /proc/self/task), -1 without /proc. */
+static int task_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The oneDNN path never starts an OpenMP team: after split products on both paths the process
+ * has exactly the caller and the pool's one worker. */
+START_TEST(test_no_openmp_team)
+{
+	struct matmul *mm = NULL;
+	struct rng r = { 8 };
+
+	if (task_count() < 0)
+		return;
+	ck_assert_int_eq(task_count(), 1);
+	ck_assert_int_eq(matmul_set_threads(2), 2);
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	for (int p = 0; p < 3; p++) {
+		matmul_set_path(mm, paths[p]);
+		check_shape(mm, &r, false, 64, 1000, 128, true);
+		check_shape(mm, &r, false, 1, 64, 64, false);
+	}
+	ck_assert_int_eq(task_count(), 2);
+	matmul_free(mm);
+}
+END_TEST
+
 static Suite *matmul_suite(void)
 {
 	Suite *s = suite_create("matmul");
@@ -545,6 +583,7 @@ static Suite *matmul_suite(void)
 	tcase_add_test(tc, test_pool_chunks);
 	tcase_add_test(tc, test_attend_vs_ref);
 	tcase_add_test(tc, test_act_vs_ref);
+	tcase_add_test(tc, test_no_openmp_team);
 	tcase_add_test(tc, test_ref_by_hand);
 	tcase_add_test(tc, test_nt_equals_nn_transposed);
 	tcase_add_test(tc, test_cache_same_shape);
