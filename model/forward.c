@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel.h"
 #include "matmul.h"
+#include "pool.h"
 
 struct forward {
 	const struct model *m;
@@ -22,10 +24,12 @@ struct forward {
 	float *att;      /* (max_seq, n_heads*head_dim) attention output before o_proj */
 	float *proj;     /* (max_seq, hidden) */
 	float *up, *gate;/* (max_seq, ffn_max) */
-	float *scores;   /* (max_seq) one query's attention row */
-	float *kcache, *vcache; /* (n_layers, max_seq, n_kv*head_dim) */
+	float *kcache;   /* (n_layers, n_kv, head_dim, max_seq) keys, position-contiguous */
+	float *vcache;   /* (n_layers, n_kv, max_seq, head_dim) values */
 	float *rope_cos, *rope_sin; /* (max_seq, rotary_dim/2) */
 	float *mem;
+	float *scores;   /* (n_scores, max_seq) one query's attention row per pool worker */
+	int n_scores;
 };
 
 const char *forward_strerror(int err)
@@ -60,7 +64,7 @@ int forward_new(struct forward **out, const struct model *m, int max_seq)
 	size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
 	size_t half = (size_t)c->rotary_dim / 2, F = (size_t)f->ffn_max;
 	size_t sizes[] = {S * H, S * H, S * H, S * qd, S * kvd, S * kvd, S * qd, S * H, S * F, S * F,
-			  S, (size_t)c->n_layers * S * kvd, (size_t)c->n_layers * S * kvd, S * half, S * half};
+			  (size_t)c->n_layers * S * kvd, (size_t)c->n_layers * S * kvd, S * half, S * half};
 	size_t total = 0;
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
 		total += sizes[i];
@@ -70,7 +74,7 @@ int forward_new(struct forward **out, const struct model *m, int max_seq)
 		return FORWARD_ERR_NOMEM;
 	}
 	float **bufs[] = {&f->x, &f->a, &f->b, &f->q, &f->k, &f->v, &f->att, &f->proj, &f->up, &f->gate,
-			  &f->scores, &f->kcache, &f->vcache, &f->rope_cos, &f->rope_sin};
+			  &f->kcache, &f->vcache, &f->rope_cos, &f->rope_sin};
 	float *p = f->mem;
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
 		*bufs[i] = p;
@@ -94,6 +98,7 @@ void forward_free(struct forward *f)
 		return;
 	matmul_free(f->mm);
 	free(f->mem);
+	free(f->scores);
 	free(f);
 }
 
@@ -124,18 +129,6 @@ static void norm_rows(float *y, const float *x, const float *w, const float *b, 
 	}
 }
 
-static float act(float x, enum config_act kind)
-{
-	switch (kind) {
-	case CONFIG_ACT_SILU: return x / (1.0f + expf(-x));
-	case CONFIG_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-	case CONFIG_ACT_GELU_TANH:
-		return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-	case CONFIG_ACT_RELU: return x > 0 ? x : 0;
-	}
-	return x;
-}
-
 /* Rotates the first rotary_dim dims of each head of x (n, heads*head_dim) at positions pos..,
  * HF rotate_half convention: pairs (i, i + rotary_dim/2). */
 static void rope(const struct forward *f, float *x, int n, int heads, int pos)
@@ -156,48 +149,68 @@ static void rope(const struct forward *f, float *x, int n, int heads, int pos)
 	}
 }
 
-/* att (n, heads*hd) from q (n, heads*hd) and the layer's cache (pos+n rows). */
+struct attn_job {
+	struct forward *f;
+	int layer, n, pos;
+};
+
+/* One query head (chunk) for every row of the chunk of tokens. */
+static void attn_head(void *ctx, int h, int worker)
+{
+	const struct attn_job *jb = ctx;
+	struct forward *f = jb->f;
+	const struct config *c = &f->m->cfg;
+	int hd = c->head_dim, kh = h / (c->n_heads / c->n_kv_heads), window = c->window[jb->layer];
+	size_t qd = (size_t)c->n_heads * hd, S = (size_t)f->max_seq;
+	size_t head = (size_t)jb->layer * c->n_kv_heads + (size_t)kh;
+	const float *kt = f->kcache + head * hd * S, *vc = f->vcache + head * S * hd;
+	float *scores = f->scores + (size_t)worker * S;
+
+	for (int t = 0; t < jb->n; t++) {
+		int i = jb->pos + t; /* absolute query position; keys 0..i */
+		int lo = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
+
+		kernel_attend(f->att + (size_t)t * qd + (size_t)h * hd, scores,
+			      f->q + (size_t)t * qd + (size_t)h * hd, kt, vc, lo, i, hd, f->max_seq,
+			      (float)c->attn_scale);
+	}
+}
+
+/* att (n, heads*hd) from q (n, heads*hd) and the layer's cache (pos+n rows); heads run on the
+ * pool when the chunk is large enough to pay for waking it. */
 static void attention(struct forward *f, int layer, int n, int pos)
 {
 	const struct config *c = &f->m->cfg;
-	int hd = c->head_dim, nh = c->n_heads, group = c->n_heads / c->n_kv_heads;
-	size_t kvd = (size_t)c->n_kv_heads * hd, qd = (size_t)nh * hd;
-	const float *kc = f->kcache + (size_t)layer * f->max_seq * kvd;
-	const float *vc = f->vcache + (size_t)layer * f->max_seq * kvd;
-	int window = c->window[layer];
-	float scale = (float)c->attn_scale;
-	for (int t = 0; t < n; t++) {
-		int i = pos + t; /* absolute query position; keys 0..i */
-		int lo = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
-		for (int h = 0; h < nh; h++) {
-			const float *qv = f->q + (size_t)t * qd + (size_t)h * hd;
-			int kh = h / group;
-			float mx = -INFINITY;
-			for (int j = lo; j <= i; j++) {
-				const float *kv = kc + (size_t)j * kvd + (size_t)kh * hd;
-				float s = 0;
-				for (int d = 0; d < hd; d++)
-					s += qv[d] * kv[d];
-				s *= scale;
-				f->scores[j] = s;
-				if (s > mx)
-					mx = s;
-			}
-			double sum = 0;
-			for (int j = lo; j <= i; j++) {
-				f->scores[j] = expf(f->scores[j] - mx);
-				sum += f->scores[j];
-			}
-			float inv = (float)(1.0 / sum);
-			float *o = f->att + (size_t)t * qd + (size_t)h * hd;
+	struct attn_job jb = { f, layer, n, pos };
+	double work = (double)n * (pos + n) * c->n_heads * c->head_dim;
+
+	if (work >= MATMUL_THREAD_MIN_MACS && pool_get_threads() > 1) {
+		pool_run(attn_head, &jb, c->n_heads);
+		return;
+	}
+	for (int h = 0; h < c->n_heads; h++)
+		attn_head(&jb, h, 0);
+}
+
+/* Appends k, v (n, n_kv*hd) at positions pos.. of layer's cache: keys transposed per head to
+ * (hd, max_seq), values as (max_seq, hd) per head. */
+static void cache_store(struct forward *f, int layer, int n, int pos)
+{
+	const struct config *c = &f->m->cfg;
+	int hd = c->head_dim, nkv = c->n_kv_heads;
+	size_t S = (size_t)f->max_seq, kvd = (size_t)nkv * hd;
+
+	for (int h = 0; h < nkv; h++) {
+		size_t head = (size_t)layer * nkv + (size_t)h;
+		float *kt = f->kcache + head * hd * S, *vc = f->vcache + head * S * hd;
+
+		for (int t = 0; t < n; t++) {
+			const float *kr = f->k + (size_t)t * kvd + (size_t)h * hd;
+
 			for (int d = 0; d < hd; d++)
-				o[d] = 0;
-			for (int j = lo; j <= i; j++) {
-				const float *vv = vc + (size_t)j * kvd + (size_t)kh * hd;
-				float p = f->scores[j] * inv;
-				for (int d = 0; d < hd; d++)
-					o[d] += p * vv[d];
-			}
+				kt[(size_t)d * S + (size_t)(pos + t)] = kr[d];
+			memcpy(vc + (size_t)(pos + t) * hd, f->v + (size_t)t * kvd + (size_t)h * hd,
+			       (size_t)hd * sizeof(float));
 		}
 	}
 }
@@ -216,9 +229,7 @@ static int attn_block(struct forward *f, int layer, const float *in, int n, int 
 		rope(f, f->q, n, c->n_heads, pos);
 		rope(f, f->k, n, c->n_kv_heads, pos);
 	}
-	size_t base = ((size_t)layer * f->max_seq + (size_t)pos) * kvd;
-	memcpy(f->kcache + base, f->k, (size_t)n * kvd * sizeof(float));
-	memcpy(f->vcache + base, f->v, (size_t)n * kvd * sizeof(float));
+	cache_store(f, layer, n, pos);
 	attention(f, layer, n, pos);
 	if (matmul_nt(f->mm, f->proj, f->att, L->wo, L->bo, n, H, qd))
 		return FORWARD_ERR_MATMUL;
@@ -239,16 +250,27 @@ static int ffn_block(struct forward *f, int layer, float *out, const float *in, 
 	if (c->gated) {
 		if (matmul_nt(f->mm, f->gate, in, L->gate, L->b_gate, n, F, H))
 			return FORWARD_ERR_MATMUL;
-		for (size_t i = 0; i < nf; i++)
-			f->up[i] *= act(f->gate[i], c->act);
+		kernel_act(f->up, f->gate, nf, c->act);
 	} else {
-		for (size_t i = 0; i < nf; i++)
-			f->up[i] = act(f->up[i], c->act);
+		kernel_act(f->up, NULL, nf, c->act);
 	}
 	if (f->observe)
 		f->observe(f->observe_ctx, layer, FORWARD_POINT_FFN_HIDDEN, f->up, n, F);
 	if (matmul_nt(f->mm, out, f->up, L->down, L->b_down, n, H, F))
 		return FORWARD_ERR_MATMUL;
+	return FORWARD_OK;
+}
+
+/* One attention row per pool worker; grows only when the thread count does. */
+static int scores_reserve(struct forward *f, int threads)
+{
+	if (threads <= f->n_scores)
+		return FORWARD_OK;
+	float *p = realloc(f->scores, (size_t)threads * (size_t)f->max_seq * sizeof *p);
+	if (!p)
+		return FORWARD_ERR_NOMEM;
+	f->scores = p;
+	f->n_scores = threads;
 	return FORWARD_OK;
 }
 
@@ -264,6 +286,8 @@ int forward_run(struct forward *f, float *logits, const int *tokens, int n, int 
 	for (int t = 0; t < n; t++)
 		if (tokens[t] < 0 || tokens[t] >= c->vocab)
 			return FORWARD_ERR_TOKEN;
+	if ((rc = scores_reserve(f, pool_get_threads())))
+		return rc;
 
 	for (int t = 0; t < n; t++) {
 		float *xr = f->x + (size_t)t * H;

@@ -2,8 +2,11 @@
  *
  * One call runs a chunk of tokens at consecutive positions [pos, pos+n) and attends to everything
  * cached before pos, so perplexity (one chunk per window, pos = 0) and greedy generation (a
- * prompt chunk, then one token at a time) share one code path. Linear layers go through oneDNN
- * (matmul.h); attention, norms, RoPE and activations are plain loops.
+ * prompt chunk, then one token at a time) share one code path: a chunk goes through each layer
+ * as one batch (every Linear layer is one (n, in) x (in, out) product, matmul.h: own kernel or
+ * oneDNN). Attention visits exactly the causal (and local-window) keys of each query, no masked
+ * work: keys are cached transposed per head (position-contiguous) so the score loop runs over
+ * keys in vectors (kernel_attend); chunks large enough run their heads on the worker pool.
  *
  * A caller may observe the FFN input (the normalised hidden state fed to up/gate) and the FFN
  * intermediate (the activation fed to down) of every layer, e.g. to collect Wanda's activation
@@ -18,7 +21,7 @@ enum forward_error {
 	FORWARD_ERR_NOMEM = -1,
 	FORWARD_ERR_TOKEN = -2,    /* a token id outside [0, vocab) */
 	FORWARD_ERR_TOO_LONG = -3, /* pos + n exceeds the cache or the position table */
-	FORWARD_ERR_MATMUL = -4,   /* oneDNN failed */
+	FORWARD_ERR_MATMUL = -4,   /* a matrix product failed (oneDNN) */
 	FORWARD_ERR_ARG = -5,
 };
 

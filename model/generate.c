@@ -1,4 +1,4 @@
-/* generate: greedy decoding. See generate.h. */
+/* generate: greedy decoding loop. See generate.h. */
 #include "generate.h"
 
 #include <stdlib.h>
@@ -7,65 +7,114 @@
 #include "err.h"
 #include "forward.h"
 
-/* Highest logit v (n) among ids the tokenizer can decode; -1 if none. */
-static int argmax_decodable(const float *v, int n, const struct tokenizer *tok)
+/* Highest logit among the ids with mask[id] set; -1 when none is. logits (V), mask (V). */
+static int masked_argmax(const float *logits, const unsigned char *mask, int V)
 {
 	int best = -1;
-	for (int i = 0; i < n; i++)
-		if (tokenizer_token(tok, i) && (best < 0 || v[i] > v[best]))
+	float top = 0;
+
+	for (int i = 0; i < V; i++)
+		if (mask[i] && (best < 0 || logits[i] > top)) {
 			best = i;
+			top = logits[i];
+		}
 	return best;
 }
 
-int generate_greedy(struct generate_result *res, const struct model *m,
-		    const struct tokenizer *tok, int eos_id, int *ids, size_t n, long max_tokens,
-		    generate_token_fn *cb, void *ctx, char *err, size_t errlen)
+/* mask (V): 1 for every id the tokenizer has a token for. */
+static unsigned char *decodable_mask(const struct tokenizer *tok, int V)
 {
-	int ctx_len = m->cfg.max_pos, V = m->cfg.vocab, rc;
-	struct forward *f = NULL;
-	struct generate_result r = {0, false, 0};
-	if (n == 0 || n >= (size_t)ctx_len || max_tokens < 1)
-		return err_set(err, errlen, GENERATE_ERR_ARG,
-			       "prompt of %zu tokens: needs 1 to %d tokens and room for one more", n,
-			       ctx_len - 1);
-	/* logits (n, V) for the prompt, then (1, V) per step */
-	float *logits = malloc(n * (size_t)V * sizeof *logits);
-	if (!logits || forward_new(&f, m, ctx_len)) {
-		rc = err_set(err, errlen, GENERATE_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	double t0 = util_now();
-	if (forward_run(f, logits, ids, (int)n, 0))
-		goto forward_failed;
-	const float *last = logits + (n - 1) * (size_t)V;
-	for (;;) {
-		int next = argmax_decodable(last, V, tok);
+	unsigned char *mask = malloc((size_t)V);
+
+	if (mask)
+		for (int i = 0; i < V; i++)
+			mask[i] = tokenizer_token(tok, i) != NULL;
+	return mask;
+}
+
+/* Steps after the prompt; logits (V) holds the prompt's last row. */
+static int decode_loop(struct generate_result *r, struct forward *f, float *logits,
+		       const unsigned char *mask, int V, int ctx_len, int eos_id, int *ids,
+		       size_t n, long max_tokens, generate_token_fn *cb, void *ctx, char *err,
+		       size_t errlen)
+{
+	int rc;
+
+	while (r->generated < max_tokens) {
+		int next = masked_argmax(logits, mask, V);
+
 		if (next < 0 || next == eos_id)
 			break;
 		ids[n++] = next;
-		r.generated++;
-		if (cb && cb(ctx, ids, n)) {
-			rc = err_set(err, errlen, GENERATE_ERR_CALLBACK, "the token callback failed");
-			goto out;
-		}
-		if (r.generated == max_tokens)
+		r->generated++;
+		if (cb && cb(ctx, ids, n))
+			return err_set(err, errlen, GENERATE_ERR_CALLBACK,
+				       "generation stopped by the token callback after %ld tokens",
+				       r->generated);
+		if (r->generated == max_tokens)
 			break;
-		if ((int)n >= ctx_len) {
-			r.hit_context = true;
+		if ((long)n >= ctx_len) {
+			r->hit_context = true;
 			break;
 		}
-		if (forward_run(f, logits, &ids[n - 1], 1, (int)n - 1))
-			goto forward_failed;
-		last = logits;
+		if ((rc = forward_run(f, logits, &ids[n - 1], 1, (int)n - 1)))
+			return err_set(err, errlen, GENERATE_ERR_FORWARD, "forward pass at position %zu: %s",
+				       n - 1, forward_strerror(rc));
 	}
+	return GENERATE_OK;
+}
+
+int generate_greedy(struct generate_result *res, const struct model *m,
+		    const struct tokenizer *tok, int eos_id, int *ids, size_t n,
+		    long max_tokens, generate_token_fn *cb, void *ctx, char *err,
+		    size_t errlen)
+{
+	int rc, V, ctx_len;
+	struct forward *f = NULL;
+	float *logits = NULL;
+	unsigned char *mask = NULL;
+	struct generate_result r = { 0, false, 0 };
+	double t0;
+
+	if (!res || !m || !tok || !ids || n == 0 || max_tokens < 0)
+		return err_set(err, errlen, GENERATE_ERR_ARG, "generate: invalid argument");
+	V = m->cfg.vocab;
+	ctx_len = m->cfg.max_pos;
+	if (n >= (size_t)ctx_len)
+		return err_set(err, errlen, GENERATE_ERR_ARG,
+			       "prompt of %zu tokens leaves no room in the context of %d", n, ctx_len);
+	/* the cache needs only the positions this call can reach */
+	long reach = (long)n + max_tokens;
+	int max_seq = reach < ctx_len ? (int)reach : ctx_len;
+
+	logits = malloc(n * (size_t)V * sizeof *logits);
+	mask = decodable_mask(tok, V);
+	if (!logits || !mask) {
+		rc = err_set(err, errlen, GENERATE_ERR_NOMEM, "out of memory for %zu x %d logits", n, V);
+		goto out;
+	}
+	if ((rc = forward_new(&f, m, max_seq))) {
+		rc = err_set(err, errlen, rc == FORWARD_ERR_NOMEM ? GENERATE_ERR_NOMEM : GENERATE_ERR_FORWARD,
+			     "forward state for %d positions: %s", max_seq, forward_strerror(rc));
+		goto out;
+	}
+	t0 = util_now();
+	if ((rc = forward_run(f, logits, ids, (int)n, 0))) {
+		rc = err_set(err, errlen, GENERATE_ERR_FORWARD, "forward pass over the %zu-token prompt: %s",
+			     n, forward_strerror(rc));
+		goto out;
+	}
+	/* the last prompt row becomes the first row: steps reuse the buffer's start */
+	for (int i = 0; i < V; i++)
+		logits[i] = logits[(n - 1) * (size_t)V + (size_t)i];
+	if ((rc = decode_loop(&r, f, logits, mask, V, ctx_len, eos_id, ids, n, max_tokens, cb, ctx,
+			      err, errlen)))
+		goto out;
 	r.seconds = util_now() - t0;
 	*res = r;
-	rc = GENERATE_OK;
-	goto out;
-forward_failed:
-	rc = err_set(err, errlen, GENERATE_ERR_FORWARD, "forward pass failed");
 out:
 	forward_free(f);
+	free(mask);
 	free(logits);
 	return rc;
 }

@@ -1,22 +1,34 @@
-/* matmul: oneDNN-backed f32 products with a per-handle primitive cache, plus
- * naive double-accumulating references. The only file that includes dnnl.h.
+/* matmul: dispatch between the own kernel and oneDNN, the split of a product into column chunks
+ * for the worker pool, oneDNN's primitive cache, and the naive double-accumulating references.
+ * The only file that includes dnnl.h and omp.h (oneDNN's runtime).
  *
- * Each cache entry owns one compiled matmul primitive and the memory objects
- * that describe its operands; the memory objects are created without a buffer
- * and pointed at the caller's arrays on every call, so nothing is copied.
- * Scratchpad is user-managed (one growable buffer per handle) so that handles
- * used on different threads share no library state. */
+ * Each cache entry owns one compiled primitive for a chunk shape; memory objects are wrapped
+ * around the caller's arrays per chunk (a few microseconds, paid only on the large products this
+ * path serves), so nothing is copied and workers share no memory object. Scratchpads and streams
+ * are per pool worker, so chunks on different threads share no library state. */
 #include "matmul.h"
 
 #include <assert.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 
 #include <dnnl.h>
+#include <omp.h>
+
+#include "kernel.h"
+#include "pool.h"
 
 enum {
-	MATMUL_CACHE_CAPACITY = 16,
+	MATMUL_CACHE_CAPACITY = 32,
+	KERNEL_ALIGN = 8,	/* kernel chunks start on a multiple of this column */
+	DNNL_ALIGN = 64,	/* oneDNN chunks: whole cache lines of y */
+	CHUNKS_PER_THREAD = 4,	/* dynamic claiming needs more chunks than threads */
+	/* matmul_choose: oneDNN from this many rows and multiply-adds on (bench-matmul table 1:
+	 * the kernel wins every m <= 16 shape, oneDNN most m >= 32 ones above 4M multiply-adds) */
+	DNNL_MIN_M = 32,
+	DNNL_MIN_MACS = 1 << 22,
 };
 
 enum matmul_kind {
@@ -24,26 +36,30 @@ enum matmul_kind {
 	MATMUL_KIND_NN,	/* right factor stored (k, n) */
 };
 
+/* One compiled primitive: a chunk of nc columns of a product whose y (and NN w) rows are ld
+ * floats apart. */
 struct matmul_key {
 	enum matmul_kind kind;
-	int m, n, k;
+	int m, nc, k, ld;
 	bool has_bias;
+	int omp_threads;	/* OpenMP team the primitive was created for */
 };
 
 struct matmul_entry {
 	struct matmul_key key;
 	uint64_t last_use;	/* 0 = slot empty */
 	dnnl_primitive_t prim;
-	dnnl_memory_t src, wei, bias, dst, scratch;	/* bias/scratch may be NULL */
+	dnnl_memory_desc_t src_md, wei_md, bias_md, dst_md, scratch_md;
 	size_t scratch_bytes;
 };
 
 struct matmul {
 	dnnl_engine_t engine;
-	dnnl_stream_t stream;
+	dnnl_stream_t stream[POOL_MAX_THREADS];	/* per pool worker, created on first use */
+	void *scratch[POOL_MAX_THREADS];	/* per pool worker scratchpad, scratch_cap bytes */
+	size_t scratch_cap[POOL_MAX_THREADS];
+	enum matmul_path path;
 	uint64_t tick;		/* LRU clock, advanced on every call */
-	void *scratch;		/* shared scratchpad buffer, scratch_cap bytes */
-	size_t scratch_cap;
 	struct matmul_stats stats;
 	struct matmul_entry cache[MATMUL_CACHE_CAPACITY];
 };
@@ -64,6 +80,30 @@ const char *matmul_strerror(int err)
 	}
 }
 
+int matmul_set_threads(int n)
+{
+	omp_set_num_threads(1);
+	return pool_set_threads(n);
+}
+
+int matmul_get_threads(void)
+{
+	return pool_get_threads();
+}
+
+enum matmul_path matmul_choose(int m, int n, int k)
+{
+	if (m >= DNNL_MIN_M && (double)m * n * k >= DNNL_MIN_MACS)
+		return MATMUL_PATH_DNNL;
+	return MATMUL_PATH_KERNEL;
+}
+
+void matmul_set_path(struct matmul *mm, enum matmul_path path)
+{
+	assert(mm);
+	mm->path = path;
+}
+
 int matmul_new(struct matmul **out)
 {
 	int rc = MATMUL_ERR_DNNL;
@@ -78,11 +118,6 @@ int matmul_new(struct matmul **out)
 		mm->engine = NULL;
 		goto out;
 	}
-	if (dnnl_stream_create(&mm->stream, mm->engine, dnnl_stream_default_flags)
-	    != dnnl_success) {
-		mm->stream = NULL;
-		goto out;
-	}
 	mm->stats.capacity = MATMUL_CACHE_CAPACITY;
 	*out = mm;
 	mm = NULL;
@@ -92,18 +127,11 @@ out:
 	return rc;
 }
 
-/* Destroys whatever part of e exists and marks the slot empty. */
+/* Destroys the primitive of e and marks the slot empty. */
 static void entry_clear(struct matmul_entry *e)
 {
-	dnnl_memory_t *mems[] = { &e->src, &e->wei, &e->bias, &e->dst, &e->scratch };
-
 	if (e->prim)
 		dnnl_primitive_destroy(e->prim);
-	for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++) {
-		if (*mems[i])
-			dnnl_memory_destroy(*mems[i]);
-		*mems[i] = NULL;
-	}
 	e->prim = NULL;
 	e->scratch_bytes = 0;
 	e->last_use = 0;
@@ -115,11 +143,13 @@ void matmul_free(struct matmul *mm)
 		return;
 	for (int i = 0; i < MATMUL_CACHE_CAPACITY; i++)
 		entry_clear(&mm->cache[i]);
-	if (mm->stream)
-		dnnl_stream_destroy(mm->stream);
+	for (int i = 0; i < POOL_MAX_THREADS; i++) {
+		if (mm->stream[i])
+			dnnl_stream_destroy(mm->stream[i]);
+		free(mm->scratch[i]);
+	}
 	if (mm->engine)
 		dnnl_engine_destroy(mm->engine);
-	free(mm->scratch);
 	free(mm);
 }
 
@@ -134,23 +164,38 @@ void matmul_get_stats(const struct matmul *mm, struct matmul_stats *out)
 
 static bool key_eq(const struct matmul_key *a, const struct matmul_key *b)
 {
-	return a->kind == b->kind && a->m == b->m && a->n == b->n &&
-	       a->k == b->k && a->has_bias == b->has_bias;
+	return a->kind == b->kind && a->m == b->m && a->nc == b->nc && a->k == b->k &&
+	       a->ld == b->ld && a->has_bias == b->has_bias && a->omp_threads == b->omp_threads;
 }
 
-/* Memory object with no buffer of its own; the handle is set per call. */
-static int mem_create(dnnl_memory_t *mem, const dnnl_memory_desc_t *md,
-		      dnnl_engine_t engine)
+/* Memory descriptors of a chunk: src (m, k), wei logical (k, nc), bias (1, nc), dst (m, nc) with
+ * row stride ld. */
+static int entry_descs(struct matmul_entry *e, const struct matmul_key *key)
 {
-	if (dnnl_memory_create(mem, md, engine, DNNL_MEMORY_NONE) != dnnl_success) {
-		*mem = NULL;
-		return MATMUL_ERR_DNNL;
+	dnnl_dims_t src_dims = { key->m, key->k };
+	dnnl_dims_t wei_dims = { key->k, key->nc };
+	dnnl_dims_t bias_dims = { 1, key->nc };
+	dnnl_dims_t dst_dims = { key->m, key->nc };
+	dnnl_dims_t dst_strides = { key->ld, 1 };
+	/* NT: chunk rows of w (n, k) are a contiguous (nc, k) block = (k, nc) with strides (1, k).
+	 * NN: columns of w (k, n) = (k, nc) with strides (ld, 1). */
+	dnnl_dims_t wei_strides = { 1, key->k };
+
+	if (key->kind == MATMUL_KIND_NN) {
+		wei_strides[0] = key->ld;
+		wei_strides[1] = 1;
 	}
+	if (dnnl_memory_desc_init_by_tag(&e->src_md, 2, src_dims, dnnl_f32, dnnl_ab) != dnnl_success ||
+	    dnnl_memory_desc_init_by_strides(&e->wei_md, 2, wei_dims, dnnl_f32, wei_strides)
+	    != dnnl_success ||
+	    dnnl_memory_desc_init_by_tag(&e->bias_md, 2, bias_dims, dnnl_f32, dnnl_ab) != dnnl_success ||
+	    dnnl_memory_desc_init_by_strides(&e->dst_md, 2, dst_dims, dnnl_f32, dst_strides)
+	    != dnnl_success)
+		return MATMUL_ERR_DNNL;
 	return MATMUL_OK;
 }
 
-/* Compiles the primitive for key into the empty slot e. On failure e is left
- * empty. */
+/* Compiles the primitive for key into the empty slot e. On failure e is left empty. */
 static int entry_build(struct matmul *mm, struct matmul_entry *e,
 		       const struct matmul_key *key)
 {
@@ -158,22 +203,12 @@ static int entry_build(struct matmul *mm, struct matmul_entry *e,
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_matmul_desc_t desc;
-	dnnl_memory_desc_t src_md, wei_md, bias_md, dst_md;
 	const dnnl_memory_desc_t *scratch_md;
-	dnnl_dims_t src_dims = { key->m, key->k };
-	dnnl_dims_t wei_dims = { key->k, key->n };	/* logical (k, n) */
-	dnnl_dims_t bias_dims = { 1, key->n };
-	dnnl_dims_t dst_dims = { key->m, key->n };
-	/* (k, n) with tag ba has strides (1, k): exactly w (n, k) row-major. */
-	dnnl_format_tag_t wei_tag = key->kind == MATMUL_KIND_NT ? dnnl_ba : dnnl_ab;
 
-	if (dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_ab) != dnnl_success ||
-	    dnnl_memory_desc_init_by_tag(&wei_md, 2, wei_dims, dnnl_f32, wei_tag) != dnnl_success ||
-	    dnnl_memory_desc_init_by_tag(&bias_md, 2, bias_dims, dnnl_f32, dnnl_ab) != dnnl_success ||
-	    dnnl_memory_desc_init_by_tag(&dst_md, 2, dst_dims, dnnl_f32, dnnl_ab) != dnnl_success)
+	if (entry_descs(e, key))
 		goto out;
-	if (dnnl_matmul_desc_init(&desc, &src_md, &wei_md,
-				  key->has_bias ? &bias_md : NULL, &dst_md) != dnnl_success)
+	if (dnnl_matmul_desc_init(&desc, &e->src_md, &e->wei_md,
+				  key->has_bias ? &e->bias_md : NULL, &e->dst_md) != dnnl_success)
 		goto out;
 	if (dnnl_primitive_attr_create(&attr) != dnnl_success) {
 		attr = NULL;
@@ -190,15 +225,10 @@ static int entry_build(struct matmul *mm, struct matmul_entry *e,
 		e->prim = NULL;
 		goto out;
 	}
-	if (mem_create(&e->src, &src_md, mm->engine) ||
-	    mem_create(&e->wei, &wei_md, mm->engine) ||
-	    mem_create(&e->dst, &dst_md, mm->engine) ||
-	    (key->has_bias && mem_create(&e->bias, &bias_md, mm->engine)))
-		goto out;
 	scratch_md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
 	e->scratch_bytes = scratch_md ? dnnl_memory_desc_get_size(scratch_md) : 0;
-	if (e->scratch_bytes > 0 && mem_create(&e->scratch, scratch_md, mm->engine))
-		goto out;
+	if (e->scratch_bytes > 0)
+		e->scratch_md = *scratch_md;
 	e->key = *key;
 	rc = MATMUL_OK;
 out:
@@ -211,8 +241,7 @@ out:
 	return rc;
 }
 
-/* Finds or builds the entry for key; evicts the least recently used one when
- * the cache is full. */
+/* Finds or builds the entry for key; evicts the least recently used one when the cache is full. */
 static int cache_get(struct matmul *mm, const struct matmul_key *key,
 		     struct matmul_entry **out)
 {
@@ -244,52 +273,164 @@ static int cache_get(struct matmul *mm, const struct matmul_key *key,
 	return MATMUL_OK;
 }
 
-static int set_handle(dnnl_memory_t mem, const void *ptr)
+/* One product split into n_chunks column chunks of nc columns (the last may be shorter). */
+struct job {
+	struct matmul *mm;
+	enum matmul_kind kind;
+	float *y;
+	const float *x, *w, *bias;
+	int m, n, k, nc;
+	struct matmul_entry *full, *last;	/* oneDNN path only */
+	int omp_threads;			/* OpenMP team per oneDNN call */
+	atomic_int rc;
+};
+
+static void kernel_chunk(void *ctx, int chunk, int worker)
 {
-	/* oneDNN takes void *; inputs are only read. */
-	return dnnl_memory_set_data_handle(mem, (void *)ptr) == dnnl_success
-	       ? MATMUL_OK : MATMUL_ERR_DNNL;
+	struct job *jb = ctx;
+	int j0 = chunk * jb->nc, j1 = j0 + jb->nc < jb->n ? j0 + jb->nc : jb->n;
+
+	(void)worker;
+	if (jb->kind == MATMUL_KIND_NT)
+		kernel_nt(jb->y, jb->x, jb->w, jb->bias, jb->m, j0, j1, jb->k, jb->n);
+	else
+		kernel_nn(jb->y, jb->x, jb->w, jb->bias, jb->m, j0, j1, jb->k, jb->n, jb->n);
 }
 
-/* y (m, n), x (m, k), w (n, k) for NT or (k, n) for NN, bias (n) or NULL;
- * all row-major. */
-static int matmul_run(struct matmul *mm, enum matmul_kind kind, float *y,
-		      const float *x, const float *w, const float *bias,
-		      int m, int n, int k)
+/* Memory object over the caller's buffer (oneDNN takes void *; inputs are only read). */
+static dnnl_memory_t mem_wrap(const dnnl_memory_desc_t *md, dnnl_engine_t engine, const void *p)
 {
-	struct matmul_key key = { kind, m, n, k, bias != NULL };
-	struct matmul_entry *e;
+	dnnl_memory_t mem;
+
+	if (dnnl_memory_create(&mem, md, engine, (void *)p) != dnnl_success)
+		return NULL;
+	return mem;
+}
+static void dnnl_chunk(void *ctx, int chunk, int worker)
+{
+	struct job *jb = ctx;
+	struct matmul *mm = jb->mm;
+	int j0 = chunk * jb->nc;
+	struct matmul_entry *e = j0 + jb->nc <= jb->n ? jb->full : jb->last;
+	const float *w = jb->kind == MATMUL_KIND_NT ? jb->w + (size_t)j0 * jb->k : jb->w + j0;
+	dnnl_memory_t mems[5] = { NULL };
 	dnnl_exec_arg_t args[5];
 	int nargs = 0;
-	int rc;
+
+	/* a pool worker is a thread of its own: keep oneDNN's OpenMP team at one thread there too */
+	omp_set_num_threads(jb->omp_threads);
+	mems[0] = mem_wrap(&e->src_md, mm->engine, jb->x);
+	mems[1] = mem_wrap(&e->wei_md, mm->engine, w);
+	mems[2] = mem_wrap(&e->dst_md, mm->engine, jb->y + j0);
+	if (!mems[0] || !mems[1] || !mems[2])
+		goto fail;
+	args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_SRC, mems[0] };
+	args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_WEIGHTS, mems[1] };
+	args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_DST, mems[2] };
+	if (e->key.has_bias) {
+		if (!(mems[3] = mem_wrap(&e->bias_md, mm->engine, jb->bias + j0)))
+			goto fail;
+		args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, mems[3] };
+	}
+	if (e->scratch_bytes) {
+		if (!(mems[4] = mem_wrap(&e->scratch_md, mm->engine, mm->scratch[worker])))
+			goto fail;
+		args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_SCRATCHPAD, mems[4] };
+	}
+	if (dnnl_primitive_execute(e->prim, mm->stream[worker], nargs, args) != dnnl_success ||
+	    dnnl_stream_wait(mm->stream[worker]) != dnnl_success)
+		goto fail;
+	goto out;
+fail:
+	atomic_store(&jb->rc, MATMUL_ERR_DNNL);
+out:
+	for (int i = 0; i < 5; i++)
+		if (mems[i])
+			dnnl_memory_destroy(mems[i]);
+}
+
+/* Streams and scratchpads for workers 0..threads-1, sized for the chunks' primitives. */
+static int workers_prepare(struct matmul *mm, int threads, size_t scratch_bytes)
+{
+	for (int i = 0; i < threads; i++) {
+		if (!mm->stream[i] &&
+		    dnnl_stream_create(&mm->stream[i], mm->engine, dnnl_stream_default_flags)
+		    != dnnl_success) {
+			mm->stream[i] = NULL;
+			return MATMUL_ERR_DNNL;
+		}
+		if (scratch_bytes > mm->scratch_cap[i]) {
+			void *p = realloc(mm->scratch[i], scratch_bytes);
+
+			if (!p)
+				return MATMUL_ERR_NOMEM;
+			mm->scratch[i] = p;
+			mm->scratch_cap[i] = scratch_bytes;
+		}
+	}
+	return MATMUL_OK;
+}
+
+/* Chunk width for n columns on `threads` threads: one chunk when the product is small or there is
+ * one thread, else about CHUNKS_PER_THREAD per thread, a multiple of align. */
+static int chunk_cols(int m, int n, int k, int threads, int align)
+{
+	int want, nc;
+
+	if (threads <= 1 || (double)m * n * k < MATMUL_THREAD_MIN_MACS)
+		return n;
+	want = threads * CHUNKS_PER_THREAD;
+	nc = (n + want - 1) / want;
+	nc = (nc + align - 1) / align * align;
+	return nc < n ? nc : n;
+}
+
+/* omp: one call on an OpenMP team of the pool's size (MATMUL_PATH_DNNL_OMP) instead of chunks. */
+static int run_dnnl(struct job *jb, bool omp)
+{
+	struct matmul *mm = jb->mm;
+	int threads = pool_get_threads(), n_chunks, rc;
+	struct matmul_key key = { jb->kind, jb->m, 0, jb->k, jb->n, jb->bias != NULL, 1 };
+	size_t scratch;
+
+	jb->omp_threads = key.omp_threads = omp ? threads : 1;
+	omp_set_num_threads(jb->omp_threads);
+	jb->nc = omp ? jb->n : chunk_cols(jb->m, jb->n, jb->k, threads, DNNL_ALIGN);
+	n_chunks = (jb->n + jb->nc - 1) / jb->nc;
+	key.nc = jb->nc;
+	if ((rc = cache_get(mm, &key, &jb->full)))
+		return rc;
+	jb->last = jb->full;
+	if (jb->n % jb->nc) {
+		key.nc = jb->n % jb->nc;
+		if ((rc = cache_get(mm, &key, &jb->last)))
+			return rc;
+	}
+	scratch = jb->full->scratch_bytes > jb->last->scratch_bytes ? jb->full->scratch_bytes
+								    : jb->last->scratch_bytes;
+	if ((rc = workers_prepare(mm, n_chunks > 1 ? threads : 1, scratch)))
+		return rc;
+	mm->stats.dnnl_calls++;
+	pool_run(dnnl_chunk, jb, n_chunks);
+	omp_set_num_threads(1);
+	return atomic_load(&jb->rc);
+}
+
+/* y (m, n), x (m, k), w (n, k) for NT or (k, n) for NN, bias (n) or NULL; all row-major. */
+static int matmul_run(struct matmul *mm, enum matmul_kind kind, float *y, const float *x,
+		      const float *w, const float *bias, int m, int n, int k)
+{
+	struct job jb = { mm, kind, y, x, w, bias, m, n, k, n, NULL, NULL, 1, MATMUL_OK };
+	enum matmul_path path;
 
 	if (!mm || !y || !x || !w || m <= 0 || n <= 0 || k <= 0)
 		return MATMUL_ERR_ARG;
-	rc = cache_get(mm, &key, &e);
-	if (rc)
-		return rc;
-	if (e->scratch_bytes > mm->scratch_cap) {
-		void *p = realloc(mm->scratch, e->scratch_bytes);
-
-		if (!p)
-			return MATMUL_ERR_NOMEM;
-		mm->scratch = p;
-		mm->scratch_cap = e->scratch_bytes;
-	}
-	if (set_handle(e->src, x) || set_handle(e->wei, w) || set_handle(e->dst, y) ||
-	    (e->bias && set_handle(e->bias, bias)) ||
-	    (e->scratch && set_handle(e->scratch, mm->scratch)))
-		return MATMUL_ERR_DNNL;
-	args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_SRC, e->src };
-	args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_WEIGHTS, e->wei };
-	args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_DST, e->dst };
-	if (e->bias)
-		args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_BIAS, e->bias };
-	if (e->scratch)
-		args[nargs++] = (dnnl_exec_arg_t){ DNNL_ARG_SCRATCHPAD, e->scratch };
-	if (dnnl_primitive_execute(e->prim, mm->stream, nargs, args) != dnnl_success ||
-	    dnnl_stream_wait(mm->stream) != dnnl_success)
-		return MATMUL_ERR_DNNL;
+	path = mm->path != MATMUL_PATH_AUTO ? mm->path : matmul_choose(m, n, k);
+	if (path == MATMUL_PATH_DNNL || path == MATMUL_PATH_DNNL_OMP)
+		return run_dnnl(&jb, path == MATMUL_PATH_DNNL_OMP);
+	jb.nc = chunk_cols(m, n, k, pool_get_threads(), KERNEL_ALIGN);
+	mm->stats.kernel_calls++;
+	pool_run(kernel_chunk, &jb, (n + jb.nc - 1) / jb.nc);
 	return MATMUL_OK;
 }
 

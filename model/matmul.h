@@ -1,10 +1,22 @@
-/* matmul: dense f32 matrix products for the forward pass, backed by oneDNN.
+/* matmul: dense f32 matrix products for the forward pass: yopo's own kernel for small shapes,
+ * oneDNN for large ones, both split across the worker pool (pool.h) when the work is large.
  *
- * The fast path wraps caller buffers in oneDNN memory objects (no copies) and
- * keeps a small per-handle cache of compiled primitives, because creating a
- * oneDNN primitive costs far more than running a small product. Each fast
- * function has a naive reference beside it with the same contract, used by
- * the tests and usable as a fallback.
+ * Dispatch (matmul_choose): a oneDNN call has a fixed cost (argument checks, memory objects,
+ * dispatch into its JIT code) of several microseconds, which dominates single-token decoding and
+ * the small hidden sizes of the test models; there the own kernel (kernel.h) wins. The rule's
+ * thresholds come from bench/bench-matmul, which times both paths per shape and prints the
+ * chosen one. The oneDNN path wraps caller buffers in memory objects (no copies) and keeps a
+ * per-handle cache of compiled primitives, because creating one costs far more than running a
+ * small product.
+ *
+ * Threads (matmul_set_threads): one policy for both paths. A product is split into column chunks
+ * run by the worker pool only when it has at least MATMUL_THREAD_MIN_MACS multiply-adds; oneDNN's
+ * own OpenMP runtime is held at one thread in every calling thread, so libgomp never starts a team
+ * and never spins, whatever OMP_WAIT_POLICY says. OpenBLAS (env/linalg.c, linalg_set_threads) is
+ * the only other threaded runtime and is not touched here.
+ *
+ * Each fast function has a naive double-accumulating reference beside it with the same contract,
+ * used by the tests.
  *
  * Shapes: all matrices are row-major, f32, contiguous. Dimensions must be
  * positive (k = 0 is rejected too: no model layer has an empty reduction, and
@@ -21,11 +33,28 @@ enum matmul_error {
 	MATMUL_ERR_ARG = -3,	/* NULL handle/buffer or a dimension <= 0 */
 };
 
+/* Which implementation runs a product. */
+enum matmul_path {
+	MATMUL_PATH_AUTO = 0,	/* matmul_choose decides per call (the default) */
+	MATMUL_PATH_KERNEL,	/* yopo's own kernel (kernel.h) */
+	MATMUL_PATH_DNNL,	/* oneDNN, column chunks on the worker pool */
+	/* oneDNN in one call on its own OpenMP team of matmul_get_threads() threads: the library's
+	 * native threading, for benchmarks only (it spins and splits statically; never chosen) */
+	MATMUL_PATH_DNNL_OMP,
+};
+
+enum {
+	/* Products smaller than this (m*n*k) run in the calling thread only: waking a worker costs
+	 * tens of microseconds, and on a loaded machine the second core is often not free
+	 * (bench/bench-matmul, table 2: no gain below ~2M multiply-adds even then). */
+	MATMUL_THREAD_MIN_MACS = 1 << 21,
+};
+
 /* Static description of err (a matmul_error value); never NULL. */
 const char *matmul_strerror(int err);
 
-/* Owns a oneDNN CPU engine + stream and the primitive cache. Not thread-safe:
- * use one handle per thread. */
+/* Owns a oneDNN CPU engine, per-worker streams and scratchpads and the primitive cache. Not
+ * thread-safe: use one handle per thread. */
 struct matmul;
 
 /* Primitive-cache counters, for tests and benchmarks. */
@@ -35,7 +64,25 @@ struct matmul_stats {
 	uint64_t evictions;	/* cached primitives destroyed to make room */
 	int entries;		/* primitives currently cached */
 	int capacity;		/* maximum number of cached primitives */
+	uint64_t kernel_calls;	/* products run by the own kernel */
+	uint64_t dnnl_calls;	/* products run by oneDNN */
 };
+
+/* Sets the threads every product may use, the caller included (n < 1: the online CPUs) and keeps
+ * oneDNN's OpenMP runtime at one thread in the calling thread (each pool worker does the same).
+ * Process-wide; call it between products, not while one runs. Returns the count in effect.
+ * The caller also sets OpenBLAS with linalg_set_threads (env/) for a --threads option. */
+int matmul_set_threads(int n);
+
+/* Threads products may use (the online CPUs until matmul_set_threads is called). */
+int matmul_get_threads(void);
+
+/* The path MATMUL_PATH_AUTO takes for a product of shape (m, n, k): the measured rule. */
+enum matmul_path matmul_choose(int m, int n, int k);
+
+/* Forces a path for later calls on mm (tests and benchmarks); MATMUL_PATH_AUTO restores the
+ * rule. mm must be non-NULL. */
+void matmul_set_path(struct matmul *mm, enum matmul_path path);
 
 /* Creates a handle. On success *out owns it (release with matmul_free).
  * Errors: MATMUL_ERR_ARG (out NULL), MATMUL_ERR_NOMEM,

@@ -1,6 +1,6 @@
 /* Tests for model/forward (and the loader behind it): logits of every family against fixtures
  * computed by an independent float64 NumPy implementation (tools/ref), full-sequence vs KV-cache
- * runs, observers, and argument errors. */
+ * runs, with one and two threads, observers, and argument errors. */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "forward.h"
+#include "matmul.h"
 #include "model.h"
 #include "testutil.h"
 
@@ -146,10 +147,14 @@ static const char *const family_fixtures[] = {
 	"gpt_neox_seq", "phi",
 };
 
+enum { N_FAMILIES = sizeof family_fixtures / sizeof family_fixtures[0] };
+
+/* _i = (fixture, threads 1 or 2): the pool splits attention heads and large products */
 START_TEST(test_family_logits)
 {
 	char dir[1024], exp[1100];
-	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), family_fixtures[_i]);
+	matmul_set_threads(1 + _i / N_FAMILIES);
+	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), family_fixtures[_i % N_FAMILIES]);
 	snprintf(exp, sizeof exp, "%s/expected.json", dir);
 	check_model(dir, exp, 2e-5);
 }
@@ -163,8 +168,9 @@ START_TEST(test_real_logits)
 	/* only an absent ../shared skips (main exits 77); a missing model inside it fails */
 	if (access(testutil_shared(), F_OK))
 		return;
-	snprintf(dir, sizeof dir, "%s/models/%s", testutil_shared(), real_models[_i]);
-	snprintf(exp, sizeof exp, "%s/real/%s.json", testutil_fixtures(), real_models[_i]);
+	matmul_set_threads(1 + _i / 2);
+	snprintf(dir, sizeof dir, "%s/models/%s", testutil_shared(), real_models[_i % 2]);
+	snprintf(exp, sizeof exp, "%s/real/%s.json", testutil_fixtures(), real_models[_i % 2]);
 	check_model(dir, exp, 1e-4);
 }
 END_TEST
@@ -224,9 +230,8 @@ int main(void)
 {
 	Suite *s = suite_create("forward");
 	TCase *tc = tcase_create("core");
-	tcase_add_loop_test(tc, test_family_logits, 0,
-			    (int)(sizeof family_fixtures / sizeof family_fixtures[0]));
-	tcase_add_loop_test(tc, test_real_logits, 0, (int)(sizeof real_models / sizeof real_models[0]));
+	tcase_add_loop_test(tc, test_family_logits, 0, 2 * N_FAMILIES);
+	tcase_add_loop_test(tc, test_real_logits, 0, 2 * (int)(sizeof real_models / sizeof real_models[0]));
 	tcase_add_test(tc, test_observer_and_errors);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);

@@ -1,15 +1,22 @@
-/* test-matmul: oneDNN matmul_nt/matmul_nn against the naive references, the
- * references against hand-computed products, primitive-cache behaviour and
- * argument errors. */
+/* test-matmul: both paths (own kernel, oneDNN) and the dispatch rule of matmul_nt/matmul_nn
+ * against the naive references, single- and multi-threaded; the references against
+ * hand-computed products; the attention kernel against its reference; the worker pool;
+ * primitive-cache behaviour and argument errors. */
 #include <check.h>
+#include <dirent.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel.h"
 #include "matmul.h"
+#include "pool.h"
 #include "testutil.h"
+
+enum { CAP = 32 };	/* the primitive cache's capacity */
 
 /* Guard floats after each output buffer: catches writes past (m, n). */
 enum { GUARD = 8 };
@@ -54,15 +61,23 @@ static void assert_guard(const float *p, size_t count)
 		ck_assert_float_eq(p[i], GUARD_VALUE);
 }
 
-/* Relative tolerance 1e-4 for values of order one. */
+/* Relative tolerance 1e-4 for values of order one. One assertion per buffer: Check logs every
+ * passing assertion, which would dominate the run time on the large shapes. */
 static void assert_close(const float *got, const float *want, size_t count)
 {
-	for (size_t i = 0; i < count; i++) {
-		double tol = 1e-4 * fmax(1.0, fabs(want[i]));
+	size_t worst_i = 0;
+	double worst = -1;
 
-		ck_assert_msg(isfinite(got[i]), "element %zu not finite", i);
-		ck_assert_double_eq_tol(got[i], want[i], tol);
+	for (size_t i = 0; i < count; i++) {
+		double e = fabs((double)got[i] - want[i]) / fmax(1.0, fabs(want[i]));
+
+		if (!(e <= worst)) {	/* NaN counts as the worst */
+			worst = isnan(e) ? INFINITY : e;
+			worst_i = i;
+		}
 	}
+	ck_assert_msg(worst <= 1e-4, "element %zu: got %g want %g", worst_i, got[worst_i],
+		      want[worst_i]);
 }
 
 /* Runs the fast kind (nt or nn) and its reference on random data of shape
@@ -70,6 +85,7 @@ static void assert_close(const float *got, const float *want, size_t count)
 static void check_shape(struct matmul *mm, struct rng *r, bool nn, int m, int n,
 			int k, bool with_bias)
 {
+	/* exact tolerance is per element in assert_close */
 	size_t mn = (size_t)m * n;
 	float *x = rand_buf(r, (size_t)m * k, 1.0f);
 	float *w = rand_buf(r, (size_t)n * k, 1.0f / sqrtf((float)k));
@@ -120,27 +136,168 @@ static const struct shape shapes[] = {
 };
 enum { N_SHAPES = sizeof(shapes) / sizeof(shapes[0]) };
 
-START_TEST(test_nt_vs_ref)
+static const enum matmul_path paths[] = { MATMUL_PATH_AUTO, MATMUL_PATH_KERNEL, MATMUL_PATH_DNNL,
+					  MATMUL_PATH_DNNL_OMP };
+enum { N_PATHS = sizeof(paths) / sizeof(paths[0]) };
+
+/* Every shape on every path, with 1 and 2 threads: _i = (shape, path, threads). */
+static void check_table_row(bool nn, int i)
 {
 	struct matmul *mm = NULL;
-	struct rng r = { 0x9e3779b97f4a7c15ULL + (uint64_t)_i };
-	const struct shape *s = &shapes[_i];
+	struct rng r = { (nn ? 0x2545f4914f6cdd1dULL : 0x9e3779b97f4a7c15ULL) + (uint64_t)i };
+	const struct shape *s = &shapes[i % N_SHAPES];
+	struct matmul_stats st;
 
+	matmul_set_threads(1 + (i / (N_SHAPES * N_PATHS)) % 2);
 	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
-	check_shape(mm, &r, false, s->m, s->n, s->k, s->bias);
+	matmul_set_path(mm, paths[(i / N_SHAPES) % N_PATHS]);
+	check_shape(mm, &r, nn, s->m, s->n, s->k, s->bias);
+	matmul_get_stats(mm, &st);
+	/* the forced path is the one that ran */
+	if (paths[(i / N_SHAPES) % N_PATHS] == MATMUL_PATH_KERNEL)
+		ck_assert(st.kernel_calls == 1 && st.dnnl_calls == 0);
+	if (paths[(i / N_SHAPES) % N_PATHS] >= MATMUL_PATH_DNNL)
+		ck_assert(st.kernel_calls == 0 && st.dnnl_calls == 1);
 	matmul_free(mm);
+}
+
+START_TEST(test_nt_vs_ref)
+{
+	check_table_row(false, _i);
 }
 END_TEST
 
 START_TEST(test_nn_vs_ref)
 {
-	struct matmul *mm = NULL;
-	struct rng r = { 0x2545f4914f6cdd1dULL + (uint64_t)_i };
-	const struct shape *s = &shapes[_i];
+	check_table_row(true, _i);
+}
+END_TEST
 
+/* The rule sends decode and small-model shapes to the kernel, large products to oneDNN, and
+ * AUTO follows it. */
+START_TEST(test_dispatch_rule)
+{
+	struct matmul *mm = NULL;
+	struct matmul_stats st;
+	struct rng r = { 99 };
+
+	ck_assert_int_eq(matmul_choose(1, 64, 64), MATMUL_PATH_KERNEL);
+	ck_assert_int_eq(matmul_choose(1, 14019, 128), MATMUL_PATH_KERNEL);
+	ck_assert_int_eq(matmul_choose(1, 11008, 4096), MATMUL_PATH_KERNEL);
+	ck_assert_int_eq(matmul_choose(8, 11008, 4096), MATMUL_PATH_KERNEL);
+	ck_assert_int_eq(matmul_choose(16, 14019, 128), MATMUL_PATH_KERNEL);
+	ck_assert_int_eq(matmul_choose(512, 172, 64), MATMUL_PATH_DNNL);
+	ck_assert_int_eq(matmul_choose(128, 11008, 4096), MATMUL_PATH_DNNL);
+	ck_assert_int_eq(matmul_choose(256, 14019, 128), MATMUL_PATH_DNNL);
 	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
-	check_shape(mm, &r, true, s->m, s->n, s->k, s->bias);
+	check_shape(mm, &r, false, 1, 64, 64, false);
+	check_shape(mm, &r, false, 256, 2000, 128, true);
+	matmul_get_stats(mm, &st);
+	ck_assert_uint_eq(st.kernel_calls, 1);
+	ck_assert_uint_eq(st.dnnl_calls, 1);
 	matmul_free(mm);
+}
+END_TEST
+
+/* Products large enough to be split into chunks, with n not a multiple of the chunk width. */
+static const struct shape big_shapes[] = {
+	{ 64, 1000, 128, true },
+	{ 2, 14019, 128, false },
+	{ 48, 777, 300, false },
+	{ 200, 3001, 64, true },
+};
+enum { N_BIG = sizeof(big_shapes) / sizeof(big_shapes[0]) };
+
+START_TEST(test_threaded_vs_ref)
+{
+	const struct shape *s = &big_shapes[_i % N_BIG];
+	struct rng r = { 4242 + (uint64_t)_i };
+	struct matmul *mm = NULL;
+
+	ck_assert_int_eq(matmul_set_threads(2 + _i / N_BIG), 2 + _i / N_BIG);
+	ck_assert_int_eq(matmul_get_threads(), 2 + _i / N_BIG);
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	for (int p = 0; p < N_PATHS; p++) {
+		matmul_set_path(mm, paths[p]);
+		check_shape(mm, &r, false, s->m, s->n, s->k, s->bias);
+		check_shape(mm, &r, true, s->m, s->n, s->k, s->bias);
+	}
+	matmul_free(mm);
+}
+END_TEST
+
+struct pool_probe {
+	atomic_int runs[1000];
+	atomic_int bad_worker;
+	int threads;
+};
+
+static void probe_chunk(void *ctx, int chunk, int worker)
+{
+	struct pool_probe *p = ctx;
+
+	atomic_fetch_add(&p->runs[chunk], 1);
+	if (worker < 0 || worker >= p->threads)
+		atomic_store(&p->bad_worker, 1);
+}
+
+/* Every chunk runs exactly once, on a valid worker index, across thread-count changes. */
+START_TEST(test_pool_chunks)
+{
+	static struct pool_probe p;
+	const int counts[] = { 3, 1, 2, 4 };
+
+	ck_assert_int_eq(pool_set_threads(0) >= 1, 1);
+	for (size_t t = 0; t < sizeof(counts) / sizeof(counts[0]); t++) {
+		p.threads = pool_set_threads(counts[t]);
+		ck_assert_int_eq(p.threads, counts[t]);
+		for (int rep = 0; rep < 20; rep++) {
+			int n = 1 + (rep * 97) % 1000;
+
+			for (int c = 0; c < 1000; c++)
+				atomic_store(&p.runs[c], 0);
+			pool_run(probe_chunk, &p, n);
+			for (int c = 0; c < 1000; c++)
+				ck_assert_int_eq(atomic_load(&p.runs[c]), c < n ? 1 : 0);
+		}
+	}
+	ck_assert_int_eq(atomic_load(&p.bad_worker), 0);
+	ck_assert_int_eq(pool_set_threads(POOL_MAX_THREADS + 5), POOL_MAX_THREADS);
+}
+END_TEST
+
+/* kernel_attend against its double reference: windows (lo > 0), one key, long rows, odd hd. */
+START_TEST(test_attend_vs_ref)
+{
+	enum { S = 300 };
+	const int cases[][3] = { { 0, 0, 8 }, { 0, 7, 8 }, { 0, 299, 8 }, { 40, 299, 64 },
+				 { 5, 6, 3 }, { 0, 130, 17 }, { 100, 100, 16 } };
+	struct rng r = { 31337 };
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		int lo = cases[c][0], i = cases[c][1], hd = cases[c][2];
+		float *q = rand_buf(&r, (size_t)hd, 2.0f);
+		float *kt = rand_buf(&r, (size_t)hd * S, 2.0f);
+		float *v = rand_buf(&r, (size_t)S * hd, 1.0f);
+		float *sc = rand_buf(&r, S, 1.0f), *sc_ref = rand_buf(&r, S, 1.0f);
+		float *o = out_buf((size_t)hd), *o_ref = out_buf((size_t)hd);
+
+		kernel_attend(o, sc, q, kt, v, lo, i, hd, S, 1.0f / sqrtf((float)hd));
+		kernel_attend_ref(o_ref, sc_ref, q, kt, v, lo, i, hd, S, 1.0f / sqrtf((float)hd));
+		for (int d = 0; d < hd; d++)
+			ck_assert_double_eq_tol(o[d], o_ref[d], 2e-6 * fmax(1.0, fabs(o_ref[d])));
+		assert_guard(o, (size_t)hd);
+		if (i == lo)	/* one key: softmax is 1, the output is that value row */
+			for (int d = 0; d < hd; d++)
+				ck_assert_double_eq_tol(o[d], v[(size_t)i * hd + d], 1e-6);
+		free(q);
+		free(kt);
+		free(v);
+		free(sc);
+		free(sc_ref);
+		free(o);
+		free(o_ref);
+	}
 }
 END_TEST
 
@@ -220,7 +377,7 @@ static void assert_stats(const struct matmul *mm, uint64_t hits, uint64_t misses
 	ck_assert_uint_eq(st.misses, misses);
 	ck_assert_uint_eq(st.evictions, evictions);
 	ck_assert_int_eq(st.entries, entries);
-	ck_assert_int_eq(st.capacity, 16);
+	ck_assert_int_eq(st.capacity, CAP);
 }
 
 /* Same shape twice reuses one primitive, but with the new buffers. */
@@ -229,7 +386,9 @@ START_TEST(test_cache_same_shape)
 	struct matmul *mm = NULL;
 	struct rng r = { 5 };
 
+	matmul_set_threads(1);	/* one chunk, one primitive per product */
 	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	matmul_set_path(mm, MATMUL_PATH_DNNL);
 	assert_stats(mm, 0, 0, 0, 0);
 	check_shape(mm, &r, false, 7, 13, 5, true);
 	assert_stats(mm, 0, 1, 0, 1);
@@ -252,21 +411,23 @@ START_TEST(test_cache_eviction)
 	enum { EXTRA = 5 };
 	struct matmul *mm = NULL;
 	struct rng r = { 11 };
-	int total = 16 + EXTRA;
+	int total = CAP + EXTRA;
 
+	matmul_set_threads(1);
 	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
-	for (int i = 0; i < 16; i++)
+	matmul_set_path(mm, MATMUL_PATH_DNNL);
+	for (int i = 0; i < CAP; i++)
 		check_shape(mm, &r, false, 2 + i, 3, 4, false);
-	assert_stats(mm, 0, 16, 0, 16);
+	assert_stats(mm, 0, CAP, 0, CAP);
 	/* Touch shape 0 so shape 1 becomes the oldest. */
 	check_shape(mm, &r, false, 2, 3, 4, false);
-	assert_stats(mm, 1, 16, 0, 16);
+	assert_stats(mm, 1, CAP, 0, CAP);
 	check_shape(mm, &r, false, 100, 3, 4, false);
-	assert_stats(mm, 1, 17, 1, 16);
+	assert_stats(mm, 1, CAP + 1, 1, CAP);
 	check_shape(mm, &r, false, 2, 3, 4, false);	/* survived: hit */
-	assert_stats(mm, 2, 17, 1, 16);
+	assert_stats(mm, 2, CAP + 1, 1, CAP);
 	check_shape(mm, &r, false, 3, 3, 4, false);	/* shape 1 evicted: miss */
-	assert_stats(mm, 2, 18, 2, 16);
+	assert_stats(mm, 2, CAP + 2, 2, CAP);
 
 	for (int i = 0; i < total; i++)
 		check_shape(mm, &r, i % 2, 1 + i, 1 + (i * 7) % 31, 1 + (i * 5) % 17, i % 3 == 0);
@@ -276,9 +437,9 @@ START_TEST(test_cache_eviction)
 		struct matmul_stats st;
 
 		matmul_get_stats(mm, &st);
-		ck_assert_int_eq(st.entries, 16);
-		ck_assert_uint_eq(st.hits + st.misses, 20 + 2 * (uint64_t)total);
-		ck_assert_uint_eq(st.evictions, st.misses - 16);
+		ck_assert_int_eq(st.entries, CAP);
+		ck_assert_uint_eq(st.hits + st.misses, CAP + 4 + 2 * (uint64_t)total);
+		ck_assert_uint_eq(st.evictions, st.misses - CAP);
 	}
 	matmul_free(mm);
 }
@@ -336,13 +497,93 @@ START_TEST(test_strerror)
 }
 END_TEST
 
+/* kernel_act against its double reference, every kind, with and without a gate, over a range
+ * that reaches the exponential's clamps; n not a multiple of the vector width. */
+START_TEST(test_act_vs_ref)
+{
+	enum { N = 1003 };
+	const enum config_act kinds[] = { CONFIG_ACT_SILU, CONFIG_ACT_GELU, CONFIG_ACT_GELU_TANH,
+					  CONFIG_ACT_RELU };
+	float x[N], g[N], y[N], y_ref[N];
+	struct rng r = { 2718 };
+
+	for (int i = 0; i < N; i++) {
+		x[i] = (float)(i - N / 2) / 5.0f;	/* -100.2 .. 100.2 */
+		g[i] = rng_unit(&r) * 20.0f;
+	}
+	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+		for (int gated = 0; gated < 2; gated++) {
+			memcpy(y, x, sizeof y);
+			memcpy(y_ref, x, sizeof y_ref);
+			kernel_act(y, gated ? g : NULL, N, kinds[k]);
+			kernel_act_ref(y_ref, gated ? g : NULL, N, kinds[k]);
+			double worst = 0;
+			for (int i = 0; i < N; i++)
+				worst = fmax(worst, fabs(y[i] - y_ref[i]) / fmax(1.0, fabs(y_ref[i])));
+			/* exact GELU is f32 erff, as the forward pass always computed it */
+			double tol = kinds[k] == CONFIG_ACT_GELU ? 1e-5 : 1e-6;
+			ck_assert_msg(worst < tol, "kind %zu gated %d: %g", k, gated, worst);
+		}
+	/* exact points: act(0) = 0 for all kinds, ReLU and SiLU signs */
+	float z[3] = { 0, -3, 3 };
+	kernel_act(z, NULL, 3, CONFIG_ACT_RELU);
+	ck_assert(z[0] == 0 && z[1] == 0 && z[2] == 3);
+	float s[1] = { 0 };
+	kernel_act(s, NULL, 1, CONFIG_ACT_SILU);
+	ck_assert_float_eq(s[0], 0);
+}
+END_TEST
+
+/* Threads of this process (entries of /proc/self/task), -1 without /proc. */
+static int task_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The oneDNN path never starts an OpenMP team: after split products on both paths the process
+ * has exactly the caller and the pool's one worker. */
+START_TEST(test_no_openmp_team)
+{
+	struct matmul *mm = NULL;
+	struct rng r = { 8 };
+
+	if (task_count() < 0)
+		return;
+	ck_assert_int_eq(task_count(), 1);
+	ck_assert_int_eq(matmul_set_threads(2), 2);
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	for (int p = 0; p < 3; p++) {
+		matmul_set_path(mm, paths[p]);
+		check_shape(mm, &r, false, 64, 1000, 128, true);
+		check_shape(mm, &r, false, 1, 64, 64, false);
+	}
+	ck_assert_int_eq(task_count(), 2);
+	matmul_free(mm);
+}
+END_TEST
+
 static Suite *matmul_suite(void)
 {
 	Suite *s = suite_create("matmul");
 	TCase *tc = tcase_create("core");
 
-	tcase_add_loop_test(tc, test_nt_vs_ref, 0, N_SHAPES);
-	tcase_add_loop_test(tc, test_nn_vs_ref, 0, N_SHAPES);
+	tcase_add_loop_test(tc, test_nt_vs_ref, 0, N_SHAPES * N_PATHS * 2);
+	tcase_add_loop_test(tc, test_nn_vs_ref, 0, N_SHAPES * N_PATHS * 2);
+	tcase_add_test(tc, test_dispatch_rule);
+	tcase_add_loop_test(tc, test_threaded_vs_ref, 0, N_BIG * 2);
+	tcase_add_test(tc, test_pool_chunks);
+	tcase_add_test(tc, test_attend_vs_ref);
+	tcase_add_test(tc, test_act_vs_ref);
+	tcase_add_test(tc, test_no_openmp_team);
 	tcase_add_test(tc, test_ref_by_hand);
 	tcase_add_test(tc, test_nt_equals_nn_transposed);
 	tcase_add_test(tc, test_cache_same_shape);
