@@ -83,7 +83,7 @@ START_TEST(test_self_is_zero)
 	ck_assert_int_eq(kl_eval(&r, f1, m, f2, m, ids, 53, 16, 0, err, sizeof err), 0);
 	ck_assert_double_eq_tol(r.mean, 0, 1e-12);
 	ck_assert_double_eq_tol(r.p99, 0, 1e-12);
-	ck_assert_double_eq_tol(r.top1, 1, 0);
+	ck_assert_double_eq(r.top1, 1);
 	/* windows 16, 16, 16, 5: 15 * 3 + 4 predicted tokens */
 	ck_assert_uint_eq(r.windows, 4);
 	ck_assert_uint_eq(r.tokens, 49);
