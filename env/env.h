@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "probe.h"
 #include "rowfeat.h"
 #include "spectrum.h"
 
@@ -23,6 +24,7 @@ enum env_error {
 	ENV_ERR_NOMEM = -2,
 	ENV_ERR_LINALG = -3, /* singular values failed */
 	ENV_ERR_ARG = -4,    /* bad layer, k or kept indices */
+	ENV_ERR_PROBES = -5, /* no probes attached, or they do not fit the model */
 };
 
 const char *env_strerror(int err);
@@ -48,7 +50,7 @@ int env_keep_count(int rows, double ratio);
 
 /* Makes `layer` current: reads its matrix and computes its features (once). Its spectrum is
  * computed on the first env_layer_ks / env_layer_singular_values.
- * *features (rows, ROWFEAT_COUNT) and *w (rows, cols) are borrowed until the next
+ * *features (rows, env_n_features(e)) and *w (rows, cols) are borrowed until the next
  * env_layer_begin or env_close. */
 int env_layer_begin(struct env *e, int layer, const float **features, const float **w);
 
@@ -62,5 +64,22 @@ int env_layer_ks_matrix(struct env *e, const float *w2, double *ks);
 /* Singular values of the current layer's full matrix (descending); *n set to their count.
  * NULL if no layer is current or they cannot be computed. Borrowed like *w. */
 const double *env_layer_singular_values(struct env *e, int *n);
+
+/* Attaches data-free probes (probe.h; borrowed, must outlive the env or the next call; NULL
+ * detaches) and chooses the feature set the layers report: ROWFEAT_SET_WEIGHTS (6 columns) or
+ * ROWFEAT_SET_PROBE (8: the weights-only ones, then rowfeat's probe features). Drops features
+ * and functional Grams computed before; no layer is current afterwards. Errors (reason in err):
+ * ENV_ERR_PROBES (PROBE without probes, layer count or an FFN width differs). */
+int env_use_probes(struct env *e, const struct probe *p, enum rowfeat_set set, char *err,
+		   size_t errlen);
+
+/* Feature columns of env_layer_begin's *features: 6 or 8. */
+int env_n_features(const struct env *e);
+
+/* Functional damage of the current layer when keeping rows kept[0..k): the relative output error
+ * over the probes, funcreward.h's err(R) (reward = −err). The layer's G is computed on first use
+ * (kept like the spectrum: per layer when cached, else the current one only).
+ * Errors: ENV_ERR_PROBES (no probes), ENV_ERR_ARG, ENV_ERR_NOMEM, ENV_ERR_LINALG. */
+int env_layer_functional(struct env *e, const int *kept, int k, double *rel_err);
 
 #endif
