@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "rowfeat.h"
 #include "safetensors.h"
 #include "yopo_version.h"
@@ -152,8 +153,9 @@ static int info_check(const struct checkpoint_info *in, char *msg, size_t len)
 		}
 	}
 	if (!memchr(in->reward, '\0', sizeof in->reward) ||
-	    (strcmp(in->reward, "neg-ks") != 0 && strcmp(in->reward, "inverse") != 0)) {
-		set_msg(msg, len, "reward is not \"neg-ks\" or \"inverse\"");
+	    (strcmp(in->reward, "neg-ks") != 0 && strcmp(in->reward, "inverse") != 0 &&
+	     strcmp(in->reward, "functional") != 0 && strcmp(in->reward, "mix") != 0)) {
+		set_msg(msg, len, "reward is not \"neg-ks\", \"inverse\", \"functional\" or \"mix\"");
 		return -1;
 	}
 	if (in->episodes < 0) {
@@ -250,6 +252,7 @@ static char *meta_build(const struct checkpoint_info *info)
 			}
 		}
 		ok = ok && arr;
+		add_string(root, "feature_set", rowfeat_set_name(info->feature_set), &ok);
 		add_number(root, "n_features", info->n_features, &ok);
 		add_number(root, "n_hidden", info->n_hidden, &ok);
 	} else {
@@ -355,7 +358,8 @@ int checkpoint_save_mlp(const char *path, struct policy *p, const struct checkpo
 	    info->n_features != policy_n_features(p) || info->n_hidden != policy_n_hidden(p) ||
 	    info_check(info, NULL, 0) != 0)
 		return CHECKPOINT_ERR_ARG;
-	if (info->n_features != ROWFEAT_COUNT)
+	if (!rowfeat_set_name(info->feature_set) ||
+	    info->n_features != rowfeat_set_count(info->feature_set))
 		return CHECKPOINT_ERR_FEATURES;
 	return save_common(path, policy_params(p), policy_param_count(p), info);
 }
@@ -496,13 +500,31 @@ static int parse_u64(uint64_t *out, const char *s)
 	return 0;
 }
 
-/* The mlp part: features must equal this build's list. */
+/* The optional feature_set (absent in files written before feature sets: "weights"). */
+static int parse_feature_set(struct checkpoint_info *info, const cJSON *root, char *msg,
+			     size_t len)
+{
+	const char *s;
+	info->feature_set = ROWFEAT_SET_WEIGHTS;
+	if (!cJSON_GetObjectItemCaseSensitive(root, "feature_set"))
+		return CHECKPOINT_OK;
+	int rc = get_string(&s, root, "feature_set", "", msg, len);
+	if (rc == CHECKPOINT_OK && rowfeat_set_parse(&info->feature_set, s) != 0) {
+		set_msg(msg, len, "unknown feature_set \"%.64s\" (expected weights or probe)", s);
+		rc = CHECKPOINT_ERR_FEATURES;
+	}
+	return rc;
+}
+
+/* The mlp part: features must equal this build's list of the checkpoint's feature set. */
 static int parse_mlp(struct checkpoint_info *info, const cJSON *root, char *msg, size_t len)
 {
 	const cJSON *feats, *f;
 	int n, i = 0, rc;
 
-	rc = get_array(&feats, &n, root, "features", msg, len);
+	rc = parse_feature_set(info, root, msg, len);
+	if (rc == CHECKPOINT_OK)
+		rc = get_array(&feats, &n, root, "features", msg, len);
 	if (rc == CHECKPOINT_OK)
 		rc = get_int(&info->n_features, root, "n_features", "", msg, len);
 	if (rc == CHECKPOINT_OK)
@@ -520,9 +542,10 @@ static int parse_mlp(struct checkpoint_info *info, const cJSON *root, char *msg,
 		set_msg(msg, len, "features lists %d names but n_features is %d", n, info->n_features);
 		return CHECKPOINT_ERR_METADATA;
 	}
-	if (n != ROWFEAT_COUNT) {
-		set_msg(msg, len, "policy takes %d features; this build computes %d (%s)", n,
-			ROWFEAT_COUNT, rowfeat_list());
+	if (n != rowfeat_set_count(info->feature_set)) {
+		set_msg(msg, len, "policy takes %d features; feature set %s has %d (%s)", n,
+			rowfeat_set_name(info->feature_set), rowfeat_set_count(info->feature_set),
+			rowfeat_set_list(info->feature_set));
 		return CHECKPOINT_ERR_FEATURES;
 	}
 	i = 0;
@@ -883,4 +906,16 @@ int checkpoint_check_model(const struct checkpoint *c, int hidden, int ffn, char
 		return CHECKPOINT_ERR_MODEL_SHAPE;
 	}
 	return CHECKPOINT_OK;
+}
+
+int checkpoint_check_features(const struct checkpoint *c, enum rowfeat_set set, char *err,
+			      size_t errlen)
+{
+	if (!c || !rowfeat_set_name(set))
+		return err_set(err, errlen, CHECKPOINT_ERR_ARG, "invalid checkpoint or feature set");
+	if (c->info.arch != CHECKPOINT_ARCH_MLP || c->info.feature_set == set)
+		return CHECKPOINT_OK;
+	return err_set(err, errlen, CHECKPOINT_ERR_FEATURES,
+		       "policy was trained with the \"%s\" feature set, not \"%s\"",
+		       rowfeat_set_name(c->info.feature_set), rowfeat_set_name(set));
 }
