@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "err.h"
 #include "eval.h"
@@ -64,6 +65,82 @@ double kl_quantile(double *v, size_t n, double q)
 	return v[lo] + frac * (v[lo + 1] - v[lo]);
 }
 
+struct kl_acc {
+	double *kls;        /* (cap) per-token KL */
+	size_t n, cap, agree;
+	double sum, nll_ref, nll;
+};
+
+int kl_acc_new(struct kl_acc **out)
+{
+	struct kl_acc *a = calloc(1, sizeof *a);
+	if (!a)
+		return KL_ERR_NOMEM;
+	*out = a;
+	return KL_OK;
+}
+
+void kl_acc_free(struct kl_acc *a)
+{
+	if (!a)
+		return;
+	free(a->kls);
+	free(a);
+}
+
+int kl_acc_add(struct kl_acc *a, const float *ref_logits, const float *logits,
+	       const int *targets, int n, int vocab)
+{
+	if (n <= 0)
+		return KL_OK;
+	if (a->n + (size_t)n > a->cap) {
+		size_t cap = a->cap ? a->cap : 1024;
+		while (cap < a->n + (size_t)n)
+			cap *= 2;
+		double *k = realloc(a->kls, cap * sizeof *k);
+		if (!k)
+			return KL_ERR_NOMEM;
+		a->kls = k;
+		a->cap = cap;
+	}
+	for (int t = 0; t < n; t++) {
+		int agree;
+		double kl = kl_logits(ref_logits + (size_t)t * vocab, logits + (size_t)t * vocab,
+				      vocab, &agree);
+		a->kls[a->n++] = kl;
+		a->sum += kl;
+		a->agree += (size_t)agree;
+	}
+	a->nll_ref += eval_nll_sum(ref_logits, targets, n, vocab);
+	a->nll += eval_nll_sum(logits, targets, n, vocab);
+	return KL_OK;
+}
+
+int kl_acc_result(const struct kl_acc *a, struct kl_result *out)
+{
+	if (a->n == 0)
+		return KL_ERR_EMPTY;
+	double *v = malloc(a->n * sizeof *v);
+	if (!v)
+		return KL_ERR_NOMEM;
+	memcpy(v, a->kls, a->n * sizeof *v);
+	double n = (double)a->n;
+	struct kl_result r = {
+		.mean = a->sum / n,
+		.top1 = (double)a->agree / n,
+		.tokens = a->n,
+		.nll_ref = a->nll_ref / n,
+		.nll = a->nll / n,
+	};
+	r.p99 = kl_quantile(v, a->n, 0.99);
+	r.median = kl_quantile(v, a->n, 0.5);
+	r.ppl_ref = exp(r.nll_ref);
+	r.ppl = exp(r.nll);
+	free(v);
+	*out = r;
+	return KL_OK;
+}
+
 int kl_eval(struct kl_result *out, struct forward *f_ref, const struct model *ref,
 	    struct forward *f, const struct model *m, const int *ids, size_t n_ids, int seq_len,
 	    size_t max_windows, char *err, size_t errlen)
@@ -81,13 +158,12 @@ int kl_eval(struct kl_result *out, struct forward *f_ref, const struct model *re
 	if (max_windows && windows > max_windows)
 		windows = max_windows;
 	int vocab = m->cfg.vocab, rc = KL_ERR_NOMEM;
-	size_t cap = windows * (sl - 1), n = 0, agree = 0;
 	float *lr = malloc(sl * (size_t)vocab * sizeof *lr);
 	float *lm = malloc(sl * (size_t)vocab * sizeof *lm);
-	double *kls = malloc(cap * sizeof *kls);
-	double nll_ref = 0, nll = 0, sum = 0;
-	if (!lr || !lm || !kls) {
-		err_set(err, errlen, rc, "kl: out of memory for %zu tokens", cap);
+	struct kl_acc *acc = NULL;
+	struct kl_result r;
+	if (!lr || !lm || kl_acc_new(&acc)) {
+		err_set(err, errlen, rc, "kl: out of memory for windows of %d tokens", seq_len);
 		goto out;
 	}
 	for (size_t w = 0; w < windows; w++) {
@@ -97,31 +173,20 @@ int kl_eval(struct kl_result *out, struct forward *f_ref, const struct model *re
 			rc = err_set(err, errlen, KL_ERR_FORWARD, "kl: forward pass failed on window %zu", w);
 			goto out;
 		}
-		for (int t = 0; t + 1 < len; t++) {
-			int a;
-			kls[n] = kl_logits(lr + (size_t)t * vocab, lm + (size_t)t * vocab, vocab, &a);
-			sum += kls[n++];
-			agree += (size_t)a;
+		if (kl_acc_add(acc, lr, lm, ids + start + 1, len - 1, vocab)) {
+			err_set(err, errlen, rc, "kl: out of memory after %zu windows", w);
+			goto out;
 		}
-		nll_ref += eval_nll_sum(lr, ids + start + 1, len - 1, vocab);
-		nll += eval_nll_sum(lm, ids + start + 1, len - 1, vocab);
 	}
-	struct kl_result r = {
-		.mean = sum / (double)n,
-		.top1 = (double)agree / (double)n,
-		.tokens = n,
-		.windows = windows,
-		.nll_ref = nll_ref / (double)n,
-		.nll = nll / (double)n,
-	};
-	r.p99 = kl_quantile(kls, n, 0.99);
-	r.median = kl_quantile(kls, n, 0.5);
-	r.ppl_ref = exp(r.nll_ref);
-	r.ppl = exp(r.nll);
+	if ((rc = kl_acc_result(acc, &r))) {
+		err_set(err, errlen, rc, "kl: %s", kl_strerror(rc));
+		goto out;
+	}
+	r.windows = windows;
 	*out = r;
 	rc = KL_OK;
 out:
-	free(kls);
+	kl_acc_free(acc);
 	free(lm);
 	free(lr);
 	return rc;

@@ -42,6 +42,24 @@ double kl_logits(const float *p_logits, const float *q_logits, int vocab, int *a
  * (numpy's default: position q·(n−1) of the sorted values). Sorts v in place. */
 double kl_quantile(double *v, size_t n, double q);
 
+/* Accumulator of per-token KLs, agreements and both NLLs, for callers that run several pruned
+ * models against one dense forward per window (the dense logits computed once). */
+struct kl_acc;
+
+/* *out owned by the caller (kl_acc_free). Errors: KL_ERR_NOMEM. */
+int kl_acc_new(struct kl_acc **out);
+
+void kl_acc_free(struct kl_acc *a);
+
+/* Adds n predicted tokens: ref_logits, logits (n, vocab) of the dense and the pruned model for
+ * the same positions, targets (n) the next tokens. Errors: KL_ERR_NOMEM (a unchanged). */
+int kl_acc_add(struct kl_acc *a, const float *ref_logits, const float *logits,
+	       const int *targets, int n, int vocab);
+
+/* The summary of everything added so far (windows left 0). Errors: KL_ERR_EMPTY (no token),
+ * KL_ERR_NOMEM. */
+int kl_acc_result(const struct kl_acc *a, struct kl_result *out);
+
 /* Runs the protocol on ids (n_ids) with f_ref (forward of ref, the dense model) and f (of m, the
  * pruned one); max_windows 0 means all; seq_len ≤ both forwards' max_seq. out only on success.
  * Errors: KL_ERR_VOCAB, KL_ERR_EMPTY, KL_ERR_FORWARD, KL_ERR_NOMEM, KL_ERR_ARG (reason in err). */

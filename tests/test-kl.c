@@ -56,6 +56,34 @@ START_TEST(test_kl_rows)
 }
 END_TEST
 
+/* The accumulator over the three rows above: mean of their KLs, agreement 2/3. */
+START_TEST(test_acc)
+{
+	struct kl_acc *a = NULL;
+	struct kl_result r;
+	ck_assert_int_eq(kl_acc_new(&a), 0);
+	ck_assert_int_eq(kl_acc_result(a, &r), KL_ERR_EMPTY);
+	float p[6], q[6];
+	int targets[3] = {1, 0, 0};
+	for (int i = 0; i < 3; i++) {
+		memcpy(p + 2 * i, rows[i].p, sizeof rows[i].p);
+		memcpy(q + 2 * i, rows[i].q, sizeof rows[i].q);
+	}
+	ck_assert_int_eq(kl_acc_add(a, p, q, targets, 2, 2), 0);
+	ck_assert_int_eq(kl_acc_add(a, p + 4, q + 4, targets + 2, 1, 2), 0);
+	ck_assert_int_eq(kl_acc_result(a, &r), 0);
+	ck_assert_uint_eq(r.tokens, 3);
+	ck_assert_double_eq_tol(r.mean, (rows[0].kl + rows[1].kl + rows[2].kl) / 3, 1e-7);
+	ck_assert_double_eq_tol(r.median, rows[1].kl, 1e-7);
+	ck_assert_double_eq_tol(r.top1, 2.0 / 3, 1e-12);
+	/* NLL of the targets under p: -ln(1/2), -ln(3/4), -ln(softmax(2, -1)[0]) */
+	double want = (log(2) - log(0.75) + log(1 + exp(-3))) / 3;
+	ck_assert_double_eq_tol(r.nll_ref, want, 1e-6);
+	kl_acc_free(a);
+	kl_acc_free(NULL);
+}
+END_TEST
+
 START_TEST(test_quantiles)
 {
 	double v[5] = {5, 1, 4, 2, 3};
@@ -199,6 +227,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_loop_test(tc, test_kl_rows, 0, (int)(sizeof rows / sizeof rows[0]));
 	tcase_add_test(tc, test_quantiles);
+	tcase_add_test(tc, test_acc);
 	tcase_add_test(tc, test_self_is_zero);
 	tcase_add_test(tc, test_pruned_against_dense);
 	tcase_add_test(tc, test_vocab_mismatch);
