@@ -5,7 +5,13 @@
  * Pruning keeps k of its rows; the verdict is the two-sample KS statistic between the singular
  * values of the matrix and of its kept rows (spectrum.h). Layers are read one at a time from the
  * memory-mapped checkpoint: unless everything fits the cache budget, only the current layer's
- * matrix and spectrum are resident, plus small per-layer features and singular values. */
+ * matrix and spectrum are resident, plus small per-layer features and singular values.
+ *
+ * Optionally (env_use_probes) the env also holds data-free probes — FFN activations on tokens the
+ * model sampled itself (probe.h) — and then offers the functional reward (funcreward.h: the
+ * relative change of the layer's output over the probes) and the "probe" feature set
+ * (rowfeat.h). The probes are borrowed; the env keeps one ffn × ffn Gram per layer (cached) or
+ * for the current layer (streaming). */
 #ifndef YOPO_ENV_H
 #define YOPO_ENV_H
 
