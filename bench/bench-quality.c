@@ -158,6 +158,11 @@ static int run_study(struct mdl *d, const struct opts *o)
 	       "%.0f s)\n\n| reward | pooled ρ | every layer ρ > 0 | per layer |\n|---|---|---|---|\n",
 	       d->dir, so.selections, so.windows, so.seq_len, r->dense_ppl, eval_now() - t0);
 	for (int q = 0; q < STUDY_N_REWARDS; q++) {
+		if (isnan(r->pooled[q])) {
+			printf("| %s | n/a | n/a | (not defined for this family) |\n",
+			       study_reward_name((enum study_reward)q));
+			continue;
+		}
 		printf("| %s | %+.2f | %s |", study_reward_name((enum study_reward)q), r->pooled[q],
 		       r->min_layer_positive[q] ? "yes" : "no");
 		for (int l = 0; l < r->n_layers; l++)

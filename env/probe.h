@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "pcg32.h"
 
 #define PROBE_DEFAULT_TOKENS 2000
 #define PROBE_STREAM 0x70726f62u /* "prob": the PCG32 stream of probe sampling */
@@ -58,7 +59,6 @@ void probe_importance_rows(float *scores, const struct probe *p, int layer, cons
 
 /* Draws one token from softmax(logits) (vocab) at temperature 1: the first index whose
  * cumulative probability exceeds u·total, u = pcg32_uniform (two outputs). Double math. */
-struct pcg32;
 int probe_sample_token(const float *logits, int vocab, struct pcg32 *rng);
 
 #endif
