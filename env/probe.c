@@ -17,7 +17,6 @@ const char *probe_strerror(int err)
 	case PROBE_ERR_NOMEM: return "out of memory";
 	case PROBE_ERR_FORWARD: return "forward pass failed";
 	case PROBE_ERR_NO_BOS: return "the model has no BOS token to sample from";
-	case PROBE_ERR_SHAPE: return "probes do not fit the model";
 	}
 	return "unknown probe error";
 }

@@ -27,7 +27,6 @@ enum probe_error {
 	PROBE_ERR_NOMEM = -2,
 	PROBE_ERR_FORWARD = -3, /* a forward pass failed */
 	PROBE_ERR_NO_BOS = -4,  /* config.json names no BOS (nor EOS) token to start from */
-	PROBE_ERR_SHAPE = -5,   /* probes and weights disagree (layer count, FFN width) */
 };
 
 const char *probe_strerror(int err);

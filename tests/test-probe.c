@@ -185,6 +185,42 @@ START_TEST(test_env_probes)
 }
 END_TEST
 
+/* A config.json without BOS and EOS ids: nothing to start sampling from. */
+START_TEST(test_no_bos)
+{
+	char src[1024], *dir = testutil_tmpdir_new("probe"), err[512] = "";
+	family_dir(src, sizeof src, "llama_gqa");
+	char *from = testutil_path_new(src, "model.safetensors");
+	char *to = testutil_path_new(dir, "model.safetensors");
+	testutil_file_copy(from, to);
+	free(from);
+	free(to);
+	from = testutil_path_new(src, "config.json");
+	to = testutil_path_new(dir, "config.json");
+	size_t len;
+	char *cfg = testutil_file_read(from, &len);
+	const char *keys[2] = {"\"bos_token_id\": 1,", "\"eos_token_id\": 2,"};
+	for (int i = 0; i < 2; i++) {
+		char *at = strstr(cfg, keys[i]);
+		ck_assert_ptr_nonnull(at);
+		memmove(at, at + strlen(keys[i]), strlen(at + strlen(keys[i])) + 1);
+	}
+	testutil_file_write(to, cfg, strlen(cfg));
+	struct model *m = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(m->cfg.bos_id, -1);
+	struct probe *p = NULL;
+	ck_assert_int_eq(probe_collect(&p, m, 20, 0, 8, err, sizeof err), PROBE_ERR_NO_BOS);
+	ck_assert_ptr_null(p);
+	ck_assert_ptr_nonnull(strstr(err, "BOS"));
+	model_close(m);
+	free(cfg);
+	free(from);
+	free(to);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("probe");
@@ -193,6 +229,7 @@ int main(void)
 	tcase_add_test(tc, test_collect);
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_env_probes);
+	tcase_add_test(tc, test_no_bos);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }
