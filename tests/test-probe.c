@@ -4,12 +4,14 @@
  * scores on a hand-made probe, env features/functional reward with probes attached, and errors. */
 #include <check.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "env.h"
 #include "forward.h"
+#include "funcreward.h"
 #include "model.h"
 #include "pcg32.h"
 #include "probe.h"
@@ -178,6 +180,26 @@ START_TEST(test_env_probes)
 	ck_assert_double_eq_tol(v, 0, 1e-12);
 	ck_assert_int_eq(env_layer_functional(e, kept, 1, &v), 0);
 	ck_assert(v > 0 && v <= 1);
+	/* a cached env gives the same value, and both agree with funcreward's direct reference */
+	struct env *ec = NULL;
+	ck_assert_int_eq(env_open(&ec, dir, SPECTRUM_ROUTE_SVD, SIZE_MAX, err, sizeof err), 0);
+	ck_assert_int_eq(env_use_probes(ec, p, ROWFEAT_SET_WEIGHTS, err, sizeof err), 0);
+	ck_assert_int_eq(env_n_features(ec), 6);
+	ck_assert_int_eq(env_layer_begin(ec, 1, NULL, NULL), 0);
+	ck_assert_int_eq(env_layer_begin(e, 1, NULL, NULL), 0);
+	double vc;
+	int half[32];
+	unsigned char keep[64] = {0};
+	for (int i = 0; i < rows / 2; i++) {
+		half[i] = 2 * i;
+		keep[2 * i] = 1;
+	}
+	ck_assert_int_eq(env_layer_functional(e, half, rows / 2, &v), 0);
+	ck_assert_int_eq(env_layer_functional(ec, half, rows / 2, &vc), 0);
+	ck_assert_double_eq(v, vc);
+	ck_assert_double_eq_tol(v, funcreward_error_direct(p->act[1], p->tokens, m->layers[1].down,
+							   m->cfg.hidden, rows, keep), 1e-9);
+	env_close(ec);
 	free(copy);
 	env_close(e);
 	probe_free(p);
