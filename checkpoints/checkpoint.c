@@ -142,8 +142,9 @@ static int info_check(const struct checkpoint_info *in, char *msg, size_t len)
 		}
 	}
 	if (!memchr(in->reward, '\0', sizeof in->reward) ||
-	    (strcmp(in->reward, "neg-ks") != 0 && strcmp(in->reward, "inverse") != 0)) {
-		err_set(msg, len, 0, "reward is not \"neg-ks\" or \"inverse\"");
+	    (strcmp(in->reward, "neg-ks") != 0 && strcmp(in->reward, "inverse") != 0 &&
+	     strcmp(in->reward, "functional") != 0 && strcmp(in->reward, "mix") != 0)) {
+		err_set(msg, len, 0, "reward is not \"neg-ks\", \"inverse\", \"functional\" or \"mix\"");
 		return -1;
 	}
 	if (in->episodes < 0) {
@@ -228,6 +229,7 @@ static void meta_add_arch(struct cJSON *root, const struct checkpoint_info *info
 	*ok = *ok && arr;
 	for (int i = 0; arr && i < info->n_features; i++)
 		add_string(arr, NULL, rowfeat_name(i), ok);
+	add_string(root, "feature_set", rowfeat_set_name(info->feature_set), ok);
 	add_number(root, "n_features", info->n_features, ok);
 	add_number(root, "n_hidden", info->n_hidden, ok);
 }
@@ -339,7 +341,8 @@ int checkpoint_save_mlp(const char *path, struct policy *p, const struct checkpo
 	    info->n_features != policy_n_features(p) || info->n_hidden != policy_n_hidden(p) ||
 	    info_check(info, NULL, 0) != 0)
 		return CHECKPOINT_ERR_ARG;
-	if (info->n_features != ROWFEAT_COUNT)
+	if (!rowfeat_set_name(info->feature_set) ||
+	    info->n_features != rowfeat_set_count(info->feature_set))
 		return CHECKPOINT_ERR_FEATURES;
 	return save_common(path, policy_params(p), policy_param_count(p), info);
 }
@@ -444,13 +447,31 @@ static int parse_u64(uint64_t *out, const char *s)
 	return 0;
 }
 
-/* The mlp part: features must equal this build's list. */
+/* The optional feature_set (absent in files written before feature sets: "weights"). */
+static int parse_feature_set(struct checkpoint_info *info, const struct cJSON *root, char *msg,
+			     size_t len)
+{
+	const char *s;
+	info->feature_set = ROWFEAT_SET_WEIGHTS;
+	if (!json_get(root, "feature_set"))
+		return CHECKPOINT_OK;
+	int rc = get_string(&s, root, "feature_set", "", msg, len);
+	if (rc == CHECKPOINT_OK && rowfeat_set_parse(&info->feature_set, s) != 0) {
+		err_set(msg, len, 0, "unknown feature_set \"%.64s\" (expected weights or probe)", s);
+		rc = CHECKPOINT_ERR_FEATURES;
+	}
+	return rc;
+}
+
+/* The mlp part: features must equal this build's list of the checkpoint's feature set. */
 static int parse_mlp(struct checkpoint_info *info, const struct cJSON *root, char *msg, size_t len)
 {
 	const struct cJSON *feats, *f;
 	int n, i = 0, rc;
 
-	rc = get_array(&feats, &n, root, "features", msg, len);
+	rc = parse_feature_set(info, root, msg, len);
+	if (rc == CHECKPOINT_OK)
+		rc = get_array(&feats, &n, root, "features", msg, len);
 	if (rc == CHECKPOINT_OK)
 		rc = get_int(&info->n_features, root, "n_features", NULL, msg, len);
 	if (rc == CHECKPOINT_OK)
@@ -468,9 +489,10 @@ static int parse_mlp(struct checkpoint_info *info, const struct cJSON *root, cha
 		err_set(msg, len, 0, "features lists %d names but n_features is %d", n, info->n_features);
 		return CHECKPOINT_ERR_METADATA;
 	}
-	if (n != ROWFEAT_COUNT) {
-		err_set(msg, len, 0, "policy takes %d features; this build computes %d (%s)", n,
-			ROWFEAT_COUNT, rowfeat_list());
+	if (n != rowfeat_set_count(info->feature_set)) {
+		err_set(msg, len, 0, "policy takes %d features; feature set %s has %d (%s)", n,
+			rowfeat_set_name(info->feature_set), rowfeat_set_count(info->feature_set),
+			rowfeat_set_list(info->feature_set));
 		return CHECKPOINT_ERR_FEATURES;
 	}
 	i = 0;
@@ -832,4 +854,16 @@ int checkpoint_check_model(const struct checkpoint *c, int hidden, int ffn, char
 		return CHECKPOINT_ERR_MODEL_SHAPE;
 	}
 	return CHECKPOINT_OK;
+}
+
+int checkpoint_check_features(const struct checkpoint *c, enum rowfeat_set set, char *err,
+			      size_t errlen)
+{
+	if (!c || !rowfeat_set_name(set))
+		return err_set(err, errlen, CHECKPOINT_ERR_ARG, "invalid checkpoint or feature set");
+	if (c->info.arch != CHECKPOINT_ARCH_MLP || c->info.feature_set == set)
+		return CHECKPOINT_OK;
+	return err_set(err, errlen, CHECKPOINT_ERR_FEATURES,
+		       "policy was trained with the \"%s\" feature set, not \"%s\"",
+		       rowfeat_set_name(c->info.feature_set), rowfeat_set_name(set));
 }

@@ -6,9 +6,10 @@
  *   arch "mlp":      policy.w1 (h, d), policy.b1 (h), policy.w2 (h), policy.b2 (1)
  *   arch "prunenet": prunenet.A (ffn, hidden), prunenet.b (ffn), prunenet.r (ffn)
  * The yopo JSON holds, in this key order: format_version (1), arch, then for mlp features (this
- * build's feature names), n_features, n_hidden, or for prunenet hidden, ffn (the one shape it is
+ * build's feature names of its set), feature_set ("weights" | "probe"; absent in older files,
+ * which load as "weights"), n_features, n_hidden, or for prunenet hidden, ffn (the one shape it is
  * tied to); trained_on [{model, model_type, hidden, ffn, layers}], ratios [..], reward ("neg-ks" |
- * "inverse"), seed (a decimal string: it is a uint64), episodes, final_reward, best_reward,
+ * "inverse" | "functional" | "mix"), seed (a decimal string: it is a uint64), episodes, final_reward, best_reward,
  * yopo_version. No timestamps: the same parameters and info always give the same bytes.
  *
  * Loading trusts nothing: the safetensors reader validates the container, then every metadata
@@ -23,6 +24,7 @@
 
 #include "policy.h"
 #include "prunenet.h"
+#include "rowfeat.h"
 
 /* Bounds enforced on save and load. */
 #define CHECKPOINT_MAX_LIST 1024      /* entries in trained_on and in ratios */
@@ -61,12 +63,13 @@ struct checkpoint_model {
 struct checkpoint_info {
 	enum checkpoint_arch arch;
 	int n_features, n_hidden;  /* mlp */
+	enum rowfeat_set feature_set; /* mlp: what the policy sees; n_features is its count */
 	int hidden, ffn;           /* prunenet */
 	struct checkpoint_model *trained_on;
 	int n_trained_on;
 	double *ratios;            /* each in (0, 1) */
 	int n_ratios;
-	char reward[16];           /* "neg-ks" or "inverse" */
+	char reward[16];           /* "neg-ks", "inverse", "functional" or "mix" */
 	uint64_t seed;
 	int episodes;              /* >= 0 */
 	double final_reward, best_reward; /* finite */
@@ -79,7 +82,7 @@ struct checkpoint; /* a loaded checkpoint: info + parameters, independent of the
  * info->arch must be CHECKPOINT_ARCH_MLP and info->n_features / n_hidden must equal p's; the
  * fields of info must satisfy what loading checks, so every saved file loads.
  * Errors: CHECKPOINT_ERR_ARG (NULL, inconsistent or out-of-range info, non-UTF-8 strings),
- * CHECKPOINT_ERR_FEATURES (p does not take ROWFEAT_COUNT inputs), CHECKPOINT_ERR_NONFINITE
+ * CHECKPOINT_ERR_FEATURES (p does not take rowfeat_set_count(info->feature_set) inputs), CHECKPOINT_ERR_NONFINITE
  * (a NaN/inf parameter), CHECKPOINT_ERR_IO (errno kept), CHECKPOINT_ERR_NOMEM. */
 int checkpoint_save_mlp(const char *path, struct policy *p, const struct checkpoint_info *info);
 
@@ -114,5 +117,11 @@ int checkpoint_make_prunenet(const struct checkpoint *c, struct prunenet **out);
  * CHECKPOINT_ERR_ARG (NULL c, non-positive dims). */
 int checkpoint_check_model(const struct checkpoint *c, int hidden, int ffn, char *err,
 			   size_t errlen);
+
+/* Whether c's policy was trained with feature set `set` (prunenet checkpoints see weights only
+ * and always pass). Errors: CHECKPOINT_ERR_FEATURES with err e.g. "policy was trained with the
+ * \"probe\" feature set, not \"weights\"", CHECKPOINT_ERR_ARG. */
+int checkpoint_check_features(const struct checkpoint *c, enum rowfeat_set set, char *err,
+			      size_t errlen);
 
 #endif

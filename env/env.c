@@ -8,12 +8,15 @@
 #include <string.h>
 
 #include "err.h"
+#include "funcreward.h"
 #include "ks.h"
 #include "linalg.h"
+#include "err.h"
 #include "model.h"
 
 struct env_layer {
-	float *features;        /* (rows, ROWFEAT_COUNT), computed on first visit */
+	float *features;        /* (rows, env_n_features), computed on first visit */
+	struct funcreward *fr;  /* when cached and probes are attached */
 	float *w;               /* (rows, cols) when cached */
 	struct spectrum *sp;    /* when cached */
 };
@@ -30,6 +33,9 @@ struct env {
 	struct spectrum *sp;    /* current spectrum when streaming */
 	float *scratch;         /* conv1d transposition, (rows, cols) */
 	unsigned char *keep;    /* (max rows) */
+	const struct probe *probe; /* borrowed (env_use_probes), NULL: weights only */
+	enum rowfeat_set set;
+	struct funcreward *fr;  /* current layer's G when streaming */
 };
 
 const char *env_strerror(int err)
@@ -40,6 +46,7 @@ const char *env_strerror(int err)
 	case ENV_ERR_NOMEM: return "out of memory";
 	case ENV_ERR_LINALG: return "singular value computation failed";
 	case ENV_ERR_ARG: return "invalid layer or selection";
+	case ENV_ERR_PROBES: return "no probes attached, or they do not fit the model";
 	}
 	return "unknown env error";
 }
@@ -90,12 +97,14 @@ void env_close(struct env *e)
 		return;
 	for (int l = 0; e->layers && l < e->cfg.n_layers; l++) {
 		free(e->layers[l].features);
+		funcreward_free(e->layers[l].fr);
 		free(e->layers[l].w);
 		spectrum_free(e->layers[l].sp);
 	}
 	free(e->layers);
 	free(e->w);
 	spectrum_free(e->sp);
+	funcreward_free(e->fr);
 	free(e->scratch);
 	free(e->keep);
 	safetensors_close(e->st);
@@ -145,6 +154,62 @@ static int read_matrix(float **out, struct env *e, enum config_tensor which, int
 	return rc;
 }
 
+int env_n_features(const struct env *e)
+{
+	return rowfeat_set_count(e->set);
+}
+
+/* wide (rows, nf) = the weights-only features x (rows, ROWFEAT_COUNT) then the probe ones. */
+static int probe_columns(float *wide, int nf, struct env *e, int layer, const float *x,
+			 const float *down)
+{
+	int rows = e->cfg.layer_ffn[layer];
+	double *msq = malloc((size_t)rows * sizeof *msq), *mabs = malloc((size_t)rows * sizeof *mabs);
+	if (!msq || !mabs) {
+		free(msq);
+		free(mabs);
+		return ENV_ERR_NOMEM;
+	}
+	probe_row_stats(msq, mabs, e->probe, layer);
+	for (int i = 0; i < rows; i++)
+		memcpy(wide + (size_t)i * nf, x + (size_t)i * ROWFEAT_COUNT,
+		       ROWFEAT_COUNT * sizeof *x);
+	rowfeat_probe_compute(wide + ROWFEAT_COUNT, nf, msq, mabs, down, rows, e->cfg.hidden);
+	free(msq);
+	free(mabs);
+	return ENV_OK;
+}
+
+int env_use_probes(struct env *e, const struct probe *p, enum rowfeat_set set, char *err,
+		   size_t errlen)
+{
+	const struct config *c = &e->cfg;
+	if (set == ROWFEAT_SET_PROBE && !p)
+		return err_set(err, errlen, ENV_ERR_PROBES, "%s: the probe feature set needs probes",
+			       e->dir);
+	if (p && p->n_layers != c->n_layers)
+		return err_set(err, errlen, ENV_ERR_PROBES, "%s: probes have %d layers, the model %d",
+			       e->dir, p->n_layers, c->n_layers);
+	for (int l = 0; p && l < c->n_layers; l++)
+		if (p->ffn[l] != c->layer_ffn[l])
+			return err_set(err, errlen, ENV_ERR_PROBES,
+				       "%s: layer %d: probes have FFN width %d, the model %d", e->dir,
+				       l, p->ffn[l], c->layer_ffn[l]);
+	/* features and G depend on both: drop what was computed */
+	for (int l = 0; l < c->n_layers; l++) {
+		free(e->layers[l].features);
+		funcreward_free(e->layers[l].fr);
+		e->layers[l].features = NULL;
+		e->layers[l].fr = NULL;
+	}
+	funcreward_free(e->fr);
+	e->fr = NULL;
+	e->current = -1;
+	e->probe = p;
+	e->set = set;
+	return ENV_OK;
+}
+
 /* Features of a layer: needs the matrix, its pair and down, and W's leading right singular
  * subspace, taken from the eigenvectors of the Gram WᵀW (cols × cols) so that no (rows × rows)
  * or U factor is ever formed. */
@@ -186,7 +251,7 @@ static int layer_features(struct env *e, int layer, const float *w, float **out,
 {
 	const struct config *c = &e->cfg;
 	int rows = c->layer_ffn[layer], rc;
-	float *pair = NULL, *down = NULL, *x = NULL;
+	float *pair = NULL, *down = NULL, *x = NULL, *wide = NULL;
 	if ((c->gated && (rc = read_matrix(&pair, e, CONFIG_TENSOR_UP, layer, err, errlen))) ||
 	    (rc = read_matrix(&down, e, CONFIG_TENSOR_DOWN, layer, err, errlen)))
 		goto out;
@@ -201,9 +266,27 @@ static int layer_features(struct env *e, int layer, const float *w, float **out,
 		err_set(err, errlen, rc, "%s: layer %d: features: %s", e->dir, layer, env_strerror(rc));
 		goto out;
 	}
+	int nf = env_n_features(e);
+	if (nf > ROWFEAT_COUNT) {
+		/* probe feature sets widen the weights-only columns */
+		if (!(wide = malloc((size_t)rows * (size_t)nf * sizeof *wide))) {
+			rc = err_set(err, errlen, ENV_ERR_NOMEM, "%s: layer %d: out of memory", e->dir,
+				     layer);
+			goto out;
+		}
+		if ((rc = probe_columns(wide, nf, e, layer, x, down))) {
+			err_set(err, errlen, rc, "%s: layer %d: probe features: %s", e->dir, layer,
+				env_strerror(rc));
+			goto out;
+		}
+		free(x);
+		x = wide;
+		wide = NULL;
+	}
 	*out = x;
 	x = NULL;
 out:
+	free(wide);
 	free(x);
 	free(down);
 	free(pair);
@@ -223,7 +306,9 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 	if (!e->cache) {
 		/* streaming: drop the previous layer before reading this one */
 		spectrum_free(e->sp);
+		funcreward_free(e->fr);
 		free(e->w);
+		e->fr = NULL;
 		e->sp = NULL;
 		e->w = NULL;
 	}
@@ -336,4 +421,32 @@ const double *env_layer_singular_values(struct env *e, int *n)
 	if (e->current < 0 || current_spectrum(e, &sp, NULL, 0))
 		return NULL;
 	return spectrum_orig(sp, n);
+}
+
+int env_layer_functional(struct env *e, const int *kept, int k, double *rel_err)
+{
+	if (e->current < 0 || !e->probe)
+		return e->probe ? ENV_ERR_ARG : ENV_ERR_PROBES;
+	int layer = e->current, rows = e->cfg.layer_ffn[layer];
+	struct funcreward **slot = e->cache ? &e->layers[layer].fr : &e->fr;
+	if (!*slot) {
+		float *down = NULL;
+		int rc = read_matrix(&down, e, CONFIG_TENSOR_DOWN, layer, NULL, 0);
+		if (rc)
+			return rc;
+		rc = funcreward_new(slot, e->probe->act[layer], e->probe->tokens, down,
+					e->cfg.hidden, rows);
+		free(down);
+		if (rc) {
+			*slot = NULL;
+			return rc == FUNCREWARD_ERR_NOMEM ? ENV_ERR_NOMEM : ENV_ERR_LINALG;
+		}
+	}
+	if (k < 1 || k > rows)
+		return ENV_ERR_ARG;
+	double v;
+	if (funcreward_error(*slot, kept, k, &v))
+		return ENV_ERR_ARG;
+	*rel_err = v;
+	return ENV_OK;
 }

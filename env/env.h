@@ -5,7 +5,13 @@
  * Pruning keeps k of its rows; the verdict is the two-sample KS statistic between the singular
  * values of the matrix and of its kept rows (spectrum.h). Layers are read one at a time from the
  * memory-mapped checkpoint: unless everything fits the cache budget, only the current layer's
- * matrix and spectrum are resident, plus small per-layer features and singular values. */
+ * matrix and spectrum are resident, plus small per-layer features and singular values.
+ *
+ * Optionally (env_use_probes) the env also holds data-free probes — FFN activations on tokens the
+ * model sampled itself (probe.h) — and then offers the functional reward (funcreward.h: the
+ * relative change of the layer's output over the probes) and the "probe" feature set
+ * (rowfeat.h). The probes are borrowed; the env keeps one ffn × ffn Gram per layer (cached) or
+ * for the current layer (streaming). */
 #ifndef YOPO_ENV_H
 #define YOPO_ENV_H
 
@@ -14,6 +20,7 @@
 #include "config.h"
 #include "err.h"
 #include "model.h"
+#include "probe.h"
 #include "rowfeat.h"
 #include "spectrum.h"
 
@@ -23,6 +30,7 @@ enum env_error {
 	ENV_ERR_NOMEM = -2,
 	ENV_ERR_LINALG = -3, /* singular values failed */
 	ENV_ERR_ARG = -4,    /* bad layer, k or kept indices */
+	ENV_ERR_PROBES = -5, /* no probes attached, or they do not fit the model */
 };
 
 const char *env_strerror(int err);
@@ -45,7 +53,7 @@ int env_cols(const struct env *e);
 
 /* Makes `layer` current: reads its matrix and computes its features (once). Its spectrum is
  * computed on the first env_layer_ks / env_layer_singular_values.
- * *features (rows, ROWFEAT_COUNT) and *w (rows, cols) are borrowed until the next
+ * *features (rows, env_n_features(e)) and *w (rows, cols) are borrowed until the next
  * env_layer_begin or env_close. Errors: ARG (layer out of range; the current layer stays),
  * MODEL (a tensor missing or unconvertible), NOMEM, LINALG (non-finite weights, no
  * convergence); after MODEL/NOMEM/LINALG no layer is current. */
@@ -71,5 +79,22 @@ int env_layer_ks_matrix(struct env *e, const float *w2, double *ks, char *err, s
 /* Singular values of the current layer's full matrix (descending); *n set to their count.
  * NULL if no layer is current or they cannot be computed. Borrowed like *w. */
 const double *env_layer_singular_values(struct env *e, int *n);
+
+/* Attaches data-free probes (probe.h; borrowed, must outlive the env or the next call; NULL
+ * detaches) and chooses the feature set the layers report: ROWFEAT_SET_WEIGHTS (6 columns) or
+ * ROWFEAT_SET_PROBE (8: the weights-only ones, then rowfeat's probe features). Drops features
+ * and functional Grams computed before; no layer is current afterwards. Errors (reason in err):
+ * ENV_ERR_PROBES (PROBE without probes, layer count or an FFN width differs). */
+int env_use_probes(struct env *e, const struct probe *p, enum rowfeat_set set, char *err,
+		   size_t errlen);
+
+/* Feature columns of env_layer_begin's *features: 6 or 8. */
+int env_n_features(const struct env *e);
+
+/* Functional damage of the current layer when keeping rows kept[0..k): the relative output error
+ * over the probes, funcreward.h's err(R) (reward = −err). The layer's G is computed on first use
+ * (kept like the spectrum: per layer when cached, else the current one only).
+ * Errors: ENV_ERR_PROBES (no probes), ENV_ERR_ARG, ENV_ERR_NOMEM, ENV_ERR_LINALG. */
+int env_layer_functional(struct env *e, const int *kept, int k, double *rel_err);
 
 #endif

@@ -3,14 +3,50 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
-static const char *const names[ROWFEAT_COUNT] = {
+static const char *const names[ROWFEAT_MAX] = {
 	"row_norm", "down_norm", "row_max", "leverage", "pair_norm", "depth",
+	"probe_sq", "probe_abs_down",
 };
 
 const char *rowfeat_name(int i)
 {
-	return i >= 0 && i < ROWFEAT_COUNT ? names[i] : "?";
+	return i >= 0 && i < ROWFEAT_MAX ? names[i] : "?";
+}
+
+const char *rowfeat_set_name(enum rowfeat_set set)
+{
+	switch (set) {
+	case ROWFEAT_SET_WEIGHTS: return "weights";
+	case ROWFEAT_SET_PROBE: return "probe";
+	}
+	return NULL;
+}
+
+int rowfeat_set_parse(enum rowfeat_set *out, const char *name)
+{
+	if (!name)
+		return -1;
+	if (strcmp(name, "weights") == 0)
+		*out = ROWFEAT_SET_WEIGHTS;
+	else if (strcmp(name, "probe") == 0)
+		*out = ROWFEAT_SET_PROBE;
+	else
+		return -1;
+	return 0;
+}
+
+int rowfeat_set_count(enum rowfeat_set set)
+{
+	return set == ROWFEAT_SET_PROBE ? ROWFEAT_MAX : ROWFEAT_COUNT;
+}
+
+const char *rowfeat_set_list(enum rowfeat_set set)
+{
+	return set == ROWFEAT_SET_PROBE ? "row_norm,down_norm,row_max,leverage,pair_norm,depth,"
+					  "probe_sq,probe_abs_down"
+					: rowfeat_list();
 }
 
 const char *rowfeat_list(void)
@@ -24,20 +60,20 @@ static float safe_log(double v)
 	return (float)log(v > 1e-30 ? v : 1e-30);
 }
 
-/* z-scores column f of x (rows, ROWFEAT_COUNT) in place; constant -> 0 */
-static void standardise(float *x, int rows, int f)
+/* z-scores column f of x (rows, stride) in place; constant -> 0 */
+static void standardise(float *x, int stride, int rows, int f)
 {
 	double mean = 0, var = 0;
 	for (int i = 0; i < rows; i++)
-		mean += x[(size_t)i * ROWFEAT_COUNT + f];
+		mean += x[(size_t)i * stride + f];
 	mean /= rows;
 	for (int i = 0; i < rows; i++) {
-		double d = x[(size_t)i * ROWFEAT_COUNT + f] - mean;
+		double d = x[(size_t)i * stride + f] - mean;
 		var += d * d;
 	}
 	double sd = sqrt(var / rows);
 	for (int i = 0; i < rows; i++) {
-		float *v = &x[(size_t)i * ROWFEAT_COUNT + f];
+		float *v = &x[(size_t)i * stride + f];
 		*v = sd > 1e-12 * (fabs(mean) + 1) ? (float)((*v - mean) / sd) : 0.0f;
 	}
 }
@@ -75,5 +111,19 @@ void rowfeat_compute(float *x, const float *w, const float *pair, const float *d
 		xi[5] = (float)depth;
 	}
 	for (int f = 0; f < ROWFEAT_COUNT - 1; f++)
-		standardise(x, rows, f);
+		standardise(x, ROWFEAT_COUNT, rows, f);
+}
+
+void rowfeat_probe_compute(float *x, int stride, const double *msq, const double *mabs,
+			   const float *down, int rows, int cols)
+{
+	for (int i = 0; i < rows; i++) {
+		double dsq = 0;
+		for (int j = 0; j < cols; j++)
+			dsq += (double)down[(size_t)j * rows + i] * down[(size_t)j * rows + i];
+		x[(size_t)i * stride] = safe_log(msq[i]);
+		x[(size_t)i * stride + 1] = safe_log(mabs[i] * sqrt(dsq));
+	}
+	standardise(x, stride, rows, 0);
+	standardise(x, stride, rows, 1);
 }

@@ -11,16 +11,38 @@
  *                singular subspace (v_j right singular vectors, s_j singular values)
  *   4 pair_norm  log ‖P_i‖₂ of the paired matrix (gated families), else 0
  *   5 depth      layer / (n_layers - 1), the same for every row (not standardised)
- * Logs tame the heavy tails of norms; a feature constant over the layer becomes 0. */
+ * Logs tame the heavy tails of norms; a feature constant over the layer becomes 0.
+ *
+ * Probe features (data-free: from the model's own sampled tokens, env/probe.h), with a_i the
+ * neuron's FFN intermediate activation over the probe tokens and d_i = down[:, i]:
+ *   6 probe_sq        log E[a_i²]
+ *   7 probe_abs_down  log (E[|a_i|] · ‖d_i‖₂)
+ * also standardised within the layer.
+ *
+ * Feature sets (what a policy sees, recorded in its checkpoint): "weights" = features 0..5,
+ * "probe" = features 0..7. */
 #ifndef YOPO_ROWFEAT_H
 #define YOPO_ROWFEAT_H
 
-#define ROWFEAT_COUNT 6
+#define ROWFEAT_COUNT 6 /* the weights-only features */
+#define ROWFEAT_MAX 8   /* weights + probe features */
 
-/* Name of feature i (stable: stored in policy checkpoints). */
+enum rowfeat_set { ROWFEAT_SET_WEIGHTS, ROWFEAT_SET_PROBE };
+
+/* "weights" / "probe"; NULL outside the enum. */
+const char *rowfeat_set_name(enum rowfeat_set set);
+
+/* Parses a set name: 0, or -1 (out untouched) for an unknown name. */
+int rowfeat_set_parse(enum rowfeat_set *out, const char *name);
+
+/* Features of a set (6 or 8) and their comma-separated names. */
+int rowfeat_set_count(enum rowfeat_set set);
+const char *rowfeat_set_list(enum rowfeat_set set);
+
+/* Name of feature i < ROWFEAT_MAX (stable: stored in policy checkpoints). */
 const char *rowfeat_name(int i);
 
-/* Comma-separated list of all names, in order. */
+/* Comma-separated list of the weights-only names, in order. */
 const char *rowfeat_list(void);
 
 /* x (rows, ROWFEAT_COUNT) out.
@@ -29,5 +51,10 @@ const char *rowfeat_list(void);
  * depth in [0, 1]. */
 void rowfeat_compute(float *x, const float *w, const float *pair, const float *down,
 		      const double *vt, const double *s, int r, int rows, int cols, double depth);
+
+/* The two probe features into columns 0 and 1 of x (rows, stride), standardised within the layer.
+ * msq, mabs (rows): E[a_i²] and E[|a_i|] over the probe tokens; down (cols, rows). */
+void rowfeat_probe_compute(float *x, int stride, const double *msq, const double *mabs,
+			   const float *down, int rows, int cols);
 
 #endif

@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "clock.h"
 #include "err.h"
 #include "pcg32.h"
 #include "rowscore.h"
-#include "sampling.h"
 #include "topk.h"
+#include "sampling.h"
 
 struct trainer {
 	struct env **envs;
@@ -28,7 +29,7 @@ struct trainer {
 	float *scores, *dscores, *dtmp; /* (max_rows) */
 	int *order;               /* (samples * max_rows) */
 	double *rewards;          /* (samples) */
-	double best_greedy, final_reward, best_reward;
+	double best_greedy, best_greedy_ks, final_reward, best_reward;
 	double t0;
 };
 
@@ -45,6 +46,27 @@ const char *train_strerror(int err)
 	return "unknown train error";
 }
 
+const char *train_reward_name(enum train_reward r)
+{
+	switch (r) {
+	case TRAIN_REWARD_NEG_KS: return "neg-ks";
+	case TRAIN_REWARD_INVERSE: return "inverse";
+	case TRAIN_REWARD_FUNCTIONAL: return "functional";
+	case TRAIN_REWARD_MIX: return "mix";
+	}
+	return NULL;
+}
+
+int train_reward_parse(enum train_reward *out, const char *name)
+{
+	for (int r = TRAIN_REWARD_NEG_KS; r <= TRAIN_REWARD_MIX; r++)
+		if (name && strcmp(name, train_reward_name((enum train_reward)r)) == 0) {
+			*out = (enum train_reward)r;
+			return 0;
+		}
+	return -1;
+}
+
 void train_opts_default(struct train_opts *o)
 {
 	*o = (struct train_opts){
@@ -57,33 +79,91 @@ void train_opts_default(struct train_opts *o)
 		.hidden = 16,
 		.entropy = 0,
 		.gamma = 0.99,
+		.mix = 0.5,
 	};
 }
 
-static double reward_of(const struct trainer *t, double ks)
+static bool uses_ks(const struct trainer *t)
+{
+	return t->o.reward != TRAIN_REWARD_FUNCTIONAL;
+}
+
+static bool uses_func(const struct trainer *t)
+{
+	return t->o.reward == TRAIN_REWARD_FUNCTIONAL || t->o.reward == TRAIN_REWARD_MIX;
+}
+
+/* What the reward minimises (ks or func unused by the reward may be NAN). */
+static double loss_of(const struct trainer *t, double ks, double func)
+{
+	switch (t->o.reward) {
+	case TRAIN_REWARD_FUNCTIONAL: return func;
+	case TRAIN_REWARD_MIX: return (1 - t->o.mix) * ks + t->o.mix * func;
+	default: return ks;
+	}
+}
+
+static double reward_of(const struct trainer *t, double ks, double func)
 {
 	if (t->o.reward == TRAIN_REWARD_INVERSE)
 		return 1.0 / (ks > 1e-6 ? ks : 1e-6);
-	return -ks;
+	return -loss_of(t, ks, func);
+}
+
+/* Every env shows the same feature count; functional rewards need probes everywhere (tried on
+ * each env's layer 0 so a missing probe fails here, not mid-training). */
+static int check_envs(struct env **envs, int n_envs, const struct train_opts *o, char *err,
+		      size_t errlen)
+{
+	for (int e = 0; e < n_envs; e++) {
+		if (env_n_features(envs[e]) != env_n_features(envs[0]))
+			return err_set(err, errlen, TRAIN_ERR_ARG,
+				       "%s shows %d features, %s %d: use one feature set",
+				       env_model_dir(envs[e]), env_n_features(envs[e]),
+				       env_model_dir(envs[0]), env_n_features(envs[0]));
+		if (o->reward != TRAIN_REWARD_FUNCTIONAL && o->reward != TRAIN_REWARD_MIX)
+			continue;
+		int rows = env_rows(envs[e], 0), k = util_keep_count(rows, 0.5), rc;
+		int *kept = malloc((size_t)k * sizeof *kept);
+		double v;
+		if (!kept)
+			return err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory");
+		for (int i = 0; i < k; i++)
+			kept[i] = i;
+		rc = env_layer_begin(envs[e], 0, NULL, NULL, err, errlen);
+		if (!rc)
+			rc = env_layer_functional(envs[e], kept, k, &v);
+		free(kept);
+		if (rc)
+			return err_set(err, errlen, rc == ENV_ERR_PROBES ? TRAIN_ERR_ARG : TRAIN_ERR_ENV,
+				       "%s: the %s reward needs probes: %s", env_model_dir(envs[e]),
+				       train_reward_name(o->reward), env_strerror(rc));
+	}
+	return TRAIN_OK;
 }
 
 int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struct train_opts *o,
 		char *err, size_t errlen)
 {
 	if (n_envs < 1 || o->n_ratios < 1 || o->episodes < 0 || !(o->lr > 0) || o->samples < 1 ||
-	    o->hidden < 1 || o->entropy < 0)
-		return err_set(err, errlen, TRAIN_ERR_ARG, "invalid training options");
+	    o->hidden < 1 || o->entropy < 0 || !(o->mix >= 0 && o->mix <= 1) ||
+	    train_reward_name(o->reward) == NULL) {
+		snprintf(err, errlen, "invalid training options");
+		return TRAIN_ERR_ARG;
+	}
 	for (int i = 0; i < o->n_ratios; i++)
-		if (!(o->ratios[i] > 0 && o->ratios[i] < 1))
-			return err_set(err, errlen, TRAIN_ERR_ARG, "ratio %g is outside (0, 1)",
-				       o->ratios[i]);
+		if (!(o->ratios[i] > 0 && o->ratios[i] < 1)) {
+			snprintf(err, errlen, "ratio %g is outside (0, 1)", o->ratios[i]);
+			return TRAIN_ERR_ARG;
+		}
 	struct trainer *t = calloc(1, sizeof *t);
 	if (!t)
-		return err_set(err, errlen, TRAIN_ERR_NOMEM, "trainer: out of memory");
+		return TRAIN_ERR_NOMEM;
 	t->envs = envs;
 	t->n_envs = n_envs;
 	t->o = *o;
 	t->best_greedy = INFINITY;
+	t->best_greedy_ks = NAN;
 	t->best_reward = -INFINITY;
 	t->final_reward = NAN;
 	pcg32_seed(&t->rng, o->seed, 0x796f706fu /* "yopo" */);
@@ -94,6 +174,9 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 	memcpy(t->ratios, o->ratios, sizeof *t->ratios * (size_t)o->n_ratios);
 	t->o.ratios = t->ratios;
 	const struct config *c0 = env_config(envs[0]);
+	if ((rc = check_envs(envs, n_envs, o, err, errlen)))
+		goto fail;
+	rc = TRAIN_ERR_NOMEM;
 	for (int e = 0; e < n_envs; e++) {
 		const struct config *c = env_config(envs[e]);
 		t->n_cells += c->n_layers * o->n_ratios;
@@ -103,10 +186,10 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 		if (o->arch == TRAIN_ARCH_PRUNENET) {
 			for (int l = 0; l < c->n_layers; l++)
 				if (c->layer_ffn[l] != c0->ffn || c->hidden != c0->hidden) {
-					err_set(err, errlen, TRAIN_ERR_SHAPE,
-						"--arch prunenet ties the policy to one shape: %s has hidden %d / ffn %d, %s has hidden %d / ffn %d",
-						env_model_dir(envs[0]), c0->hidden, c0->ffn,
-						env_model_dir(envs[e]), c->hidden, c->layer_ffn[l]);
+					snprintf(err, errlen,
+						 "--arch prunenet ties the policy to one shape: %s has hidden %d / ffn %d, %s has hidden %d / ffn %d",
+						 env_model_dir(envs[0]), c0->hidden, c0->ffn, env_model_dir(envs[e]),
+						 c->hidden, c->layer_ffn[l]);
 					rc = TRAIN_ERR_SHAPE;
 					goto fail;
 				}
@@ -126,8 +209,9 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 	for (int i = 0; i < t->n_cells; i++)
 		t->baseline[i] = NAN;
 	if (o->arch == TRAIN_ARCH_MLP) {
-		if (policy_new(&t->mlp, ROWFEAT_COUNT, o->hidden, &t->rng) ||
-		    policy_new(&t->best_mlp, ROWFEAT_COUNT, o->hidden, &t->rng))
+		int nf = env_n_features(envs[0]);
+		if (policy_new(&t->mlp, nf, o->hidden, &t->rng) ||
+		    policy_new(&t->best_mlp, nf, o->hidden, &t->rng))
 			goto fail;
 		policy_copy_params(t->best_mlp, t->mlp);
 	} else {
@@ -139,8 +223,6 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 	*out = t;
 	return TRAIN_OK;
 fail:
-	if (rc == TRAIN_ERR_NOMEM)
-		err_set(err, errlen, rc, "trainer: out of memory or no policy for these sizes");
 	trainer_free(t);
 	return rc;
 }
@@ -164,40 +246,51 @@ void trainer_free(struct trainer *t)
 	free(t);
 }
 
-/* Greedy (deterministic top-k) KS of the current parameters on the current layer. */
+/* Greedy (deterministic top-k) KS and functional error (NAN without probes) of the current
+ * parameters on the current layer, into C. */
 static int greedy_ks(struct trainer *t, struct env *env, const float *w, int rows, int k,
-		     double *ks, char *err, size_t errlen)
+		     struct train_cell *C)
 {
-	/* prunenet: top-k of alpha, the keep probabilities without noise */
-	if (t->o.arch == TRAIN_ARCH_PRUNENET && rowscore_policy(t->scores, NULL, t->pn, NULL, w, rows))
-		return err_set(err, errlen, TRAIN_ERR_POLICY, "prunenet forward failed");
+	if (t->o.arch == TRAIN_ARCH_PRUNENET) {
+		/* top-k of alpha: the keep probabilities without noise */
+		if (rowscore_policy(t->scores, NULL, t->pn, NULL, w, rows))
+			return TRAIN_ERR_POLICY;
+	}
 	if (util_topk(t->order, t->scores, rows, k))
-		return err_set(err, errlen, TRAIN_ERR_NOMEM, "top-k: out of memory");
-	return env_layer_ks(env, t->order, k, ks, err, errlen) ? TRAIN_ERR_ENV : TRAIN_OK;
+		return TRAIN_ERR_POLICY;
+	if (env_layer_ks(env, t->order, k, &C->greedy_ks, NULL, 0))
+		return TRAIN_ERR_ENV;
+	C->greedy_func = NAN;
+	if (uses_func(t) && env_layer_functional(env, t->order, k, &C->greedy_func))
+		return TRAIN_ERR_ENV;
+	C->greedy_loss = loss_of(t, C->greedy_ks, C->greedy_func);
+	return TRAIN_OK;
 }
 
 /* One MLP cell: sample, score, accumulate the REINFORCE gradient (scaled by 1/n_cells). */
 /* t->scores must hold the policy's scores of this layer (its forward cache is used). */
-static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int k, char *err,
-		    size_t errlen)
+static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int k)
 {
 	struct train_cell *C = &t->cells[cell];
-	int S = t->o.samples, rc;
-	double ks_sum = 0, r_sum = 0;
+	int S = t->o.samples;
+	double ks_sum = 0, r_sum = 0, f_sum = 0;
 	for (int s = 0; s < S; s++) {
 		int *ord = t->order + (size_t)s * t->max_rows;
-		double ks;
-		if ((rc = sampling_gumbel_topk(ord, t->scores, rows, k, &t->rng)))
-			return err_set(err, errlen, TRAIN_ERR_POLICY, "sampling: %s",
-				       sampling_strerror(rc));
-		if (env_layer_ks(env, ord, k, &ks, err, errlen))
+		double ks = NAN, func = NAN;
+		if (sampling_gumbel_topk(ord, t->scores, rows, k, &t->rng))
+			return TRAIN_ERR_POLICY;
+		if (uses_ks(t) && env_layer_ks(env, ord, k, &ks, NULL, 0))
 			return TRAIN_ERR_ENV;
-		t->rewards[s] = reward_of(t, ks);
+		if (uses_func(t) && env_layer_functional(env, ord, k, &func))
+			return TRAIN_ERR_ENV;
+		t->rewards[s] = reward_of(t, ks, func);
 		ks_sum += ks;
+		f_sum += func;
 		r_sum += t->rewards[s];
 	}
 	{
 		C->ks = ks_sum / S;
+		C->func = f_sum / S;
 		C->reward = r_sum / S;
 		double *b = &t->baseline[cell];
 		for (int i = 0; i < rows; i++)
@@ -208,10 +301,8 @@ static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int 
 			double adv = t->rewards[s] - base;
 			if (adv == 0)
 				continue;
-			if ((rc = sampling_log_prob_grad(t->dtmp, t->scores,
-							 t->order + (size_t)s * t->max_rows, rows, k)))
-				return err_set(err, errlen, TRAIN_ERR_POLICY, "log-probability gradient: %s",
-					       sampling_strerror(rc));
+			if (sampling_log_prob_grad(t->dtmp, t->scores, t->order + (size_t)s * t->max_rows, rows, k))
+				return TRAIN_ERR_POLICY;
 			/* loss = -adv · log P  ->  dloss/dscore = -adv · ∇log P */
 			float scale = (float)(-adv / S / t->n_cells);
 			for (int i = 0; i < rows; i++)
@@ -219,39 +310,39 @@ static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int 
 		}
 		if (t->o.entropy > 0) {
 			double h;
-			if ((rc = sampling_entropy(&h, t->dtmp, t->scores, rows)))
-				return err_set(err, errlen, TRAIN_ERR_POLICY, "entropy: %s",
-					       sampling_strerror(rc));
+			if (sampling_entropy(&h, t->dtmp, t->scores, rows))
+				return TRAIN_ERR_POLICY;
 			float scale = (float)(-t->o.entropy / t->n_cells);
 			for (int i = 0; i < rows; i++)
 				t->dscores[i] += scale * t->dtmp[i];
 		}
 		*b = isnan(*b) ? C->reward : 0.9 * *b + 0.1 * C->reward;
 		if (policy_backward(t->mlp, t->dscores, rows))
-			return err_set(err, errlen, TRAIN_ERR_POLICY, "policy backward failed");
+			return TRAIN_ERR_POLICY;
 	}
 	return TRAIN_OK;
 }
 
 /* One PruneNet cell as in the published loop: noisy forward, sample, reward, fresh noisy
  * forward, loss -γ^layer · reward · Σ log p_kept, one AdamW step. */
-static int prunenet_cell(struct trainer *t, struct env *env, int cell, const float *w, int k,
-			 char *err, size_t errlen)
+static int prunenet_cell(struct trainer *t, struct env *env, int cell, const float *w, int k)
 {
 	struct train_cell *C = &t->cells[cell];
-	double ks;
+	double ks = NAN, func = NAN;
 	if (prunenet_forward(t->pn, NULL, w, &t->rng) || prunenet_sample(t->pn, t->order, k, &t->rng))
-		return err_set(err, errlen, TRAIN_ERR_POLICY, "prunenet forward or sampling failed");
-	if (env_layer_ks(env, t->order, k, &ks, err, errlen))
+		return TRAIN_ERR_POLICY;
+	if ((uses_ks(t) && env_layer_ks(env, t->order, k, &ks, NULL, 0)) ||
+	    (uses_func(t) && env_layer_functional(env, t->order, k, &func)))
 		return TRAIN_ERR_ENV;
 	C->ks = ks;
-	C->reward = reward_of(t, ks);
+	C->func = func;
+	C->reward = reward_of(t, ks, func);
 	struct policy_adam cfg = prunenet_adamw_defaults();
 	cfg.lr = (float)t->o.lr;
 	prunenet_zero_grad(t->pn);
 	if (prunenet_forward(t->pn, NULL, w, &t->rng) ||
 	    prunenet_backward(t->pn, t->order, k, (float)(pow(t->o.gamma, C->layer) * C->reward)))
-		return err_set(err, errlen, TRAIN_ERR_POLICY, "prunenet backward failed");
+		return TRAIN_ERR_POLICY;
 	prunenet_adamw_step(t->pn, &cfg);
 	return TRAIN_OK;
 }
@@ -271,12 +362,14 @@ static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen
 		int L = env_config(env)->n_layers;
 		for (int l = 0; l < L; l++) {
 			const float *x, *w;
-			if (env_layer_begin(env, l, &x, &w, err, errlen))
+			if ((rc = env_layer_begin(env, l, &x, &w, err, errlen))) {
 				return TRAIN_ERR_ENV;
+			}
 			int rows = env_rows(env, l);
-			if (t->mlp && rowscore_policy(t->scores, t->mlp, NULL, x, w, rows))
-				return err_set(err, errlen, TRAIN_ERR_POLICY,
-					       "policy forward failed on layer %d", l);
+			if (t->mlp && rowscore_policy(t->scores, t->mlp, NULL, x, w, rows)) {
+				snprintf(err, errlen, "policy forward failed on layer %d", l);
+				return TRAIN_ERR_POLICY;
+			}
 			for (int r = 0; r < t->o.n_ratios; r++, cell++) {
 				struct train_cell *C = &t->cells[cell];
 				C->model = e;
@@ -288,33 +381,39 @@ static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen
 						       "%s: layer %d: ratio %g keeps no row of %d",
 						       env_model_dir(env), l, t->ratios[r], rows);
 				if ((pass == PASS_EVAL || t->mlp) &&
-				    (rc = greedy_ks(t, env, w, rows, k, &C->greedy_ks, err, errlen)))
-					return rc;
+				    (rc = greedy_ks(t, env, w, rows, k, C)))
+					goto fail;
 				if (pass == PASS_EVAL)
 					continue;
-				rc = t->mlp ? mlp_cell(t, env, cell, rows, k, err, errlen)
-					    : prunenet_cell(t, env, cell, w, k, err, errlen);
+				rc = t->mlp ? mlp_cell(t, env, cell, rows, k) : prunenet_cell(t, env, cell, w, k);
 				if (rc)
-					return rc;
+					goto fail;
 			}
 		}
 	}
 	return TRAIN_OK;
+fail:
+	snprintf(err, errlen, "%s (%s)", train_strerror(rc),
+		 rc == TRAIN_ERR_ENV ? "spectrum of a layer" : "scores or sampling");
+	return rc;
 }
 
 static void summarise(const struct trainer *t, struct train_episode *ep, enum pass pass)
 {
-	double r = 0, ks = 0, g = 0;
+	double r = 0, ks = 0, g = 0, gl = 0;
 	for (int i = 0; i < t->n_cells; i++) {
 		struct train_cell *C = &t->cells[i];
 		if (pass == PASS_EVAL) {
 			C->ks = C->greedy_ks;
-			C->reward = reward_of(t, C->greedy_ks);
+			C->func = C->greedy_func;
+			C->reward = reward_of(t, C->greedy_ks, C->greedy_func);
 		}
 		r += C->reward;
 		ks += C->ks;
 		g += C->greedy_ks;
+		gl += C->greedy_loss;
 	}
+	ep->greedy_loss = gl / t->n_cells;
 	ep->mean_reward = r / t->n_cells;
 	ep->mean_ks = ks / t->n_cells;
 	ep->greedy_ks = g / t->n_cells;
@@ -323,16 +422,17 @@ static void summarise(const struct trainer *t, struct train_episode *ep, enum pa
 	ep->elapsed = util_now() - t->t0;
 }
 
-/* Keeps the current parameters if their greedy KS (in ep) is the best so far. */
+/* Keeps the current parameters if their greedy loss (in ep) is the best so far. */
 static void track_best(struct trainer *t, struct train_episode *ep)
 {
-	ep->is_best = ep->greedy_ks < t->best_greedy;
+	ep->is_best = ep->greedy_loss < t->best_greedy;
 	if (!ep->is_best)
 		return;
-	t->best_greedy = ep->greedy_ks;
+	t->best_greedy = ep->greedy_loss;
+	t->best_greedy_ks = ep->greedy_ks;
 	double r = 0;
 	for (int i = 0; i < t->n_cells; i++)
-		r += reward_of(t, t->cells[i].greedy_ks);
+		r += reward_of(t, t->cells[i].greedy_ks, t->cells[i].greedy_func);
 	t->best_reward = r / t->n_cells;
 	if (t->mlp)
 		policy_copy_params(t->best_mlp, t->mlp);
@@ -357,10 +457,12 @@ int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char 
 		}
 		if ((rc = run_cells(t, PASS_LEARN, err, errlen)))
 			return rc;
-		double greedy = ep.greedy_ks;
+		double greedy = ep.greedy_ks, greedy_loss = ep.greedy_loss;
 		summarise(t, &ep, PASS_LEARN);
-		if (t->pn)
+		if (t->pn) {
 			ep.greedy_ks = greedy; /* measured by the EVAL pass */
+			ep.greedy_loss = greedy_loss;
+		}
 		if (t->mlp) {
 			track_best(t, &ep); /* greedy KS of the parameters before this step */
 			struct policy_adam cfg = {(float)t->o.lr, 0.9f, 0.999f, 1e-8f, 0.0f};
@@ -395,6 +497,11 @@ struct prunenet *trainer_best_prunenet(struct trainer *t)
 }
 
 double trainer_best_greedy_ks(const struct trainer *t)
+{
+	return t->best_greedy_ks;
+}
+
+double trainer_best_greedy_loss(const struct trainer *t)
 {
 	return t->best_greedy;
 }

@@ -14,7 +14,10 @@
  * AdamW step per layer; no baseline.
  *
  * After every episode the deterministic (top-k) selection of the current parameters is scored;
- * the parameters with the lowest mean greedy KS are kept as the best policy. */
+ * the parameters with the lowest mean greedy loss are kept as the best policy (the loss is the
+ * KS for neg-ks and inverse, the functional error for functional, their mix for mix).
+ *
+ * The policy's input width is the envs' feature count (env_n_features: all envs must agree). */
 #ifndef YOPO_TRAIN_H
 #define YOPO_TRAIN_H
 
@@ -25,7 +28,21 @@
 #include "prunenet.h"
 
 enum train_arch { TRAIN_ARCH_MLP, TRAIN_ARCH_PRUNENET };
-enum train_reward { TRAIN_REWARD_NEG_KS, TRAIN_REWARD_INVERSE };
+/* What a selection earns: NEG_KS −KS (spectral); INVERSE 1/max(KS, 1e-6) (PruneNet);
+ * FUNCTIONAL −err(R), the relative output error over the env's probes (funcreward.h; every env
+ * needs probes, env_use_probes); MIX −((1 − mix)·KS + mix·err(R)). */
+enum train_reward {
+	TRAIN_REWARD_NEG_KS,
+	TRAIN_REWARD_INVERSE,
+	TRAIN_REWARD_FUNCTIONAL,
+	TRAIN_REWARD_MIX,
+};
+
+/* "neg-ks", "inverse", "functional", "mix"; NULL outside the enum. */
+const char *train_reward_name(enum train_reward r);
+
+/* Parses a reward name: 0, or -1 (out untouched). */
+int train_reward_parse(enum train_reward *out, const char *name);
 
 enum train_error {
 	TRAIN_OK = 0,
@@ -50,24 +67,29 @@ struct train_opts {
 	int hidden;            /* mlp hidden width */
 	double entropy;        /* entropy bonus coefficient (mlp), 0: none */
 	double gamma;          /* prunenet discount per layer */
+	double mix;            /* weight of the functional error in TRAIN_REWARD_MIX, in [0, 1] */
 };
 
 /* Defaults: mlp, neg-ks, 20 episodes, lr 0.1, seed 0, 16 samples, hidden 16, no entropy,
- * gamma 0.99 (ratios left empty). */
+ * gamma 0.99, mix 0.5 (ratios left empty). */
 void train_opts_default(struct train_opts *o);
 
 /* One (model, ratio, layer) cell of an episode. */
 struct train_cell {
 	int model, layer;
 	double ratio;
-	double ks;        /* mean KS of this episode's sampled selections */
+	double ks;        /* mean KS of this episode's sampled selections (NAN: not used) */
 	double reward;    /* mean reward of those */
 	double greedy_ks; /* KS of the deterministic top-k of the parameters used */
+	double func;      /* mean functional error of the sampled selections (NAN: not used) */
+	double greedy_func; /* functional error of the top-k (NAN without probes) */
+	double greedy_loss; /* what the reward minimises, of the top-k: KS, err or the mix */
 };
 
 struct train_episode {
 	int episode;             /* 1-based */
 	double mean_reward, mean_ks, greedy_ks;
+	double greedy_loss;      /* mean greedy loss (= greedy_ks for the spectral rewards) */
 	double elapsed;          /* seconds since training started */
 	const struct train_cell *cells;
 	int n_cells;
@@ -78,7 +100,8 @@ typedef void train_progress_fn(void *ctx, const struct train_episode *ep);
 
 struct trainer;
 
-/* envs (borrowed, n_envs ≥ 1) must outlive the trainer. */
+/* envs (borrowed, n_envs ≥ 1) must outlive the trainer. TRAIN_ERR_ARG also when the envs'
+ * feature counts differ, or a functional / mix reward meets an env without probes. */
 int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struct train_opts *o,
 		char *err, size_t errlen);
 
@@ -96,6 +119,7 @@ int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char 
 struct policy *trainer_best_mlp(struct trainer *t);
 struct prunenet *trainer_best_prunenet(struct trainer *t);
 double trainer_best_greedy_ks(const struct trainer *t);
+double trainer_best_greedy_loss(const struct trainer *t);
 double trainer_final_reward(const struct trainer *t);
 double trainer_best_reward(const struct trainer *t);
 

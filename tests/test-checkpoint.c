@@ -116,7 +116,7 @@ static void base_json(char *buf, size_t len, enum checkpoint_arch arch, const ch
 			strcat(feats, "\"");
 		}
 		snprintf(buf, len,
-			 "{\"format_version\":1,\"arch\":\"mlp\",\"features\":[%s],\"n_features\":%d,"
+			 "{\"format_version\":1,\"arch\":\"mlp\",\"features\":[%s],\"feature_set\":\"weights\",\"n_features\":%d,"
 			 "\"n_hidden\":8,\"trained_on\":[{\"model\":\"models/stories260k\","
 			 "\"model_type\":\"llama\",\"hidden\":64,\"ffn\":172,\"layers\":5}],"
 			 "\"ratios\":[0.3,0.5],\"reward\":\"neg-ks\",\"seed\":\"18446744073709551615\","
@@ -512,6 +512,39 @@ START_TEST(test_save_errors)
 }
 END_TEST
 
+/* A probe-feature policy round-trips with its set; checking it against the other set fails. */
+START_TEST(test_probe_feature_set)
+{
+	char *dir = testutil_tmpdir_new("ckpt");
+	char path[1024], err[512] = "";
+	snprintf(path, sizeof path, "%s/p.safetensors", dir);
+	struct checkpoint_info in = mlp_info();
+	in.n_features = ROWFEAT_MAX;
+	in.feature_set = ROWFEAT_SET_PROBE;
+	strcpy(in.reward, "mix");
+	struct policy *p = make_policy(ROWFEAT_MAX, MLP_H, 2);
+	ck_assert_int_eq(checkpoint_save_mlp(path, p, &in), CHECKPOINT_OK);
+	struct checkpoint *c = NULL;
+	ck_assert_int_eq(checkpoint_load(&c, path, err, sizeof err), CHECKPOINT_OK);
+	const struct checkpoint_info *got = checkpoint_get_info(c);
+	ck_assert_int_eq(got->feature_set, ROWFEAT_SET_PROBE);
+	ck_assert_int_eq(got->n_features, 8);
+	ck_assert_str_eq(got->reward, "mix");
+	ck_assert_int_eq(checkpoint_check_features(c, ROWFEAT_SET_PROBE, err, sizeof err), 0);
+	ck_assert_int_eq(checkpoint_check_features(c, ROWFEAT_SET_WEIGHTS, err, sizeof err),
+			 CHECKPOINT_ERR_FEATURES);
+	ck_assert_ptr_nonnull(strstr(err, "\"probe\" feature set"));
+	checkpoint_free(c);
+	/* a 6-input policy cannot be saved as a probe-set policy */
+	struct policy *p6 = make_policy(ROWFEAT_COUNT, MLP_H, 2);
+	in.n_features = ROWFEAT_COUNT;
+	ck_assert_int_eq(checkpoint_save_mlp(path, p6, &in), CHECKPOINT_ERR_FEATURES);
+	policy_free(p6);
+	policy_free(p);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
+
 /* ---- load errors: one fixture per error code ---- */
 
 enum fixture_kind {
@@ -554,6 +587,16 @@ static const struct bad_case bad_cases[] = {
 	{ "control prunenet", PN, FX_WRITE, NULL, { 0 }, { 0 }, TE_NONE, CHECKPOINT_OK, "" },
 	{ "unknown keys are ignored", MLP, FX_WRITE, NULL, { "\"episodes\":40," },
 	  { "\"episodes\":40,\"comment\":[1,{}]," }, TE_NONE, CHECKPOINT_OK, "" },
+	{ "no feature_set loads as weights", MLP, FX_WRITE, NULL, { "\"feature_set\":\"weights\"," },
+	  { "" }, TE_NONE, CHECKPOINT_OK, "" },
+	{ "unknown feature_set", MLP, FX_WRITE, NULL, { "\"feature_set\":\"weights\"" },
+	  { "\"feature_set\":\"acts\"" }, TE_NONE, CHECKPOINT_ERR_FEATURES, "acts" },
+	{ "feature_set not a string", MLP, FX_WRITE, NULL, { "\"feature_set\":\"weights\"" },
+	  { "\"feature_set\":3" }, TE_NONE, CHECKPOINT_ERR_METADATA, "feature_set" },
+	{ "probe set with 6 features", MLP, FX_WRITE, NULL, { "\"feature_set\":\"weights\"" },
+	  { "\"feature_set\":\"probe\"" }, TE_NONE, CHECKPOINT_ERR_FEATURES, "probe has 8" },
+	{ "functional reward", MLP, FX_WRITE, NULL, { "\"reward\":\"neg-ks\"" },
+	  { "\"reward\":\"functional\"" }, TE_NONE, CHECKPOINT_OK, "" },
 	{ "missing file", MLP, FX_MISSING_FILE, NULL, { 0 }, { 0 }, TE_NONE, CHECKPOINT_ERR_IO,
 	  "No such file" },
 	{ "truncated", MLP, FX_TRUNCATED, NULL, { 0 }, { 0 }, TE_NONE, CHECKPOINT_ERR_FORMAT, NULL },
@@ -864,6 +907,7 @@ static Suite *checkpoint_suite(void)
 	tcase_add_test(tc, test_roundtrip_mlp);
 	tcase_add_test(tc, test_roundtrip_prunenet);
 	tcase_add_test(tc, test_deterministic_bytes);
+	tcase_add_test(tc, test_probe_feature_set);
 	tcase_add_test(tc, test_roundtrip_escapes);
 	tcase_add_test(tc, test_save_errors);
 	tcase_add_loop_test(tc, test_load_errors, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));

@@ -268,7 +268,51 @@ START_TEST(test_names)
 	ck_assert_str_eq(rowfeat_name(3), "leverage");
 	ck_assert_str_eq(rowfeat_name(5), "depth");
 	ck_assert_str_eq(rowfeat_name(-1), "?");
-	ck_assert_str_eq(rowfeat_name(ROWFEAT_COUNT), "?");
+	ck_assert_str_eq(rowfeat_name(ROWFEAT_COUNT), "probe_sq");
+	ck_assert_str_eq(rowfeat_name(ROWFEAT_MAX), "?");
+}
+END_TEST
+
+START_TEST(test_sets)
+{
+	char joined[256] = "";
+	for (int i = 0; i < ROWFEAT_MAX; i++) {
+		if (i)
+			strcat(joined, ",");
+		strcat(joined, rowfeat_name(i));
+	}
+	ck_assert_str_eq(joined, rowfeat_set_list(ROWFEAT_SET_PROBE));
+	ck_assert_str_eq(rowfeat_set_list(ROWFEAT_SET_WEIGHTS), rowfeat_list());
+	ck_assert_int_eq(rowfeat_set_count(ROWFEAT_SET_WEIGHTS), 6);
+	ck_assert_int_eq(rowfeat_set_count(ROWFEAT_SET_PROBE), 8);
+	enum rowfeat_set set = ROWFEAT_SET_WEIGHTS;
+	ck_assert_int_eq(rowfeat_set_parse(&set, "probe"), 0);
+	ck_assert_int_eq(set, ROWFEAT_SET_PROBE);
+	ck_assert_str_eq(rowfeat_set_name(set), "probe");
+	ck_assert_int_eq(rowfeat_set_parse(&set, "weights"), 0);
+	ck_assert_str_eq(rowfeat_set_name(set), "weights");
+	ck_assert_int_eq(rowfeat_set_parse(&set, "Probe"), -1);
+	ck_assert_int_eq(set, ROWFEAT_SET_WEIGHTS);
+}
+END_TEST
+
+/* Probe features of 4 rows: E[a²] = 1, 4, 16, 64 (logs equally spaced: z = ∓1.342, ∓0.447);
+ * E|a| = 1, 1, 1, 1 and ‖d_i‖ = 1, 2, 4, 8 (down (3, 4)), so column 1 ranks the same. */
+START_TEST(test_probe_columns)
+{
+	const double msq[4] = {1, 4, 16, 64}, mabs[4] = {1, 1, 1, 1};
+	const float down[12] = {1, 0, 0, 8, 0, 2, 0, 0, 0, 0, 4, 0};
+	float x[4 * 3];
+	for (int i = 0; i < 12; i++)
+		x[i] = -7;
+	rowfeat_probe_compute(x + 1, 3, msq, mabs, down, 4, 3);
+	const double z[4] = {-1.3416407864998738, -0.4472135954999579, 0.4472135954999579,
+			     1.3416407864998738};
+	for (int i = 0; i < 4; i++) {
+		ck_assert_float_eq(x[i * 3], -7); /* column 0 untouched */
+		ck_assert_double_eq_tol(x[i * 3 + 1], z[i], 1e-5);
+		ck_assert_double_eq_tol(x[i * 3 + 2], z[i], 1e-5);
+	}
 }
 END_TEST
 
@@ -283,6 +327,8 @@ int main(void)
 	tcase_add_test(tc, test_constant_columns);
 	tcase_add_test(tc, test_zero_row);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_sets);
+	tcase_add_test(tc, test_probe_columns);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }

@@ -11,7 +11,9 @@
 
 #include "env.h"
 #include "pcg32.h"
+#include "model.h"
 #include "policy.h"
+#include "probe.h"
 #include "prunenet.h"
 #include "safetensors.h"
 #include "sampling.h"
@@ -538,6 +540,121 @@ START_TEST(test_good_options)
 }
 END_TEST
 
+/* Functional reward with probe features on two models at once: byte-identical parameters for
+ * one seed, a different seed differs, the best greedy loss is the functional error recomputed
+ * here for the best policy, and training lowers it below the initial policy's. */
+static struct probe *fixture_probe(const char *name, uint64_t seed)
+{
+	char dir[1024], err[512] = "";
+	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), name);
+	struct model *m = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	struct probe *p = NULL;
+	ck_assert_msg(probe_collect(&p, m, 200, seed, 16, err, sizeof err) == 0, "%s", err);
+	model_close(m);
+	return p;
+}
+
+static void train_functional(float *params, size_t *n, double *best_loss, uint64_t seed,
+			     int episodes, struct env **envs, struct probe **pr)
+{
+	const double ratios[1] = {0.5};
+	struct train_opts o;
+	train_opts_default(&o);
+	o.reward = TRAIN_REWARD_FUNCTIONAL;
+	o.ratios = ratios;
+	o.n_ratios = 1;
+	o.episodes = episodes;
+	o.seed = seed;
+	o.samples = 8;
+	char err[512] = "";
+	for (int e = 0; e < 2; e++)
+		ck_assert_int_eq(env_use_probes(envs[e], pr[e], ROWFEAT_SET_PROBE, err, sizeof err), 0);
+	struct trainer *t = NULL;
+	ck_assert_msg(trainer_new(&t, envs, 2, &o, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(trainer_run(t, NULL, NULL, err, sizeof err), 0);
+	struct policy *best = trainer_best_mlp(t);
+	ck_assert_int_eq(policy_n_features(best), 8);
+	*n = policy_param_count(best);
+	memcpy(params, policy_params(best), *n * sizeof *params);
+	*best_loss = trainer_best_greedy_loss(t);
+	/* recompute the best policy's greedy functional error */
+	double sum = 0;
+	int cells = 0;
+	for (int e = 0; e < 2; e++)
+		for (int l = 0; l < env_config(envs[e])->n_layers; l++) {
+			const float *x, *w;
+			ck_assert_int_eq(env_layer_begin(envs[e], l, &x, &w, NULL, 0), 0);
+			int rows = env_rows(envs[e], l), k = util_keep_count(rows, 0.5);
+			float sc[256];
+			int ord[256];
+			double v;
+			ck_assert_int_eq(policy_forward(best, sc, x, rows), 0);
+			ck_assert_int_eq(util_topk(ord, sc, rows, k), 0);
+			ck_assert_int_eq(env_layer_functional(envs[e], ord, k, &v), 0);
+			sum += v;
+			cells++;
+		}
+	ck_assert_double_eq_tol(*best_loss, sum / cells, 1e-9);
+	trainer_free(t);
+}
+
+START_TEST(test_functional_multi_model)
+{
+	struct env *envs[2] = {open_fixture("llama_gqa"), open_fixture("gpt_neox")};
+	struct probe *pr[2] = {fixture_probe("llama_gqa", 1), fixture_probe("gpt_neox", 1)};
+	static float a[4096], b[4096], c[4096];
+	size_t na, nb, nc;
+	double la, lb, lc, l0;
+	train_functional(a, &na, &la, 7, 6, envs, pr);
+	train_functional(b, &nb, &lb, 7, 6, envs, pr);
+	train_functional(c, &nc, &lc, 8, 6, envs, pr);
+	ck_assert_uint_eq(na, nb);
+	ck_assert_mem_eq(a, b, na * sizeof *a);
+	ck_assert(memcmp(a, c, na * sizeof *a) != 0);
+	ck_assert_double_eq(la, lb);
+	train_functional(c, &nc, &l0, 7, 0, envs, pr); /* the initial policy */
+	ck_assert(la <= l0);
+	ck_assert(la > 0 && la < 1);
+	/* without probes the functional reward is refused */
+	char err[512] = "";
+	ck_assert_int_eq(env_use_probes(envs[1], NULL, ROWFEAT_SET_WEIGHTS, err, sizeof err), 0);
+	ck_assert_int_eq(env_use_probes(envs[0], NULL, ROWFEAT_SET_WEIGHTS, err, sizeof err), 0);
+	const double ratios[1] = {0.5};
+	struct train_opts o;
+	train_opts_default(&o);
+	o.reward = TRAIN_REWARD_FUNCTIONAL;
+	o.ratios = ratios;
+	o.n_ratios = 1;
+	struct trainer *t = NULL;
+	ck_assert_int_eq(trainer_new(&t, envs, 2, &o, err, sizeof err), TRAIN_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(err, "probes"));
+	/* feature sets must agree */
+	ck_assert_int_eq(env_use_probes(envs[0], pr[0], ROWFEAT_SET_PROBE, err, sizeof err), 0);
+	o.reward = TRAIN_REWARD_NEG_KS;
+	ck_assert_int_eq(trainer_new(&t, envs, 2, &o, err, sizeof err), TRAIN_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(err, "feature set"));
+	for (int e = 0; e < 2; e++) {
+		env_close(envs[e]);
+		probe_free(pr[e]);
+	}
+}
+END_TEST
+
+START_TEST(test_reward_names)
+{
+	enum train_reward r = TRAIN_REWARD_NEG_KS;
+	const char *names[] = {"neg-ks", "inverse", "functional", "mix"};
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(train_reward_parse(&r, names[i]), 0);
+		ck_assert_int_eq((int)r, i);
+		ck_assert_str_eq(train_reward_name(r), names[i]);
+	}
+	ck_assert_int_eq(train_reward_parse(&r, "ks"), -1);
+	ck_assert_int_eq((int)r, 3);
+}
+END_TEST
+
 START_TEST(test_strerror)
 {
 	const int codes[] = {TRAIN_OK, TRAIN_ERR_ARG, TRAIN_ERR_SHAPE, TRAIN_ERR_NOMEM, TRAIN_ERR_ENV,
@@ -564,6 +681,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_bad_options, 0, (int)(sizeof bad_opts / sizeof bad_opts[0]));
 	tcase_add_test(tc, test_good_options);
 	tcase_add_test(tc, test_strerror);
+	tcase_add_test(tc, test_functional_multi_model);
+	tcase_add_test(tc, test_reward_names);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }

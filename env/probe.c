@@ -1,0 +1,195 @@
+/* probe: self-sampled probe tokens and their FFN activations. See probe.h. */
+#include "probe.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "forward.h"
+#include "pcg32.h"
+
+const char *probe_strerror(int err)
+{
+	switch (err) {
+	case PROBE_OK: return "success";
+	case PROBE_ERR_ARG: return "invalid probe arguments";
+	case PROBE_ERR_NOMEM: return "out of memory";
+	case PROBE_ERR_FORWARD: return "forward pass failed";
+	case PROBE_ERR_NO_BOS: return "the model has no BOS token to sample from";
+	}
+	return "unknown probe error";
+}
+
+void probe_free(struct probe *p)
+{
+	if (!p)
+		return;
+	for (int l = 0; p->act && l < p->n_layers; l++)
+		free(p->act[l]);
+	free(p->act);
+	free(p->ffn);
+	free(p->ids);
+	free(p->starts);
+	free(p);
+}
+
+int probe_sample_token(const float *logits, int vocab, struct pcg32 *rng)
+{
+	double mx = logits[0], total = 0;
+	for (int i = 1; i < vocab; i++)
+		if (logits[i] > mx)
+			mx = logits[i];
+	for (int i = 0; i < vocab; i++)
+		total += exp((double)logits[i] - mx);
+	double target = pcg32_uniform(rng) * total, cum = 0;
+	for (int i = 0; i < vocab; i++) {
+		cum += exp((double)logits[i] - mx);
+		if (cum > target)
+			return i;
+	}
+	return vocab - 1; /* rounding: target at the very top */
+}
+
+/* Observer context: where the current window's activations go. */
+struct collect {
+	struct probe *p;
+	int start; /* first token of the running window */
+};
+
+static void observe(void *ctx, int layer, enum forward_point point, const float *x, int n,
+		    int dim)
+{
+	struct collect *c = ctx;
+	if (point != FORWARD_POINT_FFN_HIDDEN || layer < 0 || layer >= c->p->n_layers ||
+	    dim != c->p->ffn[layer])
+		return;
+	memcpy(c->p->act[layer] + (size_t)c->start * (size_t)dim, x, (size_t)n * dim * sizeof *x);
+}
+
+/* Samples p->tokens ids into p->ids (sequences of ≤ seq_len from bos, ending early at eos). */
+static int sample_ids(struct probe *p, struct forward *f, float *logits, int vocab, int bos,
+		      int eos, char *err, size_t errlen)
+{
+	struct pcg32 rng;
+	pcg32_seed(&rng, p->seed, PROBE_STREAM);
+	int n = 0;
+	while (n < p->tokens) {
+		p->starts[p->n_seqs++] = n;
+		p->ids[n++] = bos;
+		for (int len = 1; n < p->tokens && len < p->seq_len; len++) {
+			if (forward_run(f, logits, &p->ids[n - 1], 1, len - 1))
+				return err_set(err, errlen, PROBE_ERR_FORWARD,
+					       "probe: forward pass failed at token %d", n);
+			int t = probe_sample_token(logits, vocab, &rng);
+			p->ids[n++] = t;
+			if (t == eos)
+				break;
+		}
+	}
+	p->starts[p->n_seqs] = n;
+	return PROBE_OK;
+}
+
+/* Runs every sequence of p->ids as one window, recording activations. */
+static int record(struct probe *p, struct forward *f, float *logits, char *err, size_t errlen)
+{
+	struct collect c = {p, 0};
+	forward_set_observer(f, observe, &c);
+	int rc = PROBE_OK;
+	for (int s = 0; s < p->n_seqs; s++) {
+		c.start = p->starts[s];
+		if (forward_run(f, logits, p->ids + c.start, p->starts[s + 1] - c.start, 0)) {
+			rc = err_set(err, errlen, PROBE_ERR_FORWARD, "probe: forward failed on token %d",
+				     c.start);
+			break;
+		}
+	}
+	forward_set_observer(f, NULL, NULL);
+	return rc;
+}
+
+int probe_collect(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
+		  int seq_len, char *err, size_t errlen)
+{
+	const struct config *c = &m->cfg;
+	int cap = c->max_pos < 256 ? c->max_pos : 256;
+	if (seq_len == 0)
+		seq_len = cap;
+	if (n_tokens < 2 || seq_len < 2 || seq_len > c->max_pos)
+		return err_set(err, errlen, PROBE_ERR_ARG,
+			       "probe: need ≥ 2 tokens and a sequence length in [2, %d] (got %d, %d)",
+			       c->max_pos, n_tokens, seq_len);
+	int bos = c->bos_id >= 0 ? c->bos_id : c->eos_id;
+	if (bos < 0 || bos >= c->vocab)
+		return err_set(err, errlen, PROBE_ERR_NO_BOS,
+			       "probe: config.json gives no BOS or EOS token to start sampling from");
+	int rc = PROBE_ERR_NOMEM;
+	struct forward *f = NULL;
+	float *logits = malloc((size_t)seq_len * (size_t)c->vocab * sizeof *logits);
+	struct probe *p = calloc(1, sizeof *p);
+	if (!logits || !p)
+		goto nomem;
+	*p = (struct probe){.n_layers = c->n_layers, .tokens = n_tokens, .seq_len = seq_len,
+			    .seed = seed};
+	p->ids = malloc((size_t)n_tokens * sizeof *p->ids);
+	p->starts = malloc(((size_t)n_tokens + 1) * sizeof *p->starts);
+	p->ffn = malloc((size_t)c->n_layers * sizeof *p->ffn);
+	p->act = calloc((size_t)c->n_layers, sizeof *p->act);
+	if (!p->ids || !p->starts || !p->ffn || !p->act || forward_new(&f, m, seq_len))
+		goto nomem;
+	for (int l = 0; l < c->n_layers; l++) {
+		p->ffn[l] = m->layers[l].ffn;
+		p->act[l] = malloc((size_t)n_tokens * (size_t)p->ffn[l] * sizeof(float));
+		if (!p->act[l])
+			goto nomem;
+	}
+	if ((rc = sample_ids(p, f, logits, c->vocab, bos, c->eos_id, err, errlen)) ||
+	    (rc = record(p, f, logits, err, errlen)))
+		goto out;
+	*out = p;
+	p = NULL;
+	rc = PROBE_OK;
+	goto out;
+nomem:
+	err_set(err, errlen, rc, "probe: out of memory for %d tokens", n_tokens);
+out:
+	forward_free(f);
+	probe_free(p);
+	free(logits);
+	return rc;
+}
+
+void probe_row_stats(double *msq, double *mabs, const struct probe *p, int layer)
+{
+	int F = p->ffn[layer];
+	for (int i = 0; i < F; i++)
+		msq[i] = mabs[i] = 0;
+	for (int t = 0; t < p->tokens; t++) {
+		const float *a = p->act[layer] + (size_t)t * F;
+		for (int i = 0; i < F; i++) {
+			msq[i] += (double)a[i] * a[i];
+			mabs[i] += fabs((double)a[i]);
+		}
+	}
+	for (int i = 0; i < F; i++) {
+		msq[i] /= p->tokens;
+		mabs[i] /= p->tokens;
+	}
+}
+
+void probe_importance_rows(float *scores, const struct probe *p, int layer, const float *down,
+			   int hidden)
+{
+	int F = p->ffn[layer];
+	for (int i = 0; i < F; i++) {
+		double msq = 0, dsq = 0;
+		for (int t = 0; t < p->tokens; t++) {
+			double a = p->act[layer][(size_t)t * F + i];
+			msq += a * a;
+		}
+		for (int j = 0; j < hidden; j++)
+			dsq += (double)down[(size_t)j * F + i] * down[(size_t)j * F + i];
+		scores[i] = (float)(msq / p->tokens * dsq);
+	}
+}

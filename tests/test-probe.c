@@ -1,0 +1,257 @@
+/* Tests for env/probe: the sampler's draws against the cumulative rule replayed here, sequence
+ * layout (BOS first, ≤ seq_len, EOS ends a sequence), determinism per seed, the recorded
+ * activations against a forward run observed here, the row statistics and probe-importance
+ * scores on a hand-made probe, env features/functional reward with probes attached, and errors. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "env.h"
+#include "forward.h"
+#include "funcreward.h"
+#include "model.h"
+#include "pcg32.h"
+#include "probe.h"
+#include "testutil.h"
+
+static void family_dir(char *dir, size_t cap, const char *family)
+{
+	snprintf(dir, cap, "%s/families/%s", testutil_fixtures(), family);
+}
+
+static struct model *open_family(const char *family)
+{
+	char dir[1024], err[ERR_MAX];
+	family_dir(dir, sizeof dir, family);
+	struct model *m = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	return m;
+}
+
+START_TEST(test_sample_token)
+{
+	/* p = (1/4, 3/4, 0) */
+	const float logits[3] = {0, 1.0986122886681098f, -200};
+	struct pcg32 a, b;
+	pcg32_seed(&a, 5, 1);
+	b = a;
+	int count1 = 0;
+	for (int i = 0; i < 400; i++) {
+		int t = probe_sample_token(logits, 3, &a);
+		double u = pcg32_uniform(&b);
+		ck_assert_int_eq(t, u < 0.25 ? 0 : 1);
+		count1 += t == 1;
+	}
+	ck_assert(count1 > 250 && count1 < 350);
+}
+END_TEST
+
+/* observer of the test: copies layer 1's FFN hidden rows */
+struct grab {
+	float *buf;
+	int n;
+};
+
+static void grab_fn(void *ctx, int layer, enum forward_point point, const float *x, int n, int dim)
+{
+	struct grab *g = ctx;
+	if (layer == 1 && point == FORWARD_POINT_FFN_HIDDEN) {
+		memcpy(g->buf, x, (size_t)n * dim * sizeof *x);
+		g->n = n;
+	}
+}
+
+START_TEST(test_collect)
+{
+	struct model *m = open_family("llama_gqa");
+	struct probe *p = NULL, *q = NULL, *r = NULL;
+	char err[512];
+	ck_assert_int_eq(probe_collect(&p, m, 100, 3, 12, err, sizeof err), 0);
+	ck_assert_int_eq(probe_collect(&q, m, 100, 3, 12, err, sizeof err), 0);
+	ck_assert_int_eq(probe_collect(&r, m, 100, 4, 12, err, sizeof err), 0);
+	ck_assert_int_eq(p->tokens, 100);
+	ck_assert_int_eq(p->starts[0], 0);
+	ck_assert_int_eq(p->starts[p->n_seqs], 100);
+	ck_assert(p->n_seqs >= 9); /* ≤ 12 tokens each */
+	for (int s = 0; s < p->n_seqs; s++) {
+		int len = p->starts[s + 1] - p->starts[s];
+		ck_assert(len >= 1 && len <= 12);
+		ck_assert_int_eq(p->ids[p->starts[s]], m->cfg.bos_id);
+		for (int t = p->starts[s] + 1; t < p->starts[s + 1] - 1; t++)
+			ck_assert_int_ne(p->ids[t], m->cfg.eos_id); /* EOS only ends a sequence */
+		if (len < 12 && s + 1 < p->n_seqs)
+			ck_assert_int_eq(p->ids[p->starts[s + 1] - 1], m->cfg.eos_id);
+	}
+	ck_assert_mem_eq(p->ids, q->ids, 100 * sizeof(int));
+	ck_assert_mem_eq(p->act[1], q->act[1], 100 * (size_t)p->ffn[1] * sizeof(float));
+	ck_assert(memcmp(p->ids, r->ids, 100 * sizeof(int)) != 0);
+	/* second sequence's activations as observed on a separate forward run */
+	struct forward *f = NULL;
+	ck_assert_int_eq(forward_new(&f, m, 12), 0);
+	int F = p->ffn[1], s0 = p->starts[1], len = p->starts[2] - s0;
+	struct grab g = {malloc(12 * (size_t)F * sizeof(float)), 0};
+	float *logits = malloc(12 * (size_t)m->cfg.vocab * sizeof *logits);
+	forward_set_observer(f, grab_fn, &g);
+	ck_assert_int_eq(forward_run(f, logits, p->ids + s0, len, 0), 0);
+	ck_assert_int_eq(g.n, len);
+	for (int i = 0; i < len * F; i++)
+		ck_assert_float_eq_tol(p->act[1][(size_t)s0 * F + i], g.buf[i], 1e-6f);
+	free(logits);
+	free(g.buf);
+	forward_free(f);
+	probe_free(p);
+	probe_free(q);
+	probe_free(r);
+	ck_assert_int_eq(probe_collect(&p, m, 1, 3, 12, err, sizeof err), PROBE_ERR_ARG);
+	ck_assert_int_eq(probe_collect(&p, m, 10, 3, 1000, err, sizeof err), PROBE_ERR_ARG);
+	probe_free(NULL);
+	model_close(m);
+}
+END_TEST
+
+/* 2 tokens, one layer of 3 neurons: a = [[1, -2, 0], [3, 0, 0]]; down (2, 3) columns
+ * (1, 0), (0, 2), (1, 1). E[a²] = (5, 2, 0), E|a| = (2, 1, 0); ‖d‖² = (1, 4, 2). */
+START_TEST(test_stats)
+{
+	float act[6] = {1, -2, 0, 3, 0, 0};
+	float *acts[1] = {act};
+	int ffn[1] = {3};
+	struct probe p = {.n_layers = 1, .tokens = 2, .seq_len = 2, .ffn = ffn, .act = acts};
+	const float down[6] = {1, 0, 1, 0, 2, 1};
+	double msq[3], mabs[3];
+	probe_row_stats(msq, mabs, &p, 0);
+	ck_assert_double_eq_tol(msq[0], 5, 1e-12);
+	ck_assert_double_eq_tol(msq[1], 2, 1e-12);
+	ck_assert_double_eq_tol(msq[2], 0, 1e-12);
+	ck_assert_double_eq_tol(mabs[0], 2, 1e-12);
+	ck_assert_double_eq_tol(mabs[1], 1, 1e-12);
+	float sc[3];
+	probe_importance_rows(sc, &p, 0, down, 2);
+	ck_assert_float_eq_tol(sc[0], 5, 1e-6f);
+	ck_assert_float_eq_tol(sc[1], 8, 1e-6f);
+	ck_assert_float_eq_tol(sc[2], 0, 1e-6f);
+}
+END_TEST
+
+/* env with probes: 8 feature columns whose first 6 equal the weights-only ones; functional error
+ * of keeping everything is 0 and of keeping one neuron is in (0, 1]. */
+START_TEST(test_env_probes)
+{
+	struct model *m = open_family("llama_gqa");
+	char dir[1024], err[512];
+	family_dir(dir, sizeof dir, "llama_gqa");
+	struct probe *p = NULL;
+	ck_assert_int_eq(probe_collect(&p, m, 60, 1, 16, err, sizeof err), 0);
+	struct env *e = NULL;
+	ck_assert_int_eq(env_open(&e, dir, SPECTRUM_ROUTE_SVD, 0, err, sizeof err), 0);
+	const float *x6, *x8, *w;
+	int rows = env_rows(e, 0);
+	ck_assert_int_eq(env_layer_begin(e, 0, &x6, &w, NULL, 0), 0);
+	float *copy = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *copy);
+	memcpy(copy, x6, (size_t)rows * ROWFEAT_COUNT * sizeof *copy);
+	double v;
+	int kept[64];
+	for (int i = 0; i < rows; i++)
+		kept[i] = i;
+	ck_assert_int_eq(env_layer_functional(e, kept, rows, &v), ENV_ERR_PROBES);
+	ck_assert_int_eq(env_use_probes(e, NULL, ROWFEAT_SET_PROBE, err, sizeof err), ENV_ERR_PROBES);
+	ck_assert_int_eq(env_use_probes(e, p, ROWFEAT_SET_PROBE, err, sizeof err), 0);
+	ck_assert_int_eq(env_n_features(e), 8);
+	ck_assert_int_eq(env_layer_begin(e, 0, &x8, &w, NULL, 0), 0);
+	double msq[64], mabs[64], mean = 0;
+	probe_row_stats(msq, mabs, p, 0);
+	for (int i = 0; i < rows; i++) {
+		for (int f = 0; f < ROWFEAT_COUNT; f++)
+			ck_assert_float_eq(x8[i * 8 + f], copy[i * ROWFEAT_COUNT + f]);
+		mean += x8[i * 8 + 6] / rows;
+	}
+	ck_assert_double_eq_tol(mean, 0, 1e-5);
+	/* the neuron with the largest E[a²] has the largest probe_sq feature */
+	int best = 0, bestx = 0;
+	for (int i = 1; i < rows; i++) {
+		best = msq[i] > msq[best] ? i : best;
+		bestx = x8[i * 8 + 6] > x8[bestx * 8 + 6] ? i : bestx;
+	}
+	ck_assert_int_eq(best, bestx);
+	ck_assert_int_eq(env_layer_functional(e, kept, rows, &v), 0);
+	ck_assert_double_eq_tol(v, 0, 1e-12);
+	ck_assert_int_eq(env_layer_functional(e, kept, 1, &v), 0);
+	ck_assert(v > 0 && v <= 1);
+	/* a cached env gives the same value, and both agree with funcreward's direct reference */
+	struct env *ec = NULL;
+	ck_assert_int_eq(env_open(&ec, dir, SPECTRUM_ROUTE_SVD, SIZE_MAX, err, sizeof err), 0);
+	ck_assert_int_eq(env_use_probes(ec, p, ROWFEAT_SET_WEIGHTS, err, sizeof err), 0);
+	ck_assert_int_eq(env_n_features(ec), 6);
+	ck_assert_int_eq(env_layer_begin(ec, 1, NULL, NULL, NULL, 0), 0);
+	ck_assert_int_eq(env_layer_begin(e, 1, NULL, NULL, NULL, 0), 0);
+	double vc;
+	int half[32];
+	unsigned char keep[64] = {0};
+	for (int i = 0; i < rows / 2; i++) {
+		half[i] = 2 * i;
+		keep[2 * i] = 1;
+	}
+	ck_assert_int_eq(env_layer_functional(e, half, rows / 2, &v), 0);
+	ck_assert_int_eq(env_layer_functional(ec, half, rows / 2, &vc), 0);
+	ck_assert_double_eq(v, vc);
+	ck_assert_double_eq_tol(v, funcreward_error_direct(p->act[1], p->tokens, m->layers[1].down,
+							   m->cfg.hidden, rows, keep), 1e-9);
+	env_close(ec);
+	free(copy);
+	env_close(e);
+	probe_free(p);
+	model_close(m);
+}
+END_TEST
+
+/* A config.json without BOS and EOS ids: nothing to start sampling from. */
+START_TEST(test_no_bos)
+{
+	char src[1024], *dir = testutil_tmpdir_new("probe"), err[512] = "";
+	family_dir(src, sizeof src, "llama_gqa");
+	char *from = testutil_path_new(src, "model.safetensors");
+	char *to = testutil_path_new(dir, "model.safetensors");
+	testutil_file_copy(from, to);
+	free(from);
+	free(to);
+	from = testutil_path_new(src, "config.json");
+	to = testutil_path_new(dir, "config.json");
+	size_t len;
+	char *cfg = testutil_file_read(from, &len);
+	const char *keys[2] = {"\"bos_token_id\": 1,", "\"eos_token_id\": 2,"};
+	for (int i = 0; i < 2; i++) {
+		char *at = strstr(cfg, keys[i]);
+		ck_assert_ptr_nonnull(at);
+		memmove(at, at + strlen(keys[i]), strlen(at + strlen(keys[i])) + 1);
+	}
+	testutil_file_write(to, cfg, strlen(cfg));
+	struct model *m = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(m->cfg.bos_id, -1);
+	struct probe *p = NULL;
+	ck_assert_int_eq(probe_collect(&p, m, 20, 0, 8, err, sizeof err), PROBE_ERR_NO_BOS);
+	ck_assert_ptr_null(p);
+	ck_assert_ptr_nonnull(strstr(err, "BOS"));
+	model_close(m);
+	free(cfg);
+	free(from);
+	free(to);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("probe");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_sample_token);
+	tcase_add_test(tc, test_collect);
+	tcase_add_test(tc, test_stats);
+	tcase_add_test(tc, test_env_probes);
+	tcase_add_test(tc, test_no_bos);
+	suite_add_tcase(s, tc);
+	return testutil_run(s, false);
+}
