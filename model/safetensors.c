@@ -870,6 +870,8 @@ static int open_index(struct safetensors **out, const char *dir, const char *ind
 	if ((meta && !cJSON_IsObject(meta)) || !cJSON_IsObject(map))
 		goto out;
 	int n_map = cJSON_GetArraySize(map);
+	if (n_map == 0)
+		goto out; /* no tensor at all: an index naming no shard is malformed */
 	shards = malloc((n_map ? (size_t)n_map : 1) * sizeof *shards);
 	if (!shards) {
 		ret = SAFETENSORS_ERR_NOMEM;
