@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
+
 #define CONFIG_MAX_BYTES (16u << 20)
 
 const char *config_strerror(int err)
@@ -645,29 +647,12 @@ out:
 
 int config_load(struct config *out, const char *path, char *err, size_t errlen)
 {
-	int rc = CONFIG_ERR_IO;
+	/* a bounded read of a regular file: no 16 MiB buffer per call, no blocking on a FIFO */
 	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		if (err)
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	size_t n;
+	if (util_read_file(&buf, &n, path, CONFIG_MAX_BYTES - 1, true, err, errlen))
 		return CONFIG_ERR_IO;
-	}
-	buf = malloc(CONFIG_MAX_BYTES);
-	if (!buf) {
-		if (err)
-			snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	size_t n = fread(buf, 1, CONFIG_MAX_BYTES, f);
-	if (ferror(f) || n == CONFIG_MAX_BYTES) {
-		if (err)
-			snprintf(err, errlen, "%s: unreadable or larger than 16 MiB", path);
-		goto out;
-	}
-	rc = config_parse(out, buf, n, err, errlen);
-out:
+	int rc = config_parse(out, buf, n, err, errlen);
 	free(buf);
-	fclose(f);
 	return rc;
 }
