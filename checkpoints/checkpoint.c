@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "rowfeat.h"
 #include "safetensors.h"
 #include "yopo_version.h"
@@ -71,6 +72,7 @@ static void set_msg(char *buf, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, len, fmt, ap);
 	va_end(ap);
+	err_clean(buf); /* quoted values may hold newlines */
 }
 
 static const char *arch_name(enum checkpoint_arch a)

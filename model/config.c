@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "file.h"
 
 #define CONFIG_MAX_BYTES (16u << 20)
@@ -235,6 +236,7 @@ static void fail(struct reader *r, int status, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(r->err, r->errlen, fmt, ap);
 		va_end(ap);
+		err_clean(r->err); /* quoted values may hold newlines */
 	}
 }
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
+
 const char *model_strerror(int err)
 {
 	switch (err) {
@@ -251,8 +253,8 @@ static int check_extra_layers(const struct safetensors *st, const struct config 
 	return MODEL_OK;
 }
 
-int model_inspect(struct config *cfg, struct safetensors **st_out, const char *dir, char *err,
-		  size_t errlen)
+static int inspect(struct config *cfg, struct safetensors **st_out, const char *dir, char *err,
+		   size_t errlen)
 {
 	char path[PATH_MAX], name[256];
 	struct config c;
@@ -297,6 +299,15 @@ int model_inspect(struct config *cfg, struct safetensors **st_out, const char *d
 	*cfg = c;
 	*st_out = st;
 	return MODEL_OK;
+}
+
+int model_inspect(struct config *cfg, struct safetensors **st_out, const char *dir, char *err,
+		  size_t errlen)
+{
+	int rc = inspect(cfg, st_out, dir, err, errlen);
+	if (rc && err && errlen)
+		err_clean(err); /* names and paths from the checkpoint may hold newlines */
+	return rc;
 }
 
 int model_read_matrix(float *out, const struct safetensors_tensor *t, const struct config *c,
@@ -423,6 +434,8 @@ out:
 	free(scratch);
 	free(slots);
 	model_close(m);
+	if (rc)
+		err_clean(err); /* names and paths from the checkpoint may hold newlines */
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "unicode.h"
 
 #define TOKENIZER_MAX_FILE (1u << 30)
@@ -409,6 +410,7 @@ static int fail(struct load *ld, int err, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(ld->msg, ld->msg_cap, fmt, ap);
 		va_end(ap);
+		err_clean(ld->msg); /* quoted values may hold newlines */
 	}
 	return err;
 }

@@ -147,6 +147,8 @@ struct error_case {
 static const struct error_case errors[] = {
 	{"{\"model_type\": \"llama\",", CONFIG_ERR_JSON, "JSON"},
 	{"[1, 2]", CONFIG_ERR_JSON, "JSON"},
+	/* fuzz finding: a quoted value's newline used to split the reason over two lines */
+	{"{\"model_type\": \"mam\\nba\"}", CONFIG_ERR_FAMILY, "\"mam?ba\""},
 	{"{\"hidden_size\": 4}", CONFIG_ERR_FAMILY, "model_type"},
 	{"{\"model_type\": \"mamba\"}", CONFIG_ERR_FAMILY, "gpt_neox"},
 	{"{\"model_type\": \"llama\", \"intermediate_size\": 8, \"num_hidden_layers\": 1,"
