@@ -40,7 +40,7 @@ run_one() {
     >"$work.log" 2>&1 || { echo "fuzz $t: FINDING (see $work.log, reproducer in $found/)"; return 1; }
   local execs cov
   execs=$(grep -a "^stat::number_of_executed_units" "$work.log" | grep -oE "[0-9]+$" || true)
-  cov=$(grep -aE '^#[0-9]+ +DONE' "$work.log" | grep -aoE 'cov: [0-9]+ ft: [0-9]+' | tail -1)
+  cov=$(grep -aE '^#[0-9]+[[:space:]]+DONE' "$work.log" | grep -aoE 'cov: [0-9]+ ft: [0-9]+' | tail -1)
   echo "fuzz $t: ${secs}s, $execs executions, $cov, no finding"
 }
 
