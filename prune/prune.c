@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "eval.h"
+#include "file.h"
+#include "output.h"
 #include "scorers.h"
 #include "yopo_version.h"
 
@@ -1121,10 +1123,9 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 			 errlen);
 	if (rc)
 		return rc;
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out_path) >= sizeof tmp)
-		return fail(err, errlen, PRUNE_ERR_ARG, "output path too long");
-	if (!mkdtemp(tmp))
-		return fail(err, errlen, PRUNE_ERR_IO, "creating %s: %s", tmp, strerror(errno));
+	/* "<out>.tmp-<pid>-XXXXXX", mode 0777 & ~umask (util/output.h) */
+	if ((rc = util_temp_dir_new(tmp, sizeof tmp, out_path, "tmp", err, errlen)))
+		return rc == UTIL_ERR_ARG ? PRUNE_ERR_ARG : PRUNE_ERR_IO;
 	have_tmp = true;
 	rc = fill_dir(tmp, m, in_dir, plan, base, info, &cn, err, errlen);
 	if (rc)
@@ -1132,9 +1133,8 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 	parent_of(parent, sizeof parent, out_path);
 	if (exists && !empty) {
 		/* move the old directory aside, put the new one in place, then delete the old one */
-		if ((size_t)snprintf(old, sizeof old, "%s.old-XXXXXX", out_path) >= sizeof old ||
-		    !mkdtemp(old)) {
-			rc = fail(err, errlen, PRUNE_ERR_IO, "creating %s: %s", old, strerror(errno));
+		if (util_temp_dir_new(old, sizeof old, out_path, "old", err, errlen)) {
+			rc = PRUNE_ERR_IO;
 			goto out;
 		}
 		if (rename(out_path, old)) {
