@@ -23,8 +23,13 @@ fi
 ninja -C "$dir" >/dev/null
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(safetensors safetensors-index config config-weights tokenizer policy)
-# scratch files of the targets: tmpfs when there is one (15x more executions per second)
-if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
+# scratch files of the targets: tmpfs when there is one (15x more executions per second), in a
+# directory of this run removed at exit (a crashing target cannot clean up after itself)
+base=/tmp
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then base=/dev/shm; fi
+TMPDIR=$(mktemp -d "$base/yopo-fuzz-run-XXXXXX")
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
