@@ -8,6 +8,8 @@
  *   "BASE.old-PID-XXXXXX"  the previous output moved aside during a replacement (kind "old")
  *   ".BASE.tmp.PID.N"      a file being written (util_write_file_atomic, safetensors_write)
  * PID is the writing process. util_remove_stale_temps removes those whose process is gone.
+ * The lock file "OUT.lock" and these siblings are outputs too: commands pass OUT and OUT.lock to
+ * path_check_outputs (path.h) with their inputs before creating anything.
  *
  * Errors follow err.h: 0 or a negative util_error (file.h) with a one-line reason. */
 #ifndef YOPO_OUTPUT_H
