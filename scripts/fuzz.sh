@@ -9,6 +9,7 @@
 # usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   FUZZ_PARALLEL=1  run the targets at the same time (default: one after the other)
 #   FUZZ_BUILD=dir   build directory (default build-fuzz)
+#   FUZZ_KEEP=1      keep build-fuzz/fuzz-work/<target> (the inputs found so far) between runs
 set -euo pipefail
 secs=${1:-60}
 [ $# -gt 0 ] && shift
@@ -35,7 +36,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
 run_one() {
   local t=$1 exe="$dir/tests/fuzz/fuzz-$1" work="$dir/fuzz-work/$1" found="$dir/findings/$1"
-  rm -rf "$work" && mkdir -p "$work" "$found"
+  [ "${FUZZ_KEEP:-0}" = 1 ] || rm -rf "$work"
+  mkdir -p "$work" "$found"
   if [ -d "tests/fuzz/regress/$t" ] && [ -n "$(ls -A "tests/fuzz/regress/$t")" ]; then
     "$exe" tests/fuzz/regress/"$t"/* >"$work.regress.log" 2>&1 ||
       { echo "fuzz $t: a regression input fails again (see $work.regress.log)"; return 1; }
