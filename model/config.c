@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "file.h"
 #include "json.h"
 
@@ -235,6 +236,7 @@ static void fail(struct reader *r, int status, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(r->err, r->errlen, fmt, ap);
 		va_end(ap);
+		err_clean(r->err); /* quoted values may hold newlines */
 	}
 }
 

@@ -1,6 +1,7 @@
 /* model: checkpoint directory -> validated canonical f32 weights. See model.h. */
 #include "model.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@ const char *model_strerror(int err)
 	case MODEL_ERR_MISSING_TENSOR: return "checkpoint lacks a tensor the model needs";
 	case MODEL_ERR_SHAPE: return "tensor shape disagrees with config.json";
 	case MODEL_ERR_NOMEM: return "out of memory";
+	case MODEL_ERR_EXTRA_TENSOR: return "checkpoint has more layers than config.json";
 	}
 	return "unknown model error";
 }
@@ -201,8 +203,58 @@ static int check_tensor(const struct safetensors_tensor **out, const struct safe
 	return MODEL_OK;
 }
 
-int model_inspect(struct config *cfg, struct safetensors **st_out, const char *dir, char *err,
-		  size_t errlen)
+/* stem (cap bytes) = the text before the layer number in the names of layer tensor `which`
+ * ("model.layers."). -1 if the family has no such tensor. */
+static int layer_stem(char *stem, size_t cap, const struct config *c, enum config_tensor which)
+{
+	char a[256], b[256];
+	if (config_tensor_name(a, sizeof a, c, which, 0) ||
+	    config_tensor_name(b, sizeof b, c, which, 1))
+		return -1;
+	size_t k = 0;
+	while (a[k] && a[k] == b[k])
+		k++;
+	if (k >= cap)
+		return -1;
+	memcpy(stem, a, k);
+	stem[k] = '\0';
+	return 0;
+}
+
+/* A layer tensor numbered n_layers or more means config.json describes another model (it would
+ * load silently, ignoring the extra layers): an error naming the first such tensor. */
+static int check_extra_layers(const struct safetensors *st, const struct config *c,
+			      const char *dir, char *err, size_t errlen)
+{
+	char stem[256], prev[256] = "";
+	for (int w = CONFIG_TENSOR_ATTN_NORM; w < CONFIG_TENSOR_COUNT; w++) {
+		if (layer_stem(stem, sizeof stem, c, (enum config_tensor)w) || !strcmp(stem, prev))
+			continue;
+		snprintf(prev, sizeof prev, "%s", stem);
+		size_t sl = strlen(stem);
+		const char *first = NULL;
+		long extra = 0;
+		for (int i = 0; i < safetensors_count(st); i++) {
+			const char *name = safetensors_at(st, i)->name;
+			if (strncmp(name, stem, sl) || !isdigit((unsigned char)name[sl]))
+				continue;
+			char *end;
+			unsigned long long l = strtoull(name + sl, &end, 10);
+			if (*end == '.' && l >= (unsigned long long)c->n_layers && !extra++)
+				first = name;
+		}
+		if (extra) {
+			snprintf(err, errlen,
+				 "%s: checkpoint has %ld tensor(s) of layers beyond the %d of config.json, "
+				 "first %s", dir, extra, c->n_layers, first);
+			return MODEL_ERR_EXTRA_TENSOR;
+		}
+	}
+	return MODEL_OK;
+}
+
+static int inspect(struct config *cfg, struct safetensors **st_out, const char *dir, char *err,
+		   size_t errlen)
 {
 	char path[PATH_MAX], name[256];
 	struct config c;
@@ -239,9 +291,22 @@ int model_inspect(struct config *cfg, struct safetensors **st_out, const char *d
 			}
 		}
 	}
+	if ((rc = check_extra_layers(st, &c, dir, err, errlen))) {
+		safetensors_close(st);
+		return rc;
+	}
 	*cfg = c;
 	*st_out = st;
 	return MODEL_OK;
+}
+
+int model_inspect(struct config *cfg, struct safetensors **st_out, const char *dir, char *err,
+		  size_t errlen)
+{
+	int rc = inspect(cfg, st_out, dir, err, errlen);
+	if (rc && err && errlen)
+		err_clean(err); /* names and paths from the checkpoint may hold newlines */
+	return rc;
 }
 
 int model_read_matrix(float *out, const struct safetensors_tensor *t, const struct config *c,
@@ -379,6 +444,8 @@ out:
 	free(scratch);
 	free(slots);
 	model_close(m);
+	if (rc)
+		err_clean(err); /* names and paths from the checkpoint may hold newlines */
 	return rc;
 }
 

@@ -20,6 +20,7 @@ enum model_error {
 	MODEL_ERR_MISSING_TENSOR = -3, /* a tensor the family needs is absent */
 	MODEL_ERR_SHAPE = -4,          /* a tensor's shape disagrees with config.json */
 	MODEL_ERR_NOMEM = -5,
+	MODEL_ERR_EXTRA_TENSOR = -6,   /* a layer tensor beyond config.json's layer count */
 };
 
 const char *model_strerror(int err);

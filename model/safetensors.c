@@ -459,6 +459,8 @@ static int open_index(struct safetensors **out, const char *dir, const char *ind
 	const struct cJSON *map = json_get(root, "weight_map");
 	if ((meta && json_type(meta) != JSON_TYPE_OBJECT) || json_type(map) != JSON_TYPE_OBJECT)
 		goto out;
+	if (json_count(map) == 0)
+		goto out; /* no tensor at all: an index naming no shard is malformed */
 	if ((ret = list_shards(&shards, &n_shards, map)) ||
 	    (ret = open_shards(&st, dir, shards, n_shards)) || (ret = check_weight_map(st, map)))
 		goto out;

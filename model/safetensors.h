@@ -49,7 +49,7 @@ enum safetensors_error {
 	SAFETENSORS_ERR_OFFSETS = -12,            /* ranges sorted by offset have a hole or overlap */
 	SAFETENSORS_ERR_TRAILING = -13,           /* data section does not end exactly at end of file */
 	SAFETENSORS_ERR_DUPLICATE = -14,          /* two tensors with the same name */
-	SAFETENSORS_ERR_INDEX = -15,              /* index.json malformed / missing shard / misplaced tensor */
+	SAFETENSORS_ERR_INDEX = -15,              /* index.json malformed or empty / missing shard / misplaced tensor */
 	SAFETENSORS_ERR_NOT_FOUND = -16,          /* no model.safetensors / index in the directory */
 	SAFETENSORS_ERR_NOMEM = -17,
 	SAFETENSORS_ERR_ARG = -18,                /* writer: invalid entry passed by the caller */
@@ -80,7 +80,7 @@ int safetensors_open(struct safetensors **out, const char *path);
  * ({"metadata": {...}, "weight_map": {"tensor": "shard file"}}) and every shard it names (plain file
  * names in dir; no '/', not "." or ".."). All shards are validated like safetensors_open and merged;
  * every weight_map tensor must be in its declared shard. Errors: SAFETENSORS_ERR_NOT_FOUND if
- * neither file exists, SAFETENSORS_ERR_INDEX for a malformed index or missing shard,
+ * neither file exists, SAFETENSORS_ERR_INDEX for a malformed or empty index or missing shard,
  * SAFETENSORS_ERR_DUPLICATE for a tensor in two shards, otherwise as safetensors_open. */
 int safetensors_open_dir(struct safetensors **out, const char *dir);
 

@@ -99,7 +99,8 @@ static int dec_step_apply(const struct tokenizer *t, const struct dec_step *st, 
 		if ((err = plist_open(out)))
 			return err;
 	for (k = 0; k < in->n; k++) {
-		const char *s = in->b.p + in->off[k];
+		/* only empty pieces so far: no buffer, and NULL + 0 is undefined (fuzz finding) */
+		const char *s = in->b.p ? in->b.p + in->off[k] : "";
 		size_t n = in->len[k];
 
 		switch (st->kind) {
@@ -219,7 +220,7 @@ static int decode_chain(const struct tokenizer *t, const int *ids, size_t n, boo
 		goto out;
 	res->p[0] = '\0';
 	for (k = 0; k < a.n; k++)
-		if ((err = tok_buf_append(res, a.b.p + a.off[k], a.len[k])))
+		if ((err = tok_buf_append(res, a.b.p ? a.b.p + a.off[k] : "", a.len[k])))
 			goto out;
 out:
 	plist_free(&a);

@@ -38,6 +38,7 @@ static int fail(struct load *ld, int err, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(ld->msg, ld->msg_cap, fmt, ap);
 		va_end(ap);
+		err_clean(ld->msg); /* quoted values may hold newlines */
 	}
 	return err;
 }

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "file.h"
+#include "output.h"
 #include "json.h"
 #include "plan_impl.h"
 #include "yopo_version.h"
@@ -494,10 +495,9 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 			 errlen);
 	if (rc)
 		return rc;
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out_path) >= sizeof tmp)
-		return err_set(err, errlen, PRUNE_ERR_ARG, "output path too long");
-	if (!mkdtemp(tmp))
-		return err_set(err, errlen, PRUNE_ERR_IO, "creating %s: %s", tmp, strerror(errno));
+	/* "<out>.tmp-<pid>-XXXXXX", mode 0777 & ~umask (util/output.h) */
+	if ((rc = util_temp_dir_new(tmp, sizeof tmp, out_path, "tmp", err, errlen)))
+		return rc == UTIL_ERR_ARG ? PRUNE_ERR_ARG : PRUNE_ERR_IO;
 	have_tmp = true;
 	rc = fill_dir(tmp, m, in_dir, plan, base, info, &cn, err, errlen);
 	if (rc)
@@ -505,9 +505,8 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 	parent_of(parent, sizeof parent, out_path);
 	if (exists && !empty) {
 		/* move the old directory aside, put the new one in place, then delete the old one */
-		if ((size_t)snprintf(old, sizeof old, "%s.old-XXXXXX", out_path) >= sizeof old ||
-		    !mkdtemp(old)) {
-			rc = err_set(err, errlen, PRUNE_ERR_IO, "creating %s: %s", old, strerror(errno));
+		if (util_temp_dir_new(old, sizeof old, out_path, "old", err, errlen)) {
+			rc = PRUNE_ERR_IO;
 			goto out;
 		}
 		if (rename(out_path, old)) {

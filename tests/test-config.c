@@ -1,9 +1,13 @@
 /* Tests for model/config: family descriptors from config.json, and every error kind. */
 #include <check.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -143,6 +147,8 @@ struct error_case {
 static const struct error_case errors[] = {
 	{"{\"model_type\": \"llama\",", CONFIG_ERR_JSON, "JSON"},
 	{"[1, 2]", CONFIG_ERR_JSON, "JSON"},
+	/* fuzz finding: a quoted value's newline used to split the reason over two lines */
+	{"{\"model_type\": \"mam\\nba\"}", CONFIG_ERR_FAMILY, "\"mam?ba\""},
 	{"{\"hidden_size\": 4}", CONFIG_ERR_FAMILY, "model_type"},
 	{"{\"model_type\": \"mamba\"}", CONFIG_ERR_FAMILY, "gpt_neox"},
 	{"{\"model_type\": \"llama\", \"intermediate_size\": 8, \"num_hidden_layers\": 1,"
@@ -205,6 +211,34 @@ START_TEST(test_load_io)
 }
 END_TEST
 
+/* A FIFO is refused without reading it: a writer child feeds it a valid config, which the old
+ * fopen/fread reader loaded; the reader must not depend on the writer (no hang either way). */
+START_TEST(test_load_fifo)
+{
+	char *dir = testutil_tmpdir_new("config");
+	char *path = testutil_path_new(dir, "config.json");
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		int fd = open(path, O_WRONLY);
+		const char *j = families[0].json;
+		if (fd >= 0 && write(fd, j, strlen(j)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	struct config c;
+	char err[ERR_MAX] = "";
+	ck_assert_int_eq(config_load(&c, path, err, sizeof err), CONFIG_ERR_IO);
+	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	free(path);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
+
 START_TEST(test_shared_models)
 {
 	const char *shared = testutil_shared();
@@ -238,6 +272,7 @@ int main(void)
 	tcase_add_test(tc, test_qwen2_bias_and_defaults);
 	tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof errors / sizeof errors[0]));
 	tcase_add_test(tc, test_load_io);
+	tcase_add_test(tc, test_load_fifo);
 	tcase_add_test(tc, test_shared_models);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);

@@ -163,6 +163,9 @@ static const struct error_case errors[] = {
 	{"missing tensor", MODEL_ERR_MISSING_TENSOR, "model.layers.1.mlp.down_proj.weight"},
 	{"wrong shape", MODEL_ERR_SHAPE, "model.layers.0.self_attn.k_proj.weight"},
 	{"config disagrees", MODEL_ERR_SHAPE, "config.json implies (25, 16)"},
+	/* issue 13 item 12: used to load silently, ignoring layer 1 */
+	{"config says fewer layers", MODEL_ERR_EXTRA_TENSOR,
+	 "9 tensor(s) of layers beyond the 1 of config.json, first model.layers.1.input_layernorm.weight"},
 };
 
 START_TEST(test_errors)
@@ -195,6 +198,17 @@ START_TEST(test_errors)
 		char *p = strstr(buf, "\"intermediate_size\": 24");
 		ck_assert_ptr_nonnull(p);
 		memcpy(p, "\"intermediate_size\": 25", 23);
+		write_text(dir, "config.json", buf);
+		free(buf);
+		break;
+	}
+	case 8: {
+		char from[1024];
+		snprintf(from, sizeof from, "%s/families/llama_gqa/config.json", testutil_fixtures());
+		char *buf = testutil_file_read(from, NULL);
+		char *p = strstr(buf, "\"num_hidden_layers\": 2");
+		ck_assert_ptr_nonnull(p);
+		memcpy(p, "\"num_hidden_layers\": 1", 22);
 		write_text(dir, "config.json", buf);
 		free(buf);
 		break;

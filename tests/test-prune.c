@@ -779,9 +779,15 @@ START_TEST(test_refusals)
 	/* an existing empty directory is fine without force */
 	testutil_path_join(out, sizeof out, tmp, "empty");
 	ck_assert_int_eq(mkdir(out, 0755), 0);
+	mode_t old_umask = umask(027);
 	ck_assert_int_eq(write_plan(m, in, plan, NULL, out, false), PRUNE_OK);
+	umask(old_umask);
 	testutil_path_join(p, sizeof p, out, "yopo_pruning.json");
 	ck_assert(testutil_path_exists(p));
+	/* issue 13 item 10: the umask applies (mkdtemp alone made it 0700) */
+	struct stat sb;
+	ck_assert_int_eq(stat(out, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0750);
 
 	/* a file in the way */
 	testutil_path_join(out, sizeof out, tmp, "afile");

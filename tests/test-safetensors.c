@@ -829,6 +829,8 @@ static const struct bad_index bad_indexes[] = {
 	{ "trailing garbage", "{\"weight_map\":{" GOOD_MAP "}} x", SAFETENSORS_ERR_INDEX },
 	{ "no weight_map", "{\"metadata\":{}}", SAFETENSORS_ERR_INDEX },
 	{ "weight_map an array", "{\"weight_map\":[]}", SAFETENSORS_ERR_INDEX },
+	/* issue 13 item 11: used to open as an empty set after qsort(NULL, 0, ...) (UBSan) */
+	{ "weight_map empty", "{\"weight_map\":{}}", SAFETENSORS_ERR_INDEX },
 	{ "metadata a string", "{\"metadata\":\"x\",\"weight_map\":{" GOOD_MAP "}}", SAFETENSORS_ERR_INDEX },
 	{ "shard a number", WM("\"a\":1"), SAFETENSORS_ERR_INDEX },
 	{ "shard with slash", WM("\"a\":\"../" SHARD1 "\""), SAFETENSORS_ERR_INDEX },

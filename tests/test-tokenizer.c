@@ -206,6 +206,8 @@ static const struct {
 	/* JSON */
 	{"{\"model\": ", TOKENIZER_ERR_JSON, "not a JSON object"},
 	{"[1, 2]", TOKENIZER_ERR_JSON, "not a JSON object"},
+	/* fuzz finding: a quoted value's newline used to split the reason over two lines */
+	{"{\"model\": {\"type\": \"BP\\nE\", \"vocab\": {}, \"merges\": []}}", TOKENIZER_ERR_MODEL, "'BP?E' is not BPE"},
 	{"{" BPE_OK ", \"normalizer\": 5}", TOKENIZER_ERR_JSON, "normalizer"},
 	{"{" BPE_OK ", \"normalizer\": {\"prepend\": \"x\"}}", TOKENIZER_ERR_JSON, "no 'type'"},
 	{"{" BPE_OK ", \"normalizer\": {\"type\": \"Prepend\"}}", TOKENIZER_ERR_JSON, "Prepend"},
@@ -275,6 +277,7 @@ START_TEST(test_bad_json)
 	ck_assert_ptr_eq(t, (struct tokenizer *)&t);
 	ck_assert_msg(strstr(msg, bad_cases[_i].msg) != NULL, "case %d: message \"%s\" lacks \"%s\"", _i,
 		      msg, bad_cases[_i].msg);
+	ck_assert_msg(!strchr(msg, '\n'), "case %d: reason on more than one line", _i);
 	ck_assert_str_ne(tokenizer_strerror(err), "unknown tokenizer error");
 }
 END_TEST

@@ -5,6 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
+void err_clean(char *err)
+{
+	for (; err && *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+}
+
 int err_set(char *err, size_t errlen, int status, const char *fmt, ...)
 {
 	if (!err || errlen == 0)
@@ -13,6 +20,7 @@ int err_set(char *err, size_t errlen, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	err_clean(err);
 	return status;
 }
 
@@ -27,5 +35,6 @@ int err_prefix(char *err, size_t errlen, int status, const char *fmt, ...)
 	vsnprintf(pre, sizeof pre, fmt, ap);
 	va_end(ap);
 	snprintf(err, errlen, "%s: %s", pre, old);
+	err_clean(err);
 	return status;
 }

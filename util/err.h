@@ -17,6 +17,12 @@
 int err_set(char *err, size_t errlen, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Replaces every control byte of the NUL-terminated reason err (< 0x20 and 0x7f: newlines,
+ * escapes) with '?', so a reason quoting untrusted text (a model_type, a tensor name, a path)
+ * stays one printable line. err_set and err_prefix apply it; modules that format their reasons
+ * themselves call it. NULL is a no-op. */
+void err_clean(char *err);
+
 /* Prefixes an already written reason: err becomes "<prefix>: <old reason>". Returns status. */
 int err_prefix(char *err, size_t errlen, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -21,6 +21,7 @@ enum util_error {
 	UTIL_ERR_EMPTY = -4,       /* the file holds no byte */
 	UTIL_ERR_NOMEM = -5,
 	UTIL_ERR_ARG = -6,         /* empty path, path too long */
+	UTIL_ERR_LOCKED = -7,      /* another process holds the output's lock (output.h) */
 };
 
 /* Static description of a util_error (for callers that print the path themselves). */
