@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "threads.h"
+
 void cli_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -17,7 +19,9 @@ void cli_error(const char *cmd, const char *fmt, ...)
 int cli_parse(const struct opt_cmd *c, int argc, char **argv)
 {
 	switch (opt_parse(c, argc, argv)) {
-	case OPT_OK: return -1;
+	case OPT_OK:
+		threads_apply((int)opt_threads());
+		return -1;
 	case OPT_HELP: return 0;
 	case OPT_ERROR: break;
 	}

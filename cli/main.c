@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "err.h"
+#include "output.h"
 #include "yopo_version.h"
 
 static const struct {
@@ -26,6 +28,18 @@ static void usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* A command's exit code, unless stdout could not be written (a full disk, /dev/full): then one
+ * line and failure, never a silent 0. */
+static int finish(int rc)
+{
+	char err[ERR_MAX];
+	if (util_close_stdout(err, sizeof err)) {
+		fprintf(stderr, "yopo: %s\n", err);
+		return rc ? rc : 1;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -34,15 +48,15 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
-		return 0;
+		return finish(0);
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("yopo %s\n", YOPO_VERSION);
-		return 0;
+		return finish(0);
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
+			return finish(commands[i].run(argc - 1, argv + 1));
 	fprintf(stderr, "yopo: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -179,6 +179,7 @@ static void unknown(const struct opt_cmd *cmd, const char *word)
 	for (int i = 0; i < cmd->n_opts && n < 127; i++)
 		names[n++] = cmd->opts[i].name;
 	names[n++] = "help";
+	names[n++] = "threads";
 	const char *bare = word + strspn(word, "-");
 	char key[128];
 	snprintf(key, sizeof key, "%.*s", (int)strcspn(bare, "="), bare);
@@ -210,8 +211,20 @@ static const struct opt *find(const struct opt_cmd *cmd, const char *arg, const 
 	return NULL;
 }
 
+/* The common --threads option every command takes. */
+static long threads_value;
+static const struct opt threads_opt = {"threads", 't', OPT_LONG, &threads_value, 1, 4096, "N",
+				       "threads for every compute runtime (default: the cores)",
+				       NULL, false};
+
+long opt_threads(void)
+{
+	return threads_value;
+}
+
 enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv)
 {
+	threads_value = 0;
 	bool seen[128] = {false};
 	char err[ERR_MAX];
 	for (int i = 1; i < argc; i++) {
@@ -226,6 +239,9 @@ enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv)
 		}
 		const char *value;
 		const struct opt *o = find(cmd, arg, &value);
+		struct opt_cmd common = {cmd->name, "", &threads_opt, 1};
+		if (!o)
+			o = find(&common, arg, &value);
 		if (!o) {
 			unknown(cmd, arg);
 			return OPT_ERROR;
@@ -246,7 +262,7 @@ enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv)
 			fprintf(stderr, "yopo %s: --%s: %s\n", cmd->name, o->name, err);
 			return OPT_ERROR;
 		}
-		if (o - cmd->opts < 128)
+		if (o >= cmd->opts && o < cmd->opts + cmd->n_opts && o - cmd->opts < 128)
 			seen[o - cmd->opts] = true;
 	}
 	for (int i = 0; i < cmd->n_opts && i < 128; i++)
@@ -280,5 +296,6 @@ void opt_help(const struct opt_cmd *cmd, FILE *out)
 		}
 		fputc('\n', out);
 	}
+	fprintf(out, "  %-26s %s\n", "-t, --threads N", threads_opt.help);
 	fprintf(out, "  %-26s %s\n", "-h, --help", "this text");
 }

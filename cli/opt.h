@@ -5,7 +5,8 @@
  * option is one error line that suggests the closest known name. Numbers are strict: decimal only
  * (no leading spaces, no hex), the whole string must be consumed, and the value must lie in the
  * entry's [min, max]. A ratio lies strictly between 0 and 1. Lists are comma separated, with no
- * empty item; a repeatable option collects each occurrence. */
+ * empty item; a repeatable option collects each occurrence. Every command also takes --help / -h
+ * and --threads N / -t N (threads for every compute runtime, default: the number of cores). */
 #ifndef YOPO_OPT_H
 #define YOPO_OPT_H
 
@@ -66,6 +67,10 @@ enum opt_result {
 /* Parses argv[1..argc) (argv[0] is the command name) into the table's destinations, which hold
  * the defaults beforehand. --help and -h are always accepted. Required options must be present. */
 enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv);
+
+/* --threads N (-t N), accepted by every command: the value of the last parse (0 when absent:
+ * the number of cores). */
+long opt_threads(void);
 
 /* Writes the usage and the option table of cmd to out. */
 void opt_help(const struct opt_cmd *cmd, FILE *out);

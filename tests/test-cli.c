@@ -407,6 +407,18 @@ START_TEST(test_help)
 	ck_assert_ptr_nonnull(strstr(r.out, "--help"));
 	ck_assert_uint_eq(r.n_err, 0);
 	run_free(&r);
+	/* every command takes --threads N (-t N), with the usual range check */
+	run_yopo(&r, tmp, (const char *const[]){cmd, "--help", NULL});
+	ck_assert_ptr_nonnull(strstr(r.out, "-t, --threads N"));
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){cmd, "--threads", "0", NULL});
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "--threads") && strstr(r.err, "range"), "stderr: %s", r.err);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){cmd, "-t", "x2", NULL});
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "--threads") && strstr(r.err, "'x2'"), "stderr: %s", r.err);
+	run_free(&r);
 
 	/* an unknown option: exit 2, one line naming it and pointing to --help */
 	run_yopo(&r, tmp, (const char *const[]){cmd, "--frobnicate", NULL});
