@@ -14,7 +14,12 @@
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int vi8 __attribute__((vector_size(32)));
 
+#if defined(__clang__)
+/* clang 14 builds no symbol for "arch=" clones; the clang (fuzz) build uses -mavx2 instead */
+#define CLONES
+#else
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 #define INLINE static inline __attribute__((always_inline))
 
 enum {
@@ -39,9 +44,15 @@ INLINE void store8(float *p, vf8 v)
 
 INLINE float hsum8(vf8 v)
 {
+#if defined(__clang__) /* the fuzz build: clang spells GCC's __builtin_shuffle differently */
+	v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+	v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+	v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+#else
 	v += __builtin_shuffle(v, (vi8){ 4, 5, 6, 7, 0, 1, 2, 3 });
 	v += __builtin_shuffle(v, (vi8){ 2, 3, 0, 1, 6, 7, 4, 5 });
 	v += __builtin_shuffle(v, (vi8){ 1, 0, 3, 2, 5, 4, 7, 6 });
+#endif
 	return v[0];
 }
 
