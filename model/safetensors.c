@@ -377,7 +377,8 @@ static int open_shards(struct safetensors **out, const char *dir, const char **s
 		if (!ret && !(st->files[i].shard = strdup(shards[i])))
 			ret = SAFETENSORS_ERR_NOMEM;
 	}
-	qsort(st->items, (size_t)st->n, sizeof *st->items, st_cmp_names);
+	if (st->n > 0) /* a shard that failed to map may leave no item (qsort(NULL, 0): UB) */
+		qsort(st->items, (size_t)st->n, sizeof *st->items, st_cmp_names);
 	for (int i = 1; i < st->n && !ret; i++)
 		if (strcmp(st->items[i - 1].t.name, st->items[i].t.name) == 0)
 			ret = SAFETENSORS_ERR_DUPLICATE;
