@@ -15,6 +15,7 @@
 #include "scorer.h"
 #include "scorers.h"
 #include "select.h"
+#include "testmodel.h"
 #include "testutil.h"
 #include "topk.h"
 
@@ -32,14 +33,6 @@ static struct model *open_model(const char *dir)
 	char err[ERR_MAX];
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
 	return m;
-}
-
-/* The model of fixture family `name`. */
-static struct model *open_family(const char *name)
-{
-	char dir[PATH_MAX];
-	fixture_dir(dir, sizeof dir, name);
-	return open_model(dir);
 }
 
 /* A permutation value of row i among n: (i * p) mod n with p coprime to n. */
@@ -98,7 +91,7 @@ static struct prune_plan *plan_of(const struct model *m, const char *method, dou
 /* magnitude: |row i| is perm(i) + 1 (in gate when gated) -> the k largest perm values. */
 START_TEST(test_magnitude_rows)
 {
-	struct model *m = open_family(families[_i]);
+	struct model *m = testmodel_open_family(families[_i]);
 	int H = m->cfg.hidden;
 	for (int l = 0; l < m->cfg.n_layers; l++) {
 		struct model_layer *ly = &m->layers[l];
@@ -123,7 +116,7 @@ END_TEST
  * the scores order the rows as perm does whatever the other weights are. */
 START_TEST(test_wanda_rows)
 {
-	struct model *m = open_family(families[_i]);
+	struct model *m = testmodel_open_family(families[_i]);
 	struct select_cache cache = {0};
 	ck_assert_int_eq(calib_norms_new(&cache.norms, m), 0);
 	int H = m->cfg.hidden;
@@ -160,7 +153,7 @@ END_TEST
 /* random: one splitmix64 stream seeded per plan and consumed layer by layer. */
 START_TEST(test_random_rows)
 {
-	struct model *m = open_family(families[_i]);
+	struct model *m = testmodel_open_family(families[_i]);
 	struct select_cache cache = {0};
 	struct prune_plan *p = plan_of(m, "random", 0.5, PRUNE_GRANULARITY_ROWS, &cache, NULL);
 	struct pcg32 state = scorers_rng(5);
@@ -186,7 +179,7 @@ END_TEST
 /* ken: every output row of every matrix is KEN of that row. */
 START_TEST(test_ken_weights)
 {
-	struct model *m = open_family(families[_i]);
+	struct model *m = testmodel_open_family(families[_i]);
 	struct select_cache cache = {0};
 	struct prune_plan *p = plan_of(m, "ken", 0.3, PRUNE_GRANULARITY_WEIGHTS, &cache, NULL);
 	int H = m->cfg.hidden, F = m->layers[0].ffn;
