@@ -27,6 +27,7 @@
 #include "model.h"
 #include "naive.h"
 #include "tokenizer.h"
+#include "timing.h"
 
 enum { REPS = 5, CONFIGS = 3 };
 
@@ -46,20 +47,6 @@ struct corpus {
 	size_t n;
 	int seq;
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n, double *noise)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	*noise = (v[n - 1] - v[0]) / v[n / 2];
-	return v[n / 2];
-}
 
 /* Model, BOS + the eval text's ids. */
 static int corpus_open(struct corpus *c, const char *shared, const char *model_dir)
@@ -158,7 +145,7 @@ static int bench_row(const struct corpus *c, const struct bench_model *b, const 
 				return -1;
 	}
 	for (int k = 0; k < CONFIGS; k++)
-		med[k] = median(tps[k], REPS, &noise[k]);
+		med[k] = bench_median(tps[k], REPS, &noise[k]);
 	double best = fmax(med[0], fmax(med[1], med[2]));
 	printf("%-6s %-24s | %8.0f %4.0f%% | %8.0f %4.0f%% | %8.0f %4.0f%% | %5.2f %-4s | %.1e\n",
 	       scenario, b->dir + 7, med[0], 100 * noise[0], med[1], 100 * noise[1], med[2],

@@ -16,6 +16,7 @@
 #include "model.h"
 #include "naive.h"
 #include "tokenizer.h"
+#include "timing.h"
 
 enum { REPS = 5 };
 
@@ -28,20 +29,6 @@ static const struct bench_model models[] = {
 	{ "models/stories260k", 500 },
 	{ "models/tinystories-instruct-3m", 250 },
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n, double *noise)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	*noise = (v[n - 1] - v[0]) / v[n / 2];
-	return v[n / 2];
-}
 
 /* Greedy tokens with the naive forward into ids[1..tokens]; returns seconds. */
 static double naive_greedy(const struct model *m, const struct tokenizer *tok, int *ids,
@@ -102,7 +89,7 @@ static int bench_model(const char *shared, const struct bench_model *b)
 	}
 	while (match < b->tokens && ids[match + 1] == ref[match + 1])
 		match++;
-	double y = median(ty, REPS, &ny), n = median(tn, REPS, &nn);
+	double y = bench_median(ty, REPS, &ny), n = bench_median(tn, REPS, &nn);
 	printf("%-24s %6ld | %9.0f %5.0f%% | %9.0f %5.0f%% | %6.2f %-4s | %ld/%ld\n", b->dir + 7,
 	       b->tokens, y, 100 * ny, n, 100 * nn, y / n, y >= n ? "ok" : "LOW", match, b->tokens);
 	rc = 0;

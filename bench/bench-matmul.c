@@ -22,6 +22,7 @@
 #include "matmul.h"
 #include "pcg32.h"
 #include "pool.h"
+#include "timing.h"
 
 enum { REPS = 5 };
 static const double MIN_SECONDS = 0.04;
@@ -107,21 +108,6 @@ static double time_path(struct matmul *mm, enum matmul_path path, struct operand
 	return t / (double)reps;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Median of v (n) and its spread (max - min) / median. */
-static double median(double *v, int n, double *noise)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	*noise = (v[n - 1] - v[0]) / v[n / 2];
-	return v[n / 2];
-}
-
 /* Max relative error of y against the reference on the first rows (the reference is slow). */
 static double check_rows(struct operands *o, int rows)
 {
@@ -157,7 +143,7 @@ static int bench_dispatch(struct matmul *mm, struct pcg32 *r, const struct shape
 		if (tk[i] < 0 || td[i] < 0)
 			goto out;
 	}
-	double k_s = median(tk, REPS, &nk), d_s = median(td, REPS, &nd);
+	double k_s = bench_median(tk, REPS, &nk), d_s = bench_median(td, REPS, &nd);
 	double flop = 2.0 * s->m * s->n * s->k;
 	enum matmul_path pick = matmul_choose(s->m, s->n, s->k);
 	double pick_s = pick == MATMUL_PATH_KERNEL ? k_s : d_s, best = fmin(k_s, d_s);
@@ -187,7 +173,7 @@ static double gflops(struct matmul *mm, struct pcg32 *r, enum matmul_path path, 
 			goto out;
 	if (check_rows(&o, 2) > 1e-4)
 		goto out;
-	g = 2.0 * m * n * k / median(t, REPS, noise) * 1e-9;
+	g = 2.0 * m * n * k / bench_median(t, REPS, noise) * 1e-9;
 out:
 	operands_free(&o);
 	return g;
@@ -250,7 +236,7 @@ static int bench_threads(struct pcg32 *r)
 			t1[k] = time_split(&o, 1);
 			t2[k] = time_split(&o, 4 * threads);
 		}
-		double a = median(t1, REPS, &n1), b = median(t2, REPS, &n2);
+		double a = bench_median(t1, REPS, &n1), b = bench_median(t2, REPS, &n2);
 
 		printf("%-14s %4d %6d %5d %9.0f | %9.1f %9.1f | %7.2f | %s\n", s[i].name, s[i].m,
 		       s[i].n, s[i].k, macs, a * 1e6, b * 1e6, a / b,

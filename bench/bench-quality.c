@@ -345,37 +345,27 @@ static int measure(struct variant *vs, int nv, struct mdl *d, struct model *prun
 {
 	const struct model *m = d->m;
 	int S = m->cfg.max_pos, V = m->cfg.vocab, L = m->cfg.n_layers, rc = -1;
-	struct forward *fd = NULL, *fp = NULL;
-	struct kl_acc **acc = calloc((size_t)nv, sizeof *acc);
-	float *ld = malloc((size_t)S * V * sizeof *ld), *lp = malloc((size_t)S * V * sizeof *lp);
-	if (!acc || !ld || !lp || forward_new(&fd, m, S) || forward_new(&fp, pruned, S))
-		goto out;
-	for (int i = 0; i < nv; i++)
-		if (kl_acc_new(&acc[i]))
-			goto out;
+	struct study_damage dm;
+	if (study_damage_open(&dm, m, pruned, S, (size_t)nv))
+		return -1;
 	for (int w = 0; w < windows && (size_t)(w + 1) * S <= d->n_ids; w++) {
 		const int *x = d->ids + (size_t)w * S;
-		if (forward_run(fd, ld, x, S, 0))
+		if (forward_run(dm.fd, dm.ld, x, S, 0))
 			goto out;
 		for (int i = 0; i < nv; i++) {
 			for (int l = 0; l < L; l++)
 				study_zero_neurons(pruned, m, l, vs[i].keep[l]);
-			if (forward_run(fp, lp, x, S, 0) || kl_acc_add(acc[i], ld, lp, x + 1, S - 1, V))
+			if (forward_run(dm.fp, dm.lp, x, S, 0) ||
+			    kl_acc_add(dm.acc[i], dm.ld, dm.lp, x + 1, S - 1, V))
 				goto out;
 		}
 	}
 	for (int i = 0; i < nv; i++)
-		if (kl_acc_result(acc[i], &vs[i].kl))
+		if (kl_acc_result(dm.acc[i], &vs[i].kl))
 			goto out;
 	rc = 0;
 out:
-	for (int i = 0; acc && i < nv; i++)
-		kl_acc_free(acc[i]);
-	free(acc);
-	free(ld);
-	free(lp);
-	forward_free(fd);
-	forward_free(fp);
+	study_damage_close(&dm);
 	return rc;
 }
 

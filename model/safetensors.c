@@ -290,12 +290,10 @@ static int set_add_file(struct safetensors *st, const char *path)
 	return SAFETENSORS_OK;
 }
 
-int safetensors_open(struct safetensors **out, const char *path)
+/* *out = st when ret is 0; otherwise closes st, keeping the errno the failure left, and
+ * returns ret. */
+static int set_finish(struct safetensors **out, struct safetensors *st, int ret)
 {
-	struct safetensors *st = set_new(1);
-	if (!st)
-		return SAFETENSORS_ERR_NOMEM;
-	int ret = set_add_file(st, path);
 	if (ret) {
 		int saved = errno;
 		safetensors_close(st);
@@ -304,6 +302,15 @@ int safetensors_open(struct safetensors **out, const char *path)
 	}
 	*out = st;
 	return SAFETENSORS_OK;
+}
+
+int safetensors_open(struct safetensors **out, const char *path)
+{
+	struct safetensors *st = set_new(1);
+	if (!st)
+		return SAFETENSORS_ERR_NOMEM;
+	int ret = set_add_file(st, path);
+	return set_finish(out, st, ret);
 }
 
 static char *path_join(const char *dir, const char *name)
@@ -382,14 +389,7 @@ static int open_shards(struct safetensors **out, const char *dir, const char **s
 	for (int i = 1; i < st->n && !ret; i++)
 		if (strcmp(st->items[i - 1].t.name, st->items[i].t.name) == 0)
 			ret = SAFETENSORS_ERR_DUPLICATE;
-	if (ret) {
-		int saved = errno;
-		safetensors_close(st);
-		errno = saved;
-		return ret;
-	}
-	*out = st;
-	return SAFETENSORS_OK;
+	return set_finish(out, st, ret);
 }
 
 /* Every weight_map entry names a tensor of its shard, once. Tensors a shard holds beyond the map

@@ -175,6 +175,16 @@ static int byte_to_cp(int b)
 	return 256 + n;
 }
 
+/* The ByteLevel pre_tokenizer / decoder object `name` of o; they differ only in the prefix space. */
+static void add_byte_level(struct cJSON *o, const char *name, bool add_prefix_space)
+{
+	struct cJSON *b = json_add_object(o, name);
+	json_add_string(b, "type", "ByteLevel");
+	json_add_bool(b, "add_prefix_space", add_prefix_space);
+	json_add_bool(b, "trim_offsets", 1);
+	json_add_bool(b, "use_regex", 1);
+}
+
 static struct cJSON *make_tokenizer(void)
 {
 	struct cJSON *o = json_new_object();
@@ -187,17 +197,9 @@ static struct cJSON *make_tokenizer(void)
 	json_add_string(eot, "content", "<|endoftext|>");
 	json_add_bool(eot, "special", 1);
 	json_add_null(o, "normalizer");
-	struct cJSON *pre = json_add_object(o, "pre_tokenizer");
-	json_add_string(pre, "type", "ByteLevel");
-	json_add_bool(pre, "add_prefix_space", 0);
-	json_add_bool(pre, "trim_offsets", 1);
-	json_add_bool(pre, "use_regex", 1);
+	add_byte_level(o, "pre_tokenizer", false);
 	json_add_null(o, "post_processor");
-	struct cJSON *dec = json_add_object(o, "decoder");
-	json_add_string(dec, "type", "ByteLevel");
-	json_add_bool(dec, "add_prefix_space", 1);
-	json_add_bool(dec, "trim_offsets", 1);
-	json_add_bool(dec, "use_regex", 1);
+	add_byte_level(o, "decoder", true);
 	struct cJSON *model = json_add_object(o, "model");
 	json_add_string(model, "type", "BPE");
 	json_add_bool(model, "fuse_unk", 0);

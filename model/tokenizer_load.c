@@ -123,6 +123,38 @@ static int load_pattern(struct load *ld, const struct cJSON *step, const char *w
 	return 0;
 }
 
+typedef int (*step_loader)(struct load *ld, const struct cJSON *step, int depth);
+
+/* The head every normalizer / pre_tokenizer / decoder step shares (`what` names it in errors):
+ * absent or null -> 1 (nothing to load); not an object, nested deeper than TOKENIZER_MAX_DEPTH or
+ * without a type -> a TOKENIZER_ERR_JSON status; *seen (when given) set once the type is known; a
+ * Sequence -> every element of its `list_key` array through `load`, then 1 (or the first error);
+ * any other type -> 0 with *type set, for the caller to load. */
+static int step_head(struct load *ld, const struct cJSON *n, int depth, const char *what,
+		     const char *list_key, step_loader load, bool *seen, const char **type)
+{
+	if (!n || json_type(n) == JSON_TYPE_NULL)
+		return 1;
+	if (json_type(n) != JSON_TYPE_OBJECT || depth > TOKENIZER_MAX_DEPTH)
+		return fail(ld, TOKENIZER_ERR_JSON, "%s is not an object (or nested too deep)", what);
+	*type = type_of(n);
+	if (!*type)
+		return fail(ld, TOKENIZER_ERR_JSON, "%s has no 'type'", what);
+	if (seen)
+		*seen = true;
+	if (strcmp(*type, "Sequence") != 0)
+		return 0;
+	const struct cJSON *list = json_get(n, list_key);
+	if (json_type(list) != JSON_TYPE_ARRAY)
+		return fail(ld, TOKENIZER_ERR_JSON, "Sequence %s without '%s' array", what, list_key);
+	for (const struct cJSON *it = json_child(list); it; it = json_next(it)) {
+		int err = load(ld, it, depth + 1);
+		if (err)
+			return err;
+	}
+	return 1;
+}
+
 static int load_normalizer(struct load *ld, const struct cJSON *n, int depth)
 {
 	struct tokenizer *t = ld->t;
@@ -130,25 +162,9 @@ static int load_normalizer(struct load *ld, const struct cJSON *n, int depth)
 	struct norm_step *st;
 	int err;
 
-	if (!n || json_type(n) == JSON_TYPE_NULL)
-		return 0;
-	if (json_type(n) != JSON_TYPE_OBJECT || depth > TOKENIZER_MAX_DEPTH)
-		return fail(ld, TOKENIZER_ERR_JSON, "normalizer is not an object (or nested too deep)");
-	type = type_of(n);
-	if (!type)
-		return fail(ld, TOKENIZER_ERR_JSON, "normalizer has no 'type'");
-	if (strcmp(type, "Sequence") == 0) {
-		const struct cJSON *list = json_get(n, "normalizers"), *it;
-
-		if (json_type(list) != JSON_TYPE_ARRAY)
-			return fail(ld, TOKENIZER_ERR_JSON, "Sequence normalizer without 'normalizers' array");
-		for (it = json_child(list); it; it = json_next(it)) {
-			err = load_normalizer(ld, it, depth + 1);
-			if (err)
-				return err;
-		}
-		return 0;
-	}
+	err = step_head(ld, n, depth, "normalizer", "normalizers", load_normalizer, NULL, &type);
+	if (err)
+		return err > 0 ? 0 : err;
 	if (strcmp(type, "Prepend") == 0) {
 		if (field_str(n, "prepend", &a) || !a)
 			return fail(ld, TOKENIZER_ERR_JSON, "Prepend normalizer without 'prepend' string");
@@ -178,25 +194,10 @@ static int load_pre_tokenizer(struct load *ld, const struct cJSON *p, int depth)
 	struct tokenizer *t = ld->t;
 	const char *type;
 
-	if (!p || json_type(p) == JSON_TYPE_NULL)
-		return 0;
-	if (json_type(p) != JSON_TYPE_OBJECT || depth > TOKENIZER_MAX_DEPTH)
-		return fail(ld, TOKENIZER_ERR_JSON, "pre_tokenizer is not an object (or nested too deep)");
-	type = type_of(p);
-	if (!type)
-		return fail(ld, TOKENIZER_ERR_JSON, "pre_tokenizer has no 'type'");
-	if (strcmp(type, "Sequence") == 0) {
-		const struct cJSON *list = json_get(p, "pretokenizers"), *it;
-
-		if (json_type(list) != JSON_TYPE_ARRAY)
-			return fail(ld, TOKENIZER_ERR_JSON, "Sequence pre_tokenizer without 'pretokenizers' array");
-		for (it = json_child(list); it; it = json_next(it)) {
-			int err = load_pre_tokenizer(ld, it, depth + 1);
-			if (err)
-				return err;
-		}
-		return 0;
-	}
+	int err = step_head(ld, p, depth, "pre_tokenizer", "pretokenizers", load_pre_tokenizer, NULL,
+			    &type);
+	if (err)
+		return err > 0 ? 0 : err;
 	if (strcmp(type, "ByteLevel") != 0)
 		return fail(ld, TOKENIZER_ERR_UNSUPPORTED, "unsupported pre_tokenizer '%s'", type);
 	/* A second ByteLevel would map bytes twice; no real tokenizer does that. */
@@ -215,26 +216,9 @@ static int load_decoder(struct load *ld, const struct cJSON *d, int depth)
 	struct dec_step st = {0};
 	const char *type, *a = NULL, *b = NULL;
 
-	if (!d || json_type(d) == JSON_TYPE_NULL)
-		return 0;
-	if (json_type(d) != JSON_TYPE_OBJECT || depth > TOKENIZER_MAX_DEPTH)
-		return fail(ld, TOKENIZER_ERR_JSON, "decoder is not an object (or nested too deep)");
-	type = type_of(d);
-	if (!type)
-		return fail(ld, TOKENIZER_ERR_JSON, "decoder has no 'type'");
-	t->has_decoder = true;
-	if (strcmp(type, "Sequence") == 0) {
-		const struct cJSON *list = json_get(d, "decoders"), *it;
-
-		if (json_type(list) != JSON_TYPE_ARRAY)
-			return fail(ld, TOKENIZER_ERR_JSON, "Sequence decoder without 'decoders' array");
-		for (it = json_child(list); it; it = json_next(it)) {
-			int err = load_decoder(ld, it, depth + 1);
-			if (err)
-				return err;
-		}
-		return 0;
-	}
+	int head = step_head(ld, d, depth, "decoder", "decoders", load_decoder, &t->has_decoder, &type);
+	if (head)
+		return head > 0 ? 0 : head;
 	if (strcmp(type, "Replace") == 0) {
 		int err = load_pattern(ld, d, "Replace decoder", &a);
 

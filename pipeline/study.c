@@ -357,33 +357,29 @@ static int all_damage(struct study_result *r, const unsigned char *keeps, int ma
 		      const struct model *dense, struct model *pruned, const int *ids, int seq_len,
 		      int windows)
 {
-	int L = dense->cfg.n_layers, M = r->selections, V = dense->cfg.vocab, rc = STUDY_ERR_NOMEM;
+	int L = dense->cfg.n_layers, M = r->selections, V = dense->cfg.vocab, rc;
 	size_t cells = (size_t)L * M;
-	struct forward *fd = NULL, *fp = NULL;
-	struct kl_acc **acc = calloc(cells, sizeof *acc);
-	float *ld = malloc((size_t)seq_len * V * sizeof *ld), *lp = malloc((size_t)seq_len * V * sizeof *lp);
-	if (!acc || !ld || !lp || forward_new(&fd, dense, seq_len) || forward_new(&fp, pruned, seq_len))
-		goto out;
-	for (size_t i = 0; i < cells; i++)
-		if (kl_acc_new(&acc[i]))
-			goto out;
+	struct study_damage d;
+	if ((rc = study_damage_open(&d, dense, pruned, seq_len, cells)))
+		return rc;
+	rc = STUDY_ERR_NOMEM;
 	for (int w = 0; w < windows; w++) {
 		const int *x = ids + (size_t)w * seq_len;
 		rc = STUDY_ERR_COMPUTE;
-		if (forward_run(fd, ld, x, seq_len, 0))
+		if (forward_run(d.fd, d.ld, x, seq_len, 0))
 			goto out;
 		for (size_t i = 0; i < cells; i++) {
 			int l = (int)(i / M);
 			study_zero_neurons(pruned, dense, l, keeps + i * max_ffn);
-			int frc = forward_run(fp, lp, x, seq_len, 0);
+			int frc = forward_run(d.fp, d.lp, x, seq_len, 0);
 			study_zero_neurons(pruned, dense, l, NULL);
-			if (frc || kl_acc_add(acc[i], ld, lp, x + 1, seq_len - 1, V))
+			if (frc || kl_acc_add(d.acc[i], d.ld, d.lp, x + 1, seq_len - 1, V))
 				goto out;
 		}
 	}
 	for (size_t i = 0; i < cells; i++) {
 		struct kl_result k;
-		if (kl_acc_result(acc[i], &k))
+		if (kl_acc_result(d.acc[i], &k))
 			goto out;
 		r->kl[i] = k.mean;
 		r->ppl[i] = k.ppl;
@@ -392,14 +388,42 @@ static int all_damage(struct study_result *r, const unsigned char *keeps, int ma
 	}
 	rc = STUDY_OK;
 out:
-	for (size_t i = 0; acc && i < cells; i++)
-		kl_acc_free(acc[i]);
-	free(acc);
-	free(ld);
-	free(lp);
-	forward_free(fd);
-	forward_free(fp);
+	study_damage_close(&d);
 	return rc;
+}
+
+int study_damage_open(struct study_damage *d, const struct model *dense, struct model *pruned,
+		      int seq_len, size_t n_acc)
+{
+	size_t logits = (size_t)seq_len * dense->cfg.vocab;
+	memset(d, 0, sizeof *d);
+	d->acc = calloc(n_acc, sizeof *d->acc);
+	d->ld = malloc(logits * sizeof *d->ld);
+	d->lp = malloc(logits * sizeof *d->lp);
+	if (d->acc)
+		d->n_acc = n_acc;
+	if (!d->acc || !d->ld || !d->lp || forward_new(&d->fd, dense, seq_len) ||
+	    forward_new(&d->fp, pruned, seq_len))
+		goto fail;
+	for (size_t i = 0; i < n_acc; i++)
+		if (kl_acc_new(&d->acc[i]))
+			goto fail;
+	return STUDY_OK;
+fail:
+	study_damage_close(d);
+	return STUDY_ERR_NOMEM;
+}
+
+void study_damage_close(struct study_damage *d)
+{
+	for (size_t i = 0; d->acc && i < d->n_acc; i++)
+		kl_acc_free(d->acc[i]);
+	free(d->acc);
+	free(d->ld);
+	free(d->lp);
+	forward_free(d->fd);
+	forward_free(d->fp);
+	memset(d, 0, sizeof *d);
 }
 
 /* ρ per layer and reward, pooled means. */

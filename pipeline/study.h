@@ -109,4 +109,23 @@ void study_random_keep(unsigned char *keep, int n, int k, struct pcg32 *rng);
 void study_zero_neurons(struct model *m, const struct model *dense, int layer,
 			const unsigned char *keep);
 
+struct forward;
+struct kl_acc;
+
+/* What every dense-vs-pruned KL measurement holds (study_run, bench-quality): one forward pass
+ * per model over seq_len positions, their logits and n_acc KL accumulators (eval/kl.h). */
+struct study_damage {
+	struct forward *fd, *fp;	/* dense, pruned */
+	float *ld, *lp;			/* (seq_len, vocab) logits of fd, fp */
+	struct kl_acc **acc;		/* n_acc */
+	size_t n_acc;
+};
+
+/* Allocates all of d for dense and pruned (borrowed, same shapes). Returns 0 or
+ * STUDY_ERR_NOMEM (d then holds nothing); study_damage_close(d) after success. */
+int study_damage_open(struct study_damage *d, const struct model *dense, struct model *pruned,
+		      int seq_len, size_t n_acc);
+/* Frees what d holds; a zeroed d is a no-op. */
+void study_damage_close(struct study_damage *d);
+
 #endif

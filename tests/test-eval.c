@@ -17,29 +17,10 @@
 #include "forward.h"
 #include "json.h"
 #include "model.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */
-
-static struct model *open_family(const char *family)
-{
-	char dir[1024], err[ERR_MAX];
-	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), family);
-	struct model *m = NULL;
-	int rc = model_open(&m, dir, err, sizeof err);
-	ck_assert_msg(rc == 0, "model_open(%s): %s", dir, err);
-	return m;
-}
-
-/* Deterministic ids in [0, vocab): a 64-bit LCG whose state the caller owns. */
-static void fill_ids(int *ids, size_t n, int vocab, uint64_t seed)
-{
-	uint64_t s = seed;
-	for (size_t i = 0; i < n; i++) {
-		s = s * 6364136223846793005ull + 1442695040888963407ull;
-		ids[i] = (int)((s >> 33) % (uint64_t)vocab);
-	}
-}
 
 /* The protocol of eval.h written out independently: windows start at multiples of seq_len, a
  * window runs while at least two ids remain, at most cap windows (0: no cap); each window is
@@ -184,12 +165,12 @@ static void on_progress(void *ctx, size_t done, size_t total)
 START_TEST(test_perplexity_windows)
 {
 	const struct window_case *c = &window_cases[_i];
-	struct model *m = open_family("llama_gqa");
+	struct model *m = testmodel_open_family("llama_gqa");
 	ck_assert_int_eq(m->cfg.vocab, 40);
 	ck_assert_int_eq(m->cfg.max_pos, 64);
 	int *ids = malloc(c->n_ids * sizeof *ids);
 	ck_assert_ptr_nonnull(ids);
-	fill_ids(ids, c->n_ids, m->cfg.vocab, 1234 + (uint64_t)_i);
+	testutil_fill_ids(ids, c->n_ids, m->cfg.vocab, 1234 + (uint64_t)_i);
 	struct forward *f = NULL;
 	ck_assert_int_eq(forward_new(&f, m, c->seq_len), 0);
 
@@ -262,7 +243,7 @@ START_TEST(test_perplexity_numpy)
 	int *tokens, nt;
 	double expected = numpy_nll(fam, &tokens, &nt);
 	ck_assert_int_eq(nt, 10);
-	struct model *m = open_family(fam);
+	struct model *m = testmodel_open_family(fam);
 	struct forward *f = NULL;
 	ck_assert_int_eq(forward_new(&f, m, nt), 0);
 	struct eval_result r;
@@ -280,11 +261,11 @@ END_TEST
 
 START_TEST(test_perplexity_errors)
 {
-	struct model *m = open_family("llama_gqa");
+	struct model *m = testmodel_open_family("llama_gqa");
 	struct forward *f = NULL;
 	ck_assert_int_eq(forward_new(&f, m, 16), 0);
 	int ids[64];
-	fill_ids(ids, 64, m->cfg.vocab, 99);
+	testutil_fill_ids(ids, 64, m->cfg.vocab, 99);
 	struct eval_result sentinel, r;
 	memset(&sentinel, 0xA5, sizeof sentinel);
 	r = sentinel;
@@ -365,7 +346,7 @@ static const struct flops_case flops_cases[] = {
 START_TEST(test_flops)
 {
 	const struct flops_case *c = &flops_cases[_i];
-	struct model *m = open_family(c->family);
+	struct model *m = testmodel_open_family(c->family);
 	/* the shapes the hand counts above assume */
 	ck_assert_int_eq(m->cfg.hidden, 16);
 	ck_assert_int_eq(m->cfg.n_heads * m->cfg.head_dim, 16);

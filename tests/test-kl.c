@@ -13,25 +13,8 @@
 #include "kl.h"
 #include "model.h"
 #include "synth.h"
+#include "testmodel.h"
 #include "testutil.h"
-
-static struct model *open_family(const char *family)
-{
-	char dir[1024], err[ERR_MAX];
-	snprintf(dir, sizeof dir, "%s/families/%s", testutil_fixtures(), family);
-	struct model *m = NULL;
-	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "model_open(%s): %s", dir, err);
-	return m;
-}
-
-static void fill_ids(int *ids, size_t n, int vocab, uint64_t seed)
-{
-	uint64_t s = seed;
-	for (size_t i = 0; i < n; i++) {
-		s = s * 6364136223846793005ull + 1442695040888963407ull;
-		ids[i] = (int)((s >> 33) % (uint64_t)vocab);
-	}
-}
 
 /* rows: p, q logits over 2 tokens; KL(p‖q) by hand. */
 static const struct {
@@ -100,12 +83,12 @@ END_TEST
 
 START_TEST(test_self_is_zero)
 {
-	struct model *m = open_family("llama_gqa");
+	struct model *m = testmodel_open_family("llama_gqa");
 	struct forward *f1 = NULL, *f2 = NULL;
 	ck_assert_int_eq(forward_new(&f1, m, 16), 0);
 	ck_assert_int_eq(forward_new(&f2, m, 16), 0);
 	int ids[53];
-	fill_ids(ids, 53, m->cfg.vocab, 3);
+	testutil_fill_ids(ids, 53, m->cfg.vocab, 3);
 	struct kl_result r;
 	char err[512];
 	ck_assert_int_eq(kl_eval(&r, f1, m, f2, m, ids, 53, 16, 0, err, sizeof err), 0);
@@ -129,7 +112,7 @@ END_TEST
 /* Pruned = dense with half of every layer's FFN neurons zeroed; KL recomputed here. */
 START_TEST(test_pruned_against_dense)
 {
-	struct model *ref = open_family("llama_gqa"), *m = open_family("llama_gqa");
+	struct model *ref = testmodel_open_family("llama_gqa"), *m = testmodel_open_family("llama_gqa");
 	for (int l = 0; l < m->cfg.n_layers; l++) {
 		struct model_layer *L = &m->layers[l];
 		for (int i = 0; i < L->ffn; i += 2)
@@ -140,7 +123,7 @@ START_TEST(test_pruned_against_dense)
 	ck_assert_int_eq(forward_new(&fr, ref, 12), 0);
 	ck_assert_int_eq(forward_new(&fm, m, 12), 0);
 	int ids[36];
-	fill_ids(ids, 36, m->cfg.vocab, 9);
+	testutil_fill_ids(ids, 36, m->cfg.vocab, 9);
 	struct kl_result r;
 	char err[512];
 	ck_assert_int_eq(kl_eval(&r, fr, ref, fm, m, ids, 36, 12, 2, err, sizeof err), 0);

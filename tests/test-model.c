@@ -61,6 +61,20 @@ static void write_text(const char *dir, const char *name, const char *text)
 	testutil_file_write(path, text, strlen(text));
 }
 
+/* dir's config.json = llama_gqa's with the text `from` replaced by `to` (same length). */
+static void rewrite_config(const char *dir, const char *from, const char *to)
+{
+	char src[1024];
+	snprintf(src, sizeof src, "%s/families/llama_gqa/config.json", testutil_fixtures());
+	char *buf = testutil_file_read(src, NULL);
+	char *p = strstr(buf, from);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(strlen(from), strlen(to));
+	memcpy(p, to, strlen(to));
+	write_text(dir, "config.json", buf);
+	free(buf);
+}
+
 struct count_case {
 	const char *name;
 	size_t params, ffn_params;
@@ -190,29 +204,10 @@ START_TEST(test_errors)
 		break;
 	case 5: rewrite_weights(dir, "model.layers.1.mlp.down_proj.weight", NULL); break;
 	case 6: rewrite_weights(dir, NULL, "model.layers.0.self_attn.k_proj.weight"); break;
-	case 7: {
-		/* config claims a wider FFN than the tensors have */
-		char from[1024];
-		snprintf(from, sizeof from, "%s/families/llama_gqa/config.json", testutil_fixtures());
-		char *buf = testutil_file_read(from, NULL);
-		char *p = strstr(buf, "\"intermediate_size\": 24");
-		ck_assert_ptr_nonnull(p);
-		memcpy(p, "\"intermediate_size\": 25", 23);
-		write_text(dir, "config.json", buf);
-		free(buf);
+	case 7: /* config claims a wider FFN than the tensors have */
+		rewrite_config(dir, "\"intermediate_size\": 24", "\"intermediate_size\": 25");
 		break;
-	}
-	case 8: {
-		char from[1024];
-		snprintf(from, sizeof from, "%s/families/llama_gqa/config.json", testutil_fixtures());
-		char *buf = testutil_file_read(from, NULL);
-		char *p = strstr(buf, "\"num_hidden_layers\": 2");
-		ck_assert_ptr_nonnull(p);
-		memcpy(p, "\"num_hidden_layers\": 1", 22);
-		write_text(dir, "config.json", buf);
-		free(buf);
-		break;
-	}
+	case 8: rewrite_config(dir, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1"); break;
 	}
 	struct model *m = (struct model *)0x1;
 	char err[ERR_MAX] = "";

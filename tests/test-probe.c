@@ -15,20 +15,12 @@
 #include "model.h"
 #include "pcg32.h"
 #include "probe.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 static void family_dir(char *dir, size_t cap, const char *family)
 {
 	snprintf(dir, cap, "%s/families/%s", testutil_fixtures(), family);
-}
-
-static struct model *open_family(const char *family)
-{
-	char dir[1024], err[ERR_MAX];
-	family_dir(dir, sizeof dir, family);
-	struct model *m = NULL;
-	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
-	return m;
 }
 
 START_TEST(test_sample_token)
@@ -66,7 +58,7 @@ static void grab_fn(void *ctx, int layer, enum forward_point point, const float 
 
 START_TEST(test_collect)
 {
-	struct model *m = open_family("llama_gqa");
+	struct model *m = testmodel_open_family("llama_gqa");
 	struct probe *p = NULL, *q = NULL, *r = NULL;
 	char err[512];
 	ck_assert_int_eq(probe_collect(&p, m, 100, 3, 12, err, sizeof err), 0);
@@ -140,7 +132,7 @@ END_TEST
  * of keeping everything is 0 and of keeping one neuron is in (0, 1]. */
 START_TEST(test_env_probes)
 {
-	struct model *m = open_family("llama_gqa");
+	struct model *m = testmodel_open_family("llama_gqa");
 	char dir[1024], err[512];
 	family_dir(dir, sizeof dir, "llama_gqa");
 	struct probe *p = NULL;

@@ -255,14 +255,21 @@ START_TEST(test_zero_row)
 }
 END_TEST
 
-START_TEST(test_names)
+/* joined = the names of features 0 .. n-1, comma-separated (joined holds 256 bytes). */
+static void join_names(char *joined, int n)
 {
-	char joined[256] = "";
-	for (int i = 0; i < ROWFEAT_COUNT; i++) {
+	joined[0] = '\0';
+	for (int i = 0; i < n; i++) {
 		if (i)
 			strcat(joined, ",");
 		strcat(joined, rowfeat_name(i));
 	}
+}
+
+START_TEST(test_names)
+{
+	char joined[256];
+	join_names(joined, ROWFEAT_COUNT);
 	ck_assert_str_eq(joined, rowfeat_list());
 	ck_assert_str_eq(rowfeat_name(0), "row_norm");
 	ck_assert_str_eq(rowfeat_name(3), "leverage");
@@ -275,12 +282,8 @@ END_TEST
 
 START_TEST(test_sets)
 {
-	char joined[256] = "";
-	for (int i = 0; i < ROWFEAT_MAX; i++) {
-		if (i)
-			strcat(joined, ",");
-		strcat(joined, rowfeat_name(i));
-	}
+	char joined[256];
+	join_names(joined, ROWFEAT_MAX);
 	ck_assert_str_eq(joined, rowfeat_set_list(ROWFEAT_SET_PROBE));
 	ck_assert_str_eq(rowfeat_set_list(ROWFEAT_SET_WEIGHTS), rowfeat_list());
 	ck_assert_int_eq(rowfeat_set_count(ROWFEAT_SET_WEIGHTS), 6);

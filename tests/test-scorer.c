@@ -15,6 +15,7 @@
 #include "scorer.h"
 #include "scorers.h"
 #include "select.h"
+#include "testmodel.h"
 #include "testutil.h"
 #include "topk.h"
 
@@ -54,6 +55,13 @@ static void assert_kept_perm(const struct prune_plan *p, int l, int F, int k)
 			ck_assert_msg(kept[t++] == i, "layer %d: row %d should be kept", l, i);
 }
 
+/* assert_kept_perm on every layer of m at the keep count of ratio. */
+static void assert_plan_perm(const struct prune_plan *p, const struct model *m, double ratio)
+{
+	for (int l = 0; l < m->cfg.n_layers; l++)
+		assert_kept_perm(p, l, m->layers[l].ffn, util_keep_count(m->layers[l].ffn, ratio));
+}
+
 /* Checks that layer l of plan keeps exactly the top-k rows of scores (F) (ties: lower index). */
 static void assert_kept_topk(const struct prune_plan *p, int l, const float *scores, int F, int k)
 {
@@ -83,9 +91,7 @@ static struct prune_plan *plan_of(const struct model *m, const char *method, dou
 /* magnitude: |row i| is perm(i) + 1 (in gate when gated) -> the k largest perm values. */
 START_TEST(test_magnitude_rows)
 {
-	char dir[PATH_MAX];
-	fixture_dir(dir, sizeof dir, families[_i]);
-	struct model *m = open_model(dir);
+	struct model *m = testmodel_open_family(families[_i]);
 	int H = m->cfg.hidden;
 	for (int l = 0; l < m->cfg.n_layers; l++) {
 		struct model_layer *ly = &m->layers[l];
@@ -100,8 +106,7 @@ START_TEST(test_magnitude_rows)
 	}
 	struct select_cache cache = {0};
 	struct prune_plan *p = plan_of(m, "magnitude", 0.25, PRUNE_GRANULARITY_ROWS, &cache, NULL);
-	for (int l = 0; l < m->cfg.n_layers; l++)
-		assert_kept_perm(p, l, m->layers[l].ffn, util_keep_count(m->layers[l].ffn, 0.25));
+	assert_plan_perm(p, m, 0.25);
 	prune_plan_free(p);
 	model_close(m);
 }
@@ -111,9 +116,7 @@ END_TEST
  * the scores order the rows as perm does whatever the other weights are. */
 START_TEST(test_wanda_rows)
 {
-	char dir[PATH_MAX];
-	fixture_dir(dir, sizeof dir, families[_i]);
-	struct model *m = open_model(dir);
+	struct model *m = testmodel_open_family(families[_i]);
 	struct select_cache cache = {0};
 	ck_assert_int_eq(calib_norms_new(&cache.norms, m), 0);
 	int H = m->cfg.hidden;
@@ -127,8 +130,7 @@ START_TEST(test_wanda_rows)
 		}
 	}
 	struct prune_plan *p = plan_of(m, "wanda", 0.5, PRUNE_GRANULARITY_ROWS, &cache, NULL);
-	for (int l = 0; l < m->cfg.n_layers; l++)
-		assert_kept_perm(p, l, m->layers[l].ffn, util_keep_count(m->layers[l].ffn, 0.5));
+	assert_plan_perm(p, m, 0.5);
 	prune_plan_free(p);
 	/* weights: down is compared with the intermediate norms, up with the input norms */
 	for (int l = 0; l < m->cfg.n_layers; l++)
@@ -151,9 +153,7 @@ END_TEST
 /* random: one splitmix64 stream seeded per plan and consumed layer by layer. */
 START_TEST(test_random_rows)
 {
-	char dir[PATH_MAX];
-	fixture_dir(dir, sizeof dir, families[_i]);
-	struct model *m = open_model(dir);
+	struct model *m = testmodel_open_family(families[_i]);
 	struct select_cache cache = {0};
 	struct prune_plan *p = plan_of(m, "random", 0.5, PRUNE_GRANULARITY_ROWS, &cache, NULL);
 	struct pcg32 state = scorers_rng(5);
@@ -179,9 +179,7 @@ END_TEST
 /* ken: every output row of every matrix is KEN of that row. */
 START_TEST(test_ken_weights)
 {
-	char dir[PATH_MAX];
-	fixture_dir(dir, sizeof dir, families[_i]);
-	struct model *m = open_model(dir);
+	struct model *m = testmodel_open_family(families[_i]);
 	struct select_cache cache = {0};
 	struct prune_plan *p = plan_of(m, "ken", 0.3, PRUNE_GRANULARITY_WEIGHTS, &cache, NULL);
 	int H = m->cfg.hidden, F = m->layers[0].ffn;

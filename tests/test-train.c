@@ -555,15 +555,21 @@ static struct probe *fixture_probe(const char *name, uint64_t seed)
 	return p;
 }
 
+/* Default options with the functional reward at the single ratio 0.5. */
+static void functional_opts(struct train_opts *o)
+{
+	static const double ratio_half[1] = {0.5};
+	train_opts_default(o);
+	o->reward = TRAIN_REWARD_FUNCTIONAL;
+	o->ratios = ratio_half;
+	o->n_ratios = 1;
+}
+
 static void train_functional(float *params, size_t *n, double *best_loss, uint64_t seed,
 			     int episodes, struct env **envs, struct probe **pr)
 {
-	const double ratios[1] = {0.5};
 	struct train_opts o;
-	train_opts_default(&o);
-	o.reward = TRAIN_REWARD_FUNCTIONAL;
-	o.ratios = ratios;
-	o.n_ratios = 1;
+	functional_opts(&o);
 	o.episodes = episodes;
 	o.seed = seed;
 	o.samples = 8;
@@ -620,12 +626,8 @@ START_TEST(test_functional_multi_model)
 	char err[512] = "";
 	ck_assert_int_eq(env_use_probes(envs[1], NULL, ROWFEAT_SET_WEIGHTS, err, sizeof err), 0);
 	ck_assert_int_eq(env_use_probes(envs[0], NULL, ROWFEAT_SET_WEIGHTS, err, sizeof err), 0);
-	const double ratios[1] = {0.5};
 	struct train_opts o;
-	train_opts_default(&o);
-	o.reward = TRAIN_REWARD_FUNCTIONAL;
-	o.ratios = ratios;
-	o.n_ratios = 1;
+	functional_opts(&o);
 	struct trainer *t = NULL;
 	ck_assert_int_eq(trainer_new(&t, envs, 2, &o, err, sizeof err), TRAIN_ERR_ARG);
 	ck_assert_ptr_nonnull(strstr(err, "probes"));

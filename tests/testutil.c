@@ -156,3 +156,12 @@ int testutil_run(Suite *s, bool uses_shared)
 		return EXIT_FAILURE;
 	return uses_shared && !testutil_shared_present() ? 77 : EXIT_SUCCESS;
 }
+
+void testutil_fill_ids(int *ids, size_t n, int vocab, unsigned long long seed)
+{
+	unsigned long long s = seed;
+	for (size_t i = 0; i < n; i++) {
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		ids[i] = (int)((s >> 33) % (unsigned long long)vocab);
+	}
+}

@@ -63,6 +63,9 @@ bool testutil_shared_present(void);
 /* Runs every test of s (Check's CK_NORMAL output) and returns the process exit code: failure
  * if any test failed; else 77 (meson's "skipped") when uses_shared and the shared real
  * checkpoints are absent, since the tests that need them could not run; else success. Frees s. */
+/* ids (n) = deterministic token ids in [0, vocab) from a 64-bit LCG seeded with seed. */
+void testutil_fill_ids(int *ids, size_t n, int vocab, unsigned long long seed);
+
 struct Suite;
 int testutil_run(struct Suite *s, bool uses_shared);
 

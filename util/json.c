@@ -123,6 +123,22 @@ static int member(const struct cJSON **out, const struct cJSON *obj, const char 
 	return JSON_OK;
 }
 
+/* member() that must also pass `is` (a cJSON_IsX); else JSON_ERR_TYPE "is not <noun>". */
+static int typed_member(const struct cJSON **out, const struct cJSON *obj, const char *key,
+			cJSON_bool (*is)(const cJSON *), const char *noun, const char *where,
+			char *err, size_t errlen)
+{
+	const cJSON *v = NULL;
+	int rc = member(&v, obj, key, where, err, errlen);
+	if (rc)
+		return rc;
+	if (!is(v))
+		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not %s", WHERE(where), key,
+			       noun);
+	*out = v;
+	return JSON_OK;
+}
+
 int json_get_int(long *out, const struct cJSON *obj, const char *key, long min, long max,
 		 const char *where, char *err, size_t errlen)
 {
@@ -182,14 +198,10 @@ int json_get_string(const char **out, const struct cJSON *obj, const char *key, 
 		    char *err, size_t errlen)
 {
 	const cJSON *v = NULL;
-	int rc = member(&v, obj, key, where, err, errlen);
-	if (rc)
-		return rc;
-	if (!cJSON_IsString(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not a string", WHERE(where),
-			       key);
-	*out = v->valuestring;
-	return JSON_OK;
+	int rc = typed_member(&v, obj, key, cJSON_IsString, "a string", where, err, errlen);
+	if (!rc)
+		*out = v->valuestring;
+	return rc;
 }
 
 int json_get_bool_or(bool *out, const struct cJSON *obj, const char *key, bool def,
@@ -211,29 +223,18 @@ int json_get_array(const struct cJSON **out, int *n, const struct cJSON *obj, co
 		   const char *where, char *err, size_t errlen)
 {
 	const cJSON *v = NULL;
-	int rc = member(&v, obj, key, where, err, errlen);
-	if (rc)
-		return rc;
-	if (!cJSON_IsArray(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not an array", WHERE(where),
-			       key);
-	*out = v;
-	*n = cJSON_GetArraySize(v);
-	return JSON_OK;
+	int rc = typed_member(&v, obj, key, cJSON_IsArray, "an array", where, err, errlen);
+	if (!rc) {
+		*out = v;
+		*n = cJSON_GetArraySize(v);
+	}
+	return rc;
 }
 
 int json_get_object(const struct cJSON **out, const struct cJSON *obj, const char *key,
 		    const char *where, char *err, size_t errlen)
 {
-	const cJSON *v = NULL;
-	int rc = member(&v, obj, key, where, err, errlen);
-	if (rc)
-		return rc;
-	if (!cJSON_IsObject(v))
-		return err_set(err, errlen, JSON_ERR_TYPE, "%s%s\"%s\" is not an object", WHERE(where),
-			       key);
-	*out = v;
-	return JSON_OK;
+	return typed_member(out, obj, key, cJSON_IsObject, "an object", where, err, errlen);
 }
 
 struct cJSON *json_new_object(void)

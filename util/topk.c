@@ -34,8 +34,16 @@ static int cmp_keyed(const void *pa, const void *pb)
 	return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-static int topk_keys(int *order, struct keyed *items, int n, int k)
+/* exactly one of fs, ds (n) is non-NULL: the float and double entry points share one path */
+static int topk_keys(int *order, const float *fs, const double *ds, int n, int k)
 {
+	if (n < 0 || k < 0 || k > n)
+		return -1;
+	struct keyed *items = malloc(((size_t)n + 1) * sizeof *items);
+	if (!items)
+		return -1;
+	for (int i = 0; i < n; i++)
+		items[i] = (struct keyed){fs ? (double)fs[i] : ds[i], i};
 	qsort(items, (size_t)n, sizeof *items, cmp_keyed);
 	for (int i = 0; i < k; i++)
 		order[i] = items[i].idx;
@@ -45,26 +53,12 @@ static int topk_keys(int *order, struct keyed *items, int n, int k)
 
 int util_topk(int *order, const float *score, int n, int k)
 {
-	if (n < 0 || k < 0 || k > n)
-		return -1;
-	struct keyed *items = malloc(((size_t)n + 1) * sizeof *items);
-	if (!items)
-		return -1;
-	for (int i = 0; i < n; i++)
-		items[i] = (struct keyed){score[i], i};
-	return topk_keys(order, items, n, k);
+	return topk_keys(order, score, NULL, n, k);
 }
 
 int util_topk_double(int *order, const double *score, int n, int k)
 {
-	if (n < 0 || k < 0 || k > n)
-		return -1;
-	struct keyed *items = malloc(((size_t)n + 1) * sizeof *items);
-	if (!items)
-		return -1;
-	for (int i = 0; i < n; i++)
-		items[i] = (struct keyed){score[i], i};
-	return topk_keys(order, items, n, k);
+	return topk_keys(order, NULL, score, n, k);
 }
 
 int util_topk_mask(unsigned char *keep, const float *score, int n, int k)
