@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "err.h"
 #include "json.h"
+#include "path.h"
 #include "yopo_version.h"
 
 int trainjob_check_out(const char *out, char *err, size_t errlen)
@@ -125,6 +126,11 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 		return rc;
 	if (o->n_models < 1 || o->n_models > TRAINJOB_MODELS_MAX)
 		return err_set(err, errlen, TRAINJOB_ERR_MODEL, "1 to %d models", TRAINJOB_MODELS_MAX);
+	/* neither the policy nor the log may overwrite or land inside a model (issue 13, 1-2) */
+	const char *outputs[2] = {o->out, o->log};
+	if (path_check_outputs(outputs, 2, (const char *const *)o->models, (size_t)o->n_models, err,
+			       errlen))
+		return TRAINJOB_ERR_OUT;
 	rc = TRAINJOB_ERR_MODEL;
 	for (int i = 0; i < o->n_models; i++)
 		if (env_open(&envs[i], o->models[i], o->route, o->cache_bytes, err, errlen))

@@ -560,7 +560,8 @@ END_TEST
 /* Placeholders in args: "@M" the model dir, "@T" the text, "@E" an empty file, "@D" an empty
  * directory, "@N" a missing file, "@O" an output path that does not exist yet, "@Q" a path under
  * a missing directory, "@F" a non-empty directory, "@P" a policy trained on @M (made only when
- * used), "@W" a model of another FFN width (32; made only when used). */
+ * used), "@W" a model of another FFN width (32; made only when used), "@MW" and "@MC" the model's
+ * model.safetensors and config.json. */
 struct bad_args {
 	const char *args[14];
 	int code;
@@ -595,6 +596,13 @@ static const struct bad_args bad_args[] = {
 	 1, {"prompt", "context is 32"}},
 
 	{{"train", "--model", "@M", "--ratio", "0.3"}, 2, {"--out"}},
+	/* outputs never overwrite or land inside an input (issue 13, items 1-2) */
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--out", "@MW"},
+	 1, {"model.safetensors", "input"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--log", "@MW", "--out", "@O"},
+	 1, {"model.safetensors", "input"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--log", "@MC", "--out", "@O"},
+	 1, {"config.json", "input"}},
 	{{"train", "--ratio", "0.3", "--out", "@O"}, 2, {"--model"}},
 	{{"train", "--model", "@M", "--out", "@O"}, 2, {"--ratio"}},
 	{{"train", "--model", "@M", "--ratio", "0", "--out", "@O"}, 2, {"--ratio", "range"}},
@@ -732,6 +740,9 @@ START_TEST(test_bad_args)
 	ck_assert_int_eq(mkdir(full, 0700), 0);
 	testutil_path_join(keep, sizeof keep, full, "keep.txt");
 	testutil_file_write(keep, "keep", 4);
+	char mw[1024], mc[1024];
+	testutil_path_join(mw, sizeof mw, model, "model.safetensors");
+	testutil_path_join(mc, sizeof mc, model, "config.json");
 	testutil_path_join(policy, sizeof policy, tmp, "policy.safetensors");
 	if (uses(b, "@P"))
 		train_policy(tmp, model, policy, "mlp");
@@ -754,6 +765,8 @@ START_TEST(test_bad_args)
 			  : !strcmp(a, "@F") ? full
 			  : !strcmp(a, "@P") ? policy
 			  : !strcmp(a, "@W") ? wide
+			  : !strcmp(a, "@MW") ? mw
+			  : !strcmp(a, "@MC") ? mc
 					     : a;
 		strncat(what, a, sizeof what - strlen(what) - 2);
 		strcat(what, " ");
