@@ -64,8 +64,8 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 	/* everything cheap first: a failure is then one line and costs no scoring */
 	rc = PRUNEJOB_ERR_INPUT;
 	if (text_open_model(&m, &tok, o->model, err, errlen) ||
-	    prune_check_out(o->model, o->out, o->force, err, errlen) ||
 	    guard_out(&lock, o, progress, ctx, err, errlen) ||
+	    prune_check_out(o->model, o->out, o->force, err, errlen) ||
 	    prune_check_ratio(&m->cfg, o->ratio, o->select.granularity, o->select.global, err,
 			      errlen) ||
 	    (o->base && open_base(&base, m, o->base, err, errlen)) ||

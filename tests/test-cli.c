@@ -561,7 +561,11 @@ END_TEST
  * directory, "@N" a missing file, "@O" an output path that does not exist yet, "@Q" a path under
  * a missing directory, "@F" a non-empty directory, "@P" a policy trained on @M (made only when
  * used), "@W" a model of another FFN width (32; made only when used), "@MW" and "@MC" the model's
- * model.safetensors and config.json. */
+ * model.safetensors and config.json; "@R" the test directory itself; "@Y" a FIFO, "@YC", "@YW",
+ * "@YT" copies of the model whose config.json, model.safetensors or tokenizer.json is a FIFO;
+ * symlinks: "@L" to @M, "@LT" to @T, "@LW" to @W, "@FL" a directory holding a link to @M;
+ * paths through them or inside inputs: "@LN" @L/new, "@LMW" @L/model.safetensors, "@LMC"
+ * @L/config.json, "@MN" @M/new.safetensors, "@WN" @W/new. */
 struct bad_args {
 	const char *args[14];
 	int code;
@@ -666,9 +670,9 @@ static const struct bad_args bad_args[] = {
 	  "weights", "--out", "@O"}, 2, {"--global"}},
 	/* never written over or into the input, whatever the options */
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@M"},
-	 1, {"input directory"}},
+	 1, {"model", "is input"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@M"},
-	 1, {"input directory"}},
+	 1, {"model", "is input"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@T"},
 	 1, {"text.txt", "not a directory"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@F"},
@@ -685,6 +689,80 @@ static const struct bad_args bad_args[] = {
 	  "@O"}, 1, {"missing.txt"}},
 	{{"prune", "--model", "@N", "--ratio", "0.25", "--method", "random", "--out", "@O"},
 	 1, {"missing.txt", "not a model directory"}},
+
+	/* ---- issue 13: output safety, FIFOs, devices, ratios ---- */
+	/* FIFOs and devices as inputs: refused at once, never a hang or an unbounded read */
+	{{"eval", "--model", "@M", "--text", "@Y"}, 1, {"fifo", "not a regular file"}},
+	{{"eval", "--model", "@M", "--text", "/dev/zero"}, 1, {"/dev/zero", "not a regular file"}},
+	{{"eval", "--model", "@YC", "--text", "@T"}, 1, {"config.json", "not a regular file"}},
+	{{"eval", "--model", "@YW", "--text", "@T"}, 1, {"fifo-model", "safetensors"}},
+	{{"eval", "--model", "@YT", "--text", "@T"}, 1, {"tokenizer.json", "cannot read"}},
+	{{"train", "--model", "@YW", "--ratio", "0.3", "--out", "@O"}, 1, {"fifo-model", "safetensors"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--policy", "@Y", "--out",
+	  "@O"}, 1, {"fifo", "cannot read"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "/dev/zero",
+	  "--out", "@O"}, 1, {"/dev/zero", "regular"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "policy", "--policy", "@Y"},
+	 1, {"fifo", "cannot read"}},
+	{{"demo", "--text", "@Y", "--work", "@O"}, 1, {"--text", "not a regular file"}},
+	{{"demo", "--text", "/dev/zero", "--work", "@O"}, 1, {"--text", "/dev/zero"}},
+	{{"demo", "--model", "@M", "--calib", "@Y", "--work", "@O"}, 1, {"--calib", "regular"}},
+	{{"demo", "--model", "@YC", "--work", "@O"}, 1, {"config.json", "regular"}},
+	/* prune: --out is, lies inside or contains an input, directly or through a symlink (@L is a
+	 * symlink to @M, @FL a directory holding a symlink to @M) */
+	{{"prune", "--model", "@L", "--ratio", "0.25", "--method", "random", "--out", "@M"},
+	 1, {"input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@L"},
+	 1, {"input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@LN"},
+	 1, {"input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@R"},
+	 1, {"contains", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@FL"},
+	 1, {"link", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--policy", "@P",
+	  "--force", "--out", "@P"}, 1, {"policy.safetensors", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@T", "--force",
+	  "--out", "@T"}, 1, {"text.txt", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@LT",
+	  "--force", "--out", "@T"}, 1, {"text.txt", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "ken", "--base", "@W", "--force",
+	  "--out", "@W"}, 1, {"wide", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "ken", "--base", "@LW", "--out",
+	  "@WN"}, 1, {"wide", "input"}},
+	/* train: --out and --log through a symlink into the model, or a new file inside it */
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--out", "@LMW"},
+	 1, {"model.safetensors", "input"}},
+	{{"train", "--model", "@L", "--ratio", "0.3", "--episodes", "1", "--out", "@MN"},
+	 1, {"new.safetensors", "input"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--log", "@LMC", "--out", "@O"},
+	 1, {"config.json", "input"}},
+	/* demo: what it writes under --work against its inputs */
+	{{"demo", "--model", "@M", "--work", "@M"}, 1, {"--work", "input"}},
+	{{"demo", "--model", "@M", "--work", "@L"}, 1, {"--work", "input"}},
+	{{"demo", "--model", "@L", "--work", "@M"}, 1, {"--work", "input"}},
+	{{"demo", "--text", "@T", "--work", "@T"}, 1, {"--work", "input"}},
+	/* one ratio rule (plan.h): removing no neuron or every neuron of a layer (FFN 24, hidden
+	 * 16) is an error before any work, in every command */
+	{{"prune", "--model", "@M", "--ratio", "1e-300", "--method", "random", "--out", "@O"},
+	 1, {"1e-300", "removes no FFN neuron"}},
+	{{"prune", "--model", "@M", "--ratio", "0.99", "--method", "random", "--out", "@O"},
+	 1, {"0.99", "removes every FFN neuron"}},
+	{{"prune", "--model", "@M", "--ratio", "0.01", "--method", "random", "--global", "--out", "@O"},
+	 1, {"0.01", "global"}},
+	{{"prune", "--model", "@M", "--ratio", "0.02", "--method", "magnitude", "--granularity",
+	  "weights", "--out", "@O"}, 1, {"0.02", "removes no weight"}},
+	{{"spectrum", "--model", "@M", "--ratio", "1e-300", "--method", "random"},
+	 1, {"1e-300", "removes no FFN neuron"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.99", "--method", "magnitude"},
+	 1, {"0.99", "removes every"}},
+	{{"train", "--model", "@M", "--ratio", "0.3,0.99", "--out", "@O"}, 1, {"0.99", "removes every"}},
+	{{"train", "--model", "@M", "--ratio", "0.01", "--out", "@O"}, 1, {"0.01", "removes no"}},
+	{{"demo", "--model", "@M", "--ratios", "0.3,0.99", "--work", "@O"}, 1, {"--ratios", "0.99"}},
+	/* the synthetic model is written, then refused: the work directory demo made is removed,
+	 * and an existing one (@F) gets back to what it held */
+	{{"demo", "--ratios", "1e-9", "--work", "@O"}, 1, {"--ratios", "removes no"}},
+	{{"demo", "--ratios", "1e-9", "--work", "@F"}, 1, {"--ratios", "removes no"}},
 
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "foo", "--out", "@O"},
 	 2, {"--methods", "'foo'"}},
@@ -721,6 +799,96 @@ static bool uses(const struct bad_args *b, const char *placeholder)
 	return false;
 }
 
+/* The placeholders of issue 13's rows (see bad_args), made only when the row uses them. */
+struct placeholder {
+	const char *name;
+	char *path;
+};
+
+/* A copy of model as dir/name whose file `fifo` is a FIFO. */
+static void make_fifo_model(const char *tmp, const char *model, const char *name, const char *fifo)
+{
+	char dir[1024], from[1024], to[1024];
+	static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json"};
+	testutil_path_join(dir, sizeof dir, tmp, name);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	for (int i = 0; i < 3; i++) {
+		testutil_path_join(from, sizeof from, model, files[i]);
+		testutil_path_join(to, sizeof to, dir, files[i]);
+		if (strcmp(files[i], fifo))
+			testutil_file_copy(from, to);
+		else
+			ck_assert_int_eq(mkfifo(to, 0600), 0);
+	}
+}
+
+static char *joined(const char *dir, const char *name)
+{
+	return testutil_path_new(dir, name);
+}
+
+static int make_placeholders(struct placeholder *ph, const char *tmp, const char *model,
+			     const struct bad_args *b)
+{
+	int n = 0;
+	char *link = joined(tmp, "link"), *wide = joined(tmp, "wide"), *text = joined(tmp, "text.txt");
+	if (uses(b, "@R"))
+		ph[n++] = (struct placeholder){"@R", strdup(tmp)};
+	if (uses(b, "@Y")) {
+		ph[n++] = (struct placeholder){"@Y", joined(tmp, "fifo")};
+		ck_assert_int_eq(mkfifo(ph[n - 1].path, 0600), 0);
+	}
+	static const char *const fifo_models[][2] = {{"@YC", "config.json"},
+						     {"@YW", "model.safetensors"},
+						     {"@YT", "tokenizer.json"}};
+	for (int i = 0; i < 3; i++)
+		if (uses(b, fifo_models[i][0])) {
+			make_fifo_model(tmp, model, "fifo-model", fifo_models[i][1]);
+			ph[n++] = (struct placeholder){fifo_models[i][0], joined(tmp, "fifo-model")};
+		}
+	bool any_link = false;
+	static const char *const links[] = {"@L", "@LN", "@LMW", "@LMC"};
+	for (int i = 0; i < 4; i++)
+		any_link |= uses(b, links[i]);
+	if (any_link)
+		ck_assert_int_eq(symlink(model, link), 0);
+	ph[n++] = (struct placeholder){"@L", strdup(link)};
+	ph[n++] = (struct placeholder){"@LN", joined(link, "new")};
+	ph[n++] = (struct placeholder){"@LMW", joined(link, "model.safetensors")};
+	ph[n++] = (struct placeholder){"@LMC", joined(link, "config.json")};
+	ph[n++] = (struct placeholder){"@MN", joined(model, "new.safetensors")};
+	ph[n++] = (struct placeholder){"@WN", joined(wide, "new")};
+	if (uses(b, "@LT")) {
+		ph[n++] = (struct placeholder){"@LT", joined(tmp, "link.txt")};
+		ck_assert_int_eq(symlink(text, ph[n - 1].path), 0);
+	}
+	if (uses(b, "@LW")) {
+		ph[n++] = (struct placeholder){"@LW", joined(tmp, "link-wide")};
+		char made[1024];
+		make_model_ffn(made, sizeof made, tmp, "wide", 32);
+		ck_assert_int_eq(symlink(wide, ph[n - 1].path), 0);
+	}
+	if (uses(b, "@FL")) {
+		ph[n++] = (struct placeholder){"@FL", joined(tmp, "fl")};
+		ck_assert_int_eq(mkdir(ph[n - 1].path, 0700), 0);
+		char *in = joined(ph[n - 1].path, "link");
+		ck_assert_int_eq(symlink(model, in), 0);
+		free(in);
+	}
+	free(link);
+	free(wide);
+	free(text);
+	return n;
+}
+
+static const char *find_placeholder(const struct placeholder *ph, int n, const char *a)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(ph[i].name, a))
+			return ph[i].path;
+	return a;
+}
+
 START_TEST(test_bad_args)
 {
 	const struct bad_args *b = &bad_args[_i];
@@ -750,6 +918,9 @@ START_TEST(test_bad_args)
 	if (uses(b, "@W"))
 		make_model_ffn(wide, sizeof wide, tmp, "wide", 32);
 
+	struct placeholder ph[24];
+	int n_ph = make_placeholders(ph, tmp, model, b);
+
 	const char *args[16];
 	int n = 0;
 	char what[512] = "";
@@ -767,7 +938,7 @@ START_TEST(test_bad_args)
 			  : !strcmp(a, "@W") ? wide
 			  : !strcmp(a, "@MW") ? mw
 			  : !strcmp(a, "@MC") ? mc
-					     : a;
+					     : find_placeholder(ph, n_ph, a);
 		strncat(what, a, sizeof what - strlen(what) - 2);
 		strcat(what, " ");
 	}
@@ -782,6 +953,8 @@ START_TEST(test_bad_args)
 	ck_assert(!testutil_path_exists(out));
 	free(before);
 	run_free(&r);
+	for (int i = 0; i < n_ph; i++)
+		free(ph[i].path);
 	testutil_tmpdir_free(tmp);
 }
 END_TEST
