@@ -17,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "safetensors.h"
 #include "synth.h"
 #include "testutil.h"
@@ -66,6 +69,10 @@ static const char *yopo_exe(void)
 	return exe;
 }
 
+/* Where run_yopo sends the child's stdout: a file of tmp when NULL, else this path (/dev/full,
+ * with an empty file of tmp standing for what it printed). */
+static const char *stdout_target;
+
 /* Runs yopo args... (NULL-terminated) with stdin from /dev/null and stdout/stderr into files of
  * tmp; no time limit. */
 static void run_yopo(struct run *r, const char *tmp, const char *const *args)
@@ -85,7 +92,10 @@ static void run_yopo(struct run *r, const char *tmp, const char *const *args)
 	posix_spawn_file_actions_t fa;
 	ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
 	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
-	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1, out_path,
+	if (stdout_target)
+		testutil_file_write(out_path, "", 0);
+	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1, stdout_target ? stdout_target
+									 : out_path,
 							  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
 	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
 							  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
@@ -1579,6 +1589,223 @@ START_TEST(test_real_eval)
 }
 END_TEST
 
+/* ---- issue 13: write errors, the lock, stale temporaries, a full disk ---- */
+
+/* Lines of s that contain needle. */
+static int count_containing(const char *s, const char *needle)
+{
+	int n = 0;
+	for (const char *p = s; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[2048];
+		snprintf(line, sizeof line, "%.*s", (int)len, p);
+		n += strstr(line, needle) != NULL;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+/* stdout on /dev/full: every command that prints fails with exactly one line naming the write
+ * error (item 9), none exits 0. "@M" the model, "@T" its text, "@O" an output directory. */
+static const char *const full_cases[][12] = {
+	{"--help"},
+	{"--version"},
+	{"prune", "--help"},
+	{"eval", "--model", "@M", "--text", "@T", "--json"},
+	{"generate", "--model", "@M", "--max-tokens", "4"},
+	{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "random", "--samples", "1", "--json"},
+	{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@O"},
+};
+enum { N_FULL = sizeof full_cases / sizeof full_cases[0] };
+
+START_TEST(test_dev_full)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], text[1024], out[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	const char *args[13];
+	int n = 0;
+	for (; n < 12 && full_cases[_i][n]; n++) {
+		const char *a = full_cases[_i][n];
+		args[n] = !strcmp(a, "@M") ? model : !strcmp(a, "@T") ? text : !strcmp(a, "@O") ? out : a;
+	}
+	args[n] = NULL;
+	struct run r;
+	stdout_target = "/dev/full";
+	run_yopo(&r, tmp, args);
+	stdout_target = NULL;
+	ck_assert_msg(r.signal == 0 && r.code == 1, "%s: exit %d (signal %d), stderr: %s",
+		      full_cases[_i][0], r.code, r.signal, r.err);
+	ck_assert_msg(count_containing(r.err, strerror(ENOSPC)) == 1 &&
+			      (size_t)count_containing(r.err, "yopo") == count_lines(r.err),
+		      "%s: not one error line: %s", full_cases[_i][0], r.err);
+	run_free(&r);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* train --log onto a full disk: an error and no policy, never a 0-byte log and exit 0. */
+START_TEST(test_log_full)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], out[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(out, sizeof out, tmp, "p.safetensors");
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"train", "--model", model, "--ratio", "0.3", "--episodes",
+						"1", "--log", "/dev/full", "--out", out, NULL});
+	ck_assert_msg(r.signal == 0 && r.code == 1, "exit %d (signal %d)", r.code, r.signal);
+	ck_assert_msg(count_containing(r.err, "error writing /dev/full") == 1 &&
+			      count_containing(r.err, strerror(ENOSPC)) == 1,
+		      "stderr: %s", r.err);
+	ck_assert(!testutil_path_exists(out));
+	run_free(&r);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* Item 8: while another process holds OUT.lock (here the test itself, deterministic), prune
+ * --force into OUT and train --out fail at once with one line naming that process, and OUT is
+ * untouched; once released, the same run succeeds. */
+START_TEST(test_locked)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], out[1024], policy[1024], pid[64],
+		err[256];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(policy, sizeof policy, tmp, "p.safetensors");
+	const char *const prune[] = {"prune", "--model", model, "--ratio", "0.25", "--method", "random",
+				     "--force", "--out", out, NULL};
+	const char *const train[] = {"train", "--model", model, "--ratio", "0.3", "--episodes", "1",
+				     "--out", policy, NULL};
+	struct run r;
+	run_yopo(&r, tmp, prune);
+	ck_assert_msg(r.code == 0, "stderr: %s", r.err);
+	run_free(&r);
+	char *before = tree_snapshot(out);
+	snprintf(pid, sizeof pid, "another yopo run (pid %ld)", (long)getpid());
+	const char *const *runs[2] = {prune, train};
+	const char *outs[2] = {out, policy};
+	for (int k = 0; k < 2; k++) {
+		struct util_lock *lock = NULL;
+		ck_assert_int_eq(util_lock_open(&lock, outs[k], err, sizeof err), 0);
+		run_yopo(&r, tmp, runs[k]);
+		assert_one_line_failure(&r, runs[k][0], 1, (const char *const[]){pid, outs[k]}, 2,
+					"locked");
+		run_free(&r);
+		util_lock_close(lock);
+	}
+	assert_same_tree(before, out, "prune into a locked --out");
+	ck_assert(!testutil_path_exists(policy));
+	free(before);
+	for (int k = 0; k < 2; k++) {
+		run_yopo(&r, tmp, runs[k]);
+		ck_assert_msg(r.code == 0, "%s after the lock: stderr: %s", runs[k][0], r.err);
+		run_free(&r);
+	}
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* A PID no process has: a child that has exited and been reaped. */
+static long dead_pid(void)
+{
+	pid_t p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0)
+		_exit(0);
+	int st;
+	ck_assert_int_eq(waitpid(p, &st, 0), p);
+	return (long)p;
+}
+
+/* Item 7: temporary siblings of dead runs (same owner) are removed when prune and train start;
+ * those of a live process (this test) are kept. */
+START_TEST(test_stale_temps)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], out[1024], policy[1024], name[256],
+		path[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(policy, sizeof policy, tmp, "p.safetensors");
+	long dead = dead_pid(), live = (long)getpid();
+	const char *fmt[] = {"out.tmp-%ld-abcdef", "out.old-%ld-abcdef", ".p.safetensors.tmp.%ld.0"};
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++) {
+			snprintf(name, sizeof name, fmt[i], k ? live : dead);
+			testutil_path_join(path, sizeof path, tmp, name);
+			if (i < 2) {
+				ck_assert_int_eq(mkdir(path, 0700), 0);
+				testutil_path_join(path, sizeof path, path, "model.safetensors");
+			}
+			testutil_file_write(path, "partial", 7);
+		}
+	ck_assert_int_eq(mkdir(out, 0700), 0); /* so the dead run's "old" copy is not the only one */
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25", "--method",
+						"random", "--out", out, NULL});
+	ck_assert_msg(r.code == 0, "stderr: %s", r.err);
+	ck_assert_msg(strstr(r.err, "removed 2 stale temporary"), "stderr: %s", r.err);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){"train", "--model", model, "--ratio", "0.3", "--episodes",
+						"1", "--out", policy, NULL});
+	ck_assert_msg(r.code == 0, "stderr: %s", r.err);
+	run_free(&r);
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++) {
+			snprintf(name, sizeof name, fmt[i], k ? live : dead);
+			testutil_path_join(path, sizeof path, tmp, name);
+			ck_assert_msg(testutil_path_exists(path) == (k == 1), "%s %s", name,
+				      k ? "removed" : "left");
+		}
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* Item 15: a write that fails for lack of room (here RLIMIT_FSIZE, EFBIG) names the destination
+ * file under --out, and leaves nothing behind. The model's tokenizer.json is padded past the
+ * limit so that its copy fails (_i 1) after model.safetensors fits; _i 0 limits below
+ * model.safetensors. */
+START_TEST(test_disk_full)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], out[1024], tok[1024], want[1200];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(tok, sizeof tok, model, "tokenizer.json");
+	size_t len;
+	char *t = testutil_file_read(tok, &len);
+	size_t pad = 300000;
+	t = realloc(t, len + pad);
+	ck_assert_ptr_nonnull(t);
+	memset(t + len, ' ', pad);
+	testutil_file_write(tok, t, len + pad);
+	free(t);
+	char *before = tree_snapshot(tmp);
+	struct rlimit old, lim;
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = _i ? 200000 : 4096;
+	void (*was)(int) = signal(SIGXFSZ, SIG_IGN); /* the child inherits it: EFBIG, no signal */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25", "--method",
+						"random", "--out", out, NULL});
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, was);
+	snprintf(want, sizeof want, "writing %s/%s", out, _i ? "tokenizer.json" : "model.safetensors");
+	ck_assert_msg(r.signal == 0 && r.code == 1, "exit %d (signal %d)", r.code, r.signal);
+	ck_assert_msg(count_containing(r.err, want) == 1 && count_containing(r.err, strerror(EFBIG)) == 1,
+		      "stderr lacks '%s': %s", want, r.err);
+	assert_same_tree(before, tmp, "prune onto a full disk");
+	free(before);
+	run_free(&r);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cli");
@@ -1602,6 +1829,13 @@ int main(void)
 	tcase_add_test(tc, test_demo);
 	tcase_add_test(tc, test_real_generate);
 	tcase_add_loop_test(tc, test_real_eval, 0, 2);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("output safety");
+	tcase_add_loop_test(tc, test_dev_full, 0, N_FULL);
+	tcase_add_test(tc, test_log_full);
+	tcase_add_test(tc, test_locked);
+	tcase_add_test(tc, test_stale_temps);
+	tcase_add_loop_test(tc, test_disk_full, 0, 2);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);
 }
