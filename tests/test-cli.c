@@ -591,6 +591,13 @@ static const struct bad_args bad_args[] = {
 	{{"generate", "--model", "@M", "--max-tokens", "5x"}, 2, {"--max-tokens", "5x"}},
 	{{"generate", "--model", "@M", "--max-tokens", "99999999999999999999"}, 2, {"--max-tokens"}},
 	{{"generate", "--max-tokens", "4"}, 2, {"--model"}},
+	{{"generate", "--model", "@M", "--temperature", "-1"}, 2, {"--temperature", "range"}},
+	{{"generate", "--model", "@M", "--temperature", "0.8", "--top-p", "0"}, 2, {"--top-p", "range"}},
+	{{"generate", "--model", "@M", "--temperature", "0.8", "--top-p", "1.5"}, 2, {"--top-p", "range"}},
+	{{"generate", "--model", "@M", "--temperature", "0.8", "--top-k", "-2"}, 2, {"--top-k", "range"}},
+	{{"generate", "--model", "@M", "--top-k", "5"}, 2, {"--top-k", "--temperature"}},
+	{{"generate", "--model", "@M", "--temperature", "1", "--seed", "x"}, 2, {"--seed", "'x'"}},
+	{{"generate", "-m", "@M", "-n", "0"}, 2, {"--max-tokens", "range"}},
 	/* 40 prompt bytes = 40 tokens, past the 32-token context */
 	{{"generate", "--model", "@M", "--prompt", "0123456789012345678901234567890123456789"},
 	 1, {"prompt", "context is 32"}},
@@ -1353,6 +1360,31 @@ START_TEST(test_real_generate)
 	ck_assert_msg(!strncmp(r.out, story, strlen(story)), "stdout: %s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.err, "yopo generate: 40 tokens"));
 	run_free(&r);
+	/* llama.cpp's short forms give the same greedy text */
+	run_yopo(&r, tmp, (const char *const[]){"generate", "-m", model, "-n", "40", "-p", "Once", NULL});
+	ck_assert_msg(r.code == 0 && !strncmp(r.out, story, strlen(story)), "stdout: %s", r.out);
+	run_free(&r);
+	/* sampling: same seed, same text; another seed, another text; the statistics line is on its
+	 * own line of stderr and stdout ends with a newline */
+	char *first = NULL;
+	for (int i = 0; i < 3; i++) {
+		run_yopo(&r, tmp, (const char *const[]){"generate", "-m", model, "-n", "60",
+			 "--temperature", "1", "--top-k", "40", "--top-p", "0.95", "--seed",
+			 i == 2 ? "8" : "7", NULL});
+		ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+		ck_assert(r.n_out > 0 && r.out[r.n_out - 1] == '\n');
+		ck_assert_msg(!strncmp(r.err, "yopo generate: ", 15), "stderr: %s", r.err);
+		if (i == 0)
+			first = strdup(r.out);
+		else if (i == 1)
+			ck_assert_str_eq(r.out, first);
+		else
+			ck_assert_str_ne(r.out, first);
+		run_free(&r);
+	}
+	/* and differs from greedy */
+	ck_assert(strncmp(first, story, strlen(story)) != 0);
+	free(first);
 	testutil_tmpdir_free(tmp);
 }
 END_TEST
