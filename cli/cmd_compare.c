@@ -9,6 +9,8 @@
 static void progress_bar(void *ctx, int done, int total, const char *what)
 {
 	(void)ctx;
+	if (opt_quiet())
+		return;
 	int w = 30, fill = total ? done * w / total : w;
 	fprintf(stderr, "yopo compare: [");
 	for (int i = 0; i < w; i++)

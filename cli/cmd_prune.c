@@ -12,7 +12,8 @@
 static void on_progress(void *ctx, const char *what)
 {
 	(void)ctx;
-	fprintf(stderr, "yopo prune: %s\n", what);
+	if (!opt_quiet())
+		fprintf(stderr, "yopo prune: %s\n", what);
 }
 
 static void print_counts(const struct prunejob_opts *o, const struct prune_counts *c)
@@ -93,6 +94,7 @@ int cmd_prune(int argc, char **argv)
 		return cli_exit(rc, PRUNEJOB_ERR_USAGE);
 	}
 	print_counts(&o, &counts);
-	fprintf(stderr, "yopo prune: done in %.2f s\n", util_now() - t0);
+	if (!opt_quiet())
+		fprintf(stderr, "yopo prune: done in %.2f s\n", util_now() - t0);
 	return 0;
 }

@@ -406,6 +406,27 @@ START_TEST(test_help)
 	ck_assert_msg(!strncmp(r.out, usage, strlen(usage)), "stdout: %s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.out, "--help"));
 	ck_assert_uint_eq(r.n_err, 0);
+	/* -h and yopo help CMD print the same text */
+	char *help = strdup(r.out);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){cmd, "-h", NULL});
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, help);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){"help", cmd, NULL});
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, help);
+	ck_assert_ptr_nonnull(strstr(help, "-q, --quiet"));
+	free(help);
+	run_free(&r);
+	/* -q takes no value; a misspelled common option is suggested */
+	run_yopo(&r, tmp, (const char *const[]){cmd, "--quiet=1", NULL});
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "--quiet takes no value") != NULL, "stderr: %s", r.err);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){cmd, "--quite", NULL});
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "did you mean --quiet") != NULL, "stderr: %s", r.err);
 	run_free(&r);
 	/* every command takes --threads N (-t N), with the usual range check */
 	run_yopo(&r, tmp, (const char *const[]){cmd, "--help", NULL});
@@ -464,7 +485,25 @@ START_TEST(test_top_level)
 	ck_assert_int_eq(r.signal, 0);
 	ck_assert_int_eq(r.code, 2);
 	ck_assert_uint_eq(r.n_out, 0);
-	ck_assert_msg(!strncmp(r.err, "yopo: unknown command 'frobnicate'\n", 35), "stderr: %s", r.err);
+	ck_assert_msg(!strncmp(r.err, "yopo: unknown command 'frobnicate' (see yopo --help)\n", 52),
+		      "stderr: %s", r.err);
+	run_free(&r);
+
+	/* a misspelled command: one line with the closest one, also after `help` */
+	static const char *const typos[][4] = {{"prnue", NULL, NULL}, {"help", "prnue", NULL},
+					       {"genrate", "--model", "x"}};
+	static const char *const meant[] = {"'prune'", "'prune'", "'generate'"};
+	for (int i = 0; i < 3; i++) {
+		run_yopo(&r, tmp, typos[i]);
+		ck_assert_int_eq(r.code, 2);
+		ck_assert_uint_eq(r.n_out, 0);
+		ck_assert_msg(count_lines(r.err) == 1 && strstr(r.err, "did you mean") &&
+			      strstr(r.err, meant[i]), "stderr: %s", r.err);
+		run_free(&r);
+	}
+	run_yopo(&r, tmp, (const char *const[]){"help", "prune", "eval", NULL});
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "yopo help CMD") != NULL, "stderr: %s", r.err);
 	run_free(&r);
 
 	/* no command at all: usage on stderr */
@@ -652,6 +691,12 @@ static const struct bad_args bad_args[] = {
 	{{"spectrum", "--model", "@M", "--method", "random"}, 2, {"--ratio"}},
 
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random"}, 2, {"--out"}},
+	/* no abbreviations: a prefix is an unknown option with the full name suggested */
+	{{"prune", "--model", "@M", "--rat", "0.25", "--method", "random", "--out", "@O"},
+	 2, {"unknown option '--rat'", "did you mean --ratio"}},
+	{{"prune", "--mod", "@M", "--ratio", "0.25", "--method", "random", "--out", "@O"},
+	 2, {"unknown option '--mod'", "did you mean --model"}},
+	{{"eval", "--model", "@M", "--txt", "@T"}, 2, {"did you mean --text"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "foo", "--out", "@O"},
 	 2, {"--method", "'foo'"}},
 	{{"prune", "--model", "@M", "--ratio", "1", "--method", "random", "--out", "@O"},
