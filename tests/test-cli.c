@@ -600,7 +600,7 @@ END_TEST
  * directory, "@N" a missing file, "@O" an output path that does not exist yet, "@Q" a path under
  * a missing directory, "@F" a non-empty directory, "@P" a policy trained on @M (made only when
  * used), "@W" a model of another FFN width (32; made only when used), "@MW" and "@MC" the model's
- * model.safetensors and config.json. */
+ * model.safetensors and config.json, "@R" the directory holding them all. */
 struct bad_args {
 	const char *args[14];
 	int code;
@@ -622,6 +622,13 @@ static const struct bad_args bad_args[] = {
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "-1"}, 2, {"--max-windows"}},
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "2x"}, 2, {"--max-windows", "2x"}},
 	{{"eval", "--model", "@M"}, 2, {"--text"}},
+	/* --model at a parent directory lists the models inside; at a file, names its directory */
+	{{"eval", "--model", "@R", "--text", "@T"}, 1, {"config.json", "holds the model directory"}},
+	{{"eval", "--model", "@MW", "--text", "@T"}, 1, {"not a model directory", "did you mean --model"}},
+	{{"prune", "--model", "@R", "--ratio", "0.25", "--method", "random", "--out", "@O"},
+	 1, {"holds the model directory", "/model"}},
+	{{"train", "--model", "@MC", "--ratio", "0.3", "--out", "@O"}, 1, {"did you mean --model"}},
+	{{"generate", "--model", "@MW"}, 1, {"did you mean --model"}},
 	{{"eval", "--text", "@T"}, 2, {"--model"}},
 	{{"generate", "--model", "@M", "--max-tokens", "0"}, 2, {"--max-tokens", "range"}},
 	{{"generate", "--model", "@M", "--max-tokens", "-3"}, 2, {"--max-tokens", "range"}},
@@ -819,6 +826,7 @@ START_TEST(test_bad_args)
 			  : !strcmp(a, "@W") ? wide
 			  : !strcmp(a, "@MW") ? mw
 			  : !strcmp(a, "@MC") ? mc
+			  : !strcmp(a, "@R") ? tmp
 					     : a;
 		strncat(what, a, sizeof what - strlen(what) - 2);
 		strcat(what, " ");
