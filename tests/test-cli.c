@@ -698,6 +698,30 @@ static const struct bad_args bad_args[] = {
 	{{"spectrum", "--model", "@M", "--method", "random"}, 2, {"--ratio"}},
 
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random"}, 2, {"--out"}},
+	/* one size: --ratio, --target-params, --sparsity or an N:M granularity */
+	{{"prune", "--model", "@M", "--method", "random", "--out", "@O"}, 2, {"give one of", "--sparsity"}},
+	{{"prune", "--model", "@M", "--ratio", "0.2", "--sparsity", "0.1", "--method", "random",
+	  "--out", "@O"}, 2, {"give one of"}},
+	{{"prune", "--model", "@M", "--target-params", "10", "--method", "random", "--out", "@O"},
+	 2, {"impossible", "one FFN neuron"}},
+	{{"prune", "--model", "@M", "--target-params", "99999999", "--method", "random", "--out", "@O"},
+	 2, {"removes no FFN neuron"}},
+	{{"prune", "--model", "@M", "--sparsity", "0", "--method", "random", "--out", "@O"},
+	 2, {"--sparsity", "range"}},
+	{{"prune", "--model", "@M", "--target-params", "0", "--method", "random", "--out", "@O"},
+	 2, {"--target-params", "range"}},
+	{{"prune", "--model", "@M", "--sparsity", "0.1", "--granularity", "weights", "--method",
+	  "magnitude", "--out", "@O"}, 2, {"--granularity rows"}},
+	{{"prune", "--model", "@N", "--sparsity", "0.1", "--method", "random", "--out", "@O"},
+	 1, {"missing.txt", "not a model directory"}},
+	{{"prune", "--model", "@M", "--granularity", "2:4", "--ratio", "0.3", "--method", "magnitude",
+	  "--out", "@O"}, 2, {"sets the ratio"}},
+	{{"prune", "--model", "@M", "--granularity", "2:4", "--method", "random", "--out", "@O"},
+	 2, {"random", "2:4"}},
+	{{"prune", "--model", "@M", "--granularity", "3:4", "--method", "magnitude", "--out", "@O"},
+	 2, {"--granularity", "'3:4'"}},
+	{{"prune", "--model", "@M", "--granularity", "4:8", "--method", "wanda", "--out", "@O"},
+	 2, {"--calib"}},
 	/* no abbreviations: a prefix is an unknown option with the full name suggested */
 	{{"prune", "--model", "@M", "--rat", "0.25", "--method", "random", "--out", "@O"},
 	 2, {"unknown option '--rat'", "did you mean --ratio"}},
@@ -1238,6 +1262,79 @@ END_TEST
 
 /* Weights granularity keeps every shape and zeroes a quarter of each matrix, leaving the other
  * weights exactly as they were. */
+/* prune --sparsity with --json -q (one JSON object, no stderr), --global's stored count line,
+ * N:M 2:4 (the pattern in the written up_proj, recorded in yopo_pruning.json with the source). */
+START_TEST(test_prune_extras)
+{
+	char *tmp, model[1024], out[1024], rep[1024];
+	tmp = testutil_tmpdir_new("cli");
+	make_model(model, sizeof model, tmp, "model");
+	struct run r;
+	testutil_path_join(out, sizeof out, tmp, "o1");
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--sparsity", "0.05",
+						"--method", "magnitude", "--out", out, "--json", "-q", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_uint_eq(r.n_err, 0);
+	ck_assert_int_eq(count_lines(r.out), 1);
+	cJSON *j = cJSON_Parse(r.out);
+	ck_assert_msg(j != NULL, "stdout: %s", r.out);
+	ck_assert_double_ge(item(j, "sparsity")->valuedouble, 0.05);
+	ck_assert_double_le(item(j, "params_after")->valuedouble,
+			    0.95 * item(j, "params_before")->valuedouble);
+	ck_assert_str_eq(item(j, "granularity")->valuestring, "rows");
+	cJSON_Delete(j);
+	run_free(&r);
+	testutil_path_join(rep, sizeof rep, out, "yopo_pruning.json");
+	j = parse_json_file(rep);
+	const cJSON *src = item(j, "source_model");
+	ck_assert_str_eq(item(src, "path")->valuestring, model);
+	ck_assert_str_eq(item(src, "name")->valuestring, "model");
+	cJSON_Delete(j);
+
+	testutil_path_join(out, sizeof out, tmp, "o2");
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.4", "--global",
+						"--method", "magnitude", "--out", out, NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	testutil_path_join(rep, sizeof rep, out, "yopo_pruning.json");
+	j = parse_json_file(rep);
+	double stored = item(j, "params_stored")->valuedouble, after = item(j, "params_after")->valuedouble;
+	bool padded = stored != after;
+	ck_assert_msg((strstr(r.out, "the file holds ") != NULL) == padded, "stdout: %s", r.out);
+	if (padded) {
+		/* the number printed is the stored one (grouped digits) */
+		char num[64];
+		long v = (long)stored;
+		snprintf(num, sizeof num, "%ld,%03ld parameters", v / 1000, v % 1000);
+		ck_assert_msg(v >= 1000 && v < 1000000 && strstr(r.out, num), "stdout: %s", r.out);
+	}
+	cJSON_Delete(j);
+	run_free(&r);
+
+	testutil_path_join(out, sizeof out, tmp, "o3");
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--granularity", "2:4",
+						"--method", "magnitude", "--out", out, NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.out, "2:4, ratio 0.5") != NULL, "stdout: %s", r.out);
+	run_free(&r);
+	testutil_path_join(rep, sizeof rep, out, "yopo_pruning.json");
+	j = parse_json_file(rep);
+	ck_assert_str_eq(item(j, "granularity")->valuestring, "2:4");
+	cJSON_Delete(j);
+	int64_t rows, cols;
+	float *w = read_tensor(out, "model.layers.1.mlp.down_proj.weight", &rows, &cols);
+	ck_assert(rows == 16 && cols == 24);
+	for (int i = 0; i < 16; i++)
+		for (int g = 0; g < 24; g += 4) {
+			int nz = 0;
+			for (int k = g; k < g + 4; k++)
+				nz += w[i * 24 + k] != 0;
+			ck_assert_msg(nz == 2, "row %d group %d: %d nonzero", i, g / 4, nz);
+		}
+	free(w);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 START_TEST(test_prune_weights)
 {
 	char *tmp, model[1024], out[1024];
@@ -1507,6 +1604,7 @@ int main(void)
 	tcase_add_test(tc, test_policy_shapes);
 	tcase_add_loop_test(tc, test_prune, 0, N_PRUNE);
 	tcase_add_test(tc, test_prune_weights);
+	tcase_add_test(tc, test_prune_extras);
 	tcase_add_test(tc, test_prune_force);
 	tcase_add_test(tc, test_compare);
 	tcase_add_test(tc, test_demo);
