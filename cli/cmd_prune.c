@@ -18,6 +18,27 @@ static void on_progress(void *ctx, const char *what)
 		fprintf(stderr, "yopo prune: %s\n", what);
 }
 
+/* Wanda calibration: a line per 10 % with the elapsed time and an ETA from the rate since the
+ * first window (model loading and tokenizing come before it). */
+struct calib_clock {
+	double t0, t1;
+	size_t last;
+};
+
+static void on_calib(void *ctx, size_t done, size_t total)
+{
+	struct calib_clock *k = ctx;
+	double now = util_now();
+	if (done == 1)
+		k->t1 = now;
+	if (opt_quiet() || (done != total && done * 10 / total == k->last))
+		return;
+	k->last = done * 10 / total;
+	double eta = done > 1 ? (now - k->t1) / (double)(done - 1) * (double)(total - done) : 0.0;
+	fprintf(stderr, "yopo prune: calibration window %zu/%zu, %.1f s elapsed, ETA %.1f s\n", done,
+		total, now - k->t0, eta);
+}
+
 static void print_counts(const struct prunejob_opts *o, const struct prune_counts *c)
 {
 	char a[32], b[32], f1[32], f2[32];
@@ -177,6 +198,9 @@ int cmd_prune(int argc, char **argv)
 	o.select.norm_p = (int)norm;
 	o.select.seed = seed;
 	o.force = force;
+	struct calib_clock clock = {util_now(), 0, 0};
+	o.select.calib_progress = on_calib;
+	o.select.calib_ctx = &clock;
 	if ((rc = resolve_ratio(&o, target, sparsity)) >= 0)
 		return rc;
 	char err[ERR_MAX];

@@ -93,8 +93,8 @@ static int calibrate(const struct model *m, const struct tokenizer *tok,
 	size_t n = 0;
 	if (text_encode_file(&ids, &n, m, tok, o->calib, err, errlen))
 		return SELECT_ERR_INPUT;
-	int e = calib_collect_xnorm(&cache->norms, m, ids, n, m->cfg.max_pos,
-				    (size_t)o->calib_windows);
+	int e = calib_collect_xnorm_progress(&cache->norms, m, ids, n, m->cfg.max_pos,
+					     (size_t)o->calib_windows, o->calib_progress, o->calib_ctx);
 	free(ids);
 	if (e)
 		return err_set(err, errlen, SELECT_ERR_INPUT, "%s: calibration failed: %s", o->calib,

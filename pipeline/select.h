@@ -36,6 +36,8 @@ struct select_opts {
 	enum prune_granularity granularity;
 	bool global;              /* rows: one budget across layers */
 	uint64_t seed;
+	calib_progress_fn *calib_progress; /* Wanda: after each calibration window (may be NULL) */
+	void *calib_ctx;
 };
 
 struct select_cache {

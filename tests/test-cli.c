@@ -1320,6 +1320,22 @@ START_TEST(test_prune_extras)
 	j = parse_json_file(rep);
 	ck_assert_str_eq(item(j, "granularity")->valuestring, "2:4");
 	cJSON_Delete(j);
+	/* Wanda calibration progress with elapsed time and ETA (BOS + 100 tokens: 4 windows of 32),
+	 * silenced by -q */
+	char text[1024];
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	for (int q = 0; q < 2; q++) {
+		testutil_path_join(out, sizeof out, tmp, q ? "o5" : "o4");
+		run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25",
+			 "--method", "wanda", "--calib", text, "--out", out, q ? "-q" : NULL, NULL});
+		ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+		if (q)
+			ck_assert_uint_eq(r.n_err, 0);
+		else
+			ck_assert_msg(strstr(r.err, "calibration window 4/4, ") &&
+				      strstr(r.err, "s elapsed, ETA "), "stderr: %s", r.err);
+		run_free(&r);
+	}
 	int64_t rows, cols;
 	float *w = read_tensor(out, "model.layers.1.mlp.down_proj.weight", &rows, &cols);
 	ck_assert(rows == 16 && cols == 24);
