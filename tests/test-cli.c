@@ -959,6 +959,25 @@ START_TEST(test_demo)
 	testutil_path_join(cfg, sizeof cfg, tmp, "synthetic-llama/config.json");
 	struct stat sb;
 	ck_assert_int_eq(stat(cfg, &sb), 0);
+	/* Wanda calibrates on a text of its own, never the evaluation text */
+	ck_assert_msg(strstr(r.out, "calib.txt, ratios") != NULL && !strstr(r.out, "sample.txt, ratios"),
+		      "stdout: %s", r.out);
+	run_free(&r);
+	/* another model with no --calib: Wanda is skipped with a note, the rest runs */
+	char model[1024], text[1024], work[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(work, sizeof work, tmp, "work2");
+	run_yopo(&r, tmp, (const char *const[]){"demo", "--model", model, "--text", text, "--work", work,
+						"--episodes", "1", "--ratios", "0.3", "-q", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.out, "calibration none: wanda skipped") != NULL, "stdout: %s", r.out);
+	char csv[1024];
+	testutil_path_join(csv, sizeof csv, work, "report/results.csv");
+	size_t len;
+	char *rows = testutil_file_read(csv, &len);
+	ck_assert_msg(!strstr(rows, "wanda") && strstr(rows, "magnitude"), "%s", rows);
+	free(rows);
 	run_free(&r);
 	testutil_tmpdir_free(tmp);
 }
