@@ -1341,12 +1341,12 @@ START_TEST(test_prune_extras)
 	cJSON_Delete(j);
 	/* Wanda calibration progress with elapsed time and ETA (BOS + 100 tokens: 4 windows of 32),
 	 * silenced by -q */
-	char text[1024];
+	char text[1024], wout[1024];
 	testutil_path_join(text, sizeof text, tmp, "text.txt");
 	for (int q = 0; q < 2; q++) {
-		testutil_path_join(out, sizeof out, tmp, q ? "o5" : "o4");
+		testutil_path_join(wout, sizeof wout, tmp, q ? "o5" : "o4");
 		run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25",
-			 "--method", "wanda", "--calib", text, "--out", out, q ? "-q" : NULL, NULL});
+			 "--method", "wanda", "--calib", text, "--out", wout, q ? "-q" : NULL, NULL});
 		ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
 		if (q)
 			ck_assert_uint_eq(r.n_err, 0);
