@@ -793,6 +793,8 @@ static const struct bad_args bad_args[] = {
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--calib", "@E", "--out",
 	  "@O"}, 1, {"empty.txt"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random"}, 2, {"--out"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--nm", "3:4", "--out", "@O"}, 2, {"--nm", "'3:4'"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--nm", "2:4,2:4", "--out", "@O"}, 2, {"--nm", "once"}},
 };
 enum { N_BAD_ARGS = sizeof bad_args / sizeof bad_args[0] };
 
@@ -1457,6 +1459,36 @@ END_TEST
 /* compare writes the three report files; results.json has the dense model first, then one
  * entry per method and ratio, measured on the pruned checkpoints it wrote. A second run into the
  * same directory is refused without --force. */
+/* compare --nm 2:4: magnitude runs once more at 2:4 (ratio 0.5, half the FFN weights). */
+START_TEST(test_compare_nm)
+{
+	char *tmp, model[1024], text[1024], out[1024], path[1024];
+	tmp = testutil_tmpdir_new("cli");
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(out, sizeof out, tmp, "report");
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"compare", "--model", model, "--text", text, "--ratios",
+						"0.25,0.5", "--methods", "random,magnitude", "--nm", "2:4",
+						"--max-windows", "1", "--out", out, "-q", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	run_free(&r);
+	testutil_path_join(path, sizeof path, out, "results.json");
+	cJSON *root = parse_json_file(path);
+	const cJSON *res = item(root, "results");
+	ck_assert_int_eq(cJSON_GetArraySize(res), 6); /* dense, 2 x 2 rows, magnitude 2:4 once */
+	const cJSON *o = cJSON_GetArrayItem(res, 5);
+	ck_assert_str_eq(item_str(o, "method"), "magnitude");
+	ck_assert_str_eq(item_str(o, "granularity"), "2:4");
+	ck_assert_double_eq(item_num(o, "ratio"), 0.5);
+	ck_assert_double_eq(item_num(o, "ffn_params"), 2304 / 2);
+	cJSON_Delete(root);
+	testutil_path_join(path, sizeof path, out, "models/magnitude-2:4-0.5/config.json");
+	ck_assert_msg(testutil_path_exists(path), "no %s", path);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 START_TEST(test_compare)
 {
 	char *tmp, model[1024], text[1024], out[1024], path[1024];
@@ -1642,6 +1674,7 @@ int main(void)
 	tcase_add_test(tc, test_prune_extras);
 	tcase_add_test(tc, test_prune_force);
 	tcase_add_test(tc, test_compare);
+	tcase_add_test(tc, test_compare_nm);
 	tcase_add_test(tc, test_demo);
 	tcase_add_test(tc, test_real_generate);
 	tcase_add_loop_test(tc, test_real_eval, 0, 2);
