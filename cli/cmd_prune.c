@@ -85,6 +85,17 @@ static int print_json(const struct prunejob_opts *o, const struct prune_counts *
 	return 0;
 }
 
+/* --granularity's word (checked against the choices), or the method's natural one. */
+static enum prune_granularity granularity_of(const char *g, const struct scorer *s)
+{
+	if (!g)
+		return s->natural;
+	return g[0] == 'w' ? PRUNE_GRANULARITY_WEIGHTS
+	       : g[0] == '2' ? PRUNE_GRANULARITY_NM_2_4
+	       : g[0] == '4' ? PRUNE_GRANULARITY_NM_4_8
+			     : PRUNE_GRANULARITY_ROWS;
+}
+
 /* --ratio, --target-params, --sparsity or an N:M granularity: exactly one sets the ratio. */
 static int resolve_ratio(struct prunejob_opts *o, long target, double sparsity)
 {
@@ -189,11 +200,7 @@ int cmd_prune(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	const struct scorer *s = scorer_find(o.select.method);
-	o.select.granularity = !granularity	      ? s->natural
-			       : granularity[0] == 'w'	      ? PRUNE_GRANULARITY_WEIGHTS
-			       : granularity[0] == '2'	      ? PRUNE_GRANULARITY_NM_2_4
-			       : granularity[0] == '4'	      ? PRUNE_GRANULARITY_NM_4_8
-							      : PRUNE_GRANULARITY_ROWS;
+	o.select.granularity = granularity_of(granularity, s);
 	o.select.global = global;
 	o.select.norm_p = (int)norm;
 	o.select.seed = seed;

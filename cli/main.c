@@ -65,12 +65,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* yopo help CMD = yopo CMD --help */
-	if (!strcmp(argv[1], "help") && argc == 3) {
+	if (!strcmp(argv[1], "help") && argc == 3 && strcmp(argv[2], "help")) {
 		int (*run)(int, char **) = find_command(argv[2]);
 		char help[] = "--help", *help_argv[] = {argv[2], help, NULL};
 		return run ? finish(run(2, help_argv)) : 2;
 	}
-	if (!strcmp(argv[1], "help") && argc > 3) {
+	if (!strcmp(argv[1], "help") && argc > 3) { /* "yopo help help" falls through to the usage */
 		fprintf(stderr, "yopo help: give one command (yopo help CMD)\n");
 		return 2;
 	}

@@ -99,9 +99,7 @@ static void select_first(struct cand *c, int n, int k)
 	}
 }
 
-/* Candidates, cut to top-k and sorted by logit when a cut needs the order; returns their count.
- * With neither cut the order does not matter and no sort is made (a 32k vocabulary costs more
- * to sort than a small model's step). */
+/* Candidates (unsorted), cut to the top-k (any order); returns their count. */
 static int candidates(struct sampler *s, const float *logits, const unsigned char *mask)
 {
 	int n = 0;
@@ -116,10 +114,31 @@ static int candidates(struct sampler *s, const float *logits, const unsigned cha
 		select_first(s->c, n, (int)s->o.top_k);
 		n = (int)s->o.top_k;
 	}
-	if (s->o.top_k > 0 || s->o.top_p < 1)
-		qsort(s->c, (size_t)n, sizeof *s->c, cand_cmp);
 	s->top = top;
 	return n;
+}
+
+/* Sorts the shortest prefix in probability order whose mass reaches top_p of total and returns
+ * its length (its mass in *total). Only a growing head is sorted — 64, 256, ... candidates, each
+ * brought to the front by selection — since a nucleus is usually a few ids of a large
+ * vocabulary. */
+static int nucleus(struct sampler *s, int n, double *total)
+{
+	for (int k = n < 64 ? n : 64;; k = 4 * k < n ? 4 * k : n) {
+		if (k < n)
+			select_first(s->c, n, k);
+		qsort(s->c, (size_t)k, sizeof *s->c, cand_cmp);
+		double mass = 0;
+		for (int i = 0; i < k; i++) {
+			mass += exp(((double)s->c[i].logit - s->top) / s->o.temperature);
+			if (mass >= s->o.top_p * *total) {
+				*total = mass;
+				return i + 1;
+			}
+		}
+		if (k == n)
+			return n; /* rounding: the whole mass fell just short */
+	}
 }
 
 int sampler_pick(struct sampler *s, const float *logits, const unsigned char *mask)
@@ -130,22 +149,12 @@ int sampler_pick(struct sampler *s, const float *logits, const unsigned char *ma
 	if (n == 0)
 		return -1;
 	double total = 0;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
+		total += exp(((double)s->c[i].logit - s->top) / s->o.temperature);
+	if (s->o.top_p < 1)
+		n = nucleus(s, n, &total);
+	for (int i = 0; i < n; i++)
 		s->p[i] = exp(((double)s->c[i].logit - s->top) / s->o.temperature);
-		total += s->p[i];
-	}
-	/* nucleus: the shortest prefix (in probability order) whose mass reaches top_p */
-	if (s->o.top_p < 1) {
-		double mass = 0;
-		for (int i = 0; i < n; i++) {
-			mass += s->p[i];
-			if (mass >= s->o.top_p * total) {
-				n = i + 1;
-				total = mass;
-				break;
-			}
-		}
-	}
 	double u = pcg32_uniform(&s->rng) * total, acc = 0;
 	for (int i = 0; i < n; i++) {
 		acc += s->p[i];
