@@ -1,5 +1,6 @@
 /* yopo compare: every method at every ratio against the dense model (pipeline/compare.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "compare.h"
@@ -9,6 +10,8 @@
 static void progress_bar(void *ctx, int done, int total, const char *what)
 {
 	(void)ctx;
+	if (opt_quiet())
+		return;
 	int w = 30, fill = total ? done * w / total : w;
 	fprintf(stderr, "yopo compare: [");
 	for (int i = 0; i < w; i++)
@@ -22,6 +25,7 @@ int cmd_compare(int argc, char **argv)
 	struct opt_doubles ratios = {.n = 0};
 	struct opt_strings methods = {.n = 0};
 	int weights = 0, force = 0;
+	struct opt_strings nm = {.n = 0};
 	unsigned long long seed = 0;
 	const struct opt opts[] = {
 		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
@@ -47,6 +51,9 @@ int cmd_compare(int argc, char **argv)
 		 "length of the greedy sample in the report (default 24)", NULL, false},
 		{"weights", 0, OPT_FLAG, &weights, 0, 0, NULL,
 		 "also run random, magnitude and wanda at weights granularity", NULL, false},
+		{"nm", 0, OPT_STRINGS, &nm, 0, 0, "LIST",
+		 "also run magnitude and wanda at these N:M granularities (2:4, 4:8;\n"
+		 "once each: the pattern fixes the ratio at 1 - N/M)", NULL, false},
 		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
 		 "seed of the random method (default 0)", NULL, false},
 		{"force", 0, OPT_FLAG, &force, 0, 0, NULL,
@@ -74,6 +81,18 @@ int cmd_compare(int argc, char **argv)
 	o.methods = methods.v;
 	o.n_methods = methods.n;
 	o.weights = weights;
+	enum prune_granularity nm_g[2];
+	for (int i = 0; i < nm.n; i++) {
+		bool two = !strcmp(nm.v[i], "2:4"), four = !strcmp(nm.v[i], "4:8");
+		if ((!two && !four) || i >= 2 || (i == 1 && nm_g[0] == (two ? PRUNE_GRANULARITY_NM_2_4
+									   : PRUNE_GRANULARITY_NM_4_8))) {
+			cli_error("compare", "--nm: '%s' is not one of 2:4,4:8 (each once)", nm.v[i]);
+			return 2;
+		}
+		nm_g[i] = two ? PRUNE_GRANULARITY_NM_2_4 : PRUNE_GRANULARITY_NM_4_8;
+	}
+	o.nm = nm_g;
+	o.n_nm = nm.n;
 	o.force = force;
 	o.seed = seed;
 	char err[ERR_MAX];

@@ -9,6 +9,8 @@
 static void compare_progress(void *ctx, int done, int total, const char *what)
 {
 	(void)ctx;
+	if (opt_quiet())
+		return;
 	fprintf(stderr, "yopo compare: %d/%d %s\n", done, total, what);
 }
 
@@ -39,7 +41,8 @@ static void on_step(void *ctx, enum demo_step step, const struct demo_paths *p,
 	else if (step == DEMO_STEP_COMPARE) {
 		ratios_text(ratios, sizeof ratios, o);
 		printf("\n== step 2/2: prune with the policy and the baselines, evaluate everything (text %s, "
-		       "calibration %s, ratios %s, %ld windows, report %s)\n", p->text, p->calib, ratios,
+		       "calibration %s, ratios %s, %ld windows, report %s)\n", p->text,
+		       p->calib ? p->calib : "none: wanda skipped, give --calib FILE", ratios,
 		       o->max_windows, p->report);
 	} else
 		printf("\n== demo done: the report is %s/report.md (with results.csv, results.json, "
@@ -58,7 +61,9 @@ int cmd_demo(int argc, char **argv)
 		{"text", 0, OPT_STRING, &o.text, 0, 0, "FILE",
 		 "evaluation text (default: a short built-in story)", NULL, false},
 		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE",
-		 "calibration text for Wanda (default: the evaluation text)", NULL, false},
+		 "calibration text for Wanda, never the evaluation text (default:\n"
+		 "demo/tinystories-calib.txt for the embedded demo/stories260k, a\n"
+		 "built-in text for the synthetic model; otherwise Wanda is skipped)", NULL, false},
 		{"work", 0, OPT_STRING, &o.work, 0, 0, "DIR",
 		 "directory for everything written (default: a new temporary one); on\n"
 		 "failure what demo wrote there is removed (all of it if demo created it)", NULL, false},

@@ -17,6 +17,8 @@ struct progress {
 static void on_progress(void *ctx, size_t done, size_t total)
 {
 	struct progress *p = ctx;
+	if (opt_quiet())
+		return;
 	size_t pct = done * 100 / total;
 	if (done != total && pct < p->last_pct + 10)
 		return;

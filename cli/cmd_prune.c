@@ -1,10 +1,12 @@
 /* yopo prune: apply a pruning method to a checkpoint and write a smaller checkpoint that
  * Hugging Face tools load as they are (pipeline/prunejob.h). */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "clock.h"
 #include "err.h"
+#include "json.h"
 #include "prunejob.h"
 #include "report.h"
 #include "scorer.h"
@@ -12,13 +14,35 @@
 static void on_progress(void *ctx, const char *what)
 {
 	(void)ctx;
-	fprintf(stderr, "yopo prune: %s\n", what);
+	if (!opt_quiet())
+		fprintf(stderr, "yopo prune: %s\n", what);
+}
+
+/* Wanda calibration: a line per 10 % with the elapsed time and an ETA from the rate since the
+ * first window (model loading and tokenizing come before it). */
+struct calib_clock {
+	double t0, t1;
+	size_t last;
+};
+
+static void on_calib(void *ctx, size_t done, size_t total)
+{
+	struct calib_clock *k = ctx;
+	double now = util_now();
+	if (done == 1)
+		k->t1 = now;
+	if (opt_quiet() || (done != total && done * 10 / total == k->last))
+		return;
+	k->last = done * 10 / total;
+	double eta = done > 1 ? (now - k->t1) / (double)(done - 1) * (double)(total - done) : 0.0;
+	fprintf(stderr, "yopo prune: calibration window %zu/%zu, %.1f s elapsed, ETA %.1f s\n", done,
+		total, now - k->t0, eta);
 }
 
 static void print_counts(const struct prunejob_opts *o, const struct prune_counts *c)
 {
 	char a[32], b[32], f1[32], f2[32];
-	bool weights = o->select.granularity == PRUNE_GRANULARITY_WEIGHTS;
+	bool weights = o->select.granularity != PRUNE_GRANULARITY_ROWS;
 	printf("wrote %s: %s method, %s, ratio %g\n", o->out, o->select.method,
 	       prune_granularity_name(o->select.granularity), o->ratio);
 	printf("params %s -> %s (FFN %s -> %s)%s\n", report_group(a, sizeof a, c->params_before),
@@ -26,6 +50,87 @@ static void print_counts(const struct prunejob_opts *o, const struct prune_count
 	       report_group(f1, sizeof f1, c->ffn_params_before),
 	       report_group(f2, sizeof f2, c->ffn_params_after),
 	       weights ? " nonzero; zeroed weights save no memory or time by themselves" : "");
+	if (!weights && c->params_stored != c->params_after)
+		printf("the file holds %s parameters (FFN %s): every layer is zero-padded to the widest "
+		       "(%d neurons)\n", report_group(a, sizeof a, c->params_stored),
+		       report_group(f1, sizeof f1, c->ffn_params_stored), c->width);
+}
+
+/* --json: one object on stdout. */
+static int print_json(const struct prunejob_opts *o, const struct prune_counts *c, double seconds)
+{
+	struct cJSON *j = json_new_object();
+	bool ok = j && json_add_string(j, "out", o->out) && json_add_string(j, "model", o->model) &&
+		  json_add_string(j, "method", o->select.method) &&
+		  json_add_string(j, "granularity", prune_granularity_name(o->select.granularity)) &&
+		  json_add_bool(j, "global", o->select.global) && json_add_number(j, "ratio", o->ratio) &&
+		  json_add_number(j, "params_before", (double)c->params_before) &&
+		  json_add_number(j, "params_after", (double)c->params_after) &&
+		  json_add_number(j, "params_stored", (double)c->params_stored) &&
+		  json_add_number(j, "ffn_params_before", (double)c->ffn_params_before) &&
+		  json_add_number(j, "ffn_params_after", (double)c->ffn_params_after) &&
+		  json_add_number(j, "ffn_params_stored", (double)c->ffn_params_stored) &&
+		  json_add_number(j, "ffn_width", c->width) &&
+		  json_add_number(j, "sparsity",
+				  1 - (double)c->params_after / (double)c->params_before) &&
+		  json_add_number(j, "seconds", seconds);
+	char *text = ok ? json_print(j, false) : NULL;
+	json_free(j);
+	if (!text) {
+		cli_error("prune", "out of memory");
+		return 1;
+	}
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
+
+/* --granularity's word (checked against the choices), or the method's natural one. */
+static enum prune_granularity granularity_of(const char *g, const struct scorer *s)
+{
+	if (!g)
+		return s->natural;
+	return g[0] == 'w' ? PRUNE_GRANULARITY_WEIGHTS
+	       : g[0] == '2' ? PRUNE_GRANULARITY_NM_2_4
+	       : g[0] == '4' ? PRUNE_GRANULARITY_NM_4_8
+			     : PRUNE_GRANULARITY_ROWS;
+}
+
+/* --ratio, --target-params, --sparsity or an N:M granularity: exactly one sets the ratio. */
+static int resolve_ratio(struct prunejob_opts *o, long target, double sparsity)
+{
+	int nm_n, nm_m, given = (o->ratio >= 0) + (target > 0) + (sparsity >= 0);
+	if (prune_granularity_nm(o->select.granularity, &nm_n, &nm_m)) {
+		if (given) {
+			cli_error("prune", "--granularity %s sets the ratio (%g): give no --ratio, "
+				  "--target-params or --sparsity", prune_granularity_name(o->select.granularity),
+				  1 - (double)nm_n / nm_m);
+			return 2;
+		}
+		o->ratio = 1 - (double)nm_n / nm_m;
+		return -1;
+	}
+	if (given != 1) {
+		cli_error("prune", "give one of --ratio R, --target-params N or --sparsity S "
+			  "(see yopo prune --help)");
+		return 2;
+	}
+	if (o->ratio >= 0)
+		return -1;
+	if (o->select.granularity != PRUNE_GRANULARITY_ROWS) {
+		cli_error("prune", "--target-params and --sparsity apply to --granularity rows");
+		return 2;
+	}
+	char err[ERR_MAX];
+	int rc = select_target_ratio(&o->ratio, NULL, o->model, (size_t)target,
+				     sparsity >= 0 ? sparsity : 0, err, sizeof err);
+	if (rc) {
+		cli_error("prune", "%s", err);
+		return cli_exit(rc, SELECT_ERR_USAGE);
+	}
+	if (!opt_quiet())
+		fprintf(stderr, "yopo prune: the size target gives ratio %.6g\n", o->ratio);
+	return -1;
 }
 
 int cmd_prune(int argc, char **argv)
@@ -33,13 +138,22 @@ int cmd_prune(int argc, char **argv)
 	struct prunejob_opts o = {.ratio = -1, .select.norm_p = 1};
 	const char *granularity = NULL;
 	long norm = 1;
-	int global = 0, force = 0;
+	int global = 0, force = 0, json = 0;
+	long target = 0;
+	double sparsity = -1;
 	unsigned long long seed = 0;
 	const struct opt opts[] = {
 		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
 		 "input checkpoint (never modified)", NULL, true},
 		{"ratio", 0, OPT_RATIO, &o.ratio, 0, 0, "R",
-		 "fraction of FFN neurons (rows) or weights removed, in (0, 1)", NULL, true},
+		 "fraction of FFN neurons (rows) or weights removed, in (0, 1);\n"
+		 "or give --target-params / --sparsity instead", NULL, false},
+		{"target-params", 0, OPT_LONG, &target, 1, 1e15, "N",
+		 "rows: the largest uniform ratio leaving at most N parameters in\n"
+		 "all (embeddings and attention included)", NULL, false},
+		{"sparsity", 0, OPT_RATIO, &sparsity, 0, 0, "S",
+		 "rows: remove at least this share of ALL parameters, in (0, 1)\n"
+		 "(the FFN ratio is computed from the model's shapes)", NULL, false},
 		{"method", 0, OPT_CHOICE, &o.select.method, 0, 0, "M",
 		 "policy: a trained policy (--policy FILE), calibration-free;\n"
 		 "random; magnitude (L1, or --norm 2, of the up and gate rows);\n"
@@ -59,7 +173,11 @@ int cmd_prune(int argc, char **argv)
 		 "KEN: reset unpicked weights to this model's values instead of 0", NULL, false},
 		{"granularity", 0, OPT_CHOICE, &granularity, 0, 0, "G",
 		 "rows (default): remove whole neurons, a smaller standard checkpoint;\n"
-		 "weights: zero individual weights (saves no memory or time by itself)", "rows,weights", false},
+		 "weights: zero individual weights (saves no memory or time by itself);\n"
+		 "2:4, 4:8: N:M semi-structured (magnitude, wanda): in every group of\n"
+		 "M consecutive weights of a row keep the N best (ratio 1 - N/M;\n"
+		 "a last group of r < M keeps ceil(r N / M)); shapes unchanged",
+		 "rows,weights,2:4,4:8", false},
 		{"global", 0, OPT_FLAG, &global, 0, 0, NULL,
 		 "rows: compare scores across layers instead of removing the same\n"
 		 "count per layer (layers zero-padded to the widest)", NULL, false},
@@ -69,23 +187,30 @@ int cmd_prune(int argc, char **argv)
 		 "seed of random selections (default 0)", NULL, false},
 		{"force", 0, OPT_FLAG, &force, 0, 0, NULL,
 		 "replace a non-empty --out once the new one is complete", NULL, false},
+		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
+		 "print the summary as one JSON object on stdout", NULL, false},
 	};
 	const struct opt_cmd c = {"prune",
 		"Writes a pruned copy of a checkpoint: config.json with the FFN width updated,\n"
 		"model.safetensors in the input's dtype, tokenizer files copied and yopo_pruning.json\n"
-		"(method, ratio, kept indices, parameter counts). The output appears atomically.",
+		"(source model, method, ratio, kept indices, parameter counts). The output appears\n"
+		"atomically. The size is --ratio R (FFN neurons or weights), --target-params N or\n"
+		"--sparsity S (all parameters), or implied by an N:M --granularity.",
 		opts, (int)(sizeof opts / sizeof opts[0])};
 	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
 		return rc;
 	const struct scorer *s = scorer_find(o.select.method);
-	o.select.granularity = granularity ? (granularity[0] == 'w' ? PRUNE_GRANULARITY_WEIGHTS
-								    : PRUNE_GRANULARITY_ROWS)
-					   : s->natural;
+	o.select.granularity = granularity_of(granularity, s);
 	o.select.global = global;
 	o.select.norm_p = (int)norm;
 	o.select.seed = seed;
 	o.force = force;
+	struct calib_clock clock = {util_now(), 0, 0};
+	o.select.calib_progress = on_calib;
+	o.select.calib_ctx = &clock;
+	if ((rc = resolve_ratio(&o, target, sparsity)) >= 0)
+		return rc;
 	char err[ERR_MAX];
 	struct prune_counts counts;
 	double t0 = util_now();
@@ -93,7 +218,10 @@ int cmd_prune(int argc, char **argv)
 		cli_error("prune", "%s", err);
 		return cli_exit(rc, PRUNEJOB_ERR_USAGE);
 	}
+	if (json)
+		return print_json(&o, &counts, util_now() - t0);
 	print_counts(&o, &counts);
-	fprintf(stderr, "yopo prune: done in %.2f s\n", util_now() - t0);
+	if (!opt_quiet())
+		fprintf(stderr, "yopo prune: done in %.2f s\n", util_now() - t0);
 	return 0;
 }

@@ -11,6 +11,8 @@
 static void on_layer(void *ctx, int done, int total)
 {
 	(void)ctx;
+	if (opt_quiet())
+		return;
 	fprintf(stderr, "yopo spectrum: layer %d/%d done\n", done, total);
 }
 

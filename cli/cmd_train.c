@@ -10,7 +10,7 @@
 void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
 {
 	(void)ctx;
-	if (!ep)
+	if (!ep || opt_quiet())
 		return;
 	if (ep->episode == 0 || ep->episode > episodes)
 		fprintf(stderr, "yopo train: final    greedy KS %.4f  %s(%.1f s)\n", ep->greedy_ks,
@@ -25,7 +25,7 @@ void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
 static void on_start(void *ctx, const struct train_episode *ep, int episodes)
 {
 	const struct trainjob_opts *o = ctx;
-	if (!ep)
+	if (!ep && !opt_quiet())
 		fprintf(stderr, "yopo train: arch %s, %d model(s), %d ratio(s), %d episodes, seed %llu\n",
 			o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet", o->n_models,
 			o->train.n_ratios, episodes, (unsigned long long)o->train.seed);

@@ -174,12 +174,13 @@ static int store(const struct opt *o, const char *arg, char *err, size_t errlen)
 
 static void unknown(const struct opt_cmd *cmd, const char *word)
 {
-	const char *names[128];
+	const char *names[130];
 	int n = 0;
 	for (int i = 0; i < cmd->n_opts && n < 127; i++)
 		names[n++] = cmd->opts[i].name;
 	names[n++] = "help";
 	names[n++] = "threads";
+	names[n++] = "quiet";
 	const char *bare = word + strspn(word, "-");
 	char key[128];
 	snprintf(key, sizeof key, "%.*s", (int)strcspn(bare, "="), bare);
@@ -211,20 +212,30 @@ static const struct opt *find(const struct opt_cmd *cmd, const char *arg, const 
 	return NULL;
 }
 
-/* The common --threads option every command takes. */
+/* The common options every command takes: --threads, --quiet. */
 static long threads_value;
-static const struct opt threads_opt = {"threads", 't', OPT_LONG, &threads_value, 1, 4096, "N",
-				       "threads for every compute runtime (default: the cores)",
-				       NULL, false};
+static int quiet_value;
+static const struct opt common_opts[] = {
+	{"threads", 't', OPT_LONG, &threads_value, 1, 4096, "N",
+	 "threads for every compute runtime (default: the cores)", NULL, false},
+	{"quiet", 'q', OPT_FLAG, &quiet_value, 0, 0, NULL,
+	 "no progress lines on stderr (errors and results still appear)", NULL, false},
+};
 
 long opt_threads(void)
 {
 	return threads_value;
 }
 
+bool opt_quiet(void)
+{
+	return quiet_value != 0;
+}
+
 enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv)
 {
 	threads_value = 0;
+	quiet_value = 0;
 	bool seen[128] = {false};
 	char err[ERR_MAX];
 	for (int i = 1; i < argc; i++) {
@@ -239,7 +250,8 @@ enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv)
 		}
 		const char *value;
 		const struct opt *o = find(cmd, arg, &value);
-		struct opt_cmd common = {cmd->name, "", &threads_opt, 1};
+		struct opt_cmd common = {cmd->name, "", common_opts,
+					 (int)(sizeof common_opts / sizeof common_opts[0])};
 		if (!o)
 			o = find(&common, arg, &value);
 		if (!o) {
@@ -296,6 +308,7 @@ void opt_help(const struct opt_cmd *cmd, FILE *out)
 		}
 		fputc('\n', out);
 	}
-	fprintf(out, "  %-26s %s\n", "-t, --threads N", threads_opt.help);
+	fprintf(out, "  %-26s %s\n", "-t, --threads N", common_opts[0].help);
+	fprintf(out, "  %-26s %s\n", "-q, --quiet", common_opts[1].help);
 	fprintf(out, "  %-26s %s\n", "-h, --help", "this text");
 }

@@ -6,7 +6,8 @@
  * (no leading spaces, no hex), the whole string must be consumed, and the value must lie in the
  * entry's [min, max]. A ratio lies strictly between 0 and 1. Lists are comma separated, with no
  * empty item; a repeatable option collects each occurrence. Every command also takes --help / -h
- * and --threads N / -t N (threads for every compute runtime, default: the number of cores). */
+ * and --threads N / -t N (threads for every compute runtime, default: the number of cores) and
+ * --quiet / -q (no progress lines). */
 #ifndef YOPO_OPT_H
 #define YOPO_OPT_H
 
@@ -71,6 +72,10 @@ enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv);
 /* --threads N (-t N), accepted by every command: the value of the last parse (0 when absent:
  * the number of cores). */
 long opt_threads(void);
+
+/* --quiet (-q), accepted by every command: whether the last parse saw it. Progress callbacks
+ * return at once when it is set. */
+bool opt_quiet(void);
 
 /* Writes the usage and the option table of cmd to out. */
 void opt_help(const struct opt_cmd *cmd, FILE *out);

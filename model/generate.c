@@ -1,4 +1,4 @@
-/* generate: greedy decoding loop. See generate.h. */
+/* generate: the decoding loop (greedy or sampled through sampler.h). See generate.h. */
 #include "generate.h"
 
 #include <stdlib.h>
@@ -6,20 +6,6 @@
 #include "clock.h"
 #include "err.h"
 #include "forward.h"
-
-/* Highest logit among the ids with mask[id] set; -1 when none is. logits (V), mask (V). */
-static int masked_argmax(const float *logits, const unsigned char *mask, int V)
-{
-	int best = -1;
-	float top = 0;
-
-	for (int i = 0; i < V; i++)
-		if (mask[i] && (best < 0 || logits[i] > top)) {
-			best = i;
-			top = logits[i];
-		}
-	return best;
-}
 
 /* mask (V): 1 for every id the tokenizer has a token for. */
 static unsigned char *decodable_mask(const struct tokenizer *tok, int V)
@@ -34,14 +20,14 @@ static unsigned char *decodable_mask(const struct tokenizer *tok, int V)
 
 /* Steps after the prompt; logits (V) holds the prompt's last row. */
 static int decode_loop(struct generate_result *r, struct forward *f, float *logits,
-		       const unsigned char *mask, int V, int ctx_len, int eos_id, int *ids,
+		       const unsigned char *mask, struct sampler *smp, int ctx_len, int eos_id, int *ids,
 		       size_t n, long max_tokens, generate_token_fn *cb, void *ctx, char *err,
 		       size_t errlen)
 {
 	int rc;
 
 	while (r->generated < max_tokens) {
-		int next = masked_argmax(logits, mask, V);
+		int next = sampler_pick(smp, logits, mask);
 
 		if (next < 0 || next == eos_id)
 			break;
@@ -69,10 +55,19 @@ int generate_greedy(struct generate_result *res, const struct model *m,
 		    long max_tokens, generate_token_fn *cb, void *ctx, char *err,
 		    size_t errlen)
 {
+	return generate_sample(res, m, tok, eos_id, ids, n, max_tokens, NULL, cb, ctx, err, errlen);
+}
+
+int generate_sample(struct generate_result *res, const struct model *m,
+		    const struct tokenizer *tok, int eos_id, int *ids, size_t n,
+		    long max_tokens, const struct sample_opts *so, generate_token_fn *cb,
+		    void *ctx, char *err, size_t errlen)
+{
 	int rc, V, ctx_len;
 	struct forward *f = NULL;
 	float *logits = NULL;
 	unsigned char *mask = NULL;
+	struct sampler *smp = NULL;
 	struct generate_result r = { 0, false, 0 };
 	double t0;
 
@@ -87,6 +82,11 @@ int generate_greedy(struct generate_result *res, const struct model *m,
 	long reach = (long)n + max_tokens;
 	int max_seq = reach < ctx_len ? (int)reach : ctx_len;
 
+	if ((rc = sampler_new(&smp, so, V)))
+		return err_set(err, errlen, rc == SAMPLER_ERR_NOMEM ? GENERATE_ERR_NOMEM : GENERATE_ERR_ARG,
+			       rc == SAMPLER_ERR_NOMEM ? "out of memory for the sampler"
+						       : "sampling: temperature must be >= 0, top-k >= 0 "
+							 "and top-p in (0, 1]");
 	logits = malloc(n * (size_t)V * sizeof *logits);
 	mask = decodable_mask(tok, V);
 	if (!logits || !mask) {
@@ -107,12 +107,13 @@ int generate_greedy(struct generate_result *res, const struct model *m,
 	/* the last prompt row becomes the first row: steps reuse the buffer's start */
 	for (int i = 0; i < V; i++)
 		logits[i] = logits[(n - 1) * (size_t)V + (size_t)i];
-	if ((rc = decode_loop(&r, f, logits, mask, V, ctx_len, eos_id, ids, n, max_tokens, cb, ctx,
+	if ((rc = decode_loop(&r, f, logits, mask, smp, ctx_len, eos_id, ids, n, max_tokens, cb, ctx,
 			      err, errlen)))
 		goto out;
 	r.seconds = util_now() - t0;
 	*res = r;
 out:
+	sampler_free(smp);
 	forward_free(f);
 	free(mask);
 	free(logits);

@@ -1,4 +1,4 @@
-/* generate: greedy decoding with the KV cache of forward.h.
+/* generate: greedy or sampled decoding (sampler.h) with the KV cache of forward.h.
  *
  * The prompt runs as one chunk, then one token per step; each step costs one forward_run of one
  * token (which touches each weight once) and one masked argmax over the logits. Everything is
@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "model.h"
+#include "sampler.h"
 #include "tokenizer.h"
 
 struct generate_result {
@@ -39,5 +40,13 @@ int generate_greedy(struct generate_result *res, const struct model *m,
 		    const struct tokenizer *tok, int eos_id, int *ids, size_t n,
 		    long max_tokens, generate_token_fn *cb, void *ctx, char *err,
 		    size_t errlen);
+
+/* generate_greedy with each next token chosen by a sampler built from so (NULL: greedy; see
+ * sampler.h): same seed, same tokens. Invalid sampling options are GENERATE_ERR_ARG. The sampler
+ * is allocated once before the first step. */
+int generate_sample(struct generate_result *res, const struct model *m,
+		    const struct tokenizer *tok, int eos_id, int *ids, size_t n,
+		    long max_tokens, const struct sample_opts *so, generate_token_fn *cb,
+		    void *ctx, char *err, size_t errlen);
 
 #endif

@@ -304,8 +304,13 @@ int model_inspect(struct config *cfg, struct safetensors **st_out, const char *d
 		  size_t errlen)
 {
 	int rc = inspect(cfg, st_out, dir, err, errlen);
-	if (rc && err && errlen)
+	if (rc && err && errlen) {
+		char hint[1024];
+		size_t len = strlen(err);
+		model_dir_hint(hint, sizeof hint, dir);
+		snprintf(err + len, errlen - len, "%s", hint);
 		err_clean(err); /* names and paths from the checkpoint may hold newlines */
+	}
 	return rc;
 }
 

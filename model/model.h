@@ -76,6 +76,11 @@ int model_layer_view(struct model_layer_view *v, const struct model *m, int laye
  * reason naming the file or tensor to err. */
 int model_open(struct model **out, const char *dir, char *err, size_t errlen);
 
+/* When dir is not a model directory: "; it holds the model directories dir/a, dir/b" for a
+ * parent of model directories, "; it is a file: did you mean --model D (its directory)?" for a
+ * file in one; else "". Appended to the error of model_inspect (and so model_open). */
+void model_dir_hint(char *hint, size_t cap, const char *dir);
+
 void model_close(struct model *m);
 
 /* Without loading any weight: reads dir's config.json, opens its safetensors, probes the tensor

@@ -24,7 +24,7 @@ struct run {
 /* Everything a compare holds while it runs. */
 struct job {
 	const struct compare_opts *o;
-	struct run runs[2 * COMPARE_LIST_MAX];
+	struct run runs[4 * COMPARE_LIST_MAX];
 	int n_runs;
 	struct model *m;
 	struct tokenizer *tok;
@@ -61,6 +61,14 @@ static int plan_runs(struct job *j, char *err, size_t errlen)
 		if (s->natural == PRUNE_GRANULARITY_ROWS && s->mask_weights)
 			j->runs[j->n_runs++] = (struct run){s->name, PRUNE_GRANULARITY_WEIGHTS};
 	}
+	if (o->n_nm < 0 || o->n_nm > 2)
+		return err_set(err, errlen, COMPARE_ERR_USAGE, "at most 2 N:M granularities");
+	for (int g = 0; g < o->n_nm; g++)
+		for (int i = 0; i < o->n_methods; i++) {
+			const struct scorer *s = scorer_find(o->methods[i]);
+			if (scorer_supports(s, o->nm[g]))
+				j->runs[j->n_runs++] = (struct run){s->name, o->nm[g]};
+		}
 	return COMPARE_OK;
 }
 
@@ -163,7 +171,9 @@ static int run_all(struct compare_result *res, struct job *j, compare_progress_f
 		   void *ctx, char *err, size_t errlen)
 {
 	const struct compare_opts *o = j->o;
-	int total = 1 + j->n_runs * o->n_ratios, rc;
+	int total = 1, rc;
+	for (int ri = 0; ri < j->n_runs; ri++)
+		total += prune_granularity_nm(j->runs[ri].g, NULL, NULL) ? 1 : o->n_ratios;
 	if (progress)
 		progress(ctx, 0, total, "dense model");
 	res->rows[0] = (struct report_row){.method = "dense", .g = PRUNE_GRANULARITY_ROWS};
@@ -172,12 +182,18 @@ static int run_all(struct compare_result *res, struct job *j, compare_progress_f
 	res->n_rows = 1;
 	for (int ri = 0; ri < j->n_runs; ri++)
 		for (int k = 0; k < o->n_ratios; k++) {
+			/* an N:M pattern fixes its ratio: one run */
+			int nm_n, nm_m;
+			bool nm = prune_granularity_nm(j->runs[ri].g, &nm_n, &nm_m);
+			double ratio = nm ? 1 - (double)nm_n / nm_m : o->ratios[k];
+			if (nm && k > 0)
+				break;
 			char what[128];
 			snprintf(what, sizeof what, "%s (%s) ratio %g", j->runs[ri].method,
-				 prune_granularity_name(j->runs[ri].g), o->ratios[k]);
+				 prune_granularity_name(j->runs[ri].g), ratio);
 			if (progress)
 				progress(ctx, res->n_rows, total, what);
-			if ((rc = run_one(&res->rows[res->n_rows], j, &j->runs[ri], o->ratios[k], err,
+			if ((rc = run_one(&res->rows[res->n_rows], j, &j->runs[ri], ratio, err,
 					  errlen)))
 				return err_prefix(err, errlen, rc, "%s", what);
 			res->n_rows++;

@@ -4,7 +4,8 @@
  * plan; then the report (report.h) is written into OUT.
  *
  * Methods run at their scorer's natural granularity (rows for policy, random, magnitude, wanda;
- * weights for ken); with `weights`, every other method with a weights form runs at weights too.
+ * weights for ken); with `weights`, every other method with a weights form runs at weights too;
+ * every granularity of `nm` (2:4, 4:8) runs once with each method that has an N:M form.
  * Everything that can fail cheaply (arguments, files, the model) fails before OUT is created; a
  * run that fails after creating OUT removes it (a directory it did not create keeps its content). */
 #ifndef YOPO_COMPARE_H
@@ -37,6 +38,9 @@ struct compare_opts {
 	long calib_windows, max_windows, seq_len, sample_tokens; /* 0: all / all / context / none */
 	bool weights, force;
 	uint64_t seed;
+	const enum prune_granularity *nm; /* N:M granularities run by every method with that form
+					   * (magnitude, wanda), once each: their ratio is 1 - N/M */
+	int n_nm;
 };
 
 /* Called before each run (done of total) with what it is, and before the report is written. */

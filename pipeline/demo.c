@@ -24,15 +24,56 @@ static const char sample_text[] =
 	"went home, ate dinner and slept. The next morning, Max woke up early and waited by the\n"
 	"door. He wanted to play with the red ball again, and Sam laughed and took him outside.\n";
 
+/* The synthetic model's calibration text: never the evaluation text. */
+static const char sample_calib[] =
+	"Tom had a small boat. He took it to the lake with his mom. The boat was blue and fast.\n"
+	"A duck swam next to it and Tom laughed. When the wind came, the boat went far away, and\n"
+	"his mom helped him get it back. They sat on the grass and ate apples until it was dark.\n";
+
+/* The calibration text of the demo when --calib is not given: the one embedded next to the
+ * embedded model (demo/tinystories-calib.txt beside demo/stories260k), the built-in one for the
+ * synthetic model, else none (Wanda is then skipped: the evaluation text must never calibrate). */
+static int default_calib(struct demo_paths *p, const struct demo_opts *o, char *err, size_t errlen)
+{
+	if (!o->model) {
+		if (util_join(p->calib_buf, sizeof p->calib_buf, p->work, "calib.txt"))
+			return err_set(err, errlen, DEMO_ERR_WORK, "%s: path too long", p->work);
+		if (util_write_file_atomic(p->calib_buf, sample_calib, sizeof sample_calib - 1, err,
+					   errlen))
+			return err_prefix(err, errlen, DEMO_ERR_WORK, "cannot write the calibration text");
+		p->calib = p->calib_buf;
+		return DEMO_OK;
+	}
+	char dir[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(o->model);
+	while (len > 1 && o->model[len - 1] == '/')
+		len--;
+	const char *slash = NULL;
+	for (size_t i = 0; i < len; i++)
+		if (o->model[i] == '/')
+			slash = o->model + i;
+	bool embedded = len >= 11 && !memcmp(o->model + len - 11, "stories260k", 11) &&
+			(len == 11 || o->model[len - 12] == '/');
+	int n = slash ? snprintf(dir, sizeof dir, "%.*s/tinystories-calib.txt",
+				 (int)(slash - o->model), o->model)
+		      : snprintf(dir, sizeof dir, "tinystories-calib.txt");
+	if (embedded && n > 0 && (size_t)n < sizeof dir && !stat(dir, &st) && S_ISREG(st.st_mode)) {
+		snprintf(p->calib_buf, sizeof p->calib_buf, "%s", dir);
+		p->calib = p->calib_buf;
+	}
+	return DEMO_OK;
+}
+
 /* What demo_run created, so that a failure removes exactly that. */
 struct created {
 	bool work;                      /* the work directory itself */
-	bool entry[4];                  /* each of entries[] (inside an existing --work) */
+	bool entry[5];                  /* each of entries[] (inside an existing --work) */
 };
 
 /* Everything demo writes inside its work directory. */
 static const char *const entries[] = {"synthetic-llama", "sample.txt", "policy.safetensors",
-				      "report"};
+				      "report", "calib.txt"};
 
 static int set_paths(struct demo_paths *p, const struct demo_opts *o, char *err, size_t errlen)
 {
@@ -51,7 +92,7 @@ static int set_paths(struct demo_paths *p, const struct demo_opts *o, char *err,
 		snprintf(p->model, sizeof p->model, "%s", o->model);
 	if (o->text)
 		snprintf(p->text, sizeof p->text, "%s", o->text);
-	p->calib = o->calib ? o->calib : p->text;
+	p->calib = o->calib;
 	return DEMO_OK;
 }
 
@@ -131,7 +172,7 @@ static int make_inputs(struct created *c, struct demo_paths *p, const struct dem
 	}
 	if (!o->text && util_write_file_atomic(p->text, sample_text, sizeof sample_text - 1, err, errlen))
 		return err_prefix(err, errlen, DEMO_ERR_WORK, "cannot write the sample text");
-	return DEMO_OK;
+	return o->calib ? DEMO_OK : default_calib(p, o, err, errlen);
 }
 
 /* A failed demo removes what it wrote: the whole work directory when it made it, else only the
@@ -169,11 +210,13 @@ static int compare_step(const struct demo_paths *p, const struct demo_opts *o,
 	int n = 0;
 	const struct scorer *const *all = scorer_all(&n);
 	const char *methods[COMPARE_LIST_MAX];
-	for (int i = 0; i < n && i < COMPARE_LIST_MAX; i++)
-		methods[i] = all[i]->name;
+	int n_methods = 0;
+	for (int i = 0; i < n && n_methods < COMPARE_LIST_MAX; i++)
+		if (p->calib || !(all[i]->needs & SCORER_NEEDS_CALIB))
+			methods[n_methods++] = all[i]->name;
 	struct compare_opts c = {
 		.model = p->model, .text = p->text, .out = p->report, .methods = methods,
-		.n_methods = n < COMPARE_LIST_MAX ? n : COMPARE_LIST_MAX, .ratios = o->ratios,
+		.n_methods = n_methods, .ratios = o->ratios,
 		.n_ratios = o->n_ratios, .policy = p->policy, .calib = p->calib,
 		.max_windows = o->max_windows, .sample_tokens = 24, .force = true,
 	};

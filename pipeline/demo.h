@@ -23,7 +23,8 @@ enum demo_error {
 struct demo_opts {
 	const char *model;   /* NULL: synthetic */
 	const char *text;    /* NULL: a built-in story */
-	const char *calib;   /* NULL: the evaluation text */
+	const char *calib;   /* NULL: the embedded model's demo/tinystories-calib.txt, a built-in
+			      * text for the synthetic model, else none (Wanda skipped) */
 	const char *work;    /* NULL: a new directory under $TMPDIR (or /tmp) */
 	long max_windows, episodes;
 	const double *ratios;
@@ -33,7 +34,8 @@ struct demo_opts {
 /* Where everything goes. */
 struct demo_paths {
 	char work[PATH_MAX], model[PATH_MAX], text[PATH_MAX], policy[PATH_MAX], report[PATH_MAX];
-	const char *calib;
+	const char *calib;   /* NULL: no calibration text, Wanda is skipped */
+	char calib_buf[PATH_MAX];
 	bool synthetic;
 };
 

@@ -79,6 +79,7 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 	if (select_plan(&plan, m, tok, &o->select, o->ratio, &cache, err, errlen))
 		goto out;
 	struct prune_info info = select_info(&o->select, &cache, o->ratio, o->base);
+	info.source_model = o->model;
 	snprintf(what, sizeof what, "writing %s", o->out);
 	if (progress)
 		progress(ctx, what);

@@ -24,10 +24,19 @@ static int magnitude_weights(unsigned char *mask, struct scorer_ctx *c,
 				  "magnitude", err, errlen);
 }
 
+static int magnitude_nm(unsigned char *mask, struct scorer_ctx *c, const struct scorer_matrix *x,
+			int n, int m, char *err, size_t errlen)
+{
+	(void)c;
+	return scorer_from_kernel(scorers_nm_weights(mask, x->w, NULL, x->rows, x->cols, n, m),
+				  "magnitude", err, errlen);
+}
+
 const struct scorer score_magnitude = {
 	.name = "magnitude",
 	.summary = "L1 (--norm 2: L2) of the up and gate rows; |w| per output row",
 	.natural = PRUNE_GRANULARITY_ROWS,
 	.score_rows = magnitude_rows,
 	.mask_weights = magnitude_weights,
+	.mask_nm = magnitude_nm,
 };

@@ -39,6 +39,18 @@ static int wanda_weights(unsigned char *mask, struct scorer_ctx *c, const struct
 				  "wanda", err, errlen);
 }
 
+static int wanda_nm(unsigned char *mask, struct scorer_ctx *c, const struct scorer_matrix *x, int n,
+		    int m, char *err, size_t errlen)
+{
+	if (!norms_fit(c->norms, c->m))
+		return err_set(err, errlen, SCORER_ERR_ARG,
+			       "wanda needs calibration norms collected on this model");
+	const float *xnorm = x->which == CONFIG_TENSOR_DOWN ? c->norms->inter[x->layer]
+							    : c->norms->input[x->layer];
+	return scorer_from_kernel(scorers_nm_weights(mask, x->w, xnorm, x->rows, x->cols, n, m),
+				  "wanda", err, errlen);
+}
+
 const struct scorer score_wanda = {
 	.name = "wanda",
 	.summary = "|W|*||X|| with activation norms from --calib FILE",
@@ -46,4 +58,5 @@ const struct scorer score_wanda = {
 	.natural = PRUNE_GRANULARITY_ROWS,
 	.score_rows = wanda_rows,
 	.mask_weights = wanda_weights,
+	.mask_nm = wanda_nm,
 };

@@ -47,6 +47,8 @@ const char *scorer_names(void)
 
 bool scorer_supports(const struct scorer *s, enum prune_granularity g)
 {
+	if (prune_granularity_nm(g, NULL, NULL))
+		return s->mask_nm != NULL;
 	return g == PRUNE_GRANULARITY_ROWS ? s->score_rows != NULL : s->mask_weights != NULL;
 }
 

@@ -69,6 +69,9 @@ struct scorer {
 	/* NULL when the method has no weights form. */
 	int (*mask_weights)(unsigned char *mask, struct scorer_ctx *c, const struct scorer_matrix *x,
 			    double ratio, char *err, size_t errlen);
+	/* NULL when the method has no N:M form: the mask keeps n of every m weights of a row. */
+	int (*mask_nm)(unsigned char *mask, struct scorer_ctx *c, const struct scorer_matrix *x,
+		       int n, int m, char *err, size_t errlen);
 };
 
 /* The registered scorer called name, or NULL. */

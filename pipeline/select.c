@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "sha256.h"
+#include "target.h"
 #include "text.h"
 
 void select_cache_free(struct select_cache *c)
@@ -41,8 +42,8 @@ int select_check_usage(const struct select_opts *o, char *err, size_t errlen)
 		if (o->granularity == PRUNE_GRANULARITY_WEIGHTS)
 			return err_set(err, errlen, SELECT_ERR_USAGE,
 				       "method %s selects rows (--granularity rows)", s->name);
-		return err_set(err, errlen, SELECT_ERR_USAGE,
-			       "method %s is not defined for --granularity rows", s->name);
+		return err_set(err, errlen, SELECT_ERR_USAGE, "method %s is not defined for --granularity %s",
+			       s->name, prune_granularity_name(o->granularity));
 	}
 	if (o->global && o->granularity != PRUNE_GRANULARITY_ROWS)
 		return err_set(err, errlen, SELECT_ERR_USAGE, "--global applies to --granularity rows");
@@ -92,8 +93,8 @@ static int calibrate(const struct model *m, const struct tokenizer *tok,
 	size_t n = 0;
 	if (text_encode_file(&ids, &n, m, tok, o->calib, err, errlen))
 		return SELECT_ERR_INPUT;
-	int e = calib_collect_xnorm(&cache->norms, m, ids, n, m->cfg.max_pos,
-				    (size_t)o->calib_windows);
+	int e = calib_collect_xnorm_progress(&cache->norms, m, ids, n, m->cfg.max_pos,
+					     (size_t)o->calib_windows, o->calib_progress, o->calib_ctx);
 	free(ids);
 	if (e)
 		return err_set(err, errlen, SELECT_ERR_INPUT, "%s: calibration failed: %s", o->calib,
@@ -173,7 +174,7 @@ int select_scores(float ***scores, const struct model *m, const struct tokenizer
 
 /* Every mask of a WEIGHTS plan through s: layer by layer, up, gate, down. */
 static int weights_plan(struct prune_plan *p, const struct scorer *s, struct scorer_ctx *ctx,
-			double ratio, char *err, size_t errlen)
+			enum prune_granularity g, double ratio, char *err, size_t errlen)
 {
 	static const enum config_tensor mats[] = {CONFIG_TENSOR_UP, CONFIG_TENSOR_GATE,
 						  CONFIG_TENSOR_DOWN};
@@ -190,7 +191,9 @@ static int weights_plan(struct prune_plan *p, const struct scorer *s, struct sco
 				.w = mats[t] == CONFIG_TENSOR_UP ? ly->up : down ? ly->down : ly->gate,
 				.rows = down ? m->cfg.hidden : ly->ffn, .cols = down ? ly->ffn : m->cfg.hidden,
 			};
-			if (s->mask_weights(mk, ctx, &x, ratio, err, errlen))
+			int n, mm;
+			if (prune_granularity_nm(g, &n, &mm) ? s->mask_nm(mk, ctx, &x, n, mm, err, errlen)
+							      : s->mask_weights(mk, ctx, &x, ratio, err, errlen))
 				return SELECT_ERR_SCORE;
 		}
 	}
@@ -222,7 +225,7 @@ int select_plan(struct prune_plan **out, const struct model *m, const struct tok
 	struct prune_plan *p = NULL;
 	if (prune_plan_new_weights(&p, m))
 		return err_set(err, errlen, SELECT_ERR_NOMEM, "out of memory");
-	if ((rc = weights_plan(p, s, &ctx, ratio, err, errlen))) {
+	if ((rc = weights_plan(p, s, &ctx, o->granularity, ratio, err, errlen))) {
 		prune_plan_free(p);
 		return rc;
 	}
@@ -241,4 +244,17 @@ struct prune_info select_info(const struct select_opts *o, const struct select_c
 		.calib_file = cal && cache->norms ? o->calib : NULL,
 		.calib_tokens = cal ? cache->calib_tokens : 0, .base_dir = base_dir,
 	};
+}
+
+int select_target_ratio(double *ratio, struct prune_counts *counts, const char *dir,
+			size_t target_params, double sparsity, char *err, size_t errlen)
+{
+	struct model *m = NULL;
+	struct tokenizer *tok = NULL;
+	if (text_open_model(&m, &tok, dir, err, errlen))
+		return SELECT_ERR_INPUT;
+	int rc = prune_target_ratio(ratio, counts, m, target_params, sparsity, err, errlen);
+	tokenizer_free(tok);
+	model_close(m);
+	return rc == PRUNE_TARGET_ERR_NOMEM ? SELECT_ERR_NOMEM : rc ? SELECT_ERR_USAGE : SELECT_OK;
 }

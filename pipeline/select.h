@@ -36,6 +36,8 @@ struct select_opts {
 	enum prune_granularity granularity;
 	bool global;              /* rows: one budget across layers */
 	uint64_t seed;
+	calib_progress_fn *calib_progress; /* Wanda: after each calibration window (may be NULL) */
+	void *calib_ctx;
 };
 
 struct select_cache {
@@ -77,6 +79,13 @@ void select_scores_free(float **scores, int n_layers);
 int select_plan(struct prune_plan **out, const struct model *m, const struct tokenizer *tok,
 		const struct select_opts *o, double ratio, struct select_cache *cache, char *err,
 		size_t errlen);
+
+/* The uniform rows ratio meeting a total-size target for the model at dir (prune/target.h;
+ * a target that removes nothing or cannot be met is SELECT_ERR_USAGE with the numbers):
+ * target_params > 0, or sparsity in (0, 1) = share of all parameters removed. Opens the model
+ * once to count. *counts (may be NULL) holds the counts at that ratio. */
+int select_target_ratio(double *ratio, struct prune_counts *counts, const char *dir,
+			size_t target_params, double sparsity, char *err, size_t errlen);
 
 /* What yopo_pruning.json records for a plan made with o (strings borrowed from o and cache). */
 struct prune_info select_info(const struct select_opts *o, const struct select_cache *cache,

@@ -1,4 +1,4 @@
-/* stream: prompt -> streamed greedy text. See stream.h. */
+/* stream: prompt -> streamed generated text. See stream.h. */
 #include "stream.h"
 
 #include <errno.h>
@@ -54,7 +54,7 @@ static int from_generate(int e)
 
 /* Prompt checks, then the prompt is passed on and decoding runs. */
 static int run(struct generate_result *res, struct state *s, const struct model *m, int *ids,
-	       size_t n, long max_tokens, char *err, size_t errlen)
+	       size_t n, long max_tokens, const struct sample_opts *so, char *err, size_t errlen)
 {
 	if (n == 0)
 		return err_set(err, errlen, STREAM_ERR_PROMPT,
@@ -67,7 +67,7 @@ static int run(struct generate_result *res, struct state *s, const struct model 
 	int e = on_token(s, ids, n) ? GENERATE_ERR_CALLBACK : GENERATE_OK;
 	if (!e) {
 		prompt = false;
-		e = generate_greedy(res, m, s->tok, text_eos_id(m, s->tok), ids, n, max_tokens,
+		e = generate_sample(res, m, s->tok, text_eos_id(m, s->tok), ids, n, max_tokens, so,
 				    on_token, s, err, errlen);
 	}
 	if (e == GENERATE_ERR_CALLBACK && s->out_errno)
@@ -80,7 +80,8 @@ static int run(struct generate_result *res, struct state *s, const struct model 
 }
 
 int stream_generate(struct generate_result *res, const char *dir, const char *prompt,
-		    long max_tokens, stream_text_fn *on_text, void *ctx, char *err, size_t errlen)
+		    long max_tokens, const struct sample_opts *so, stream_text_fn *on_text, void *ctx,
+		    char *err, size_t errlen)
 {
 	struct model *m = NULL;
 	struct tokenizer *tok = NULL;
@@ -94,7 +95,7 @@ int stream_generate(struct generate_result *res, const char *dir, const char *pr
 	if (rc)
 		rc = rc == TEXT_ERR_NOMEM ? STREAM_ERR_NOMEM : STREAM_ERR_PROMPT;
 	else
-		rc = run(res, &s, m, ids, n, max_tokens, err, errlen);
+		rc = run(res, &s, m, ids, n, max_tokens, so, err, errlen);
 	free(ids);
 	free(s.printed);
 	tokenizer_free(tok);

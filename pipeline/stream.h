@@ -1,5 +1,5 @@
 /* stream: yopo generate as one call — open the model, encode BOS + prompt (text.h), decode
- * greedily (model/generate.h) and hand each newly decoded piece of text to a callback as soon as
+ * greedily or by sampling (model/generate.h, sampler.h) and hand each newly decoded piece of text to a callback as soon as
  * it is stable (a partial UTF-8 sequence from byte fallback can decode differently once its
  * continuation arrives, so only text whose earlier part is unchanged is passed on). */
 #ifndef YOPO_STREAM_H
@@ -23,9 +23,11 @@ enum stream_error {
  * the run with STREAM_ERR_OUTPUT and the errno on_text left (a write error). */
 typedef int stream_text_fn(void *ctx, const char *text, size_t len);
 
-/* Decodes up to max_tokens after BOS + prompt from the model at dir; the prompt itself is passed
- * to on_text first. On success *res tells how many tokens came and why decoding stopped. */
+/* Decodes up to max_tokens after BOS + prompt from the model at dir, each token chosen as so says
+ * (NULL: greedy); the prompt itself is passed to on_text first. On success *res tells how many
+ * tokens came and why decoding stopped. */
 int stream_generate(struct generate_result *res, const char *dir, const char *prompt,
-		    long max_tokens, stream_text_fn *on_text, void *ctx, char *err, size_t errlen);
+		    long max_tokens, const struct sample_opts *so, stream_text_fn *on_text, void *ctx,
+		    char *err, size_t errlen);
 
 #endif

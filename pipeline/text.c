@@ -14,8 +14,11 @@ int text_open_model(struct model **m, struct tokenizer **tok, const char *dir, c
 {
 	struct stat sb;
 	char path[PATH_MAX];
-	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
-		return err_set(err, errlen, TEXT_ERR_MODEL, "%s: not a model directory", dir);
+	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
+		char hint[1024];
+		model_dir_hint(hint, sizeof hint, dir);
+		return err_set(err, errlen, TEXT_ERR_MODEL, "%s: not a model directory%s", dir, hint);
+	}
 	if (util_join(path, sizeof path, dir, "tokenizer.json"))
 		return err_set(err, errlen, TEXT_ERR_MODEL, "%s: path too long", dir);
 	struct model *mm = NULL;

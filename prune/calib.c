@@ -84,6 +84,13 @@ static void observe(void *ctx, int layer, enum forward_point point, const float 
 int calib_collect_xnorm(struct calib_norms **out, const struct model *m, const int *ids,
 			size_t n_ids, int seq_len, size_t max_windows)
 {
+	return calib_collect_xnorm_progress(out, m, ids, n_ids, seq_len, max_windows, NULL, NULL);
+}
+
+int calib_collect_xnorm_progress(struct calib_norms **out, const struct model *m, const int *ids,
+				 size_t n_ids, int seq_len, size_t max_windows,
+				 calib_progress_fn *fn, void *ctx)
+{
 	if (n_ids == 0 || seq_len < 1 || seq_len > m->cfg.max_pos)
 		return CALIB_ERR_ARG;
 	int rc = CALIB_ERR_NOMEM;
@@ -120,6 +127,10 @@ int calib_collect_xnorm(struct calib_norms **out, const struct model *m, const i
 		}
 		done += n;
 		c->windows++;
+		if (fn) {
+			size_t total = (n_ids + (size_t)seq_len - 1) / (size_t)seq_len;
+			fn(ctx, c->windows, max_windows && max_windows < total ? max_windows : total);
+		}
 	}
 	c->tokens = done;
 	for (int l = 0; l < L; l++) {

@@ -32,6 +32,14 @@ struct calib_norms {
 	size_t windows;
 };
 
+/* Called after each calibration window: windows done and the total that will run. */
+typedef void calib_progress_fn(void *ctx, size_t done, size_t total);
+
+/* calib_collect_xnorm with progress (fn may be NULL) after each window. */
+int calib_collect_xnorm_progress(struct calib_norms **out, const struct model *m, const int *ids,
+				 size_t n_ids, int seq_len, size_t max_windows,
+				 calib_progress_fn *fn, void *ctx);
+
 /* Runs m on ids (n_ids) in windows of seq_len (max_windows 0: all windows) and returns the norms.
  * On success *out is owned by the caller (calib_norms_free). */
 int calib_collect_xnorm(struct calib_norms **out, const struct model *m, const int *ids,

@@ -34,7 +34,25 @@ const char *prune_strerror(int err)
 
 const char *prune_granularity_name(enum prune_granularity g)
 {
-	return g == PRUNE_GRANULARITY_WEIGHTS ? "weights" : "rows";
+	switch (g) {
+	case PRUNE_GRANULARITY_ROWS: break;
+	case PRUNE_GRANULARITY_WEIGHTS: return "weights";
+	case PRUNE_GRANULARITY_NM_2_4: return "2:4";
+	case PRUNE_GRANULARITY_NM_4_8: return "4:8";
+	}
+	return "rows";
+}
+
+bool prune_granularity_nm(enum prune_granularity g, int *n, int *m)
+{
+	int nn = g == PRUNE_GRANULARITY_NM_2_4 ? 2 : g == PRUNE_GRANULARITY_NM_4_8 ? 4 : 0;
+	if (!nn)
+		return false;
+	if (n)
+		*n = nn;
+	if (m)
+		*m = 2 * nn;
+	return true;
 }
 
 /* 0 when ratio removes at least one and keeps at least one of n; else the reason. */

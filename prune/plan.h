@@ -40,7 +40,14 @@
 #include "config.h"
 #include "model.h"
 
-enum prune_granularity { PRUNE_GRANULARITY_ROWS, PRUNE_GRANULARITY_WEIGHTS };
+/* NM_2_4 / NM_4_8: semi-structured N:M sparsity (in every group of M consecutive weights of a row
+ * of the canonical (out, in) matrix, N stay) — a WEIGHTS plan whose masks follow the pattern. */
+enum prune_granularity {
+	PRUNE_GRANULARITY_ROWS,
+	PRUNE_GRANULARITY_WEIGHTS,
+	PRUNE_GRANULARITY_NM_2_4,
+	PRUNE_GRANULARITY_NM_4_8,
+};
 
 enum prune_error {
 	PRUNE_OK = 0,
@@ -61,7 +68,7 @@ enum prune_error {
 /* Static one-line description of a prune_error. */
 const char *prune_strerror(int err);
 
-/* "rows" / "weights". */
+/* "rows" / "weights" / "2:4" / "4:8". */
 const char *prune_granularity_name(enum prune_granularity g);
 
 /* The one ratio rule of every command that cuts a model (train, spectrum, prune, compare, demo):
@@ -74,6 +81,8 @@ const char *prune_granularity_name(enum prune_granularity g);
  * PRUNE_ERR_RATIO with a reason naming the ratio, the layer and its size. */
 int prune_check_ratio(const struct config *c, double ratio, enum prune_granularity g,
 		      bool global, char *err, size_t errlen);
+/* Whether g is an N:M granularity; then *n and *m (either may be NULL) receive N and M. */
+bool prune_granularity_nm(enum prune_granularity g, int *n, int *m);
 
 struct prune_plan; /* opaque */
 

@@ -121,6 +121,60 @@ int scorers_random_weights(unsigned char *mask, int rows, int cols, double ratio
 	return weights_mask(mask, NULL, NULL, rows, cols, ratio, KEY_RANDOM, rng);
 }
 
+/* ---- N:M ---- */
+
+/* Weights kept in a group of r (<= m) under N:M. */
+static int nm_keep(int r, int n, int m)
+{
+	return (r * n + m - 1) / m;
+}
+
+int scorers_nm_weights(unsigned char *mask, const float *w, const float *xnorm, int rows, int cols,
+		       int n, int m)
+{
+	if (rows < 0 || cols < 0 || n < 1 || m > 64 || n >= m)
+		return SCORERS_ERR_ARG;
+	for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
+		if (!isfinite(w[i]))
+			return SCORERS_ERR_VALUE;
+	for (int i = 0; i < rows; i++)
+		for (int g = 0; g < cols; g += m) {
+			const float *row = w + (size_t)i * cols;
+			unsigned char *mk = mask + (size_t)i * cols;
+			int r = cols - g < m ? cols - g : m, keep = nm_keep(r, n, m);
+			for (int j = g; j < g + r; j++)
+				mk[j] = 0;
+			for (int t = 0; t < keep; t++) {
+				int best = -1;
+				float top = 0;
+				for (int j = g; j < g + r; j++) {
+					float key = fabsf(row[j]) * (xnorm ? xnorm[j] : 1.0f);
+					if (!mk[j] && (best < 0 || key > top)) {
+						best = j;
+						top = key;
+					}
+				}
+				mk[best] = 1;
+			}
+		}
+	return SCORERS_OK;
+}
+
+long scorers_nm_violations(const float *w, int rows, int cols, int n, int m)
+{
+	long bad = 0;
+	if (rows < 0 || cols < 0 || n < 1 || n >= m)
+		return -1;
+	for (int i = 0; i < rows; i++)
+		for (int g = 0; g < cols; g += m) {
+			int r = cols - g < m ? cols - g : m, nz = 0;
+			for (int j = g; j < g + r; j++)
+				nz += w[(size_t)i * cols + j] != 0;
+			bad += nz > nm_keep(r, n, m);
+		}
+	return bad;
+}
+
 /* ---- KEN ---- */
 
 /* Past this many bandwidths a Gaussian term exp(-u^2/2) is exactly 0 in double (u^2/2 > 745.2),

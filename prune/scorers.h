@@ -76,6 +76,18 @@ void scorers_wanda_rows(float *scores, const float *up, const float *gate, const
 int scorers_magnitude_weights(unsigned char *mask, const float *w, int rows, int cols,
 			      double ratio);
 
+/* N:M semi-structured mask (rows, cols): in every group of m consecutive weights of a row, keep
+ * the n largest by |w_ij| (xnorm NULL: magnitude) or |w_ij| * xnorm_j (Wanda); ties by lower
+ * index. A final group of r < m weights (cols not a multiple of m) keeps ceil(r n / m).
+ * Errors: SCORERS_ERR_ARG (not 1 <= n < m <= 64, negative sizes), SCORERS_ERR_VALUE (NaN or
+ * infinite weight). */
+int scorers_nm_weights(unsigned char *mask, const float *w, const float *xnorm, int rows, int cols,
+		       int n, int m);
+
+/* The number of groups of w (rows, cols; groups as in scorers_nm_weights) holding more nonzero
+ * weights than the N:M pattern allows: 0 when every group follows it. */
+long scorers_nm_violations(const float *w, int rows, int cols, int n, int m);
+
 /* mask (rows, cols): per row, keep the top k_row by |w_ij| * xnorm_j (the Wanda paper's
  * per-output comparison group). w (rows, cols); xnorm (cols). Errors as above. */
 int scorers_wanda_weights(unsigned char *mask, const float *w, const float *xnorm, int rows,

@@ -360,7 +360,8 @@ static int write_report(const char *path, const char *show, const struct prune_p
 	bool padded = false, ok = r != NULL;
 	ok = ok && json_add_string(r, "yopo_version", YOPO_VERSION) &&
 	     json_add_string(r, "method", info->method) && json_add_number(r, "ratio", info->ratio) &&
-	     json_add_string(r, "granularity", prune_granularity_name(p->gran)) &&
+	     json_add_string(r, "granularity", prune_granularity_name(
+		prune_granularity_nm(info->granularity, NULL, NULL) ? info->granularity : p->gran)) &&
 	     json_add_bool(r, "global", info->global) &&
 	     json_add_uint64(r, "seed", info->seed) && /* exact u64, beyond double precision */
 	     json_add_string(r, "policy_sha256", info->policy_sha256);
@@ -370,6 +371,15 @@ static int write_report(const char *path, const char *show, const struct prune_p
 		     json_add_number(cal, "tokens", (double)info->calib_tokens);
 	else if (ok)
 		ok = json_add_null(r, "calibration") != NULL;
+	if (ok && info->source_model) {
+		const char *slash = strrchr(info->source_model, '/');
+		char name[256], real[PATH_MAX];
+		snprintf(name, sizeof name, "%s", slash && slash[1] ? slash + 1 : info->source_model);
+		struct cJSON *src = json_add_object(r, "source_model");
+		ok = src && json_add_string(src, "path", info->source_model) &&
+		     json_add_string(src, "realpath", realpath(info->source_model, real) ? real : NULL) &&
+		     json_add_string(src, "name", name);
+	}
 	ok = ok && json_add_string(r, "base", info->base_dir) &&
 	     json_add_number(r, "params_before", (double)cn->params_before) &&
 	     json_add_number(r, "params_after", (double)cn->params_after) &&

@@ -23,6 +23,7 @@ struct prune_info {
 	const char *calib_file;
 	size_t calib_tokens;
 	const char *base_dir;
+	const char *source_model; /* input directory as given (NULL: not recorded) */
 };
 
 /* The checks prune_write makes on its destination, for callers that want to refuse a bad

@@ -416,6 +416,27 @@ START_TEST(test_help)
 	ck_assert_msg(!strncmp(r.out, usage, strlen(usage)), "stdout: %s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.out, "--help"));
 	ck_assert_uint_eq(r.n_err, 0);
+	/* -h and yopo help CMD print the same text */
+	char *help = strdup(r.out);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){cmd, "-h", NULL});
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, help);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){"help", cmd, NULL});
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.out, help);
+	ck_assert_ptr_nonnull(strstr(help, "-q, --quiet"));
+	free(help);
+	run_free(&r);
+	/* -q takes no value; a misspelled common option is suggested */
+	run_yopo(&r, tmp, (const char *const[]){cmd, "--quiet=1", NULL});
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "--quiet takes no value") != NULL, "stderr: %s", r.err);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){cmd, "--quite", NULL});
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "did you mean --quiet") != NULL, "stderr: %s", r.err);
 	run_free(&r);
 	/* every command takes --threads N (-t N), with the usual range check */
 	run_yopo(&r, tmp, (const char *const[]){cmd, "--help", NULL});
@@ -474,7 +495,25 @@ START_TEST(test_top_level)
 	ck_assert_int_eq(r.signal, 0);
 	ck_assert_int_eq(r.code, 2);
 	ck_assert_uint_eq(r.n_out, 0);
-	ck_assert_msg(!strncmp(r.err, "yopo: unknown command 'frobnicate'\n", 35), "stderr: %s", r.err);
+	ck_assert_msg(!strncmp(r.err, "yopo: unknown command 'frobnicate' (see yopo --help)\n", 52),
+		      "stderr: %s", r.err);
+	run_free(&r);
+
+	/* a misspelled command: one line with the closest one, also after `help` */
+	static const char *const typos[][4] = {{"prnue", NULL, NULL}, {"help", "prnue", NULL},
+					       {"genrate", "--model", "x"}};
+	static const char *const meant[] = {"'prune'", "'prune'", "'generate'"};
+	for (int i = 0; i < 3; i++) {
+		run_yopo(&r, tmp, typos[i]);
+		ck_assert_int_eq(r.code, 2);
+		ck_assert_uint_eq(r.n_out, 0);
+		ck_assert_msg(count_lines(r.err) == 1 && strstr(r.err, "did you mean") &&
+			      strstr(r.err, meant[i]), "stderr: %s", r.err);
+		run_free(&r);
+	}
+	run_yopo(&r, tmp, (const char *const[]){"help", "prune", "eval", NULL});
+	ck_assert_int_eq(r.code, 2);
+	ck_assert_msg(strstr(r.err, "yopo help CMD") != NULL, "stderr: %s", r.err);
 	run_free(&r);
 
 	/* no command at all: usage on stderr */
@@ -597,6 +636,13 @@ static const struct bad_args bad_args[] = {
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "-1"}, 2, {"--max-windows"}},
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "2x"}, 2, {"--max-windows", "2x"}},
 	{{"eval", "--model", "@M"}, 2, {"--text"}},
+	/* --model at a parent directory lists the models inside; at a file, names its directory */
+	{{"eval", "--model", "@R", "--text", "@T"}, 1, {"config.json", "holds the model directory"}},
+	{{"eval", "--model", "@MW", "--text", "@T"}, 1, {"not a model directory", "did you mean --model"}},
+	{{"prune", "--model", "@R", "--ratio", "0.25", "--method", "random", "--out", "@O"},
+	 1, {"holds the model directory", "/model"}},
+	{{"train", "--model", "@MC", "--ratio", "0.3", "--out", "@O"}, 1, {"did you mean --model"}},
+	{{"generate", "--model", "@MW"}, 1, {"did you mean --model"}},
 	{{"eval", "--text", "@T"}, 2, {"--model"}},
 	{{"generate", "--model", "@M", "--max-tokens", "0"}, 2, {"--max-tokens", "range"}},
 	{{"generate", "--model", "@M", "--max-tokens", "-3"}, 2, {"--max-tokens", "range"}},
@@ -605,6 +651,13 @@ static const struct bad_args bad_args[] = {
 	{{"generate", "--model", "@M", "--max-tokens", "5x"}, 2, {"--max-tokens", "5x"}},
 	{{"generate", "--model", "@M", "--max-tokens", "99999999999999999999"}, 2, {"--max-tokens"}},
 	{{"generate", "--max-tokens", "4"}, 2, {"--model"}},
+	{{"generate", "--model", "@M", "--temperature", "-1"}, 2, {"--temperature", "range"}},
+	{{"generate", "--model", "@M", "--temperature", "0.8", "--top-p", "0"}, 2, {"--top-p", "range"}},
+	{{"generate", "--model", "@M", "--temperature", "0.8", "--top-p", "1.5"}, 2, {"--top-p", "range"}},
+	{{"generate", "--model", "@M", "--temperature", "0.8", "--top-k", "-2"}, 2, {"--top-k", "range"}},
+	{{"generate", "--model", "@M", "--top-k", "5"}, 2, {"--top-k", "--temperature"}},
+	{{"generate", "--model", "@M", "--temperature", "1", "--seed", "x"}, 2, {"--seed", "'x'"}},
+	{{"generate", "-m", "@M", "-n", "0"}, 2, {"--max-tokens", "range"}},
 	/* 40 prompt bytes = 40 tokens, past the 32-token context */
 	{{"generate", "--model", "@M", "--prompt", "0123456789012345678901234567890123456789"},
 	 1, {"prompt", "context is 32"}},
@@ -659,6 +712,36 @@ static const struct bad_args bad_args[] = {
 	{{"spectrum", "--model", "@M", "--method", "random"}, 2, {"--ratio"}},
 
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random"}, 2, {"--out"}},
+	/* one size: --ratio, --target-params, --sparsity or an N:M granularity */
+	{{"prune", "--model", "@M", "--method", "random", "--out", "@O"}, 2, {"give one of", "--sparsity"}},
+	{{"prune", "--model", "@M", "--ratio", "0.2", "--sparsity", "0.1", "--method", "random",
+	  "--out", "@O"}, 2, {"give one of"}},
+	{{"prune", "--model", "@M", "--target-params", "10", "--method", "random", "--out", "@O"},
+	 2, {"impossible", "one FFN neuron"}},
+	{{"prune", "--model", "@M", "--target-params", "99999999", "--method", "random", "--out", "@O"},
+	 2, {"removes no FFN neuron"}},
+	{{"prune", "--model", "@M", "--sparsity", "0", "--method", "random", "--out", "@O"},
+	 2, {"--sparsity", "range"}},
+	{{"prune", "--model", "@M", "--target-params", "0", "--method", "random", "--out", "@O"},
+	 2, {"--target-params", "range"}},
+	{{"prune", "--model", "@M", "--sparsity", "0.1", "--granularity", "weights", "--method",
+	  "magnitude", "--out", "@O"}, 2, {"--granularity rows"}},
+	{{"prune", "--model", "@N", "--sparsity", "0.1", "--method", "random", "--out", "@O"},
+	 1, {"missing.txt", "not a model directory"}},
+	{{"prune", "--model", "@M", "--granularity", "2:4", "--ratio", "0.3", "--method", "magnitude",
+	  "--out", "@O"}, 2, {"sets the ratio"}},
+	{{"prune", "--model", "@M", "--granularity", "2:4", "--method", "random", "--out", "@O"},
+	 2, {"random", "2:4"}},
+	{{"prune", "--model", "@M", "--granularity", "3:4", "--method", "magnitude", "--out", "@O"},
+	 2, {"--granularity", "'3:4'"}},
+	{{"prune", "--model", "@M", "--granularity", "4:8", "--method", "wanda", "--out", "@O"},
+	 2, {"--calib"}},
+	/* no abbreviations: a prefix is an unknown option with the full name suggested */
+	{{"prune", "--model", "@M", "--rat", "0.25", "--method", "random", "--out", "@O"},
+	 2, {"unknown option '--rat'", "did you mean --ratio"}},
+	{{"prune", "--mod", "@M", "--ratio", "0.25", "--method", "random", "--out", "@O"},
+	 2, {"unknown option '--mod'", "did you mean --model"}},
+	{{"eval", "--model", "@M", "--txt", "@T"}, 2, {"did you mean --text"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "foo", "--out", "@O"},
 	 2, {"--method", "'foo'"}},
 	{{"prune", "--model", "@M", "--ratio", "1", "--method", "random", "--out", "@O"},
@@ -798,6 +881,8 @@ static const struct bad_args bad_args[] = {
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--calib", "@E", "--out",
 	  "@O"}, 1, {"empty.txt"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random"}, 2, {"--out"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--nm", "3:4", "--out", "@O"}, 2, {"--nm", "'3:4'"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--nm", "2:4,2:4", "--out", "@O"}, 2, {"--nm", "once"}},
 };
 enum { N_BAD_ARGS = sizeof bad_args / sizeof bad_args[0] };
 
@@ -1058,6 +1143,25 @@ START_TEST(test_demo)
 	testutil_path_join(cfg, sizeof cfg, tmp, "synthetic-llama/config.json");
 	struct stat sb;
 	ck_assert_int_eq(stat(cfg, &sb), 0);
+	/* Wanda calibrates on a text of its own, never the evaluation text */
+	ck_assert_msg(strstr(r.out, "calib.txt, ratios") != NULL && !strstr(r.out, "sample.txt, ratios"),
+		      "stdout: %s", r.out);
+	run_free(&r);
+	/* another model with no --calib: Wanda is skipped with a note, the rest runs */
+	char model[1024], text[1024], work[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(work, sizeof work, tmp, "work2");
+	run_yopo(&r, tmp, (const char *const[]){"demo", "--model", model, "--text", text, "--work", work,
+						"--episodes", "1", "--ratios", "0.3", "-q", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.out, "calibration none: wanda skipped") != NULL, "stdout: %s", r.out);
+	char csv[1024];
+	testutil_path_join(csv, sizeof csv, work, "report/results.csv");
+	size_t len;
+	char *rows = testutil_file_read(csv, &len);
+	ck_assert_msg(!strstr(rows, "wanda") && strstr(rows, "magnitude"), "%s", rows);
+	free(rows);
 	run_free(&r);
 	testutil_tmpdir_free(tmp);
 }
@@ -1361,6 +1465,95 @@ END_TEST
 
 /* Weights granularity keeps every shape and zeroes a quarter of each matrix, leaving the other
  * weights exactly as they were. */
+/* prune --sparsity with --json -q (one JSON object, no stderr), --global's stored count line,
+ * N:M 2:4 (the pattern in the written up_proj, recorded in yopo_pruning.json with the source). */
+START_TEST(test_prune_extras)
+{
+	char *tmp, model[1024], out[1024], rep[1024];
+	tmp = testutil_tmpdir_new("cli");
+	make_model(model, sizeof model, tmp, "model");
+	struct run r;
+	testutil_path_join(out, sizeof out, tmp, "o1");
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--sparsity", "0.05",
+						"--method", "magnitude", "--out", out, "--json", "-q", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_uint_eq(r.n_err, 0);
+	ck_assert_int_eq(count_lines(r.out), 1);
+	cJSON *j = cJSON_Parse(r.out);
+	ck_assert_msg(j != NULL, "stdout: %s", r.out);
+	ck_assert_double_ge(item(j, "sparsity")->valuedouble, 0.05);
+	ck_assert_double_le(item(j, "params_after")->valuedouble,
+			    0.95 * item(j, "params_before")->valuedouble);
+	ck_assert_str_eq(item(j, "granularity")->valuestring, "rows");
+	cJSON_Delete(j);
+	run_free(&r);
+	testutil_path_join(rep, sizeof rep, out, "yopo_pruning.json");
+	j = parse_json_file(rep);
+	const cJSON *src = item(j, "source_model");
+	ck_assert_str_eq(item(src, "path")->valuestring, model);
+	ck_assert_str_eq(item(src, "name")->valuestring, "model");
+	cJSON_Delete(j);
+
+	testutil_path_join(out, sizeof out, tmp, "o2");
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.4", "--global",
+						"--method", "magnitude", "--out", out, NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	testutil_path_join(rep, sizeof rep, out, "yopo_pruning.json");
+	j = parse_json_file(rep);
+	double stored = item(j, "params_stored")->valuedouble, after = item(j, "params_after")->valuedouble;
+	bool padded = stored != after;
+	ck_assert_msg((strstr(r.out, "the file holds ") != NULL) == padded, "stdout: %s", r.out);
+	if (padded) {
+		/* the number printed is the stored one (grouped digits) */
+		char num[64];
+		long v = (long)stored;
+		snprintf(num, sizeof num, "%ld,%03ld parameters", v / 1000, v % 1000);
+		ck_assert_msg(v >= 1000 && v < 1000000 && strstr(r.out, num), "stdout: %s", r.out);
+	}
+	cJSON_Delete(j);
+	run_free(&r);
+
+	testutil_path_join(out, sizeof out, tmp, "o3");
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--granularity", "2:4",
+						"--method", "magnitude", "--out", out, NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	ck_assert_msg(strstr(r.out, "2:4, ratio 0.5") != NULL, "stdout: %s", r.out);
+	run_free(&r);
+	testutil_path_join(rep, sizeof rep, out, "yopo_pruning.json");
+	j = parse_json_file(rep);
+	ck_assert_str_eq(item(j, "granularity")->valuestring, "2:4");
+	cJSON_Delete(j);
+	/* Wanda calibration progress with elapsed time and ETA (BOS + 100 tokens: 4 windows of 32),
+	 * silenced by -q */
+	char text[1024], wout[1024];
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	for (int q = 0; q < 2; q++) {
+		testutil_path_join(wout, sizeof wout, tmp, q ? "o5" : "o4");
+		run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25",
+			 "--method", "wanda", "--calib", text, "--out", wout, q ? "-q" : NULL, NULL});
+		ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+		if (q)
+			ck_assert_uint_eq(r.n_err, 0);
+		else
+			ck_assert_msg(strstr(r.err, "calibration window 4/4, ") &&
+				      strstr(r.err, "s elapsed, ETA "), "stderr: %s", r.err);
+		run_free(&r);
+	}
+	int64_t rows, cols;
+	float *w = read_tensor(out, "model.layers.1.mlp.down_proj.weight", &rows, &cols);
+	ck_assert(rows == 16 && cols == 24);
+	for (int i = 0; i < 16; i++)
+		for (int g = 0; g < 24; g += 4) {
+			int nz = 0;
+			for (int k = g; k < g + 4; k++)
+				nz += w[i * 24 + k] != 0;
+			ck_assert_msg(nz == 2, "row %d group %d: %d nonzero", i, g / 4, nz);
+		}
+	free(w);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 START_TEST(test_prune_weights)
 {
 	char *tmp, model[1024], out[1024];
@@ -1448,6 +1641,36 @@ END_TEST
 /* compare writes the three report files; results.json has the dense model first, then one
  * entry per method and ratio, measured on the pruned checkpoints it wrote. A second run into the
  * same directory is refused without --force. */
+/* compare --nm 2:4: magnitude runs once more at 2:4 (ratio 0.5, half the FFN weights). */
+START_TEST(test_compare_nm)
+{
+	char *tmp, model[1024], text[1024], out[1024], path[1024];
+	tmp = testutil_tmpdir_new("cli");
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(out, sizeof out, tmp, "report");
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"compare", "--model", model, "--text", text, "--ratios",
+						"0.25,0.5", "--methods", "random,magnitude", "--nm", "2:4",
+						"--max-windows", "1", "--out", out, "-q", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	run_free(&r);
+	testutil_path_join(path, sizeof path, out, "results.json");
+	cJSON *root = parse_json_file(path);
+	const cJSON *res = item(root, "results");
+	ck_assert_int_eq(cJSON_GetArraySize(res), 6); /* dense, 2 x 2 rows, magnitude 2:4 once */
+	const cJSON *o = cJSON_GetArrayItem(res, 5);
+	ck_assert_str_eq(item_str(o, "method"), "magnitude");
+	ck_assert_str_eq(item_str(o, "granularity"), "2:4");
+	ck_assert_double_eq(item_num(o, "ratio"), 0.5);
+	ck_assert_double_eq(item_num(o, "ffn_params"), 2304 / 2);
+	cJSON_Delete(root);
+	testutil_path_join(path, sizeof path, out, "models/magnitude-2:4-0.5/config.json");
+	ck_assert_msg(testutil_path_exists(path), "no %s", path);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 START_TEST(test_compare)
 {
 	char *tmp, model[1024], text[1024], out[1024], path[1024];
@@ -1536,6 +1759,29 @@ START_TEST(test_real_generate)
 	ck_assert_msg(!strncmp(r.out, story, strlen(story)), "stdout: %s", r.out);
 	ck_assert_ptr_nonnull(strstr(r.err, "yopo generate: 40 tokens"));
 	run_free(&r);
+	/* llama.cpp's short forms give the same greedy text */
+	run_yopo(&r, tmp, (const char *const[]){"generate", "-m", model, "-n", "40", "-p", "Once", NULL});
+	ck_assert_msg(r.code == 0 && !strncmp(r.out, story, strlen(story)), "stdout: %s", r.out);
+	run_free(&r);
+	/* sampling: same seed, same text; another seed, another text; the statistics line is on its
+	 * own line of stderr and stdout ends with a newline */
+	char *first = NULL;
+	for (int i = 0; i < 3; i++) {
+		run_yopo(&r, tmp, (const char *const[]){"generate", "-m", model, "-n", "60",
+			 "--temperature", "1", "--top-k", "40", "--top-p", "0.95", "--seed",
+			 i == 2 ? "8" : "7", NULL});
+		ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+		ck_assert(r.n_out > 0 && r.out[r.n_out - 1] == '\n');
+		ck_assert_msg(!strncmp(r.err, "yopo generate: ", 15), "stderr: %s", r.err);
+		if (i == 0)
+			first = strdup(r.out);
+		else if (i == 1)
+			ck_assert_str_eq(r.out, first);
+		else
+			ck_assert_str_ne(r.out, first);
+		run_free(&r);
+	}
+	free(first);
 	testutil_tmpdir_free(tmp);
 }
 END_TEST
@@ -1824,8 +2070,10 @@ int main(void)
 	tcase_add_test(tc, test_policy_shapes);
 	tcase_add_loop_test(tc, test_prune, 0, N_PRUNE);
 	tcase_add_test(tc, test_prune_weights);
+	tcase_add_test(tc, test_prune_extras);
 	tcase_add_test(tc, test_prune_force);
 	tcase_add_test(tc, test_compare);
+	tcase_add_test(tc, test_compare_nm);
 	tcase_add_test(tc, test_demo);
 	tcase_add_test(tc, test_real_generate);
 	tcase_add_loop_test(tc, test_real_eval, 0, 2);

@@ -50,7 +50,7 @@ START_TEST(test_stream)
 	ck_assert_int_eq(synth_write(dir, &spec), SYNTH_OK);
 	struct sink s = {.len = 0};
 	struct generate_result r;
-	ck_assert_msg(stream_generate(&r, dir, "Max", 6, collect, &s, err, sizeof err) == STREAM_OK,
+	ck_assert_msg(stream_generate(&r, dir, "Max", 6, NULL, collect, &s, err, sizeof err) == STREAM_OK,
 		      "%s", err);
 	/* independently: the same greedy tokens, decoded at once */
 	struct model *m = NULL;
@@ -75,16 +75,16 @@ START_TEST(test_stream)
 	char long_prompt[64];
 	memset(long_prompt, 'a', 40);
 	long_prompt[40] = '\0';
-	ck_assert_int_eq(stream_generate(&r, dir, long_prompt, 4, collect, &s, err, sizeof err),
+	ck_assert_int_eq(stream_generate(&r, dir, long_prompt, 4, NULL, collect, &s, err, sizeof err),
 			 STREAM_ERR_PROMPT);
 	ck_assert_msg(strstr(err, "context is 32"), "%s", err);
 	struct sink z = {.len = 0};
 	/* a failing sink is a write error with its errno, not a decoding failure (issue 13, 9) */
-	ck_assert_int_eq(stream_generate(&r, dir, "Max", 6, refuse, &z, err, sizeof err),
+	ck_assert_int_eq(stream_generate(&r, dir, "Max", 6, NULL, refuse, &z, err, sizeof err),
 			 STREAM_ERR_OUTPUT);
 	ck_assert_msg(strstr(err, "cannot write") && strstr(err, strerror(ENOSPC)), "%s", err);
 	testutil_path_join(long_prompt, sizeof long_prompt, tmp, "absent");
-	ck_assert_int_eq(stream_generate(&r, long_prompt, "", 4, collect, &s, err, sizeof err),
+	ck_assert_int_eq(stream_generate(&r, long_prompt, "", 4, NULL, collect, &s, err, sizeof err),
 			 STREAM_ERR_MODEL);
 	tokenizer_free(tok);
 	model_close(m);
