@@ -112,7 +112,7 @@ static int measure_one(struct report_row *r, const struct job *j, const struct m
 		       const struct tokenizer *tok, char *err, size_t errlen)
 {
 	const struct compare_opts *o = j->o;
-	if (measure_model(&r->m, m, tok, j->ids, j->n_ids, (int)o->seq_len, (size_t)o->max_windows,
+	if (measure_model(&r->m, m, tok, NULL, j->ids, j->n_ids, (int)o->seq_len, (size_t)o->max_windows,
 			  o->sample_tokens, NULL, NULL, err, errlen))
 		return err_prefix(err, errlen, COMPARE_ERR_RUN, "%s: evaluation failed", m->dir);
 	return COMPARE_OK;

@@ -159,6 +159,37 @@ static void make_model(char *model, size_t cap, const char *dir, const char *nam
 	make_model_ffn(model, cap, dir, name, 24);
 }
 
+/* The tiny model with another vocabulary size (300). */
+static void make_model_vocab(char *model, size_t cap, const char *dir, const char *name)
+{
+	testutil_path_join(model, cap, dir, name);
+	struct synth_spec spec;
+	tiny_spec(&spec);
+	spec.vocab = 300;
+	ck_assert_int_eq(synth_write(model, &spec), SYNTH_OK);
+}
+
+/* The tiny model whose tokenizer merges "a t" into token 257: same vocabulary, other ids. */
+static void make_model_merge(char *model, size_t cap, const char *dir, const char *name)
+{
+	make_model(model, cap, dir, name);
+	char path[1024];
+	testutil_path_join(path, sizeof path, model, "tokenizer.json");
+	size_t len;
+	char *text = testutil_file_read(path, &len);
+	cJSON *root = cJSON_Parse(text);
+	free(text);
+	cJSON *bpe = cJSON_GetObjectItem(root, "model");
+	ck_assert_ptr_nonnull(bpe);
+	cJSON_AddNumberToObject(cJSON_GetObjectItem(bpe, "vocab"), "at", 257);
+	cJSON_AddItemToArray(cJSON_GetObjectItem(bpe, "merges"), cJSON_CreateString("a t"));
+	char *out = cJSON_Print(root);
+	ck_assert_int_eq(unlink(path), 0);
+	testutil_file_write(path, out, strlen(out));
+	free(out);
+	cJSON_Delete(root);
+}
+
 /* Trains a small policy (ratio 0.3, 2 episodes; arch mlp or prunenet) on model into path. */
 static void train_policy(const char *tmp, const char *model, const char *path, const char *arch)
 {
@@ -560,8 +591,9 @@ END_TEST
 /* Placeholders in args: "@M" the model dir, "@T" the text, "@E" an empty file, "@D" an empty
  * directory, "@N" a missing file, "@O" an output path that does not exist yet, "@Q" a path under
  * a missing directory, "@F" a non-empty directory, "@P" a policy trained on @M (made only when
- * used), "@W" a model of another FFN width (32; made only when used), "@MW" and "@MC" the model's
- * model.safetensors and config.json. */
+ * used), "@W" a model of another FFN width (32; made only when used), "@V" one of another
+ * vocabulary (300), "@K" one whose tokenizer merges "a t" (both made only when used), "@MW" and
+ * "@MC" the model's model.safetensors and config.json. */
 struct bad_args {
 	const char *args[14];
 	int code;
@@ -583,6 +615,10 @@ static const struct bad_args bad_args[] = {
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "-1"}, 2, {"--max-windows"}},
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "2x"}, 2, {"--max-windows", "2x"}},
 	{{"eval", "--model", "@M"}, 2, {"--text"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--reference", "@V"}, 1, {"vocabulary", "300"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--reference", "@K"}, 1, {"tokenizer", "merge"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--reference", "@N"}, 1, {"--reference", "missing.txt"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--reference"}, 2, {"--reference"}},
 	{{"eval", "--text", "@T"}, 2, {"--model"}},
 	{{"generate", "--model", "@M", "--max-tokens", "0"}, 2, {"--max-tokens", "range"}},
 	{{"generate", "--model", "@M", "--max-tokens", "-3"}, 2, {"--max-tokens", "range"}},
@@ -749,6 +785,11 @@ START_TEST(test_bad_args)
 	testutil_path_join(wide, sizeof wide, tmp, "wide");
 	if (uses(b, "@W"))
 		make_model_ffn(wide, sizeof wide, tmp, "wide", 32);
+	char vocab[1024] = "", merge[1024] = "";
+	if (uses(b, "@V"))
+		make_model_vocab(vocab, sizeof vocab, tmp, "vocab");
+	if (uses(b, "@K"))
+		make_model_merge(merge, sizeof merge, tmp, "merge");
 
 	const char *args[16];
 	int n = 0;
@@ -765,6 +806,8 @@ START_TEST(test_bad_args)
 			  : !strcmp(a, "@F") ? full
 			  : !strcmp(a, "@P") ? policy
 			  : !strcmp(a, "@W") ? wide
+			  : !strcmp(a, "@V") ? vocab
+			  : !strcmp(a, "@K") ? merge
 			  : !strcmp(a, "@MW") ? mw
 			  : !strcmp(a, "@MC") ? mc
 					     : a;
@@ -839,6 +882,22 @@ START_TEST(test_good_model)
 	ck_assert_double_eq(num(j, "bytes"), (double)sb.st_size);
 	ck_assert_double_eq_tol(num(j, "perplexity"), exp(num(j, "nll")), 1e-6 * num(j, "perplexity"));
 	ck_assert(num(j, "nll") > 0 && num(j, "tokens_per_s") > 0 && num(j, "peak_rss_bytes") > 0);
+	double ppl = num(j, "perplexity");
+	cJSON_Delete(j);
+	run_free(&r);
+
+	/* Against itself: KL 0 everywhere, every top-1 agrees, the perplexity unchanged. */
+	run_yopo(&r, tmp, (const char *const[]){"eval", "--model", model, "--reference", model, "--text",
+						text, "--json", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	j = cJSON_Parse(r.out);
+	ck_assert_msg(cJSON_IsObject(j), "stdout: %s", r.out);
+	ck_assert_double_eq_tol(num(j, "kl_mean"), 0, 1e-9);
+	ck_assert_double_eq_tol(num(j, "kl_median"), 0, 1e-9);
+	ck_assert_double_eq_tol(num(j, "kl_p99"), 0, 1e-9);
+	ck_assert_double_eq(num(j, "top1_agreement"), 1);
+	ck_assert_double_eq_tol(num(j, "perplexity"), ppl, 1e-9 * ppl);
+	ck_assert_double_eq_tol(num(j, "reference_perplexity"), ppl, 1e-9 * ppl);
 	cJSON_Delete(j);
 	run_free(&r);
 
@@ -1160,6 +1219,19 @@ START_TEST(test_prune)
 	cJSON *j = parse_eval_json(&r);
 	ck_assert_double_eq(num(j, "ffn_params"), 2 * 3 * c->width * 16);
 	ck_assert(num(j, "perplexity") > 1);
+	double ppl = num(j, "perplexity");
+	cJSON_Delete(j);
+	run_free(&r);
+	/* closeness to the dense model: some divergence, the pruned model's own perplexity */
+	run_yopo(&r, tmp, (const char *const[]){"eval", "--model", out, "--reference", model, "--text",
+						text, "--json", NULL});
+	ck_assert_msg(r.code == 0, "eval --reference: exit %d, stderr: %s", r.code, r.err);
+	j = cJSON_Parse(r.out);
+	ck_assert_msg(cJSON_IsObject(j), "stdout: %s", r.out);
+	ck_assert_msg(num(j, "kl_mean") > 1e-6 && num(j, "kl_p99") >= num(j, "kl_median"),
+		      "stdout: %s", r.out);
+	ck_assert(num(j, "top1_agreement") >= 0 && num(j, "top1_agreement") <= 1);
+	ck_assert_double_eq_tol(num(j, "perplexity"), ppl, 1e-9 * ppl);
 	cJSON_Delete(j);
 	run_free(&r);
 	run_yopo(&r, tmp, (const char *const[]){"generate", "--model", out, "--max-tokens", "4", NULL});

@@ -47,7 +47,7 @@ static double ppl_of(const char *dir)
 {
 	struct measure_text_result r;
 	char err[ERR_MAX];
-	ck_assert_msg(measure_text(&r, dir, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(measure_text(&r, dir, NULL, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
 	return r.m.eval.perplexity;
 }
 
@@ -159,15 +159,40 @@ START_TEST(test_failures)
 	ck_assert(!testutil_path_exists(out));
 	/* measure_text: each failure its own status */
 	struct measure_text_result mr;
-	ck_assert_int_eq(measure_text(&mr, model, text, 513, 1, NULL, NULL, err, sizeof err),
+	ck_assert_int_eq(measure_text(&mr, model, NULL, text, 513, 1, NULL, NULL, err, sizeof err),
 			 MEASURE_ERR_ARG);
 	ck_assert_msg(strstr(err, "context (512)"), "%s", err);
-	ck_assert_int_eq(measure_text(&mr, model, missing, 0, 1, NULL, NULL, err, sizeof err),
+	ck_assert_int_eq(measure_text(&mr, model, NULL, missing, 0, 1, NULL, NULL, err, sizeof err),
 			 MEASURE_ERR_INPUT);
 	ck_assert_msg(strstr(err, "missing.txt"), "%s", err);
+	char other[PATH_MAX];
+	snprintf(other, sizeof other, "%s/models/tinystories-instruct-3m", testutil_shared());
+	ck_assert_int_eq(measure_text(&mr, model, other, text, 0, 1, NULL, NULL, err, sizeof err),
+			 MEASURE_ERR_REF);
+	ck_assert_msg(strstr(err, "vocabulary") && strstr(err, "14019") && strstr(err, "512"), "%s", err);
 	free(missing);
 	free(out);
 	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* measure_text against a reference: the model against itself is at KL 0 with full agreement and
+ * its own perplexity; with 2 windows of 512 tokens, 2 x 511 predicted tokens. */
+START_TEST(test_reference_self)
+{
+	setup_paths();
+	char err[ERR_MAX];
+	struct measure_text_result a, b;
+	ck_assert_msg(measure_text(&a, model, NULL, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(measure_text(&b, model, model, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert(!a.m.has_kl && b.m.has_kl);
+	ck_assert_double_eq_tol(b.m.kl.mean, 0, 1e-12);
+	ck_assert_double_eq_tol(b.m.kl.p99, 0, 1e-12);
+	ck_assert_double_eq(b.m.kl.top1, 1);
+	ck_assert_uint_eq(b.m.kl.tokens, 2 * 511);
+	ck_assert_uint_eq(b.m.eval.tokens, a.m.eval.tokens);
+	ck_assert_double_eq_tol(b.m.eval.perplexity, a.m.eval.perplexity, 1e-9);
+	ck_assert_double_eq_tol(b.m.kl.ppl_ref, a.m.eval.perplexity, 1e-9);
 }
 END_TEST
 
@@ -211,6 +236,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_matrix);
 	tcase_add_test(tc, test_failures);
+	tcase_add_test(tc, test_reference_self);
 	tcase_add_test(tc, test_kseval);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);
