@@ -64,8 +64,10 @@ int cmd_prune(int argc, char **argv)
 		 "count per layer (layers zero-padded to the widest)", NULL, false},
 		{"norm", 0, OPT_LONG, &norm, 1, 2, "P",
 		 "magnitude rows: 1 or 2 (default 1)", NULL, false},
+		{"probe-tokens", 0, OPT_LONG, &o.select.probe_tokens, 2, 1L << 24, "N",
+		 "method probe: tokens sampled from the model itself (default 2048)", NULL, false},
 		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
-		 "seed of random selections (default 0)", NULL, false},
+		 "seed of random selections and of probe sampling (default 0)", NULL, false},
 		{"force", 0, OPT_FLAG, &force, 0, 0, NULL,
 		 "replace a non-empty --out once the new one is complete", NULL, false},
 	};
