@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -746,6 +747,26 @@ static const struct bad_args bad_args[] = {
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--calib", "@E", "--out",
 	  "@O"}, 1, {"empty.txt"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random"}, 2, {"--out"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--out", "@F"},
+	 1, {"already exists", "--force"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--resume", "--out", "@F"},
+	 1, {"--resume", "results.json"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--force", "--out", "@M"},
+	 1, {"--out", "input"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--force", "--out", "@MW"},
+	 1, {"--out", "input"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--out", "@T"},
+	 1, {"--out", "input"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--seeds", "0", "--out",
+	  "@O"}, 2, {"--seeds", "range"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--seeds", "2x", "--out",
+	  "@O"}, 2, {"--seeds", "2x"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "probe", "--probe-tokens", "1",
+	  "--out", "@O"}, 2, {"--probe-tokens", "range"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda,random", "--out", "@O"},
+	 2, {"--calib"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "probe", "--probe-tokens", "0",
+	  "--out", "@O"}, 2, {"--probe-tokens", "range"}},
 };
 enum { N_BAD_ARGS = sizeof bad_args / sizeof bad_args[0] };
 
@@ -1345,46 +1366,56 @@ START_TEST(test_compare)
 	testutil_path_join(text, sizeof text, tmp, "text.txt");
 	testutil_path_join(out, sizeof out, tmp, "report");
 	const char *const args[] = {"compare", "--model", model, "--text", text, "--ratios", "0.25",
-				    "--methods", "random,magnitude", "--max-windows", "2", "--out", out,
-				    NULL};
+				    "--methods", "random,magnitude", "--seeds", "2", "--max-windows", "2",
+				    "--out", out, NULL};
 	struct run r;
 	run_yopo(&r, tmp, args);
 	ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
 	ck_assert_msg(strstr(r.out, "report.md") != NULL, "stdout: %s", r.out);
+	ck_assert_msg(strstr(r.err, "ETA") != NULL, "stderr: %s", r.err);
 	run_free(&r);
 	static const char *const files[] = {"report.md", "results.csv", "results.json",
-					    "models/random-rows-0.25/config.json",
+					    "models/random-rows-0.25-s0/config.json",
+					    "models/random-rows-0.25-s1/config.json",
 					    "models/magnitude-rows-0.25/config.json"};
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		testutil_path_join(path, sizeof path, out, files[i]);
 		ck_assert_msg(testutil_path_exists(path), "no %s", path);
 	}
 	size_t len;
 	testutil_path_join(path, sizeof path, out, "results.csv");
 	char *csv = testutil_file_read(path, &len);
-	ck_assert_msg(count_lines(csv) == 4 && !strncmp(csv, "method,", 7), "results.csv: %s", csv);
+	ck_assert_msg(count_lines(csv) == 5 && !strncmp(csv, "method,", 7), "results.csv: %s", csv);
 	free(csv);
+	testutil_path_join(path, sizeof path, out, "report.md");
+	char *md = testutil_file_read(path, &len);
+	ck_assert_msg(strstr(md, "| command | `yopo compare --model ") && strstr(md, "## Verdict") &&
+		      strstr(md, "| random | rows | 0.25 | 2 |"), "report.md: %s", md);
+	free(md);
 
 	testutil_path_join(path, sizeof path, out, "results.json");
 	cJSON *root = parse_json_file(path);
 	ck_assert_str_eq(item_str(root, "model"), model);
+	ck_assert_double_eq(item_num(root, "seeds"), 2);
 	const cJSON *res = item(root, "results");
-	ck_assert_int_eq(cJSON_GetArraySize(res), 3);
+	ck_assert_int_eq(cJSON_GetArraySize(res), 4);
 	static const struct {
 		const char *method, *granularity;
 		double ratio, ffn_params;
 	} want[] = {{"dense", "dense", 0, 2304}, {"random", "rows", 0.25, 1728},
-		    {"magnitude", "rows", 0.25, 1728}};
-	for (int i = 0; i < 3; i++) {
+		    {"random", "rows", 0.25, 1728}, {"magnitude", "rows", 0.25, 1728}};
+	for (int i = 0; i < 4; i++) {
 		const cJSON *o = cJSON_GetArrayItem(res, i);
 		ck_assert_str_eq(item_str(o, "method"), want[i].method);
 		ck_assert_str_eq(item_str(o, "granularity"), want[i].granularity);
 		ck_assert_double_eq(item_num(o, "ratio"), want[i].ratio);
 		ck_assert_double_eq(item_num(o, "ffn_params"), want[i].ffn_params);
 		ck_assert(item_num(o, "perplexity") > 1);
-		double ks = item_num(o, "mean_ks");
+		double ks = item_num(o, "mean_ks"), kl = item_num(o, "kl_mean");
 		ck_assert_msg(i ? ks >= 0 && ks <= 1 : ks == 0, "%s mean_ks %g", want[i].method, ks);
+		ck_assert_msg(i ? kl > 0 : kl == 0, "%s kl_mean %g", want[i].method, kl);
 	}
+	ck_assert_double_eq(item_num(cJSON_GetArrayItem(res, 2), "seed"), 1);
 	cJSON_Delete(root);
 
 	char *before = tree_snapshot(tmp);
@@ -1392,8 +1423,34 @@ START_TEST(test_compare)
 	run_yopo(&r, tmp, args);
 	assert_one_line_failure(&r, "compare", 1, expect, 2, "second compare into the same --out");
 	assert_same_tree(before, tmp, "second compare into the same --out");
-	free(before);
 	run_free(&r);
+	/* a concurrent run holds OUT.lock: the second fails at once and touches nothing */
+	char lockp[1100];
+	snprintf(lockp, sizeof lockp, "%s.lock", out);
+	int fd = open(lockp, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	const char *forced[MAX_ARGS];
+	int n = 0;
+	for (; args[n]; n++)
+		forced[n] = args[n];
+	forced[n++] = "--force";
+	forced[n] = NULL;
+	static const char *const expect_lock[] = {"another yopo run", "lock"};
+	char *locked = tree_snapshot(tmp);
+	run_yopo(&r, tmp, forced);
+	assert_one_line_failure(&r, "compare", 1, expect_lock, 2, "compare while OUT.lock is held");
+	assert_same_tree(locked, tmp, "compare while OUT.lock is held");
+	run_free(&r);
+	free(locked);
+	close(fd);
+	unlink(lockp);
+	/* --resume: every item is already there */
+	forced[n - 1] = "--resume";
+	run_yopo(&r, tmp, forced);
+	ck_assert_msg(r.code == 0 && strstr(r.err, "4 items taken"), "exit %d, stderr: %s", r.code, r.err);
+	run_free(&r);
+	free(before);
 	testutil_tmpdir_free(tmp);
 }
 END_TEST
