@@ -1167,7 +1167,7 @@ struct prune_case {
 
 static const struct prune_case prune_cases[] = {
 	{"policy", "rows", 18}, {"random", "rows", 18}, {"magnitude", "rows", 18},
-	{"wanda", "rows", 18},  {"ken", "weights", 24},
+	{"wanda", "rows", 18},  {"ken", "weights", 24}, {"probe", "rows", 18},
 };
 enum { N_PRUNE = sizeof prune_cases / sizeof prune_cases[0] };
 
