@@ -44,6 +44,21 @@ static void command_line(char *buf, size_t cap, int argc, char **argv)
 	}
 }
 
+/* Notes (skipped methods, resumed items, no plot) on stderr, the report's path on stdout. */
+static void print_result(const struct compare_result *res, const char *out)
+{
+	for (const char *p = res->notes; *p;) {
+		size_t n = strcspn(p, "\n");
+		fprintf(stderr, "yopo compare: %.*s\n", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+	if (res->reused)
+		fprintf(stderr, "yopo compare: %d items taken from the resumed report\n", res->reused);
+	if (!res->plotted)
+		fprintf(stderr, "yopo compare: gnuplot failed or is not installed; no plot drawn\n");
+	printf("report: %s/report.md\n", out);
+}
+
 int cmd_compare(int argc, char **argv)
 {
 	struct compare_opts o = {.sample_tokens = 24};
@@ -133,16 +148,7 @@ int cmd_compare(int argc, char **argv)
 		cli_error("compare", "%s", err);
 		return cli_exit(rc, COMPARE_ERR_USAGE);
 	}
-	for (const char *p = res.notes; *p;) {
-		size_t n = strcspn(p, "\n");
-		fprintf(stderr, "yopo compare: %.*s\n", (int)n, p);
-		p += n + (p[n] == '\n');
-	}
-	if (res.reused)
-		fprintf(stderr, "yopo compare: %d items taken from the resumed report\n", res.reused);
-	if (!res.plotted)
-		fprintf(stderr, "yopo compare: gnuplot failed or is not installed; no plot drawn\n");
-	printf("report: %s/report.md\n", o.out);
+	print_result(&res, o.out);
 	compare_result_free(&res);
 	return 0;
 }
