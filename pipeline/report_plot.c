@@ -150,14 +150,19 @@ static void write_gp(FILE *f, const struct report *r, const struct report_stat *
 		klmax > 0 ? klmax * 1.15 : 1);
 	plot_series(f, st, n, "1:4:5", "yerrorlines");
 	fprintf(f, "0 with lines lw 2 dt 3 lc rgb 'black' title 'dense (0)'\n");
+	/* parameters in thousands, millions or billions: readable tick labels */
+	double scale = p0 >= 1e9 ? 1e9 : p0 >= 1e6 ? 1e6 : 1e3;
+	const char *unit = p0 >= 1e9 ? "billions" : p0 >= 1e6 ? "millions" : "thousands";
+	char cols[64];
+	snprintf(cols, sizeof cols, "($6/%g):2", scale);
 	fprintf(f, "set title 'perplexity against parameters (nonzero)'\nset logscale y\n"
-		   "set yrange [%g:%g]\nset xrange [%g:%g]\nset xlabel 'parameters'\n"
-		   "set ylabel 'perplexity (log scale)'\nset format x '%%.0s%%c'\nset key top right\n",
-		lo, hi, (n ? pmin : p0) * 0.97, p0 * 1.02);
+		   "set yrange [%g:%g]\nset xrange [%g:%g]\nset xlabel 'parameters (%s)'\n"
+		   "set ylabel 'perplexity (log scale)'\nset format x '%%g'\nset key top right\n",
+		lo, hi, (n ? pmin : p0) * 0.97 / scale, p0 * 1.02 / scale, unit);
 	log_tics(f, lo, hi);
-	plot_series(f, st, n, "6:2", "linespoints");
-	fprintf(f, "'plot.dat' index 0 using 6:2 with points pt 5 ps 2 lc rgb 'black' title 'dense'\n"
-		   "unset multiplot\n");
+	plot_series(f, st, n, cols, "linespoints");
+	fprintf(f, "'plot.dat' index 0 using %s with points pt 5 ps 2 lc rgb 'black' title 'dense'\n"
+		   "unset multiplot\n", cols);
 }
 
 /* Writes dir/name from fn's output, atomically. */
