@@ -153,12 +153,14 @@ static int prepare(struct job *j, char *err, size_t errlen)
 		return COMPARE_ERR_INPUT;
 	fill_settings(j);
 	if (j->dir.in_place &&
-	    (rc = report_read_rows(&j->old, &j->n_old, j->dir.out, &j->rep.s, err, errlen)))
+	    (rc = report_read_rows(&j->old, &j->n_old, &j->rep.s.calib_tokens, j->dir.out, &j->rep.s,
+				   err, errlen)))
 		return rc == REPORT_ERR_NOMEM ? COMPARE_ERR_NOMEM : COMPARE_ERR_OUT;
 	if ((rc = compare_dir_create(&j->dir, o, err, errlen)))
 		return rc;
 	/* an adopted sibling of a dead run: its results must match too, else start afresh */
-	if (j->dir.adopted && report_read_rows(&j->old, &j->n_old, j->dir.work, &j->rep.s, err, errlen))
+	if (j->dir.adopted && report_read_rows(&j->old, &j->n_old, &j->rep.s.calib_tokens, j->dir.work,
+					       &j->rep.s, err, errlen))
 		return err_prefix(err, errlen, COMPARE_ERR_OUT, "--resume: %s", j->dir.work);
 	return COMPARE_OK;
 }

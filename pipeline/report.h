@@ -109,8 +109,9 @@ int report_write_all(const char *dir, const struct report *r, bool plotted, char
 /* Reads dir/results.json for --resume: REPORT_ERR_IO when it is absent or unreadable,
  * REPORT_ERR_FORMAT when it is not a compare report (or names an unknown method),
  * REPORT_ERR_MISMATCH (reason naming the setting) when its settings differ from want's. Else
- * *rows (caller frees) receives its *n rows, methods mapped to registered names. */
-int report_read_rows(struct report_row **rows, int *n, const char *dir,
+ * *rows (caller frees) receives its *n rows, methods mapped to registered names, and
+ * *calib_tokens (may be NULL) the calibration tokens it records. */
+int report_read_rows(struct report_row **rows, int *n, size_t *calib_tokens, const char *dir,
 		     const struct report_settings *want, char *err, size_t errlen);
 
 #endif

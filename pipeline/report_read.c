@@ -105,7 +105,7 @@ static int read_row(struct report_row *w, const struct cJSON *o)
 	return 0;
 }
 
-int report_read_rows(struct report_row **rows, int *n, const char *dir,
+int report_read_rows(struct report_row **rows, int *n, size_t *calib_tokens, const char *dir,
 		     const struct report_settings *want, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
@@ -137,6 +137,8 @@ int report_read_rows(struct report_row **rows, int *n, const char *dir,
 		}
 	*rows = v;
 	*n = count;
+	if (calib_tokens)
+		*calib_tokens = (size_t)num_or(root, "calib_tokens", 0);
 	v = NULL;
 	rc = REPORT_OK;
 out:

@@ -223,11 +223,14 @@ START_TEST(test_read_back)
 {
 	char *tmp = testutil_tmpdir_new("report"), err[ERR_MAX], p[PATH_MAX];
 	struct report r = sample_report();
+	r.s.calib_tokens = 4242;
 	ck_assert_int_eq(report_write_all(tmp, &r, false, err, sizeof err), REPORT_OK);
 	struct report_row *back = NULL;
 	int n = 0;
-	ck_assert_msg(report_read_rows(&back, &n, tmp, &r.s, err, sizeof err) == REPORT_OK, "%s", err);
+	size_t ct = 0;
+	ck_assert_msg(report_read_rows(&back, &n, &ct, tmp, &r.s, err, sizeof err) == REPORT_OK, "%s", err);
 	ck_assert_int_eq(n, N_ROWS);
+	ck_assert_uint_eq(ct, 4242);
 	for (int i = 0; i < n; i++) {
 		ck_assert_str_eq(back[i].method, rows[i].method);
 		ck_assert_int_eq(back[i].g, rows[i].g);
@@ -244,17 +247,17 @@ START_TEST(test_read_back)
 	free(back);
 	struct report_settings other = r.s;
 	other.seq_len = 16;
-	ck_assert_int_eq(report_read_rows(&back, &n, tmp, &other, err, sizeof err), REPORT_ERR_MISMATCH);
+	ck_assert_int_eq(report_read_rows(&back, &n, NULL, tmp, &other, err, sizeof err), REPORT_ERR_MISMATCH);
 	ck_assert_msg(strstr(err, "seq_len 32") && strstr(err, "16"), "%s", err);
 	other = r.s;
 	other.policy_sha256 = "abc";
-	ck_assert_int_eq(report_read_rows(&back, &n, tmp, &other, err, sizeof err), REPORT_ERR_MISMATCH);
+	ck_assert_int_eq(report_read_rows(&back, &n, NULL, tmp, &other, err, sizeof err), REPORT_ERR_MISMATCH);
 	ck_assert_msg(strstr(err, "policy_sha256"), "%s", err);
 	testutil_path_join(p, sizeof p, tmp, "results.json");
 	ck_assert_int_eq(unlink(p), 0);
-	ck_assert_int_eq(report_read_rows(&back, &n, tmp, &r.s, err, sizeof err), REPORT_ERR_IO);
+	ck_assert_int_eq(report_read_rows(&back, &n, NULL, tmp, &r.s, err, sizeof err), REPORT_ERR_IO);
 	testutil_file_write(p, "{\"results\": 3}", 14);
-	ck_assert_int_eq(report_read_rows(&back, &n, tmp, &r.s, err, sizeof err), REPORT_ERR_FORMAT);
+	ck_assert_int_eq(report_read_rows(&back, &n, NULL, tmp, &r.s, err, sizeof err), REPORT_ERR_FORMAT);
 	ck_assert_msg(strstr(err, "not a yopo compare report"), "%s", err);
 	testutil_tmpdir_free(tmp);
 }
