@@ -1,22 +1,64 @@
 /* yopo compare: every method at every ratio against the dense model (pipeline/compare.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "compare.h"
 #include "err.h"
 #include "scorer.h"
 
-static void progress_bar(void *ctx, int done, int total, const char *what)
+/* Progress: elapsed time and an ETA from the items run so far in this process. */
+struct progress {
+	double t0;
+	int first; /* done at the first call (items resumed from the report before it) */
+};
+
+static void progress_line(void *ctx, int done, int total, const char *what)
 {
-	(void)ctx;
+	struct progress *p = ctx;
 	if (opt_quiet())
 		return;
-	int w = 30, fill = total ? done * w / total : w;
-	fprintf(stderr, "yopo compare: [");
-	for (int i = 0; i < w; i++)
-		fputc(i < fill ? '#' : '.', stderr);
-	fprintf(stderr, "] %d/%d %s\n", done, total, what);
+	double now = util_now();
+	if (p->first < 0) {
+		p->first = done;
+		p->t0 = now;
+	}
+	char el[32], eta[32] = "?";
+	util_format_duration(el, sizeof el, now - p->t0);
+	if (done > p->first)
+		util_format_duration(eta, sizeof eta,
+				     (now - p->t0) / (done - p->first) * (total - done));
+	fprintf(stderr, "yopo compare: [%d/%d] %s (elapsed %s, ETA %s)\n", done, total, what, el, eta);
+}
+
+/* The command line as typed, for the report (display only, never run): arguments with
+ * characters outside [A-Za-z0-9_./,:=+-] in single quotes. */
+static void command_line(char *buf, size_t cap, int argc, char **argv)
+{
+	size_t n = (size_t)snprintf(buf, cap, "yopo");
+	for (int i = 0; i < argc && n < cap; i++) {
+		const char *a = argv[i];
+		bool plain = *a && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					     "0123456789_./,:=+-") == strlen(a);
+		n += (size_t)snprintf(buf + n, cap - n, plain ? " %s" : " '%s'", a);
+	}
+}
+
+/* Notes (skipped methods, resumed items, no plot) on stderr, the report's path on stdout. */
+static void print_result(const struct compare_result *res, const char *out)
+{
+	for (const char *p = res->notes; *p;) {
+		size_t n = strcspn(p, "\n");
+		fprintf(stderr, "yopo compare: %.*s\n", (int)n, p);
+		p += n + (p[n] == '\n');
+	}
+	if (res->reused)
+		fprintf(stderr, "yopo compare: %d items taken from the resumed report\n", res->reused);
+	if (!res->plotted)
+		fprintf(stderr, "yopo compare: gnuplot failed or is not installed; no plot drawn\n");
+	printf("report: %s/report.md\n", out);
 }
 
 int cmd_compare(int argc, char **argv)
@@ -24,8 +66,9 @@ int cmd_compare(int argc, char **argv)
 	struct compare_opts o = {.sample_tokens = 24};
 	struct opt_doubles ratios = {.n = 0};
 	struct opt_strings methods = {.n = 0};
-	int weights = 0, force = 0;
+	int weights = 0, force = 0, resume = 0, no_keep = 0;
 	struct opt_strings nm = {.n = 0};
+	long seeds = 3;
 	unsigned long long seed = 0;
 	const struct opt opts[] = {
 		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
@@ -36,7 +79,8 @@ int cmd_compare(int argc, char **argv)
 		{"ratios", 0, OPT_RATIOS, &ratios, 0, 0, "LIST",
 		 "fractions of FFN rows/weights removed (default 0.1,0.2,0.3)", NULL, false},
 		{"methods", 0, OPT_STRINGS, &methods, 0, 0, "LIST",
-		 "methods to run (default: every registered one)", NULL, false},
+		 "methods to run (default: every registered one; those whose inputs\n"
+		 "are not given, e.g. wanda without --calib, are skipped with a note)", NULL, false},
 		{"policy", 0, OPT_STRING, &o.policy, 0, 0, "FILE",
 		 "policy checkpoint (method policy)", NULL, false},
 		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE",
@@ -55,17 +99,31 @@ int cmd_compare(int argc, char **argv)
 		 "also run magnitude and wanda at these N:M granularities (2:4, 4:8;\n"
 		 "once each: the pattern fixes the ratio at 1 - N/M)", NULL, false},
 		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
-		 "seed of the random method (default 0)", NULL, false},
+		 "first seed of the random method and seed of the probe tokens (default 0)", NULL, false},
+		{"seeds", 0, OPT_LONG, &seeds, 1, 100, "N",
+		 "runs of each stochastic method (random): seeds S..S+N-1; report.md\n"
+		 "shows mean +- sd (default 3)", NULL, false},
+		{"probe-tokens", 0, OPT_LONG, &o.probe_tokens, 2, 1L << 24, "N",
+		 "method probe: tokens sampled from the model itself (default 2048)", NULL, false},
 		{"force", 0, OPT_FLAG, &force, 0, 0, NULL,
-		 "write into a non-empty REPORT_DIR (replacing what yopo wrote there)", NULL, false},
+		 "replace an existing non-empty --out (once the new report is complete)", NULL, false},
+		{"resume", 0, OPT_FLAG, &resume, 0, 0, NULL,
+		 "continue the report in --out (or the one a killed run left beside it),\n"
+		 "skipping items already there; the settings must be the same", NULL, false},
+		{"no-keep-models", 0, OPT_FLAG, &no_keep, 0, 0, NULL,
+		 "delete each pruned checkpoint once measured (default: keep under\n"
+		 "OUT/models/)", NULL, false},
 	};
 	const struct opt_cmd c = {"compare",
 		"Prunes the model with every method at every ratio, evaluates each result and the dense\n"
-		"model on the same text, and writes OUT/report.md, results.csv, results.json,\n"
-		"perplexity.svg (gnuplot) and the pruned checkpoints under OUT/models/.\n"
-		"Methods run at their natural granularity: rows (structured) for policy, random,\n"
-		"magnitude and wanda; weights (unstructured) for ken. Zeroed weights save no memory or\n"
-		"time by themselves.",
+		"model on the same windows (perplexity, KL(dense || pruned) per token, top-1\n"
+		"agreement), and writes OUT/report.md (run metadata, a verdict per ratio, mean +- sd\n"
+		"over seeds), results.csv, results.json (every run), plot.png (gnuplot) and the\n"
+		"pruned checkpoints under OUT/models/. Results are saved after every item; the report\n"
+		"is built beside OUT and renamed into place at the end. OUT.lock beside OUT stops a\n"
+		"second compare into the same OUT. Methods run at their natural granularity: rows\n"
+		"(structured) for policy, random, magnitude, wanda and probe; weights (unstructured)\n"
+		"for ken. Zeroed weights save no memory or time by themselves.",
 		opts, (int)(sizeof opts / sizeof opts[0])};
 	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
@@ -73,6 +131,7 @@ int cmd_compare(int argc, char **argv)
 	static const double default_ratios[] = {0.1, 0.2, 0.3};
 	int n_all;
 	const struct scorer *const *all = scorer_all(&n_all);
+	o.skip_unavailable = methods.n == 0;
 	if (!methods.n)
 		for (int i = 0; i < n_all && i < OPT_LIST_MAX; i++)
 			methods.v[methods.n++] = all[i]->name;
@@ -95,15 +154,19 @@ int cmd_compare(int argc, char **argv)
 	o.n_nm = nm.n;
 	o.force = force;
 	o.seed = seed;
-	char err[ERR_MAX];
+	o.seeds = (int)seeds;
+	o.resume = resume;
+	o.drop_models = no_keep;
+	char err[ERR_MAX], cmdline[4096];
+	command_line(cmdline, sizeof cmdline, argc, argv);
+	o.command = cmdline;
 	struct compare_result res;
-	if ((rc = compare_run(&res, &o, progress_bar, NULL, err, sizeof err))) {
+	struct progress prog = {0, -1};
+	if ((rc = compare_run(&res, &o, progress_line, &prog, err, sizeof err))) {
 		cli_error("compare", "%s", err);
 		return cli_exit(rc, COMPARE_ERR_USAGE);
 	}
-	if (!res.plotted)
-		fprintf(stderr, "yopo compare: gnuplot failed or is not installed; no plot drawn\n");
-	printf("report: %s/report.md\n", o.out);
+	print_result(&res, o.out);
 	compare_result_free(&res);
 	return 0;
 }

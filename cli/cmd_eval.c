@@ -40,13 +40,20 @@ static int print_json(const struct measure_text_result *r)
 		  json_add_number(o, "flops_per_token", m->flops) &&
 		  json_add_number(o, "bytes", (double)m->bytes) &&
 		  json_add_number(o, "tokens_per_s", m->eval.tokens_per_s) &&
-		  json_add_number(o, "peak_rss_bytes", (double)r->peak_rss) &&
-		  json_write(stdout, o, false) == 0;
+		  json_add_number(o, "peak_rss_bytes", (double)r->peak_rss);
+	if (ok && m->has_kl)
+		ok = json_add_number(o, "kl_mean", m->kl.mean) &&
+		     json_add_number(o, "kl_median", m->kl.median) &&
+		     json_add_number(o, "kl_p99", m->kl.p99) &&
+		     json_add_number(o, "top1_agreement", m->kl.top1) &&
+		     json_add_number(o, "reference_perplexity", m->kl.ppl_ref);
+	ok = ok && json_write(stdout, o, false) == 0;
 	json_free(o);
 	return ok ? 0 : 1;
 }
 
-static void print_table(const char *model, const char *text, const struct measure_text_result *r)
+static void print_table(const char *model, const char *reference, const char *text,
+			const struct measure_text_result *r)
 {
 	const struct measure *m = &r->m;
 	char a[32], b[32];
@@ -63,11 +70,17 @@ static void print_table(const char *model, const char *text, const struct measur
 	printf("bytes on disk  %s (safetensors)\n", report_group(a, sizeof a, m->bytes));
 	printf("tokens/s       %.1f\n", m->eval.tokens_per_s);
 	printf("peak RSS       %.1f MiB\n", (double)r->peak_rss / (1 << 20));
+	if (!m->has_kl)
+		return;
+	printf("reference      %s (perplexity %.4f)\n", reference, m->kl.ppl_ref);
+	printf("KL(ref||model) mean %.6f, median %.6f, p99 %.6f nats per predicted token\n",
+	       m->kl.mean, m->kl.median, m->kl.p99);
+	printf("top-1 agree    %.4f\n", m->kl.top1);
 }
 
 int cmd_eval(int argc, char **argv)
 {
-	const char *model = NULL, *text = NULL;
+	const char *model = NULL, *text = NULL, *reference = NULL;
 	long seq_len = 0, max_windows = 0;
 	int json = 0;
 	const struct opt opts[] = {
@@ -75,18 +88,26 @@ int cmd_eval(int argc, char **argv)
 		 "Hugging Face checkpoint directory", NULL, true},
 		{"text", 0, OPT_STRING, &text, 0, 0, "FILE",
 		 "UTF-8 text to evaluate on", NULL, true},
+		{"reference", 0, OPT_STRING, &reference, 0, 0, "DIR",
+		 "dense model to compare with: adds KL(reference || model) per predicted\n"
+		 "token (mean, median, p99, nats) and top-1 agreement; same tokenizer and\n"
+		 "vocabulary required", NULL, false},
 		{"seq-len", 0, OPT_LONG, &seq_len, 2, 1 << 24, "N",
 		 "window length (default: max_position_embeddings)", NULL, false},
 		{"max-windows", 0, OPT_LONG, &max_windows, 1, 1L << 40, "N",
 		 "evaluate only the first N windows (default: all)", NULL, false},
 		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
 		 "print one JSON object: perplexity, nll, tokens, windows, params,\n"
-		 "ffn_params, flops_per_token, bytes, tokens_per_s, peak_rss_bytes", NULL, false},
+		 "ffn_params, flops_per_token, bytes, tokens_per_s, peak_rss_bytes; with\n"
+		 "--reference also kl_mean, kl_median, kl_p99, top1_agreement,\n"
+		 "reference_perplexity", NULL, false},
 	};
 	const struct opt_cmd c = {"eval",
 		"Perplexity with the standard protocol: the whole file is tokenized once with BOS at\n"
 		"the start and cut into non-overlapping windows of N tokens; the mean negative\n"
-		"log-likelihood is taken over every predicted position of every window.",
+		"log-likelihood is taken over every predicted position of every window.\n"
+		"With --reference, each window also runs through the dense model, one window of\n"
+		"logits at a time.",
 		opts, (int)(sizeof opts / sizeof opts[0])};
 	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
@@ -94,13 +115,13 @@ int cmd_eval(int argc, char **argv)
 	char err[ERR_MAX];
 	struct progress prog = {util_now(), 0};
 	struct measure_text_result r;
-	if (measure_text(&r, model, text, (int)seq_len, (size_t)max_windows, on_progress, &prog, err,
+	if (measure_text(&r, model, reference, text, (int)seq_len, (size_t)max_windows, on_progress, &prog, err,
 			 sizeof err)) {
 		cli_error("eval", "%s", err);
 		return 1;
 	}
 	if (json)
 		return print_json(&r);
-	print_table(model, text, &r);
+	print_table(model, reference, text, &r);
 	return 0;
 }

@@ -6,19 +6,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "clock.h"
+#include "compare_dir.h"
 #include "err.h"
 #include "file.h"
 #include "scorer.h"
 #include "select.h"
 #include "text.h"
+#include "yopo_version.h"
 
 struct run {
-	const char *method;
+	const struct scorer *s;
 	enum prune_granularity g;
+};
+
+/* One item of the matrix: a run at a ratio (and seed). */
+struct item {
+	const struct run *run;
+	double ratio;
+	uint64_t seed;
 };
 
 /* Everything a compare holds while it runs. */
@@ -32,11 +40,36 @@ struct job {
 	size_t n_ids;
 	struct env *env;
 	struct select_cache cache;
-	bool created;
+	struct compare_dir dir;
+	struct report_row *old; /* rows of the report being resumed */
+	int n_old;
+	char date[32];
+	struct report rep;
+	bool saved; /* the work directory holds results worth resuming */
 };
 
+static int n_seeds(const struct compare_opts *o)
+{
+	return o->seeds > 0 ? o->seeds : 1;
+}
+
+static struct select_opts run_opts(const struct job *j, const struct run *r, uint64_t seed)
+{
+	const struct compare_opts *o = j->o;
+	return (struct select_opts){.method = r->s->name, .policy = o->policy, .calib = o->calib,
+				    .calib_windows = o->calib_windows, .norm_p = 1, .granularity = r->g,
+				    .seed = seed, .probe_tokens = o->probe_tokens};
+}
+
+/* A method skipped for want of its inputs: a note line into res. */
+static void note_skip(struct compare_result *res, const char *why)
+{
+	size_t n = strlen(res->notes);
+	snprintf(res->notes + n, sizeof res->notes - n, "Skipped: %s.\n", why);
+}
+
 /* The (method, granularity) runs, and the usage checks that need no file. */
-static int plan_runs(struct job *j, char *err, size_t errlen)
+static int plan_runs(struct job *j, struct compare_result *res, char *err, size_t errlen)
 {
 	const struct compare_opts *o = j->o;
 	if (o->n_methods < 1 || o->n_methods > COMPARE_LIST_MAX || o->n_ratios < 1 ||
@@ -48,48 +81,69 @@ static int plan_runs(struct job *j, char *err, size_t errlen)
 		if (!s)
 			return err_set(err, errlen, COMPARE_ERR_USAGE, "--methods: '%s' is not one of %s",
 				       o->methods[i], scorer_names());
-		if ((s->needs & SCORER_NEEDS_POLICY) && !o->policy)
-			return err_set(err, errlen, COMPARE_ERR_USAGE, "method %s needs --policy FILE",
-				       s->name);
-		if ((s->needs & SCORER_NEEDS_CALIB) && !o->calib)
-			return err_set(err, errlen, COMPARE_ERR_USAGE, "method %s needs --calib FILE",
-				       s->name);
-		j->runs[j->n_runs++] = (struct run){s->name, s->natural};
+		struct run r = {s, s->natural};
+		struct select_opts so = run_opts(j, &r, o->seed);
+		char why[ERR_MAX];
+		if (select_check_usage(&so, why, sizeof why)) {
+			if (!o->skip_unavailable)
+				return err_set(err, errlen, COMPARE_ERR_USAGE, "%s", why);
+			note_skip(res, why);
+			continue;
+		}
+		j->runs[j->n_runs++] = r;
 	}
-	for (int i = 0; o->weights && i < o->n_methods; i++) {
-		const struct scorer *s = scorer_find(o->methods[i]);
-		if (s->natural == PRUNE_GRANULARITY_ROWS && s->mask_weights)
-			j->runs[j->n_runs++] = (struct run){s->name, PRUNE_GRANULARITY_WEIGHTS};
-	}
+	int n_plain = j->n_runs;
+	for (int i = 0; o->weights && i < n_plain; i++)
+		if (j->runs[i].g == PRUNE_GRANULARITY_ROWS && j->runs[i].s->mask_weights)
+			j->runs[j->n_runs++] = (struct run){j->runs[i].s, PRUNE_GRANULARITY_WEIGHTS};
 	if (o->n_nm < 0 || o->n_nm > 2)
 		return err_set(err, errlen, COMPARE_ERR_USAGE, "at most 2 N:M granularities");
 	for (int g = 0; g < o->n_nm; g++)
-		for (int i = 0; i < o->n_methods; i++) {
-			const struct scorer *s = scorer_find(o->methods[i]);
-			if (scorer_supports(s, o->nm[g]))
-				j->runs[j->n_runs++] = (struct run){s->name, o->nm[g]};
-		}
+		for (int i = 0; i < n_plain; i++)
+			if (scorer_supports(j->runs[i].s, o->nm[g]))
+				j->runs[j->n_runs++] = (struct run){j->runs[i].s, o->nm[g]};
+	if (!j->n_runs)
+		return err_set(err, errlen, COMPARE_ERR_USAGE, "no method left to run");
 	return COMPARE_OK;
 }
 
-static struct select_opts run_opts(const struct job *j, const struct run *r)
+static bool any_needs(const struct job *j, unsigned need)
 {
-	const struct compare_opts *o = j->o;
-	return (struct select_opts){.method = r->method, .policy = o->policy, .calib = o->calib,
-				    .calib_windows = o->calib_windows, .norm_p = 1,
-				    .granularity = r->g, .seed = o->seed};
+	for (int i = 0; i < j->n_runs; i++)
+		if (j->runs[i].s->needs & need)
+			return true;
+	return false;
 }
 
-/* Cheap failures first, then OUT and OUT/models are created. */
+/* The settings recorded in the report (and compared by --resume). */
+static void fill_settings(struct job *j)
+{
+	const struct compare_opts *o = j->o;
+	time_t now = time(NULL);
+	struct tm tm;
+	if (gmtime_r(&now, &tm))
+		strftime(j->date, sizeof j->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	bool pol = any_needs(j, SCORER_NEEDS_POLICY), cal = any_needs(j, SCORER_NEEDS_CALIB);
+	j->rep.s = (struct report_settings){
+		.command = o->command, .version = YOPO_VERSION, .date = j->date, .model = o->model,
+		.text = o->text, .seq_len = o->seq_len ? o->seq_len : j->m->cfg.max_pos,
+		.max_windows = o->max_windows, .seed = o->seed, .seeds = n_seeds(o),
+		.policy = pol ? o->policy : NULL, .policy_sha256 = pol ? j->cache.policy_sha256 : NULL,
+		.calib = cal ? o->calib : NULL, .calib_windows = cal ? o->calib_windows : 0,
+		.probe_tokens = any_needs(j, SCORER_NEEDS_PROBE)
+					? (o->probe_tokens ? o->probe_tokens : SELECT_PROBE_TOKENS) : 0,
+		.probe_seed = o->seed,
+	};
+	j->rep.n_ids = j->n_ids;
+}
+
+/* Cheap failures first (files, the model, the method inputs), then the work directory. */
 static int prepare(struct job *j, char *err, size_t errlen)
 {
 	const struct compare_opts *o = j->o;
-	char path[PATH_MAX];
-	if (util_join(path, sizeof path, o->out, "report.md"))
-		return err_set(err, errlen, COMPARE_ERR_OUT, "%s: path too long", o->out);
-	if (!o->force && access(path, F_OK) == 0)
-		return err_set(err, errlen, COMPARE_ERR_OUT,
-			       "%s already holds a report (use --force to replace it)", o->out);
+	int rc;
+	if ((rc = compare_dir_open(&j->dir, o, err, errlen)))
+		return rc;
 	if (text_check_file(o->text, err, errlen) ||
 	    text_open_model(&j->m, &j->tok, o->model, err, errlen) ||
 	    text_encode_file(&j->ids, &j->n_ids, j->m, j->tok, o->text, err, errlen))
@@ -98,51 +152,98 @@ static int prepare(struct job *j, char *err, size_t errlen)
 		return err_set(err, errlen, COMPARE_ERR_INPUT, "--seq-len %ld exceeds the model's context (%d)",
 			       o->seq_len, j->m->cfg.max_pos);
 	for (int i = 0; i < j->n_runs; i++) {
-		struct select_opts so = run_opts(j, &j->runs[i]);
+		struct select_opts so = run_opts(j, &j->runs[i], o->seed);
 		if (select_prepare(j->m, &so, &j->cache, err, errlen))
 			return COMPARE_ERR_INPUT;
 	}
 	if (env_open(&j->env, o->model, SPECTRUM_ROUTE_SVD, 256u << 20, err, errlen))
 		return COMPARE_ERR_INPUT;
-	if (mkdir(o->out, 0777) == 0)
-		j->created = true;
-	else if (errno != EEXIST)
-		return err_set(err, errlen, COMPARE_ERR_OUT, "%s: cannot create: %s", o->out,
-			       strerror(errno));
-	if (util_join(path, sizeof path, o->out, "models") || (mkdir(path, 0777) && errno != EEXIST))
-		return err_set(err, errlen, COMPARE_ERR_OUT, "%s: cannot create: %s", path,
-			       strerror(errno));
+	fill_settings(j);
+	if (j->dir.in_place &&
+	    (rc = report_read_rows(&j->old, &j->n_old, &j->rep.s.calib_tokens, j->dir.out, &j->rep.s,
+				   err, errlen)))
+		return rc == REPORT_ERR_NOMEM ? COMPARE_ERR_NOMEM : COMPARE_ERR_OUT;
+	if ((rc = compare_dir_create(&j->dir, o, err, errlen)))
+		return rc;
+	/* an adopted sibling of a dead run: its results must match too, else start afresh */
+	if (j->dir.adopted && report_read_rows(&j->old, &j->n_old, &j->rep.s.calib_tokens, j->dir.work,
+					       &j->rep.s, err, errlen))
+		return err_prefix(err, errlen, COMPARE_ERR_OUT, "--resume: %s", j->dir.work);
 	return COMPARE_OK;
 }
 
-/* Measures the checkpoint m (the dense one, or a pruned one just written). */
-static int measure_one(struct report_row *r, const struct job *j, const struct model *m,
-		       const struct tokenizer *tok, char *err, size_t errlen)
+/* The row of the resumed report for it (the dense row for it == NULL), or NULL. */
+static const struct report_row *find_old(const struct job *j, const struct item *it)
+{
+	for (int i = 0; i < j->n_old; i++) {
+		const struct report_row *w = &j->old[i];
+		if (!it) {
+			if (!strcmp(w->method, "dense"))
+				return w;
+			continue;
+		}
+		if (!strcmp(w->method, it->run->s->name) && w->g == it->run->g &&
+		    w->ratio == it->ratio && (!it->run->s->seeded || w->seed == it->seed))
+			return w;
+	}
+	return NULL;
+}
+
+/* The dense model: its perplexity; KL 0 and full agreement with itself by definition. */
+static int measure_dense(struct report_row *r, struct job *j, char *err, size_t errlen)
 {
 	const struct compare_opts *o = j->o;
-	if (measure_model(&r->m, m, tok, j->ids, j->n_ids, (int)o->seq_len, (size_t)o->max_windows,
-			  o->sample_tokens, NULL, NULL, err, errlen))
-		return err_prefix(err, errlen, COMPARE_ERR_RUN, "%s: evaluation failed", m->dir);
+	*r = (struct report_row){.method = "dense", .g = PRUNE_GRANULARITY_ROWS};
+	if (measure_model(&r->m, j->m, j->tok, NULL, j->ids, j->n_ids, (int)o->seq_len,
+			  (size_t)o->max_windows, o->sample_tokens, NULL, NULL, err, errlen))
+		return err_prefix(err, errlen, COMPARE_ERR_RUN, "%s: evaluation failed", j->m->dir);
+	r->m.has_kl = true;
+	r->m.kl = (struct kl_result){.top1 = 1, .tokens = r->m.eval.tokens, .windows = r->m.eval.windows,
+				     .nll_ref = r->m.eval.nll, .nll = r->m.eval.nll,
+				     .ppl_ref = r->m.eval.perplexity, .ppl = r->m.eval.perplexity};
 	return COMPARE_OK;
 }
 
-/* One run: plan, write, KS, counts, then the pruned checkpoint is measured. */
-static int run_one(struct report_row *r, struct job *j, const struct run *run, double ratio,
-		   char *err, size_t errlen)
+/* Measures the pruned checkpoint in dir against the dense model. */
+static int measure_pruned(struct report_row *r, const struct job *j, const char *dir, char *err,
+			  size_t errlen)
 {
 	const struct compare_opts *o = j->o;
-	char dir[PATH_MAX];
-	*r = (struct report_row){.method = run->method, .g = run->g, .ratio = ratio};
-	if ((size_t)snprintf(dir, sizeof dir, "%s/models/%s-%s-%g", o->out, run->method,
-			     prune_granularity_name(run->g), ratio) >= sizeof dir)
-		return err_set(err, errlen, COMPARE_ERR_OUT, "%s: path too long", o->out);
-	struct select_opts so = run_opts(j, run);
+	struct model *pm = NULL;
+	struct tokenizer *ptok = NULL;
+	if (text_open_model(&pm, &ptok, dir, err, errlen))
+		return COMPARE_ERR_RUN;
+	int rc = COMPARE_OK;
+	if (measure_model(&r->m, pm, ptok, j->m, j->ids, j->n_ids, (int)o->seq_len,
+			  (size_t)o->max_windows, o->sample_tokens, NULL, NULL, err, errlen))
+		rc = err_prefix(err, errlen, COMPARE_ERR_RUN, "%s: evaluation failed", dir);
+	tokenizer_free(ptok);
+	model_close(pm);
+	return rc;
+}
+
+/* One item: plan, write, KS, counts, then the pruned checkpoint is measured (and dropped). */
+static int run_one(struct report_row *r, struct job *j, const struct item *it, char *err,
+		   size_t errlen)
+{
+	const struct compare_opts *o = j->o;
+	char dir[PATH_MAX], seed[32] = "";
+	*r = (struct report_row){.method = it->run->s->name, .g = it->run->g, .ratio = it->ratio,
+				 .seeded = it->run->s->seeded, .seed = it->seed};
+	if (r->seeded)
+		snprintf(seed, sizeof seed, "-s%llu", (unsigned long long)it->seed);
+	if ((size_t)snprintf(dir, sizeof dir, "%s/models/%s-%s-%g%s", j->dir.work, r->method,
+			     prune_granularity_name(r->g), it->ratio, seed) >= sizeof dir)
+		return err_set(err, errlen, COMPARE_ERR_OUT, "%s: path too long", j->dir.work);
+	struct select_opts so = run_opts(j, it->run, it->seed);
 	struct prune_plan *plan = NULL;
 	struct prune_counts counts;
 	double t0 = util_now();
-	if (select_plan(&plan, j->m, j->tok, &so, ratio, &j->cache, err, errlen))
+	if (util_remove_tree(dir))
+		return err_set(err, errlen, COMPARE_ERR_OUT, "%s: cannot remove a partial model", dir);
+	if (select_plan(&plan, j->m, j->tok, &so, it->ratio, &j->cache, err, errlen))
 		return COMPARE_ERR_RUN;
-	struct prune_info info = select_info(&so, &j->cache, ratio, NULL);
+	struct prune_info info = select_info(&so, &j->cache, it->ratio, NULL);
 	int rc = prune_write(j->m, j->m->dir, plan, NULL, &info, dir, true, err, errlen) ? COMPARE_ERR_RUN
 										     : COMPARE_OK;
 	r->prune_s = util_now() - t0;
@@ -151,59 +252,107 @@ static int run_one(struct report_row *r, struct job *j, const struct run *run, d
 	if (!rc && prune_plan_count(&counts, plan, j->m))
 		rc = err_set(err, errlen, COMPARE_ERR_RUN, "the plan does not fit the model");
 	prune_plan_free(plan);
-	if (rc)
-		return rc;
-	struct model *pm = NULL;
-	struct tokenizer *ptok = NULL;
-	if (text_open_model(&pm, &ptok, dir, err, errlen))
-		return COMPARE_ERR_RUN;
-	rc = measure_one(r, j, pm, ptok, err, errlen);
-	tokenizer_free(ptok);
-	model_close(pm);
+	if (!rc)
+		rc = measure_pruned(r, j, dir, err, errlen);
+	if (!rc && o->drop_models && util_remove_tree(dir))
+		rc = err_set(err, errlen, COMPARE_ERR_OUT, "%s: cannot remove: %s", dir, strerror(errno));
 	/* nonzero weights for the weights granularity (the file keeps dense shapes) */
 	r->m.params = counts.params_after;
 	r->m.ffn_params = counts.ffn_params_after;
 	return rc;
 }
 
-/* The dense row, every run, the plot and the report files. */
+/* Rewrites the report files with the rows done so far. */
+static int save(struct job *j, struct compare_result *res, bool plotted, char *err, size_t errlen)
+{
+	j->rep.rows = res->rows;
+	j->rep.n_rows = res->n_rows;
+	j->rep.notes = res->notes[0] ? res->notes : NULL;
+	if (j->cache.norms)
+		j->rep.s.calib_tokens = j->cache.calib_tokens;
+	if (report_write_all(j->dir.work, &j->rep, plotted, err, errlen))
+		return COMPARE_ERR_OUT;
+	j->saved = true;
+	return COMPARE_OK;
+}
+
+/* An N:M pattern fixes its ratio (1 - N/M): one ratio; every other run has the user's. */
+static int n_ratios_of(const struct job *j, const struct run *r)
+{
+	return prune_granularity_nm(r->g, NULL, NULL) ? 1 : j->o->n_ratios;
+}
+
+/* Item k of the matrix (method-major, then ratio, then seed). */
+static struct item item_at(const struct job *j, int k)
+{
+	int per_ratio = n_seeds(j->o), ri = 0;
+	for (;; ri++) {
+		int n = n_ratios_of(j, &j->runs[ri]) * (j->runs[ri].s->seeded ? per_ratio : 1);
+		if (k < n)
+			break;
+		k -= n;
+	}
+	const struct run *r = &j->runs[ri];
+	int s = r->s->seeded ? per_ratio : 1, nm_n, nm_m;
+	double ratio = prune_granularity_nm(r->g, &nm_n, &nm_m) ? 1 - (double)nm_n / nm_m
+								  : j->o->ratios[k / s];
+	return (struct item){r, ratio, j->o->seed + (uint64_t)(k % s)};
+}
+
+static int n_items(const struct job *j)
+{
+	int n = 0;
+	for (int i = 0; i < j->n_runs; i++)
+		n += n_ratios_of(j, &j->runs[i]) * (j->runs[i].s->seeded ? n_seeds(j->o) : 1);
+	return n;
+}
+
+/* The dense row, every item (results saved after each), the plot and the final report. */
 static int run_all(struct compare_result *res, struct job *j, compare_progress_fn *progress,
 		   void *ctx, char *err, size_t errlen)
 {
-	const struct compare_opts *o = j->o;
-	int total = 1, rc;
-	for (int ri = 0; ri < j->n_runs; ri++)
-		total += prune_granularity_nm(j->runs[ri].g, NULL, NULL) ? 1 : o->n_ratios;
-	if (progress)
-		progress(ctx, 0, total, "dense model");
-	res->rows[0] = (struct report_row){.method = "dense", .g = PRUNE_GRANULARITY_ROWS};
-	if ((rc = measure_one(&res->rows[0], j, j->m, j->tok, err, errlen)))
-		return rc;
+	int total = 1 + n_items(j), rc;
+	const struct report_row *old = find_old(j, NULL);
+	if (old) {
+		res->rows[0] = *old;
+		res->reused++;
+	} else {
+		if (progress)
+			progress(ctx, 0, total, "dense model");
+		if ((rc = measure_dense(&res->rows[0], j, err, errlen)))
+			return rc;
+	}
 	res->n_rows = 1;
-	for (int ri = 0; ri < j->n_runs; ri++)
-		for (int k = 0; k < o->n_ratios; k++) {
-			/* an N:M pattern fixes its ratio: one run */
-			int nm_n, nm_m;
-			bool nm = prune_granularity_nm(j->runs[ri].g, &nm_n, &nm_m);
-			double ratio = nm ? 1 - (double)nm_n / nm_m : o->ratios[k];
-			if (nm && k > 0)
-				break;
-			char what[128];
-			snprintf(what, sizeof what, "%s (%s) ratio %g", j->runs[ri].method,
-				 prune_granularity_name(j->runs[ri].g), ratio);
-			if (progress)
-				progress(ctx, res->n_rows, total, what);
-			if ((rc = run_one(&res->rows[res->n_rows], j, &j->runs[ri], ratio, err,
-					  errlen)))
-				return err_prefix(err, errlen, rc, "%s", what);
-			res->n_rows++;
+	if ((rc = save(j, res, false, err, errlen)))
+		return rc;
+	for (int k = 0; k < total - 1; k++) {
+		struct item it = item_at(j, k);
+		char what[160];
+		snprintf(what, sizeof what, "%s (%s) ratio %g", it.run->s->name,
+			 prune_granularity_name(it.run->g), it.ratio);
+		if (it.run->s->seeded)
+			snprintf(what + strlen(what), sizeof what - strlen(what), " seed %llu",
+				 (unsigned long long)it.seed);
+		if ((old = find_old(j, &it))) {
+			res->rows[res->n_rows++] = *old;
+			res->reused++;
+			continue;
 		}
+		if (progress)
+			progress(ctx, res->n_rows, total, what);
+		if ((rc = run_one(&res->rows[res->n_rows], j, &it, err, errlen)))
+			return err_prefix(err, errlen, rc, "%s", what);
+		res->n_rows++;
+		if ((rc = save(j, res, false, err, errlen)))
+			return rc;
+	}
 	if (progress)
-		progress(ctx, res->n_rows, total, "writing the report");
-	struct report rep = {o->model, o->text, j->n_ids, o->max_windows, res->rows, res->n_rows};
-	res->plotted = report_plot(o->out, &rep, NULL, 0) == REPORT_OK;
-	if (report_write_all(o->out, &rep, res->plotted, err, errlen))
-		return COMPARE_ERR_OUT;
+		progress(ctx, total, total, "writing the report");
+	j->rep.rows = res->rows;
+	j->rep.n_rows = res->n_rows;
+	res->plotted = report_plot(j->dir.work, &j->rep, NULL, 0) == REPORT_OK;
+	if ((rc = save(j, res, res->plotted, err, errlen)))
+		return rc;
 	res->n_ids = j->n_ids;
 	return COMPARE_OK;
 }
@@ -213,22 +362,23 @@ int compare_run(struct compare_result *res, const struct compare_opts *o,
 {
 	struct job j = {.o = o};
 	struct compare_result r = {0};
-	int rc = plan_runs(&j, err, errlen);
+	int rc = plan_runs(&j, &r, err, errlen);
 	if (rc)
 		return rc;
-	if (!(r.rows = calloc((size_t)(1 + j.n_runs * o->n_ratios), sizeof *r.rows))) {
+	if (!(r.rows = calloc((size_t)(1 + n_items(&j)), sizeof *r.rows))) {
 		rc = err_set(err, errlen, COMPARE_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = prepare(&j, err, errlen)) || (rc = run_all(&r, &j, progress, ctx, err, errlen)))
+	if ((rc = prepare(&j, err, errlen)) || (rc = run_all(&r, &j, progress, ctx, err, errlen)) ||
+	    (rc = compare_dir_commit(&j.dir, err, errlen)))
 		goto out;
 	*res = r;
 	r.rows = NULL;
 out:
-	/* a failed run leaves no half-written report behind */
-	if (rc && j.created && util_remove_tree(o->out))
-		err_prefix(err, errlen, rc, "could not remove %s", o->out);
+	/* a run that saved results keeps its temporary directory for --resume */
+	compare_dir_close(&j.dir, rc != 0, j.saved || j.dir.adopted, err, errlen);
 	compare_result_free(&r);
+	free(j.old);
 	select_cache_free(&j.cache);
 	env_close(j.env);
 	free(j.ids);

@@ -22,6 +22,7 @@ static int random_weights(unsigned char *mask, struct scorer_ctx *c, const struc
 const struct scorer score_random = {
 	.name = "random",
 	.summary = "uniform random neurons or weights (--seed)",
+	.seeded = true,
 	.natural = PRUNE_GRANULARITY_ROWS,
 	.score_rows = random_rows,
 	.mask_weights = random_weights,

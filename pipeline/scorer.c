@@ -6,7 +6,8 @@
 #include "err.h"
 #include "scorers.h"
 
-extern const struct scorer score_policy, score_random, score_magnitude, score_wanda, score_ken;
+extern const struct scorer score_policy, score_random, score_magnitude, score_wanda, score_ken,
+	score_probe;
 
 /* The registry: one line per method, in the order help texts and compare list them. */
 static const struct scorer *const registry[] = {
@@ -15,6 +16,7 @@ static const struct scorer *const registry[] = {
 	&score_magnitude,
 	&score_wanda,
 	&score_ken,
+	&score_probe,
 };
 
 enum { N_SCORERS = sizeof registry / sizeof registry[0] };

@@ -22,6 +22,7 @@
 #include "model.h"
 #include "pcg32.h"
 #include "policy.h"
+#include "probe.h"
 #include "prune.h"
 #include "prunenet.h"
 
@@ -38,6 +39,7 @@ enum scorer_need {
 	SCORER_NEEDS_POLICY = 1, /* a policy checkpoint (--policy) */
 	SCORER_NEEDS_CALIB = 2,  /* calibration text (--calib): Wanda's activation norms */
 	SCORER_TAKES_BASE = 4,   /* optional --base: masked weights take a base model's values */
+	SCORER_NEEDS_PROBE = 8,  /* probe activations sampled from the model itself (probe.h) */
 };
 
 /* What a method may read while scoring one plan. Built by select.h. */
@@ -46,6 +48,7 @@ struct scorer_ctx {
 	struct policy *mlp;              /* SCORER_NEEDS_POLICY, mlp checkpoints */
 	struct prunenet *pn;             /* SCORER_NEEDS_POLICY, prunenet checkpoints */
 	const struct calib_norms *norms; /* SCORER_NEEDS_CALIB: shaped like m */
+	const struct probe *probe;       /* SCORER_NEEDS_PROBE: collected on m */
 	int norm_p;                      /* magnitude rows: 1 or 2 */
 	struct pcg32 rng;                /* random: one PCG32 stream, seeded per plan (scorers_rng) */
 };
@@ -62,6 +65,7 @@ struct scorer {
 	const char *name;
 	const char *summary;              /* one line for help texts */
 	unsigned needs;                   /* SCORER_NEEDS_* and SCORER_TAKES_* flags */
+	bool seeded;                      /* draws from --seed: compare runs it once per seed */
 	enum prune_granularity natural;   /* granularity the compare matrix runs it at */
 	/* NULL when the method has no rows form. */
 	int (*score_rows)(float *scores, struct scorer_ctx *c, const struct model_layer_view *v,
@@ -80,7 +84,7 @@ const struct scorer *scorer_find(const char *name);
 /* Registered scorers in registry order: *n receives the count. */
 const struct scorer *const *scorer_all(int *n);
 
-/* "policy,random,magnitude,wanda,ken": the names, for messages and option choices. Static. */
+/* "policy,random,magnitude,wanda,ken,probe": the names, for messages and option choices. Static. */
 const char *scorer_names(void);
 
 /* Whether s is defined at granularity g. */

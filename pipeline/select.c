@@ -17,6 +17,7 @@ void select_cache_free(struct select_cache *c)
 	policy_free(c->mlp);
 	prunenet_free(c->pn);
 	calib_norms_free(c->norms);
+	probe_free(c->probe);
 	memset(c, 0, sizeof *c);
 }
 
@@ -103,6 +104,24 @@ static int calibrate(const struct model *m, const struct tokenizer *tok,
 	return SELECT_OK;
 }
 
+/* Probe activations of m for the probe method (once per cache and seed). */
+static int collect_probes(const struct model *m, const struct select_opts *o,
+			  struct select_cache *cache, char *err, size_t errlen)
+{
+	if (cache->probe && cache->probe_seed == o->seed)
+		return SELECT_OK;
+	probe_free(cache->probe);
+	cache->probe = NULL;
+	long n = o->probe_tokens ? o->probe_tokens : SELECT_PROBE_TOKENS;
+	if (n < 2 || n > (1L << 24))
+		return err_set(err, errlen, SELECT_ERR_USAGE, "--probe-tokens %ld: out of range [2, %ld]",
+			       n, 1L << 24);
+	if (probe_collect(&cache->probe, m, (int)n, o->seed, 0, err, errlen))
+		return err_prefix(err, errlen, SELECT_ERR_INPUT, "probe tokens");
+	cache->probe_seed = o->seed;
+	return SELECT_OK;
+}
+
 int select_prepare(const struct model *m, const struct select_opts *o, struct select_cache *cache,
 		   char *err, size_t errlen)
 {
@@ -129,7 +148,10 @@ static int make_ctx(const struct scorer **s, struct scorer_ctx *ctx, const struc
 		return rc;
 	if (((*s)->needs & SCORER_NEEDS_CALIB) && (rc = calibrate(m, tok, o, cache, err, errlen)))
 		return rc;
+	if (((*s)->needs & SCORER_NEEDS_PROBE) && (rc = collect_probes(m, o, cache, err, errlen)))
+		return rc;
 	*ctx = (struct scorer_ctx){.m = m, .mlp = cache->mlp, .pn = cache->pn, .norms = cache->norms,
+				   .probe = (*s)->needs & SCORER_NEEDS_PROBE ? cache->probe : NULL,
 				   .norm_p = o->norm_p, .rng = scorers_rng(o->seed)};
 	return SELECT_OK;
 }

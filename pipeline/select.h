@@ -3,8 +3,9 @@
  *
  * The method is a registered scorer (scorer.h). Expensive inputs are prepared once and cached in
  * struct select_cache so compare reuses them across ratios: the loaded policy checkpoint (and
- * its SHA-256, and the networks built from it) and Wanda's calibration norms (BOS + the whole
- * calibration file through text.h, windows of the model's context). */
+ * its SHA-256, and the networks built from it), Wanda's calibration norms (BOS + the whole
+ * calibration file through text.h, windows of the model's context) and the probe activations of
+ * the probe method (probe.h: sampled from the model itself, seeded by o->seed). */
 #ifndef YOPO_SELECT_H
 #define YOPO_SELECT_H
 
@@ -35,10 +36,13 @@ struct select_opts {
 	int norm_p;               /* magnitude rows: 1 or 2 */
 	enum prune_granularity granularity;
 	bool global;              /* rows: one budget across layers */
-	uint64_t seed;
 	calib_progress_fn *calib_progress; /* Wanda: after each calibration window (may be NULL) */
 	void *calib_ctx;
+	uint64_t seed;            /* random; also the probe tokens' sampling seed */
+	long probe_tokens;        /* SCORER_NEEDS_PROBE: probe tokens to sample; 0: SELECT_PROBE_TOKENS */
 };
+
+#define SELECT_PROBE_TOKENS 2048
 
 struct select_cache {
 	struct checkpoint *ck;       /* loaded policy */
@@ -47,6 +51,8 @@ struct select_cache {
 	struct prunenet *pn;
 	struct calib_norms *norms;   /* Wanda norms */
 	size_t calib_tokens;
+	struct probe *probe;         /* probe activations (SCORER_NEEDS_PROBE), for probe_seed */
+	uint64_t probe_seed;
 };
 
 /* Frees what the cache holds and zeroes it; a zeroed cache is a no-op. */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -167,6 +168,37 @@ static void make_model_ffn(char *model, size_t cap, const char *dir, const char 
 static void make_model(char *model, size_t cap, const char *dir, const char *name)
 {
 	make_model_ffn(model, cap, dir, name, 24);
+}
+
+/* The tiny model with another vocabulary size (300). */
+static void make_model_vocab(char *model, size_t cap, const char *dir, const char *name)
+{
+	testutil_path_join(model, cap, dir, name);
+	struct synth_spec spec;
+	tiny_spec(&spec);
+	spec.vocab = 300;
+	ck_assert_int_eq(synth_write(model, &spec), SYNTH_OK);
+}
+
+/* The tiny model whose tokenizer merges "a t" into token 257: same vocabulary, other ids. */
+static void make_model_merge(char *model, size_t cap, const char *dir, const char *name)
+{
+	make_model(model, cap, dir, name);
+	char path[1024];
+	testutil_path_join(path, sizeof path, model, "tokenizer.json");
+	size_t len;
+	char *text = testutil_file_read(path, &len);
+	cJSON *root = cJSON_Parse(text);
+	free(text);
+	cJSON *bpe = cJSON_GetObjectItem(root, "model");
+	ck_assert_ptr_nonnull(bpe);
+	cJSON_AddNumberToObject(cJSON_GetObjectItem(bpe, "vocab"), "at", 257);
+	cJSON_AddItemToArray(cJSON_GetObjectItem(bpe, "merges"), cJSON_CreateString("a t"));
+	char *out = cJSON_Print(root);
+	ck_assert_int_eq(unlink(path), 0);
+	testutil_file_write(path, out, strlen(out));
+	free(out);
+	cJSON_Delete(root);
 }
 
 /* Trains a small policy (ratio 0.3, 2 episodes; arch mlp or prunenet) on model into path. */
@@ -614,7 +646,8 @@ END_TEST
  * "@YT" copies of the model whose config.json, model.safetensors or tokenizer.json is a FIFO;
  * symlinks: "@L" to @M, "@LT" to @T, "@LW" to @W, "@FL" a directory holding a link to @M;
  * paths through them or inside inputs: "@LN" @L/new, "@LMW" @L/model.safetensors, "@LMC"
- * @L/config.json, "@MN" @M/new.safetensors, "@WN" @W/new. */
+ * @L/config.json, "@MN" @M/new.safetensors, "@WN" @W/new; "@V" a model of another vocabulary
+ * (300), "@K" one whose tokenizer merges "a t" (both made only when used). */
 struct bad_args {
 	const char *args[14];
 	int code;
@@ -643,6 +676,10 @@ static const struct bad_args bad_args[] = {
 	 1, {"holds the model directory", "/model"}},
 	{{"train", "--model", "@MC", "--ratio", "0.3", "--out", "@O"}, 1, {"did you mean --model"}},
 	{{"generate", "--model", "@MW"}, 1, {"did you mean --model"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--reference", "@V"}, 1, {"vocabulary", "300"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--reference", "@K"}, 1, {"tokenizer", "merge"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--reference", "@N"}, 1, {"--reference", "missing.txt"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--reference"}, 2, {"--reference"}},
 	{{"eval", "--text", "@T"}, 2, {"--model"}},
 	{{"generate", "--model", "@M", "--max-tokens", "0"}, 2, {"--max-tokens", "range"}},
 	{{"generate", "--model", "@M", "--max-tokens", "-3"}, 2, {"--max-tokens", "range"}},
@@ -883,6 +920,26 @@ static const struct bad_args bad_args[] = {
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random"}, 2, {"--out"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--nm", "3:4", "--out", "@O"}, 2, {"--nm", "'3:4'"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--nm", "2:4,2:4", "--out", "@O"}, 2, {"--nm", "once"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--out", "@F"},
+	 1, {"already exists", "--force"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--resume", "--out", "@F"},
+	 1, {"--resume", "results.json"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--force", "--out", "@M"},
+	 1, {"--out", "input"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--force", "--out", "@MW"},
+	 1, {"--out", "input"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--out", "@T"},
+	 1, {"--out", "input"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--seeds", "0", "--out",
+	  "@O"}, 2, {"--seeds", "range"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--seeds", "2x", "--out",
+	  "@O"}, 2, {"--seeds", "2x"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "probe", "--probe-tokens", "1",
+	  "--out", "@O"}, 2, {"--probe-tokens", "range"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda,random", "--out", "@O"},
+	 2, {"--calib"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "probe", "--probe-tokens", "0",
+	  "--out", "@O"}, 2, {"--probe-tokens", "range"}},
 };
 enum { N_BAD_ARGS = sizeof bad_args / sizeof bad_args[0] };
 
@@ -1012,6 +1069,11 @@ START_TEST(test_bad_args)
 	testutil_path_join(wide, sizeof wide, tmp, "wide");
 	if (uses(b, "@W"))
 		make_model_ffn(wide, sizeof wide, tmp, "wide", 32);
+	char vocab[1024] = "", merge[1024] = "";
+	if (uses(b, "@V"))
+		make_model_vocab(vocab, sizeof vocab, tmp, "vocab");
+	if (uses(b, "@K"))
+		make_model_merge(merge, sizeof merge, tmp, "merge");
 
 	struct placeholder ph[24];
 	int n_ph = make_placeholders(ph, tmp, model, b);
@@ -1031,6 +1093,8 @@ START_TEST(test_bad_args)
 			  : !strcmp(a, "@F") ? full
 			  : !strcmp(a, "@P") ? policy
 			  : !strcmp(a, "@W") ? wide
+			  : !strcmp(a, "@V") ? vocab
+			  : !strcmp(a, "@K") ? merge
 			  : !strcmp(a, "@MW") ? mw
 			  : !strcmp(a, "@MC") ? mc
 					     : find_placeholder(ph, n_ph, a);
@@ -1107,6 +1171,22 @@ START_TEST(test_good_model)
 	ck_assert_double_eq(num(j, "bytes"), (double)sb.st_size);
 	ck_assert_double_eq_tol(num(j, "perplexity"), exp(num(j, "nll")), 1e-6 * num(j, "perplexity"));
 	ck_assert(num(j, "nll") > 0 && num(j, "tokens_per_s") > 0 && num(j, "peak_rss_bytes") > 0);
+	double ppl = num(j, "perplexity");
+	cJSON_Delete(j);
+	run_free(&r);
+
+	/* Against itself: KL 0 everywhere, every top-1 agrees, the perplexity unchanged. */
+	run_yopo(&r, tmp, (const char *const[]){"eval", "--model", model, "--reference", model, "--text",
+						text, "--json", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	j = cJSON_Parse(r.out);
+	ck_assert_msg(cJSON_IsObject(j), "stdout: %s", r.out);
+	ck_assert_double_eq_tol(num(j, "kl_mean"), 0, 1e-9);
+	ck_assert_double_eq_tol(num(j, "kl_median"), 0, 1e-9);
+	ck_assert_double_eq_tol(num(j, "kl_p99"), 0, 1e-9);
+	ck_assert_double_eq(num(j, "top1_agreement"), 1);
+	ck_assert_double_eq_tol(num(j, "perplexity"), ppl, 1e-9 * ppl);
+	ck_assert_double_eq_tol(num(j, "reference_perplexity"), ppl, 1e-9 * ppl);
 	cJSON_Delete(j);
 	run_free(&r);
 
@@ -1374,7 +1454,7 @@ struct prune_case {
 
 static const struct prune_case prune_cases[] = {
 	{"policy", "rows", 18}, {"random", "rows", 18}, {"magnitude", "rows", 18},
-	{"wanda", "rows", 18},  {"ken", "weights", 24},
+	{"wanda", "rows", 18},  {"ken", "weights", 24}, {"probe", "rows", 18},
 };
 enum { N_PRUNE = sizeof prune_cases / sizeof prune_cases[0] };
 
@@ -1447,6 +1527,19 @@ START_TEST(test_prune)
 	cJSON *j = parse_eval_json(&r);
 	ck_assert_double_eq(num(j, "ffn_params"), 2 * 3 * c->width * 16);
 	ck_assert(num(j, "perplexity") > 1);
+	double ppl = num(j, "perplexity");
+	cJSON_Delete(j);
+	run_free(&r);
+	/* closeness to the dense model: some divergence, the pruned model's own perplexity */
+	run_yopo(&r, tmp, (const char *const[]){"eval", "--model", out, "--reference", model, "--text",
+						text, "--json", NULL});
+	ck_assert_msg(r.code == 0, "eval --reference: exit %d, stderr: %s", r.code, r.err);
+	j = cJSON_Parse(r.out);
+	ck_assert_msg(cJSON_IsObject(j), "stdout: %s", r.out);
+	ck_assert_msg(num(j, "kl_mean") > 1e-6 && num(j, "kl_p99") >= num(j, "kl_median"),
+		      "stdout: %s", r.out);
+	ck_assert(num(j, "top1_agreement") >= 0 && num(j, "top1_agreement") <= 1);
+	ck_assert_double_eq_tol(num(j, "perplexity"), ppl, 1e-9 * ppl);
 	cJSON_Delete(j);
 	run_free(&r);
 	run_yopo(&r, tmp, (const char *const[]){"generate", "--model", out, "--max-tokens", "4", NULL});
@@ -1638,9 +1731,6 @@ START_TEST(test_prune_force)
 }
 END_TEST
 
-/* compare writes the three report files; results.json has the dense model first, then one
- * entry per method and ratio, measured on the pruned checkpoints it wrote. A second run into the
- * same directory is refused without --force. */
 /* compare --nm 2:4: magnitude runs once more at 2:4 (ratio 0.5, half the FFN weights). */
 START_TEST(test_compare_nm)
 {
@@ -1651,7 +1741,7 @@ START_TEST(test_compare_nm)
 	testutil_path_join(out, sizeof out, tmp, "report");
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){"compare", "--model", model, "--text", text, "--ratios",
-						"0.25,0.5", "--methods", "random,magnitude", "--nm", "2:4",
+						"0.25,0.5", "--methods", "random,magnitude", "--nm", "2:4", "--seeds", "1",
 						"--max-windows", "1", "--out", out, "-q", NULL});
 	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
 	run_free(&r);
@@ -1671,6 +1761,9 @@ START_TEST(test_compare_nm)
 }
 END_TEST
 
+/* compare writes the three report files; results.json has the dense model first, then one
+ * entry per method and ratio, measured on the pruned checkpoints it wrote. A second run into the
+ * same directory is refused without --force. */
 START_TEST(test_compare)
 {
 	char *tmp, model[1024], text[1024], out[1024], path[1024];
@@ -1679,46 +1772,56 @@ START_TEST(test_compare)
 	testutil_path_join(text, sizeof text, tmp, "text.txt");
 	testutil_path_join(out, sizeof out, tmp, "report");
 	const char *const args[] = {"compare", "--model", model, "--text", text, "--ratios", "0.25",
-				    "--methods", "random,magnitude", "--max-windows", "2", "--out", out,
-				    NULL};
+				    "--methods", "random,magnitude", "--seeds", "2", "--max-windows", "2",
+				    "--out", out, NULL};
 	struct run r;
 	run_yopo(&r, tmp, args);
 	ck_assert_msg(r.code == 0, "exit %d (signal %d), stderr: %s", r.code, r.signal, r.err);
 	ck_assert_msg(strstr(r.out, "report.md") != NULL, "stdout: %s", r.out);
+	ck_assert_msg(strstr(r.err, "ETA") != NULL, "stderr: %s", r.err);
 	run_free(&r);
 	static const char *const files[] = {"report.md", "results.csv", "results.json",
-					    "models/random-rows-0.25/config.json",
+					    "models/random-rows-0.25-s0/config.json",
+					    "models/random-rows-0.25-s1/config.json",
 					    "models/magnitude-rows-0.25/config.json"};
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 6; i++) {
 		testutil_path_join(path, sizeof path, out, files[i]);
 		ck_assert_msg(testutil_path_exists(path), "no %s", path);
 	}
 	size_t len;
 	testutil_path_join(path, sizeof path, out, "results.csv");
 	char *csv = testutil_file_read(path, &len);
-	ck_assert_msg(count_lines(csv) == 4 && !strncmp(csv, "method,", 7), "results.csv: %s", csv);
+	ck_assert_msg(count_lines(csv) == 5 && !strncmp(csv, "method,", 7), "results.csv: %s", csv);
 	free(csv);
+	testutil_path_join(path, sizeof path, out, "report.md");
+	char *md = testutil_file_read(path, &len);
+	ck_assert_msg(strstr(md, "| command | `yopo compare --model ") && strstr(md, "## Verdict") &&
+		      strstr(md, "| random | rows | 0.25 | 2 |"), "report.md: %s", md);
+	free(md);
 
 	testutil_path_join(path, sizeof path, out, "results.json");
 	cJSON *root = parse_json_file(path);
 	ck_assert_str_eq(item_str(root, "model"), model);
+	ck_assert_double_eq(item_num(root, "seeds"), 2);
 	const cJSON *res = item(root, "results");
-	ck_assert_int_eq(cJSON_GetArraySize(res), 3);
+	ck_assert_int_eq(cJSON_GetArraySize(res), 4);
 	static const struct {
 		const char *method, *granularity;
 		double ratio, ffn_params;
 	} want[] = {{"dense", "dense", 0, 2304}, {"random", "rows", 0.25, 1728},
-		    {"magnitude", "rows", 0.25, 1728}};
-	for (int i = 0; i < 3; i++) {
+		    {"random", "rows", 0.25, 1728}, {"magnitude", "rows", 0.25, 1728}};
+	for (int i = 0; i < 4; i++) {
 		const cJSON *o = cJSON_GetArrayItem(res, i);
 		ck_assert_str_eq(item_str(o, "method"), want[i].method);
 		ck_assert_str_eq(item_str(o, "granularity"), want[i].granularity);
 		ck_assert_double_eq(item_num(o, "ratio"), want[i].ratio);
 		ck_assert_double_eq(item_num(o, "ffn_params"), want[i].ffn_params);
 		ck_assert(item_num(o, "perplexity") > 1);
-		double ks = item_num(o, "mean_ks");
+		double ks = item_num(o, "mean_ks"), kl = item_num(o, "kl_mean");
 		ck_assert_msg(i ? ks >= 0 && ks <= 1 : ks == 0, "%s mean_ks %g", want[i].method, ks);
+		ck_assert_msg(i ? kl > 0 : kl == 0, "%s kl_mean %g", want[i].method, kl);
 	}
+	ck_assert_double_eq(item_num(cJSON_GetArrayItem(res, 2), "seed"), 1);
 	cJSON_Delete(root);
 
 	char *before = tree_snapshot(tmp);
@@ -1726,8 +1829,34 @@ START_TEST(test_compare)
 	run_yopo(&r, tmp, args);
 	assert_one_line_failure(&r, "compare", 1, expect, 2, "second compare into the same --out");
 	assert_same_tree(before, tmp, "second compare into the same --out");
-	free(before);
 	run_free(&r);
+	/* a concurrent run holds OUT.lock: the second fails at once and touches nothing */
+	char lockp[1100];
+	snprintf(lockp, sizeof lockp, "%s.lock", out);
+	int fd = open(lockp, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	const char *forced[MAX_ARGS];
+	int n = 0;
+	for (; args[n]; n++)
+		forced[n] = args[n];
+	forced[n++] = "--force";
+	forced[n] = NULL;
+	static const char *const expect_lock[] = {"another yopo run", "lock"};
+	char *locked = tree_snapshot(tmp);
+	run_yopo(&r, tmp, forced);
+	assert_one_line_failure(&r, "compare", 1, expect_lock, 2, "compare while OUT.lock is held");
+	assert_same_tree(locked, tmp, "compare while OUT.lock is held");
+	run_free(&r);
+	free(locked);
+	close(fd);
+	unlink(lockp);
+	/* --resume: every item is already there */
+	forced[n - 1] = "--resume";
+	run_yopo(&r, tmp, forced);
+	ck_assert_msg(r.code == 0 && strstr(r.err, "4 items taken"), "exit %d, stderr: %s", r.code, r.err);
+	run_free(&r);
+	free(before);
 	testutil_tmpdir_free(tmp);
 }
 END_TEST

@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "compare.h"
 #include "err.h"
 #include "json.h"
 #include "kseval.h"
 #include "measure.h"
+#include "output.h"
 #include "testutil.h"
 #include "topk.h"
 #include "trainjob.h"
@@ -47,7 +50,7 @@ static double ppl_of(const char *dir)
 {
 	struct measure_text_result r;
 	char err[ERR_MAX];
-	ck_assert_msg(measure_text(&r, dir, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(measure_text(&r, dir, NULL, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
 	return r.m.eval.perplexity;
 }
 
@@ -104,9 +107,17 @@ START_TEST(test_matrix)
 	/* weights: per output row 64 - 16 = 48 of up/gate, 172 - 43 = 129 of down kept; dense shapes */
 	ck_assert_uint_eq(r.rows[3].m.ffn_params, 5 * (2 * 172 * 48 + 64 * 129));
 	ck_assert_uint_eq(r.rows[3].m.bytes, r.rows[0].m.bytes);
-	/* every pruned row measures the checkpoint written under OUT/models */
-	snprintf(p, sizeof p, "%s/models/random-rows-0.25", out);
+	/* every pruned row measures the checkpoint written under OUT/models, against the dense
+	 * model on the same windows (random is seeded: its seed is in the name) */
+	snprintf(p, sizeof p, "%s/models/random-rows-0.25-s1", out);
 	ck_assert_double_eq(r.rows[2].m.eval.perplexity, ppl_of(p));
+	struct measure_text_result kr;
+	ck_assert_msg(measure_text(&kr, p, model, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert(r.rows[2].m.has_kl && r.rows[2].seeded && r.rows[2].seed == 1);
+	ck_assert_double_eq_tol(r.rows[2].m.kl.mean, kr.m.kl.mean, 1e-12);
+	ck_assert_double_eq_tol(r.rows[2].m.kl.top1, kr.m.kl.top1, 1e-12);
+	ck_assert(kr.m.kl.mean > 0.01 && kr.m.kl.top1 < 1);
+	ck_assert(r.rows[0].m.has_kl && r.rows[0].m.kl.mean == 0 && r.rows[0].m.kl.top1 == 1);
 	snprintf(p, sizeof p, "%s/models/ken-weights-0.25", out);
 	ck_assert_double_eq(r.rows[3].m.eval.perplexity, ppl_of(p));
 	/* the report files */
@@ -123,11 +134,103 @@ START_TEST(test_matrix)
 	compare_result_free(&r);
 	/* a second run into the same OUT without force is refused and leaves it as it was */
 	ck_assert_int_eq(compare_run(&r, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_OUT);
-	ck_assert_msg(strstr(err, "already holds a report") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "already exists") && strstr(err, "--resume"), "%s", err);
 	ck_assert_int_eq(testutil_dir_count(p), 3);
 	free(out);
 	free(log);
 	free(policy);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* A pid that is no running process: a child that has exited and been reaped. */
+static long dead_pid(void)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return (long)pid;
+}
+
+/* Seeds, --no-keep-models, skipped methods, --resume in place and of a dead run's temporary
+ * sibling, refused resumes, the lock and the output-inside-input check. */
+START_TEST(test_resume)
+{
+	setup_paths();
+	char *tmp = testutil_tmpdir_new("compare"), *out = testutil_path_new(tmp, "report");
+	char p[PATH_MAX + 64], err[ERR_MAX];
+	static const char *const methods[] = {"wanda", "random", "probe"};
+	static const double ratios[] = {0.25};
+	struct compare_opts o = {.model = model, .text = text, .out = out, .methods = methods,
+				 .n_methods = 3, .ratios = ratios, .n_ratios = 1, .max_windows = 1,
+				 .seeds = 2, .probe_tokens = 64, .drop_models = true,
+				 .skip_unavailable = true};
+	struct compare_result r, r2;
+	ck_assert_msg(compare_run(&r, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(strstr(r.notes, "wanda needs --calib"), "%s", r.notes);
+	ck_assert_int_eq(r.n_rows, 4);
+	static const char *const want[] = {"dense", "random", "random", "probe"};
+	for (int i = 0; i < 4; i++)
+		ck_assert_str_eq(r.rows[i].method, want[i]);
+	ck_assert(r.rows[1].seed == 0 && r.rows[2].seed == 1 && !r.rows[3].seeded);
+	ck_assert(r.rows[1].m.kl.mean != r.rows[2].m.kl.mean); /* two seeds, two selections */
+	snprintf(p, sizeof p, "%s/models", out);
+	ck_assert_int_eq(testutil_dir_count(p), 0);
+	snprintf(p, sizeof p, "%s/results.json", out);
+	ck_assert(testutil_path_exists(p));
+	ck_assert_int_eq(testutil_dir_count(tmp), 1); /* no temporary sibling, no lock file left */
+
+	/* resume in place: every item taken from the report, the same numbers */
+	o.resume = true;
+	ck_assert_msg(compare_run(&r2, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(r2.reused, 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_double_eq_tol(r2.rows[i].m.kl.mean, r.rows[i].m.kl.mean, 1e-12);
+	compare_result_free(&r2);
+	/* one more seed: only the new item runs */
+	o.seeds = 3;
+	ck_assert_msg(compare_run(&r2, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(r2.reused, 4);
+	ck_assert_int_eq(r2.n_rows, 5);
+	ck_assert(r2.rows[3].seeded && r2.rows[3].seed == 2);
+	compare_result_free(&r2);
+
+	/* a run killed before its rename: its sibling is adopted by --resume */
+	char stale[PATH_MAX + 64];
+	snprintf(stale, sizeof stale, "%s.tmp-%ld-abcdef", out, dead_pid());
+	ck_assert_int_eq(rename(out, stale), 0);
+	ck_assert_msg(compare_run(&r2, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(r2.reused, 5);
+	ck_assert(testutil_path_exists(out) && !testutil_path_exists(stale));
+	ck_assert_int_eq(testutil_dir_count(tmp), 1);
+	compare_result_free(&r2);
+
+	/* other settings: refused, the report untouched */
+	o.seed = 7;
+	ck_assert_int_eq(compare_run(&r2, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_OUT);
+	ck_assert_msg(strstr(err, "--resume") && strstr(err, "seed"), "%s", err);
+	o.seed = 0;
+	/* without --resume or --force: refused */
+	o.resume = false;
+	ck_assert_int_eq(compare_run(&r2, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_OUT);
+	/* a second run while the lock is held fails at once */
+	struct util_lock *lock = NULL;
+	ck_assert_int_eq(util_lock_open(&lock, out, err, sizeof err), 0);
+	o.force = true;
+	ck_assert_int_eq(compare_run(&r2, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_LOCKED);
+	ck_assert_msg(strstr(err, "another yopo run"), "%s", err);
+	util_lock_close(lock);
+	/* never into an input */
+	char inside[PATH_MAX + 64];
+	snprintf(inside, sizeof inside, "%s/report", model);
+	o.out = inside;
+	ck_assert_int_eq(compare_run(&r2, &o, NULL, NULL, err, sizeof err), COMPARE_ERR_OUT);
+	ck_assert_msg(strstr(err, "input"), "%s", err);
+	ck_assert(!testutil_path_exists(inside));
+	compare_result_free(&r);
+	free(out);
 	testutil_tmpdir_free(tmp);
 }
 END_TEST
@@ -159,15 +262,40 @@ START_TEST(test_failures)
 	ck_assert(!testutil_path_exists(out));
 	/* measure_text: each failure its own status */
 	struct measure_text_result mr;
-	ck_assert_int_eq(measure_text(&mr, model, text, 513, 1, NULL, NULL, err, sizeof err),
+	ck_assert_int_eq(measure_text(&mr, model, NULL, text, 513, 1, NULL, NULL, err, sizeof err),
 			 MEASURE_ERR_ARG);
 	ck_assert_msg(strstr(err, "context (512)"), "%s", err);
-	ck_assert_int_eq(measure_text(&mr, model, missing, 0, 1, NULL, NULL, err, sizeof err),
+	ck_assert_int_eq(measure_text(&mr, model, NULL, missing, 0, 1, NULL, NULL, err, sizeof err),
 			 MEASURE_ERR_INPUT);
 	ck_assert_msg(strstr(err, "missing.txt"), "%s", err);
+	char other[PATH_MAX];
+	snprintf(other, sizeof other, "%s/models/tinystories-instruct-3m", testutil_shared());
+	ck_assert_int_eq(measure_text(&mr, model, other, text, 0, 1, NULL, NULL, err, sizeof err),
+			 MEASURE_ERR_REF);
+	ck_assert_msg(strstr(err, "vocabulary") && strstr(err, "14019") && strstr(err, "512"), "%s", err);
 	free(missing);
 	free(out);
 	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* measure_text against a reference: the model against itself is at KL 0 with full agreement and
+ * its own perplexity; with 2 windows of 512 tokens, 2 x 511 predicted tokens. */
+START_TEST(test_reference_self)
+{
+	setup_paths();
+	char err[ERR_MAX];
+	struct measure_text_result a, b;
+	ck_assert_msg(measure_text(&a, model, NULL, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(measure_text(&b, model, model, text, 0, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	ck_assert(!a.m.has_kl && b.m.has_kl);
+	ck_assert_double_eq_tol(b.m.kl.mean, 0, 1e-12);
+	ck_assert_double_eq_tol(b.m.kl.p99, 0, 1e-12);
+	ck_assert_double_eq(b.m.kl.top1, 1);
+	ck_assert_uint_eq(b.m.kl.tokens, 2 * 511);
+	ck_assert_uint_eq(b.m.eval.tokens, a.m.eval.tokens);
+	ck_assert_double_eq_tol(b.m.eval.perplexity, a.m.eval.perplexity, 1e-9);
+	ck_assert_double_eq_tol(b.m.kl.ppl_ref, a.m.eval.perplexity, 1e-9);
 }
 END_TEST
 
@@ -211,6 +339,8 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_matrix);
 	tcase_add_test(tc, test_failures);
+	tcase_add_test(tc, test_reference_self);
+	tcase_add_test(tc, test_resume);
 	tcase_add_test(tc, test_kseval);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);

@@ -12,6 +12,7 @@
 #include "env.h"
 #include "err.h"
 #include "pcg32.h"
+#include "probe.h"
 #include "scorer.h"
 #include "scorers.h"
 #include "select.h"
@@ -176,6 +177,49 @@ START_TEST(test_random_rows)
 }
 END_TEST
 
+/* probe: the plan keeps the top-k of E[a_i^2]*||d_i||^2, computed here from an independent
+ * collection of the same probes (same seed and count), and records nothing else. */
+START_TEST(test_probe_rows)
+{
+	struct model *m = testmodel_open_family(families[_i]);
+	struct select_cache cache = {0};
+	struct select_opts o = {.method = "probe", .norm_p = 1, .granularity = PRUNE_GRANULARITY_ROWS,
+				.seed = 5, .probe_tokens = 64};
+	struct prune_plan *p = NULL;
+	char err[ERR_MAX] = "";
+	ck_assert_msg(select_plan(&p, m, NULL, &o, 0.5, &cache, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(cache.probe->tokens, 64);
+	struct probe *pr = NULL;
+	ck_assert_msg(probe_collect(&pr, m, 64, 5, 0, err, sizeof err) == 0, "%s", err);
+	int H = m->cfg.hidden;
+	for (int l = 0; l < m->cfg.n_layers; l++) {
+		int F = m->layers[l].ffn, k = util_keep_count(F, 0.5);
+		const float *d = m->layers[l].down; /* (H, F) */
+		float *sc = malloc((size_t)F * sizeof *sc);
+		for (int i = 0; i < F; i++) {
+			double a2 = 0, d2 = 0;
+			for (int t = 0; t < pr->tokens; t++)
+				a2 += (double)pr->act[l][(size_t)t * F + i] * pr->act[l][(size_t)t * F + i];
+			for (int j = 0; j < H; j++)
+				d2 += (double)d[(size_t)j * F + i] * d[(size_t)j * F + i];
+			sc[i] = (float)(a2 / pr->tokens * d2);
+		}
+		assert_kept_topk(p, l, sc, F, k);
+		free(sc);
+	}
+	/* another seed draws other probes: the cache collects them again */
+	o.seed = 6;
+	struct prune_plan *q = NULL;
+	ck_assert_msg(select_plan(&q, m, NULL, &o, 0.5, &cache, err, sizeof err) == 0, "%s", err);
+	ck_assert(cache.probe_seed == 6);
+	prune_plan_free(q);
+	probe_free(pr);
+	prune_plan_free(p);
+	select_cache_free(&cache);
+	model_close(m);
+}
+END_TEST
+
 /* ken: every output row of every matrix is KEN of that row. */
 START_TEST(test_ken_weights)
 {
@@ -333,13 +377,15 @@ START_TEST(test_registry)
 {
 	int n;
 	const struct scorer *const *all = scorer_all(&n);
-	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(n, 6);
 	for (int i = 0; i < n; i++) {
 		ck_assert_ptr_eq(scorer_find(all[i]->name), all[i]);
 		ck_assert(all[i]->score_rows || all[i]->mask_weights);
 		ck_assert(scorer_supports(all[i], all[i]->natural));
 	}
-	ck_assert_str_eq(scorer_names(), "policy,random,magnitude,wanda,ken");
+	ck_assert_str_eq(scorer_names(), "policy,random,magnitude,wanda,ken,probe");
+	ck_assert(scorer_find("random")->seeded && !scorer_find("probe")->seeded);
+	ck_assert(scorer_find("probe")->needs & SCORER_NEEDS_PROBE);
 	ck_assert_ptr_null(scorer_find("sparsegpt"));
 	ck_assert(!scorer_supports(scorer_find("ken"), PRUNE_GRANULARITY_ROWS));
 	ck_assert(!scorer_supports(scorer_find("policy"), PRUNE_GRANULARITY_WEIGHTS));
@@ -354,6 +400,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_wanda_rows, 0, N_FAMILIES);
 	tcase_add_loop_test(tc, test_random_rows, 0, N_FAMILIES);
 	tcase_add_loop_test(tc, test_ken_weights, 0, N_FAMILIES);
+	tcase_add_loop_test(tc, test_probe_rows, 0, N_FAMILIES);
 	tcase_add_loop_test(tc, test_policy_topk, 0, 2);
 	tcase_add_loop_test(tc, test_usage, 0, (int)(sizeof usage_cases / sizeof usage_cases[0]));
 	tcase_add_test(tc, test_registry);
