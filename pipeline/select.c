@@ -92,6 +92,8 @@ static int calibrate(const struct model *m, const struct tokenizer *tok,
 	size_t n = 0;
 	if (text_encode_file(&ids, &n, m, tok, o->calib, err, errlen))
 		return SELECT_ERR_INPUT;
+	if (o->calib_tokens > 0 && (size_t)o->calib_tokens < n)
+		n = (size_t)o->calib_tokens;
 	int e = calib_collect_xnorm(&cache->norms, m, ids, n, m->cfg.max_pos,
 				    (size_t)o->calib_windows);
 	free(ids);
@@ -115,8 +117,7 @@ int select_prepare(const struct model *m, const struct select_opts *o, struct se
 	return SELECT_OK;
 }
 
-/* The scorer of o with its inputs ready in *ctx (seeded for one plan). */
-static int make_ctx(const struct scorer **s, struct scorer_ctx *ctx, const struct model *m,
+int select_make_ctx(const struct scorer **s, struct scorer_ctx *ctx, const struct model *m,
 		    const struct tokenizer *tok, const struct select_opts *o,
 		    struct select_cache *cache, char *err, size_t errlen)
 {
@@ -167,7 +168,7 @@ int select_scores(float ***scores, const struct model *m, const struct tokenizer
 	struct scorer_ctx ctx;
 	struct select_opts rows = *o;
 	rows.granularity = PRUNE_GRANULARITY_ROWS;
-	int rc = make_ctx(&s, &ctx, m, tok, &rows, cache, err, errlen);
+	int rc = select_make_ctx(&s, &ctx, m, tok, &rows, cache, err, errlen);
 	return rc ? rc : rows_scores(scores, s, &ctx, err, errlen);
 }
 
@@ -203,7 +204,7 @@ int select_plan(struct prune_plan **out, const struct model *m, const struct tok
 {
 	const struct scorer *s;
 	struct scorer_ctx ctx;
-	int rc = make_ctx(&s, &ctx, m, tok, o, cache, err, errlen);
+	int rc = select_make_ctx(&s, &ctx, m, tok, o, cache, err, errlen);
 	if (rc)
 		return rc;
 	if (o->granularity == PRUNE_GRANULARITY_ROWS) {
