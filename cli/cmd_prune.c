@@ -54,6 +54,9 @@ int cmd_prune(int argc, char **argv)
 		{"calib-windows", 0, OPT_LONG, &o.select.calib_windows, 1, 1L << 30, "N",
 		 "Wanda: calibration windows of max_position_embeddings tokens\n"
 		 "(default: the whole file)", NULL, false},
+		{"calib-tokens", 0, OPT_LONG, &o.select.calib_tokens, 1, 1L << 40, "N",
+		 "Wanda: the first N calibration tokens, BOS included (default: all);\n"
+		 "calibration streams one layer at a time, holding N x hidden activations", NULL, false},
 		{"base", 0, OPT_STRING, &o.base, 0, 0, "DIR",
 		 "KEN: reset unpicked weights to this model's values instead of 0", NULL, false},
 		{"granularity", 0, OPT_CHOICE, &granularity, 0, 0, "G",

@@ -68,7 +68,8 @@ static struct select_opts run_opts(const struct job *j, const struct run *r)
 {
 	const struct compare_opts *o = j->o;
 	return (struct select_opts){.method = r->method, .policy = o->policy, .calib = o->calib,
-				    .calib_windows = o->calib_windows, .norm_p = 1,
+				    .calib_windows = o->calib_windows,
+				    .calib_tokens = o->calib_tokens, .norm_p = 1,
 				    .granularity = r->g, .seed = o->seed};
 }
 

@@ -685,6 +685,10 @@ static const struct bad_args bad_args[] = {
 	  "@O"}, 1, {"missing.txt"}},
 	{{"prune", "--model", "@N", "--ratio", "0.25", "--method", "random", "--out", "@O"},
 	 1, {"missing.txt", "not a model directory"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@T",
+	  "--calib-tokens", "0", "--out", "@O"}, 2, {"--calib-tokens"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@T",
+	  "--calib-tokens", "12x", "--out", "@O"}, 2, {"--calib-tokens", "'12x'"}},
 
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "foo", "--out", "@O"},
 	 2, {"--methods", "'foo'"}},
@@ -710,6 +714,8 @@ static const struct bad_args bad_args[] = {
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--calib", "@E", "--out",
 	  "@O"}, 1, {"empty.txt"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random"}, 2, {"--out"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--calib", "@T",
+	  "--calib-tokens", "-3", "--out", "@O"}, 2, {"--calib-tokens"}},
 };
 enum { N_BAD_ARGS = sizeof bad_args / sizeof bad_args[0] };
 
@@ -1114,6 +1120,8 @@ START_TEST(test_prune)
 	if (!strcmp(c->method, "wanda")) {
 		args[n++] = "--calib";
 		args[n++] = text;
+		args[n++] = "--calib-tokens"; /* the first 5 tokens only (BOS included) */
+		args[n++] = "5";
 	}
 	args[n] = NULL;
 	size_t n_in;
@@ -1149,9 +1157,10 @@ START_TEST(test_prune)
 		ck_assert(cJSON_IsString(sha) && strlen(sha->valuestring) == 64);
 	else
 		ck_assert(cJSON_IsNull(sha));
-	if (!strcmp(c->method, "wanda"))
+	if (!strcmp(c->method, "wanda")) {
 		ck_assert_str_eq(item_str(calib, "file"), text);
-	else
+		ck_assert_double_eq(item_num(calib, "tokens"), 5);
+	} else
 		ck_assert(cJSON_IsNull(calib));
 	cJSON_Delete(info);
 
