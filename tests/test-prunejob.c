@@ -110,25 +110,30 @@ struct same {
 	enum prune_granularity g;
 	bool global;
 	long calib_tokens;
+	int base; /* KEN --base: 0 none, else a second synthetic model: 1 the same dtype, 2 BF16 */
 };
 
 static const struct same sames[] = {
-	{"stories260k", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_ROWS, false, 0},
-	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_ROWS, true, 0},
-	{"stories260k", 0, 0, 0, "ken", PRUNE_GRANULARITY_WEIGHTS, false, 0},
-	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_WEIGHTS, false, 0},
-	{"stories260k", 0, 0, 0, "wanda", PRUNE_GRANULARITY_ROWS, false, 300},
-	{"tinystories-instruct-3m", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_WEIGHTS, false, 0},
-	{"tinystories-instruct-3m", 0, 0, 0, "wanda", PRUNE_GRANULARITY_WEIGHTS, false, 300},
-	{"tinystories-instruct-3m", 0, 0, 0, "policy", PRUNE_GRANULARITY_ROWS, false, 0},
+	{"stories260k", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_ROWS, false, 0, 0},
+	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_ROWS, true, 0, 0},
+	{"stories260k", 0, 0, 0, "ken", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
+	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
+	{"stories260k", 0, 0, 0, "wanda", PRUNE_GRANULARITY_ROWS, false, 300, 0},
+	{"tinystories-instruct-3m", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
+	{"tinystories-instruct-3m", 0, 0, 0, "wanda", PRUNE_GRANULARITY_WEIGHTS, false, 300, 0},
+	{"tinystories-instruct-3m", 0, 0, 0, "policy", PRUNE_GRANULARITY_ROWS, false, 0, 0},
 	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F16, 12, "random", PRUNE_GRANULARITY_WEIGHTS,
-	 false, 0},
+	 false, 0, 0},
 	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_BF16, 12, "magnitude", PRUNE_GRANULARITY_ROWS,
-	 true, 0},
+	 true, 0, 0},
 	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 11, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
-	 0},
+	 0, 0},
 	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F32, 3, "policy", PRUNE_GRANULARITY_ROWS, false,
-	 0},
+	 0, 0},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 2, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
+	 0, 1},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F32, 2, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
+	 0, 2},
 };
 
 /* A random MLP policy checkpoint for (hidden, ffn). */
@@ -166,7 +171,7 @@ static void assert_same_file(const char *a_dir, const char *b_dir, const char *n
 
 /* The whole-model route (model_open, select_plan, prune_write) into out. */
 static void write_loaded(const char *dir, const char *out, const struct select_opts *so,
-			 double ratio)
+			 double ratio, const char *base_dir)
 {
 	char err[ERR_MAX];
 	struct model *m = NULL;
@@ -175,9 +180,13 @@ static void write_loaded(const char *dir, const char *out, const struct select_o
 	struct prune_plan *plan = NULL;
 	ck_assert_msg(text_open_model(&m, &tok, dir, err, sizeof err) == 0, "%s", err);
 	ck_assert_msg(select_plan(&plan, m, tok, so, ratio, &cache, err, sizeof err) == 0, "%s", err);
-	struct prune_info info = select_info(so, &cache, ratio, NULL);
-	ck_assert_msg(prune_write(m, dir, plan, NULL, &info, out, false, err, sizeof err) == 0, "%s",
+	struct model *base = NULL;
+	if (base_dir)
+		ck_assert_msg(model_open(&base, base_dir, err, sizeof err) == 0, "%s", err);
+	struct prune_info info = select_info(so, &cache, ratio, base_dir);
+	ck_assert_msg(prune_write(m, dir, plan, base, &info, out, false, err, sizeof err) == 0, "%s",
 		      err);
+	model_close(base);
 	prune_plan_free(plan);
 	select_cache_free(&cache);
 	tokenizer_free(tok);
@@ -190,7 +199,8 @@ START_TEST(test_stream_same_bytes)
 	if (c->shared && !testutil_shared_present())
 		return;
 	char *tmp = testutil_tmpdir_new("prunejob"), model[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
-	char pol[PATH_MAX], calib[PATH_MAX], err[ERR_MAX];
+	char pol[PATH_MAX], calib[PATH_MAX], base[PATH_MAX], err[ERR_MAX];
+	testutil_path_join(base, sizeof base, tmp, "base");
 	if (c->shared) {
 		snprintf(model, sizeof model, "%s/models/%s", testutil_shared(), c->shared);
 	} else {
@@ -202,6 +212,10 @@ START_TEST(test_stream_same_bytes)
 		spec.dtype = c->dtype;
 		testutil_path_join(model, sizeof model, tmp, "model");
 		ck_assert_int_eq(synth_write(model, &spec), SYNTH_OK);
+		spec.seed = 9;
+		spec.dtype = c->base == 2 ? SAFETENSORS_DTYPE_BF16 : c->dtype;
+		if (c->base)
+			ck_assert_int_eq(synth_write(base, &spec), SYNTH_OK);
 	}
 	snprintf(calib, sizeof calib, "%s/data/tinystories-calib.txt", testutil_shared());
 	testutil_path_join(pol, sizeof pol, tmp, "policy.ckpt");
@@ -213,12 +227,13 @@ START_TEST(test_stream_same_bytes)
 	testutil_path_join(a, sizeof a, tmp, "streamed");
 	testutil_path_join(b, sizeof b, tmp, "loaded");
 	struct prunejob_opts o = {.model = model, .out = a, .ratio = 0.3,
+				  .base = c->base ? base : NULL,
 				  .select = {.method = c->method, .policy = pol, .calib = calib,
 					     .calib_tokens = c->calib_tokens, .norm_p = 1,
 					     .granularity = c->g, .global = c->global, .seed = 7}};
 	struct prune_counts cn;
 	ck_assert_msg(prunejob_run(&cn, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
-	write_loaded(model, b, &o.select, o.ratio);
+	write_loaded(model, b, &o.select, o.ratio, o.base);
 	assert_same_file(a, b, "model.safetensors");
 	assert_same_file(a, b, "config.json");
 	assert_same_file(a, b, "yopo_pruning.json");
