@@ -499,8 +499,11 @@ int model_layer_load(struct model *m, int layer, float **arena)
 		if (t->nelem > max_nelem)
 			max_nelem = t->nelem;
 	}
-	float *p = malloc(total * sizeof *p + 1), *scratch = malloc(max_nelem * sizeof *p + 1);
-	if (!p || !scratch) {
+	/* staging only for Conv1D transposes and fused QKV splits, as model_open */
+	bool staged = c->conv1d || c->qkv != CONFIG_QKV_SEPARATE;
+	float *p = malloc(total * sizeof *p + 1);
+	float *scratch = staged ? malloc(max_nelem * sizeof *p + 1) : NULL;
+	if (!p || (staged && !scratch)) {
 		free(p);
 		free(scratch);
 		return MODEL_ERR_NOMEM;

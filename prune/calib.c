@@ -219,6 +219,8 @@ static int stream_layer(struct model *m, struct model *one, struct forward *f, f
 	if (e)
 		return e == MODEL_ERR_NOMEM ? CALIB_ERR_NOMEM : CALIB_ERR_FORWARD;
 	one->layers[0] = m->layers[l];
+	one->cfg.window[0] = m->cfg.window[l]; /* per-layer settings follow the layer */
+	one->cfg.layer_ffn[0] = m->cfg.layer_ffn[l];
 	a->ffn = m->layers[l].ffn;
 	int rc = CALIB_OK;
 	for (size_t s = 0; s < n_tok && !rc; s += (size_t)seq_len) {

@@ -259,11 +259,15 @@ START_TEST(test_calib_stream)
 	size_t n = 0;
 	ck_assert_int_eq(text_encode_file(&ids, &n, m, tok, path, err, sizeof err), 0);
 	ck_assert_uint_gt(n, 700);
-	static const struct { size_t n; int seq; size_t maxw; } runs[] = {{700, 256, 0}, {700, 64, 3}};
-	for (size_t r = 0; r < 2; r++) {
+	/* seq 0: the model's context (beyond GPT-Neo's local window of 256 on the 3M model, whose
+	 * layers alternate global and local attention) */
+	static const struct { size_t n; int seq; size_t maxw; } runs[] = {
+		{700, 256, 0}, {700, 64, 3}, {700, 0, 0}};
+	for (size_t r = 0; r < 3; r++) {
 		struct calib_norms *x = NULL, *y = NULL;
-		ck_assert_int_eq(calib_collect_xnorm(&x, m, ids, runs[r].n, runs[r].seq, runs[r].maxw), 0);
-		ck_assert_int_eq(calib_stream_xnorm(&y, w, ids, runs[r].n, runs[r].seq, runs[r].maxw), 0);
+		int seq = runs[r].seq ? runs[r].seq : m->cfg.max_pos;
+		ck_assert_int_eq(calib_collect_xnorm(&x, m, ids, runs[r].n, seq, runs[r].maxw), 0);
+		ck_assert_int_eq(calib_stream_xnorm(&y, w, ids, runs[r].n, seq, runs[r].maxw), 0);
 		ck_assert_uint_eq(x->tokens, y->tokens);
 		ck_assert_uint_eq(x->windows, y->windows);
 		for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -290,6 +294,41 @@ START_TEST(test_calib_stream)
 }
 END_TEST
 
+/* A synthetic GPT-Neo whose second layer attends locally (window 256) over windows of 600
+ * tokens: the streamed route must run each layer with its own attention span. */
+START_TEST(test_calib_stream_local)
+{
+	char *tmp = testutil_tmpdir_new("prunejob"), dir[PATH_MAX], err[ERR_MAX];
+	struct synth_spec spec;
+	synth_spec_default(&spec, CONFIG_FAMILY_GPT_NEO);
+	spec.n_layers = 2;
+	spec.max_pos = 600;
+	testutil_path_join(dir, sizeof dir, tmp, "neo");
+	ck_assert_int_eq(synth_write(dir, &spec), SYNTH_OK);
+	struct model *m = NULL, *w = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(prunestream_open(&w, dir, err, sizeof err), 0);
+	ck_assert_int_eq(m->cfg.window[0], 0);
+	ck_assert_int_eq(m->cfg.window[1], 256);
+	int ids[600];
+	struct pcg32 rng;
+	pcg32_seed(&rng, 11, 12);
+	for (int i = 0; i < 600; i++)
+		ids[i] = (int)pcg32_bounded(&rng, 257);
+	struct calib_norms *x = NULL, *y = NULL;
+	ck_assert_int_eq(calib_collect_xnorm(&x, m, ids, 600, 600, 0), 0);
+	ck_assert_int_eq(calib_stream_xnorm(&y, w, ids, 600, 600, 0), 0);
+	for (int l = 0; l < 2; l++)
+		for (int j = 0; j < m->cfg.hidden; j++)
+			ck_assert_float_eq_tol(y->input[l][j], x->input[l][j], 1e-5f * (1 + x->input[l][j]));
+	calib_norms_free(x);
+	calib_norms_free(y);
+	model_close(w);
+	model_close(m);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("prunejob");
@@ -298,6 +337,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_refusals, 0, (int)(sizeof refusals / sizeof refusals[0]));
 	tcase_add_loop_test(tc, test_stream_same_bytes, 0, (int)(sizeof sames / sizeof sames[0]));
 	tcase_add_loop_test(tc, test_calib_stream, 0, 2);
+	tcase_add_test(tc, test_calib_stream_local);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);
 }
