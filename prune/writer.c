@@ -550,8 +550,8 @@ static int shards_read(struct shards *sh, const struct model *m, const char *in_
 	for (int i = 0; i < n && !rc; i++) {
 		const char *tn = safetensors_at(m->st, i)->name;
 		const char *file = json_string(json_get(map, tn));
-		if (!file)
-			rc = err_set(err, errlen, PRUNE_ERR_INPUT, "%s: no shard for %s", path, tn);
+		if (!file || !*file || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, ".."))
+			rc = err_set(err, errlen, PRUNE_ERR_INPUT, "%s: no usable shard for %s", path, tn);
 		else if (shard_slot(sh, file) < 0)
 			rc = err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
 	}
