@@ -87,6 +87,8 @@ int cmd_compare(int argc, char **argv)
 		 "calibration text (method wanda)", NULL, false},
 		{"calib-windows", 0, OPT_LONG, &o.calib_windows, 1, 1L << 30, "N",
 		 "Wanda calibration windows (default: the whole file)", NULL, false},
+		{"calib-tokens", 0, OPT_LONG, &o.calib_tokens, 1, 1L << 40, "N",
+		 "Wanda: the first N calibration tokens, BOS included (default: all)", NULL, false},
 		{"max-windows", 0, OPT_LONG, &o.max_windows, 1, 1L << 40, "N",
 		 "evaluation windows (default: all)", NULL, false},
 		{"seq-len", 0, OPT_LONG, &o.seq_len, 2, 1 << 24, "N",

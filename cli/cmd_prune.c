@@ -35,7 +35,7 @@ static void on_calib(void *ctx, size_t done, size_t total)
 		return;
 	k->last = done * 10 / total;
 	double eta = done > 1 ? (now - k->t1) / (double)(done - 1) * (double)(total - done) : 0.0;
-	fprintf(stderr, "yopo prune: calibration window %zu/%zu, %.1f s elapsed, ETA %.1f s\n", done,
+	fprintf(stderr, "yopo prune: calibration layer %zu/%zu, %.1f s elapsed, ETA %.1f s\n", done,
 		total, now - k->t0, eta);
 }
 
@@ -169,6 +169,9 @@ int cmd_prune(int argc, char **argv)
 		{"calib-windows", 0, OPT_LONG, &o.select.calib_windows, 1, 1L << 30, "N",
 		 "Wanda: calibration windows of max_position_embeddings tokens\n"
 		 "(default: the whole file)", NULL, false},
+		{"calib-tokens", 0, OPT_LONG, &o.select.calib_tokens, 1, 1L << 40, "N",
+		 "Wanda: the first N calibration tokens, BOS included (default: all);\n"
+		 "calibration streams one layer at a time, holding N x hidden activations", NULL, false},
 		{"base", 0, OPT_STRING, &o.base, 0, 0, "DIR",
 		 "KEN: reset unpicked weights to this model's values instead of 0", NULL, false},
 		{"granularity", 0, OPT_CHOICE, &granularity, 0, 0, "G",

@@ -274,6 +274,49 @@ static int scores_reserve(struct forward *f, int threads)
 	return FORWARD_OK;
 }
 
+/* f->x (n, hidden) through decoder layer l at positions pos.. */
+static int layer_run(struct forward *f, int l, int n, int pos)
+{
+	const struct config *c = &f->m->cfg;
+	const struct model_layer *L = &f->m->layers[l];
+	int H = c->hidden, rc;
+	size_t nh = (size_t)n * H;
+	norm_rows(f->a, f->x, L->attn_norm, L->attn_norm_b, n, H, c->norm, c->norm_eps);
+	/* parallel blocks feed the FFN the block input, normalised before attention adds */
+	if (c->residual == CONFIG_RESIDUAL_PARALLEL)
+		norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
+	else if (c->residual == CONFIG_RESIDUAL_PARALLEL_SHARED)
+		memcpy(f->b, f->a, nh * sizeof(float));
+	if ((rc = attn_block(f, l, f->a, n, pos)))
+		return rc;
+	for (size_t i = 0; i < nh; i++)
+		f->x[i] += f->proj[i];
+	if (c->residual == CONFIG_RESIDUAL_SEQUENTIAL)
+		norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
+	if ((rc = ffn_block(f, l, f->proj, f->b, n)))
+		return rc;
+	for (size_t i = 0; i < nh; i++)
+		f->x[i] += f->proj[i];
+	return FORWARD_OK;
+}
+
+int forward_run_layer(struct forward *f, float *x, int layer, int n, int pos)
+{
+	size_t nh = (size_t)n * (size_t)f->m->cfg.hidden;
+	int rc;
+	if (n <= 0 || pos < 0 || !x || layer < 0 || layer >= f->m->cfg.n_layers)
+		return FORWARD_ERR_ARG;
+	if (pos > f->max_seq - n)
+		return FORWARD_ERR_TOO_LONG;
+	if ((rc = scores_reserve(f, pool_get_threads())))
+		return rc;
+	memcpy(f->x, x, nh * sizeof *x);
+	if ((rc = layer_run(f, layer, n, pos)))
+		return rc;
+	memcpy(x, f->x, nh * sizeof *x);
+	return FORWARD_OK;
+}
+
 int forward_run(struct forward *f, float *logits, const int *tokens, int n, int pos)
 {
 	const struct model *m = f->m;
@@ -298,26 +341,9 @@ int forward_run(struct forward *f, float *logits, const int *tokens, int n, int 
 				xr[i] += pe[i];
 		}
 	}
-	size_t nh = (size_t)n * H;
-	for (int l = 0; l < c->n_layers; l++) {
-		const struct model_layer *L = &m->layers[l];
-		norm_rows(f->a, f->x, L->attn_norm, L->attn_norm_b, n, H, c->norm, c->norm_eps);
-		/* parallel blocks feed the FFN the block input, normalised before attention adds */
-		if (c->residual == CONFIG_RESIDUAL_PARALLEL)
-			norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
-		else if (c->residual == CONFIG_RESIDUAL_PARALLEL_SHARED)
-			memcpy(f->b, f->a, nh * sizeof(float));
-		if ((rc = attn_block(f, l, f->a, n, pos)))
+	for (int l = 0; l < c->n_layers; l++)
+		if ((rc = layer_run(f, l, n, pos)))
 			return rc;
-		for (size_t i = 0; i < nh; i++)
-			f->x[i] += f->proj[i];
-		if (c->residual == CONFIG_RESIDUAL_SEQUENTIAL)
-			norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
-		if ((rc = ffn_block(f, l, f->proj, f->b, n)))
-			return rc;
-		for (size_t i = 0; i < nh; i++)
-			f->x[i] += f->proj[i];
-	}
 	norm_rows(f->a, f->x, m->final_norm, m->final_norm_b, n, H, c->norm, c->norm_eps);
 	if (matmul_nt(f->mm, logits, f->a, m->lm_head, m->lm_head_b, n, c->vocab, H))
 		return FORWARD_ERR_MATMUL;

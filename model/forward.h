@@ -51,4 +51,10 @@ void forward_set_observer(struct forward *f, forward_observe_fn *fn, void *ctx);
  * Positions ≥ pos in the cache are overwritten; pos = 0 starts a new sequence. */
 int forward_run(struct forward *f, float *logits, const int *tokens, int n, int pos);
 
+/* Runs hidden states x (n, hidden), in place, through decoder layer `layer` alone at positions
+ * pos..pos+n-1 (its KV cache as forward_run would fill it), exactly as forward_run does between
+ * the embedding and the final norm; the observer sees the layer. For callers that stream the
+ * weights one layer at a time: only that layer's weights are read. */
+int forward_run_layer(struct forward *f, float *x, int layer, int n, int pos);
+
 #endif

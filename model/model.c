@@ -369,6 +369,25 @@ static void convert_qkv(struct model *m, const struct slot *s, float *p, float *
 			       (size_t)hd * sizeof(float));
 }
 
+/* Converts slot s into p (t->nelem floats) and points the model at it; scratch (t->nelem) is
+ * needed for Conv1D matrices and fused QKV. */
+static void convert_slot(struct model *m, const struct slot *s, float *p, float *scratch)
+{
+	const struct config *c = &m->cfg;
+	const struct safetensors_tensor *t = s->t;
+	bool conv_matrix = c->conv1d && t->ndim == 2 && s->which >= CONFIG_TENSOR_QKV;
+	if (s->which == CONFIG_TENSOR_QKV || s->which == CONFIG_TENSOR_QKV_BIAS) {
+		convert_qkv(m, s, p, scratch, conv_matrix);
+	} else if (conv_matrix) {
+		safetensors_read_f32(scratch, t);
+		transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
+		*s->dst = p;
+	} else {
+		safetensors_read_f32(p, t);
+		*s->dst = p;
+	}
+}
+
 int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 {
 	int rc = MODEL_ERR_NOMEM;
@@ -419,20 +438,8 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 	/* Pass 2: convert into (out, in) f32. */
 	float *p = m->arena;
 	for (size_t i = 0; i < n_slots; i++) {
-		const struct slot *s = &slots[i];
-		const struct safetensors_tensor *t = s->t;
-		bool conv_matrix = c->conv1d && t->ndim == 2 && s->which >= CONFIG_TENSOR_QKV;
-		if (s->which == CONFIG_TENSOR_QKV || s->which == CONFIG_TENSOR_QKV_BIAS) {
-			convert_qkv(m, s, p, scratch, conv_matrix);
-		} else if (conv_matrix) {
-			safetensors_read_f32(scratch, t);
-			transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
-			*s->dst = p;
-		} else {
-			safetensors_read_f32(p, t);
-			*s->dst = p;
-		}
-		p += t->nelem;
+		convert_slot(m, &slots[i], p, scratch);
+		p += slots[i].t->nelem;
 	}
 	if (c->tied)
 		m->lm_head = m->embed;
@@ -476,4 +483,49 @@ int model_layer_view(struct model_layer_view *v, const struct model *m, int laye
 		.scored = gated ? ly->gate : ly->up, .pair = gated ? ly->up : NULL, .down = ly->down,
 	};
 	return MODEL_OK;
+}
+
+int model_layer_load(struct model *m, int layer, float **arena)
+{
+	const struct config *c = &m->cfg;
+	struct slot slots[CONFIG_TENSOR_COUNT];
+	size_t n = 0, total = 0, max_nelem = 0;
+	if (layer < 0 || layer >= c->n_layers)
+		return MODEL_ERR_SHAPE;
+	for (int w = CONFIG_TENSOR_ATTN_NORM; w < CONFIG_TENSOR_COUNT; w++) {
+		enum config_tensor which = (enum config_tensor)w;
+		const struct safetensors_tensor *t = model_find_tensor(m->st, c, which, layer);
+		if (!config_tensor_needed(c, which))
+			continue;
+		if (!t)
+			return MODEL_ERR_MISSING_TENSOR;
+		slots[n++] = (struct slot){which, layer, t, slot_dst(m, which, layer)};
+		total += t->nelem;
+		if (t->nelem > max_nelem)
+			max_nelem = t->nelem;
+	}
+	/* staging only for Conv1D transposes and fused QKV splits, as model_open */
+	bool staged = c->conv1d || c->qkv != CONFIG_QKV_SEPARATE;
+	float *p = malloc(total * sizeof *p + 1);
+	float *scratch = staged ? malloc(max_nelem * sizeof *p + 1) : NULL;
+	if (!p || (staged && !scratch)) {
+		free(p);
+		free(scratch);
+		return MODEL_ERR_NOMEM;
+	}
+	*arena = p;
+	for (size_t i = 0; i < n; i++) {
+		convert_slot(m, &slots[i], p, scratch);
+		p += slots[i].t->nelem;
+		safetensors_evict(slots[i].t);
+	}
+	free(scratch);
+	return MODEL_OK;
+}
+
+void model_layer_unload(struct model *m, int layer, float *arena)
+{
+	if (layer >= 0 && layer < m->cfg.n_layers)
+		m->layers[layer] = (struct model_layer){.ffn = m->layers[layer].ffn};
+	free(arena);
 }

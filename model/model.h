@@ -91,6 +91,16 @@ void model_close(struct model *m);
 int model_inspect(struct config *cfg, struct safetensors **st, const char *dir, char *err,
 		  size_t errlen);
 
+/* For callers that stream a model opened without weights (a struct model whose layer pointers
+ * are NULL, e.g. built on model_inspect): converts every tensor of `layer` to f32 into a new
+ * buffer (*arena, caller frees through model_layer_unload) exactly as model_open would, points
+ * m->layers[layer] at it, and evicts the mapped pages it read. Errors: MODEL_ERR_SHAPE (layer out
+ * of range), MODEL_ERR_MISSING_TENSOR, MODEL_ERR_NOMEM. */
+int model_layer_load(struct model *m, int layer, float **arena);
+
+/* Frees arena and resets m->layers[layer]'s pointers to NULL (its ffn stays). */
+void model_layer_unload(struct model *m, int layer, float *arena);
+
 /* The stored tensor `which` of `layer` (layer ignored for model-level ones); NULL if absent. */
 const struct safetensors_tensor *model_find_tensor(const struct safetensors *st,
 						   const struct config *c, enum config_tensor which,

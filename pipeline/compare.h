@@ -52,6 +52,7 @@ struct compare_opts {
 	int n_ratios;
 	const char *policy, *calib;
 	long calib_windows, max_windows, seq_len, sample_tokens; /* 0: all / all / context / none */
+	long calib_tokens;        /* Wanda: first N calibration tokens; 0: all */
 	bool weights, force;
 	uint64_t seed;
 	const enum prune_granularity *nm; /* N:M granularities run by every method with that form

@@ -1,10 +1,14 @@
-/* prunejob: checks, plan, write. See prunejob.h. */
+/* prunejob: checks, plan, write — streamed (prunestream.h): the model is never loaded whole.
+ * See prunejob.h. */
 #include "prunejob.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "err.h"
 #include "guard.h"
+#include "prunestream.h"
 #include "scorer.h"
 #include "text.h"
 
@@ -22,7 +26,7 @@ static int check_usage(const struct prunejob_opts *o, char *err, size_t errlen)
 static int open_base(struct model **base, const struct model *m, const char *dir, char *err,
 		     size_t errlen)
 {
-	if (model_open(base, dir, err, errlen))
+	if (prunestream_open(base, dir, err, errlen))
 		return err_prefix(err, errlen, PRUNEJOB_ERR_INPUT, "--base");
 	const struct config *a = &m->cfg, *b = &(*base)->cfg;
 	if (prune_check_base(m, *base) == PRUNE_OK)
@@ -49,36 +53,101 @@ static int guard_out(struct util_lock **lock, const struct prunejob_opts *o,
 	return PRUNEJOB_OK;
 }
 
-int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
-		 prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen)
+/* Wanda's norms into the cache before the scorer context is made (which would otherwise run
+ * the calibration through loaded weights). */
+static int calibrate(struct model *m, const struct tokenizer *tok,
+		     const struct select_opts *o, struct select_cache *cache, char *err,
+		     size_t errlen)
 {
-	struct util_lock *lock = NULL;
-	struct model *m = NULL, *base = NULL;
-	struct tokenizer *tok = NULL;
+	if (!(scorer_find(o->method)->needs & SCORER_NEEDS_CALIB) || cache->norms)
+		return PRUNEJOB_OK;
+	int *ids = NULL;
+	size_t n = 0;
+	if (text_encode_file(&ids, &n, m, tok, o->calib, err, errlen))
+		return PRUNEJOB_ERR_INPUT;
+	if (o->calib_tokens > 0 && (size_t)o->calib_tokens < n)
+		n = (size_t)o->calib_tokens;
+	int e = calib_stream_xnorm_progress(&cache->norms, m, ids, n, m->cfg.max_pos,
+					    (size_t)o->calib_windows, o->calib_progress, o->calib_ctx);
+	free(ids);
+	if (e)
+		return err_set(err, errlen, PRUNEJOB_ERR_INPUT, "%s: calibration failed: %s", o->calib,
+			       calib_strerror(e));
+	cache->calib_tokens = cache->norms->tokens;
+	return PRUNEJOB_OK;
+}
+
+/* Scores (rows: all layers, then the plan) or masks (weights: each matrix when the writer
+ * reaches it) and the streamed write. */
+static int score_and_write(struct prune_counts *counts, struct model *m,
+			   const struct tokenizer *tok, const struct model *base,
+			   const struct prunejob_opts *o, struct select_cache *cache,
+			   prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen)
+{
+	const struct scorer *s;
+	struct scorer_ctx sc;
 	struct prune_plan *plan = NULL;
-	struct select_cache cache = {0};
+	float **scores = NULL;
 	char what[512];
-	int rc = check_usage(o, err, errlen);
-	if (rc)
-		return rc;
-	/* everything cheap first: a failure is then one line and costs no scoring */
-	rc = PRUNEJOB_ERR_INPUT;
-	if (text_open_model(&m, &tok, o->model, err, errlen) ||
-	    guard_out(&lock, o, progress, ctx, err, errlen) ||
-	    prune_check_out(o->model, o->out, o->force, err, errlen) ||
-	    prune_check_ratio(&m->cfg, o->ratio, o->select.granularity, o->select.global, err,
-			      errlen) ||
-	    (o->base && open_base(&base, m, o->base, err, errlen)) ||
-	    select_prepare(m, &o->select, &cache, err, errlen))
-		goto out;
 	snprintf(what, sizeof what, "scoring %s with %s (%s, ratio %g)", o->model, o->select.method,
 		 prune_granularity_name(o->select.granularity), o->ratio);
 	if (progress)
 		progress(ctx, what);
-	rc = PRUNEJOB_ERR_RUN;
-	if (select_plan(&plan, m, tok, &o->select, o->ratio, &cache, err, errlen))
+	if (calibrate(m, tok, &o->select, cache, err, errlen) ||
+	    select_make_ctx(&s, &sc, m, tok, &o->select, cache, err, errlen))
+		return PRUNEJOB_ERR_RUN;
+	int rc = PRUNEJOB_ERR_RUN;
+	bool rows = o->select.granularity == PRUNE_GRANULARITY_ROWS;
+	if (rows) {
+		if (prunestream_scores(&scores, m, s, &sc, err, errlen))
+			goto out;
+		int e = prune_plan_from_scores(&plan, m, (const float *const *)scores, o->ratio,
+					       o->select.global);
+		if (e) {
+			err_set(err, errlen, rc, "%s: %s", s->name, prune_strerror(e));
+			goto out;
+		}
+	}
+	struct prune_info info = select_info(&o->select, cache, o->ratio, o->base);
+	info.source_model = o->model;
+	struct prunestream_masks ms;
+	struct prune_masks masks;
+	prunestream_masks(&masks, &ms, m, s, &sc, o->select.granularity, o->ratio);
+	snprintf(what, sizeof what, "writing %s", o->out);
+	if (progress)
+		progress(ctx, what);
+	if (!prune_write_stream(counts, m, plan, rows ? NULL : &masks, base, &info, o->out,
+				o->force, err, errlen))
+		rc = PRUNEJOB_OK;
+out:
+	select_scores_free(scores, m->cfg.n_layers);
+	prune_plan_free(plan);
+	return rc;
+}
+
+/* Methods that sample probe tokens run the whole model, so they load it (f32) and take the
+ * whole-model route (select.h); every other method streams. */
+static bool needs_forward(const struct prunejob_opts *o)
+{
+	const struct scorer *s = scorer_find(o->select.method);
+	return s && (s->needs & SCORER_NEEDS_PROBE);
+}
+
+static int plan_and_write_loaded(struct prune_counts *counts, const struct model *m,
+				 const struct tokenizer *tok, const struct model *base,
+				 const struct prunejob_opts *o, struct select_cache *cache,
+				 prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen)
+{
+	struct prune_plan *plan = NULL;
+	char what[512];
+	snprintf(what, sizeof what, "scoring %s with %s (%s, ratio %g; whole model loaded)", o->model,
+		 o->select.method, prune_granularity_name(o->select.granularity), o->ratio);
+	if (progress)
+		progress(ctx, what);
+	int rc = PRUNEJOB_ERR_RUN;
+	if (select_plan(&plan, m, tok, &o->select, o->ratio, cache, err, errlen))
 		goto out;
-	struct prune_info info = select_info(&o->select, &cache, o->ratio, o->base);
+	struct prune_info info = select_info(&o->select, cache, o->ratio, o->base);
 	info.source_model = o->model;
 	snprintf(what, sizeof what, "writing %s", o->out);
 	if (progress)
@@ -91,8 +160,36 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 	}
 	rc = PRUNEJOB_OK;
 out:
-	select_cache_free(&cache);
 	prune_plan_free(plan);
+	return rc;
+}
+
+int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
+		 prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen)
+{
+	struct util_lock *lock = NULL;
+	struct model *m = NULL, *base = NULL;
+	struct tokenizer *tok = NULL;
+	struct select_cache cache = {0};
+	int rc = check_usage(o, err, errlen);
+	if (rc)
+		return rc;
+	/* everything cheap first: a failure is then one line and costs no scoring */
+	rc = PRUNEJOB_ERR_INPUT;
+	bool loaded = needs_forward(o);
+	if ((loaded ? text_open_model(&m, &tok, o->model, err, errlen)
+		    : prunestream_open_text(&m, &tok, o->model, err, errlen)) ||
+	    guard_out(&lock, o, progress, ctx, err, errlen) ||
+	    prune_check_out(o->model, o->out, o->force, err, errlen) ||
+	    prune_check_ratio(&m->cfg, o->ratio, o->select.granularity, o->select.global, err,
+			      errlen) ||
+	    (o->base && open_base(&base, m, o->base, err, errlen)) ||
+	    select_prepare(m, &o->select, &cache, err, errlen))
+		goto out;
+	rc = loaded ? plan_and_write_loaded(counts, m, tok, base, o, &cache, progress, ctx, err, errlen)
+		    : score_and_write(counts, m, tok, base, o, &cache, progress, ctx, err, errlen);
+out:
+	select_cache_free(&cache);
 	tokenizer_free(tok);
 	model_close(base);
 	model_close(m);

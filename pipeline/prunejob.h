@@ -1,5 +1,7 @@
 /* prunejob: yopo prune as one call — check the destination and inputs cheaply, score the
- * method (select.h), write the pruned checkpoint (prune/prune.h) and count its parameters. */
+ * method (select.h's scorers) and write the pruned checkpoint (prune/prune.h), streamed: the
+ * model is never loaded whole (prunestream.h; Wanda's calibration one layer at a time, calib.h),
+ * and count its parameters. The bytes written are those of the whole-model route. */
 #ifndef YOPO_PRUNEJOB_H
 #define YOPO_PRUNEJOB_H
 

@@ -94,6 +94,8 @@ static int calibrate(const struct model *m, const struct tokenizer *tok,
 	size_t n = 0;
 	if (text_encode_file(&ids, &n, m, tok, o->calib, err, errlen))
 		return SELECT_ERR_INPUT;
+	if (o->calib_tokens > 0 && (size_t)o->calib_tokens < n)
+		n = (size_t)o->calib_tokens;
 	int e = calib_collect_xnorm_progress(&cache->norms, m, ids, n, m->cfg.max_pos,
 					     (size_t)o->calib_windows, o->calib_progress, o->calib_ctx);
 	free(ids);
@@ -135,8 +137,7 @@ int select_prepare(const struct model *m, const struct select_opts *o, struct se
 	return SELECT_OK;
 }
 
-/* The scorer of o with its inputs ready in *ctx (seeded for one plan). */
-static int make_ctx(const struct scorer **s, struct scorer_ctx *ctx, const struct model *m,
+int select_make_ctx(const struct scorer **s, struct scorer_ctx *ctx, const struct model *m,
 		    const struct tokenizer *tok, const struct select_opts *o,
 		    struct select_cache *cache, char *err, size_t errlen)
 {
@@ -190,7 +191,7 @@ int select_scores(float ***scores, const struct model *m, const struct tokenizer
 	struct scorer_ctx ctx;
 	struct select_opts rows = *o;
 	rows.granularity = PRUNE_GRANULARITY_ROWS;
-	int rc = make_ctx(&s, &ctx, m, tok, &rows, cache, err, errlen);
+	int rc = select_make_ctx(&s, &ctx, m, tok, &rows, cache, err, errlen);
 	return rc ? rc : rows_scores(scores, s, &ctx, err, errlen);
 }
 
@@ -231,7 +232,7 @@ int select_plan(struct prune_plan **out, const struct model *m, const struct tok
 	/* the one ratio rule (plan.h), before any scoring */
 	if (prune_check_ratio(&m->cfg, ratio, o->granularity, o->global, err, errlen))
 		return SELECT_ERR_USAGE;
-	int rc = make_ctx(&s, &ctx, m, tok, o, cache, err, errlen);
+	int rc = select_make_ctx(&s, &ctx, m, tok, o, cache, err, errlen);
 	if (rc)
 		return rc;
 	if (o->granularity == PRUNE_GRANULARITY_ROWS) {

@@ -33,6 +33,7 @@ struct select_opts {
 	const char *policy;       /* policy checkpoint (SCORER_NEEDS_POLICY) */
 	const char *calib;        /* calibration text (SCORER_NEEDS_CALIB) */
 	long calib_windows;       /* calibration windows of max_position_embeddings tokens; 0: all */
+	long calib_tokens;        /* calibration tokens (BOS included) from the file's start; 0: all */
 	int norm_p;               /* magnitude rows: 1 or 2 */
 	enum prune_granularity granularity;
 	bool global;              /* rows: one budget across layers */
@@ -72,6 +73,13 @@ int select_prepare(const struct model *m, const struct select_opts *o, struct se
  * and checks it against a model of that hidden and FFN width; reasons name the file. */
 int select_load_policy(struct select_cache *cache, const char *path, int hidden, int ffn,
 		       char *err, size_t errlen);
+
+/* The scorer of o with its inputs ready in *ctx, seeded for one plan: the policy loaded, Wanda's
+ * norms computed through a loaded m unless the cache already holds them (a streaming caller
+ * puts them there first). *s and *ctx borrow from cache and m. */
+int select_make_ctx(const struct scorer **s, struct scorer_ctx *ctx, const struct model *m,
+		    const struct tokenizer *tok, const struct select_opts *o,
+		    struct select_cache *cache, char *err, size_t errlen);
 
 /* Per-layer row scores of a rows method: *scores is n_layers arrays of layer-ffn floats, owned by
  * the caller (select_scores_free). */

@@ -45,6 +45,20 @@ int calib_collect_xnorm_progress(struct calib_norms **out, const struct model *m
 int calib_collect_xnorm(struct calib_norms **out, const struct model *m, const int *ids,
 			size_t n_ids, int seq_len, size_t max_windows);
 
+/* calib_collect_xnorm as the Wanda reference code runs it: every calibration token through
+ * layer l (all windows), its norms taken, then layer l+1; only one layer's weights (converted to
+ * f32 from the mapping by model_layer_load, pages evicted) and the hidden states of the
+ * calibration tokens (tokens x hidden f32) are held, not the model. m may have been opened
+ * without weights (its layer pointers are set during a layer and NULL again afterwards).
+ * Same windows and the same norms as calib_collect_xnorm up to float summation order. */
+int calib_stream_xnorm(struct calib_norms **out, struct model *m, const int *ids, size_t n_ids,
+		       int seq_len, size_t max_windows);
+
+/* calib_stream_xnorm with progress (fn may be NULL) after each layer: done of total layers. */
+int calib_stream_xnorm_progress(struct calib_norms **out, struct model *m, const int *ids,
+				size_t n_ids, int seq_len, size_t max_windows,
+				calib_progress_fn *fn, void *ctx);
+
 /* Allocates zeroed norms shaped like m (for callers that fill them by other means, and tests).
  * On success *out is owned by the caller. Errors: CALIB_ERR_NOMEM. */
 int calib_norms_new(struct calib_norms **out, const struct model *m);

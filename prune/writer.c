@@ -166,7 +166,9 @@ static void slice_tensor(unsigned char *dst, const unsigned char *src, size_t ro
 }
 
 /* Masked entries of dst (a copy of the stored tensor) become 0 or base's value. mask is in
- * canonical (out, in) order, (crows, ccols); the stored tensor is its transpose when conv. */
+ * canonical (out, in) order, (crows, ccols); the stored tensor is its transpose when conv.
+ * base_raw holds base's stored bytes in dst's dtype, base_f32 base's stored elements as f32
+ * (another dtype); both NULL: zeros. */
 static void mask_tensor(unsigned char *dst, const unsigned char *mask, size_t crows, size_t ccols,
 			bool conv, size_t esize, enum safetensors_dtype dt,
 			const unsigned char *base_raw, const float *base_f32)
@@ -181,92 +183,184 @@ static void mask_tensor(unsigned char *dst, const unsigned char *mask, size_t cr
 			if (base_raw)
 				memcpy(d, base_raw + si * esize, esize);
 			else if (base_f32)
-				safetensors_convert_from_f32(d, dt, &base_f32[ci], 1);
+				safetensors_convert_from_f32(d, dt, &base_f32[si], 1);
 			else
 				memset(d, 0, esize);
 		}
 }
 
-static const float *canonical_matrix(const struct model *m, int l, enum config_tensor which)
+/* Everything the tensor producer (safetensors_write_stream's fill) needs. One output tensor is
+ * built at a time (sliced or masked into buf, or read straight from the mapping), handed out
+ * in chunks, then freed and its input pages evicted, so memory holds one tensor, not the model. */
+struct producer {
+	const struct model *m;
+	const struct prune_plan *p;        /* ROWS plan, or a WEIGHTS plan with masks, or NULL */
+	const struct prune_masks *masks;   /* WEIGHTS masks on demand (when p is NULL) */
+	const struct model *base;
+	enum prune_granularity gran;
+	int width;
+	const struct safetensors_tensor **src; /* (n) input tensor of each output entry */
+	int cur;                           /* entry being produced, -1 none */
+	unsigned char *buf;                /* its bytes when built */
+	const unsigned char *data;         /* its bytes (buf or the mapping) */
+	size_t off;
+	size_t zeros;                      /* WEIGHTS: masked entries so far */
+	char *err;
+	size_t errlen;
+	int rc;
+};
+
+static size_t count_zeros(const unsigned char *mk, size_t n)
 {
-	const struct model_layer *L = &m->layers[l];
-	return which == CONFIG_TENSOR_UP ? L->up : which == CONFIG_TENSOR_GATE ? L->gate : L->down;
+	size_t z = 0;
+	for (size_t i = 0; i < n; i++)
+		z += !mk[i];
+	return z;
 }
 
-/* Builds the list of tensors to write: entries (n) point into the mapping or into bufs
- * (owned; freed by the caller whether or not this fails). */
-static int build_entries(struct safetensors_entry *entries, unsigned char **bufs,
-			 const struct model *m, const struct prune_plan *p, const struct model *base,
-			 int width, char *err, size_t errlen)
+/* Base's counterpart of t for a masked write: raw bytes when the dtype matches, else a new f32
+ * copy (*owned, stored order). */
+static int base_values(const unsigned char **raw, float **owned, const struct model *base,
+		       const struct safetensors_tensor *t, const struct ffn_ref *ref, char *err,
+		       size_t errlen)
 {
-	const struct config *c = &m->cfg;
-	int n = safetensors_count(m->st);
-	for (int i = 0; i < n; i++) {
-		const struct safetensors_tensor *t = safetensors_at(m->st, i);
-		struct safetensors_entry *e = &entries[i];
-		e->name = t->name;
-		e->dtype = t->dtype;
-		e->ndim = t->ndim;
-		memcpy(e->shape, t->shape, sizeof e->shape);
-		e->data = t->data;
-		struct ffn_ref ref;
-		if (!find_ffn_tensor(c, t->name, &ref))
-			continue;
-		bool matrix = ref.which == CONFIG_TENSOR_UP || ref.which == CONFIG_TENSOR_GATE ||
-			      ref.which == CONFIG_TENSOR_DOWN;
-		if (p->gran == PRUNE_GRANULARITY_WEIGHTS && !matrix)
-			continue; /* biases are never masked */
-		long long want[2];
-		int nd = model_expected_shape(c, ref.which, ref.layer, want);
-		if (t->ndim != nd || t->shape[0] != want[0] || (nd == 2 && t->shape[1] != want[1]))
-			return err_set(err, errlen, PRUNE_ERR_INPUT,
-				    "tensor %s: stored shape disagrees with the model", t->name);
-		size_t esize = safetensors_dtype_size(t->dtype), rows, cols;
-		int axis;
-		ffn_axis(c, ref.which, t->shape, t->ndim, &rows, &cols, &axis);
-		if (p->gran == PRUNE_GRANULARITY_ROWS) {
-			int l = ref.layer;
-			size_t other = axis == 0 ? cols : rows;
-			bufs[i] = malloc(other * (size_t)width * esize + 1);
-			if (!bufs[i])
-				return err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory slicing %s", t->name);
-			slice_tensor(bufs[i], t->data, rows, cols, esize, axis, p->kept[l], p->k[l], width);
-			if (t->ndim == 1)
-				e->shape[0] = width;
-			else
-				e->shape[axis] = width;
-		} else {
-			const unsigned char *mk = prune_plan_mask_const(p, ref.layer, ref.which);
-			if (!mk)
-				return err_set(err, errlen, PRUNE_ERR_PLAN, "plan has no mask for %s", t->name);
-			bufs[i] = malloc(t->nbytes + 1);
-			if (!bufs[i])
-				return err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory masking %s", t->name);
-			memcpy(bufs[i], t->data, t->nbytes);
-			const unsigned char *braw = NULL;
-			const float *bf = NULL;
-			if (base) {
-				char bname[256];
-				const struct safetensors_tensor *bt = NULL;
-				if (!config_tensor_name(bname, sizeof bname, &base->cfg, ref.which, ref.layer))
-					bt = safetensors_find(base->st, bname);
-				if (!bt || bt->ndim != t->ndim || bt->shape[0] != t->shape[0] ||
-				    bt->shape[1] != t->shape[1])
-					return err_set(err, errlen, PRUNE_ERR_BASE_SHAPE,
-						    "base model: no tensor matching %s", t->name);
-				if (bt->dtype == t->dtype)
-					braw = bt->data;
-				else
-					bf = canonical_matrix(base, ref.layer, ref.which);
-			}
-			/* canonical (out, in): (ffn, hidden) for up/gate, (hidden, ffn) for down */
-			size_t F = (size_t)m->layers[ref.layer].ffn, H = (size_t)c->hidden;
-			bool upg = ref.which != CONFIG_TENSOR_DOWN;
-			mask_tensor(bufs[i], mk, upg ? F : H, upg ? H : F, c->conv1d, esize, t->dtype,
-				    braw, bf);
-		}
-		e->data = bufs[i];
+	char bname[256];
+	const struct safetensors_tensor *bt = NULL;
+	if (!config_tensor_name(bname, sizeof bname, &base->cfg, ref->which, ref->layer))
+		bt = safetensors_find(base->st, bname);
+	if (!bt || bt->ndim != t->ndim || bt->shape[0] != t->shape[0] || bt->shape[1] != t->shape[1])
+		return err_set(err, errlen, PRUNE_ERR_BASE_SHAPE, "base model: no tensor matching %s",
+			       t->name);
+	if (bt->dtype == t->dtype) {
+		*raw = bt->data;
+		return PRUNE_OK;
 	}
+	if (!(*owned = malloc(bt->nelem * sizeof **owned + 1)))
+		return err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory reading base %s", t->name);
+	safetensors_read_f32(*owned, bt);
+	return PRUNE_OK;
+}
+
+/* buf = t with the masked weights of matrix ref replaced (WEIGHTS). */
+static int build_masked(struct producer *pr, const struct safetensors_tensor *t,
+			const struct ffn_ref *ref)
+{
+	const struct config *c = &pr->m->cfg;
+	size_t F = (size_t)pr->m->layers[ref->layer].ffn, H = (size_t)c->hidden;
+	bool upg = ref->which != CONFIG_TENSOR_DOWN;
+	size_t crows = upg ? F : H, ccols = upg ? H : F;
+	unsigned char *own = NULL;
+	const unsigned char *mk = pr->p ? prune_plan_mask_const(pr->p, ref->layer, ref->which) : NULL;
+	const unsigned char *braw = NULL;
+	float *bf = NULL;
+	int rc = PRUNE_OK;
+	if (!pr->p) {
+		if (!(own = malloc(crows * ccols + 1)))
+			return err_set(pr->err, pr->errlen, PRUNE_ERR_NOMEM, "out of memory masking %s",
+				       t->name);
+		rc = pr->masks->fill(pr->masks->ctx, ref->layer, ref->which, own, (int)crows, (int)ccols,
+				     pr->err, pr->errlen);
+		mk = own;
+	} else if (!mk) {
+		rc = err_set(pr->err, pr->errlen, PRUNE_ERR_PLAN, "plan has no mask for %s", t->name);
+	}
+	if (!rc && pr->base)
+		rc = base_values(&braw, &bf, pr->base, t, ref, pr->err, pr->errlen);
+	if (!rc && !(pr->buf = malloc(t->nbytes + 1)))
+		rc = err_set(pr->err, pr->errlen, PRUNE_ERR_NOMEM, "out of memory masking %s", t->name);
+	if (!rc) {
+		memcpy(pr->buf, t->data, t->nbytes);
+		mask_tensor(pr->buf, mk, crows, ccols, c->conv1d, safetensors_dtype_size(t->dtype),
+			    t->dtype, braw, bf);
+		pr->zeros += count_zeros(mk, crows * ccols);
+	}
+	free(bf);
+	free(own);
+	return rc;
+}
+
+/* Makes entry i current: its bytes sliced, masked or straight from the mapping. */
+static int produce_begin(struct producer *pr, int i)
+{
+	const struct config *c = &pr->m->cfg;
+	const struct safetensors_tensor *t = pr->src[i];
+	pr->cur = i;
+	pr->off = 0;
+	pr->data = t->data;
+	struct ffn_ref ref;
+	if (!find_ffn_tensor(c, t->name, &ref))
+		return PRUNE_OK;
+	bool matrix = ref.which == CONFIG_TENSOR_UP || ref.which == CONFIG_TENSOR_GATE ||
+		      ref.which == CONFIG_TENSOR_DOWN;
+	if (pr->gran == PRUNE_GRANULARITY_WEIGHTS && !matrix)
+		return PRUNE_OK; /* biases are never masked */
+	if (pr->gran == PRUNE_GRANULARITY_WEIGHTS) {
+		int rc = build_masked(pr, t, &ref);
+		pr->data = pr->buf;
+		return rc;
+	}
+	size_t esize = safetensors_dtype_size(t->dtype), rows, cols;
+	int axis;
+	ffn_axis(c, ref.which, t->shape, t->ndim, &rows, &cols, &axis);
+	size_t other = axis == 0 ? cols : rows;
+	if (!(pr->buf = malloc(other * (size_t)pr->width * esize + 1)))
+		return err_set(pr->err, pr->errlen, PRUNE_ERR_NOMEM, "out of memory slicing %s",
+			       t->name);
+	slice_tensor(pr->buf, t->data, rows, cols, esize, axis, pr->p->kept[ref.layer],
+		     pr->p->k[ref.layer], pr->width);
+	pr->data = pr->buf;
+	return PRUNE_OK;
+}
+
+/* Drops the current entry: its buffer and the input's mapped pages (RSS tracks one tensor). */
+static void produce_end(struct producer *pr)
+{
+	if (pr->cur >= 0)
+		safetensors_evict(pr->src[pr->cur]);
+	free(pr->buf);
+	pr->buf = NULL;
+	pr->cur = -1;
+}
+
+/* safetensors_fill_fn: the next nbytes of entry `index`. */
+static int produce(void *ctx, int index, void *buf, size_t nbytes)
+{
+	struct producer *pr = ctx;
+	if (index != pr->cur) {
+		produce_end(pr);
+		if ((pr->rc = produce_begin(pr, index)))
+			return -1;
+	}
+	memcpy(buf, pr->data + pr->off, nbytes);
+	pr->off += nbytes;
+	return 0;
+}
+
+/* entries[i] describes output tensor i (taken from input tensor src[i]): its shape after slicing;
+ * data stays NULL (the producer supplies it). Checks every FFN tensor's stored shape. */
+static int describe_entry(struct safetensors_entry *e, const struct safetensors_tensor *t,
+			  const struct config *c, enum prune_granularity gran, int width, char *err,
+			  size_t errlen)
+{
+	*e = (struct safetensors_entry){.name = t->name, .dtype = t->dtype, .ndim = t->ndim};
+	memcpy(e->shape, t->shape, sizeof e->shape);
+	struct ffn_ref ref;
+	if (!find_ffn_tensor(c, t->name, &ref))
+		return PRUNE_OK;
+	long long want[2];
+	int nd = model_expected_shape(c, ref.which, ref.layer, want);
+	if (t->ndim != nd || t->shape[0] != want[0] || (nd == 2 && t->shape[1] != want[1]))
+		return err_set(err, errlen, PRUNE_ERR_INPUT,
+			       "tensor %s: stored shape disagrees with the model", t->name);
+	if (gran != PRUNE_GRANULARITY_ROWS)
+		return PRUNE_OK;
+	size_t rows, cols;
+	int axis;
+	ffn_axis(c, ref.which, t->shape, t->ndim, &rows, &cols, &axis);
+	if (t->ndim == 1)
+		e->shape[0] = width;
+	else
+		e->shape[axis] = width;
 	return PRUNE_OK;
 }
 
@@ -310,9 +404,9 @@ static int write_config(const char *path, const char *show, const char *src,
 	return rc;
 }
 
-static const char *note_for(const struct prune_plan *p, bool padded, bool base)
+static const char *note_for(enum prune_granularity gran, bool padded, bool base)
 {
-	if (p->gran == PRUNE_GRANULARITY_WEIGHTS)
+	if (gran == PRUNE_GRANULARITY_WEIGHTS)
 		return base ? "Unstructured pruning: pruned FFN weights were reset to the base model's "
 			      "values; shapes and config.json are unchanged, so this checkpoint by itself "
 			      "saves no memory and no time."
@@ -329,20 +423,23 @@ static const char *note_for(const struct prune_plan *p, bool padded, bool base)
 }
 
 /* Adds the per-layer kept counts (and, for ROWS, the kept indices) to r; *padded tells whether
- * some layer is narrower than the written width. */
-static bool add_layers(struct cJSON *r, const struct prune_plan *p, int width, bool *padded)
+ * some layer is narrower than the written width. p NULL: WEIGHTS streamed without a plan (every
+ * layer keeps its width). */
+static bool add_layers(struct cJSON *r, const struct prune_plan *p, const struct model *m,
+		       int width, bool *padded)
 {
 	struct cJSON *kpl = json_add_array(r, "kept_per_layer");
+	bool rows = p && p->gran == PRUNE_GRANULARITY_ROWS;
 	*padded = false;
-	for (int l = 0; kpl && l < p->n_layers; l++) {
-		int k = p->gran == PRUNE_GRANULARITY_ROWS ? p->k[l] : p->ffn[l];
+	for (int l = 0; kpl && l < m->cfg.n_layers; l++) {
+		int k = rows ? p->k[l] : m->layers[l].ffn;
 		*padded |= k != width;
 		if (!json_add_number(kpl, NULL, k))
 			return false;
 	}
 	if (!kpl)
 		return false;
-	if (p->gran != PRUNE_GRANULARITY_ROWS)
+	if (!rows)
 		return true;
 	struct cJSON *ki = json_add_array(r, "kept_indices");
 	for (int l = 0; ki && l < p->n_layers; l++)
@@ -353,15 +450,17 @@ static bool add_layers(struct cJSON *r, const struct prune_plan *p, int width, b
 
 /* yopo_pruning.json (the keys prune_write documents, in that order). */
 static int write_report(const char *path, const char *show, const struct prune_plan *p,
-			const struct prune_info *info, const struct prune_counts *cn, bool base,
-			char *err, size_t errlen)
+			const struct model *m, const struct prune_info *info,
+			const struct prune_counts *cn, bool base, char *err, size_t errlen)
 {
+	enum prune_granularity gran = p ? p->gran : PRUNE_GRANULARITY_WEIGHTS;
+	if (prune_granularity_nm(info->granularity, NULL, NULL))
+		gran = info->granularity; /* masks that zero weights, recorded as their pattern */
 	struct cJSON *r = json_new_object(), *cal = NULL;
 	bool padded = false, ok = r != NULL;
 	ok = ok && json_add_string(r, "yopo_version", YOPO_VERSION) &&
 	     json_add_string(r, "method", info->method) && json_add_number(r, "ratio", info->ratio) &&
-	     json_add_string(r, "granularity", prune_granularity_name(
-		prune_granularity_nm(info->granularity, NULL, NULL) ? info->granularity : p->gran)) &&
+	     json_add_string(r, "granularity", prune_granularity_name(gran)) &&
 	     json_add_bool(r, "global", info->global) &&
 	     json_add_uint64(r, "seed", info->seed) && /* exact u64, beyond double precision */
 	     json_add_string(r, "policy_sha256", info->policy_sha256);
@@ -387,8 +486,8 @@ static int write_report(const char *path, const char *show, const struct prune_p
 	     json_add_number(r, "ffn_params_before", (double)cn->ffn_params_before) &&
 	     json_add_number(r, "ffn_params_after", (double)cn->ffn_params_after) &&
 	     json_add_number(r, "ffn_params_stored", (double)cn->ffn_params_stored) &&
-	     json_add_number(r, "ffn_width", cn->width) && add_layers(r, p, cn->width, &padded) &&
-	     json_add_string(r, "note", note_for(p, padded, base));
+	     json_add_number(r, "ffn_width", cn->width) && add_layers(r, p, m, cn->width, &padded) &&
+	     json_add_string(r, "note", note_for(gran, padded, base));
 	int rc = ok ? write_json(path, show, r, err, errlen)
 		    : err_set(err, errlen, PRUNE_ERR_NOMEM, "%s: out of memory", show);
 	json_free(r);
@@ -401,6 +500,192 @@ static const char *const extra_files[] = {
 	"tokenizer.json", "tokenizer_config.json", "generation_config.json",
 	"special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model",
 };
+
+/* The output's safetensors files: the input's layout, i.e. one model.safetensors, or (for a
+ * sharded input) the same shard file names, each tensor in the shard it came from. */
+struct shards {
+	int n;                 /* files */
+	char **name;           /* (n) file names, strcmp order; NULL for a lone model.safetensors */
+	int *of;               /* (tensors) file of each input tensor */
+};
+
+static void shards_free(struct shards *sh)
+{
+	for (int i = 0; sh->name && i < sh->n; i++)
+		free(sh->name[i]);
+	free(sh->name);
+	free(sh->of);
+}
+
+static int shard_slot(struct shards *sh, const char *file)
+{
+	for (int i = 0; i < sh->n; i++)
+		if (!strcmp(sh->name[i], file))
+			return i;
+	char *d = strdup(file);
+	if (!d)
+		return -1;
+	sh->name[sh->n] = d;
+	return sh->n++;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads in_dir's index (when there is no model.safetensors, as safetensors_open_dir does). */
+static int shards_read(struct shards *sh, const struct model *m, const char *in_dir, char *err,
+		       size_t errlen)
+{
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	int n = safetensors_count(m->st), rc = PRUNE_OK;
+	*sh = (struct shards){0};
+	if (!(sh->of = calloc((size_t)n + 1, sizeof *sh->of)))
+		return err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
+	if (util_join(path, sizeof path, in_dir, "model.safetensors"))
+		return err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
+	if (access(path, F_OK) == 0 || util_join(path, sizeof path, in_dir,
+						 "model.safetensors.index.json")) {
+		sh->n = 1;
+		return PRUNE_OK;
+	}
+	if (util_read_file(&text, &len, path, SAFETENSORS_MAX_HEADER, false, NULL, 0))
+		return err_set(err, errlen, PRUNE_ERR_INPUT, "%s: unreadable", path);
+	struct cJSON *root = json_parse(text, len);
+	free(text);
+	const struct cJSON *map = json_get(root, "weight_map");
+	if (!(sh->name = calloc((size_t)n + 1, sizeof *sh->name))) {
+		rc = err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		const char *tn = safetensors_at(m->st, i)->name;
+		const char *file = json_string(json_get(map, tn));
+		if (!file || !*file || strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, ".."))
+			rc = err_set(err, errlen, PRUNE_ERR_INPUT, "%s: no usable shard for %s", path, tn);
+		else if (shard_slot(sh, file) < 0)
+			rc = err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
+	}
+	if (rc)
+		goto out;
+	qsort(sh->name, (size_t)sh->n, sizeof *sh->name, cmp_names);
+	for (int i = 0; i < n; i++)
+		sh->of[i] = shard_slot(sh, json_string(json_get(map, safetensors_at(m->st, i)->name)));
+out:
+	json_free(root);
+	return rc;
+}
+
+/* A failed safetensors write; show is the file's final path (a full disk is about where the
+ * bytes go). */
+static int stream_error(int sr, const char *show, const struct producer *pr, char *err,
+			size_t errlen)
+{
+	if (sr == SAFETENSORS_ERR_FILL)
+		return pr->rc; /* the producer wrote the reason */
+	return err_set(err, errlen,
+		       sr == SAFETENSORS_ERR_NOMEM ? PRUNE_ERR_NOMEM
+		       : sr == SAFETENSORS_ERR_ARG ? PRUNE_ERR_INPUT : PRUNE_ERR_IO,
+		       "writing %s: %s%s%s", show, safetensors_strerror(sr),
+		       sr == SAFETENSORS_ERR_IO ? ": " : "", sr == SAFETENSORS_ERR_IO ? strerror(errno) : "");
+}
+
+/* model.safetensors.index.json of the output: total_size and the weight map. */
+static int write_index(const char *tmp, const char *out, const struct shards *sh,
+		       const struct safetensors_entry *entries, int n, char *err, size_t errlen)
+{
+	char path[PATH_MAX], show[PATH_MAX];
+	double total = 0;
+	for (int i = 0; i < n; i++) {
+		size_t el = safetensors_dtype_size(entries[i].dtype);
+		for (int d = 0; d < entries[i].ndim; d++)
+			el *= (size_t)entries[i].shape[d];
+		total += (double)el;
+	}
+	struct cJSON *r = json_new_object(), *meta = NULL, *map = NULL;
+	bool ok = r && (meta = json_add_object(r, "metadata")) &&
+		  json_add_number(meta, "total_size", total) && (map = json_add_object(r, "weight_map"));
+	for (int i = 0; ok && i < n; i++)
+		ok = json_add_string(map, entries[i].name, sh->name[sh->of[i]]) != NULL;
+	int rc;
+	if (!ok)
+		rc = err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
+	else if (util_join(path, sizeof path, tmp, "model.safetensors.index.json") ||
+		 util_join(show, sizeof show, out, "model.safetensors.index.json"))
+		rc = err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
+	else
+		rc = write_json(path, show, r, err, errlen);
+	json_free(r);
+	return rc;
+}
+
+/* Streams every tensor into tmp's safetensors file(s) (and index). */
+static int write_tensors(const char *tmp, const char *out, struct producer *pr, const char *in_dir,
+			 char *err, size_t errlen)
+{
+	const struct model *m = pr->m;
+	char path[PATH_MAX], show[PATH_MAX];
+	int n = safetensors_count(m->st), rc;
+	struct shards sh = {0};
+	struct safetensors_entry *entries = calloc((size_t)n + 1, sizeof *entries);
+	struct safetensors_entry *part = calloc((size_t)n + 1, sizeof *part);
+	const struct safetensors_tensor **src = calloc((size_t)n + 1, sizeof *src);
+	if (!entries || !part || !src) {
+		rc = err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		if ((rc = describe_entry(&entries[i], safetensors_at(m->st, i), &m->cfg, pr->gran,
+					 pr->width, err, errlen)))
+			goto out;
+	if ((rc = shards_read(&sh, m, in_dir, err, errlen)))
+		goto out;
+	const char *fmt = safetensors_metadata(m->st, "format");
+	const char *meta[2] = {"format", fmt ? fmt : "pt"};
+	pr->src = src;
+	for (int f = 0; f < sh.n; f++) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (sh.of[i] == f) {
+				part[k] = entries[i];
+				src[k++] = safetensors_at(m->st, i);
+			}
+		const char *file = sh.name ? sh.name[f] : "model.safetensors";
+		if (util_join(path, sizeof path, tmp, file) || util_join(show, sizeof show, out, file)) {
+			rc = err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
+			goto out;
+		}
+		pr->cur = -1;
+		int sr = safetensors_write_stream(path, part, k, meta, 1, produce, pr);
+		produce_end(pr);
+		if (sr) {
+			rc = stream_error(sr, show, pr, err, errlen);
+			goto out;
+		}
+	}
+	rc = sh.name ? write_index(tmp, out, &sh, entries, n, err, errlen) : PRUNE_OK;
+out:
+	shards_free(&sh);
+	free(src);
+	free(part);
+	free(entries);
+	return rc;
+}
+
+/* Counts of a WEIGHTS write without a plan, from the masked entries the producer saw. */
+static void streamed_counts(struct prune_counts *cn, const struct model *m, size_t zeros)
+{
+	*cn = (struct prune_counts){
+		.params_before = m->n_params, .params_after = m->n_params - zeros,
+		.params_stored = m->n_params, .ffn_params_before = m->n_ffn_params,
+		.ffn_params_after = m->n_ffn_params - zeros, .ffn_params_stored = m->n_ffn_params,
+	};
+	for (int l = 0; l < m->cfg.n_layers; l++)
+		if (m->layers[l].ffn > cn->width)
+			cn->width = m->layers[l].ffn;
+}
 
 /* Copies in_dir/name to tmp/name if it exists; a failure names the destination out/name (a full
  * disk is about where the copy goes, not where it comes from). */
@@ -418,67 +703,36 @@ static int copy_extra(const char *tmp, const char *out, const char *in_dir, cons
 }
 
 /* Fills the temp dir tmp with everything; reasons name the final paths under out. */
-static int fill_dir(const char *tmp, const char *out, const struct model *m, const char *in_dir,
-		    const struct prune_plan *p, const struct model *base,
-		    const struct prune_info *info, const struct prune_counts *cn, char *err,
-		    size_t errlen)
+static int fill_dir(const char *tmp, const char *out, struct producer *pr, const char *in_dir,
+		    const struct prune_info *info, struct prune_counts *cn, char *err, size_t errlen)
 {
 	char path[PATH_MAX], src[PATH_MAX], show[PATH_MAX];
-	int n = safetensors_count(m->st), rc;
-	struct safetensors_entry *entries = calloc((size_t)n + 1, sizeof *entries);
-	unsigned char **bufs = calloc((size_t)n + 1, sizeof *bufs);
-	if (!entries || !bufs) {
-		rc = err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rc = build_entries(entries, bufs, m, p, base, cn->width, err, errlen);
+	int rc = write_tensors(tmp, out, pr, in_dir, err, errlen);
 	if (rc)
-		goto out;
-	const char *fmt = safetensors_metadata(m->st, "format");
-	const char *meta[2] = {"format", fmt ? fmt : "pt"};
-	char cfg_path[PATH_MAX], cfg_show[PATH_MAX];
-	if (util_join(path, sizeof path, tmp, "model.safetensors") ||
-	    util_join(show, sizeof show, out, "model.safetensors") ||
-	    util_join(cfg_path, sizeof cfg_path, tmp, "config.json") ||
-	    util_join(cfg_show, sizeof cfg_show, out, "config.json") ||
-	    util_join(src, sizeof src, in_dir, "config.json")) {
-		rc = err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
-		goto out;
-	}
-	int sr = safetensors_write(path, entries, n, meta, 1);
-	if (sr) {
-		rc = err_set(err, errlen,
-			  sr == SAFETENSORS_ERR_NOMEM ? PRUNE_ERR_NOMEM
-			  : sr == SAFETENSORS_ERR_ARG ? PRUNE_ERR_INPUT : PRUNE_ERR_IO,
-			  "writing %s: %s%s%s", show, safetensors_strerror(sr),
-			  sr == SAFETENSORS_ERR_IO ? ": " : "", sr == SAFETENSORS_ERR_IO ? strerror(errno) : "");
-		goto out;
-	}
-	if (p->gran == PRUNE_GRANULARITY_ROWS) {
-		rc = write_config(cfg_path, cfg_show, src, &m->cfg, cn->width, err, errlen);
-		if (rc)
-			goto out;
+		return rc;
+	if (!pr->p)
+		streamed_counts(cn, pr->m, pr->zeros);
+	if (pr->gran == PRUNE_GRANULARITY_ROWS) {
+		if (util_join(path, sizeof path, tmp, "config.json") ||
+		    util_join(show, sizeof show, out, "config.json") ||
+		    util_join(src, sizeof src, in_dir, "config.json"))
+			return err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
+		if ((rc = write_config(path, show, src, &pr->m->cfg, cn->width, err, errlen)))
+			return rc;
 	} else if ((rc = copy_extra(tmp, out, in_dir, "config.json", err, errlen))) {
-		goto out;
+		return rc;
 	}
 	for (size_t i = 0; i < sizeof extra_files / sizeof extra_files[0]; i++)
 		if ((rc = copy_extra(tmp, out, in_dir, extra_files[i], err, errlen)))
-			goto out;
+			return rc;
 	if (util_join(path, sizeof path, tmp, "yopo_pruning.json") ||
-	    util_join(show, sizeof show, out, "yopo_pruning.json")) {
-		rc = err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
-		goto out;
-	}
-	if ((rc = write_report(path, show, p, info, cn, base != NULL, err, errlen)))
-		goto out;
+	    util_join(show, sizeof show, out, "yopo_pruning.json"))
+		return err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
+	if ((rc = write_report(path, show, pr->p, pr->m, info, cn, pr->base != NULL, err, errlen)))
+		return rc;
 	if (util_fsync_path(tmp, true))
-		rc = err_set(err, errlen, PRUNE_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
-out:
-	for (int i = 0; bufs && i < n; i++)
-		free(bufs[i]);
-	free(bufs);
-	free(entries);
-	return rc;
+		return err_set(err, errlen, PRUNE_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
+	return PRUNE_OK;
 }
 
 /* Parent directory of path (for fsync after rename). */
@@ -493,24 +747,45 @@ static void parent_of(char *buf, size_t cap, const char *path)
 		snprintf(buf, cap, "%.*s", (int)(slash - path), path);
 }
 
-int prune_write(const struct model *m, const char *in_dir, const struct prune_plan *plan,
-		const struct model *base, const struct prune_info *info, const char *out_dir,
-		bool force, char *err, size_t errlen)
+/* Checks of prune_write and prune_write_stream before any file is touched. */
+static int check_inputs(const struct model *m, const struct prune_plan *plan,
+			const struct prune_masks *masks, const struct model *base,
+			const struct prune_info *info, char *err, size_t errlen)
 {
-	char out_path[PATH_MAX], tmp[PATH_MAX], old[PATH_MAX], parent[PATH_MAX];
-	bool exists = false, empty = true, have_tmp = false;
-	int rc;
 	if (!info || !info->method)
 		return err_set(err, errlen, PRUNE_ERR_ARG, "no method given for yopo_pruning.json");
-	if (!prune_plan_fits(plan, m))
+	if (!plan && (!masks || !masks->fill))
+		return err_set(err, errlen, PRUNE_ERR_ARG, "neither a plan nor masks given");
+	if (plan && !prune_plan_fits(plan, m))
 		return err_set(err, errlen, PRUNE_ERR_PLAN, "plan does not fit the model's layers");
-	if (base && plan->gran == PRUNE_GRANULARITY_ROWS)
+	if (base && plan && plan->gran == PRUNE_GRANULARITY_ROWS)
 		return err_set(err, errlen, PRUNE_ERR_ARG, "a base model applies to weights pruning only");
 	if (base && prune_check_base(m, base))
 		return err_set(err, errlen, PRUNE_ERR_BASE_SHAPE,
 			    "base model differs in family, layers or FFN sizes");
-	struct prune_counts cn;
-	prune_plan_count(&cn, plan, m);
+	return PRUNE_OK;
+}
+
+static int write_any(struct prune_counts *counts, const struct model *m, const char *in_dir,
+		     const struct prune_plan *plan, const struct prune_masks *masks,
+		     const struct model *base, const struct prune_info *info, const char *out_dir,
+		     bool force, char *err, size_t errlen)
+{
+	char out_path[PATH_MAX], tmp[PATH_MAX], old[PATH_MAX], parent[PATH_MAX];
+	bool exists = false, empty = true, have_tmp = false;
+	int rc = check_inputs(m, plan, masks, base, info, err, errlen);
+	if (rc)
+		return rc;
+	struct prune_counts cn = {0};
+	if (plan)
+		prune_plan_count(&cn, plan, m);
+	else
+		streamed_counts(&cn, m, 0);
+	struct producer pr = {
+		.m = m, .p = plan, .masks = masks, .base = base,
+		.gran = plan ? plan->gran : PRUNE_GRANULARITY_WEIGHTS, .width = cn.width, .cur = -1,
+		.err = err, .errlen = errlen,
+	};
 	rc = check_paths(in_dir, out_dir, force, out_path, sizeof out_path, &exists, &empty, err,
 			 errlen);
 	if (rc)
@@ -519,7 +794,7 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 	if ((rc = util_temp_dir_new(tmp, sizeof tmp, out_path, "tmp", err, errlen)))
 		return rc == UTIL_ERR_ARG ? PRUNE_ERR_ARG : PRUNE_ERR_IO;
 	have_tmp = true;
-	rc = fill_dir(tmp, out_path, m, in_dir, plan, base, info, &cn, err, errlen);
+	rc = fill_dir(tmp, out_path, &pr, in_dir, info, &cn, err, errlen);
 	if (rc)
 		goto out;
 	parent_of(parent, sizeof parent, out_path);
@@ -554,9 +829,31 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 		have_tmp = false;
 	}
 	util_fsync_path(parent, true); /* best effort, as safetensors_write: the rename has happened */
+	if (counts)
+		*counts = cn;
 out:
 	if (have_tmp)
 		util_remove_tree(tmp);
 	return rc;
+}
+
+int prune_write(const struct model *m, const char *in_dir, const struct prune_plan *plan,
+		const struct model *base, const struct prune_info *info, const char *out_dir,
+		bool force, char *err, size_t errlen)
+{
+	if (!plan)
+		return err_set(err, errlen, PRUNE_ERR_ARG, "no plan given");
+	return write_any(NULL, m, in_dir, plan, NULL, base, info, out_dir, force, err, errlen);
+}
+
+int prune_write_stream(struct prune_counts *counts, const struct model *m,
+		       const struct prune_plan *plan, const struct prune_masks *masks,
+		       const struct model *base, const struct prune_info *info, const char *out_dir,
+		       bool force, char *err, size_t errlen)
+{
+	if (plan && plan->gran != PRUNE_GRANULARITY_ROWS)
+		return err_set(err, errlen, PRUNE_ERR_ARG, "a streamed write takes a rows plan or masks");
+	return write_any(counts, m, m->dir, plan, plan ? NULL : masks, base, info, out_dir, force,
+			 err, errlen);
 }
 

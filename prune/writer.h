@@ -42,11 +42,14 @@ int prune_check_out(const char *in_dir, const char *out_dir, bool force, char *e
  * only with force, and only after the new one is complete (the old one is moved aside, the new
  * one renamed in, then the old one deleted).
  *
+ * Streaming: one output tensor is built at a time and handed to safetensors_write_stream in
+ * chunks; its input pages are evicted afterwards, so memory holds one tensor, not the model.
  * Tensors keep the input dtype and bytes: slicing copies raw 2- or 4-byte elements from the
  * mapped checkpoint, never through f32; tensors yopo does not know (e.g. gpt2's attn.bias
  * buffers) are copied unchanged; for WEIGHTS the masked entries become 0, or base's value (KEN
  * --base; converted to the input dtype if base's differs, raw bytes otherwise). A sharded input
- * produces a single model.safetensors (no index). config.json is the input's JSON with the
+ * (model.safetensors.index.json, no model.safetensors) produces the same shard file names, each
+ * tensor in the shard it came from, and an index {"metadata": {"total_size"}, "weight_map"}. config.json is the input's JSON with the
  * family's FFN-size key (c->ffn_key) set to the new width (any "yopo_ffn_sizes" is dropped since
  * every layer is stored at that width), every other key preserved; for WEIGHTS it is copied
  * byte for byte. tokenizer.json, tokenizer_config.json, generation_config.json,
@@ -64,5 +67,25 @@ int prune_check_out(const char *in_dir, const char *out_dir, bool force, char *e
 int prune_write(const struct model *m, const char *in_dir, const struct prune_plan *plan,
 		const struct model *base, const struct prune_info *info, const char *out_dir,
 		bool force, char *err, size_t errlen);
+
+/* Keep masks on demand for prune_write_stream's WEIGHTS route: fill writes mask (rows, cols),
+ * canonical (out, in) keep flags of matrix `which` (CONFIG_TENSOR_UP, _GATE, _DOWN) of `layer`.
+ * Called in file (tensor name) order, once per matrix; returns 0 or a negative code with a
+ * reason in err (the write then fails with that code). */
+struct prune_masks {
+	int (*fill)(void *ctx, int layer, enum config_tensor which, unsigned char *mask, int rows,
+		    int cols, char *err, size_t errlen);
+	void *ctx;
+};
+
+/* prune_write for a model whose weights need not be loaded: only m->cfg, m->st, m->dir,
+ * m->layers[].ffn and the parameter counts are read (base likewise). plan is a ROWS plan, or
+ * NULL for WEIGHTS, whose masks then come from masks one matrix at a time (no plan holding every
+ * mask). On success *counts (may be NULL) holds the written checkpoint's counts. Output bytes
+ * are those prune_write writes for the same plan / masks. Errors as prune_write. */
+int prune_write_stream(struct prune_counts *counts, const struct model *m,
+		       const struct prune_plan *plan, const struct prune_masks *masks,
+		       const struct model *base, const struct prune_info *info, const char *out_dir,
+		       bool force, char *err, size_t errlen);
 
 #endif

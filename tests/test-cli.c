@@ -819,6 +819,10 @@ static const struct bad_args bad_args[] = {
 	  "@O"}, 1, {"missing.txt"}},
 	{{"prune", "--model", "@N", "--ratio", "0.25", "--method", "random", "--out", "@O"},
 	 1, {"missing.txt", "not a model directory"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@T",
+	  "--calib-tokens", "0", "--out", "@O"}, 2, {"--calib-tokens"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@T",
+	  "--calib-tokens", "12x", "--out", "@O"}, 2, {"--calib-tokens", "'12x'"}},
 
 	/* ---- issue 13: output safety, FIFOs, devices, ratios ---- */
 	/* FIFOs and devices as inputs: refused at once, never a hang or an unbounded read */
@@ -940,6 +944,8 @@ static const struct bad_args bad_args[] = {
 	 2, {"--calib"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "probe", "--probe-tokens", "0",
 	  "--out", "@O"}, 2, {"--probe-tokens", "range"}},
+	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--calib", "@T",
+	  "--calib-tokens", "-3", "--out", "@O"}, 2, {"--calib-tokens"}},
 };
 enum { N_BAD_ARGS = sizeof bad_args / sizeof bad_args[0] };
 
@@ -1481,6 +1487,8 @@ START_TEST(test_prune)
 	if (!strcmp(c->method, "wanda")) {
 		args[n++] = "--calib";
 		args[n++] = text;
+		args[n++] = "--calib-tokens"; /* the first 5 tokens only (BOS included) */
+		args[n++] = "5";
 	}
 	args[n] = NULL;
 	size_t n_in;
@@ -1516,9 +1524,10 @@ START_TEST(test_prune)
 		ck_assert(cJSON_IsString(sha) && strlen(sha->valuestring) == 64);
 	else
 		ck_assert(cJSON_IsNull(sha));
-	if (!strcmp(c->method, "wanda"))
+	if (!strcmp(c->method, "wanda")) {
 		ck_assert_str_eq(item_str(calib, "file"), text);
-	else
+		ck_assert_double_eq(item_num(calib, "tokens"), 5);
+	} else
 		ck_assert(cJSON_IsNull(calib));
 	cJSON_Delete(info);
 
@@ -1628,7 +1637,7 @@ START_TEST(test_prune_extras)
 		if (q)
 			ck_assert_uint_eq(r.n_err, 0);
 		else
-			ck_assert_msg(strstr(r.err, "calibration window 4/4, ") &&
+			ck_assert_msg(strstr(r.err, "calibration layer 2/2, ") &&
 				      strstr(r.err, "s elapsed, ETA "), "stderr: %s", r.err);
 		run_free(&r);
 	}

@@ -970,25 +970,52 @@ START_TEST(test_sharded_and_extras)
 	fclose(f);
 	struct model *ms = open_model(sh);
 
-	/* the same magnitude plan on both inputs gives byte-identical single-file outputs */
+	/* the same magnitude plan on both inputs: the sharded output keeps the input's two shard
+	 * files and an index, and holds tensor for tensor the bytes of the single-file output */
 	struct prune_plan *pa = magnitude_rows_plan(m, 0.4), *pb = magnitude_rows_plan(ms, 0.4);
 	testutil_path_join(o1, sizeof o1, tmp, "o1");
 	testutil_path_join(o2, sizeof o2, tmp, "o2");
 	ck_assert_int_eq(write_plan(m, one, pa, NULL, o1, false), PRUNE_OK);
 	ck_assert_int_eq(write_plan(ms, sh, pb, NULL, o2, false), PRUNE_OK);
-	char a[PATH_MAX + 32], b[PATH_MAX + 32];
-	testutil_path_join(a, sizeof a, o1, "model.safetensors");
-	testutil_path_join(b, sizeof b, o2, "model.safetensors");
-	char *ta, *tb;
-	size_t la, lb;
-	ck_assert_int_eq(util_read_file(&ta, &la, a, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
-	ck_assert_int_eq(util_read_file(&tb, &lb, b, UTIL_TEXT_MAX, true, NULL, 0), UTIL_OK);
-	ck_assert_uint_eq(la, lb);
-	ck_assert_int_eq(memcmp(ta, tb, la), 0);
-	free(ta);
-	free(tb);
-	testutil_path_join(p, sizeof p, o2, "model.safetensors.index.json");
+	testutil_path_join(p, sizeof p, o2, "model.safetensors");
 	ck_assert(!testutil_path_exists(p));
+	static const char *const shards[] = {"model-00001-of-00002.safetensors",
+					     "model-00002-of-00002.safetensors"};
+	for (int i = 0; i < 2; i++) {
+		testutil_path_join(p, sizeof p, o2, shards[i]);
+		ck_assert(testutil_path_exists(p));
+	}
+	struct safetensors *s1 = NULL, *s2 = NULL, *h2 = NULL;
+	ck_assert_int_eq(safetensors_open_dir(&s1, o1), SAFETENSORS_OK);
+	ck_assert_int_eq(safetensors_open_dir(&s2, o2), SAFETENSORS_OK);
+	ck_assert_int_eq(safetensors_count(s1), n);
+	ck_assert_int_eq(safetensors_count(s2), n);
+	size_t total = 0;
+	for (int i = 0; i < n; i++) {
+		const struct safetensors_tensor *x = safetensors_at(s1, i), *y = safetensors_at(s2, i);
+		ck_assert_str_eq(x->name, y->name);
+		ck_assert_uint_eq(x->nbytes, y->nbytes);
+		ck_assert_int_eq(memcmp(x->data, y->data, x->nbytes), 0);
+		total += x->nbytes;
+	}
+	/* the first shard holds the first half of the tensors, as in the input */
+	testutil_path_join(p, sizeof p, o2, shards[0]);
+	ck_assert_int_eq(safetensors_open(&h2, p), SAFETENSORS_OK);
+	ck_assert_int_eq(safetensors_count(h2), n / 2);
+	ck_assert_str_eq(safetensors_at(h2, 0)->name, safetensors_at(s1, 0)->name);
+	safetensors_close(h2);
+	safetensors_close(s1);
+	safetensors_close(s2);
+	char *ti;
+	size_t li;
+	testutil_path_join(p, sizeof p, o2, "model.safetensors.index.json");
+	ck_assert_int_eq(util_read_file(&ti, &li, p, UTIL_TEXT_MAX, false, NULL, 0), UTIL_OK);
+	struct cJSON *ri = json_parse(ti, li);
+	free(ti);
+	ck_assert_double_eq_tol(json_number(json_get(json_get(ri, "metadata"), "total_size")),
+				(double)total, 0.5);
+	ck_assert_int_eq(json_count(json_get(ri, "weight_map")), n);
+	json_free(ri);
 	for (int i = 1; i < 3; i++) {
 		testutil_path_join(p, sizeof p, o2, extras[i]);
 		ck_assert(testutil_path_exists(p));

@@ -6,8 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib.h"
+#include "checkpoint.h"
 #include "err.h"
+#include "file.h"
 #include "prunejob.h"
+#include "prunestream.h"
+#include "rowfeat.h"
 #include "scorers.h"
 #include "select.h"
 #include "target.h"
@@ -219,6 +224,240 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* ---- the streamed route writes what the whole-model route writes ---- */
+
+/* One comparison: a shared model (name) or a synthetic one of `layers` layers (more than 10, so
+ * the file's tensor order, layers 0, 1, 10, 11, ..., differs from the numeric order the random
+ * scorer's stream follows). */
+struct same {
+	const char *shared;
+	enum config_family family;
+	enum safetensors_dtype dtype;
+	int layers;
+	const char *method;
+	enum prune_granularity g;
+	bool global;
+	long calib_tokens;
+	int base; /* KEN --base: 0 none, else a second synthetic model: 1 the same dtype, 2 BF16 */
+};
+
+static const struct same sames[] = {
+	{"stories260k", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_ROWS, false, 0, 0},
+	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_ROWS, true, 0, 0},
+	{"stories260k", 0, 0, 0, "ken", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
+	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
+	{"stories260k", 0, 0, 0, "wanda", PRUNE_GRANULARITY_ROWS, false, 300, 0},
+	{"tinystories-instruct-3m", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
+	{"tinystories-instruct-3m", 0, 0, 0, "wanda", PRUNE_GRANULARITY_WEIGHTS, false, 300, 0},
+	{"tinystories-instruct-3m", 0, 0, 0, "policy", PRUNE_GRANULARITY_ROWS, false, 0, 0},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F16, 12, "random", PRUNE_GRANULARITY_WEIGHTS,
+	 false, 0, 0},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_BF16, 12, "magnitude", PRUNE_GRANULARITY_ROWS,
+	 true, 0, 0},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 11, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
+	 0, 0},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F32, 3, "policy", PRUNE_GRANULARITY_ROWS, false,
+	 0, 0},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 2, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
+	 0, 1},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F32, 2, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
+	 0, 2},
+};
+
+/* A random MLP policy checkpoint for (hidden, ffn). */
+static void write_policy(const char *path, int hidden, int ffn)
+{
+	static struct checkpoint_model trained = {"fixture", "llama", 0, 0, 2};
+	static double ratios[1] = {0.3};
+	struct checkpoint_info in = {.arch = CHECKPOINT_ARCH_MLP, .n_features = ROWFEAT_COUNT,
+				     .n_hidden = 8, .hidden = hidden, .ffn = ffn,
+				     .trained_on = &trained, .n_trained_on = 1, .ratios = ratios,
+				     .n_ratios = 1, .episodes = 1};
+	trained.hidden = hidden;
+	trained.ffn = ffn;
+	strcpy(in.reward, "neg-ks");
+	struct pcg32 rng;
+	pcg32_seed(&rng, 3, 1u);
+	struct policy *p = NULL;
+	ck_assert_int_eq(policy_new(&p, ROWFEAT_COUNT, 8, &rng), 0);
+	ck_assert_int_eq(checkpoint_save_mlp(path, p, &in), 0);
+	policy_free(p);
+}
+
+static void assert_same_file(const char *a_dir, const char *b_dir, const char *name)
+{
+	char a[PATH_MAX + 64], b[PATH_MAX + 64], *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	testutil_path_join(a, sizeof a, a_dir, name);
+	testutil_path_join(b, sizeof b, b_dir, name);
+	ck_assert_int_eq(util_read_file(&ta, &la, a, (size_t)1 << 30, true, NULL, 0), UTIL_OK);
+	ck_assert_int_eq(util_read_file(&tb, &lb, b, (size_t)1 << 30, true, NULL, 0), UTIL_OK);
+	ck_assert_msg(la == lb && !memcmp(ta, tb, la), "%s differs", name);
+	free(ta);
+	free(tb);
+}
+
+/* The whole-model route (model_open, select_plan, prune_write) into out. */
+static void write_loaded(const char *dir, const char *out, const struct select_opts *so,
+			 double ratio, const char *base_dir)
+{
+	char err[ERR_MAX];
+	struct model *m = NULL;
+	struct tokenizer *tok = NULL;
+	struct select_cache cache = {0};
+	struct prune_plan *plan = NULL;
+	ck_assert_msg(text_open_model(&m, &tok, dir, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(select_plan(&plan, m, tok, so, ratio, &cache, err, sizeof err) == 0, "%s", err);
+	struct model *base = NULL;
+	if (base_dir)
+		ck_assert_msg(model_open(&base, base_dir, err, sizeof err) == 0, "%s", err);
+	struct prune_info info = select_info(so, &cache, ratio, base_dir);
+	info.source_model = dir; /* as prunejob records it */
+	ck_assert_msg(prune_write(m, dir, plan, base, &info, out, false, err, sizeof err) == 0, "%s",
+		      err);
+	model_close(base);
+	prune_plan_free(plan);
+	select_cache_free(&cache);
+	tokenizer_free(tok);
+	model_close(m);
+}
+
+START_TEST(test_stream_same_bytes)
+{
+	const struct same *c = &sames[_i];
+	if (c->shared && !testutil_shared_present())
+		return;
+	char *tmp = testutil_tmpdir_new("prunejob"), model[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	char pol[PATH_MAX], calib[PATH_MAX], base[PATH_MAX], err[ERR_MAX];
+	testutil_path_join(base, sizeof base, tmp, "base");
+	if (c->shared) {
+		snprintf(model, sizeof model, "%s/models/%s", testutil_shared(), c->shared);
+	} else {
+		struct synth_spec spec;
+		synth_spec_default(&spec, c->family);
+		spec.hidden = 16;
+		spec.ffn = 24;
+		spec.n_layers = c->layers;
+		spec.dtype = c->dtype;
+		testutil_path_join(model, sizeof model, tmp, "model");
+		ck_assert_int_eq(synth_write(model, &spec), SYNTH_OK);
+		spec.seed = 9;
+		spec.dtype = c->base == 2 ? SAFETENSORS_DTYPE_BF16 : c->dtype;
+		if (c->base)
+			ck_assert_int_eq(synth_write(base, &spec), SYNTH_OK);
+	}
+	snprintf(calib, sizeof calib, "%s/data/tinystories-calib.txt", testutil_shared());
+	testutil_path_join(pol, sizeof pol, tmp, "policy.ckpt");
+	struct config cfg;
+	struct safetensors *st = NULL;
+	ck_assert_int_eq(model_inspect(&cfg, &st, model, err, sizeof err), 0);
+	safetensors_close(st);
+	write_policy(pol, cfg.hidden, cfg.ffn);
+	testutil_path_join(a, sizeof a, tmp, "streamed");
+	testutil_path_join(b, sizeof b, tmp, "loaded");
+	struct prunejob_opts o = {.model = model, .out = a, .ratio = 0.3,
+				  .base = c->base ? base : NULL,
+				  .select = {.method = c->method, .policy = pol, .calib = calib,
+					     .calib_tokens = c->calib_tokens, .norm_p = 1,
+					     .granularity = c->g, .global = c->global, .seed = 7}};
+	struct prune_counts cn;
+	ck_assert_msg(prunejob_run(&cn, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	write_loaded(model, b, &o.select, o.ratio, o.base);
+	assert_same_file(a, b, "model.safetensors");
+	assert_same_file(a, b, "config.json");
+	assert_same_file(a, b, "yopo_pruning.json");
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* Streamed Wanda calibration (one layer's weights at a time) gives the whole-model route's
+ * norms; also with a partial last window and a window limit. */
+START_TEST(test_calib_stream)
+{
+	static const char *const models[] = {"stories260k", "tinystories-instruct-3m"};
+	if (!testutil_shared_present())
+		return;
+	char dir[PATH_MAX], path[PATH_MAX], err[ERR_MAX];
+	snprintf(dir, sizeof dir, "%s/models/%s", testutil_shared(), models[_i]);
+	snprintf(path, sizeof path, "%s/data/tinystories-calib.txt", testutil_shared());
+	struct model *m = NULL, *w = NULL;
+	struct tokenizer *tok = NULL;
+	ck_assert_msg(text_open_model(&m, &tok, dir, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(prunestream_open(&w, dir, err, sizeof err), 0);
+	int *ids = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(text_encode_file(&ids, &n, m, tok, path, err, sizeof err), 0);
+	ck_assert_uint_gt(n, 700);
+	/* seq 0: the model's context (beyond GPT-Neo's local window of 256 on the 3M model, whose
+	 * layers alternate global and local attention) */
+	static const struct { size_t n; int seq; size_t maxw; } runs[] = {
+		{700, 256, 0}, {700, 64, 3}, {700, 0, 0}};
+	for (size_t r = 0; r < 3; r++) {
+		struct calib_norms *x = NULL, *y = NULL;
+		int seq = runs[r].seq ? runs[r].seq : m->cfg.max_pos;
+		ck_assert_int_eq(calib_collect_xnorm(&x, m, ids, runs[r].n, seq, runs[r].maxw), 0);
+		ck_assert_int_eq(calib_stream_xnorm(&y, w, ids, runs[r].n, seq, runs[r].maxw), 0);
+		ck_assert_uint_eq(x->tokens, y->tokens);
+		ck_assert_uint_eq(x->windows, y->windows);
+		for (int l = 0; l < m->cfg.n_layers; l++) {
+			ck_assert_ptr_null(w->layers[l].up);
+			for (int j = 0; j < m->cfg.hidden; j++)
+				ck_assert_float_eq_tol(y->input[l][j], x->input[l][j],
+						       1e-5f * (1 + x->input[l][j]));
+			for (int j = 0; j < m->layers[l].ffn; j++)
+				ck_assert_float_eq_tol(y->inter[l][j], x->inter[l][j],
+						       1e-5f * (1 + x->inter[l][j]));
+		}
+		calib_norms_free(x);
+		calib_norms_free(y);
+	}
+	int bad[2] = {1, 1 << 30};
+	struct calib_norms *z = NULL;
+	ck_assert_int_eq(calib_stream_xnorm(&z, w, bad, 2, 4, 0), CALIB_ERR_FORWARD);
+	ck_assert_int_eq(calib_stream_xnorm(&z, w, ids, 0, 4, 0), CALIB_ERR_ARG);
+	ck_assert_int_eq(calib_stream_xnorm(&z, w, ids, 4, m->cfg.max_pos + 1, 0), CALIB_ERR_ARG);
+	free(ids);
+	tokenizer_free(tok);
+	model_close(w);
+	model_close(m);
+}
+END_TEST
+
+/* A synthetic GPT-Neo whose second layer attends locally (window 256) over windows of 600
+ * tokens: the streamed route must run each layer with its own attention span. */
+START_TEST(test_calib_stream_local)
+{
+	char *tmp = testutil_tmpdir_new("prunejob"), dir[PATH_MAX], err[ERR_MAX];
+	struct synth_spec spec;
+	synth_spec_default(&spec, CONFIG_FAMILY_GPT_NEO);
+	spec.n_layers = 2;
+	spec.max_pos = 600;
+	testutil_path_join(dir, sizeof dir, tmp, "neo");
+	ck_assert_int_eq(synth_write(dir, &spec), SYNTH_OK);
+	struct model *m = NULL, *w = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(prunestream_open(&w, dir, err, sizeof err), 0);
+	ck_assert_int_eq(m->cfg.window[0], 0);
+	ck_assert_int_eq(m->cfg.window[1], 256);
+	int ids[600];
+	struct pcg32 rng;
+	pcg32_seed(&rng, 11, 12);
+	for (int i = 0; i < 600; i++)
+		ids[i] = (int)pcg32_bounded(&rng, 257);
+	struct calib_norms *x = NULL, *y = NULL;
+	ck_assert_int_eq(calib_collect_xnorm(&x, m, ids, 600, 600, 0), 0);
+	ck_assert_int_eq(calib_stream_xnorm(&y, w, ids, 600, 600, 0), 0);
+	for (int l = 0; l < 2; l++)
+		for (int j = 0; j < m->cfg.hidden; j++)
+			ck_assert_float_eq_tol(y->input[l][j], x->input[l][j], 1e-5f * (1 + x->input[l][j]));
+	calib_norms_free(x);
+	calib_norms_free(y);
+	model_close(w);
+	model_close(m);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("prunejob");
@@ -228,6 +467,9 @@ int main(void)
 	tcase_add_test(tc, test_nm_kernel);
 	tcase_add_test(tc, test_target);
 	tcase_add_loop_test(tc, test_refusals, 0, (int)(sizeof refusals / sizeof refusals[0]));
+	tcase_add_loop_test(tc, test_stream_same_bytes, 0, (int)(sizeof sames / sizeof sames[0]));
+	tcase_add_loop_test(tc, test_calib_stream, 0, 2);
+	tcase_add_test(tc, test_calib_stream_local);
 	suite_add_tcase(s, tc);
-	return testutil_run(s, false);
+	return testutil_run(s, true);
 }

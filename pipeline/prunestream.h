@@ -1,0 +1,58 @@
+/* prunestream: yopo prune without loading the model — a weightless model (config, the mapped
+ * checkpoint, FFN widths, parameter counts; every weight pointer NULL) and the scorers fed one
+ * layer (rows) or one matrix (weights) at a time, converted to f32 from the mapping and freed,
+ * its mapped pages evicted, right after use. Memory then holds one layer's FFN matrices in f32
+ * (rows) or one matrix (weights), whatever the model's size. Scores and masks are those of the
+ * whole-model route (select.h) on the same checkpoint, bit for bit: the same scorers see the
+ * same f32 values in the same order (the random scorer's PCG32 stream is jumped ahead to where
+ * the whole-model route, which visits layers in numeric order, would be). */
+#ifndef YOPO_PRUNESTREAM_H
+#define YOPO_PRUNESTREAM_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "prune.h"
+#include "scorer.h"
+#include "tokenizer.h"
+
+enum prunestream_error {
+	PRUNESTREAM_OK = 0,
+	PRUNESTREAM_ERR_MODEL = -1, /* the checkpoint or its tokenizer cannot be used */
+	PRUNESTREAM_ERR_NOMEM = -2,
+	PRUNESTREAM_ERR_SCORE = -3, /* the scorer failed (reason in err) */
+};
+
+/* Opens dir as model_inspect does (every needed tensor present and shaped as config.json says)
+ * without materialising any weight. *m is owned by the caller (model_close). */
+int prunestream_open(struct model **m, const char *dir, char *err, size_t errlen);
+
+/* prunestream_open plus dir's tokenizer.json, checked against the vocabulary as text.h does.
+ * Both owned by the caller (model_close, tokenizer_free). */
+int prunestream_open_text(struct model **m, struct tokenizer **tok, const char *dir, char *err,
+			  size_t errlen);
+
+/* Row scores of every layer through s (ctx->m is m): layer by layer, only the matrices s reads
+ * loaded. *scores as select_scores (select_scores_free). m's layer pointers are set during a
+ * layer's scoring and NULL again afterwards. */
+int prunestream_scores(float ***scores, struct model *m, const struct scorer *s,
+		       struct scorer_ctx *ctx, char *err, size_t errlen);
+
+/* State of prunestream_masks. */
+struct prunestream_masks {
+	struct model *m;
+	const struct scorer *s;
+	struct scorer_ctx *ctx;
+	struct pcg32 rng0; /* ctx->rng as seeded for the plan */
+	enum prune_granularity g; /* WEIGHTS, or an N:M pattern (ratio then unused) */
+	double ratio;
+};
+
+/* A prune_masks (writer.h) computing each matrix's keep mask through s when the writer reaches
+ * it: at ratio (g WEIGHTS) or as the N:M pattern g. st borrows m, s and ctx; it must outlive the
+ * write. */
+void prunestream_masks(struct prune_masks *out, struct prunestream_masks *st, struct model *m,
+		       const struct scorer *s, struct scorer_ctx *ctx, enum prune_granularity g,
+		       double ratio);
+
+#endif
