@@ -48,7 +48,9 @@ static int plan_runs(struct job *j, char *err, size_t errlen)
 		if (!s)
 			return err_set(err, errlen, COMPARE_ERR_USAGE, "--methods: '%s' is not one of %s",
 				       o->methods[i], scorer_names());
-		if ((s->needs & SCORER_NEEDS_POLICY) && !o->policy)
+		char def[4096];
+		if ((s->needs & SCORER_NEEDS_POLICY) && !o->policy &&
+		    select_default_policy(def, sizeof def))
 			return err_set(err, errlen, COMPARE_ERR_USAGE, "method %s needs --policy FILE",
 				       s->name);
 		if ((s->needs & SCORER_NEEDS_CALIB) && !o->calib)

@@ -58,9 +58,12 @@ static int train_step(const struct demo_paths *p, const struct demo_opts *o,
 {
 	static const double ratio = 0.3;
 	const char *models[] = {p->model};
-	struct trainjob_opts t = {.models = models, .n_models = 1, .route = SPECTRUM_ROUTE_GRAM,
-				  .cache_bytes = (size_t)1024 << 20, .out = p->policy};
-	train_opts_default(&t.train);
+	struct trainjob_opts t;
+	trainjob_opts_default(&t); /* yopo train's defaults: functional reward, probe features */
+	t.models = models;
+	t.n_models = 1;
+	t.out = p->policy;
+	t.force = true; /* the work directory may hold an earlier demo's policy */
 	t.train.ratios = &ratio;
 	t.train.n_ratios = 1;
 	t.train.episodes = (int)o->episodes;

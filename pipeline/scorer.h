@@ -23,7 +23,9 @@
 #include "pcg32.h"
 #include "policy.h"
 #include "prune.h"
+#include "probe.h"
 #include "prunenet.h"
+#include "rowfeat.h"
 
 enum scorer_error {
 	SCORER_OK = 0,
@@ -45,6 +47,8 @@ struct scorer_ctx {
 	const struct model *m;
 	struct policy *mlp;              /* SCORER_NEEDS_POLICY, mlp checkpoints */
 	struct prunenet *pn;             /* SCORER_NEEDS_POLICY, prunenet checkpoints */
+	enum rowfeat_set feature_set;    /* what the mlp sees (its checkpoint's set) */
+	const struct probe *probe;       /* m's self-sampled probes (probe feature set), or NULL */
 	const struct calib_norms *norms; /* SCORER_NEEDS_CALIB: shaped like m */
 	int norm_p;                      /* magnitude rows: 1 or 2 */
 	struct pcg32 rng;                /* random: one PCG32 stream, seeded per plan (scorers_rng) */
