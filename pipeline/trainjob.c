@@ -171,7 +171,7 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 	struct probe *probes[TRAINJOB_MODELS_MAX] = {NULL};
 	struct trainer *tr = NULL;
 	struct job j = {.episodes = o->train.episodes, .progress = progress, .ctx = ctx};
-	int rc = trainjob_check_out(o->out, o->force, err, errlen);
+	int rc = trainjob_check_out(o->out, true, err, errlen);
 	if (rc)
 		return rc;
 	if (o->n_models < 1 || o->n_models > TRAINJOB_MODELS_MAX)
@@ -181,6 +181,8 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 	if (path_check_outputs(outputs, 2, (const char *const *)o->models, (size_t)o->n_models, err,
 			       errlen))
 		return TRAINJOB_ERR_OUT;
+	if ((rc = trainjob_check_out(o->out, o->force, err, errlen))) /* after: names the input */
+		return rc;
 	rc = TRAINJOB_ERR_MODEL;
 	for (int i = 0; i < o->n_models; i++)
 		if (env_open(&envs[i], o->models[i], o->route, o->cache_bytes, err, errlen))
