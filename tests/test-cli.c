@@ -681,8 +681,6 @@ static const struct bad_args bad_args[] = {
 	 2, {"--method", "'foo'"}},
 	{{"prune", "--model", "@M", "--ratio", "1", "--method", "random", "--out", "@O"},
 	 2, {"--ratio", "range"}},
-	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--out", "@O"},
-	 2, {"--policy"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--out", "@O"},
 	 2, {"--calib"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--granularity", "foo",
@@ -724,8 +722,6 @@ static const struct bad_args bad_args[] = {
 	 2, {"--ratios", "'abc'"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--ratios", "0", "--out", "@O"},
 	 2, {"--ratios", "range"}},
-	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random,policy", "--out", "@O"},
-	 2, {"--policy"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "wanda", "--out", "@O"}, 2, {"--calib"}},
 	{{"compare", "--model", "@M", "--methods", "random", "--out", "@O"}, 2, {"--text"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--ratios", "0.1,", "--out", "@O"},
@@ -1520,6 +1516,67 @@ static const struct real_case real_cases[] = {
 	{"models/tinystories-instruct-3m", 256, 3410560, 1053696, 13653256, 2 * 3630464.0},
 };
 
+/* The shipped policy: retraining it with the command of policies/README.md (run from the source
+ * root, as recorded) gives the same bytes; it is the default of --method policy, so prune needs
+ * neither --method nor --policy, and spectrum names what it was trained with. */
+static const char *const default_policy_args[] = {
+	"train", "--model", "../shared/models/stories260k", "--model",
+	"../shared/models/tinystories-instruct-3m", "--ratio", "0.1,0.2,0.3", "--threads", "1", "--out",
+};
+
+START_TEST(test_default_policy)
+{
+	const char *root = getenv("YOPO_SOURCE_ROOT");
+	char cwd[1024], shipped[1024], p[1024], out[1024], *tmp;
+	ck_assert(root && getcwd(cwd, sizeof cwd));
+	ck_assert_int_eq(chdir(root), 0);
+	if (access("../shared/models/tinystories-instruct-3m", R_OK)) {
+		ck_assert_int_eq(chdir(cwd), 0);
+		return;
+	}
+	tmp = testutil_tmpdir_new("cli");
+	testutil_path_join(shipped, sizeof shipped, root, "policies/default.safetensors");
+	testutil_path_join(p, sizeof p, tmp, "default.safetensors");
+	testutil_path_join(out, sizeof out, tmp, "small");
+	const char *argv[16];
+	int n = 0;
+	for (size_t i = 0; i < sizeof default_policy_args / sizeof *default_policy_args; i++)
+		argv[n++] = default_policy_args[i];
+	argv[n++] = p;
+	argv[n] = NULL;
+	struct run r;
+	run_yopo(&r, tmp, argv);
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	run_free(&r);
+	size_t na, nb;
+	char *a = testutil_file_read(p, &na), *b = testutil_file_read(shipped, &nb);
+	ck_assert_msg(na > 0 && na == nb && !memcmp(a, b, na),
+		      "retrained policy differs from policies/default.safetensors");
+	free(a);
+	free(b);
+
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model",
+						"../shared/models/tinystories-instruct-3m", "--ratio",
+						"0.3", "--out", out, NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	run_free(&r);
+	char info[1024];
+	testutil_path_join(info, sizeof info, out, "yopo_pruning.json");
+	char *j = testutil_file_read(info, &na);
+	/* the shipped policy was used: method policy with its hash (string, not null) */
+	ck_assert(strstr(j, "\"policy\"") && strstr(j, "\"policy_sha256\":\t\""));
+	free(j);
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", "../shared/models/stories260k",
+						"--ratio", "0.3", NULL});
+	ck_assert_msg(r.code == 0 && strstr(r.out, "default.safetensors (trained with reward "
+						   "functional, feature set probe)"),
+		      "exit %d, stdout: %s, stderr: %s", r.code, r.out, r.err);
+	run_free(&r);
+	ck_assert_int_eq(chdir(cwd), 0);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 START_TEST(test_real_eval)
 {
 	const struct real_case *c = &real_cases[_i];
@@ -1568,6 +1625,7 @@ int main(void)
 	tcase_add_test(tc, test_spectrum);
 	tcase_add_test(tc, test_train_json);
 	tcase_add_test(tc, test_study);
+	tcase_add_test(tc, test_default_policy);
 	tcase_add_test(tc, test_policy_shapes);
 	tcase_add_loop_test(tc, test_prune, 0, N_PRUNE);
 	tcase_add_test(tc, test_prune_weights);
