@@ -68,7 +68,8 @@ static const struct refusal refusals[] = {
 	{"ken", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "ken"},
 	{"random", NULL, PRUNE_GRANULARITY_ROWS, true, PRUNEJOB_ERR_INPUT, "input directory"},
 	{"ken", "@W", PRUNE_GRANULARITY_WEIGHTS, false, PRUNEJOB_ERR_INPUT, "ffn 32"},
-	{"policy", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "--policy"},
+	/* (no --policy is no refusal: the shipped policy is the default) */
+	{"policy", NULL, PRUNE_GRANULARITY_WEIGHTS, false, PRUNEJOB_ERR_USAGE, "selects rows"},
 };
 
 START_TEST(test_refusals)
