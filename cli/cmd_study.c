@@ -56,8 +56,11 @@ static void print_table(const struct study_cli *c, const struct study_result *r)
 		printf("  L%-4d", l);
 	printf("\n");
 	for (int q = 0; q < STUDY_N_REWARDS; q++) {
-		printf("%-15s %+7.3f %6s", study_reward_name(q), r->pooled[q],
-		       r->min_layer_positive[q] ? "yes" : "no");
+		if (isnan(r->pooled[q])) /* undefined for this family (no gate) */
+			printf("%-15s %7s %6s", study_reward_name(q), "-", "-");
+		else
+			printf("%-15s %+7.3f %6s", study_reward_name(q), r->pooled[q],
+			       r->min_layer_positive[q] ? "yes" : "no");
 		for (int l = 0; l < r->n_layers; l++) {
 			double v = r->rho[(size_t)l * STUDY_N_REWARDS + q];
 			if (isnan(v))
