@@ -11,9 +11,10 @@
 
 #include "checkpoint.h"
 #include "err.h"
+#include "guard.h"
 #include "json.h"
 #include "model.h"
-#include "path.h"
+#include "plan.h"
 #include "probe.h"
 #include "yopo_version.h"
 
@@ -65,7 +66,7 @@ int trainjob_check_out(const char *out, bool force, char *err, size_t errlen)
 
 struct job {
 	FILE *log;
-	bool log_failed;
+	int log_errno; /* the first write error of the log, 0 while it is fine */
 	int episodes;
 	trainjob_progress_fn *progress;
 	void *ctx;
@@ -91,6 +92,7 @@ static bool log_episode(FILE *f, const struct train_episode *ep, bool final)
 		     json_add_number(l, "greedy_ks", c->greedy_ks) && json_add_number(l, "func", c->func) &&
 		     json_add_number(l, "greedy_func", c->greedy_func);
 	}
+	errno = 0;
 	ok = ok && json_write(f, o, false) == 0 && fflush(f) == 0;
 	json_free(o);
 	return ok;
@@ -100,8 +102,8 @@ static void on_episode(void *ctx, const struct train_episode *ep)
 {
 	struct job *j = ctx;
 	bool final = ep->episode == 0 || ep->episode > j->episodes;
-	if (j->log && !j->log_failed && !log_episode(j->log, ep, final))
-		j->log_failed = true;
+	if (j->log && !j->log_errno && !log_episode(j->log, ep, final))
+		j->log_errno = errno ? errno : EIO;
 	if (j->progress)
 		j->progress(j->ctx, ep, j->episodes);
 }
@@ -164,29 +166,63 @@ static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **
 	return TRAINJOB_OK;
 }
 
+/* Every ratio against every model (the rule of plan.h), before training. */
+static int check_ratios(const struct trainjob_opts *o, struct env **envs, char *err,
+			size_t errlen)
+{
+	for (int i = 0; i < o->n_models; i++)
+		for (int r = 0; r < o->train.n_ratios; r++)
+			if (prune_check_ratio(env_config(envs[i]), o->train.ratios[r],
+					      PRUNE_GRANULARITY_ROWS, false, err, errlen))
+				return err_prefix(err, errlen, TRAINJOB_ERR_MODEL, "%s", o->models[i]);
+	return TRAINJOB_OK;
+}
+
+/* Closes the log (checking the flush and the close) and folds its errors into rc. */
+static int close_log(struct job *j, const struct trainjob_opts *o, int rc, char *err,
+		     size_t errlen)
+{
+	if (!j->log)
+		return rc;
+	char why[ERR_MAX];
+	int e = util_file_close(j->log, o->log, why, sizeof why);
+	j->log = NULL;
+	if (rc)
+		return rc;
+	if (j->log_errno)
+		return err_set(err, errlen, TRAINJOB_ERR_LOG, "error writing %s: %s", o->log,
+			       strerror(j->log_errno));
+	if (e)
+		return err_set(err, errlen, TRAINJOB_ERR_LOG, "%s", why);
+	return rc;
+}
+
 int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen)
 {
 	struct env *envs[TRAINJOB_MODELS_MAX] = {NULL};
 	struct probe *probes[TRAINJOB_MODELS_MAX] = {NULL};
 	struct trainer *tr = NULL;
+	struct util_lock *lock = NULL;
 	struct job j = {.episodes = o->train.episodes, .progress = progress, .ctx = ctx};
 	int rc = trainjob_check_out(o->out, true, err, errlen);
 	if (rc)
 		return rc;
 	if (o->n_models < 1 || o->n_models > TRAINJOB_MODELS_MAX)
 		return err_set(err, errlen, TRAINJOB_ERR_MODEL, "1 to %d models", TRAINJOB_MODELS_MAX);
-	/* neither the policy nor the log may overwrite or land inside a model (issue 13, 1-2) */
-	const char *outputs[2] = {o->out, o->log};
-	if (path_check_outputs(outputs, 2, (const char *const *)o->models, (size_t)o->n_models, err,
-			       errlen))
+	/* neither the policy, its lock nor the log may overwrite or land inside a model (issue 13,
+	 * 1-2); one run per --out at a time; stale temporaries of --out removed (guard.h) */
+	if (guard_open(&lock, NULL, o->out, &o->log, 1, (const char *const *)o->models,
+		       (size_t)o->n_models, err, errlen))
 		return TRAINJOB_ERR_OUT;
 	if ((rc = trainjob_check_out(o->out, o->force, err, errlen))) /* after: names the input */
-		return rc;
+		goto out;
 	rc = TRAINJOB_ERR_MODEL;
 	for (int i = 0; i < o->n_models; i++)
 		if (env_open(&envs[i], o->models[i], o->route, o->cache_bytes, err, errlen))
 			goto out;
+	if ((rc = check_ratios(o, envs, err, errlen)))
+		goto out;
 	for (int i = 0; i < o->n_models && trainjob_needs_probes(o); i++)
 		if ((rc = attach_probes(&probes[i], envs[i], o, i, err, errlen)))
 			goto out;
@@ -202,14 +238,12 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 		progress(ctx, NULL, o->train.episodes);
 	if (trainer_run(tr, on_episode, &j, err, errlen))
 		goto out;
-	if (j.log_failed) {
-		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
+	/* a log that could not be written fails the run before the policy is saved */
+	if ((rc = close_log(&j, o, TRAINJOB_OK, err, errlen)))
 		goto out;
-	}
 	rc = save(o, tr, envs, err, errlen);
 out:
-	if (j.log && fclose(j.log) && rc == TRAINJOB_OK)
-		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
+	rc = close_log(&j, o, rc, err, errlen);
 	if (rc == TRAINJOB_OK)
 		*best_ks = trainer_best_greedy_ks(tr);
 	trainer_free(tr);
@@ -217,5 +251,6 @@ out:
 		env_close(envs[i]);
 		probe_free(probes[i]);
 	}
+	util_lock_close(lock);
 	return rc;
 }

@@ -55,7 +55,10 @@ typedef void trainjob_progress_fn(void *ctx, const struct train_episode *ep, int
  * and be writable, out itself must not be a directory, and must not exist unless force. */
 int trainjob_check_out(const char *out, bool force, char *err, size_t errlen);
 
-/* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. */
+/* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. Before any work:
+ * --out, OUT.lock and --log against the models (guard.h), the lock held for the run, stale
+ * temporaries of --out removed, and every ratio against every model (prune_check_ratio). A log
+ * that cannot be written (full disk) fails the run, naming the log and errno, before saving. */
 int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen);
 
