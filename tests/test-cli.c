@@ -1295,9 +1295,11 @@ START_TEST(test_train_json)
 	struct run r;
 	run_yopo(&r, tmp, (const char *const[]){"train", "--model", model, "--ratio", "0.3", "--episodes",
 						"1", "--out", p, "--force", "--reward", "mix", "--mix",
-						"0.25", "--json", NULL});
+						"0.25", "--probe-seed", "5", "--feature-set", "probe",
+						"--json", NULL});
 	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
-	ck_assert_msg(strstr(r.out, "\"reward\":\"mix\""), "stdout: %s", r.out);
+	ck_assert_msg(strstr(r.out, "\"reward\":\"mix\"") && strstr(r.out, "\"probe_seed\":\"5\""),
+		      "stdout: %s", r.out);
 	run_free(&r);
 	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", model, "--ratio", "0.25",
 						"--method", "policy", "--policy", p, "--json", NULL});
