@@ -147,6 +147,11 @@ static int info_check(const struct checkpoint_info *in, char *msg, size_t len)
 		err_set(msg, len, 0, "reward is not \"neg-ks\", \"inverse\", \"functional\" or \"mix\"");
 		return -1;
 	}
+	if (!(in->mix >= 0 && in->mix <= 1) || in->probe_tokens == 1 || in->probe_tokens < 0) {
+		err_set(msg, len, 0, "mix %g not in [0, 1] or probe_tokens %d below 2", in->mix,
+			in->probe_tokens);
+		return -1;
+	}
 	if (in->episodes < 0) {
 		err_set(msg, len, 0, "episodes %d is negative", in->episodes);
 		return -1;
@@ -268,6 +273,13 @@ static char *meta_build(const struct checkpoint_info *info)
 	for (int i = 0; arr && i < info->n_ratios; i++)
 		add_number(arr, NULL, info->ratios[i], &ok);
 	add_string(root, "reward", info->reward, &ok);
+	if (strcmp(info->reward, "mix") == 0)
+		add_number(root, "mix", info->mix, &ok);
+	if (info->probe_tokens > 0) {
+		add_number(root, "probe_tokens", info->probe_tokens, &ok);
+		snprintf(seed, sizeof seed, "%llu", (unsigned long long)info->probe_seed);
+		add_string(root, "probe_seed", seed, &ok);
+	}
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)info->seed);
 	add_string(root, "seed", seed, &ok);
 	add_number(root, "episodes", info->episodes, &ok);
@@ -445,6 +457,37 @@ static int parse_u64(uint64_t *out, const char *s)
 	}
 	*out = v;
 	return 0;
+}
+
+/* The optional mix weight (reward mix) and probe count and seed (policies trained with probes). */
+static int parse_probe_info(struct checkpoint_info *info, const struct cJSON *root, char *msg,
+			    size_t len)
+{
+	const char *s;
+	int rc = CHECKPOINT_OK;
+	info->mix = 0;
+	info->probe_tokens = 0;
+	info->probe_seed = 0;
+	if (json_get(root, "mix"))
+		rc = get_double(&info->mix, root, "mix", msg, len);
+	if (rc == CHECKPOINT_OK && !(info->mix >= 0 && info->mix <= 1)) {
+		err_set(msg, len, 0, "mix %g is not in [0, 1]", info->mix);
+		return CHECKPOINT_ERR_METADATA;
+	}
+	if (rc != CHECKPOINT_OK || !json_get(root, "probe_tokens"))
+		return rc;
+	rc = get_int(&info->probe_tokens, root, "probe_tokens", NULL, msg, len);
+	if (rc == CHECKPOINT_OK && info->probe_tokens < 2) {
+		err_set(msg, len, 0, "probe_tokens %d is below 2", info->probe_tokens);
+		return CHECKPOINT_ERR_METADATA;
+	}
+	if (rc == CHECKPOINT_OK)
+		rc = get_string(&s, root, "probe_seed", NULL, msg, len);
+	if (rc == CHECKPOINT_OK && parse_u64(&info->probe_seed, s) != 0) {
+		err_set(msg, len, 0, "probe_seed \"%.32s\" is not a decimal uint64", s);
+		rc = CHECKPOINT_ERR_METADATA;
+	}
+	return rc;
 }
 
 /* The optional feature_set (absent in files written before feature sets: "weights"). */
@@ -631,6 +674,8 @@ static int parse_meta(struct checkpoint_info *info, const char *text, char *msg,
 		rc = parse_ratios(info, root, msg, len);
 	if (rc == CHECKPOINT_OK)
 		rc = get_fixed_string(info->reward, sizeof info->reward, root, "reward", msg, len);
+	if (rc == CHECKPOINT_OK)
+		rc = parse_probe_info(info, root, msg, len);
 	if (rc == CHECKPOINT_OK)
 		rc = get_string(&s, root, "seed", NULL, msg, len);
 	if (rc == CHECKPOINT_OK && parse_u64(&info->seed, s) != 0) {

@@ -9,7 +9,9 @@
  * build's feature names of its set), feature_set ("weights" | "probe"; absent in older files,
  * which load as "weights"), n_features, n_hidden, or for prunenet hidden, ffn (the one shape it is
  * tied to); trained_on [{model, model_type, hidden, ffn, layers}], ratios [..], reward ("neg-ks" |
- * "inverse" | "functional" | "mix"), seed (a decimal string: it is a uint64), episodes, final_reward, best_reward,
+ * "inverse" | "functional" | "mix"), mix (only for reward mix), probe_tokens and probe_seed (a
+ * decimal string; both only when the policy was trained with probes: functional / mix reward or
+ * probe features), seed (a decimal string: it is a uint64), episodes, final_reward, best_reward,
  * yopo_version. No timestamps: the same parameters and info always give the same bytes.
  *
  * Loading trusts nothing: the safetensors reader validates the container, then every metadata
@@ -70,6 +72,9 @@ struct checkpoint_info {
 	double *ratios;            /* each in (0, 1) */
 	int n_ratios;
 	char reward[16];           /* "neg-ks", "inverse", "functional" or "mix" */
+	double mix;                /* reward "mix": weight of the functional part (else unused) */
+	int probe_tokens;          /* self-sampled probe tokens per model (0: trained without probes) */
+	uint64_t probe_seed;       /* their seed (env/probe.h) */
 	uint64_t seed;
 	int episodes;              /* >= 0 */
 	double final_reward, best_reward; /* finite */

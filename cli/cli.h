@@ -13,6 +13,7 @@ int cmd_train(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 
 /* Prints "yopo <cmd>: <message>\n" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -82,7 +82,7 @@ int cmd_compare(int argc, char **argv)
 		 "methods to run (default: every registered one; those whose inputs\n"
 		 "are not given, e.g. wanda without --calib, are skipped with a note)", NULL, false},
 		{"policy", 0, OPT_STRING, &o.policy, 0, 0, "FILE",
-		 "policy checkpoint (method policy)", NULL, false},
+		 "policy checkpoint (method policy; default: the shipped policy)", NULL, false},
 		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE",
 		 "calibration text (method wanda)", NULL, false},
 		{"calib-windows", 0, OPT_LONG, &o.calib_windows, 1, 1L << 30, "N",

@@ -135,7 +135,7 @@ static int resolve_ratio(struct prunejob_opts *o, long target, double sparsity)
 
 int cmd_prune(int argc, char **argv)
 {
-	struct prunejob_opts o = {.ratio = -1, .select.norm_p = 1};
+	struct prunejob_opts o = {.ratio = -1, .select.norm_p = 1, .select.method = "policy"};
 	const char *granularity = NULL;
 	long norm = 1;
 	int global = 0, force = 0, json = 0;
@@ -155,15 +155,17 @@ int cmd_prune(int argc, char **argv)
 		 "rows: remove at least this share of ALL parameters, in (0, 1)\n"
 		 "(the FFN ratio is computed from the model's shapes)", NULL, false},
 		{"method", 0, OPT_CHOICE, &o.select.method, 0, 0, "M",
-		 "policy: a trained policy (--policy FILE), calibration-free;\n"
+		 "policy (default): a trained policy (--policy FILE, default: the shipped\n"
+		 "policy), no user data;\n"
 		 "random; magnitude (L1, or --norm 2, of the up and gate rows);\n"
 		 "wanda: |W|*||X|| with activation norms from --calib FILE;\n"
-		 "ken: kernel-density selection of each row's weights (weights only)", scorer_names(), true},
+		 "ken: kernel-density selection of each row's weights (weights only)", scorer_names(), false},
 		{"out", 0, OPT_STRING, &o.out, 0, 0, "DIR",
 		 "output directory (refused if non-empty unless --force, or if it is,\n"
 		 "contains or lies inside an input); OUT.lock beside it is held while running", NULL, true},
 		{"policy", 0, OPT_STRING, &o.select.policy, 0, 0, "FILE",
-		 "policy checkpoint (method policy)", NULL, false},
+		 "policy checkpoint (method policy; default: policies/default.safetensors,\n"
+		 "trained by yopo on the shared models)", NULL, false},
 		{"calib", 0, OPT_STRING, &o.select.calib, 0, 0, "FILE",
 		 "calibration text (method wanda)", NULL, false},
 		{"calib-windows", 0, OPT_LONG, &o.select.calib_windows, 1, 1L << 30, "N",

@@ -22,6 +22,11 @@ static int print_json(const struct kseval_opts *o, const struct kseval_result *r
 	bool ok = root && json_add_string(root, "model", o->model) &&
 		  json_add_string(root, "method", o->method) && json_add_number(root, "ratio", o->ratio) &&
 		  json_add_number(root, "samples", r->draws) && json_add_number(root, "mean_ks", r->mean) &&
+		  (!r->policy[0] ||
+		   (json_add_string(root, "policy", r->policy) &&
+		    json_add_string(root, "policy_reward", r->reward) &&
+		    json_add_string(root, "policy_feature_set", r->feature_set) &&
+		    json_add_number(root, "probe_tokens", r->probe_tokens))) &&
 		  (layers = json_add_array(root, "layers"));
 	for (int l = 0; ok && l < r->n_layers; l++) {
 		struct cJSON *x = json_add_object(layers, NULL);
@@ -40,6 +45,9 @@ static void print_table(const struct kseval_opts *o, const struct kseval_result 
 	printf("method   %s%s, ratio %g, %d selection(s) per layer\n", o->method,
 	       !strcmp(o->method, "random") ? "" : (o->sample ? " (sampled)" : " (top-k)"), o->ratio,
 	       r->draws);
+	if (r->policy[0])
+		printf("policy   %s (trained with reward %s, feature set %s)\n", r->policy, r->reward,
+		       r->feature_set);
 	printf("layer    KS        std\n");
 	for (int l = 0; l < r->n_layers; l++)
 		printf("%5d    %.4f    %.4f\n", l, r->ks[l], r->sd[l]);
@@ -59,11 +67,12 @@ int cmd_spectrum(int argc, char **argv)
 		{"ratio", 0, OPT_RATIO, &o.ratio, 0, 0, "R",
 		 "fraction of rows removed, in (0, 1)", NULL, true},
 		{"method", 0, OPT_CHOICE, &o.method, 0, 0, "M",
-		 "policy: top-k of a trained policy (--policy FILE); random: uniform;\n"
+		 "policy: top-k of a trained policy (--policy FILE; default: the shipped one);\n"
+		 "random: uniform;\n"
 		 "magnitude: top-k rows by L1 (--norm 2: L2) of up and gate;\n"
 		 "wanda: top-k rows by sum |W|*||X|| (needs --calib FILE)", "policy,random,magnitude,wanda", false},
 		{"policy", 0, OPT_STRING, &o.policy, 0, 0, "FILE",
-		 "policy checkpoint from yopo train", NULL, false},
+		 "policy checkpoint from yopo train (default: the shipped policy)", NULL, false},
 		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE",
 		 "calibration text (method wanda)", NULL, false},
 		{"norm", 0, OPT_LONG, &norm, 1, 2, "P",
@@ -76,12 +85,14 @@ int cmd_spectrum(int argc, char **argv)
 		{"route", 0, OPT_CHOICE, &route, 0, 0, "R",
 		 "svd (default): kept singular values by SVD; gram: by the downdated Gram", "svd,gram", false},
 		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
-		 "one JSON object: method, ratio, samples, mean_ks, layers[{layer, ks, std}]", NULL, false},
+		 "one JSON object: method, ratio, samples, mean_ks, layers[{layer, ks, std}];\n"
+		 "method policy adds policy, policy_reward, policy_feature_set, probe_tokens", NULL, false},
 	};
 	const struct opt_cmd c = {"spectrum",
 		"Scores a row-selection method with the training environment: for every layer, the\n"
 		"two-sample KS distance between the singular values of the FFN up-projection and of\n"
-		"its kept rows (k = ffn - round(R * ffn)); lower is better. No text is needed.",
+		"its kept rows (k = ffn - round(R * ffn)); lower is better. No text is needed. For a\n"
+		"policy it also prints the reward and feature set the policy was trained with.",
 		opts, (int)(sizeof opts / sizeof opts[0])};
 	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)

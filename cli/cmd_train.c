@@ -1,10 +1,13 @@
 /* yopo train: REINFORCE training of a pruning policy on one or more checkpoints and ratios
  * (pipeline/trainjob.h). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "err.h"
+#include "json.h"
 #include "trainjob.h"
 
 void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
@@ -12,35 +15,126 @@ void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
 	(void)ctx;
 	if (!ep || opt_quiet())
 		return;
-	if (ep->episode == 0 || ep->episode > episodes)
-		fprintf(stderr, "yopo train: final    greedy KS %.4f  %s(%.1f s)\n", ep->greedy_ks,
-			ep->is_best ? "best " : "", ep->elapsed);
-	else
-		fprintf(stderr,
-			"yopo train: episode %d/%d  mean reward %.4f  mean KS %.4f  greedy KS %.4f  %s(%.1f s)\n",
-			ep->episode, episodes, ep->mean_reward, ep->mean_ks, ep->greedy_ks,
-			ep->is_best ? "best " : "", ep->elapsed);
+	if (ep->episode == 0 || ep->episode > episodes) {
+		fprintf(stderr, "yopo train: final    greedy loss %.4f  greedy KS %.4f  %s(%.1f s)\n",
+			ep->greedy_loss, ep->greedy_ks, ep->is_best ? "best " : "", ep->elapsed);
+		return;
+	}
+	/* ETA from the mean episode time so far */
+	char el[32], eta[32];
+	util_format_duration(el, sizeof el, ep->elapsed);
+	util_format_duration(eta, sizeof eta, ep->elapsed / ep->episode * (episodes - ep->episode));
+	fprintf(stderr,
+		"yopo train: episode %d/%d  mean reward %.4f  greedy loss %.4f  greedy KS %.4f  %s"
+		"elapsed %s  ETA %s\n",
+		ep->episode, episodes, ep->mean_reward, ep->greedy_loss, ep->greedy_ks,
+		ep->is_best ? "best " : "", el, eta);
 }
 
-static void on_start(void *ctx, const struct train_episode *ep, int episodes)
+/* What --json summarises, gathered from the progress calls. */
+struct train_run {
+	const struct trainjob_opts *o;
+	int quiet; /* progress lines off (a global --quiet can set it) */
+	double best_loss, elapsed;
+};
+
+static void on_progress(void *ctx, const struct train_episode *ep, int episodes)
 {
-	const struct trainjob_opts *o = ctx;
-	if (!ep && !opt_quiet())
-		fprintf(stderr, "yopo train: arch %s, %d model(s), %d ratio(s), %d episodes, seed %llu\n",
-			o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet", o->n_models,
-			o->train.n_ratios, episodes, (unsigned long long)o->train.seed);
+	struct train_run *t = ctx;
+	const struct trainjob_opts *o = t->o;
+	if (ep && ep->is_best)
+		t->best_loss = ep->greedy_loss;
+	if (ep)
+		t->elapsed = ep->elapsed;
+	if (t->quiet)
+		return;
+	if (!ep)
+		fprintf(stderr,
+			"yopo train: arch %s, reward %s, features %s, %d model(s), %d ratio(s), %d "
+			"episodes, seed %llu\n",
+			o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet",
+			train_reward_name(o->train.reward),
+			rowfeat_set_name(o->train.arch == TRAIN_ARCH_MLP ? o->feature_set
+									: ROWFEAT_SET_WEIGHTS),
+			o->n_models, o->train.n_ratios, episodes, (unsigned long long)o->train.seed);
 	cli_train_progress(NULL, ep, episodes);
+}
+
+static int print_json(const struct train_run *t, double best_ks)
+{
+	const struct trainjob_opts *o = t->o;
+	bool probes = trainjob_needs_probes(o);
+	char seed[24], pseed[24]; /* uint64 as decimal strings, as in the checkpoint */
+	snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->train.seed);
+	snprintf(pseed, sizeof pseed, "%llu", (unsigned long long)o->probe_seed);
+	struct cJSON *root = json_new_object(), *a = NULL, *r = NULL;
+	bool ok = root && json_add_string(root, "out", o->out) && (a = json_add_array(root, "models")) &&
+		  (r = json_add_array(root, "ratios"));
+	for (int i = 0; ok && i < o->n_models; i++)
+		ok = json_add_string(a, NULL, o->models[i]) != NULL;
+	for (int i = 0; ok && i < o->train.n_ratios; i++)
+		ok = json_add_number(r, NULL, o->train.ratios[i]) != NULL;
+	ok = ok && json_add_string(root, "arch", o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet") &&
+	     json_add_string(root, "reward", train_reward_name(o->train.reward)) &&
+	     json_add_string(root, "feature_set",
+			     rowfeat_set_name(o->train.arch == TRAIN_ARCH_MLP ? o->feature_set
+									 : ROWFEAT_SET_WEIGHTS)) &&
+	     json_add_number(root, "probe_tokens", probes ? o->probe_tokens : 0) &&
+	     json_add_string(root, "probe_seed", pseed) &&
+	     json_add_number(root, "episodes", o->train.episodes) && json_add_string(root, "seed", seed) &&
+	     json_add_number(root, "best_greedy_loss", t->best_loss) &&
+	     json_add_number(root, "best_greedy_ks", best_ks) &&
+	     json_add_number(root, "seconds", t->elapsed) && json_write(stdout, root, false) == 0;
+	json_free(root);
+	return ok ? 0 : 1;
+}
+
+/* Options that need more than the table: reward and arch defaults, feature set. */
+static int apply(struct trainjob_opts *o, const char *arch, const char *reward, const char *fset,
+		 int weights_only, double mix, double lr)
+{
+	if (!strcmp(arch, "prunenet")) {
+		o->train.arch = TRAIN_ARCH_PRUNENET;
+		o->train.reward = TRAIN_REWARD_INVERSE;
+		o->train.lr = 1e-3;
+		o->feature_set = ROWFEAT_SET_WEIGHTS;
+	}
+	if (reward)
+		train_reward_parse(&o->train.reward, reward);
+	if (weights_only && fset && strcmp(fset, "weights")) {
+		cli_error("train", "--weights-only contradicts --feature-set %s", fset);
+		return 2;
+	}
+	if (weights_only)
+		o->feature_set = ROWFEAT_SET_WEIGHTS;
+	else if (fset)
+		rowfeat_set_parse(&o->feature_set, fset);
+	if (o->train.arch == TRAIN_ARCH_PRUNENET && o->feature_set == ROWFEAT_SET_PROBE && fset) {
+		cli_error("train", "--arch prunenet sees weights only (no --feature-set probe)");
+		return 2;
+	}
+	if (mix >= 0 && o->train.reward != TRAIN_REWARD_MIX) {
+		cli_error("train", "--mix applies to --reward mix");
+		return 2;
+	}
+	if (mix >= 0)
+		o->train.mix = 1 - mix; /* --mix weighs the spectral part, train_opts.mix the functional */
+	if (lr > 0)
+		o->train.lr = lr;
+	return -1;
 }
 
 int cmd_train(int argc, char **argv)
 {
-	struct trainjob_opts o = {.route = SPECTRUM_ROUTE_GRAM};
+	struct trainjob_opts o;
+	trainjob_opts_default(&o);
 	struct opt_strings models = {.n = 0};
 	struct opt_doubles ratios = {.n = 0};
-	const char *arch = "mlp", *reward = NULL, *route = "gram";
-	long episodes = 20, samples = 16, hidden = 16, cache_mb = 1024;
-	double lr = 0, entropy = 0;
-	unsigned long long seed = 0;
+	const char *arch = "mlp", *reward = NULL, *route = "gram", *fset = NULL;
+	long episodes = 20, samples = 16, hidden = 16, cache_mb = 1024, probe_tokens = o.probe_tokens;
+	double lr = 0, entropy = 0, mix = -1;
+	unsigned long long seed = 0, probe_seed = 0;
+	int weights_only = 0, force = 0, json = 0;
 	const struct opt opts[] = {
 		{"model", 0, OPT_REPEAT, &models, 0, 0, "DIR",
 		 "Hugging Face checkpoint (repeat to train on several)", NULL, true},
@@ -48,7 +142,8 @@ int cmd_train(int argc, char **argv)
 		 "fraction of FFN rows removed, each in (0, 1)", NULL, true},
 		{"out", 0, OPT_STRING, &o.out, 0, 0, "FILE",
 		 "policy checkpoint to write (safetensors; OUT.lock beside it is held\n"
-		 "while training)", NULL, true},
+		 "while training); must not exist unless --force", NULL, true},
+		{"force", 0, OPT_FLAG, &force, 0, 0, NULL, "replace an existing --out", NULL, false},
 		{"episodes", 0, OPT_LONG, &episodes, 0, 1000000, "N",
 		 "training episodes (default 20; 0 saves the untrained policy)", NULL, false},
 		{"lr", 0, OPT_DOUBLE, &lr, 1e-12, 10, "X",
@@ -59,7 +154,23 @@ int cmd_train(int argc, char **argv)
 		 "mlp: yopo's size-agnostic policy (default); prunenet: the published\n"
 		 "parameterisation, tied to one model shape", "mlp,prunenet", false},
 		{"reward", 0, OPT_CHOICE, &reward, 0, 0, "R",
-		 "neg-ks (default for mlp) or inverse = 1/KS (default for prunenet)", "neg-ks,inverse", false},
+		 "functional (default for mlp): -relative change of the layer's output over\n"
+		 "self-sampled probes; neg-ks: -KS of the kept rows' singular values;\n"
+		 "inverse: 1/KS (default for prunenet); mix: weighted sum (--mix)",
+		 "functional,neg-ks,inverse,mix", false},
+		{"mix", 0, OPT_DOUBLE, &mix, 0, 1, "W",
+		 "reward mix: weight W of the spectral part (KS), 1 - W of the functional\n"
+		 "(default 0.5)", NULL, false},
+		{"feature-set", 0, OPT_CHOICE, &fset, 0, 0, "F",
+		 "what the mlp policy sees per row: probe (default): weights features plus\n"
+		 "activation statistics of self-sampled probes; weights: weights only", "probe,weights",
+		 false},
+		{"weights-only", 0, OPT_FLAG, &weights_only, 0, 0, NULL,
+		 "= --feature-set weights (no forward pass when pruning with the policy)", NULL, false},
+		{"probe-tokens", 0, OPT_LONG, &probe_tokens, 2, 1L << 20, "N",
+		 "probe tokens sampled from each model itself, no user text (default 2048)", NULL, false},
+		{"probe-seed", 0, OPT_SEED, &probe_seed, 0, 0, "S",
+		 "seed of the probe sampling (default 0; recorded in the checkpoint)", NULL, false},
 		{"samples", 0, OPT_LONG, &samples, 1, 4096, "N",
 		 "sampled selections per layer per episode, mlp (default 16)", NULL, false},
 		{"hidden", 0, OPT_LONG, &hidden, 1, 4096, "N",
@@ -73,12 +184,16 @@ int cmd_train(int argc, char **argv)
 		 "keep all layers resident when they fit in N MiB, else stream one\n"
 		 "layer at a time from the checkpoint (default 1024)", NULL, false},
 		{"log", 0, OPT_STRING, &o.log, 0, 0, "FILE",
-		 "JSON lines: per episode, per layer KS and reward", NULL, false},
+		 "JSON lines: per episode, per layer KS, functional error and reward", NULL, false},
+		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
+		 "final summary as one JSON object on stdout", NULL, false},
 	};
 	const struct opt_cmd c = {"train",
-		"Trains a pruning policy by REINFORCE so that keeping its top-scored rows of every FFN\n"
-		"up-projection preserves the layer's singular-value spectrum (two-sample KS distance).\n"
-		"Weights only: no calibration data. Prints one line per episode; keeps the best policy.",
+		"Trains a pruning policy by REINFORCE so that removing the rows it scores lowest in\n"
+		"every FFN layer damages the model least. Default reward: the relative change of the\n"
+		"layer's output over probe tokens the model samples itself (no user text); the\n"
+		"spectral rewards compare singular-value spectra (weights only). Prints one line per\n"
+		"episode with elapsed time and ETA; keeps the best policy.",
 		opts, (int)(sizeof opts / sizeof opts[0])};
 	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
@@ -87,16 +202,8 @@ int cmd_train(int argc, char **argv)
 		cli_error("train", "at most %d --model", TRAINJOB_MODELS_MAX);
 		return 2;
 	}
-	train_opts_default(&o.train);
-	if (!strcmp(arch, "prunenet")) {
-		o.train.arch = TRAIN_ARCH_PRUNENET;
-		o.train.reward = TRAIN_REWARD_INVERSE;
-		o.train.lr = 1e-3;
-	}
-	if (reward)
-		o.train.reward = !strcmp(reward, "neg-ks") ? TRAIN_REWARD_NEG_KS : TRAIN_REWARD_INVERSE;
-	if (lr > 0)
-		o.train.lr = lr;
+	if ((rc = apply(&o, arch, reward, fset, weights_only, mix, lr)) >= 0)
+		return rc;
 	o.train.ratios = ratios.v;
 	o.train.n_ratios = ratios.n;
 	o.train.episodes = (int)episodes;
@@ -108,12 +215,18 @@ int cmd_train(int argc, char **argv)
 	o.n_models = models.n;
 	o.route = !strcmp(route, "svd") ? SPECTRUM_ROUTE_SVD : SPECTRUM_ROUTE_GRAM;
 	o.cache_bytes = (size_t)cache_mb << 20;
+	o.probe_tokens = (int)probe_tokens;
+	o.probe_seed = probe_seed;
+	o.force = force;
 	char err[ERR_MAX];
 	double best;
-	if (trainjob_run(&best, &o, on_start, &o, err, sizeof err)) {
+	struct train_run t = {.o = &o, .best_loss = NAN};
+	if (trainjob_run(&best, &o, on_progress, &t, err, sizeof err)) {
 		cli_error("train", "%s", err);
 		return 1;
 	}
-	fprintf(stderr, "yopo train: wrote %s (best greedy KS %.4f)\n", o.out, best);
-	return 0;
+	if (!t.quiet)
+		fprintf(stderr, "yopo train: wrote %s (best greedy loss %.4f, KS %.4f)\n", o.out,
+			t.best_loss, best);
+	return json ? print_json(&t, best) : 0;
 }

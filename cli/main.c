@@ -18,7 +18,8 @@ static const struct {
 	{"generate", cmd_generate, "text generation from a checkpoint (greedy or sampled)"},
 	{"prune", cmd_prune, "write a pruned checkpoint (policy or baseline method)"},
 	{"spectrum", cmd_spectrum, "KS distance of kept vs original FFN spectra for a selection method"},
-	{"train", cmd_train, "train a pruning policy (REINFORCE, weights only)"},
+	{"study", cmd_study, "does a data-free reward predict pruning damage? (Spearman rho vs KL)"},
+	{"train", cmd_train, "train a pruning policy (REINFORCE; self-sampled probes, no user text)"},
 };
 
 static void usage(FILE *out)

@@ -245,6 +245,30 @@ out:
 	return rc;
 }
 
+int env_view_features_set(float *x, const struct model_layer_view *v, enum rowfeat_set set,
+			  const struct probe *p)
+{
+	if (set == ROWFEAT_SET_WEIGHTS)
+		return env_view_features(x, v);
+	if (!p || !v->down || v->layer >= p->n_layers || p->ffn[v->layer] != v->rows)
+		return ENV_ERR_PROBES;
+	int nf = rowfeat_set_count(set), rows = v->rows;
+	float *w6 = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *w6);
+	double *msq = malloc((size_t)rows * sizeof *msq), *mabs = malloc((size_t)rows * sizeof *mabs);
+	int rc = w6 && msq && mabs ? env_view_features(w6, v) : ENV_ERR_NOMEM;
+	if (rc == ENV_OK) {
+		probe_row_stats(msq, mabs, p, v->layer);
+		for (int i = 0; i < rows; i++)
+			memcpy(x + (size_t)i * nf, w6 + (size_t)i * ROWFEAT_COUNT,
+			       ROWFEAT_COUNT * sizeof *x);
+		rowfeat_probe_compute(x + ROWFEAT_COUNT, nf, msq, mabs, v->down, rows, v->cols);
+	}
+	free(w6);
+	free(msq);
+	free(mabs);
+	return rc;
+}
+
 /* Reads the pair and down of a streamed layer to compute its features. */
 static int layer_features(struct env *e, int layer, const float *w, float **out, char *err,
 			  size_t errlen)

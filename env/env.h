@@ -66,6 +66,12 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
  * Returns 0, ENV_ERR_NOMEM or ENV_ERR_LINALG. */
 int env_view_features(float *x, const struct model_layer_view *v);
 
+/* As env_view_features for feature set `set`: x (v->rows, rowfeat_set_count(set)); the probe
+ * set needs p (the probes of the model v belongs to, layer v->layer of width v->rows) and
+ * v->down. Returns 0, ENV_ERR_NOMEM, ENV_ERR_LINALG or ENV_ERR_PROBES (no or mis-shaped probes). */
+int env_view_features_set(float *x, const struct model_layer_view *v, enum rowfeat_set set,
+			  const struct probe *p);
+
 /* KS distance of the current layer when keeping rows kept[0..k) (distinct, 1 <= k <= rows; the
  * keep count at a ratio is util_keep_count). Errors: ARG (no current layer, bad k or rows),
  * NOMEM, LINALG. */

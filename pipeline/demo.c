@@ -194,9 +194,12 @@ static int train_step(const struct demo_paths *p, const struct demo_opts *o,
 		      const struct demo_hooks *h, char *err, size_t errlen)
 {
 	const char *models[] = {p->model};
-	struct trainjob_opts t = {.models = models, .n_models = 1, .route = SPECTRUM_ROUTE_GRAM,
-				  .cache_bytes = (size_t)1024 << 20, .out = p->policy};
-	train_opts_default(&t.train);
+	struct trainjob_opts t;
+	trainjob_opts_default(&t); /* yopo train's defaults: functional reward, probe features */
+	t.models = models;
+	t.n_models = 1;
+	t.out = p->policy;
+	t.force = true; /* demo_run checked its work entries before; nothing of the user's is there */
 	t.train.ratios = &demo_train_ratio;
 	t.train.n_ratios = 1;
 	t.train.episodes = (int)o->episodes;

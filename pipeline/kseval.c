@@ -10,7 +10,9 @@
 
 #include "env.h"
 #include "err.h"
+#include "model.h"
 #include "pcg32.h"
+#include "probe.h"
 #include "rowscore.h"
 #include "sampling.h"
 #include "select.h"
@@ -33,8 +35,6 @@ static int check_usage(const struct kseval_opts *o, char *err, size_t errlen)
 		return err_set(err, errlen, KSEVAL_ERR_USAGE,
 			       "--method: '%s' is not policy, random, magnitude or wanda",
 			       o->method ? o->method : "");
-	if (!strcmp(o->method, "policy") && !o->policy)
-		return err_set(err, errlen, KSEVAL_ERR_USAGE, "--method policy needs --policy FILE");
 	if (!strcmp(o->method, "wanda") && !o->calib)
 		return err_set(err, errlen, KSEVAL_ERR_USAGE,
 			       "--method wanda needs --calib FILE (calibration text)");
@@ -69,6 +69,37 @@ static int baseline_scores(struct inputs *in, const struct kseval_opts *o, char 
 	tokenizer_free(tok);
 	model_close(m);
 	return rc;
+}
+
+/* The policy of o (or the shipped one) into in->cache, the env set to its feature set (with the
+ * model's probes when it sees them); what it was trained with into r. */
+static int load_policy(struct kseval_result *r, struct inputs *in, struct env *env,
+		       const struct kseval_opts *o, char *err, size_t errlen)
+{
+	const struct config *c = env_config(env);
+	if (o->policy)
+		snprintf(r->policy, sizeof r->policy, "%s", o->policy);
+	else if (select_default_policy(r->policy, sizeof r->policy))
+		return err_set(err, errlen, KSEVAL_ERR_USAGE,
+			       "--method policy needs --policy FILE (no shipped default policy found)");
+	if (select_load_policy(&in->cache, r->policy, c->hidden, c->ffn, err, errlen))
+		return KSEVAL_ERR_INPUT;
+	const struct checkpoint_info *ci = checkpoint_get_info(in->cache.ck);
+	snprintf(r->reward, sizeof r->reward, "%s", ci->reward);
+	snprintf(r->feature_set, sizeof r->feature_set, "%s", rowfeat_set_name(ci->feature_set));
+	if (ci->arch != CHECKPOINT_ARCH_MLP || ci->feature_set != ROWFEAT_SET_PROBE)
+		return KSEVAL_OK;
+	struct model *m = NULL;
+	r->probe_tokens = ci->probe_tokens ? ci->probe_tokens : 2048;
+	if (model_open(&m, o->model, err, errlen))
+		return KSEVAL_ERR_INPUT;
+	int e = probe_collect(&in->cache.policy_probe, m, r->probe_tokens, ci->probe_seed, 0, err, errlen);
+	model_close(m);
+	if (e)
+		return err_prefix(err, errlen, KSEVAL_ERR_INPUT, "%s: probes", o->model);
+	if (env_use_probes(env, in->cache.policy_probe, ci->feature_set, err, errlen))
+		return KSEVAL_ERR_INPUT;
+	return KSEVAL_OK;
 }
 
 /* Mean and standard deviation of the KS over the draws of layer l (scores (rows) as given). */
@@ -156,9 +187,9 @@ int kseval_run(struct kseval_result *res, const struct kseval_opts *o,
 		rc = KSEVAL_ERR_INPUT;
 		goto out;
 	}
-	if (!strcmp(o->method, "policy") &&
-	    select_load_policy(&in.cache, o->policy, c->hidden, c->ffn, err, errlen))
+	if (!strcmp(o->method, "policy") && (rc = load_policy(&r, &in, env, o, err, errlen)))
 		goto out;
+	rc = KSEVAL_ERR_INPUT;
 	snprintf(r.model_type, sizeof r.model_type, "%s", c->model_type);
 	r.n_layers = c->n_layers;
 	r.ffn = c->ffn;

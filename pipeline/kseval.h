@@ -2,7 +2,9 @@
  * spectrum): per layer, the KS distance between the singular values of the scored FFN matrix
  * and of its kept rows (k = ffn - round(ratio * ffn)), averaged over `draws` selections.
  *
- * policy: top-k of the trained policy's scores (rowscore_policy on the streamed layer), or with
+ * policy: top-k of the trained policy's scores (rowscore_policy on the streamed layer, features of
+ * the checkpoint's set: with probe features the model's probes are sampled first with the count
+ * and seed the policy was trained with), or with
  * `sample` Plackett-Luce draws from them; random: uniform k-subsets (Gumbel-top-k of equal
  * scores); magnitude / wanda: top-k of their scorer's row scores on the loaded model. Layers are
  * streamed through env (weights of the policy and random methods are never all resident). */
@@ -27,7 +29,7 @@ struct kseval_opts {
 	const char *model;
 	double ratio;
 	const char *method;      /* policy, random, magnitude or wanda */
-	const char *policy, *calib;
+	const char *policy, *calib; /* policy NULL: the shipped default (select_default_policy) */
 	int norm_p;              /* magnitude: 1 or 2 */
 	int samples;             /* draws for random (and policy with sample) */
 	bool sample;             /* policy: draw instead of top-k */
@@ -41,6 +43,11 @@ struct kseval_result {
 	int draws;               /* selections per layer */
 	double *ks, *sd;         /* (n_layers) mean and standard deviation over the draws */
 	double mean;             /* mean of ks over layers */
+	/* method policy: the checkpoint used and what it was trained with */
+	char policy[4096];
+	char reward[16];         /* "functional", "neg-ks", ... */
+	char feature_set[16];    /* "probe" or "weights" */
+	int probe_tokens;        /* probes sampled from this model for its features (0: none) */
 };
 
 /* Called after each layer (done of total). */

@@ -125,14 +125,8 @@ out:
 	return rc;
 }
 
-/* Methods that sample probe tokens run the whole model, so they load it (f32) and take the
- * whole-model route (select.h); every other method streams. */
-static bool needs_forward(const struct prunejob_opts *o)
-{
-	const struct scorer *s = scorer_find(o->select.method);
-	return s && (s->needs & SCORER_NEEDS_PROBE);
-}
-
+/* Methods that run the model forward (self-sampled probes: select_needs_forward) load it whole
+ * (f32) and take the whole-model route (select.h); every other method streams. */
 static int plan_and_write_loaded(struct prune_counts *counts, const struct model *m,
 				 const struct tokenizer *tok, const struct model *base,
 				 const struct prunejob_opts *o, struct select_cache *cache,
@@ -176,7 +170,7 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 		return rc;
 	/* everything cheap first: a failure is then one line and costs no scoring */
 	rc = PRUNEJOB_ERR_INPUT;
-	bool loaded = needs_forward(o);
+	bool loaded = select_needs_forward(&o->select);
 	if ((loaded ? text_open_model(&m, &tok, o->model, err, errlen)
 		    : prunestream_open_text(&m, &tok, o->model, err, errlen)) ||
 	    guard_out(&lock, o, progress, ctx, err, errlen) ||

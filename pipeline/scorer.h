@@ -24,7 +24,9 @@
 #include "policy.h"
 #include "probe.h"
 #include "prune.h"
+#include "probe.h"
 #include "prunenet.h"
+#include "rowfeat.h"
 
 enum scorer_error {
 	SCORER_OK = 0,
@@ -47,8 +49,10 @@ struct scorer_ctx {
 	const struct model *m;
 	struct policy *mlp;              /* SCORER_NEEDS_POLICY, mlp checkpoints */
 	struct prunenet *pn;             /* SCORER_NEEDS_POLICY, prunenet checkpoints */
+	enum rowfeat_set feature_set;    /* what the mlp sees (its checkpoint's set) */
+	const struct probe *probe;       /* m's self-sampled probes: SCORER_NEEDS_PROBE, or the
+					  * policy's probe feature set; else NULL */
 	const struct calib_norms *norms; /* SCORER_NEEDS_CALIB: shaped like m */
-	const struct probe *probe;       /* SCORER_NEEDS_PROBE: collected on m */
 	int norm_p;                      /* magnitude rows: 1 or 2 */
 	struct pcg32 rng;                /* random: one PCG32 stream, seeded per plan (scorers_rng) */
 };

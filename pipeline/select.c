@@ -3,19 +3,54 @@
 
 #include "scorers.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
+#include "probe.h"
 #include "sha256.h"
 #include "target.h"
 #include "text.h"
+#include "yopo_version.h"
+
+int select_default_policy(char *path, size_t cap)
+{
+	static const char *const rel[] = {"policies/default.safetensors",
+					  "../policies/default.safetensors"};
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	char *slash = n > 0 ? memchr(exe, '/', (size_t)n) : NULL;
+	if (slash) {
+		exe[n] = '\0';
+		*strrchr(exe, '/') = '\0';
+		for (int i = 0; i < 2; i++)
+			if ((size_t)snprintf(path, cap, "%s/%s", exe, rel[i]) < cap &&
+			    access(path, R_OK) == 0)
+				return 0;
+	}
+	if ((size_t)snprintf(path, cap, "%s", YOPO_DEFAULT_POLICY) < cap &&
+	    access(path, R_OK) == 0)
+		return 0;
+	return -1;
+}
+
+/* o->policy, or the shipped default into buf (cap); NULL when neither exists. */
+static const char *policy_path(const struct select_opts *o, char *buf, size_t cap)
+{
+	if (o->policy)
+		return o->policy;
+	return select_default_policy(buf, cap) ? NULL : buf;
+}
 
 void select_cache_free(struct select_cache *c)
 {
 	checkpoint_free(c->ck);
 	policy_free(c->mlp);
 	prunenet_free(c->pn);
+	probe_free(c->policy_probe);
 	calib_norms_free(c->norms);
 	probe_free(c->probe);
 	memset(c, 0, sizeof *c);
@@ -34,8 +69,11 @@ int select_check_usage(const struct select_opts *o, char *err, size_t errlen)
 	if (!s)
 		return err_set(err, errlen, SELECT_ERR_USAGE, "unknown method '%s' (methods: %s)",
 			       o->method ? o->method : "", scorer_names());
-	if ((s->needs & SCORER_NEEDS_POLICY) && !o->policy)
-		return err_set(err, errlen, SELECT_ERR_USAGE, "method %s needs --policy FILE", s->name);
+	char def[PATH_MAX];
+	if ((s->needs & SCORER_NEEDS_POLICY) && !policy_path(o, def, sizeof def))
+		return err_set(err, errlen, SELECT_ERR_USAGE,
+			       "method %s needs --policy FILE (no shipped default policy found)",
+			       s->name);
 	if ((s->needs & SCORER_NEEDS_CALIB) && !o->calib)
 		return err_set(err, errlen, SELECT_ERR_USAGE,
 			       "method %s needs --calib FILE (calibration text)", s->name);
@@ -71,13 +109,46 @@ int select_load_policy(struct select_cache *cache, const char *path, int hidden,
 	return SELECT_OK;
 }
 
-/* The policy of o, checked against m. */
+bool select_needs_forward(const struct select_opts *o)
+{
+	const struct scorer *s = scorer_find(o->method);
+	if (!s || !(s->needs & (SCORER_NEEDS_PROBE | SCORER_NEEDS_POLICY)))
+		return false;
+	if (s->needs & SCORER_NEEDS_PROBE)
+		return true;
+	char def[PATH_MAX];
+	const char *path = policy_path(o, def, sizeof def);
+	struct checkpoint *ck = NULL;
+	if (!path || checkpoint_load(&ck, path, NULL, 0))
+		return false; /* select_prepare reports the reason */
+	const struct checkpoint_info *in = checkpoint_get_info(ck);
+	bool probe = in->arch == CHECKPOINT_ARCH_MLP && in->feature_set == ROWFEAT_SET_PROBE;
+	checkpoint_free(ck);
+	return probe;
+}
+
+/* The policy of o (or the shipped one), checked against m; for a probe-feature policy m's probes,
+ * sampled with the count and seed the policy was trained with. */
 static int load_policy(const struct model *m, const struct select_opts *o,
 		       struct select_cache *cache, char *err, size_t errlen)
 {
-	if (!o->policy)
-		return err_set(err, errlen, SELECT_ERR_USAGE, "method policy needs --policy FILE");
-	return select_load_policy(cache, o->policy, m->cfg.hidden, m->cfg.ffn, err, errlen);
+	char def[PATH_MAX];
+	const char *path = policy_path(o, def, sizeof def);
+	if (!path)
+		return err_set(err, errlen, SELECT_ERR_USAGE,
+			       "method policy needs --policy FILE (no shipped default policy found)");
+	int rc = select_load_policy(cache, path, m->cfg.hidden, m->cfg.ffn, err, errlen);
+	const struct checkpoint_info *in = rc ? NULL : checkpoint_get_info(cache->ck);
+	if (!in || in->arch != CHECKPOINT_ARCH_MLP || in->feature_set != ROWFEAT_SET_PROBE ||
+	    cache->policy_probe)
+		return rc;
+	int e = probe_collect(&cache->policy_probe, m, in->probe_tokens ? in->probe_tokens
+								  : SELECT_PROBE_TOKENS,
+			      in->probe_seed, 0, err, errlen);
+	if (e)
+		return err_prefix(err, errlen, e == PROBE_ERR_NOMEM ? SELECT_ERR_NOMEM : SELECT_ERR_INPUT,
+				  "%s: probes for the policy's features", m->dir);
+	return SELECT_OK;
 }
 
 /* Wanda's activation norms over the calibration text (once per cache). */
@@ -152,8 +223,11 @@ int select_make_ctx(const struct scorer **s, struct scorer_ctx *ctx, const struc
 	if (((*s)->needs & SCORER_NEEDS_PROBE) && (rc = collect_probes(m, o, cache, err, errlen)))
 		return rc;
 	*ctx = (struct scorer_ctx){.m = m, .mlp = cache->mlp, .pn = cache->pn, .norms = cache->norms,
-				   .probe = (*s)->needs & SCORER_NEEDS_PROBE ? cache->probe : NULL,
-				   .norm_p = o->norm_p, .rng = scorers_rng(o->seed)};
+				   .norm_p = o->norm_p, .rng = scorers_rng(o->seed),
+				   .feature_set = cache->ck ? checkpoint_get_info(cache->ck)->feature_set
+							    : ROWFEAT_SET_WEIGHTS,
+				   .probe = (*s)->needs & SCORER_NEEDS_PROBE ? cache->probe
+									     : cache->policy_probe};
 	return SELECT_OK;
 }
 

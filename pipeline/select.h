@@ -30,7 +30,7 @@ enum select_error {
 
 struct select_opts {
 	const char *method;       /* a registered scorer name */
-	const char *policy;       /* policy checkpoint (SCORER_NEEDS_POLICY) */
+	const char *policy;       /* policy checkpoint (SCORER_NEEDS_POLICY); NULL: the shipped one */
 	const char *calib;        /* calibration text (SCORER_NEEDS_CALIB) */
 	long calib_windows;       /* calibration windows of max_position_embeddings tokens; 0: all */
 	long calib_tokens;        /* calibration tokens (BOS included) from the file's start; 0: all */
@@ -45,16 +45,28 @@ struct select_opts {
 
 #define SELECT_PROBE_TOKENS 2048
 
+/* Whether scoring with o runs the model forward (self-sampled probes: the probe method, or a
+ * policy checkpoint with probe features), so that the model must be loaded whole. A policy that
+ * cannot be read counts as not (select_prepare then reports why). */
+bool select_needs_forward(const struct select_opts *o);
+
 struct select_cache {
 	struct checkpoint *ck;       /* loaded policy */
 	char policy_sha256[65];
 	struct policy *mlp;          /* built from ck */
 	struct prunenet *pn;
+	struct probe *policy_probe;  /* the model's probes, for a probe-feature policy */
 	struct calib_norms *norms;   /* Wanda norms */
 	size_t calib_tokens;
 	struct probe *probe;         /* probe activations (SCORER_NEEDS_PROBE), for probe_seed */
 	uint64_t probe_seed;
 };
+
+/* The shipped default policy (policies/default.safetensors, trained by yopo itself; see
+ * policies/README.md): beside the executable (<dir>/policies/ or <dir>/../policies/), else in the
+ * source tree this build was configured from. Writes its path to path (cap bytes); 0 when found, -1
+ * when none is readable. */
+int select_default_policy(char *path, size_t cap);
 
 /* Frees what the cache holds and zeroes it; a zeroed cache is a no-op. */
 void select_cache_free(struct select_cache *c);
@@ -64,7 +76,8 @@ void select_cache_free(struct select_cache *c);
 int select_check_usage(const struct select_opts *o, char *err, size_t errlen);
 
 /* Cheap checks of the method's input files before any scoring, so a bad file fails at once:
- * a policy is loaded into the cache (hashed, networks built) and checked against m; calibration
+ * a policy is loaded into the cache (hashed, networks built, and for a probe-feature policy the
+ * model's probes sampled with the count and seed it was trained with) and checked against m; calibration
  * text is read once. Reasons name the file. */
 int select_prepare(const struct model *m, const struct select_opts *o, struct select_cache *cache,
 		   char *err, size_t errlen);

@@ -13,6 +13,7 @@
 #include "ks.h"
 #include "linalg.h"
 #include "probe.h"
+#include "text.h"
 
 const char *study_strerror(int err)
 {
@@ -39,7 +40,7 @@ const char *study_reward_name(enum study_reward r)
 
 void study_opts_default(struct study_opts *o)
 {
-	*o = (struct study_opts){.ratio = 0.3, .selections = 40, .seed = 0, .probe_tokens = 2000,
+	*o = (struct study_opts){.ratio = 0.3, .selections = 40, .seed = 0, .probe_tokens = 2048,
 				 .probe_seed = 0, .seq_len = 0, .windows = 8};
 }
 
@@ -525,5 +526,27 @@ out:
 	probe_free(p);
 	model_close(pruned);
 	model_close(dense);
+	return rc;
+}
+
+int study_run_text(struct study_result **out, const char *model_dir, const char *text_path,
+		   const struct study_opts *o, char *err, size_t errlen)
+{
+	int rc = check_opts(o, err, errlen);
+	if (rc)
+		return rc;
+	struct model *m = NULL;
+	struct tokenizer *tok = NULL;
+	int *ids = NULL;
+	size_t n = 0;
+	if (text_open_model(&m, &tok, model_dir, err, errlen))
+		return STUDY_ERR_MODEL;
+	int e = text_encode_file(&ids, &n, m, tok, text_path, err, errlen);
+	tokenizer_free(tok);
+	model_close(m); /* study_run opens its own copies: one dense, one to prune */
+	if (e)
+		return e == TEXT_ERR_NOMEM ? STUDY_ERR_NOMEM : STUDY_ERR_TEXT;
+	rc = study_run(out, model_dir, ids, n, o, err, errlen);
+	free(ids);
 	return rc;
 }

@@ -69,7 +69,7 @@ struct study_opts {
 	int windows;         /* KL windows ≥ 1 */
 };
 
-/* ratio 0.3, 40 selections, seed 0, 2000 probe tokens, probe seed 0, seq_len 0, 8 windows. */
+/* ratio 0.3, 40 selections, seed 0, 2048 probe tokens, probe seed 0, seq_len 0, 8 windows. */
 void study_opts_default(struct study_opts *o);
 
 struct study_result {
@@ -89,6 +89,12 @@ struct study_result {
  * STUDY_ERR_TEXT, STUDY_ERR_COMPUTE, STUDY_ERR_NOMEM. */
 int study_run(struct study_result **out, const char *model_dir, const int *ids, size_t n_ids,
 	      const struct study_opts *o, char *err, size_t errlen);
+
+/* study_run on the text file at text_path, encoded by the model's tokenizer (pipeline/text.h:
+ * BOS first). Errors as study_run, plus STUDY_ERR_TEXT for an unreadable or empty file and
+ * STUDY_ERR_MODEL for a missing tokenizer. */
+int study_run_text(struct study_result **out, const char *model_dir, const char *text_path,
+		   const struct study_opts *o, char *err, size_t errlen);
 
 void study_result_free(struct study_result *r);
 

@@ -13,10 +13,27 @@
 #include "err.h"
 #include "guard.h"
 #include "json.h"
+#include "model.h"
 #include "plan.h"
+#include "probe.h"
 #include "yopo_version.h"
 
-int trainjob_check_out(const char *out, char *err, size_t errlen)
+void trainjob_opts_default(struct trainjob_opts *o)
+{
+	*o = (struct trainjob_opts){.route = SPECTRUM_ROUTE_GRAM, .cache_bytes = (size_t)1024 << 20,
+				    .feature_set = ROWFEAT_SET_PROBE,
+				    .probe_tokens = TRAINJOB_PROBE_TOKENS};
+	train_opts_default(&o->train);
+	o->train.reward = TRAIN_REWARD_FUNCTIONAL;
+}
+
+bool trainjob_needs_probes(const struct trainjob_opts *o)
+{
+	return o->train.reward == TRAIN_REWARD_FUNCTIONAL || o->train.reward == TRAIN_REWARD_MIX ||
+	       (o->train.arch == TRAIN_ARCH_MLP && o->feature_set == ROWFEAT_SET_PROBE);
+}
+
+int trainjob_check_out(const char *out, bool force, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	struct stat sb;
@@ -24,6 +41,9 @@ int trainjob_check_out(const char *out, char *err, size_t errlen)
 		return err_set(err, errlen, TRAINJOB_ERR_OUT, "--out: bad path '%s'", out);
 	if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return err_set(err, errlen, TRAINJOB_ERR_OUT, "--out %s is a directory (give a file name)",
+			       out);
+	if (!force && lstat(out, &sb) == 0)
+		return err_set(err, errlen, TRAINJOB_ERR_OUT, "--out %s exists (--force replaces it)",
 			       out);
 	char *slash = strrchr(dir, '/');
 	if (!slash)
@@ -60,6 +80,7 @@ static bool log_episode(FILE *f, const struct train_episode *ep, bool final)
 		  json_add_number(o, "mean_reward", ep->mean_reward) &&
 		  json_add_number(o, "mean_ks", ep->mean_ks) &&
 		  json_add_number(o, "greedy_ks", ep->greedy_ks) &&
+		  json_add_number(o, "greedy_loss", ep->greedy_loss) &&
 		  json_add_bool(o, "best", ep->is_best) && json_add_number(o, "elapsed", ep->elapsed) &&
 		  (layers = json_add_array(o, "layers"));
 	for (int i = 0; ok && i < ep->n_cells; i++) {
@@ -68,7 +89,8 @@ static bool log_episode(FILE *f, const struct train_episode *ep, bool final)
 		ok = l && json_add_number(l, "model", c->model) && json_add_number(l, "ratio", c->ratio) &&
 		     json_add_number(l, "layer", c->layer) && json_add_number(l, "ks", c->ks) &&
 		     json_add_number(l, "reward", c->reward) &&
-		     json_add_number(l, "greedy_ks", c->greedy_ks);
+		     json_add_number(l, "greedy_ks", c->greedy_ks) && json_add_number(l, "func", c->func) &&
+		     json_add_number(l, "greedy_func", c->greedy_func);
 	}
 	errno = 0;
 	ok = ok && json_write(f, o, false) == 0 && fflush(f) == 0;
@@ -86,6 +108,30 @@ static void on_episode(void *ctx, const struct train_episode *ep)
 		j->progress(j->ctx, ep, j->episodes);
 }
 
+static int probe_count(const struct trainjob_opts *o)
+{
+	return o->probe_tokens > 0 ? o->probe_tokens : TRAINJOB_PROBE_TOKENS;
+}
+
+/* Samples the probes of model i (its weights are loaded only for that) and attaches them to its
+ * env with the job's feature set. */
+static int attach_probes(struct probe **p, struct env *env, const struct trainjob_opts *o,
+			 int i, char *err, size_t errlen)
+{
+	struct model *m = NULL;
+	enum rowfeat_set set = o->train.arch == TRAIN_ARCH_MLP ? o->feature_set
+								: ROWFEAT_SET_WEIGHTS;
+	if (model_open(&m, o->models[i], err, errlen))
+		return TRAINJOB_ERR_MODEL;
+	int e = probe_collect(p, m, probe_count(o), o->probe_seed, 0, err, errlen);
+	model_close(m);
+	if (e)
+		return err_prefix(err, errlen, TRAINJOB_ERR_PROBES, "%s: probes", o->models[i]);
+	if (env_use_probes(env, *p, set, err, errlen))
+		return TRAINJOB_ERR_PROBES;
+	return TRAINJOB_OK;
+}
+
 /* Saves the best parameters of tr with their provenance. */
 static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **envs, char *err,
 		size_t errlen)
@@ -99,14 +145,17 @@ static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **
 	const struct train_opts *t = &o->train;
 	struct checkpoint_info info = {
 		.arch = t->arch == TRAIN_ARCH_MLP ? CHECKPOINT_ARCH_MLP : CHECKPOINT_ARCH_PRUNENET,
-		.n_features = ROWFEAT_COUNT, .n_hidden = t->hidden,
+		.n_features = env_n_features(envs[0]), .n_hidden = t->hidden,
+		.feature_set = t->arch == TRAIN_ARCH_MLP ? o->feature_set : ROWFEAT_SET_WEIGHTS,
+		.mix = t->reward == TRAIN_REWARD_MIX ? t->mix : 0,
+		.probe_tokens = trainjob_needs_probes(o) ? probe_count(o) : 0,
+		.probe_seed = trainjob_needs_probes(o) ? o->probe_seed : 0,
 		.hidden = env_config(envs[0])->hidden, .ffn = env_config(envs[0])->ffn,
 		.trained_on = trained, .n_trained_on = o->n_models, .ratios = (double *)t->ratios,
 		.n_ratios = t->n_ratios, .seed = t->seed, .episodes = t->episodes,
 		.final_reward = trainer_final_reward(tr), .best_reward = trainer_best_reward(tr),
 	};
-	snprintf(info.reward, sizeof info.reward, "%s",
-		 t->reward == TRAIN_REWARD_NEG_KS ? "neg-ks" : "inverse");
+	snprintf(info.reward, sizeof info.reward, "%s", train_reward_name(t->reward));
 	snprintf(info.yopo_version, sizeof info.yopo_version, "%s", YOPO_VERSION);
 	int e = t->arch == TRAIN_ARCH_MLP ? checkpoint_save_mlp(o->out, trainer_best_mlp(tr), &info)
 					  : checkpoint_save_prunenet(o->out, trainer_best_prunenet(tr), &info);
@@ -152,10 +201,11 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 		 void *ctx, char *err, size_t errlen)
 {
 	struct env *envs[TRAINJOB_MODELS_MAX] = {NULL};
+	struct probe *probes[TRAINJOB_MODELS_MAX] = {NULL};
 	struct trainer *tr = NULL;
 	struct util_lock *lock = NULL;
 	struct job j = {.episodes = o->train.episodes, .progress = progress, .ctx = ctx};
-	int rc = trainjob_check_out(o->out, err, errlen);
+	int rc = trainjob_check_out(o->out, true, err, errlen);
 	if (rc)
 		return rc;
 	if (o->n_models < 1 || o->n_models > TRAINJOB_MODELS_MAX)
@@ -165,12 +215,17 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 	if (guard_open(&lock, NULL, o->out, &o->log, 1, (const char *const *)o->models,
 		       (size_t)o->n_models, err, errlen))
 		return TRAINJOB_ERR_OUT;
+	if ((rc = trainjob_check_out(o->out, o->force, err, errlen))) /* after: names the input */
+		goto out;
 	rc = TRAINJOB_ERR_MODEL;
 	for (int i = 0; i < o->n_models; i++)
 		if (env_open(&envs[i], o->models[i], o->route, o->cache_bytes, err, errlen))
 			goto out;
 	if ((rc = check_ratios(o, envs, err, errlen)))
 		goto out;
+	for (int i = 0; i < o->n_models && trainjob_needs_probes(o); i++)
+		if ((rc = attach_probes(&probes[i], envs[i], o, i, err, errlen)))
+			goto out;
 	rc = TRAINJOB_ERR_TRAIN;
 	if (trainer_new(&tr, envs, o->n_models, &o->train, err, errlen))
 		goto out;
@@ -192,8 +247,10 @@ out:
 	if (rc == TRAINJOB_OK)
 		*best_ks = trainer_best_greedy_ks(tr);
 	trainer_free(tr);
-	for (int i = 0; i < o->n_models; i++)
+	for (int i = 0; i < o->n_models; i++) {
 		env_close(envs[i]);
+		probe_free(probes[i]);
+	}
 	util_lock_close(lock);
 	return rc;
 }

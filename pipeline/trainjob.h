@@ -1,10 +1,14 @@
-/* trainjob: the whole of yopo train as one call — open an environment per model, run the
- * trainer (env/train.h), log every episode as one JSON line (util/json.h), save the best policy
- * as a checkpoint (checkpoints/) with its provenance. */
+/* trainjob: the whole of yopo train as one call — open an environment per model, sample its
+ * data-free probes when the reward or the feature set needs them (env/probe.h: the model's own
+ * tokens, no user text), run the trainer (env/train.h), log every episode as one JSON line
+ * (util/json.h), save the best policy as a checkpoint (checkpoints/) with its provenance
+ * (reward, feature set, probe count and seed). */
 #ifndef YOPO_TRAINJOB_H
 #define YOPO_TRAINJOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "train.h"
 
@@ -15,6 +19,7 @@ enum trainjob_error {
 	TRAINJOB_ERR_TRAIN = -3, /* the trainer failed */
 	TRAINJOB_ERR_LOG = -4,   /* the log cannot be written */
 	TRAINJOB_ERR_SAVE = -5,  /* the checkpoint cannot be saved */
+	TRAINJOB_ERR_PROBES = -6, /* probes cannot be sampled from a model */
 };
 
 #define TRAINJOB_MODELS_MAX 16
@@ -23,19 +28,32 @@ struct trainjob_opts {
 	const char *const *models;  /* model directories (1..TRAINJOB_MODELS_MAX) */
 	int n_models;
 	struct train_opts train;    /* ratios, arch, reward, lr, ... */
+	enum rowfeat_set feature_set; /* what an mlp policy sees (prunenet: weights only) */
+	int probe_tokens;           /* probe tokens per model (0: TRAINJOB_PROBE_TOKENS), used when needed */
+	uint64_t probe_seed;
+	bool force;                 /* replace an existing --out */
 	enum spectrum_route route;
 	size_t cache_bytes;         /* keep layers resident up to this size */
 	const char *log;            /* JSON lines, or NULL */
 	const char *out;            /* policy checkpoint to write */
 };
 
+/* yopo train's defaults, chosen by `yopo study` (README): mlp, functional reward, probe features,
+ * TRAINJOB_PROBE_TOKENS probes with seed 0, gram route, 1 GiB cache; ratios, models, out empty. */
+void trainjob_opts_default(struct trainjob_opts *o);
+
+#define TRAINJOB_PROBE_TOKENS 2048
+
+/* Whether training with o samples probes (functional / mix reward, or probe features). */
+bool trainjob_needs_probes(const struct trainjob_opts *o);
+
 /* Called once when training starts (ep == NULL) and after every episode (episode 0 and past
  * `episodes` are the greedy evaluations of the initial and the final parameters). */
 typedef void trainjob_progress_fn(void *ctx, const struct train_episode *ep, int episodes);
 
 /* Refuses an --out that cannot be written, before hours of training: its directory must exist
- * and be writable, and out itself must not be a directory. */
-int trainjob_check_out(const char *out, char *err, size_t errlen);
+ * and be writable, out itself must not be a directory, and must not exist unless force. */
+int trainjob_check_out(const char *out, bool force, char *err, size_t errlen);
 
 /* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. Before any work:
  * --out, OUT.lock and --log against the models (guard.h), the lock held for the run, stale

@@ -522,6 +522,9 @@ START_TEST(test_probe_feature_set)
 	in.n_features = ROWFEAT_MAX;
 	in.feature_set = ROWFEAT_SET_PROBE;
 	strcpy(in.reward, "mix");
+	in.mix = 0.25;
+	in.probe_tokens = 300;
+	in.probe_seed = 18446744073709551615ull;
 	struct policy *p = make_policy(ROWFEAT_MAX, MLP_H, 2);
 	ck_assert_int_eq(checkpoint_save_mlp(path, p, &in), CHECKPOINT_OK);
 	struct checkpoint *c = NULL;
@@ -530,6 +533,9 @@ START_TEST(test_probe_feature_set)
 	ck_assert_int_eq(got->feature_set, ROWFEAT_SET_PROBE);
 	ck_assert_int_eq(got->n_features, 8);
 	ck_assert_str_eq(got->reward, "mix");
+	ck_assert_double_eq(got->mix, 0.25);
+	ck_assert_int_eq(got->probe_tokens, 300);
+	ck_assert(got->probe_seed == 18446744073709551615ull);
 	ck_assert_int_eq(checkpoint_check_features(c, ROWFEAT_SET_PROBE, err, sizeof err), 0);
 	ck_assert_int_eq(checkpoint_check_features(c, ROWFEAT_SET_WEIGHTS, err, sizeof err),
 			 CHECKPOINT_ERR_FEATURES);
@@ -597,6 +603,21 @@ static const struct bad_case bad_cases[] = {
 	  { "\"feature_set\":\"probe\"" }, TE_NONE, CHECKPOINT_ERR_FEATURES, "probe has 8" },
 	{ "functional reward", MLP, FX_WRITE, NULL, { "\"reward\":\"neg-ks\"" },
 	  { "\"reward\":\"functional\"" }, TE_NONE, CHECKPOINT_OK, "" },
+	/* probe count and seed (policies trained with probes), mix weight */
+	{ "probe tokens and seed", MLP, FX_WRITE, NULL, { "\"reward\":\"neg-ks\"" },
+	  { "\"reward\":\"functional\",\"probe_tokens\":2048,\"probe_seed\":\"7\"" }, TE_NONE,
+	  CHECKPOINT_OK, "" },
+	{ "probe_tokens 1", MLP, FX_WRITE, NULL, { "\"reward\":\"neg-ks\"" },
+	  { "\"reward\":\"functional\",\"probe_tokens\":1,\"probe_seed\":\"7\"" }, TE_NONE,
+	  CHECKPOINT_ERR_METADATA, "probe_tokens 1" },
+	{ "probe_seed missing", MLP, FX_WRITE, NULL, { "\"reward\":\"neg-ks\"" },
+	  { "\"reward\":\"functional\",\"probe_tokens\":64" }, TE_NONE, CHECKPOINT_ERR_METADATA,
+	  "probe_seed" },
+	{ "probe_seed not decimal", MLP, FX_WRITE, NULL, { "\"reward\":\"neg-ks\"" },
+	  { "\"reward\":\"functional\",\"probe_tokens\":64,\"probe_seed\":\"-1\"" }, TE_NONE,
+	  CHECKPOINT_ERR_METADATA, "probe_seed" },
+	{ "mix out of range", MLP, FX_WRITE, NULL, { "\"reward\":\"neg-ks\"" },
+	  { "\"reward\":\"mix\",\"mix\":1.5" }, TE_NONE, CHECKPOINT_ERR_METADATA, "mix 1.5" },
 	{ "missing file", MLP, FX_MISSING_FILE, NULL, { 0 }, { 0 }, TE_NONE, CHECKPOINT_ERR_IO,
 	  "No such file" },
 	{ "truncated", MLP, FX_TRUNCATED, NULL, { 0 }, { 0 }, TE_NONE, CHECKPOINT_ERR_FORMAT, NULL },

@@ -202,7 +202,8 @@ static const struct refusal refusals[] = {
 	 1e-300},
 	{"magnitude", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_INPUT, "removes every", 0.99},
 	{"ken", "@W", PRUNE_GRANULARITY_WEIGHTS, false, PRUNEJOB_ERR_INPUT, "ffn 32", 0},
-	{"policy", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "--policy", 0},
+	/* (no --policy is no refusal: the shipped policy is the default) */
+	{"policy", NULL, PRUNE_GRANULARITY_WEIGHTS, false, PRUNEJOB_ERR_USAGE, "selects rows", 0},
 };
 
 START_TEST(test_refusals)

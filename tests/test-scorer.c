@@ -348,7 +348,8 @@ struct usage_case {
 
 static const struct usage_case usage_cases[] = {
 	{"sparsegpt", NULL, NULL, PRUNE_GRANULARITY_ROWS, false, SELECT_ERR_USAGE, "unknown method"},
-	{"policy", NULL, NULL, PRUNE_GRANULARITY_ROWS, false, SELECT_ERR_USAGE, "--policy"},
+	/* no --policy: the shipped policies/default.safetensors */
+	{"policy", NULL, NULL, PRUNE_GRANULARITY_ROWS, false, SELECT_OK, NULL},
 	{"policy", "p", NULL, PRUNE_GRANULARITY_WEIGHTS, false, SELECT_ERR_USAGE, "selects rows"},
 	{"wanda", NULL, NULL, PRUNE_GRANULARITY_ROWS, false, SELECT_ERR_USAGE, "--calib"},
 	{"ken", NULL, NULL, PRUNE_GRANULARITY_ROWS, false, SELECT_ERR_USAGE, "ken"},
