@@ -27,6 +27,8 @@ struct trainjob_opts {
 	size_t cache_bytes;         /* keep layers resident up to this size */
 	const char *log;            /* JSON lines, or NULL */
 	const char *out;            /* policy checkpoint to write */
+	train_layer_fn *layer_progress; /* per-layer progress (train.h), or NULL */
+	void *layer_ctx;
 };
 
 /* Called once when training starts (ep == NULL) and after every episode (episode 0 and past
