@@ -80,7 +80,7 @@ static void print_table(const char *model, const char *reference, const char *te
 
 int cmd_eval(int argc, char **argv)
 {
-	const char *model = NULL, *text = NULL, *reference = NULL;
+	const char *model = NULL, *text = NULL, *reference = NULL, *compute = NULL;
 	long seq_len = 0, max_windows = 0;
 	int json = 0;
 	const struct opt opts[] = {
@@ -96,6 +96,11 @@ int cmd_eval(int argc, char **argv)
 		 "window length (default: max_position_embeddings)", NULL, false},
 		{"max-windows", 0, OPT_LONG, &max_windows, 1, 1L << 40, "N",
 		 "evaluate only the first N windows (default: all)", NULL, false},
+		{"compute", 0, OPT_CHOICE, &compute, 0, 0, "C",
+		 "F16/BF16 checkpoints: native (default) keeps the weights in their dtype, one layer\n"
+		 "converted to f32 at a time, BF16 products in BF16 where the CPU has avx512_bf16;\n"
+		 "f32: every product in f32 (same NLL as a whole-model f32 copy). F32 checkpoints: f32",
+		 "native,f32", false},
 		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
 		 "print one JSON object: perplexity, nll, tokens, windows, params,\n"
 		 "ffn_params, flops_per_token, bytes, tokens_per_s, peak_rss_bytes; with\n"
@@ -115,8 +120,10 @@ int cmd_eval(int argc, char **argv)
 	char err[ERR_MAX];
 	struct progress prog = {util_now(), 0};
 	struct measure_text_result r;
-	if (measure_text(&r, model, reference, text, (int)seq_len, (size_t)max_windows, on_progress, &prog, err,
-			 sizeof err)) {
+	enum model_weights weights = compute && compute[0] == 'f' ? MODEL_WEIGHTS_STORED_F32
+								  : MODEL_WEIGHTS_STORED;
+	if (measure_text_weights(&r, model, reference, text, (int)seq_len, (size_t)max_windows,
+				 weights, on_progress, &prog, err, sizeof err)) {
 		cli_error("eval", "%s", err);
 		return 1;
 	}

@@ -31,6 +31,25 @@ void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
 		ep->is_best ? "best " : "", el, eta);
 }
 
+/* Last progress line's time: per-layer lines at most every LAYER_LINE_SECONDS, so small models
+ * (layers of milliseconds) print only their episode lines. */
+enum { LAYER_LINE_SECONDS = 30 };
+static double last_layer_line;
+
+static void on_layer(void *ctx, int episode, int pass, int n_passes, int layer, int n_layers,
+		     double elapsed)
+{
+	(void)ctx;
+	if (opt_quiet() || elapsed - last_layer_line < LAYER_LINE_SECONDS)
+		return;
+	last_layer_line = elapsed;
+	/* passes cost about the same (mlp: every pass visits every layer once) */
+	double done = (double)(pass - 1) * n_layers + layer + 1, total = (double)n_passes * n_layers;
+	double eta = elapsed / done * (total - done);
+	fprintf(stderr, "yopo train: episode %d, layer %d/%d, pass %d/%d, %.0f s, ETA %.0f s\n",
+		episode, layer + 1, n_layers, pass, n_passes, elapsed, eta);
+}
+
 /* What --json summarises, gathered from the progress calls. */
 struct train_run {
 	const struct trainjob_opts *o;
@@ -128,6 +147,7 @@ int cmd_train(int argc, char **argv)
 {
 	struct trainjob_opts o;
 	trainjob_opts_default(&o);
+	o.layer_progress = on_layer;
 	struct opt_strings models = {.n = 0};
 	struct opt_doubles ratios = {.n = 0};
 	const char *arch = "mlp", *reward = NULL, *route = "gram", *fset = NULL;

@@ -76,7 +76,7 @@ int linalg_gram_update(double *g,       /* (n, n) row-major, in/out */
  * and destroys it. Errors: ARG, OVERFLOW, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
 int linalg_sym_eig(double *w, double *v, double *g, int n);
 
-/* Eigenvalues of the symmetric matrix g, descending, with dsyevd jobz='N'.
+/* Eigenvalues of the symmetric matrix g, descending, with dsyevd_2stage jobz='N'.
  * Reads only the upper triangle of g (j >= i) and destroys g.
  * Errors: ARG, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
 int linalg_sym_eigvals(double *w, /* (n) out, descending */

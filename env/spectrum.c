@@ -58,6 +58,37 @@ void spectrum_snap_zeros(double *s_desc, int n, int m, int n_cols)
 		snap_zeros(s_desc, n, svd_floor(s_desc, m, n_cols));
 }
 
+/* Route GRAM: the full Gram, and W's singular values as the square roots of its eigenvalues
+ * (values only, two-stage reduction): no SVD of W, whose cost (dgesdd on rows x cols) dominated
+ * the per-layer setup. Both W's and W[kept]'s values then carry the same Gram rounding, snapped
+ * at the same floor. */
+static int gram_setup(struct spectrum *sp)
+{
+	size_t cz = (size_t)sp->cols;
+	if (cz > SIZE_MAX / sizeof(double) / cz)
+		return LINALG_ERR_OVERFLOW;
+	double *g = malloc(cz * cz * sizeof(double));
+	double *lam = malloc(cz * sizeof(double));
+	sp->gram = malloc(cz * cz * sizeof(double));
+	int err = SPECTRUM_ERR_NOMEM;
+	if (!g || !lam || !sp->gram)
+		goto out;
+	if ((err = linalg_gram(sp->gram, sp->w, sp->rows, sp->cols)))
+		goto out;
+	memcpy(g, sp->gram, cz * cz * sizeof(double));
+	if ((err = linalg_sym_eigvals(lam, g, sp->cols)))
+		goto out;
+	for (int i = 0; i < sp->n_orig; i++)
+		sp->s_orig[i] = lam[i] > 0 ? sqrt(lam[i]) : 0;
+	int big = sp->rows > sp->cols ? sp->rows : sp->cols;
+	sp->gram_floor = sqrt((double)big * DBL_EPSILON) * sp->s_orig[0];
+	snap_zeros(sp->s_orig, sp->n_orig, sp->gram_floor);
+out:
+	free(lam);
+	free(g);
+	return err;
+}
+
 int spectrum_new(struct spectrum **out, const float *w, int rows, int cols,
 		 enum spectrum_route route)
 {
@@ -79,29 +110,14 @@ int spectrum_new(struct spectrum **out, const float *w, int rows, int cols,
 		err = SPECTRUM_ERR_NOMEM;
 		goto out;
 	}
-	err = linalg_singular_values(sp->s_orig, w, rows, cols);
+	err = route == SPECTRUM_ROUTE_GRAM ? gram_setup(sp)
+					   : linalg_singular_values(sp->s_orig, w, rows, cols);
 	if (err)
 		goto out;
-	spectrum_snap_zeros(sp->s_orig, sp->n_orig, rows, cols);
+	if (route == SPECTRUM_ROUTE_SVD)
+		spectrum_snap_zeros(sp->s_orig, sp->n_orig, rows, cols);
 	for (int i = 0; i < sp->n_orig; i++)
 		sp->s_orig_asc[i] = sp->s_orig[sp->n_orig - 1 - i];
-	if (route == SPECTRUM_ROUTE_GRAM) {
-		size_t cz = (size_t)cols;
-		if (cz > SIZE_MAX / sizeof(double) / cz) {
-			err = LINALG_ERR_OVERFLOW;
-			goto out;
-		}
-		sp->gram = malloc(cz * cz * sizeof(double));
-		if (!sp->gram) {
-			err = SPECTRUM_ERR_NOMEM;
-			goto out;
-		}
-		err = linalg_gram(sp->gram, w, rows, cols);
-		if (err)
-			goto out;
-		int big = rows > cols ? rows : cols;
-		sp->gram_floor = sqrt((double)big * DBL_EPSILON) * sp->s_orig[0];
-	}
 	*out = sp;
 	sp = NULL;
 out:

@@ -3,15 +3,17 @@
  * of W restricted to the kept rows, by the two-sample KS statistic.
  *
  * Routes (chosen once per layer, at spectrum_new):
- *   SPECTRUM_ROUTE_SVD   values-only SVD (dgesdd jobz='N') of W[kept], a
- *                        fresh (k, cols) copy per call.
+ *   SPECTRUM_ROUTE_SVD   values-only SVD (dgesdd jobz='N') of W and of W[kept],
+ *                        a fresh (k, cols) copy per call.
  *   SPECTRUM_ROUTE_GRAM  eigenvalues of G_kept = W[kept]^T W[kept] in double,
  *                        sigma = sqrt(max(lambda, 0)). G_kept is downdated
  *                        from the full Gram kept by spectrum_new
  *                        (G_full - sum over removed rows r of r^T r) when fewer
  *                        rows are removed than kept, else rebuilt from the kept
  *                        rows. Costs one (cols, cols) symmetric eigenproblem
- *                        per call instead of a (k, cols) SVD.
+ *                        per call instead of a (k, cols) SVD, solved values
+ *                        only by dsyevd_2stage. W's own values are the square
+ *                        roots of G_full's eigenvalues: no SVD of W at all.
  * Both give the same values up to rounding (~5e-14 relative seen on Gaussian
  * 5504 x 2048, 30% removed; the tests demand 1e-8); GRAM loses relative accuracy on singular values
  * far below sigma_max (its error is ~ eps * sigma_max^2 / sigma). The KS
@@ -27,10 +29,10 @@
  * Numerical zeros: a singular value at or below the route's noise floor is
  * reported as exactly 0, so that a rank-deficient W (e.g. zeroed rows) gives
  * tied zeros in both sets instead of rounding noise whose order would decide
- * the KS statistic. Floors: SVD (and the values of W itself)
- * max(m, n) * DBL_EPSILON * sigma_max of that matrix (numpy's matrix_rank
- * rule); GRAM sqrt(max(rows, cols) * DBL_EPSILON) * sigma_max(W), the size of
- * the Gram's rounding error carried through the square root.
+ * the KS statistic. Floors: SVD max(m, n) * DBL_EPSILON * sigma_max of that
+ * matrix (numpy's matrix_rank rule); GRAM (W's values and W[kept]'s alike)
+ * sqrt(max(rows, cols) * DBL_EPSILON) * sigma_max(W), the size of the Gram's
+ * rounding error carried through the square root.
  *
  * Errors: 0, a negative enum spectrum_error, or a negative enum linalg_error
  * passed through from the linear algebra (the two ranges are disjoint);
@@ -58,10 +60,11 @@ const char *spectrum_strerror(int err);
  * one spectrum are safe (each call allocates its own scratch). */
 struct spectrum;
 
-/* Computes W's singular values (and W^T W for route GRAM). w is borrowed and
- * must stay valid and unchanged until spectrum_free. On success *out owns the
- * new spectrum. Memory: min(rows, cols) doubles, plus cols^2 doubles for GRAM;
- * transiently a double copy of W for the SVD.
+/* Computes W's singular values (SVD route: dgesdd of W; GRAM route: W^T W and
+ * its eigenvalues). w is borrowed and must stay valid and unchanged until
+ * spectrum_free. On success *out owns the new spectrum. Memory: min(rows, cols)
+ * doubles, plus cols^2 doubles for GRAM (transiently twice that); transiently a
+ * double copy of W for the SVD.
  * Errors: SPECTRUM_ERR_ARG, SPECTRUM_ERR_NOMEM, linalg errors (NONFINITE if
  * W holds NaN/Inf, OVERFLOW, NO_CONVERGENCE, ...). */
 int spectrum_new(struct spectrum **out,

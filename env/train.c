@@ -27,6 +27,9 @@ struct trainer {
 	int n_cells;
 	int max_rows;
 	float *scores, *dscores, *dtmp; /* (max_rows) */
+	train_layer_fn *on_layer;        /* per-layer progress, or NULL */
+	void *on_layer_ctx;
+	int episode_now, pass_now;       /* for on_layer */
 	int *order;               /* (samples * max_rows) */
 	double *rewards;          /* (samples) */
 	double best_greedy, best_greedy_ks, final_reward, best_reward;
@@ -352,9 +355,28 @@ static int prunenet_cell(struct trainer *t, struct env *env, int cell, const flo
  * parameters only change after the pass. */
 enum pass { PASS_EVAL, PASS_LEARN };
 
+void trainer_set_layer_progress(struct trainer *t, train_layer_fn *fn, void *ctx)
+{
+	t->on_layer = fn;
+	t->on_layer_ctx = ctx;
+}
+
+/* Reports layer `done` (0-based over all models) of the current pass to on_layer. */
+static void layer_done(struct trainer *t, int done)
+{
+	if (!t->on_layer)
+		return;
+	int layers = 0, passes = t->o.episodes * (t->pn ? 2 : 1) + 1;
+	for (int e = 0; e < t->n_envs; e++)
+		layers += env_config(t->envs[e])->n_layers;
+	t->on_layer(t->on_layer_ctx, t->episode_now, t->pass_now, passes, done, layers,
+		    util_now() - t->t0);
+}
+
 static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen)
 {
-	int cell = 0, rc;
+	int cell = 0, rc, done = 0;
+	t->pass_now++;
 	if (pass == PASS_LEARN && t->mlp)
 		policy_zero_grad(t->mlp);
 	for (int e = 0; e < t->n_envs; e++) {
@@ -389,6 +411,7 @@ static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen
 				if (rc)
 					goto fail;
 			}
+			layer_done(t, done++);
 		}
 	}
 	return TRAIN_OK;
@@ -445,9 +468,10 @@ int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char 
 {
 	int rc;
 	t->t0 = util_now();
+	t->pass_now = 0;
 	struct train_episode ep = {0};
 	for (int e = 1; e <= t->o.episodes; e++) {
-		ep.episode = e;
+		ep.episode = t->episode_now = e;
 		if (t->pn) {
 			/* prunenet steps after every layer: score its start-of-episode parameters first */
 			if ((rc = run_cells(t, PASS_EVAL, err, errlen)))
@@ -473,6 +497,7 @@ int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char 
 			progress(ctx, &ep);
 	}
 	/* the parameters after the last update (episode 0 when there was no training) */
+	t->episode_now = t->o.episodes > 0 ? t->o.episodes + 1 : 0;
 	if ((rc = run_cells(t, PASS_EVAL, err, errlen)))
 		return rc;
 	ep.episode = t->o.episodes > 0 ? t->o.episodes + 1 : 0;

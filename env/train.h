@@ -100,12 +100,21 @@ typedef void train_progress_fn(void *ctx, const struct train_episode *ep);
 
 struct trainer;
 
+/* Called after every layer of every pass: pass counts the passes over all layers started so far
+ * (1-based) of n_passes, layer is 0-based of n_layers (summed over the models), elapsed seconds
+ * since training started. For progress lines with an ETA on models whose layers take seconds. */
+typedef void train_layer_fn(void *ctx, int episode, int pass, int n_passes, int layer,
+			    int n_layers, double elapsed);
+
 /* envs (borrowed, n_envs ≥ 1) must outlive the trainer. TRAIN_ERR_ARG also when the envs'
  * feature counts differ, or a functional / mix reward meets an env without probes. */
 int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struct train_opts *o,
 		char *err, size_t errlen);
 
 void trainer_free(struct trainer *t);
+
+/* Sets the per-layer callback for later trainer_run calls; fn NULL disables. */
+void trainer_set_layer_progress(struct trainer *t, train_layer_fn *fn, void *ctx);
 
 /* Runs all episodes, calling progress after each (episode 0 = the initial parameters'
  * greedy evaluation). Returns 0 or a negative train_error (err gets a one-line reason). */

@@ -2,6 +2,8 @@
 #include "forward.h"
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,8 +11,19 @@
 #include "matmul.h"
 #include "pool.h"
 
+/* The weights of one layer for this run: f32 matrices (L), and for a stored BF16 layer the
+ * mapped BF16 matrices multiplied directly (NULL where L's f32 one is used). */
+struct layer_w {
+	const struct model_layer *L;
+	const uint16_t *q, *k, *v, *o, *up, *gate, *down;
+};
+
 struct forward {
 	const struct model *m;
+	bool bf16;        /* stored BF16 weights multiplied as BF16 (model.h, matmul_has_bf16) */
+	float *wbuf;      /* stored model: one layer (or the LM head) converted to f32 */
+	float *wscratch;  /* stored model: conversion scratch, or NULL */
+	struct model_layer cur; /* stored model: the current layer, pointing into wbuf */
 	struct matmul *mm;
 	int max_seq;
 	int ffn_max;
@@ -69,7 +82,14 @@ int forward_new(struct forward **out, const struct model *m, int max_seq)
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
 		total += sizes[i];
 	f->mem = malloc(total * sizeof(float));
-	if (!f->mem || matmul_new(&f->mm)) {
+	if (m->stored) {
+		f->bf16 = !m->f32_compute && m->dtype == SAFETENSORS_DTYPE_BF16 && matmul_has_bf16();
+		f->wbuf = malloc(m->layer_floats * sizeof(float));
+		if (m->scratch_floats)
+			f->wscratch = malloc(m->scratch_floats * sizeof(float));
+	}
+	bool stored_ok = !m->stored || (f->wbuf && (!m->scratch_floats || f->wscratch));
+	if (!f->mem || !stored_ok || matmul_new(&f->mm)) {
 		forward_free(f);
 		return FORWARD_ERR_NOMEM;
 	}
@@ -97,6 +117,8 @@ void forward_free(struct forward *f)
 	if (!f)
 		return;
 	matmul_free(f->mm);
+	free(f->wbuf);
+	free(f->wscratch);
 	free(f->mem);
 	free(f->scores);
 	free(f);
@@ -215,15 +237,25 @@ static void cache_store(struct forward *f, int layer, int n, int pos)
 	}
 }
 
+/* y (n, out) = x (n, in) · wᵀ + b with w f32, or BF16 when w16 is not NULL */
+static int linear(struct forward *f, float *y, const float *x, const float *w, const uint16_t *w16,
+		  const float *b, int n, int out, int in)
+{
+	if (w16)
+		return matmul_nt_bf16(f->mm, y, x, w16, b, n, out, in);
+	return matmul_nt(f->mm, y, x, w, b, n, out, in);
+}
+
 /* proj (n, hidden) = attention block applied to a (n, hidden) */
-static int attn_block(struct forward *f, int layer, const float *in, int n, int pos)
+static int attn_block(struct forward *f, int layer, const struct layer_w *lw, const float *in,
+		      int n, int pos)
 {
 	const struct config *c = &f->m->cfg;
-	const struct model_layer *L = &f->m->layers[layer];
+	const struct model_layer *L = lw->L;
 	int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-	if (matmul_nt(f->mm, f->q, in, L->wq, L->bq, n, qd, H) ||
-	    matmul_nt(f->mm, f->k, in, L->wk, L->bk, n, kvd, H) ||
-	    matmul_nt(f->mm, f->v, in, L->wv, L->bv, n, kvd, H))
+	if (linear(f, f->q, in, L->wq, lw->q, L->bq, n, qd, H) ||
+	    linear(f, f->k, in, L->wk, lw->k, L->bk, n, kvd, H) ||
+	    linear(f, f->v, in, L->wv, lw->v, L->bv, n, kvd, H))
 		return FORWARD_ERR_MATMUL;
 	if (c->rotary_dim > 0) {
 		rope(f, f->q, n, c->n_heads, pos);
@@ -231,24 +263,25 @@ static int attn_block(struct forward *f, int layer, const float *in, int n, int 
 	}
 	cache_store(f, layer, n, pos);
 	attention(f, layer, n, pos);
-	if (matmul_nt(f->mm, f->proj, f->att, L->wo, L->bo, n, H, qd))
+	if (linear(f, f->proj, f->att, L->wo, lw->o, L->bo, n, H, qd))
 		return FORWARD_ERR_MATMUL;
 	return FORWARD_OK;
 }
 
 /* out (n, hidden) = FFN applied to in (n, hidden); out may be f->proj only if in is not */
-static int ffn_block(struct forward *f, int layer, float *out, const float *in, int n)
+static int ffn_block(struct forward *f, int layer, const struct layer_w *lw, float *out,
+		     const float *in, int n)
 {
 	const struct config *c = &f->m->cfg;
-	const struct model_layer *L = &f->m->layers[layer];
+	const struct model_layer *L = lw->L;
 	int H = c->hidden, F = L->ffn;
 	if (f->observe)
 		f->observe(f->observe_ctx, layer, FORWARD_POINT_FFN_INPUT, in, n, H);
-	if (matmul_nt(f->mm, f->up, in, L->up, L->b_up, n, F, H))
+	if (linear(f, f->up, in, L->up, lw->up, L->b_up, n, F, H))
 		return FORWARD_ERR_MATMUL;
 	size_t nf = (size_t)n * F;
 	if (c->gated) {
-		if (matmul_nt(f->mm, f->gate, in, L->gate, L->b_gate, n, F, H))
+		if (linear(f, f->gate, in, L->gate, lw->gate, L->b_gate, n, F, H))
 			return FORWARD_ERR_MATMUL;
 		kernel_act(f->up, f->gate, nf, c->act);
 	} else {
@@ -256,8 +289,64 @@ static int ffn_block(struct forward *f, int layer, float *out, const float *in, 
 	}
 	if (f->observe)
 		f->observe(f->observe_ctx, layer, FORWARD_POINT_FFN_HIDDEN, f->up, n, F);
-	if (matmul_nt(f->mm, out, f->up, L->down, L->b_down, n, H, F))
+	if (linear(f, out, f->up, L->down, lw->down, L->b_down, n, H, F))
 		return FORWARD_ERR_MATMUL;
+	return FORWARD_OK;
+}
+
+/* The mapped BF16 data of tensor `which` of layer, or NULL when it cannot be multiplied directly
+ * (absent, another dtype, odd address). */
+static const uint16_t *bf16_of(const struct model *m, enum config_tensor which, int layer)
+{
+	const struct safetensors_tensor *t = model_find_tensor(m->st, &m->cfg, which, layer);
+	if (!t || t->dtype != SAFETENSORS_DTYPE_BF16 || ((uintptr_t)t->data & 1))
+		return NULL;
+	return t->data;
+}
+
+/* lw = layer's weights for this run: the model's f32 arrays, the mapped BF16 matrices (f->bf16,
+ * families with separate (out, in) Q/K/V), or the layer converted into f->wbuf. */
+static void layer_weights(struct forward *f, int layer, struct layer_w *lw)
+{
+	const struct model *m = f->m;
+	const struct config *c = &m->cfg;
+	*lw = (struct layer_w){.L = &m->layers[layer]};
+	if (!m->stored)
+		return;
+	if (f->bf16 && c->qkv == CONFIG_QKV_SEPARATE && !c->conv1d) {
+		lw->q = bf16_of(m, CONFIG_TENSOR_Q, layer);
+		lw->k = bf16_of(m, CONFIG_TENSOR_K, layer);
+		lw->v = bf16_of(m, CONFIG_TENSOR_V, layer);
+		lw->o = bf16_of(m, CONFIG_TENSOR_O, layer);
+		lw->up = bf16_of(m, CONFIG_TENSOR_UP, layer);
+		lw->gate = c->gated ? bf16_of(m, CONFIG_TENSOR_GATE, layer) : NULL;
+		lw->down = bf16_of(m, CONFIG_TENSOR_DOWN, layer);
+		if (lw->q && lw->k && lw->v && lw->o && lw->up && lw->down && (lw->gate || !c->gated))
+			return;
+	}
+	model_layer_convert(&f->cur, m, layer, f->wbuf, f->wscratch);
+	*lw = (struct layer_w){.L = &f->cur};
+}
+
+/* logits (n, vocab) = a (n, hidden) · headᵀ (+ bias): the f32 head, the mapped BF16 one, or the
+ * stored one converted into f->wbuf. */
+static int lm_head(struct forward *f, float *logits, int n)
+{
+	const struct model *m = f->m;
+	const struct config *c = &m->cfg;
+	const uint16_t *w16 = NULL;
+	const float *w = m->lm_head;
+	if (m->stored && f->bf16) {
+		const struct safetensors_tensor *t = model_head_tensor(m);
+		if (t->dtype == SAFETENSORS_DTYPE_BF16 && !((uintptr_t)t->data & 1))
+			w16 = t->data;
+	}
+	if (m->stored && !w16)
+		w = model_head_convert(m, f->wbuf);
+	if (linear(f, logits, f->a, w, w16, m->lm_head_b, n, c->vocab, c->hidden))
+		return FORWARD_ERR_MATMUL;
+	if (m->stored)
+		safetensors_evict(model_head_tensor(m));
 	return FORWARD_OK;
 }
 
@@ -274,29 +363,35 @@ static int scores_reserve(struct forward *f, int threads)
 	return FORWARD_OK;
 }
 
-/* f->x (n, hidden) through decoder layer l at positions pos.. */
+/* f->x (n, hidden) through decoder layer l at positions pos.. (its weights as layer_weights
+ * finds them; a stored layer's mapped pages are evicted after it ran). */
 static int layer_run(struct forward *f, int l, int n, int pos)
 {
-	const struct config *c = &f->m->cfg;
-	const struct model_layer *L = &f->m->layers[l];
+	const struct model *m = f->m;
+	const struct config *c = &m->cfg;
 	int H = c->hidden, rc;
 	size_t nh = (size_t)n * H;
+	struct layer_w lw;
+	layer_weights(f, l, &lw);
+	const struct model_layer *L = lw.L;
 	norm_rows(f->a, f->x, L->attn_norm, L->attn_norm_b, n, H, c->norm, c->norm_eps);
 	/* parallel blocks feed the FFN the block input, normalised before attention adds */
 	if (c->residual == CONFIG_RESIDUAL_PARALLEL)
 		norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
 	else if (c->residual == CONFIG_RESIDUAL_PARALLEL_SHARED)
 		memcpy(f->b, f->a, nh * sizeof(float));
-	if ((rc = attn_block(f, l, f->a, n, pos)))
+	if ((rc = attn_block(f, l, &lw, f->a, n, pos)))
 		return rc;
 	for (size_t i = 0; i < nh; i++)
 		f->x[i] += f->proj[i];
 	if (c->residual == CONFIG_RESIDUAL_SEQUENTIAL)
 		norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
-	if ((rc = ffn_block(f, l, f->proj, f->b, n)))
+	if ((rc = ffn_block(f, l, &lw, f->proj, f->b, n)))
 		return rc;
 	for (size_t i = 0; i < nh; i++)
 		f->x[i] += f->proj[i];
+	if (m->stored)
+		model_layer_evict(m, l);
 	return FORWARD_OK;
 }
 
@@ -334,7 +429,7 @@ int forward_run(struct forward *f, float *logits, const int *tokens, int n, int 
 
 	for (int t = 0; t < n; t++) {
 		float *xr = f->x + (size_t)t * H;
-		memcpy(xr, m->embed + (size_t)tokens[t] * H, (size_t)H * sizeof(float));
+		model_embed_row(xr, m, tokens[t]);
 		if (c->learned_pos) {
 			const float *pe = m->pos_embed + (size_t)(c->pos_offset + pos + t) * H;
 			for (int i = 0; i < H; i++)
@@ -345,7 +440,5 @@ int forward_run(struct forward *f, float *logits, const int *tokens, int n, int 
 		if ((rc = layer_run(f, l, n, pos)))
 			return rc;
 	norm_rows(f->a, f->x, m->final_norm, m->final_norm_b, n, H, c->norm, c->norm_eps);
-	if (matmul_nt(f->mm, logits, f->a, m->lm_head, m->lm_head_b, n, c->vocab, H))
-		return FORWARD_ERR_MATMUL;
-	return FORWARD_OK;
+	return lm_head(f, logits, n);
 }

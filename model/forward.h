@@ -8,6 +8,11 @@
  * work: keys are cached transposed per head (position-contiguous) so the score loop runs over
  * keys in vectors (kernel_attend); chunks large enough run their heads on the worker pool.
  *
+ * Stored weights (model.h, MODEL_WEIGHTS_STORED*): each layer is converted to f32 into one
+ * reused buffer just before it runs, or, for BF16 checkpoints on CPUs with avx512_bf16 under
+ * MODEL_WEIGHTS_STORED, multiplied straight from the mapping by oneDNN's BF16 matmul (activations
+ * rounded to BF16, f32 accumulation); the layer's pages are evicted after it ran.
+ *
  * A caller may observe the FFN input (the normalised hidden state fed to up/gate) and the FFN
  * intermediate (the activation fed to down) of every layer, e.g. to collect Wanda's activation
  * norms. */

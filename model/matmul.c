@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <dnnl.h>
 #include <omp.h>
@@ -42,6 +43,7 @@ struct matmul_key {
 	enum matmul_kind kind;
 	int m, nc, k, ld;
 	bool has_bias;
+	bool bf16;		/* src and weights BF16 (matmul_nt_bf16), else f32 */
 	int omp_threads;	/* OpenMP team the primitive was created for */
 };
 
@@ -61,6 +63,8 @@ struct matmul {
 	enum matmul_path path;
 	uint64_t tick;		/* LRU clock, advanced on every call */
 	struct matmul_stats stats;
+	uint16_t *xbf;		/* matmul_nt_bf16: x rounded to BF16, xbf_cap elements */
+	size_t xbf_cap;
 	struct matmul_entry cache[MATMUL_CACHE_CAPACITY];
 };
 
@@ -148,6 +152,7 @@ void matmul_free(struct matmul *mm)
 			dnnl_stream_destroy(mm->stream[i]);
 		free(mm->scratch[i]);
 	}
+	free(mm->xbf);
 	if (mm->engine)
 		dnnl_engine_destroy(mm->engine);
 	free(mm);
@@ -165,7 +170,8 @@ void matmul_get_stats(const struct matmul *mm, struct matmul_stats *out)
 static bool key_eq(const struct matmul_key *a, const struct matmul_key *b)
 {
 	return a->kind == b->kind && a->m == b->m && a->nc == b->nc && a->k == b->k &&
-	       a->ld == b->ld && a->has_bias == b->has_bias && a->omp_threads == b->omp_threads;
+	       a->ld == b->ld && a->has_bias == b->has_bias && a->bf16 == b->bf16 &&
+	       a->omp_threads == b->omp_threads;
 }
 
 /* Memory descriptors of a chunk: src (m, k), wei logical (k, nc), bias (1, nc), dst (m, nc) with
@@ -180,13 +186,14 @@ static int entry_descs(struct matmul_entry *e, const struct matmul_key *key)
 	/* NT: chunk rows of w (n, k) are a contiguous (nc, k) block = (k, nc) with strides (1, k).
 	 * NN: columns of w (k, n) = (k, nc) with strides (ld, 1). */
 	dnnl_dims_t wei_strides = { 1, key->k };
+	dnnl_data_type_t in = key->bf16 ? dnnl_bf16 : dnnl_f32;
 
 	if (key->kind == MATMUL_KIND_NN) {
 		wei_strides[0] = key->ld;
 		wei_strides[1] = 1;
 	}
-	if (dnnl_memory_desc_init_by_tag(&e->src_md, 2, src_dims, dnnl_f32, dnnl_ab) != dnnl_success ||
-	    dnnl_memory_desc_init_by_strides(&e->wei_md, 2, wei_dims, dnnl_f32, wei_strides)
+	if (dnnl_memory_desc_init_by_tag(&e->src_md, 2, src_dims, in, dnnl_ab) != dnnl_success ||
+	    dnnl_memory_desc_init_by_strides(&e->wei_md, 2, wei_dims, in, wei_strides)
 	    != dnnl_success ||
 	    dnnl_memory_desc_init_by_tag(&e->bias_md, 2, bias_dims, dnnl_f32, dnnl_ab) != dnnl_success ||
 	    dnnl_memory_desc_init_by_strides(&e->dst_md, 2, dst_dims, dnnl_f32, dst_strides)
@@ -278,7 +285,9 @@ struct job {
 	struct matmul *mm;
 	enum matmul_kind kind;
 	float *y;
-	const float *x, *w, *bias;
+	const void *x, *w;	/* f32, or BF16 when esz == 2 (oneDNN path only) */
+	const float *bias;
+	size_t esz;		/* bytes per element of x and w */
 	int m, n, k, nc;
 	struct matmul_entry *full, *last;	/* oneDNN path only */
 	int omp_threads;			/* OpenMP team per oneDNN call */
@@ -292,9 +301,11 @@ static void kernel_chunk(void *ctx, int chunk, int worker)
 
 	(void)worker;
 	if (jb->kind == MATMUL_KIND_NT)
-		kernel_nt(jb->y, jb->x, jb->w, jb->bias, jb->m, j0, j1, jb->k, jb->n);
+		kernel_nt(jb->y, (const float *)jb->x, (const float *)jb->w, jb->bias, jb->m, j0, j1,
+			  jb->k, jb->n);
 	else
-		kernel_nn(jb->y, jb->x, jb->w, jb->bias, jb->m, j0, j1, jb->k, jb->n, jb->n);
+		kernel_nn(jb->y, (const float *)jb->x, (const float *)jb->w, jb->bias, jb->m, j0, j1,
+			  jb->k, jb->n, jb->n);
 }
 
 /* Memory object over the caller's buffer (oneDNN takes void *; inputs are only read). */
@@ -312,7 +323,8 @@ static void dnnl_chunk(void *ctx, int chunk, int worker)
 	struct matmul *mm = jb->mm;
 	int j0 = chunk * jb->nc;
 	struct matmul_entry *e = j0 + jb->nc <= jb->n ? jb->full : jb->last;
-	const float *w = jb->kind == MATMUL_KIND_NT ? jb->w + (size_t)j0 * jb->k : jb->w + j0;
+	size_t w_off = jb->kind == MATMUL_KIND_NT ? (size_t)j0 * jb->k : (size_t)j0;
+	const void *w = (const unsigned char *)jb->w + w_off * jb->esz;
 	dnnl_memory_t mems[5] = { NULL };
 	dnnl_exec_arg_t args[5];
 	int nargs = 0;
@@ -390,7 +402,7 @@ static int run_dnnl(struct job *jb, bool omp)
 {
 	struct matmul *mm = jb->mm;
 	int threads = pool_get_threads(), n_chunks, rc;
-	struct matmul_key key = { jb->kind, jb->m, 0, jb->k, jb->n, jb->bias != NULL, 1 };
+	struct matmul_key key = { jb->kind, jb->m, 0, jb->k, jb->n, jb->bias != NULL, jb->esz == 2, 1 };
 	size_t scratch;
 
 	jb->omp_threads = key.omp_threads = omp ? threads : 1;
@@ -420,7 +432,7 @@ static int run_dnnl(struct job *jb, bool omp)
 static int matmul_run(struct matmul *mm, enum matmul_kind kind, float *y, const float *x,
 		      const float *w, const float *bias, int m, int n, int k)
 {
-	struct job jb = { mm, kind, y, x, w, bias, m, n, k, n, NULL, NULL, 1, MATMUL_OK };
+	struct job jb = { mm, kind, y, x, w, bias, sizeof(float), m, n, k, n, NULL, NULL, 1, MATMUL_OK };
 	enum matmul_path path;
 
 	if (!mm || !y || !x || !w || m <= 0 || n <= 0 || k <= 0)
@@ -444,6 +456,44 @@ int matmul_nn(struct matmul *mm, float *y, const float *x, const float *w,
 	      const float *bias, int m, int n, int k)
 {
 	return matmul_run(mm, MATMUL_KIND_NN, y, x, w, bias, m, n, k);
+}
+
+bool matmul_has_bf16(void)
+{
+	return __builtin_cpu_supports("avx512bf16");
+}
+
+/* f32 -> BF16, round to nearest even (NaN stays NaN) */
+static uint16_t bf16_round(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40);
+	u += 0x7fffu + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+int matmul_nt_bf16(struct matmul *mm, float *y, const float *x, const uint16_t *w,
+		   const float *bias, int m, int n, int k)
+{
+	struct job jb = { mm, MATMUL_KIND_NT, y, NULL, w, bias, 2, m, n, k, n, NULL, NULL, 1,
+			  MATMUL_OK };
+	size_t nx = (size_t)m * (size_t)k;
+
+	if (!mm || !y || !x || !w || m <= 0 || n <= 0 || k <= 0 || ((uintptr_t)w & 1))
+		return MATMUL_ERR_ARG;
+	if (nx > mm->xbf_cap) {
+		uint16_t *p = realloc(mm->xbf, nx * sizeof *p);
+		if (!p)
+			return MATMUL_ERR_NOMEM;
+		mm->xbf = p;
+		mm->xbf_cap = nx;
+	}
+	for (size_t i = 0; i < nx; i++)
+		mm->xbf[i] = bf16_round(x[i]);
+	jb.x = mm->xbf;
+	return run_dnnl(&jb, false);
 }
 
 /* y (m, n), x (m, k), w (n, k), bias (n) or NULL; all row-major. */

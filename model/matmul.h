@@ -24,6 +24,7 @@
 #ifndef YOPO_MATMUL_H
 #define YOPO_MATMUL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum matmul_error {
@@ -112,6 +113,17 @@ int matmul_nt(struct matmul *mm, float *y, const float *x, const float *w,
  * Same errors and aliasing rule as matmul_nt. */
 int matmul_nn(struct matmul *mm, float *y, const float *x, const float *w,
 	      const float *bias, int m, int n, int k);
+
+/* True when the CPU has native BF16 dot products (avx512_bf16), where matmul_nt_bf16 runs
+ * oneDNN's BF16 kernels; elsewhere oneDNN would emulate them slowly, so callers convert to f32. */
+bool matmul_has_bf16(void);
+
+/* matmul_nt with w stored as BF16 (n, k) (little-endian, 2-byte aligned, e.g. a checkpoint's
+ * mapping): x is rounded to BF16 (into a buffer of the handle), products accumulate in f32 and y
+ * is f32. Always oneDNN, column chunks on the worker pool as for matmul_nt. Errors as matmul_nt
+ * (MATMUL_ERR_ARG also for an odd w). */
+int matmul_nt_bf16(struct matmul *mm, float *y, const float *x, const uint16_t *w,
+		   const float *bias, int m, int n, int k);
 
 /* Writes the handle's cache counters into *out. mm and out must be non-NULL. */
 void matmul_get_stats(const struct matmul *mm, struct matmul_stats *out);

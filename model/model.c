@@ -79,12 +79,13 @@ int model_expected_shape(const struct config *c, enum config_tensor which, int l
 	return 2;
 }
 
-/* One tensor to load: where it comes from and where it goes. */
-struct slot {
+/* One tensor to load: where it comes from; `stored` ones stay in the mapping (MODEL_WEIGHTS_STORED*)
+ * and are converted per call by model_layer_convert / model_head_convert. */
+struct model_slot {
 	enum config_tensor which;
 	int layer;
 	const struct safetensors_tensor *t;
-	float **dst;
+	bool stored;
 };
 
 static void shape_str(char *buf, size_t cap, const int64_t *shape, int ndim)
@@ -97,9 +98,10 @@ static void shape_str(char *buf, size_t cap, const int64_t *shape, int ndim)
 		snprintf(buf + o, cap - o, ")");
 }
 
-static float **slot_dst(struct model *m, enum config_tensor which, int layer)
+/* Where tensor `which` goes: a field of m, or of L for layer tensors (m may be NULL then: only
+ * its address would be taken for model-level tensors). */
+static float **slot_dst(struct model *m, struct model_layer *L, enum config_tensor which)
 {
-	struct model_layer *L = layer >= 0 ? &m->layers[layer] : NULL;
 	switch (which) {
 	case CONFIG_TENSOR_EMBED: return &m->embed;
 	case CONFIG_TENSOR_POS_EMBED: return &m->pos_embed;
@@ -331,14 +333,12 @@ int model_read_matrix(float *out, const struct safetensors_tensor *t, const stru
 	return MODEL_OK;
 }
 
-/* A fused QKV weight or bias s into p (t->nelem floats of the arena), split into the layer's
+/* A fused QKV weight or bias s into p (t->nelem floats), split into the layer's
  * q, k and v parts; scratch (t->nelem) is the staging buffer. */
-static void convert_qkv(struct model *m, const struct slot *s, float *p, float *scratch,
-			bool conv_matrix)
+static void convert_qkv(const struct config *c, struct model_layer *L, const struct model_slot *s,
+			float *p, float *scratch, bool conv_matrix)
 {
-	const struct config *c = &m->cfg;
 	const struct safetensors_tensor *t = s->t;
-	struct model_layer *L = &m->layers[s->layer];
 	size_t part = t->nelem / 3;
 	float *src = scratch;
 	safetensors_read_f32(scratch, t);
@@ -369,29 +369,82 @@ static void convert_qkv(struct model *m, const struct slot *s, float *p, float *
 			       (size_t)hd * sizeof(float));
 }
 
-/* Converts slot s into p (t->nelem floats) and points the model at it; scratch (t->nelem) is
- * needed for Conv1D matrices and fused QKV. */
-static void convert_slot(struct model *m, const struct slot *s, float *p, float *scratch)
+/* Converts slot s into p (t->nelem floats) in (out, in) orientation and points *dst (its field
+ * of the model or of L, slot_dst) at it; fused QKV goes to L's wq/wk/wv or bq/bk/bv; scratch holds max_nelem floats when the
+ * family has Conv1D or fused QKV matrices. */
+static void convert_slot(const struct config *c, struct model_layer *L, float **dst,
+			 const struct model_slot *s, float *p, float *scratch)
 {
-	const struct config *c = &m->cfg;
 	const struct safetensors_tensor *t = s->t;
 	bool conv_matrix = c->conv1d && t->ndim == 2 && s->which >= CONFIG_TENSOR_QKV;
 	if (s->which == CONFIG_TENSOR_QKV || s->which == CONFIG_TENSOR_QKV_BIAS) {
-		convert_qkv(m, s, p, scratch, conv_matrix);
-	} else if (conv_matrix) {
+		convert_qkv(c, L, s, p, scratch, conv_matrix);
+		return;
+	}
+	if (conv_matrix) {
 		safetensors_read_f32(scratch, t);
 		transpose(p, scratch, (size_t)t->shape[0], (size_t)t->shape[1]);
-		*s->dst = p;
 	} else {
 		safetensors_read_f32(p, t);
-		*s->dst = p;
 	}
+	*dst = p;
 }
 
-int model_open(struct model **out, const char *dir, char *err, size_t errlen)
+/* Stays in the mapping under MODEL_WEIGHTS_STORED*: the matrices of layers, the embedding and the
+ * LM head of an F16/BF16 checkpoint (learned positions are small and stay f32). */
+static bool slot_stays_stored(const struct model *m, enum model_weights weights,
+			      const struct safetensors_tensor *t, enum config_tensor which)
+{
+	return weights != MODEL_WEIGHTS_F32 && m->dtype != SAFETENSORS_DTYPE_F32 && t->ndim == 2 &&
+	       which != CONFIG_TENSOR_POS_EMBED;
+}
+
+/* Pass 1: lists every needed tensor (already validated) in m->slots and sizes the arena (*total
+ * floats of resident tensors), the per-layer conversion buffer and the scratch. */
+static void plan_slots(struct model *m, enum model_weights weights, size_t *total,
+		       size_t *max_nelem)
+{
+	const struct config *c = &m->cfg;
+	size_t layer_floats = 0;
+	*total = *max_nelem = 0;
+	m->dtype = model_find_tensor(m->st, c, CONFIG_TENSOR_EMBED, 0)->dtype;
+	for (int layer = -1; layer < c->n_layers; layer++) {
+		for (int w = 0; w < CONFIG_TENSOR_COUNT; w++) {
+			enum config_tensor which = (enum config_tensor)w;
+			if (is_layer_tensor(which) != (layer >= 0) || !config_tensor_needed(c, which))
+				continue;
+			const struct safetensors_tensor *t = model_find_tensor(m->st, c, which, layer);
+			bool stored = slot_stays_stored(m, weights, t, which);
+			m->slots[m->n_slots++] = (struct model_slot){which, layer, t, stored};
+			/* Shapes are bounded by config limits (≤ 2^20 × 2^24), so no overflow here. */
+			if (!stored)
+				*total += t->nelem;
+			else if (layer < 0 && t->nelem > m->layer_floats)
+				m->layer_floats = t->nelem; /* embedding or LM head */
+			if (stored && layer >= 0)
+				layer_floats += t->nelem;
+			if (t->nelem > *max_nelem)
+				*max_nelem = t->nelem;
+			m->n_params += t->nelem;
+			if (is_ffn_tensor(which))
+				m->n_ffn_params += t->nelem;
+		}
+		if (layer_floats > m->layer_floats)
+			m->layer_floats = layer_floats;
+		layer_floats = 0;
+	}
+	m->stored = weights != MODEL_WEIGHTS_F32 && m->dtype != SAFETENSORS_DTYPE_F32;
+	m->f32_compute = weights != MODEL_WEIGHTS_STORED;
+	if (!m->stored)
+		m->layer_floats = 0;
+	if (c->conv1d || c->qkv != CONFIG_QKV_SEPARATE)
+		m->scratch_floats = *max_nelem;
+}
+
+int model_open_weights(struct model **out, const char *dir, enum model_weights weights, char *err,
+		       size_t errlen)
 {
 	int rc = MODEL_ERR_NOMEM;
-	struct slot *slots = NULL;
 	float *scratch = NULL;
 	struct model *m = calloc(1, sizeof *m);
 	if (!m)
@@ -405,41 +458,26 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen)
 
 	m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
 	size_t max_slots = (size_t)CONFIG_TENSOR_COUNT * (size_t)(c->n_layers + 1);
-	slots = calloc(max_slots, sizeof *slots);
-	if (!m->layers || !slots)
+	m->slots = calloc(max_slots, sizeof *m->slots);
+	if (!m->layers || !m->slots)
 		goto nomem;
-
-	/* Pass 1: every needed tensor (already validated); size the arena. */
-	size_t n_slots = 0, total = 0, max_nelem = 0;
-	for (int layer = -1; layer < c->n_layers; layer++) {
-		for (int w = 0; w < CONFIG_TENSOR_COUNT; w++) {
-			enum config_tensor which = (enum config_tensor)w;
-			if (is_layer_tensor(which) != (layer >= 0) || !config_tensor_needed(c, which))
-				continue;
-			const struct safetensors_tensor *t = model_find_tensor(m->st, c, which, layer);
-			slots[n_slots++] = (struct slot){which, layer, t, slot_dst(m, which, layer)};
-			/* Shapes are bounded by config limits (≤ 2^20 × 2^24), so no overflow here. */
-			total += t->nelem;
-			if (t->nelem > max_nelem)
-				max_nelem = t->nelem;
-			m->n_params += t->nelem;
-			if (is_ffn_tensor(which))
-				m->n_ffn_params += t->nelem;
-		}
-	}
-	m->dtype = model_find_tensor(m->st, c, CONFIG_TENSOR_EMBED, 0)->dtype;
-
-	m->arena = malloc(total * sizeof(float));
-	if (c->conv1d || c->qkv != CONFIG_QKV_SEPARATE)
+	size_t total, max_nelem;
+	plan_slots(m, weights, &total, &max_nelem);
+	m->arena = malloc((total ? total : 1) * sizeof(float));
+	if (m->scratch_floats)
 		scratch = malloc(max_nelem * sizeof(float));
-	if (!m->arena || ((c->conv1d || c->qkv != CONFIG_QKV_SEPARATE) && !scratch))
+	if (!m->arena || (m->scratch_floats && !scratch))
 		goto nomem;
 
-	/* Pass 2: convert into (out, in) f32. */
+	/* Pass 2: convert the resident tensors into (out, in) f32. */
 	float *p = m->arena;
-	for (size_t i = 0; i < n_slots; i++) {
-		convert_slot(m, &slots[i], p, scratch);
-		p += slots[i].t->nelem;
+	for (size_t i = 0; i < m->n_slots; i++) {
+		const struct model_slot *s = &m->slots[i];
+		if (s->stored)
+			continue;
+		struct model_layer *L = s->layer >= 0 ? &m->layers[s->layer] : NULL;
+		convert_slot(c, L, slot_dst(m, L, s->which), s, p, scratch);
+		p += s->t->nelem;
 	}
 	if (c->tied)
 		m->lm_head = m->embed;
@@ -454,11 +492,64 @@ nomem:
 	rc = err_set(err, errlen, MODEL_ERR_NOMEM, "%s: out of memory loading the model", dir);
 out:
 	free(scratch);
-	free(slots);
 	model_close(m);
 	if (rc)
 		err_clean(err); /* names and paths from the checkpoint may hold newlines */
 	return rc;
+}
+
+int model_open(struct model **out, const char *dir, char *err, size_t errlen)
+{
+	return model_open_weights(out, dir, MODEL_WEIGHTS_F32, err, errlen);
+}
+
+void model_layer_convert(struct model_layer *L, const struct model *m, int layer, float *buf,
+			 float *scratch)
+{
+	*L = m->layers[layer];
+	for (size_t i = 0; i < m->n_slots; i++) {
+		const struct model_slot *s = &m->slots[i];
+		if (!s->stored || s->layer != layer)
+			continue;
+		convert_slot(&m->cfg, L, slot_dst(NULL, L, s->which), s, buf, scratch);
+		buf += s->t->nelem;
+	}
+}
+
+const struct safetensors_tensor *model_head_tensor(const struct model *m)
+{
+	return model_find_tensor(m->st, &m->cfg, m->cfg.tied ? CONFIG_TENSOR_EMBED
+							     : CONFIG_TENSOR_LM_HEAD, -1);
+}
+
+const float *model_head_convert(const struct model *m, float *buf)
+{
+	if (m->lm_head)
+		return m->lm_head;
+	safetensors_read_f32(buf, model_head_tensor(m));
+	return buf;
+}
+
+void model_embed_row(float *out, const struct model *m, int token)
+{
+	size_t h = (size_t)m->cfg.hidden;
+	if (m->embed) {
+		memcpy(out, m->embed + (size_t)token * h, h * sizeof *out);
+		return;
+	}
+	struct safetensors_tensor row = *model_find_tensor(m->st, &m->cfg, CONFIG_TENSOR_EMBED, -1);
+	size_t esz = safetensors_dtype_size(row.dtype);
+	row.data = (const unsigned char *)row.data + (size_t)token * h * esz;
+	row.nelem = h;
+	row.ndim = 1;
+	safetensors_read_f32(out, &row);
+}
+
+void model_layer_evict(const struct model *m, int layer)
+{
+	for (size_t i = 0; i < m->n_slots; i++)
+		if (m->slots[i].stored && m->slots[i].layer == layer)
+			safetensors_evict(m->slots[i].t);
 }
 
 void model_close(struct model *m)
@@ -467,6 +558,7 @@ void model_close(struct model *m)
 		return;
 	safetensors_close(m->st);
 	free(m->dir);
+	free(m->slots);
 	free(m->layers);
 	free(m->arena);
 	free(m);
@@ -488,18 +580,18 @@ int model_layer_view(struct model_layer_view *v, const struct model *m, int laye
 int model_layer_load(struct model *m, int layer, float **arena)
 {
 	const struct config *c = &m->cfg;
-	struct slot slots[CONFIG_TENSOR_COUNT];
+	struct model_slot slots[CONFIG_TENSOR_COUNT];
 	size_t n = 0, total = 0, max_nelem = 0;
 	if (layer < 0 || layer >= c->n_layers)
 		return MODEL_ERR_SHAPE;
 	for (int w = CONFIG_TENSOR_ATTN_NORM; w < CONFIG_TENSOR_COUNT; w++) {
 		enum config_tensor which = (enum config_tensor)w;
-		const struct safetensors_tensor *t = model_find_tensor(m->st, c, which, layer);
 		if (!config_tensor_needed(c, which))
 			continue;
+		const struct safetensors_tensor *t = model_find_tensor(m->st, c, which, layer);
 		if (!t)
 			return MODEL_ERR_MISSING_TENSOR;
-		slots[n++] = (struct slot){which, layer, t, slot_dst(m, which, layer)};
+		slots[n++] = (struct model_slot){which, layer, t, false};
 		total += t->nelem;
 		if (t->nelem > max_nelem)
 			max_nelem = t->nelem;
@@ -514,8 +606,9 @@ int model_layer_load(struct model *m, int layer, float **arena)
 		return MODEL_ERR_NOMEM;
 	}
 	*arena = p;
+	struct model_layer *L = &m->layers[layer];
 	for (size_t i = 0; i < n; i++) {
-		convert_slot(m, &slots[i], p, scratch);
+		convert_slot(c, L, slot_dst(m, L, slots[i].which), &slots[i], p, scratch);
 		p += slots[i].t->nelem;
 		safetensors_evict(slots[i].t);
 	}

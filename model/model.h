@@ -3,10 +3,18 @@
  * Whatever the family stores (Conv1D (in, out) matrices, fused QKV, F16/BF16), the loader
  * checks every tensor the family needs for presence and shape against config.json before any
  * compute, then materialises f32 copies in nn.Linear (out, in) orientation. The struct body is
- * public: the forward pass, evaluation and pruning read the weights directly. */
+ * public: the forward pass, evaluation and pruning read the weights directly.
+ *
+ * Stored weights (model_open_weights, MODEL_WEIGHTS_STORED*): for an F16/BF16 checkpoint only
+ * the vectors (norms, biases) and learned positions are materialised; the layer matrices, the
+ * embedding and the LM head stay in the mapping (their pointers are NULL) and the forward pass
+ * converts one layer at a time into a buffer of layer_floats floats (model_layer_convert) or
+ * multiplies the stored BF16 directly. A 7B F16 model then needs the mapping plus one layer in
+ * f32 (~0.8 GB) instead of a 27 GB f32 copy. F32 checkpoints are always materialised. */
 #ifndef YOPO_MODEL_H
 #define YOPO_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -40,6 +48,15 @@ struct model_layer {
 	float *b_up, *b_gate, *b_down;    /* (ffn), (ffn), (hidden) */
 };
 
+/* How model_open_weights keeps the weights of an F16/BF16 checkpoint (F32 ones: always as F32). */
+enum model_weights {
+	MODEL_WEIGHTS_F32,        /* whole model materialised as f32 (model_open) */
+	MODEL_WEIGHTS_STORED,     /* stored dtype; compute in BF16 where the CPU has it (eval) */
+	MODEL_WEIGHTS_STORED_F32, /* stored dtype; every product in f32 on converted layers */
+};
+
+struct model_slot; /* a tensor's source and destination, private to model.c */
+
 struct model {
 	struct config cfg;
 	struct safetensors *st;        /* the checkpoint, still mapped (pruning reads it) */
@@ -55,6 +72,12 @@ struct model {
 	size_t file_bytes;             /* bytes of the safetensors file(s) */
 	float *arena;                  /* every f32 tensor above lives here */
 	char *dir;                     /* the directory it was opened from (pruning rereads it) */
+	bool stored;                   /* matrices and embeddings stay in the mapping (NULL above) */
+	bool f32_compute;              /* stored: no BF16 products (MODEL_WEIGHTS_STORED_F32) */
+	size_t layer_floats;           /* stored: floats of one converted layer or the LM head */
+	size_t scratch_floats;         /* stored: conversion scratch (Conv1D, fused QKV), or 0 */
+	struct model_slot *slots;      /* every needed tensor */
+	size_t n_slots;
 };
 
 /* The FFN of one layer as the pruning code sees it, whether the weights sit in a loaded model
@@ -82,6 +105,27 @@ int model_open(struct model **out, const char *dir, char *err, size_t errlen);
 void model_dir_hint(char *hint, size_t cap, const char *dir);
 
 void model_close(struct model *m);
+
+/* model_open with a choice of how an F16/BF16 checkpoint's weights are kept (see the top). */
+int model_open_weights(struct model **out, const char *dir, enum model_weights weights, char *err,
+		       size_t errlen);
+
+/* Stored model: *L = layer `layer` with its matrices converted to f32 into buf (m->layer_floats
+ * floats; scratch m->scratch_floats floats, NULL when that is 0). Same values as model_open. */
+void model_layer_convert(struct model_layer *L, const struct model *m, int layer, float *buf,
+			 float *scratch);
+
+/* Drops the resident pages of a stored layer's matrices (safetensors_evict). */
+void model_layer_evict(const struct model *m, int layer);
+
+/* The stored tensor of the LM head (the embedding when tied). */
+const struct safetensors_tensor *model_head_tensor(const struct model *m);
+
+/* The LM head in f32: m->lm_head, or (stored) converted into buf (m->layer_floats floats). */
+const float *model_head_convert(const struct model *m, float *buf);
+
+/* out (hidden) = the embedding row of token (a valid id), from the f32 copy or the mapping. */
+void model_embed_row(float *out, const struct model *m, int token);
 
 /* Without loading any weight: reads dir's config.json, opens its safetensors, probes the tensor
  * name prefix and checks presence and shape of every tensor the family needs. For callers that

@@ -193,12 +193,21 @@ int measure_text(struct measure_text_result *out, const char *model_dir, const c
 		 const char *text_path, int seq_len, size_t max_windows, eval_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen)
 {
+	return measure_text_weights(out, model_dir, ref_dir, text_path, seq_len, max_windows,
+				    MODEL_WEIGHTS_F32, progress, ctx, err, errlen);
+}
+
+int measure_text_weights(struct measure_text_result *out, const char *model_dir,
+			 const char *ref_dir, const char *text_path, int seq_len,
+			 size_t max_windows, enum model_weights weights, eval_progress_fn *progress,
+			 void *ctx, char *err, size_t errlen)
+{
 	struct model *m = NULL, *ref = NULL;
 	struct tokenizer *tok = NULL;
 	int *ids = NULL, rc = MEASURE_ERR_INPUT;
 	struct measure_text_result r = {0};
 	if (text_check_file(text_path, err, errlen) ||
-	    text_open_model(&m, &tok, model_dir, err, errlen))
+	    text_open_model_weights(&m, &tok, model_dir, weights, err, errlen))
 		goto out;
 	r.seq_len = seq_len ? seq_len : m->cfg.max_pos;
 	if (r.seq_len > m->cfg.max_pos) {

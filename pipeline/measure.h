@@ -63,6 +63,13 @@ int measure_text(struct measure_text_result *out, const char *model_dir, const c
 		 const char *text_path, int seq_len, size_t max_windows, eval_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen);
 
+/* measure_text with the weights of an F16/BF16 checkpoint kept as `weights` says (model.h):
+ * MODEL_WEIGHTS_STORED is `yopo eval`'s default, MODEL_WEIGHTS_STORED_F32 its --compute f32. */
+int measure_text_weights(struct measure_text_result *out, const char *model_dir,
+			 const char *ref_dir, const char *text_path, int seq_len,
+			 size_t max_windows, enum model_weights weights, eval_progress_fn *progress,
+			 void *ctx, char *err, size_t errlen);
+
 /* Mean over layers of the KS distance between the scored matrix's singular values before and
  * after plan (kept rows, or the matrix with its masked weights zeroed), through env (opened on
  * the plan's model). */

@@ -12,6 +12,12 @@
 int text_open_model(struct model **m, struct tokenizer **tok, const char *dir, char *err,
 		    size_t errlen)
 {
+	return text_open_model_weights(m, tok, dir, MODEL_WEIGHTS_F32, err, errlen);
+}
+
+int text_open_model_weights(struct model **m, struct tokenizer **tok, const char *dir,
+			    enum model_weights weights, char *err, size_t errlen)
+{
 	struct stat sb;
 	char path[PATH_MAX];
 	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
@@ -23,7 +29,7 @@ int text_open_model(struct model **m, struct tokenizer **tok, const char *dir, c
 		return err_set(err, errlen, TEXT_ERR_MODEL, "%s: path too long", dir);
 	struct model *mm = NULL;
 	struct tokenizer *tt = NULL;
-	if (model_open(&mm, dir, err, errlen))
+	if (model_open_weights(&mm, dir, weights, err, errlen))
 		return TEXT_ERR_MODEL;
 	int rc = tokenizer_open(&tt, path);
 	if (rc) {

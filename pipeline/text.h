@@ -24,6 +24,10 @@ enum text_error {
 int text_open_model(struct model **m, struct tokenizer **tok, const char *dir, char *err,
 		    size_t errlen);
 
+/* text_open_model with a choice of how the weights are kept (model_open_weights). */
+int text_open_model_weights(struct model **m, struct tokenizer **tok, const char *dir,
+			    enum model_weights weights, char *err, size_t errlen);
+
 /* BOS / EOS id: config.json's when within the vocabulary, else the tokenizer's, else -1. */
 int text_bos_id(const struct model *m, const struct tokenizer *tok);
 int text_eos_id(const struct model *m, const struct tokenizer *tok);

@@ -229,6 +229,7 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 	rc = TRAINJOB_ERR_TRAIN;
 	if (trainer_new(&tr, envs, o->n_models, &o->train, err, errlen))
 		goto out;
+	trainer_set_layer_progress(tr, o->layer_progress, o->layer_ctx);
 	if (o->log && !(j.log = fopen(o->log, "w"))) {
 		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: cannot open the log for writing: %s",
 			     o->log, strerror(errno));

@@ -36,6 +36,8 @@ struct trainjob_opts {
 	size_t cache_bytes;         /* keep layers resident up to this size */
 	const char *log;            /* JSON lines, or NULL */
 	const char *out;            /* policy checkpoint to write */
+	train_layer_fn *layer_progress; /* per-layer progress (train.h), or NULL */
+	void *layer_ctx;
 };
 
 /* yopo train's defaults, chosen by `yopo study` (README): mlp, functional reward, probe features,

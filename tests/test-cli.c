@@ -668,6 +668,7 @@ static const struct bad_args bad_args[] = {
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "0"}, 2, {"--max-windows", "range"}},
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "-1"}, 2, {"--max-windows"}},
 	{{"eval", "--model", "@M", "--text", "@T", "--max-windows", "2x"}, 2, {"--max-windows", "2x"}},
+	{{"eval", "--model", "@M", "--text", "@T", "--compute", "f64"}, 2, {"--compute", "'f64'"}},
 	{{"eval", "--model", "@M"}, 2, {"--text"}},
 	/* --model at a parent directory lists the models inside; at a file, names its directory */
 	{{"eval", "--model", "@R", "--text", "@T"}, 1, {"config.json", "holds the model directory"}},
@@ -1177,6 +1178,45 @@ static double num(const cJSON *o, const char *key)
 {
 	return cJSON_GetObjectItem(o, key)->valuedouble;
 }
+
+/* NLL of `eval --json` on model with extra arguments a1 a2 (may be NULL). */
+static double eval_nll(const char *tmp, const char *model, const char *text, const char *a1,
+		       const char *a2)
+{
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"eval", "--model", model, "--text", text, "--json",
+						a1, a2, NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	cJSON *j = parse_eval_json(&r);
+	double nll = num(j, "nll");
+	cJSON_Delete(j);
+	run_free(&r);
+	return nll;
+}
+
+/* --compute on a BF16 checkpoint: f32 and native (BF16 products on avx512_bf16 CPUs) agree to
+ * BF16 rounding; on the F32 model both are the f32 route, equal to the default. */
+START_TEST(test_eval_compute)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], bf[1024], text[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	struct synth_spec spec;
+	tiny_spec(&spec);
+	spec.ffn = 24;
+	spec.dtype = SAFETENSORS_DTYPE_BF16;
+	testutil_path_join(bf, sizeof bf, tmp, "bf16");
+	ck_assert_int_eq(synth_write(bf, &spec), SYNTH_OK);
+	double f32 = eval_nll(tmp, model, text, NULL, NULL);
+	ck_assert_double_eq(eval_nll(tmp, model, text, "--compute", "f32"), f32);
+	ck_assert_double_eq(eval_nll(tmp, model, text, "--compute", "native"), f32);
+	double b_f32 = eval_nll(tmp, bf, text, "--compute", "f32");
+	double b_nat = eval_nll(tmp, bf, text, NULL, NULL);
+	ck_assert(b_f32 > 0 && b_nat > 0);
+	ck_assert_double_eq_tol(b_nat, b_f32, 0.02 * b_f32);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
 
 /* The control for the failure tests: the unbroken model evaluates and generates. */
 START_TEST(test_good_model)
@@ -2414,6 +2454,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("runs");
 	tcase_add_test(tc, test_good_model);
+	tcase_add_test(tc, test_eval_compute);
 	tcase_add_test(tc, test_train);
 	tcase_add_test(tc, test_spectrum);
 	tcase_add_test(tc, test_train_json);

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "forward.h"
 #include "matmul.h"
 #include "model.h"
+#include "testmodel.h"
 #include "testutil.h"
 
 /* Expected logits of a fixture: tokens (n) and either full rows (vocab) or selected indices. */
@@ -226,6 +228,84 @@ START_TEST(test_observer_and_errors)
 }
 END_TEST
 
+/* logits (n, vocab) of ids through the model at dir opened with `weights` (one thread) */
+static float *run_logits(const char *dir, enum model_weights weights, int n, int *vocab,
+			 bool *stored)
+{
+	char err[ERR_MAX];
+	struct model *m = NULL;
+	struct forward *f = NULL;
+	ck_assert_msg(model_open_weights(&m, dir, weights, err, sizeof err) == 0, "%s", err);
+	*vocab = m->cfg.vocab;
+	*stored = m->stored;
+	/* stored: no f32 copy of the matrices or the embedding */
+	ck_assert(!m->stored || (!m->embed && !m->layers[0].up && m->layers[0].attn_norm));
+	int *ids = malloc((size_t)n * sizeof *ids);
+	float *logits = malloc((size_t)n * (size_t)m->cfg.vocab * sizeof *logits);
+	testutil_fill_ids(ids, (size_t)n, m->cfg.vocab, 7);
+	ck_assert_int_eq(forward_new(&f, m, n), 0);
+	ck_assert_int_eq(forward_run(f, logits, ids, n, 0), 0);
+	forward_free(f);
+	free(ids);
+	model_close(m);
+	return logits;
+}
+
+/* _i = (family, BF16 or F16 copy): stored weights converted one layer at a time
+ * (MODEL_WEIGHTS_STORED_F32) give exactly the logits of the whole f32 copy; MODEL_WEIGHTS_STORED
+ * does too, except BF16 with avx512_bf16, where it multiplies in BF16 (every matrix in families
+ * with separate Q/K/V, the LM head in all): close, not equal. */
+START_TEST(test_stored_weights)
+{
+	const char *family = family_fixtures[_i / 2];
+	enum safetensors_dtype dt = _i % 2 ? SAFETENSORS_DTYPE_F16 : SAFETENSORS_DTYPE_BF16;
+	char src[1024];
+	int n = 9, vocab;
+	bool stored;
+	matmul_set_threads(1);
+	snprintf(src, sizeof src, "%s/families/%s", testutil_fixtures(), family);
+	char *dir = testutil_tmpdir_new("stored");
+	testmodel_copy_dtype(src, dir, dt);
+	float *ref = run_logits(dir, MODEL_WEIGHTS_F32, n, &vocab, &stored);
+	ck_assert(!stored);
+	float *conv = run_logits(dir, MODEL_WEIGHTS_STORED_F32, n, &vocab, &stored);
+	ck_assert(stored);
+	ck_assert_mem_eq(conv, ref, (size_t)n * vocab * sizeof *ref);
+	float *nat = run_logits(dir, MODEL_WEIGHTS_STORED, n, &vocab, &stored);
+	double diff = 0, big = 0;
+	for (size_t i = 0; i < (size_t)n * vocab; i++) {
+		diff = fmax(diff, fabs((double)nat[i] - ref[i]));
+		big = fmax(big, fabs((double)ref[i]));
+	}
+	if (dt == SAFETENSORS_DTYPE_BF16 && matmul_has_bf16()) {
+		ck_assert_msg(diff > 0 && diff < 0.05 * big, "%s: BF16 compute moved logits by %g of %g",
+			      family, diff, big);
+	} else {
+		ck_assert_msg(diff == 0, "%s: %g", family, diff);
+	}
+	free(nat);
+	free(conv);
+	free(ref);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
+
+/* An F32 checkpoint is materialised whatever the weights mode: today's exact route. */
+START_TEST(test_stored_f32_checkpoint)
+{
+	char dir[1024];
+	int vocab;
+	bool stored;
+	snprintf(dir, sizeof dir, "%s/families/llama_gqa", testutil_fixtures());
+	float *a = run_logits(dir, MODEL_WEIGHTS_STORED, 5, &vocab, &stored);
+	ck_assert(!stored);
+	float *b = run_logits(dir, MODEL_WEIGHTS_F32, 5, &vocab, &stored);
+	ck_assert_mem_eq(a, b, (size_t)5 * vocab * sizeof *a);
+	free(a);
+	free(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("forward");
@@ -233,6 +313,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_family_logits, 0, 2 * N_FAMILIES);
 	tcase_add_loop_test(tc, test_real_logits, 0, 2 * (int)(sizeof real_models / sizeof real_models[0]));
 	tcase_add_test(tc, test_observer_and_errors);
+	tcase_add_loop_test(tc, test_stored_weights, 0, 2 * N_FAMILIES);
+	tcase_add_test(tc, test_stored_f32_checkpoint);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);
 }

@@ -571,6 +571,59 @@ START_TEST(test_no_openmp_team)
 }
 END_TEST
 
+static float bf16_value(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* matmul_nt_bf16 (2 threads, large enough to split) against the double reference on the BF16
+ * values of w and of x rounded to BF16: only the f32 accumulation differs. Odd w: ARG. Without
+ * avx512_bf16 oneDNN emulates the product (slow, still exact to f32 accumulation). */
+START_TEST(test_nt_bf16_vs_ref)
+{
+	int m = 33, n = 200, k = 520;
+	uint16_t *w = malloc((size_t)n * k * sizeof *w + 2);
+	float *wf = malloc((size_t)n * k * sizeof *wf), *x = malloc((size_t)m * k * sizeof *x);
+	float *xr = malloc((size_t)m * k * sizeof *xr), *bias = malloc((size_t)n * sizeof *bias);
+	float *y = malloc((size_t)m * n * sizeof *y), *ref = malloc((size_t)m * n * sizeof *ref);
+	ck_assert(w && wf && x && xr && bias && y && ref);
+	uint32_t st = 12345;
+	for (size_t i = 0; i < (size_t)n * k; i++) {
+		st = st * 1664525u + 1013904223u;
+		w[i] = (uint16_t)(0x3c00 + (st >> 24)) ^ (uint16_t)((st >> 16) & 0x8000); /* ±[2^-7, 2^-6) */
+		wf[i] = bf16_value(w[i]);
+	}
+	for (size_t i = 0; i < (size_t)m * k; i++) {
+		st = st * 1664525u + 1013904223u;
+		x[i] = (float)((double)(st >> 8) / (1 << 24) - 0.5);
+		uint32_t u;
+		memcpy(&u, &x[i], sizeof u);
+		u += 0x7fffu + ((u >> 16) & 1);
+		xr[i] = bf16_value((uint16_t)(u >> 16));
+	}
+	for (int j = 0; j < n; j++)
+		bias[j] = 0.01f * (float)j;
+	matmul_set_threads(2);
+	struct matmul *mm = NULL;
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	ck_assert_int_eq(matmul_nt_bf16(mm, y, x, w, bias, m, n, k), MATMUL_OK);
+	matmul_nt_ref(ref, xr, wf, bias, m, n, k);
+	for (size_t i = 0; i < (size_t)m * n; i++)
+		ck_assert_float_eq_tol(y[i], ref[i], 1e-4f);
+	/* an odd weight address is refused, y untouched */
+	y[0] = -7.0f;
+	ck_assert_int_eq(matmul_nt_bf16(mm, y, x, (const uint16_t *)((char *)w + 1), bias, m, n, k),
+			 MATMUL_ERR_ARG);
+	ck_assert_float_eq(y[0], -7.0f);
+	matmul_free(mm);
+	matmul_set_threads(1);
+	free(w), free(wf), free(x), free(xr), free(bias), free(y), free(ref);
+}
+END_TEST
+
 static Suite *matmul_suite(void)
 {
 	Suite *s = suite_create("matmul");
@@ -589,6 +642,7 @@ static Suite *matmul_suite(void)
 	tcase_add_test(tc, test_cache_same_shape);
 	tcase_add_test(tc, test_cache_eviction);
 	tcase_add_test(tc, test_arg_errors);
+	tcase_add_test(tc, test_nt_bf16_vs_ref);
 	tcase_add_test(tc, test_strerror);
 	suite_add_tcase(s, tc);
 	return s;

@@ -540,6 +540,52 @@ START_TEST(test_good_options)
 }
 END_TEST
 
+struct layer_rec {
+	int calls, last_pass, n_passes, n_layers, bad;
+};
+
+static void on_layer_rec(void *ctx, int episode, int pass, int n_passes, int layer, int n_layers,
+			 double elapsed)
+{
+	struct layer_rec *r = ctx;
+	/* layers in order within a pass, passes in order, episode = pass for mlp (final: E + 1) */
+	int want_layer = r->calls % n_layers, want_pass = r->calls / n_layers + 1;
+	r->bad += layer != want_layer || pass != want_pass || episode != pass || !(elapsed >= 0);
+	r->calls++;
+	r->last_pass = pass;
+	r->n_passes = n_passes;
+	r->n_layers = n_layers;
+}
+
+/* The per-layer progress: every layer of every pass (2 learning + the final evaluation), in order. */
+START_TEST(test_layer_progress)
+{
+	struct env *e = open_fixture("llama_gqa");
+	double ratios[] = {0.5};
+	struct train_opts o;
+	train_opts_default(&o);
+	o.ratios = ratios;
+	o.n_ratios = 1;
+	o.episodes = 2;
+	o.samples = 2;
+	o.hidden = 4;
+	struct trainer *t = NULL;
+	struct layer_rec r = {0};
+	char err[ERR_MAX] = "";
+	ck_assert_msg(trainer_new(&t, &e, 1, &o, err, sizeof err) == TRAIN_OK, "%s", err);
+	trainer_set_layer_progress(t, on_layer_rec, &r);
+	ck_assert_int_eq(trainer_run(t, NULL, NULL, err, sizeof err), TRAIN_OK);
+	int L = env_config(e)->n_layers;
+	ck_assert_int_eq(r.n_layers, L);
+	ck_assert_int_eq(r.n_passes, 3);
+	ck_assert_int_eq(r.calls, 3 * L);
+	ck_assert_int_eq(r.last_pass, 3);
+	ck_assert_int_eq(r.bad, 0);
+	trainer_free(t);
+	env_close(e);
+}
+END_TEST
+
 /* Functional reward with probe features on two models at once: byte-identical parameters for
  * one seed, a different seed differs, the best greedy loss is the functional error recomputed
  * here for the best policy, and training lowers it below the initial policy's. */
@@ -682,6 +728,7 @@ int main(void)
 	tcase_add_test(tc, test_prunenet_shape);
 	tcase_add_loop_test(tc, test_bad_options, 0, (int)(sizeof bad_opts / sizeof bad_opts[0]));
 	tcase_add_test(tc, test_good_options);
+	tcase_add_test(tc, test_layer_progress);
 	tcase_add_test(tc, test_strerror);
 	tcase_add_test(tc, test_functional_multi_model);
 	tcase_add_test(tc, test_reward_names);
