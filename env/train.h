@@ -51,6 +51,7 @@ enum train_error {
 	TRAIN_ERR_NOMEM = -3,
 	TRAIN_ERR_ENV = -4,    /* reading a layer or computing a spectrum failed */
 	TRAIN_ERR_POLICY = -5, /* the network or sampler failed (e.g. non-finite scores) */
+	TRAIN_ERR_DIST = -6,   /* the MPI exchange failed, or a rank's failure was injected */
 };
 
 const char *train_strerror(int err);

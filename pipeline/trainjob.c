@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "dist.h"
 #include "err.h"
 #include "json.h"
 #include "path.h"
@@ -115,46 +116,65 @@ static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **
 	return TRAINJOB_OK;
 }
 
+/* The lead rank's checks of --out and --log before any work: writable, not inside a model. */
+static int check_outputs(const struct trainjob_opts *o, char *err, size_t errlen)
+{
+	int rc = trainjob_check_out(o->out, err, errlen);
+	if (rc)
+		return rc;
+	/* neither the policy nor the log may overwrite or land inside a model (issue 13, 1-2) */
+	const char *outputs[2] = {o->out, o->log};
+	if (path_check_outputs(outputs, 2, (const char *const *)o->models, (size_t)o->n_models, err,
+			       errlen))
+		return TRAINJOB_ERR_OUT;
+	return TRAINJOB_OK;
+}
+
+/* Under mpirun every rank runs this; only rank 0 (the lead) checks and writes the outputs and
+ * reports progress. Each failure point is followed by a dist_agree, so a failure on any rank
+ * ends all of them with the same reason, before anything is written. */
 int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen)
 {
 	struct env *envs[TRAINJOB_MODELS_MAX] = {NULL};
 	struct trainer *tr = NULL;
 	struct job j = {.episodes = o->train.episodes, .progress = progress, .ctx = ctx};
-	int rc = trainjob_check_out(o->out, err, errlen);
-	if (rc)
-		return rc;
+	if (dist_init(err, errlen))
+		return TRAINJOB_ERR_DIST;
 	if (o->n_models < 1 || o->n_models > TRAINJOB_MODELS_MAX)
 		return err_set(err, errlen, TRAINJOB_ERR_MODEL, "1 to %d models", TRAINJOB_MODELS_MAX);
-	/* neither the policy nor the log may overwrite or land inside a model (issue 13, 1-2) */
-	const char *outputs[2] = {o->out, o->log};
-	if (path_check_outputs(outputs, 2, (const char *const *)o->models, (size_t)o->n_models, err,
-			       errlen))
-		return TRAINJOB_ERR_OUT;
-	rc = TRAINJOB_ERR_MODEL;
-	for (int i = 0; i < o->n_models; i++)
+	bool lead = dist_rank() == 0;
+	int rc = lead ? check_outputs(o, err, errlen) : TRAINJOB_OK;
+	for (int i = 0; !rc && i < o->n_models; i++)
 		if (env_open(&envs[i], o->models[i], o->route, o->cache_bytes, err, errlen))
-			goto out;
+			rc = TRAINJOB_ERR_MODEL;
+	if ((rc = dist_agree(rc, err, errlen)))
+		goto out;
 	rc = TRAINJOB_ERR_TRAIN;
 	if (trainer_new(&tr, envs, o->n_models, &o->train, err, errlen))
 		goto out;
-	if (o->log && !(j.log = fopen(o->log, "w"))) {
+	if (lead && o->log && !(j.log = fopen(o->log, "w")))
 		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: cannot open the log for writing: %s",
 			     o->log, strerror(errno));
+	else
+		rc = TRAINJOB_OK;
+	if ((rc = dist_agree(rc, err, errlen)))
 		goto out;
-	}
-	if (progress)
+	if (progress && lead)
 		progress(ctx, NULL, o->train.episodes);
-	if (trainer_run(tr, on_episode, &j, err, errlen))
+	rc = TRAINJOB_ERR_TRAIN;
+	if (trainer_run(tr, lead ? on_episode : NULL, &j, err, errlen))
 		goto out;
-	if (j.log_failed) {
+	rc = TRAINJOB_OK;
+	if (j.log_failed || (j.log && fclose(j.log)))
 		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
-		goto out;
-	}
-	rc = save(o, tr, envs, err, errlen);
+	j.log = NULL;
+	if (!rc && lead)
+		rc = save(o, tr, envs, err, errlen);
+	rc = dist_agree(rc, err, errlen);
 out:
-	if (j.log && fclose(j.log) && rc == TRAINJOB_OK)
-		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
+	if (j.log)
+		fclose(j.log);
 	if (rc == TRAINJOB_OK)
 		*best_ks = trainer_best_greedy_ks(tr);
 	trainer_free(tr);

@@ -15,6 +15,7 @@ enum trainjob_error {
 	TRAINJOB_ERR_TRAIN = -3, /* the trainer failed */
 	TRAINJOB_ERR_LOG = -4,   /* the log cannot be written */
 	TRAINJOB_ERR_SAVE = -5,  /* the checkpoint cannot be saved */
+	TRAINJOB_ERR_DIST = -6,  /* the MPI process group could not start (env/dist.h) */
 };
 
 #define TRAINJOB_MODELS_MAX 16
@@ -37,7 +38,9 @@ typedef void trainjob_progress_fn(void *ctx, const struct train_episode *ep, int
  * and be writable, and out itself must not be a directory. */
 int trainjob_check_out(const char *out, char *err, size_t errlen);
 
-/* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. */
+/* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. Started by
+ * mpirun -np N, the N ranks split the layers (env/train.h) and end with the same status; only
+ * rank 0 checks and writes --out and --log and calls progress. */
 int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen);
 
