@@ -13,7 +13,6 @@
 #ifndef YOPO_DIST_H
 #define YOPO_DIST_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 enum dist_error {
