@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@ enum { MAX_EP = 256 };
 
 struct run {
 	double wall;             /* seconds, mpirun to exit */
+	double cpu;              /* user + system seconds of mpirun and its ranks */
 	double el[MAX_EP + 2];   /* rank 0's elapsed after episode e (index e), final at E + 1 */
 };
 
@@ -52,6 +54,8 @@ static int train(struct run *r, const char *tmp, int np, const char *model, int 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	pid_t pid;
+	struct rusage u0, u1;
+	getrusage(RUSAGE_CHILDREN, &u0);
 	double t0 = util_now();
 	int rc = posix_spawn(&pid, mpirun, &fa, NULL, (char *const *)(void *)argv, environ), st;
 	posix_spawn_file_actions_destroy(&fa);
@@ -60,6 +64,9 @@ static int train(struct run *r, const char *tmp, int np, const char *model, int 
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	r->wall = util_now() - t0;
+	getrusage(RUSAGE_CHILDREN, &u1);
+	r->cpu = (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec + u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) +
+		 1e-6 * (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec + u1.ru_stime.tv_usec - u0.ru_stime.tv_usec);
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		return fprintf(stderr, "bench-mpi: -np %d failed\n", np), -1;
 	FILE *f = fopen(log, "r");
@@ -164,10 +171,15 @@ int main(int argc, char **argv)
 	free(b2);
 	printf("bench-mpi: synthetic llama, %d layers, hidden %d, FFN %d, %d episodes, 1 thread per rank\n",
 	       layers, hidden, hidden * 11008 / 4096, E);
-	printf("  -np 1: wall %.2f s, training %.2f s\n  -np 2: wall %.2f s, training %.2f s\n",
-	       r1.wall, r1.el[E + 1], r2.wall, r2.el[E + 1]);
+	printf("  -np 1: wall %.2f s, training %.2f s, CPU %.2f s\n  -np 2: wall %.2f s, training %.2f s, CPU %.2f s\n",
+	       r1.wall, r1.el[E + 1], r1.cpu, r2.wall, r2.el[E + 1], r2.cpu);
 	printf("  speed-up -np 2 / -np 1: wall %.2fx, training %.2fx (target >= 1.8x); checkpoints %s\n",
 	       r1.wall / r2.wall, r1.el[E + 1] / r2.el[E + 1], same ? "byte-identical" : "DIFFER");
+	/* on a loaded machine the ranks get no core each: CPU time shows the work the distribution
+	 * adds, and estimates what two free cores would give (CPU of -np 1 over half of -np 2's;
+	 * it ignores the serial start and counts MPI's spinning waits as work) */
+	printf("  CPU -np 2 / -np 1: %.2f; speed-up estimate for two free cores: %.2fx\n",
+	       r2.cpu / r1.cpu, r1.cpu / (r2.cpu / 2));
 	double load, ep, fin, fixed, ls, es, fs, xs;
 	item_times(&r1, E, layers, &load, &ep, &fin, &fixed);
 	item_times(&rs, E, layers, &ls, &es, &fs, &xs);
