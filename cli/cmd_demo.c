@@ -60,7 +60,8 @@ int cmd_demo(int argc, char **argv)
 		{"calib", 0, OPT_STRING, &o.calib, 0, 0, "FILE",
 		 "calibration text for Wanda (default: the evaluation text)", NULL, false},
 		{"work", 0, OPT_STRING, &o.work, 0, 0, "DIR",
-		 "directory for everything written (default: a new temporary one)", NULL, false},
+		 "directory for everything written (default: a new temporary one); on\n"
+		 "failure what demo wrote there is removed (all of it if demo created it)", NULL, false},
 		{"episodes", 0, OPT_LONG, &o.episodes, 0, 100000, "N",
 		 "policy training episodes (default 20)", NULL, false},
 		{"ratios", 0, OPT_RATIOS, &ratios, 0, 0, "LIST",

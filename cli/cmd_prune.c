@@ -46,7 +46,8 @@ int cmd_prune(int argc, char **argv)
 		 "wanda: |W|*||X|| with activation norms from --calib FILE;\n"
 		 "ken: kernel-density selection of each row's weights (weights only)", scorer_names(), true},
 		{"out", 0, OPT_STRING, &o.out, 0, 0, "DIR",
-		 "output directory (refused if non-empty unless --force)", NULL, true},
+		 "output directory (refused if non-empty unless --force, or if it is,\n"
+		 "contains or lies inside an input); OUT.lock beside it is held while running", NULL, true},
 		{"policy", 0, OPT_STRING, &o.select.policy, 0, 0, "FILE",
 		 "policy checkpoint (method policy)", NULL, false},
 		{"calib", 0, OPT_STRING, &o.select.calib, 0, 0, "FILE",

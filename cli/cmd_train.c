@@ -47,7 +47,8 @@ int cmd_train(int argc, char **argv)
 		{"ratio", 0, OPT_RATIOS, &ratios, 0, 0, "R,...",
 		 "fraction of FFN rows removed, each in (0, 1)", NULL, true},
 		{"out", 0, OPT_STRING, &o.out, 0, 0, "FILE",
-		 "policy checkpoint to write (safetensors)", NULL, true},
+		 "policy checkpoint to write (safetensors; OUT.lock beside it is held\n"
+		 "while training)", NULL, true},
 		{"episodes", 0, OPT_LONG, &episodes, 0, 1000000, "N",
 		 "training episodes (default 20; 0 saves the untrained policy)", NULL, false},
 		{"lr", 0, OPT_DOUBLE, &lr, 1e-12, 10, "X",

@@ -30,14 +30,14 @@ static void usage(FILE *out)
 }
 
 /* A command's exit code, unless stdout could not be written (a full disk, /dev/full): then one
- * line and failure, never a silent 0. */
+ * line and failure, never a silent 0. A command that failed has said why in its own line. */
 static int finish(int rc)
 {
 	char err[ERR_MAX];
 	dist_finalize(); /* every rank of an mpirun job (yopo train) ends MPI here */
-	if (util_close_stdout(err, sizeof err)) {
+	if (util_close_stdout(err, sizeof err) && !rc) {
 		fprintf(stderr, "yopo: %s\n", err);
-		return rc ? rc : 1;
+		return 1;
 	}
 	return rc;
 }

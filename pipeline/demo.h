@@ -17,6 +17,7 @@ enum demo_error {
 	DEMO_ERR_WORK = -1,    /* the work directory, synthetic model or sample text failed */
 	DEMO_ERR_TRAIN = -2,   /* the training step failed */
 	DEMO_ERR_COMPARE = -3, /* the compare step failed */
+	DEMO_ERR_INPUT = -4,   /* --model, --text, --calib or --ratios unusable (checked first) */
 };
 
 struct demo_opts {
@@ -47,7 +48,14 @@ struct demo_hooks {
 	void *ctx;
 };
 
-/* Runs the demo. The status of a failed step is returned with its reason. */
+/* Runs the demo. Before anything is written or trained: --text and --calib are read and
+ * checked, --model is opened and every ratio (and the training ratio 0.3) checked against its
+ * sizes (prune_check_ratio, rows and weights), and an existing --work is checked against the
+ * inputs (no overlap, guard.h) and locked for the run. The synthetic model's ratios are checked
+ * right after it is written, still before training. The status of a failed step is returned
+ * with its reason ("training: ...", "comparing: ..."); a failure removes what the demo wrote:
+ * the whole work directory when the demo created it, else only the entries it added
+ * (synthetic-llama, sample.txt, policy.safetensors, report) to the existing --work. */
 int demo_run(const struct demo_opts *o, const struct demo_hooks *h, char *err, size_t errlen);
 
 #endif

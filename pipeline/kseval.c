@@ -59,7 +59,9 @@ static int baseline_scores(struct inputs *in, const struct kseval_opts *o, char 
 	int rc = KSEVAL_ERR_INPUT;
 	if (text_open_model(&m, &tok, o->model, err, errlen))
 		return rc;
-	if (!select_prepare(m, &so, &in->cache, err, errlen) &&
+	if (prune_check_ratio(&m->cfg, o->ratio, PRUNE_GRANULARITY_ROWS, false, err, errlen))
+		rc = KSEVAL_ERR_INPUT; /* before calibration, the costly part */
+	else if (!select_prepare(m, &so, &in->cache, err, errlen) &&
 	    !select_scores(&in->base, m, tok, &so, &in->cache, err, errlen)) {
 		in->n_base = m->cfg.n_layers;
 		rc = KSEVAL_OK;
@@ -150,6 +152,10 @@ int kseval_run(struct kseval_result *res, const struct kseval_opts *o,
 	if (env_open(&env, o->model, o->route, 0, err, errlen))
 		goto out;
 	const struct config *c = env_config(env);
+	if (prune_check_ratio(c, o->ratio, PRUNE_GRANULARITY_ROWS, false, err, errlen)) {
+		rc = KSEVAL_ERR_INPUT;
+		goto out;
+	}
 	if (!strcmp(o->method, "policy") &&
 	    select_load_policy(&in.cache, o->policy, c->hidden, c->ffn, err, errlen))
 		goto out;

@@ -18,7 +18,7 @@
 enum kseval_error {
 	KSEVAL_OK = 0,
 	KSEVAL_ERR_USAGE = -1,  /* method not a rows method, missing --policy/--calib, --sample */
-	KSEVAL_ERR_INPUT = -2,  /* model, policy or calibration unusable */
+	KSEVAL_ERR_INPUT = -2,  /* model, policy or calibration unusable; ratio vs the model (plan.h) */
 	KSEVAL_ERR_LAYER = -3,  /* a layer could not be read, scored or measured */
 	KSEVAL_ERR_NOMEM = -4,
 };

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "guard.h"
 #include "scorer.h"
 #include "text.h"
 
@@ -32,9 +33,26 @@ static int open_base(struct model **base, const struct model *m, const char *dir
 		       b->hidden, b->ffn, a->model_type, a->n_layers, a->hidden, a->ffn);
 }
 
+/* --out against every input, the lock for the run, stale temporaries of --out (guard.h). */
+static int guard_out(struct util_lock **lock, const struct prunejob_opts *o,
+		     prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen)
+{
+	const char *inputs[] = {o->model, o->base, o->select.policy, o->select.calib};
+	int removed = 0;
+	if (guard_open(lock, &removed, o->out, NULL, 0, inputs, sizeof inputs / sizeof inputs[0],
+		       err, errlen))
+		return PRUNEJOB_ERR_INPUT; /* the reason names the paths */
+	char what[512];
+	snprintf(what, sizeof what, "removed %d stale temporary sibling(s) of %s", removed, o->out);
+	if (removed && progress)
+		progress(ctx, what);
+	return PRUNEJOB_OK;
+}
+
 int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 		 prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen)
 {
+	struct util_lock *lock = NULL;
 	struct model *m = NULL, *base = NULL;
 	struct tokenizer *tok = NULL;
 	struct prune_plan *plan = NULL;
@@ -46,7 +64,10 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 	/* everything cheap first: a failure is then one line and costs no scoring */
 	rc = PRUNEJOB_ERR_INPUT;
 	if (text_open_model(&m, &tok, o->model, err, errlen) ||
+	    guard_out(&lock, o, progress, ctx, err, errlen) ||
 	    prune_check_out(o->model, o->out, o->force, err, errlen) ||
+	    prune_check_ratio(&m->cfg, o->ratio, o->select.granularity, o->select.global, err,
+			      errlen) ||
 	    (o->base && open_base(&base, m, o->base, err, errlen)) ||
 	    select_prepare(m, &o->select, &cache, err, errlen))
 		goto out;
@@ -74,5 +95,6 @@ out:
 	tokenizer_free(tok);
 	model_close(base);
 	model_close(m);
+	util_lock_close(lock);
 	return rc;
 }

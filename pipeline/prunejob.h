@@ -27,7 +27,10 @@ struct prunejob_opts {
 /* Called before scoring and before writing, with a one-line description. */
 typedef void prunejob_progress_fn(void *ctx, const char *what);
 
-/* On success *counts holds the parameter counts of the written checkpoint. progress may be NULL. */
+/* On success *counts holds the parameter counts of the written checkpoint. progress may be NULL.
+ * Before scoring: --out against every input (model, --base, --policy, --calib; guard.h), the
+ * lock OUT.lock held for the run, stale temporaries of --out removed, the destination checked
+ * (prune_check_out) and the ratio checked against the model (prune_check_ratio). */
 int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 		 prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen);
 

@@ -203,6 +203,9 @@ int select_plan(struct prune_plan **out, const struct model *m, const struct tok
 {
 	const struct scorer *s;
 	struct scorer_ctx ctx;
+	/* the one ratio rule (plan.h), before any scoring */
+	if (prune_check_ratio(&m->cfg, ratio, o->granularity, o->global, err, errlen))
+		return SELECT_ERR_USAGE;
 	int rc = make_ctx(&s, &ctx, m, tok, o, cache, err, errlen);
 	if (rc)
 		return rc;

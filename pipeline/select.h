@@ -72,7 +72,8 @@ int select_scores(float ***scores, const struct model *m, const struct tokenizer
 
 void select_scores_free(float **scores, int n_layers);
 
-/* The plan for m at ratio. On success *out is owned by the caller (prune_plan_free). */
+/* The plan for m at ratio. A ratio outside prune_check_ratio's rule is SELECT_ERR_USAGE before
+ * any scoring. On success *out is owned by the caller (prune_plan_free). */
 int select_plan(struct prune_plan **out, const struct model *m, const struct tokenizer *tok,
 		const struct select_opts *o, double ratio, struct select_cache *cache, char *err,
 		size_t errlen);

@@ -1,6 +1,8 @@
 /* stream: prompt -> streamed greedy text. See stream.h. */
 #include "stream.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@ struct state {
 	size_t n_printed;
 	stream_text_fn *on_text;
 	void *ctx;
+	int out_errno;     /* on_text failed: its errno (EIO if none) */
 };
 
 /* Passes on the part of decode(ids) not yet passed, if the earlier part is unchanged. */
@@ -25,7 +28,10 @@ static int on_token(void *ctx, const int *ids, size_t n)
 	if (tokenizer_decode(s->tok, ids + s->first, n - s->first, 1, &text, &len))
 		return -1;
 	if (len >= s->n_printed && (s->n_printed == 0 || !memcmp(text, s->printed, s->n_printed))) {
+		errno = 0;
 		int rc = s->on_text(s->ctx, text + s->n_printed, len - s->n_printed);
+		if (rc)
+			s->out_errno = errno ? errno : EIO;
 		free(s->printed);
 		s->printed = text;
 		s->n_printed = len;
@@ -57,12 +63,19 @@ static int run(struct generate_result *res, struct state *s, const struct model 
 		return err_set(err, errlen, STREAM_ERR_PROMPT,
 			       "prompt is %zu tokens; the model's context is %d", n - s->first,
 			       m->cfg.max_pos);
-	if (on_token(s, ids, n))
-		return err_set(err, errlen, STREAM_ERR_DECODE, "cannot decode the prompt");
-	int e = generate_greedy(res, m, s->tok, text_eos_id(m, s->tok), ids, n, max_tokens, on_token,
-				s, err, errlen);
+	bool prompt = true;
+	int e = on_token(s, ids, n) ? GENERATE_ERR_CALLBACK : GENERATE_OK;
+	if (!e) {
+		prompt = false;
+		e = generate_greedy(res, m, s->tok, text_eos_id(m, s->tok), ids, n, max_tokens,
+				    on_token, s, err, errlen);
+	}
+	if (e == GENERATE_ERR_CALLBACK && s->out_errno)
+		return err_set(err, errlen, STREAM_ERR_OUTPUT, "cannot write the text: %s",
+			       strerror(s->out_errno));
 	if (e == GENERATE_ERR_CALLBACK)
-		return err_set(err, errlen, STREAM_ERR_DECODE, "cannot decode the generated tokens");
+		return err_set(err, errlen, STREAM_ERR_DECODE, "cannot decode the %s",
+			       prompt ? "prompt" : "generated tokens");
 	return from_generate(e);
 }
 

@@ -13,12 +13,14 @@ enum stream_error {
 	STREAM_OK = 0,
 	STREAM_ERR_MODEL = -1,  /* the model directory cannot be opened */
 	STREAM_ERR_PROMPT = -2, /* no BOS and no prompt, or the prompt fills the context */
-	STREAM_ERR_DECODE = -3, /* the generated tokens cannot be decoded, or the callback failed */
+	STREAM_ERR_DECODE = -3, /* the prompt or the generated tokens cannot be decoded */
 	STREAM_ERR_FORWARD = -4,
 	STREAM_ERR_NOMEM = -5,
+	STREAM_ERR_OUTPUT = -6, /* on_text failed (stdout on a full disk): the reason is its errno */
 };
 
-/* Receives text (len bytes, not NUL-terminated) to append to what came before; non-zero stops. */
+/* Receives text (len bytes, not NUL-terminated) to append to what came before; non-zero stops
+ * the run with STREAM_ERR_OUTPUT and the errno on_text left (a write error). */
 typedef int stream_text_fn(void *ctx, const char *text, size_t len);
 
 /* Decodes up to max_tokens after BOS + prompt from the model at dir; the prompt itself is passed

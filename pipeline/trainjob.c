@@ -12,8 +12,9 @@
 #include "checkpoint.h"
 #include "dist.h"
 #include "err.h"
+#include "guard.h"
 #include "json.h"
-#include "path.h"
+#include "plan.h"
 #include "yopo_version.h"
 
 int trainjob_check_out(const char *out, char *err, size_t errlen)
@@ -46,7 +47,7 @@ int trainjob_check_out(const char *out, char *err, size_t errlen)
 
 struct job {
 	FILE *log;
-	bool log_failed;
+	int log_errno; /* the first write error of the log, 0 while it is fine */
 	int episodes;
 	trainjob_progress_fn *progress;
 	void *ctx;
@@ -70,6 +71,7 @@ static bool log_episode(FILE *f, const struct train_episode *ep, bool final)
 		     json_add_number(l, "reward", c->reward) &&
 		     json_add_number(l, "greedy_ks", c->greedy_ks);
 	}
+	errno = 0;
 	ok = ok && json_write(f, o, false) == 0 && fflush(f) == 0;
 	json_free(o);
 	return ok;
@@ -79,8 +81,8 @@ static void on_episode(void *ctx, const struct train_episode *ep)
 {
 	struct job *j = ctx;
 	bool final = ep->episode == 0 || ep->episode > j->episodes;
-	if (j->log && !j->log_failed && !log_episode(j->log, ep, final))
-		j->log_failed = true;
+	if (j->log && !j->log_errno && !log_episode(j->log, ep, final))
+		j->log_errno = errno ? errno : EIO;
 	if (j->progress)
 		j->progress(j->ctx, ep, j->episodes);
 }
@@ -116,38 +118,73 @@ static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **
 	return TRAINJOB_OK;
 }
 
-/* The lead rank's checks of --out and --log before any work: writable, not inside a model. */
-static int check_outputs(const struct trainjob_opts *o, char *err, size_t errlen)
+/* The lead rank's checks before any work: --out writable; neither the policy, its lock nor the
+ * log may overwrite or land inside a model (issue 13, 1-2); one run per --out at a time; stale
+ * temporaries of --out removed (guard.h). *lock is held for the run. */
+static int check_outputs(const struct trainjob_opts *o, struct util_lock **lock, char *err,
+			 size_t errlen)
 {
 	int rc = trainjob_check_out(o->out, err, errlen);
 	if (rc)
 		return rc;
-	/* neither the policy nor the log may overwrite or land inside a model (issue 13, 1-2) */
-	const char *outputs[2] = {o->out, o->log};
-	if (path_check_outputs(outputs, 2, (const char *const *)o->models, (size_t)o->n_models, err,
-			       errlen))
+	if (guard_open(lock, NULL, o->out, &o->log, 1, (const char *const *)o->models,
+		       (size_t)o->n_models, err, errlen))
 		return TRAINJOB_ERR_OUT;
 	return TRAINJOB_OK;
 }
 
-/* Under mpirun every rank runs this; only rank 0 (the lead) checks and writes the outputs and
- * reports progress. Each failure point is followed by a dist_agree, so a failure on any rank
- * ends all of them with the same reason, before anything is written. */
+/* Every ratio against every model (the rule of plan.h), before training. */
+static int check_ratios(const struct trainjob_opts *o, struct env **envs, char *err,
+			size_t errlen)
+{
+	for (int i = 0; i < o->n_models; i++)
+		for (int r = 0; r < o->train.n_ratios; r++)
+			if (prune_check_ratio(env_config(envs[i]), o->train.ratios[r],
+					      PRUNE_GRANULARITY_ROWS, false, err, errlen))
+				return err_prefix(err, errlen, TRAINJOB_ERR_MODEL, "%s", o->models[i]);
+	return TRAINJOB_OK;
+}
+
+/* Closes the log (checking the flush and the close) and folds its errors into rc. */
+static int close_log(struct job *j, const struct trainjob_opts *o, int rc, char *err,
+		     size_t errlen)
+{
+	if (!j->log)
+		return rc;
+	char why[ERR_MAX];
+	int e = util_file_close(j->log, o->log, why, sizeof why);
+	j->log = NULL;
+	if (rc)
+		return rc;
+	if (j->log_errno)
+		return err_set(err, errlen, TRAINJOB_ERR_LOG, "error writing %s: %s", o->log,
+			       strerror(j->log_errno));
+	if (e)
+		return err_set(err, errlen, TRAINJOB_ERR_LOG, "%s", why);
+	return rc;
+}
+
+/* Under mpirun every rank runs this; only rank 0 (the lead) checks, locks and writes the
+ * outputs and reports progress. Each failure point is followed by a dist_agree, so a failure on
+ * any rank ends all of them with the same reason, before anything is written. */
 int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen)
 {
 	struct env *envs[TRAINJOB_MODELS_MAX] = {NULL};
 	struct trainer *tr = NULL;
+	struct util_lock *lock = NULL;
 	struct job j = {.episodes = o->train.episodes, .progress = progress, .ctx = ctx};
 	if (dist_init(err, errlen))
 		return TRAINJOB_ERR_DIST;
 	if (o->n_models < 1 || o->n_models > TRAINJOB_MODELS_MAX)
 		return err_set(err, errlen, TRAINJOB_ERR_MODEL, "1 to %d models", TRAINJOB_MODELS_MAX);
 	bool lead = dist_rank() == 0;
-	int rc = lead ? check_outputs(o, err, errlen) : TRAINJOB_OK;
+	int rc = lead ? check_outputs(o, &lock, err, errlen) : TRAINJOB_OK;
 	for (int i = 0; !rc && i < o->n_models; i++)
 		if (env_open(&envs[i], o->models[i], o->route, o->cache_bytes, err, errlen))
 			rc = TRAINJOB_ERR_MODEL;
+	if (!rc)
+		rc = check_ratios(o, envs, err, errlen);
 	if ((rc = dist_agree(rc, err, errlen)))
 		goto out;
 	rc = TRAINJOB_ERR_TRAIN;
@@ -165,20 +202,18 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 	rc = TRAINJOB_ERR_TRAIN;
 	if (trainer_run(tr, lead ? on_episode : NULL, &j, err, errlen))
 		goto out;
-	rc = TRAINJOB_OK;
-	if (j.log_failed || (j.log && fclose(j.log)))
-		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: write failed", o->log);
-	j.log = NULL;
+	/* a log that could not be written fails the run before the policy is saved */
+	rc = close_log(&j, o, TRAINJOB_OK, err, errlen);
 	if (!rc && lead)
 		rc = save(o, tr, envs, err, errlen);
 	rc = dist_agree(rc, err, errlen);
 out:
-	if (j.log)
-		fclose(j.log);
+	rc = close_log(&j, o, rc, err, errlen);
 	if (rc == TRAINJOB_OK)
 		*best_ks = trainer_best_greedy_ks(tr);
 	trainer_free(tr);
 	for (int i = 0; i < o->n_models; i++)
 		env_close(envs[i]);
+	util_lock_close(lock);
 	return rc;
 }

@@ -38,9 +38,13 @@ typedef void trainjob_progress_fn(void *ctx, const struct train_episode *ep, int
  * and be writable, and out itself must not be a directory. */
 int trainjob_check_out(const char *out, char *err, size_t errlen);
 
-/* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. Started by
- * mpirun -np N, the N ranks split the layers (env/train.h) and end with the same status; only
- * rank 0 checks and writes --out and --log and calls progress. */
+/* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. Before any work:
+ * --out, OUT.lock and --log against the models (guard.h), the lock held for the run, stale
+ * temporaries of --out removed, and every ratio against every model (prune_check_ratio). A log
+ * that cannot be written (full disk) fails the run, naming the log and errno, before saving.
+ * Started by mpirun -np N, the N ranks split the layers (env/train.h) and end with the same
+ * status; only rank 0 checks the outputs, holds the lock, writes --out and --log and calls
+ * progress (every rank checks the ratios). */
 int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen);
 

@@ -4,9 +4,11 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "plan_impl.h"
 #include "topk.h"
 
@@ -35,6 +37,50 @@ const char *prune_granularity_name(enum prune_granularity g)
 	return g == PRUNE_GRANULARITY_WEIGHTS ? "weights" : "rows";
 }
 
+/* 0 when ratio removes at least one and keeps at least one of n; else the reason. */
+static int check_group(double ratio, int n, const char *what, int layer, char *err,
+		       size_t errlen)
+{
+	int k = util_keep_count(n, ratio);
+	if (k >= 1 && k < n)
+		return PRUNE_OK;
+	char where[64] = "";
+	if (layer >= 0)
+		snprintf(where, sizeof where, " of layer %d", layer);
+	return err_set(err, errlen, PRUNE_ERR_RATIO,
+		       "ratio %g removes %s %s%s (%d); a ratio must remove at least one and keep at "
+		       "least one", ratio, k == n ? "no" : "every", what, where, n);
+}
+
+int prune_check_ratio(const struct config *c, double ratio, enum prune_granularity g,
+		      bool global, char *err, size_t errlen)
+{
+	if (!(ratio > 0 && ratio < 1))
+		return err_set(err, errlen, PRUNE_ERR_RATIO, "ratio %g is outside (0, 1)", ratio);
+	if (g == PRUNE_GRANULARITY_ROWS && global) {
+		long total = 0;
+		for (int l = 0; l < c->n_layers; l++)
+			total += c->layer_ffn[l];
+		int k = total <= INT_MAX ? util_keep_count((int)total, ratio) : -1;
+		if (k >= c->n_layers && k < total)
+			return PRUNE_OK;
+		return err_set(err, errlen, PRUNE_ERR_RATIO,
+			       "ratio %g removes %s of the %ld FFN neurons (global budget; every one "
+			       "of the %d layers keeps at least one)", ratio, k == total ? "none" : "too many",
+			       total, c->n_layers);
+	}
+	for (int l = 0; l < c->n_layers; l++) {
+		int rc = g == PRUNE_GRANULARITY_ROWS
+				 ? check_group(ratio, c->layer_ffn[l], "FFN neuron", l, err, errlen)
+				 : check_group(ratio, c->layer_ffn[l], "weight per down row", l, err,
+					       errlen);
+		if (rc)
+			return rc;
+	}
+	if (g == PRUNE_GRANULARITY_WEIGHTS)
+		return check_group(ratio, c->hidden, "weight per up/gate row", -1, err, errlen);
+	return PRUNE_OK;
+}
 
 /* ---- plans ---- */
 

@@ -64,6 +64,17 @@ const char *prune_strerror(int err);
 /* "rows" / "weights". */
 const char *prune_granularity_name(enum prune_granularity g);
 
+/* The one ratio rule of every command that cuts a model (train, spectrum, prune, compare, demo):
+ * removing `ratio` of a group of n items removes lround(ratio * n) of them (util_keep_count),
+ * and in every group the cut applies to that must be at least one and at most n - 1. The groups:
+ * ROWS, each layer's FFN neurons (c->layer_ffn), or with global the neurons of all layers
+ * together, of which every layer keeps at least one; WEIGHTS, each row of up/gate (hidden
+ * weights) and of down (the layer's FFN width). So a ratio too small to remove anything (1e-300)
+ * or large enough to empty a layer is refused before any work, whatever the model size.
+ * PRUNE_ERR_RATIO with a reason naming the ratio, the layer and its size. */
+int prune_check_ratio(const struct config *c, double ratio, enum prune_granularity g,
+		      bool global, char *err, size_t errlen);
+
 struct prune_plan; /* opaque */
 
 /* A ROWS plan for n_layers layers of ffn_per_layer[l] neurons, every neuron kept.

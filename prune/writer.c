@@ -272,24 +272,26 @@ static int build_entries(struct safetensors_entry *entries, unsigned char **bufs
 
 /* ---- the writer: JSON ---- */
 
-/* Writes root pretty-printed plus a newline to a new file path (fsynced). */
-static int write_json(const char *path, const struct cJSON *root, char *err, size_t errlen)
+/* Writes root pretty-printed plus a newline to a new file path (fsynced); reasons name show,
+ * the file's final path. */
+static int write_json(const char *path, const char *show, const struct cJSON *root, char *err,
+		      size_t errlen)
 {
 	char *s = json_print(root, true);
 	if (!s)
-		return err_set(err, errlen, PRUNE_ERR_NOMEM, "%s: out of memory", path);
+		return err_set(err, errlen, PRUNE_ERR_NOMEM, "%s: out of memory", show);
 	size_t len = strlen(s);
 	s[len] = '\n'; /* replaces the NUL; length known */
 	int rc = PRUNE_OK;
 	if (util_write_new_file(path, s, len + 1))
-		rc = err_set(err, errlen, PRUNE_ERR_IO, "%s: %s", path, strerror(errno));
+		rc = err_set(err, errlen, PRUNE_ERR_IO, "writing %s: %s", show, strerror(errno));
 	free(s);
 	return rc;
 }
 
 /* config.json of the ROWS output: the input's object with the FFN width replaced. */
-static int write_config(const char *path, const char *src, const struct config *c, int width,
-			char *err, size_t errlen)
+static int write_config(const char *path, const char *show, const char *src,
+			const struct config *c, int width, char *err, size_t errlen)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -303,7 +305,7 @@ static int write_config(const char *path, const char *src, const struct config *
 	else if (json_set_number(root, c->ffn_key, width))
 		rc = err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
 	else
-		rc = write_json(path, root, err, errlen);
+		rc = write_json(path, show, root, err, errlen);
 	json_free(root);
 	return rc;
 }
@@ -350,8 +352,9 @@ static bool add_layers(struct cJSON *r, const struct prune_plan *p, int width, b
 }
 
 /* yopo_pruning.json (the keys prune_write documents, in that order). */
-static int write_report(const char *path, const struct prune_plan *p, const struct prune_info *info,
-			const struct prune_counts *cn, bool base, char *err, size_t errlen)
+static int write_report(const char *path, const char *show, const struct prune_plan *p,
+			const struct prune_info *info, const struct prune_counts *cn, bool base,
+			char *err, size_t errlen)
 {
 	struct cJSON *r = json_new_object(), *cal = NULL;
 	bool padded = false, ok = r != NULL;
@@ -376,8 +379,8 @@ static int write_report(const char *path, const struct prune_plan *p, const stru
 	     json_add_number(r, "ffn_params_stored", (double)cn->ffn_params_stored) &&
 	     json_add_number(r, "ffn_width", cn->width) && add_layers(r, p, cn->width, &padded) &&
 	     json_add_string(r, "note", note_for(p, padded, base));
-	int rc = ok ? write_json(path, r, err, errlen)
-		    : err_set(err, errlen, PRUNE_ERR_NOMEM, "%s: out of memory", path);
+	int rc = ok ? write_json(path, show, r, err, errlen)
+		    : err_set(err, errlen, PRUNE_ERR_NOMEM, "%s: out of memory", show);
 	json_free(r);
 	return rc;
 }
@@ -389,13 +392,28 @@ static const char *const extra_files[] = {
 	"special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model",
 };
 
-/* Fills the temp dir tmp with everything. */
-static int fill_dir(const char *tmp, const struct model *m, const char *in_dir,
+/* Copies in_dir/name to tmp/name if it exists; a failure names the destination out/name (a full
+ * disk is about where the copy goes, not where it comes from). */
+static int copy_extra(const char *tmp, const char *out, const char *in_dir, const char *name,
+		      char *err, size_t errlen)
+{
+	char path[PATH_MAX], src[PATH_MAX], show[PATH_MAX];
+	if (util_join(path, sizeof path, tmp, name) || util_join(src, sizeof src, in_dir, name) ||
+	    util_join(show, sizeof show, out, name))
+		return err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
+	if (util_copy_file(path, src) < 0)
+		return err_set(err, errlen, PRUNE_ERR_IO, "writing %s (a copy of %s): %s", show, src,
+			       strerror(errno));
+	return PRUNE_OK;
+}
+
+/* Fills the temp dir tmp with everything; reasons name the final paths under out. */
+static int fill_dir(const char *tmp, const char *out, const struct model *m, const char *in_dir,
 		    const struct prune_plan *p, const struct model *base,
 		    const struct prune_info *info, const struct prune_counts *cn, char *err,
 		    size_t errlen)
 {
-	char path[PATH_MAX], src[PATH_MAX];
+	char path[PATH_MAX], src[PATH_MAX], show[PATH_MAX];
 	int n = safetensors_count(m->st), rc;
 	struct safetensors_entry *entries = calloc((size_t)n + 1, sizeof *entries);
 	unsigned char **bufs = calloc((size_t)n + 1, sizeof *bufs);
@@ -408,9 +426,11 @@ static int fill_dir(const char *tmp, const struct model *m, const char *in_dir,
 		goto out;
 	const char *fmt = safetensors_metadata(m->st, "format");
 	const char *meta[2] = {"format", fmt ? fmt : "pt"};
-	char cfg_path[PATH_MAX];
+	char cfg_path[PATH_MAX], cfg_show[PATH_MAX];
 	if (util_join(path, sizeof path, tmp, "model.safetensors") ||
+	    util_join(show, sizeof show, out, "model.safetensors") ||
 	    util_join(cfg_path, sizeof cfg_path, tmp, "config.json") ||
+	    util_join(cfg_show, sizeof cfg_show, out, "config.json") ||
 	    util_join(src, sizeof src, in_dir, "config.json")) {
 		rc = err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
 		goto out;
@@ -420,36 +440,26 @@ static int fill_dir(const char *tmp, const struct model *m, const char *in_dir,
 		rc = err_set(err, errlen,
 			  sr == SAFETENSORS_ERR_NOMEM ? PRUNE_ERR_NOMEM
 			  : sr == SAFETENSORS_ERR_ARG ? PRUNE_ERR_INPUT : PRUNE_ERR_IO,
-			  "%s: %s%s%s", path, safetensors_strerror(sr),
+			  "writing %s: %s%s%s", show, safetensors_strerror(sr),
 			  sr == SAFETENSORS_ERR_IO ? ": " : "", sr == SAFETENSORS_ERR_IO ? strerror(errno) : "");
 		goto out;
 	}
 	if (p->gran == PRUNE_GRANULARITY_ROWS) {
-		rc = write_config(cfg_path, src, &m->cfg, cn->width, err, errlen);
+		rc = write_config(cfg_path, cfg_show, src, &m->cfg, cn->width, err, errlen);
 		if (rc)
 			goto out;
-	} else {
-		if (util_copy_file(cfg_path, src)) {
-			rc = err_set(err, errlen, PRUNE_ERR_IO, "copying %s: %s", src, strerror(errno));
-			goto out;
-		}
+	} else if ((rc = copy_extra(tmp, out, in_dir, "config.json", err, errlen))) {
+		goto out;
 	}
-	for (size_t i = 0; i < sizeof extra_files / sizeof extra_files[0]; i++) {
-		if (util_join(path, sizeof path, tmp, extra_files[i]) ||
-		    util_join(src, sizeof src, in_dir, extra_files[i])) {
-			rc = err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
+	for (size_t i = 0; i < sizeof extra_files / sizeof extra_files[0]; i++)
+		if ((rc = copy_extra(tmp, out, in_dir, extra_files[i], err, errlen)))
 			goto out;
-		}
-		if (util_copy_file(path, src) < 0) {
-			rc = err_set(err, errlen, PRUNE_ERR_IO, "copying %s: %s", src, strerror(errno));
-			goto out;
-		}
-	}
-	if (util_join(path, sizeof path, tmp, "yopo_pruning.json")) {
+	if (util_join(path, sizeof path, tmp, "yopo_pruning.json") ||
+	    util_join(show, sizeof show, out, "yopo_pruning.json")) {
 		rc = err_set(err, errlen, PRUNE_ERR_ARG, "path too long");
 		goto out;
 	}
-	if ((rc = write_report(path, p, info, cn, base != NULL, err, errlen)))
+	if ((rc = write_report(path, show, p, info, cn, base != NULL, err, errlen)))
 		goto out;
 	if (util_fsync_path(tmp, true))
 		rc = err_set(err, errlen, PRUNE_ERR_IO, "fsync %s: %s", tmp, strerror(errno));
@@ -499,7 +509,7 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 	if ((rc = util_temp_dir_new(tmp, sizeof tmp, out_path, "tmp", err, errlen)))
 		return rc == UTIL_ERR_ARG ? PRUNE_ERR_ARG : PRUNE_ERR_IO;
 	have_tmp = true;
-	rc = fill_dir(tmp, m, in_dir, plan, base, info, &cn, err, errlen);
+	rc = fill_dir(tmp, out_path, m, in_dir, plan, base, info, &cn, err, errlen);
 	if (rc)
 		goto out;
 	parent_of(parent, sizeof parent, out_path);

@@ -17,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "safetensors.h"
 #include "synth.h"
 #include "testutil.h"
@@ -66,6 +69,10 @@ static const char *yopo_exe(void)
 	return exe;
 }
 
+/* Where run_yopo sends the child's stdout: a file of tmp when NULL, else this path (/dev/full,
+ * with an empty file of tmp standing for what it printed). */
+static const char *stdout_target;
+
 /* Runs yopo args... (NULL-terminated) with stdin from /dev/null and stdout/stderr into files of
  * tmp; no time limit. */
 static void run_yopo(struct run *r, const char *tmp, const char *const *args)
@@ -85,7 +92,10 @@ static void run_yopo(struct run *r, const char *tmp, const char *const *args)
 	posix_spawn_file_actions_t fa;
 	ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
 	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
-	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1, out_path,
+	if (stdout_target)
+		testutil_file_write(out_path, "", 0);
+	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1, stdout_target ? stdout_target
+									 : out_path,
 							  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
 	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
 							  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
@@ -561,7 +571,11 @@ END_TEST
  * directory, "@N" a missing file, "@O" an output path that does not exist yet, "@Q" a path under
  * a missing directory, "@F" a non-empty directory, "@P" a policy trained on @M (made only when
  * used), "@W" a model of another FFN width (32; made only when used), "@MW" and "@MC" the model's
- * model.safetensors and config.json. */
+ * model.safetensors and config.json; "@R" the test directory itself; "@Y" a FIFO, "@YC", "@YW",
+ * "@YT" copies of the model whose config.json, model.safetensors or tokenizer.json is a FIFO;
+ * symlinks: "@L" to @M, "@LT" to @T, "@LW" to @W, "@FL" a directory holding a link to @M;
+ * paths through them or inside inputs: "@LN" @L/new, "@LMW" @L/model.safetensors, "@LMC"
+ * @L/config.json, "@MN" @M/new.safetensors, "@WN" @W/new. */
 struct bad_args {
 	const char *args[14];
 	int code;
@@ -666,9 +680,9 @@ static const struct bad_args bad_args[] = {
 	  "weights", "--out", "@O"}, 2, {"--global"}},
 	/* never written over or into the input, whatever the options */
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@M"},
-	 1, {"input directory"}},
+	 1, {"model", "is input"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@M"},
-	 1, {"input directory"}},
+	 1, {"model", "is input"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@T"},
 	 1, {"text.txt", "not a directory"}},
 	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@F"},
@@ -685,6 +699,80 @@ static const struct bad_args bad_args[] = {
 	  "@O"}, 1, {"missing.txt"}},
 	{{"prune", "--model", "@N", "--ratio", "0.25", "--method", "random", "--out", "@O"},
 	 1, {"missing.txt", "not a model directory"}},
+
+	/* ---- issue 13: output safety, FIFOs, devices, ratios ---- */
+	/* FIFOs and devices as inputs: refused at once, never a hang or an unbounded read */
+	{{"eval", "--model", "@M", "--text", "@Y"}, 1, {"fifo", "not a regular file"}},
+	{{"eval", "--model", "@M", "--text", "/dev/zero"}, 1, {"/dev/zero", "not a regular file"}},
+	{{"eval", "--model", "@YC", "--text", "@T"}, 1, {"config.json", "not a regular file"}},
+	{{"eval", "--model", "@YW", "--text", "@T"}, 1, {"fifo-model", "safetensors"}},
+	{{"eval", "--model", "@YT", "--text", "@T"}, 1, {"tokenizer.json", "cannot read"}},
+	{{"train", "--model", "@YW", "--ratio", "0.3", "--out", "@O"}, 1, {"fifo-model", "safetensors"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--policy", "@Y", "--out",
+	  "@O"}, 1, {"fifo", "cannot read"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "/dev/zero",
+	  "--out", "@O"}, 1, {"/dev/zero", "regular"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "policy", "--policy", "@Y"},
+	 1, {"fifo", "cannot read"}},
+	{{"demo", "--text", "@Y", "--work", "@O"}, 1, {"--text", "not a regular file"}},
+	{{"demo", "--text", "/dev/zero", "--work", "@O"}, 1, {"--text", "/dev/zero"}},
+	{{"demo", "--model", "@M", "--calib", "@Y", "--work", "@O"}, 1, {"--calib", "regular"}},
+	{{"demo", "--model", "@YC", "--work", "@O"}, 1, {"config.json", "regular"}},
+	/* prune: --out is, lies inside or contains an input, directly or through a symlink (@L is a
+	 * symlink to @M, @FL a directory holding a symlink to @M) */
+	{{"prune", "--model", "@L", "--ratio", "0.25", "--method", "random", "--out", "@M"},
+	 1, {"input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@L"},
+	 1, {"input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@LN"},
+	 1, {"input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@R"},
+	 1, {"contains", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--force", "--out", "@FL"},
+	 1, {"link", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "policy", "--policy", "@P",
+	  "--force", "--out", "@P"}, 1, {"policy.safetensors", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@T", "--force",
+	  "--out", "@T"}, 1, {"text.txt", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "wanda", "--calib", "@LT",
+	  "--force", "--out", "@T"}, 1, {"text.txt", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "ken", "--base", "@W", "--force",
+	  "--out", "@W"}, 1, {"wide", "input"}},
+	{{"prune", "--model", "@M", "--ratio", "0.25", "--method", "ken", "--base", "@LW", "--out",
+	  "@WN"}, 1, {"wide", "input"}},
+	/* train: --out and --log through a symlink into the model, or a new file inside it */
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--out", "@LMW"},
+	 1, {"model.safetensors", "input"}},
+	{{"train", "--model", "@L", "--ratio", "0.3", "--episodes", "1", "--out", "@MN"},
+	 1, {"new.safetensors", "input"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--episodes", "1", "--log", "@LMC", "--out", "@O"},
+	 1, {"config.json", "input"}},
+	/* demo: what it writes under --work against its inputs */
+	{{"demo", "--model", "@M", "--work", "@M"}, 1, {"--work", "input"}},
+	{{"demo", "--model", "@M", "--work", "@L"}, 1, {"--work", "input"}},
+	{{"demo", "--model", "@L", "--work", "@M"}, 1, {"--work", "input"}},
+	{{"demo", "--text", "@T", "--work", "@T"}, 1, {"--work", "input"}},
+	/* one ratio rule (plan.h): removing no neuron or every neuron of a layer (FFN 24, hidden
+	 * 16) is an error before any work, in every command */
+	{{"prune", "--model", "@M", "--ratio", "1e-300", "--method", "random", "--out", "@O"},
+	 1, {"1e-300", "removes no FFN neuron"}},
+	{{"prune", "--model", "@M", "--ratio", "0.99", "--method", "random", "--out", "@O"},
+	 1, {"0.99", "removes every FFN neuron"}},
+	{{"prune", "--model", "@M", "--ratio", "0.01", "--method", "random", "--global", "--out", "@O"},
+	 1, {"0.01", "global"}},
+	{{"prune", "--model", "@M", "--ratio", "0.02", "--method", "magnitude", "--granularity",
+	  "weights", "--out", "@O"}, 1, {"0.02", "removes no weight"}},
+	{{"spectrum", "--model", "@M", "--ratio", "1e-300", "--method", "random"},
+	 1, {"1e-300", "removes no FFN neuron"}},
+	{{"spectrum", "--model", "@M", "--ratio", "0.99", "--method", "magnitude"},
+	 1, {"0.99", "removes every"}},
+	{{"train", "--model", "@M", "--ratio", "0.3,0.99", "--out", "@O"}, 1, {"0.99", "removes every"}},
+	{{"train", "--model", "@M", "--ratio", "0.01", "--out", "@O"}, 1, {"0.01", "removes no"}},
+	{{"demo", "--model", "@M", "--ratios", "0.3,0.99", "--work", "@O"}, 1, {"--ratios", "0.99"}},
+	/* the synthetic model is written, then refused: the work directory demo made is removed,
+	 * and an existing one (@F) gets back to what it held */
+	{{"demo", "--ratios", "1e-9", "--work", "@O"}, 1, {"--ratios", "removes no"}},
+	{{"demo", "--ratios", "1e-9", "--work", "@F"}, 1, {"--ratios", "removes no"}},
 
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "foo", "--out", "@O"},
 	 2, {"--methods", "'foo'"}},
@@ -721,6 +809,96 @@ static bool uses(const struct bad_args *b, const char *placeholder)
 	return false;
 }
 
+/* The placeholders of issue 13's rows (see bad_args), made only when the row uses them. */
+struct placeholder {
+	const char *name;
+	char *path;
+};
+
+/* A copy of model as dir/name whose file `fifo` is a FIFO. */
+static void make_fifo_model(const char *tmp, const char *model, const char *name, const char *fifo)
+{
+	char dir[1024], from[1024], to[1024];
+	static const char *const files[] = {"config.json", "model.safetensors", "tokenizer.json"};
+	testutil_path_join(dir, sizeof dir, tmp, name);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	for (int i = 0; i < 3; i++) {
+		testutil_path_join(from, sizeof from, model, files[i]);
+		testutil_path_join(to, sizeof to, dir, files[i]);
+		if (strcmp(files[i], fifo))
+			testutil_file_copy(from, to);
+		else
+			ck_assert_int_eq(mkfifo(to, 0600), 0);
+	}
+}
+
+static char *joined(const char *dir, const char *name)
+{
+	return testutil_path_new(dir, name);
+}
+
+static int make_placeholders(struct placeholder *ph, const char *tmp, const char *model,
+			     const struct bad_args *b)
+{
+	int n = 0;
+	char *link = joined(tmp, "link"), *wide = joined(tmp, "wide"), *text = joined(tmp, "text.txt");
+	if (uses(b, "@R"))
+		ph[n++] = (struct placeholder){"@R", strdup(tmp)};
+	if (uses(b, "@Y")) {
+		ph[n++] = (struct placeholder){"@Y", joined(tmp, "fifo")};
+		ck_assert_int_eq(mkfifo(ph[n - 1].path, 0600), 0);
+	}
+	static const char *const fifo_models[][2] = {{"@YC", "config.json"},
+						     {"@YW", "model.safetensors"},
+						     {"@YT", "tokenizer.json"}};
+	for (int i = 0; i < 3; i++)
+		if (uses(b, fifo_models[i][0])) {
+			make_fifo_model(tmp, model, "fifo-model", fifo_models[i][1]);
+			ph[n++] = (struct placeholder){fifo_models[i][0], joined(tmp, "fifo-model")};
+		}
+	bool any_link = false;
+	static const char *const links[] = {"@L", "@LN", "@LMW", "@LMC"};
+	for (int i = 0; i < 4; i++)
+		any_link |= uses(b, links[i]);
+	if (any_link)
+		ck_assert_int_eq(symlink(model, link), 0);
+	ph[n++] = (struct placeholder){"@L", strdup(link)};
+	ph[n++] = (struct placeholder){"@LN", joined(link, "new")};
+	ph[n++] = (struct placeholder){"@LMW", joined(link, "model.safetensors")};
+	ph[n++] = (struct placeholder){"@LMC", joined(link, "config.json")};
+	ph[n++] = (struct placeholder){"@MN", joined(model, "new.safetensors")};
+	ph[n++] = (struct placeholder){"@WN", joined(wide, "new")};
+	if (uses(b, "@LT")) {
+		ph[n++] = (struct placeholder){"@LT", joined(tmp, "link.txt")};
+		ck_assert_int_eq(symlink(text, ph[n - 1].path), 0);
+	}
+	if (uses(b, "@LW")) {
+		ph[n++] = (struct placeholder){"@LW", joined(tmp, "link-wide")};
+		char made[1024];
+		make_model_ffn(made, sizeof made, tmp, "wide", 32);
+		ck_assert_int_eq(symlink(wide, ph[n - 1].path), 0);
+	}
+	if (uses(b, "@FL")) {
+		ph[n++] = (struct placeholder){"@FL", joined(tmp, "fl")};
+		ck_assert_int_eq(mkdir(ph[n - 1].path, 0700), 0);
+		char *in = joined(ph[n - 1].path, "link");
+		ck_assert_int_eq(symlink(model, in), 0);
+		free(in);
+	}
+	free(link);
+	free(wide);
+	free(text);
+	return n;
+}
+
+static const char *find_placeholder(const struct placeholder *ph, int n, const char *a)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(ph[i].name, a))
+			return ph[i].path;
+	return a;
+}
+
 START_TEST(test_bad_args)
 {
 	const struct bad_args *b = &bad_args[_i];
@@ -750,6 +928,9 @@ START_TEST(test_bad_args)
 	if (uses(b, "@W"))
 		make_model_ffn(wide, sizeof wide, tmp, "wide", 32);
 
+	struct placeholder ph[24];
+	int n_ph = make_placeholders(ph, tmp, model, b);
+
 	const char *args[16];
 	int n = 0;
 	char what[512] = "";
@@ -767,7 +948,7 @@ START_TEST(test_bad_args)
 			  : !strcmp(a, "@W") ? wide
 			  : !strcmp(a, "@MW") ? mw
 			  : !strcmp(a, "@MC") ? mc
-					     : a;
+					     : find_placeholder(ph, n_ph, a);
 		strncat(what, a, sizeof what - strlen(what) - 2);
 		strcat(what, " ");
 	}
@@ -782,6 +963,8 @@ START_TEST(test_bad_args)
 	ck_assert(!testutil_path_exists(out));
 	free(before);
 	run_free(&r);
+	for (int i = 0; i < n_ph; i++)
+		free(ph[i].path);
 	testutil_tmpdir_free(tmp);
 }
 END_TEST
@@ -1406,6 +1589,223 @@ START_TEST(test_real_eval)
 }
 END_TEST
 
+/* ---- issue 13: write errors, the lock, stale temporaries, a full disk ---- */
+
+/* Lines of s that contain needle. */
+static int count_containing(const char *s, const char *needle)
+{
+	int n = 0;
+	for (const char *p = s; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char line[2048];
+		snprintf(line, sizeof line, "%.*s", (int)len, p);
+		n += strstr(line, needle) != NULL;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+/* stdout on /dev/full: every command that prints fails with exactly one line naming the write
+ * error (item 9), none exits 0. "@M" the model, "@T" its text, "@O" an output directory. */
+static const char *const full_cases[][12] = {
+	{"--help"},
+	{"--version"},
+	{"prune", "--help"},
+	{"eval", "--model", "@M", "--text", "@T", "--json"},
+	{"generate", "--model", "@M", "--max-tokens", "4"},
+	{"spectrum", "--model", "@M", "--ratio", "0.3", "--method", "random", "--samples", "1", "--json"},
+	{"prune", "--model", "@M", "--ratio", "0.25", "--method", "random", "--out", "@O"},
+};
+enum { N_FULL = sizeof full_cases / sizeof full_cases[0] };
+
+START_TEST(test_dev_full)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], text[1024], out[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(text, sizeof text, tmp, "text.txt");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	const char *args[13];
+	int n = 0;
+	for (; n < 12 && full_cases[_i][n]; n++) {
+		const char *a = full_cases[_i][n];
+		args[n] = !strcmp(a, "@M") ? model : !strcmp(a, "@T") ? text : !strcmp(a, "@O") ? out : a;
+	}
+	args[n] = NULL;
+	struct run r;
+	stdout_target = "/dev/full";
+	run_yopo(&r, tmp, args);
+	stdout_target = NULL;
+	ck_assert_msg(r.signal == 0 && r.code == 1, "%s: exit %d (signal %d), stderr: %s",
+		      full_cases[_i][0], r.code, r.signal, r.err);
+	ck_assert_msg(count_containing(r.err, strerror(ENOSPC)) == 1 &&
+			      (size_t)count_containing(r.err, "yopo") == count_lines(r.err),
+		      "%s: not one error line: %s", full_cases[_i][0], r.err);
+	run_free(&r);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* train --log onto a full disk: an error and no policy, never a 0-byte log and exit 0. */
+START_TEST(test_log_full)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], out[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(out, sizeof out, tmp, "p.safetensors");
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"train", "--model", model, "--ratio", "0.3", "--episodes",
+						"1", "--log", "/dev/full", "--out", out, NULL});
+	ck_assert_msg(r.signal == 0 && r.code == 1, "exit %d (signal %d)", r.code, r.signal);
+	ck_assert_msg(count_containing(r.err, "error writing /dev/full") == 1 &&
+			      count_containing(r.err, strerror(ENOSPC)) == 1,
+		      "stderr: %s", r.err);
+	ck_assert(!testutil_path_exists(out));
+	run_free(&r);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* Item 8: while another process holds OUT.lock (here the test itself, deterministic), prune
+ * --force into OUT and train --out fail at once with one line naming that process, and OUT is
+ * untouched; once released, the same run succeeds. */
+START_TEST(test_locked)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], out[1024], policy[1024], pid[64],
+		err[256];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(policy, sizeof policy, tmp, "p.safetensors");
+	const char *const prune[] = {"prune", "--model", model, "--ratio", "0.25", "--method", "random",
+				     "--force", "--out", out, NULL};
+	const char *const train[] = {"train", "--model", model, "--ratio", "0.3", "--episodes", "1",
+				     "--out", policy, NULL};
+	struct run r;
+	run_yopo(&r, tmp, prune);
+	ck_assert_msg(r.code == 0, "stderr: %s", r.err);
+	run_free(&r);
+	char *before = tree_snapshot(out);
+	snprintf(pid, sizeof pid, "another yopo run (pid %ld)", (long)getpid());
+	const char *const *runs[2] = {prune, train};
+	const char *outs[2] = {out, policy};
+	for (int k = 0; k < 2; k++) {
+		struct util_lock *lock = NULL;
+		ck_assert_int_eq(util_lock_open(&lock, outs[k], err, sizeof err), 0);
+		run_yopo(&r, tmp, runs[k]);
+		assert_one_line_failure(&r, runs[k][0], 1, (const char *const[]){pid, outs[k]}, 2,
+					"locked");
+		run_free(&r);
+		util_lock_close(lock);
+	}
+	assert_same_tree(before, out, "prune into a locked --out");
+	ck_assert(!testutil_path_exists(policy));
+	free(before);
+	for (int k = 0; k < 2; k++) {
+		run_yopo(&r, tmp, runs[k]);
+		ck_assert_msg(r.code == 0, "%s after the lock: stderr: %s", runs[k][0], r.err);
+		run_free(&r);
+	}
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* A PID no process has: a child that has exited and been reaped. */
+static long dead_pid(void)
+{
+	pid_t p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0)
+		_exit(0);
+	int st;
+	ck_assert_int_eq(waitpid(p, &st, 0), p);
+	return (long)p;
+}
+
+/* Item 7: temporary siblings of dead runs (same owner) are removed when prune and train start;
+ * those of a live process (this test) are kept. */
+START_TEST(test_stale_temps)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], out[1024], policy[1024], name[256],
+		path[1024];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(policy, sizeof policy, tmp, "p.safetensors");
+	long dead = dead_pid(), live = (long)getpid();
+	const char *fmt[] = {"out.tmp-%ld-abcdef", "out.old-%ld-abcdef", ".p.safetensors.tmp.%ld.0"};
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++) {
+			snprintf(name, sizeof name, fmt[i], k ? live : dead);
+			testutil_path_join(path, sizeof path, tmp, name);
+			if (i < 2) {
+				ck_assert_int_eq(mkdir(path, 0700), 0);
+				testutil_path_join(path, sizeof path, path, "model.safetensors");
+			}
+			testutil_file_write(path, "partial", 7);
+		}
+	ck_assert_int_eq(mkdir(out, 0700), 0); /* so the dead run's "old" copy is not the only one */
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25", "--method",
+						"random", "--out", out, NULL});
+	ck_assert_msg(r.code == 0, "stderr: %s", r.err);
+	ck_assert_msg(strstr(r.err, "removed 2 stale temporary"), "stderr: %s", r.err);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){"train", "--model", model, "--ratio", "0.3", "--episodes",
+						"1", "--out", policy, NULL});
+	ck_assert_msg(r.code == 0, "stderr: %s", r.err);
+	run_free(&r);
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++) {
+			snprintf(name, sizeof name, fmt[i], k ? live : dead);
+			testutil_path_join(path, sizeof path, tmp, name);
+			ck_assert_msg(testutil_path_exists(path) == (k == 1), "%s %s", name,
+				      k ? "removed" : "left");
+		}
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* Item 15: a write that fails for lack of room (here RLIMIT_FSIZE, EFBIG) names the destination
+ * file under --out, and leaves nothing behind. The model's tokenizer.json is padded past the
+ * limit so that its copy fails (_i 1) after model.safetensors fits; _i 0 limits below
+ * model.safetensors. */
+START_TEST(test_disk_full)
+{
+	char *tmp = testutil_tmpdir_new("cli"), model[1024], out[1024], tok[1024], want[1200];
+	make_model(model, sizeof model, tmp, "model");
+	testutil_path_join(out, sizeof out, tmp, "out");
+	testutil_path_join(tok, sizeof tok, model, "tokenizer.json");
+	size_t len;
+	char *t = testutil_file_read(tok, &len);
+	size_t pad = 300000;
+	t = realloc(t, len + pad);
+	ck_assert_ptr_nonnull(t);
+	memset(t + len, ' ', pad);
+	testutil_file_write(tok, t, len + pad);
+	free(t);
+	char *before = tree_snapshot(tmp);
+	struct rlimit old, lim;
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = _i ? 200000 : 4096;
+	void (*was)(int) = signal(SIGXFSZ, SIG_IGN); /* the child inherits it: EFBIG, no signal */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"prune", "--model", model, "--ratio", "0.25", "--method",
+						"random", "--out", out, NULL});
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, was);
+	snprintf(want, sizeof want, "writing %s/%s", out, _i ? "tokenizer.json" : "model.safetensors");
+	ck_assert_msg(r.signal == 0 && r.code == 1, "exit %d (signal %d)", r.code, r.signal);
+	ck_assert_msg(count_containing(r.err, want) == 1 && count_containing(r.err, strerror(EFBIG)) == 1,
+		      "stderr lacks '%s': %s", want, r.err);
+	assert_same_tree(before, tmp, "prune onto a full disk");
+	free(before);
+	run_free(&r);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cli");
@@ -1429,6 +1829,13 @@ int main(void)
 	tcase_add_test(tc, test_demo);
 	tcase_add_test(tc, test_real_generate);
 	tcase_add_loop_test(tc, test_real_eval, 0, 2);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("output safety");
+	tcase_add_loop_test(tc, test_dev_full, 0, N_FULL);
+	tcase_add_test(tc, test_log_full);
+	tcase_add_test(tc, test_locked);
+	tcase_add_test(tc, test_stale_temps);
+	tcase_add_loop_test(tc, test_disk_full, 0, 2);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);
 }

@@ -614,6 +614,47 @@ END_TEST
 
 /* ---- plan API ---- */
 
+/* The one ratio rule (prune_check_ratio): each group must lose at least one and keep at least one,
+ * per layer (layer 1 narrower here), per row for weights, over all layers with global. */
+struct ratio_case {
+	double ratio;
+	enum prune_granularity g;
+	bool global;
+	int ok;
+	const char *expect; /* substring of the reason when refused */
+};
+
+static const struct ratio_case ratio_cases[] = {
+	{0.3, PRUNE_GRANULARITY_ROWS, false, 1, NULL},
+	{1e-300, PRUNE_GRANULARITY_ROWS, false, 0, "removes no FFN neuron of layer 0 (24)"},
+	/* 0.03: 0.72 of layer 0's 24 rounds to 1, 0.3 of layer 1's 10 to 0 */
+	{0.03, PRUNE_GRANULARITY_ROWS, false, 0, "removes no FFN neuron of layer 1 (10)"},
+	{0.96, PRUNE_GRANULARITY_ROWS, false, 0, "removes every FFN neuron of layer 1 (10)"},
+	{0.03, PRUNE_GRANULARITY_ROWS, true, 1, NULL}, /* 34 neurons together: 1 removed */
+	{0.01, PRUNE_GRANULARITY_ROWS, true, 0, "removes none of the 34"},
+	{0.96, PRUNE_GRANULARITY_ROWS, true, 0, "too many"},
+	{0.04, PRUNE_GRANULARITY_WEIGHTS, false, 0, "removes no weight per down row of layer 1"},
+	{0.1, PRUNE_GRANULARITY_WEIGHTS, false, 1, NULL},
+	{0, PRUNE_GRANULARITY_ROWS, false, 0, "outside (0, 1)"},
+	{1, PRUNE_GRANULARITY_ROWS, false, 0, "outside (0, 1)"},
+	{NAN, PRUNE_GRANULARITY_ROWS, false, 0, "outside (0, 1)"},
+};
+
+START_TEST(test_check_ratio)
+{
+	const struct ratio_case *c = &ratio_cases[_i];
+	struct config cfg = {.n_layers = 2, .hidden = 16, .ffn = 24, .layer_ffn = {24, 10}};
+	char err[256] = "";
+	int rc = prune_check_ratio(&cfg, c->ratio, c->g, c->global, err, sizeof err);
+	if (c->ok) {
+		ck_assert_msg(rc == PRUNE_OK, "ratio %g refused: %s", c->ratio, err);
+		return;
+	}
+	ck_assert_int_eq(rc, PRUNE_ERR_RATIO);
+	ck_assert_msg(strstr(err, c->expect), "ratio %g: '%s' lacks '%s'", c->ratio, err, c->expect);
+}
+END_TEST
+
 START_TEST(test_plan_errors)
 {
 	char in[PATH_MAX];
@@ -1111,6 +1152,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_weights_every_family, 0, N_FAMILIES);
 	tcase_add_loop_test(tc, test_global_padding, 0, N_FAMILIES);
 	tcase_add_test(tc, test_plan_errors);
+	tcase_add_loop_test(tc, test_check_ratio, 0,
+			    (int)(sizeof ratio_cases / sizeof ratio_cases[0]));
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_atomic_failure);
 	tcase_add_test(tc, test_sharded_and_extras);

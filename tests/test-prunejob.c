@@ -61,14 +61,19 @@ struct refusal {
 	bool out_is_model;
 	int status;
 	const char *expect;
+	double ratio; /* 0: 0.25 */
 };
 
 static const struct refusal refusals[] = {
-	{"random", "@W", PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "--base"},
-	{"ken", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "ken"},
-	{"random", NULL, PRUNE_GRANULARITY_ROWS, true, PRUNEJOB_ERR_INPUT, "input directory"},
-	{"ken", "@W", PRUNE_GRANULARITY_WEIGHTS, false, PRUNEJOB_ERR_INPUT, "ffn 32"},
-	{"policy", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "--policy"},
+	{"random", "@W", PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "--base", 0},
+	{"ken", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "ken", 0},
+	{"random", NULL, PRUNE_GRANULARITY_ROWS, true, PRUNEJOB_ERR_INPUT, "is input", 0},
+	/* the ratio rule against the model's sizes, before scoring (plan.h) */
+	{"random", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_INPUT, "removes no FFN neuron",
+	 1e-300},
+	{"magnitude", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_INPUT, "removes every", 0.99},
+	{"ken", "@W", PRUNE_GRANULARITY_WEIGHTS, false, PRUNEJOB_ERR_INPUT, "ffn 32", 0},
+	{"policy", NULL, PRUNE_GRANULARITY_ROWS, false, PRUNEJOB_ERR_USAGE, "--policy", 0},
 };
 
 START_TEST(test_refusals)
@@ -79,7 +84,7 @@ START_TEST(test_refusals)
 	make_model(model, sizeof model, tmp, "model", 24);
 	make_model(wide, sizeof wide, tmp, "wide", 32);
 	testutil_path_join(out, sizeof out, tmp, "out");
-	struct prunejob_opts o = {.model = model, .out = r->out_is_model ? model : out, .ratio = 0.25,
+	struct prunejob_opts o = {.model = model, .out = r->out_is_model ? model : out, .ratio = r->ratio ? r->ratio : 0.25,
 				  .base = r->base ? wide : NULL,
 				  .select = {.method = r->method, .norm_p = 1, .granularity = r->g}};
 	struct prune_counts c;

@@ -1,6 +1,7 @@
 /* Tests for pipeline/stream: the streamed text equals the decoding of generate_greedy's tokens,
  * the prompt comes first, and prompt and model errors are distinct. */
 #include <check.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +29,15 @@ static int collect(void *ctx, const char *text, size_t len)
 	return 0;
 }
 
+/* A sink whose second non-empty write fails as a full disk does. */
 static int refuse(void *ctx, const char *text, size_t len)
 {
 	(void)text;
-	return ++((struct sink *)ctx)->calls > 1 && len > 0 ? -1 : 0;
+	if (++((struct sink *)ctx)->calls > 1 && len > 0) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return 0;
 }
 
 START_TEST(test_stream)
@@ -73,8 +79,10 @@ START_TEST(test_stream)
 			 STREAM_ERR_PROMPT);
 	ck_assert_msg(strstr(err, "context is 32"), "%s", err);
 	struct sink z = {.len = 0};
+	/* a failing sink is a write error with its errno, not a decoding failure (issue 13, 9) */
 	ck_assert_int_eq(stream_generate(&r, dir, "Max", 6, refuse, &z, err, sizeof err),
-			 STREAM_ERR_DECODE);
+			 STREAM_ERR_OUTPUT);
+	ck_assert_msg(strstr(err, "cannot write") && strstr(err, strerror(ENOSPC)), "%s", err);
 	testutil_path_join(long_prompt, sizeof long_prompt, tmp, "absent");
 	ck_assert_int_eq(stream_generate(&r, long_prompt, "", 4, collect, &s, err, sizeof err),
 			 STREAM_ERR_MODEL);
