@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "err.h"
 #include "output.h"
 #include "yopo_version.h"
@@ -35,6 +36,7 @@ static void usage(FILE *out)
 static int finish(int rc)
 {
 	char err[ERR_MAX];
+	dist_finalize(); /* every rank of an mpirun job (yopo train) ends MPI here */
 	if (util_close_stdout(err, sizeof err) && !rc) {
 		fprintf(stderr, "yopo: %s\n", err);
 		return 1;

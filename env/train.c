@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
 #include "clock.h"
+#include "dist.h"
 #include "err.h"
 #include "pcg32.h"
 #include "rowscore.h"
@@ -29,11 +29,21 @@ struct trainer {
 	float *scores, *dscores, *dtmp; /* (max_rows) */
 	train_layer_fn *on_layer;        /* per-layer progress, or NULL */
 	void *on_layer_ctx;
-	int episode_now, pass_now;       /* for on_layer */
+	int pass_now, episode_now;       /* for on_layer (the final evaluation: episodes + 1) */
 	int *order;               /* (samples * max_rows) */
 	double *rewards;          /* (samples) */
 	double best_greedy, best_greedy_ks, final_reward, best_reward;
 	double t0;
+	/* distribution (dist.h): items are (model, layer) pairs, cell = item * n_ratios + ratio */
+	int n_items;
+	int *owner;               /* (n_items) rank that streams and samples the item */
+	int episode;              /* seeds the cells' generators (cell_rng) */
+	size_t n_params;          /* mlp parameters, 0 for prunenet */
+	float *cell_grads;        /* (n_cells * n_params) each cell's gradient contribution */
+	double *acc;              /* (n_params) their sum, in cell order */
+	float *gsum;              /* (n_params) */
+	unsigned char *xsend, *xrecv; /* (n_cells * record) exchange buffers */
+	size_t *xcounts, *xoff;   /* (dist_size()) bytes per rank, read offsets */
 };
 
 const char *train_strerror(int err)
@@ -45,6 +55,7 @@ const char *train_strerror(int err)
 	case TRAIN_ERR_NOMEM: return "out of memory";
 	case TRAIN_ERR_ENV: return "environment failed";
 	case TRAIN_ERR_POLICY: return "policy failed";
+	case TRAIN_ERR_DIST: return "process group failed";
 	}
 	return "unknown train error";
 }
@@ -114,17 +125,19 @@ static double reward_of(const struct trainer *t, double ks, double func)
 }
 
 /* Every env shows the same feature count; functional rewards need probes everywhere (tried on
- * each env's layer 0 so a missing probe fails here, not mid-training). */
-static int check_envs(struct env **envs, int n_envs, const struct train_opts *o, char *err,
-		      size_t errlen)
+ * each env's layer 0, by the rank that owns it, so a missing probe fails here, not
+ * mid-training). item0 is the first item of each env. */
+static int check_envs(const struct trainer *t, const int *item0, char *err, size_t errlen)
 {
-	for (int e = 0; e < n_envs; e++) {
+	struct env **envs = t->envs;
+	const struct train_opts *o = &t->o;
+	for (int e = 0; e < t->n_envs; e++) {
 		if (env_n_features(envs[e]) != env_n_features(envs[0]))
 			return err_set(err, errlen, TRAIN_ERR_ARG,
 				       "%s shows %d features, %s %d: use one feature set",
 				       env_model_dir(envs[e]), env_n_features(envs[e]),
 				       env_model_dir(envs[0]), env_n_features(envs[0]));
-		if (o->reward != TRAIN_REWARD_FUNCTIONAL && o->reward != TRAIN_REWARD_MIX)
+		if (!uses_func(t) || t->owner[item0[e]] != dist_rank())
 			continue;
 		int rows = env_rows(envs[e], 0), k = util_keep_count(rows, 0.5), rc;
 		int *kept = malloc((size_t)k * sizeof *kept);
@@ -145,6 +158,110 @@ static int check_envs(struct env **envs, int n_envs, const struct train_opts *o,
 	return TRAIN_OK;
 }
 
+/* prunenet ties the policy to one shape */
+static int check_shapes(const struct trainer *t, char *err, size_t errlen)
+{
+	const struct config *c0 = env_config(t->envs[0]);
+	for (int e = 0; e < t->n_envs && t->o.arch == TRAIN_ARCH_PRUNENET; e++) {
+		const struct config *c = env_config(t->envs[e]);
+		for (int l = 0; l < c->n_layers; l++)
+			if (c->layer_ffn[l] != c0->ffn || c->hidden != c0->hidden)
+				return err_set(err, errlen, TRAIN_ERR_SHAPE,
+					       "--arch prunenet ties the policy to one shape: %s has hidden %d / ffn %d, %s has hidden %d / ffn %d",
+					       env_model_dir(t->envs[0]), c0->hidden, c0->ffn,
+					       env_model_dir(t->envs[e]), c->hidden, c->layer_ffn[l]);
+	}
+	return TRAIN_OK;
+}
+
+/* Counts items and cells, and spreads the items over the ranks by their cost, rows × cols²
+ * (the Gram of a layer and each KS's eigenvalues scale so); item0[e] = first item of env e. */
+static int plan_items(struct trainer *t, int *item0, char *err, size_t errlen)
+{
+	for (int e = 0; e < t->n_envs; e++) {
+		const struct config *c = env_config(t->envs[e]);
+		item0[e] = t->n_items;
+		t->n_items += c->n_layers;
+		t->n_cells += c->n_layers * t->o.n_ratios;
+		for (int l = 0; l < c->n_layers; l++)
+			if (env_rows(t->envs[e], l) > t->max_rows)
+				t->max_rows = env_rows(t->envs[e], l);
+	}
+	double *cost = malloc((size_t)t->n_items * sizeof *cost);
+	t->owner = malloc((size_t)t->n_items * sizeof *t->owner);
+	if (!cost || !t->owner) {
+		free(cost);
+		return err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory");
+	}
+	for (int e = 0, i = 0; e < t->n_envs; e++) {
+		double cols = env_cols(t->envs[e]);
+		for (int l = 0; l < env_config(t->envs[e])->n_layers; l++)
+			cost[i++] = env_rows(t->envs[e], l) * cols * cols;
+	}
+	int rc = dist_plan(t->owner, cost, t->n_items, dist_size());
+	free(cost);
+	return rc ? err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory") : TRAIN_OK;
+}
+
+/* Buffers of the passes and the exchange; the policy (its generator draws the initial
+ * parameters, identically on every rank). */
+static int alloc_state(struct trainer *t, char *err, size_t errlen)
+{
+	size_t R = (size_t)t->max_rows, C = (size_t)t->n_cells;
+	const struct config *c0 = env_config(t->envs[0]);
+	t->cells = calloc(C, sizeof *t->cells);
+	t->baseline = malloc(sizeof *t->baseline * C);
+	t->scores = malloc(R * sizeof(float));
+	t->dscores = malloc(R * sizeof(float));
+	t->dtmp = malloc(R * sizeof(float));
+	t->order = malloc((size_t)t->o.samples * R * sizeof(int));
+	t->rewards = malloc((size_t)t->o.samples * sizeof(double));
+	t->xcounts = calloc(2 * (size_t)dist_size(), sizeof *t->xcounts);
+	if (!t->cells || !t->baseline || !t->scores || !t->dscores || !t->dtmp || !t->order ||
+	    !t->rewards || !t->xcounts)
+		return err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory");
+	t->xoff = t->xcounts + dist_size();
+	for (size_t i = 0; i < C; i++)
+		t->baseline[i] = NAN;
+	if (t->o.arch == TRAIN_ARCH_MLP) {
+		int nf = env_n_features(t->envs[0]);
+		if (policy_new(&t->mlp, nf, t->o.hidden, &t->rng) ||
+		    policy_new(&t->best_mlp, nf, t->o.hidden, &t->rng))
+			return err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory");
+		policy_copy_params(t->best_mlp, t->mlp);
+		t->n_params = policy_param_count(t->mlp);
+	} else {
+		if (prunenet_new(&t->pn, c0->hidden, c0->ffn, &t->rng) ||
+		    prunenet_new(&t->best_pn, c0->hidden, c0->ffn, &t->rng))
+			return err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory");
+		prunenet_copy_params(t->best_pn, t->pn);
+	}
+	size_t P = t->n_params ? t->n_params : 1, rec = sizeof(struct train_cell) + P * sizeof(float);
+	t->cell_grads = malloc(C * P * sizeof(float));
+	t->acc = malloc(P * sizeof(double));
+	t->gsum = malloc(P * sizeof(float));
+	t->xsend = malloc(C * rec);
+	t->xrecv = malloc(C * rec);
+	if (!t->cell_grads || !t->acc || !t->gsum || !t->xsend || !t->xrecv)
+		return err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory");
+	return TRAIN_OK;
+}
+
+static int trainer_setup(struct trainer *t, char *err, size_t errlen)
+{
+	int rc, *item0 = malloc((size_t)t->n_envs * sizeof *item0);
+	if (!item0)
+		return err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory");
+	if (t->o.arch == TRAIN_ARCH_PRUNENET && dist_size() > 1)
+		rc = err_set(err, errlen, TRAIN_ERR_ARG,
+			     "--arch prunenet takes one AdamW step per layer, in layer order, so it runs in one process: start it without mpirun or with -np 1");
+	else if (!(rc = plan_items(t, item0, err, errlen)) &&
+		 !(rc = check_envs(t, item0, err, errlen)) && !(rc = check_shapes(t, err, errlen)))
+		rc = alloc_state(t, err, errlen);
+	free(item0);
+	return rc;
+}
+
 int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struct train_opts *o,
 		char *err, size_t errlen)
 {
@@ -159,75 +276,35 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 			snprintf(err, errlen, "ratio %g is outside (0, 1)", o->ratios[i]);
 			return TRAIN_ERR_ARG;
 		}
-	struct trainer *t = calloc(1, sizeof *t);
-	if (!t)
-		return TRAIN_ERR_NOMEM;
-	t->envs = envs;
-	t->n_envs = n_envs;
-	t->o = *o;
-	t->best_greedy = INFINITY;
-	t->best_greedy_ks = NAN;
-	t->best_reward = -INFINITY;
-	t->final_reward = NAN;
-	pcg32_seed(&t->rng, o->seed, 0x796f706fu /* "yopo" */);
+	/* from here a failure may hit one rank only: all ranks agree on the outcome */
 	int rc = TRAIN_ERR_NOMEM;
-	t->ratios = malloc(sizeof *t->ratios * (size_t)o->n_ratios);
-	if (!t->ratios)
-		goto fail;
-	memcpy(t->ratios, o->ratios, sizeof *t->ratios * (size_t)o->n_ratios);
-	t->o.ratios = t->ratios;
-	const struct config *c0 = env_config(envs[0]);
-	if ((rc = check_envs(envs, n_envs, o, err, errlen)))
-		goto fail;
-	rc = TRAIN_ERR_NOMEM;
-	for (int e = 0; e < n_envs; e++) {
-		const struct config *c = env_config(envs[e]);
-		t->n_cells += c->n_layers * o->n_ratios;
-		for (int l = 0; l < c->n_layers; l++)
-			if (env_rows(envs[e], l) > t->max_rows)
-				t->max_rows = env_rows(envs[e], l);
-		if (o->arch == TRAIN_ARCH_PRUNENET) {
-			for (int l = 0; l < c->n_layers; l++)
-				if (c->layer_ffn[l] != c0->ffn || c->hidden != c0->hidden) {
-					snprintf(err, errlen,
-						 "--arch prunenet ties the policy to one shape: %s has hidden %d / ffn %d, %s has hidden %d / ffn %d",
-						 env_model_dir(envs[0]), c0->hidden, c0->ffn, env_model_dir(envs[e]),
-						 c->hidden, c->layer_ffn[l]);
-					rc = TRAIN_ERR_SHAPE;
-					goto fail;
-				}
+	struct trainer *t = calloc(1, sizeof *t);
+	if (!t) {
+		err_set(err, errlen, rc, "out of memory");
+	} else {
+		t->envs = envs;
+		t->n_envs = n_envs;
+		t->o = *o;
+		t->best_greedy = INFINITY;
+		t->best_greedy_ks = NAN;
+		t->best_reward = -INFINITY;
+		t->final_reward = NAN;
+		pcg32_seed(&t->rng, o->seed, 0x796f706fu /* "yopo" */);
+		t->ratios = malloc(sizeof *t->ratios * (size_t)o->n_ratios);
+		if (!t->ratios) {
+			err_set(err, errlen, rc, "out of memory");
+		} else {
+			memcpy(t->ratios, o->ratios, sizeof *t->ratios * (size_t)o->n_ratios);
+			t->o.ratios = t->ratios;
+			rc = trainer_setup(t, err, errlen);
 		}
 	}
-	size_t R = (size_t)t->max_rows;
-	t->cells = calloc((size_t)t->n_cells, sizeof *t->cells);
-	t->baseline = malloc(sizeof *t->baseline * (size_t)t->n_cells);
-	t->scores = malloc(R * sizeof(float));
-	t->dscores = malloc(R * sizeof(float));
-	t->dtmp = malloc(R * sizeof(float));
-	t->order = malloc((size_t)o->samples * R * sizeof(int));
-	t->rewards = malloc((size_t)o->samples * sizeof(double));
-	if (!t->cells || !t->baseline || !t->scores || !t->dscores || !t->dtmp || !t->order ||
-	    !t->rewards)
-		goto fail;
-	for (int i = 0; i < t->n_cells; i++)
-		t->baseline[i] = NAN;
-	if (o->arch == TRAIN_ARCH_MLP) {
-		int nf = env_n_features(envs[0]);
-		if (policy_new(&t->mlp, nf, o->hidden, &t->rng) ||
-		    policy_new(&t->best_mlp, nf, o->hidden, &t->rng))
-			goto fail;
-		policy_copy_params(t->best_mlp, t->mlp);
-	} else {
-		if (prunenet_new(&t->pn, c0->hidden, c0->ffn, &t->rng) ||
-		    prunenet_new(&t->best_pn, c0->hidden, c0->ffn, &t->rng))
-			goto fail;
-		prunenet_copy_params(t->best_pn, t->pn);
+	if ((rc = dist_agree(rc, err, errlen))) {
+		trainer_free(t);
+		return rc;
 	}
 	*out = t;
 	return TRAIN_OK;
-fail:
-	trainer_free(t);
-	return rc;
 }
 
 void trainer_free(struct trainer *t)
@@ -246,6 +323,13 @@ void trainer_free(struct trainer *t)
 	free(t->dtmp);
 	free(t->order);
 	free(t->rewards);
+	free(t->owner);
+	free(t->cell_grads);
+	free(t->acc);
+	free(t->gsum);
+	free(t->xsend);
+	free(t->xrecv);
+	free(t->xcounts);
 	free(t);
 }
 
@@ -270,17 +354,30 @@ static int greedy_ks(struct trainer *t, struct env *env, const float *w, int row
 	return TRAIN_OK;
 }
 
-/* One MLP cell: sample, score, accumulate the REINFORCE gradient (scaled by 1/n_cells). */
-/* t->scores must hold the policy's scores of this layer (its forward cache is used). */
+/* The generator of a cell's samples: one stream per cell, one state per (seed, episode), so
+ * the draws depend neither on which rank samples the cell nor on the order cells are visited. */
+static void cell_rng(const struct trainer *t, int cell, struct pcg32 *rng)
+{
+	uint64_t x = t->o.seed + 0x9e3779b97f4a7c15u * (uint64_t)(t->episode + 1);
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u; /* splitmix64's finaliser */
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+	pcg32_seed(rng, x ^ (x >> 31), (uint64_t)0x63656c6cu << 32 /* "cell" */ | (uint32_t)cell);
+}
+
+/* One MLP cell: sample, score, the cell's REINFORCE gradient (scaled by 1/n_cells) into
+ * t->cell_grads; the step sums them in cell order (sum_grads).
+ * t->scores must hold the policy's scores of this layer (its forward cache is used). */
 static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int k)
 {
 	struct train_cell *C = &t->cells[cell];
 	int S = t->o.samples;
 	double ks_sum = 0, r_sum = 0, f_sum = 0;
+	struct pcg32 rng;
+	cell_rng(t, cell, &rng);
 	for (int s = 0; s < S; s++) {
 		int *ord = t->order + (size_t)s * t->max_rows;
 		double ks = NAN, func = NAN;
-		if (sampling_gumbel_topk(ord, t->scores, rows, k, &t->rng))
+		if (sampling_gumbel_topk(ord, t->scores, rows, k, &rng))
 			return TRAIN_ERR_POLICY;
 		if (uses_ks(t) && env_layer_ks(env, ord, k, &ks, NULL, 0))
 			return TRAIN_ERR_ENV;
@@ -320,8 +417,11 @@ static int mlp_cell(struct trainer *t, struct env *env, int cell, int rows, int 
 				t->dscores[i] += scale * t->dtmp[i];
 		}
 		*b = isnan(*b) ? C->reward : 0.9 * *b + 0.1 * C->reward;
+		policy_zero_grad(t->mlp);
 		if (policy_backward(t->mlp, t->dscores, rows))
 			return TRAIN_ERR_POLICY;
+		memcpy(t->cell_grads + (size_t)cell * t->n_params, policy_grads(t->mlp),
+		       t->n_params * sizeof(float));
 	}
 	return TRAIN_OK;
 }
@@ -350,10 +450,93 @@ static int prunenet_cell(struct trainer *t, struct env *env, int cell, const flo
 	return TRAIN_OK;
 }
 
-/* Visits every cell. EVAL: greedy KS only. LEARN: sampled KS and rewards, gradients (mlp) or
- * per-layer steps (prunenet); for mlp the greedy KS is measured in the same pass, since its
- * parameters only change after the pass. */
+/* Visits every cell of the items this rank owns, then exchanges the cells (and, learning, their
+ * gradients) so every rank holds all of them. EVAL: greedy KS only. LEARN: sampled KS and
+ * rewards, gradients (mlp) or per-layer steps (prunenet); for mlp the greedy KS is measured in
+ * the same pass, since its parameters only change after the pass. */
 enum pass { PASS_EVAL, PASS_LEARN };
+
+/* The cells of one (model, layer) item; cell0 = its first cell. */
+static int run_item(struct trainer *t, enum pass pass, int e, int l, int cell0, char *err,
+		    size_t errlen)
+{
+	struct env *env = t->envs[e];
+	const float *x, *w;
+	int rc;
+	if (env_layer_begin(env, l, &x, &w, err, errlen))
+		return TRAIN_ERR_ENV;
+	int rows = env_rows(env, l);
+	if (t->mlp && rowscore_policy(t->scores, t->mlp, NULL, x, w, rows))
+		return err_set(err, errlen, TRAIN_ERR_POLICY, "policy forward failed on layer %d", l);
+	for (int r = 0; r < t->o.n_ratios; r++) {
+		int cell = cell0 + r;
+		struct train_cell *C = &t->cells[cell];
+		C->model = e;
+		C->layer = l;
+		C->ratio = t->ratios[r];
+		int k = util_keep_count(rows, t->ratios[r]);
+		if (k < 1)
+			return err_set(err, errlen, TRAIN_ERR_ARG, "%s: layer %d: ratio %g keeps no row of %d",
+				       env_model_dir(env), l, t->ratios[r], rows);
+		if ((pass == PASS_EVAL || t->mlp) && (rc = greedy_ks(t, env, w, rows, k, C)))
+			goto fail;
+		if (pass == PASS_EVAL)
+			continue;
+		rc = t->mlp ? mlp_cell(t, env, cell, rows, k) : prunenet_cell(t, env, cell, w, k);
+		if (rc)
+			goto fail;
+	}
+	return TRAIN_OK;
+fail:
+	return err_set(err, errlen, rc, "%s (%s)", train_strerror(rc),
+		       rc == TRAIN_ERR_ENV ? "spectrum of a layer" : "scores or sampling");
+}
+
+/* Packs this rank's cells (cell order), gathers every rank's, unpacks them by the plan. */
+static int exchange(struct trainer *t, enum pass pass, char *err, size_t errlen)
+{
+	size_t P = pass == PASS_LEARN ? t->n_params : 0, cb = sizeof(struct train_cell);
+	size_t rec = cb + P * sizeof(float);
+	int me = dist_rank(), ranks = dist_size();
+	unsigned char *p = t->xsend;
+	for (int r = 0; r < ranks; r++)
+		t->xcounts[r] = 0;
+	for (int cell = 0; cell < t->n_cells; cell++) {
+		int r = t->owner[cell / t->o.n_ratios];
+		t->xcounts[r] += rec;
+		if (r != me)
+			continue;
+		memcpy(p, &t->cells[cell], cb);
+		memcpy(p + cb, t->cell_grads + (size_t)cell * t->n_params, P * sizeof(float));
+		p += rec;
+	}
+	if (dist_allgather(t->xrecv, t->xsend, t->xcounts, err, errlen))
+		return TRAIN_ERR_DIST;
+	t->xoff[0] = 0;
+	for (int r = 1; r < ranks; r++)
+		t->xoff[r] = t->xoff[r - 1] + t->xcounts[r - 1];
+	for (int cell = 0; cell < t->n_cells; cell++) {
+		size_t *off = &t->xoff[t->owner[cell / t->o.n_ratios]];
+		memcpy(&t->cells[cell], t->xrecv + *off, cb);
+		memcpy(t->cell_grads + (size_t)cell * t->n_params, t->xrecv + *off + cb, P * sizeof(float));
+		*off += rec;
+	}
+	return TRAIN_OK;
+}
+
+/* The policy's gradient: the cells' contributions summed in cell order, whatever the ranks. */
+static void sum_grads(struct trainer *t)
+{
+	size_t P = t->n_params;
+	for (size_t j = 0; j < P; j++)
+		t->acc[j] = 0;
+	for (int cell = 0; cell < t->n_cells; cell++)
+		for (size_t j = 0; j < P; j++)
+			t->acc[j] += t->cell_grads[(size_t)cell * P + j];
+	for (size_t j = 0; j < P; j++)
+		t->gsum[j] = (float)t->acc[j];
+	policy_set_grads(t->mlp, t->gsum);
+}
 
 void trainer_set_layer_progress(struct trainer *t, train_layer_fn *fn, void *ctx)
 {
@@ -361,64 +544,38 @@ void trainer_set_layer_progress(struct trainer *t, train_layer_fn *fn, void *ctx
 	t->on_layer_ctx = ctx;
 }
 
-/* Reports layer `done` (0-based over all models) of the current pass to on_layer. */
-static void layer_done(struct trainer *t, int done)
+/* Reports this rank's item `done` (0-based) of `mine` in the current pass to on_layer. */
+static void layer_done(struct trainer *t, int done, int mine)
 {
 	if (!t->on_layer)
 		return;
-	int layers = 0, passes = t->o.episodes * (t->pn ? 2 : 1) + 1;
-	for (int e = 0; e < t->n_envs; e++)
-		layers += env_config(t->envs[e])->n_layers;
-	t->on_layer(t->on_layer_ctx, t->episode_now, t->pass_now, passes, done, layers,
+	int passes = t->o.episodes * (t->pn ? 2 : 1) + 1;
+	t->on_layer(t->on_layer_ctx, t->episode_now, t->pass_now, passes, done, mine,
 		    util_now() - t->t0);
 }
 
 static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen)
 {
-	int cell = 0, rc, done = 0;
+	int rc = TRAIN_OK, item = 0, me = dist_rank(), mine = 0, done = 0;
 	t->pass_now++;
+	for (int e = 0, i = 0; e < t->n_envs; e++)
+		for (int l = 0; l < env_config(t->envs[e])->n_layers; l++, i++)
+			mine += t->owner[i] == me;
+	for (int e = 0; e < t->n_envs && !rc; e++)
+		for (int l = 0; l < env_config(t->envs[e])->n_layers && !rc; l++, item++)
+			if (t->owner[item] == me) {
+				rc = run_item(t, pass, e, l, item * t->o.n_ratios, err, errlen);
+				if (!rc)
+					layer_done(t, done++, mine);
+			}
+	if (!rc && pass == PASS_LEARN && dist_injected_failure(err, errlen))
+		rc = TRAIN_ERR_DIST;
+	/* a failure on any rank ends every rank here, with the lowest failing rank's reason */
+	if ((rc = dist_agree(rc, err, errlen)) || (rc = exchange(t, pass, err, errlen)))
+		return rc;
 	if (pass == PASS_LEARN && t->mlp)
-		policy_zero_grad(t->mlp);
-	for (int e = 0; e < t->n_envs; e++) {
-		struct env *env = t->envs[e];
-		int L = env_config(env)->n_layers;
-		for (int l = 0; l < L; l++) {
-			const float *x, *w;
-			if ((rc = env_layer_begin(env, l, &x, &w, err, errlen))) {
-				return TRAIN_ERR_ENV;
-			}
-			int rows = env_rows(env, l);
-			if (t->mlp && rowscore_policy(t->scores, t->mlp, NULL, x, w, rows)) {
-				snprintf(err, errlen, "policy forward failed on layer %d", l);
-				return TRAIN_ERR_POLICY;
-			}
-			for (int r = 0; r < t->o.n_ratios; r++, cell++) {
-				struct train_cell *C = &t->cells[cell];
-				C->model = e;
-				C->layer = l;
-				C->ratio = t->ratios[r];
-				int k = util_keep_count(rows, t->ratios[r]);
-				if (k < 1)
-					return err_set(err, errlen, TRAIN_ERR_ARG,
-						       "%s: layer %d: ratio %g keeps no row of %d",
-						       env_model_dir(env), l, t->ratios[r], rows);
-				if ((pass == PASS_EVAL || t->mlp) &&
-				    (rc = greedy_ks(t, env, w, rows, k, C)))
-					goto fail;
-				if (pass == PASS_EVAL)
-					continue;
-				rc = t->mlp ? mlp_cell(t, env, cell, rows, k) : prunenet_cell(t, env, cell, w, k);
-				if (rc)
-					goto fail;
-			}
-			layer_done(t, done++);
-		}
-	}
+		sum_grads(t);
 	return TRAIN_OK;
-fail:
-	snprintf(err, errlen, "%s (%s)", train_strerror(rc),
-		 rc == TRAIN_ERR_ENV ? "spectrum of a layer" : "scores or sampling");
-	return rc;
 }
 
 static void summarise(const struct trainer *t, struct train_episode *ep, enum pass pass)
@@ -471,7 +628,7 @@ int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char 
 	t->pass_now = 0;
 	struct train_episode ep = {0};
 	for (int e = 1; e <= t->o.episodes; e++) {
-		ep.episode = t->episode_now = e;
+		ep.episode = t->episode = t->episode_now = e;
 		if (t->pn) {
 			/* prunenet steps after every layer: score its start-of-episode parameters first */
 			if ((rc = run_cells(t, PASS_EVAL, err, errlen)))
@@ -496,8 +653,8 @@ int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char 
 		if (progress)
 			progress(ctx, &ep);
 	}
-	/* the parameters after the last update (episode 0 when there was no training) */
 	t->episode_now = t->o.episodes > 0 ? t->o.episodes + 1 : 0;
+	/* the parameters after the last update (episode 0 when there was no training) */
 	if ((rc = run_cells(t, PASS_EVAL, err, errlen)))
 		return rc;
 	ep.episode = t->o.episodes > 0 ? t->o.episodes + 1 : 0;

@@ -17,7 +17,15 @@
  * the parameters with the lowest mean greedy loss are kept as the best policy (the loss is the
  * KS for neg-ks and inverse, the functional error for functional, their mix for mix).
  *
- * The policy's input width is the envs' feature count (env_n_features: all envs must agree). */
+ * The policy's input width is the envs' feature count (env_n_features: all envs must agree).
+ *
+ * Distribution (dist.h): under mpirun every rank builds the same trainer; the (model, layer)
+ * items are split by dist_plan (cost rows × cols²) and a rank streams and samples only its own.
+ * Each cell draws from its own PCG32 stream (seed, episode, cell) and keeps its own gradient; after
+ * each pass all ranks gather every cell and sum the gradients in cell order, so the parameters,
+ * cells and progress are the same on every rank and byte-identical to one process. Failures go
+ * through dist_agree: all ranks return the same status and reason. prunenet (sequential AdamW
+ * steps per layer) refuses more than one rank. */
 #ifndef YOPO_TRAIN_H
 #define YOPO_TRAIN_H
 
@@ -51,6 +59,7 @@ enum train_error {
 	TRAIN_ERR_NOMEM = -3,
 	TRAIN_ERR_ENV = -4,    /* reading a layer or computing a spectrum failed */
 	TRAIN_ERR_POLICY = -5, /* the network or sampler failed (e.g. non-finite scores) */
+	TRAIN_ERR_DIST = -6,   /* the MPI exchange failed, or a rank's failure was injected */
 };
 
 const char *train_strerror(int err);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "dist.h"
 #include "err.h"
 #include "guard.h"
 #include "json.h"
@@ -166,6 +167,23 @@ static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **
 	return TRAINJOB_OK;
 }
 
+/* The lead rank's checks before any work: --out writable; neither the policy, its lock nor the
+ * log may overwrite or land inside a model (issue 13, 1-2); one run per --out at a time; stale
+ * temporaries of --out removed (guard.h). *lock is held for the run. */
+static int check_outputs(const struct trainjob_opts *o, struct util_lock **lock, char *err,
+			 size_t errlen)
+{
+	int rc = trainjob_check_out(o->out, true, err, errlen);
+	if (rc)
+		return rc;
+	/* neither the policy, its lock nor the log may overwrite or land inside a model (issue 13,
+	 * 1-2); one run per --out at a time; stale temporaries of --out removed (guard.h) */
+	if (guard_open(lock, NULL, o->out, &o->log, 1, (const char *const *)o->models,
+		       (size_t)o->n_models, err, errlen))
+		return TRAINJOB_ERR_OUT;
+	return trainjob_check_out(o->out, o->force, err, errlen); /* after: names the input */
+}
+
 /* Every ratio against every model (the rule of plan.h), before training. */
 static int check_ratios(const struct trainjob_opts *o, struct env **envs, char *err,
 			size_t errlen)
@@ -197,6 +215,9 @@ static int close_log(struct job *j, const struct trainjob_opts *o, int rc, char 
 	return rc;
 }
 
+/* Under mpirun every rank runs this; only rank 0 (the lead) checks, locks and writes the
+ * outputs and reports progress. Each failure point is followed by a dist_agree, so a failure on
+ * any rank ends all of them with the same reason, before anything is written. */
 int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen)
 {
@@ -205,23 +226,18 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 	struct trainer *tr = NULL;
 	struct util_lock *lock = NULL;
 	struct job j = {.episodes = o->train.episodes, .progress = progress, .ctx = ctx};
-	int rc = trainjob_check_out(o->out, true, err, errlen);
-	if (rc)
-		return rc;
+	if (dist_init(err, errlen))
+		return TRAINJOB_ERR_DIST;
 	if (o->n_models < 1 || o->n_models > TRAINJOB_MODELS_MAX)
 		return err_set(err, errlen, TRAINJOB_ERR_MODEL, "1 to %d models", TRAINJOB_MODELS_MAX);
-	/* neither the policy, its lock nor the log may overwrite or land inside a model (issue 13,
-	 * 1-2); one run per --out at a time; stale temporaries of --out removed (guard.h) */
-	if (guard_open(&lock, NULL, o->out, &o->log, 1, (const char *const *)o->models,
-		       (size_t)o->n_models, err, errlen))
-		return TRAINJOB_ERR_OUT;
-	if ((rc = trainjob_check_out(o->out, o->force, err, errlen))) /* after: names the input */
-		goto out;
-	rc = TRAINJOB_ERR_MODEL;
-	for (int i = 0; i < o->n_models; i++)
+	bool lead = dist_rank() == 0;
+	int rc = lead ? check_outputs(o, &lock, err, errlen) : TRAINJOB_OK;
+	for (int i = 0; !rc && i < o->n_models; i++)
 		if (env_open(&envs[i], o->models[i], o->route, o->cache_bytes, err, errlen))
-			goto out;
-	if ((rc = check_ratios(o, envs, err, errlen)))
+			rc = TRAINJOB_ERR_MODEL;
+	if (!rc)
+		rc = check_ratios(o, envs, err, errlen);
+	if ((rc = dist_agree(rc, err, errlen)))
 		goto out;
 	for (int i = 0; i < o->n_models && trainjob_needs_probes(o); i++)
 		if ((rc = attach_probes(&probes[i], envs[i], o, i, err, errlen)))
@@ -229,20 +245,25 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 	rc = TRAINJOB_ERR_TRAIN;
 	if (trainer_new(&tr, envs, o->n_models, &o->train, err, errlen))
 		goto out;
-	trainer_set_layer_progress(tr, o->layer_progress, o->layer_ctx);
-	if (o->log && !(j.log = fopen(o->log, "w"))) {
+	if (lead)
+		trainer_set_layer_progress(tr, o->layer_progress, o->layer_ctx);
+	if (lead && o->log && !(j.log = fopen(o->log, "w")))
 		rc = err_set(err, errlen, TRAINJOB_ERR_LOG, "%s: cannot open the log for writing: %s",
 			     o->log, strerror(errno));
+	else
+		rc = TRAINJOB_OK;
+	if ((rc = dist_agree(rc, err, errlen)))
 		goto out;
-	}
-	if (progress)
+	if (progress && lead)
 		progress(ctx, NULL, o->train.episodes);
-	if (trainer_run(tr, on_episode, &j, err, errlen))
+	rc = TRAINJOB_ERR_TRAIN;
+	if (trainer_run(tr, lead ? on_episode : NULL, &j, err, errlen))
 		goto out;
 	/* a log that could not be written fails the run before the policy is saved */
-	if ((rc = close_log(&j, o, TRAINJOB_OK, err, errlen)))
-		goto out;
-	rc = save(o, tr, envs, err, errlen);
+	rc = close_log(&j, o, TRAINJOB_OK, err, errlen);
+	if (!rc && lead)
+		rc = save(o, tr, envs, err, errlen);
+	rc = dist_agree(rc, err, errlen);
 out:
 	rc = close_log(&j, o, rc, err, errlen);
 	if (rc == TRAINJOB_OK)

@@ -20,6 +20,7 @@ enum trainjob_error {
 	TRAINJOB_ERR_LOG = -4,   /* the log cannot be written */
 	TRAINJOB_ERR_SAVE = -5,  /* the checkpoint cannot be saved */
 	TRAINJOB_ERR_PROBES = -6, /* probes cannot be sampled from a model */
+	TRAINJOB_ERR_DIST = -7,  /* the MPI process group could not start (env/dist.h) */
 };
 
 #define TRAINJOB_MODELS_MAX 16
@@ -60,7 +61,10 @@ int trainjob_check_out(const char *out, bool force, char *err, size_t errlen);
 /* Runs the job; *best_ks receives the best greedy KS. progress may be NULL. Before any work:
  * --out, OUT.lock and --log against the models (guard.h), the lock held for the run, stale
  * temporaries of --out removed, and every ratio against every model (prune_check_ratio). A log
- * that cannot be written (full disk) fails the run, naming the log and errno, before saving. */
+ * that cannot be written (full disk) fails the run, naming the log and errno, before saving.
+ * Started by mpirun -np N, the N ranks split the layers (env/train.h) and end with the same
+ * status; only rank 0 checks the outputs, holds the lock, writes --out and --log and calls
+ * progress (every rank checks the ratios). */
 int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progress_fn *progress,
 		 void *ctx, char *err, size_t errlen);
 

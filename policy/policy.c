@@ -221,6 +221,12 @@ void policy_zero_grad(struct policy *p)
 	memset(p->block + p->count, 0, p->count * sizeof(float));
 }
 
+void policy_set_grads(struct policy *p, const float *g)
+{
+	assert(p && g);
+	memcpy(p->block + p->count, g, p->count * sizeof(float));
+}
+
 void policy_adam_update(float *params, float *m, float *v, const float *grads,
 			const struct policy_adam *cfg, long step, size_t count)
 {

@@ -76,6 +76,10 @@ int policy_backward(struct policy *p, const float *dscores, int n);
 /* Set every gradient to 0. */
 void policy_zero_grad(struct policy *p);
 
+/* Replace the gradient by g (policy_param_count values), e.g. per-layer contributions summed
+ * by the caller in a fixed order (the distributed trainer). */
+void policy_set_grads(struct policy *p, const float *g);
+
 /* One Adam/AdamW step from the current gradient (bias-corrected moments; the step
  * counter lives in the policy). Does not clear the gradient. */
 void policy_adam_step(struct policy *p, const struct policy_adam *cfg);

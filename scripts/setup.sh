@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs yopo's build and test dependencies from Debian packages (run as root or with sudo);
-# clang-14 and libclang-rt-14-dev build the libFuzzer targets (scripts/fuzz.sh).
+# clang-14 and libclang-rt-14-dev build the libFuzzer targets (scripts/fuzz.sh); OpenMPI
+# (libopenmpi-dev, openmpi-bin) the layer-parallel `mpirun yopo train` and its tests.
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config
       libdnnl-dev liblapacke-dev libopenblas-dev libcjson-dev nettle-dev check
       gnuplot-nox python3 python3-numpy python3-scipy python3-matplotlib python3-regex
-      clang-14 libclang-rt-14-dev)
+      clang-14 libclang-rt-14-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
