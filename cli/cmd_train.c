@@ -240,7 +240,7 @@ int cmd_train(int argc, char **argv)
 	o.force = force;
 	char err[ERR_MAX];
 	double best;
-	struct train_run t = {.o = &o, .best_loss = NAN};
+	struct train_run t = {.o = &o, .best_loss = NAN, .quiet = opt_quiet()};
 	if (trainjob_run(&best, &o, on_progress, &t, err, sizeof err)) {
 		cli_error("train", "%s", err);
 		return 1;

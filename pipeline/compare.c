@@ -139,6 +139,9 @@ static void fill_settings(struct job *j)
 }
 
 /* Cheap failures first (files, the model, the method inputs), then the work directory. */
+static struct item item_at(const struct job *j, int k);
+static int n_items(const struct job *j);
+
 static int prepare(struct job *j, char *err, size_t errlen)
 {
 	const struct compare_opts *o = j->o;
@@ -152,6 +155,12 @@ static int prepare(struct job *j, char *err, size_t errlen)
 	if (o->seq_len > j->m->cfg.max_pos)
 		return err_set(err, errlen, COMPARE_ERR_INPUT, "--seq-len %ld exceeds the model's context (%d)",
 			       o->seq_len, j->m->cfg.max_pos);
+	/* the one ratio rule (plan.h) for every item, before any measurement */
+	for (int k = 0; k < n_items(j); k++) {
+		struct item it = item_at(j, k);
+		if (prune_check_ratio(&j->m->cfg, it.ratio, it.run->g, false, err, errlen))
+			return err_prefix(err, errlen, COMPARE_ERR_USAGE, "--ratios");
+	}
 	for (int i = 0; i < j->n_runs; i++) {
 		struct select_opts so = run_opts(j, &j->runs[i], o->seed);
 		if (select_prepare(j->m, &so, &j->cache, err, errlen))

@@ -952,6 +952,9 @@ static const struct bad_args bad_args[] = {
 	  "@O"}, 1, {"empty.txt"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random"}, 2, {"--out"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--nm", "3:4", "--out", "@O"}, 2, {"--nm", "'3:4'"}},
+	/* the ratio rule before any measurement (issue 13, 13) */
+	{{"compare", "--model", "@M", "--text", "@T", "--ratios", "1e-9", "--methods", "random",
+	  "--out", "@O"}, 2, {"--ratios", "removes no FFN neuron"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--nm", "2:4,2:4", "--out", "@O"}, 2, {"--nm", "once"}},
 	{{"compare", "--model", "@M", "--text", "@T", "--methods", "random", "--out", "@F"},
 	 1, {"already exists", "--force"}},
