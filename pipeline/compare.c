@@ -44,6 +44,7 @@ struct job {
 	struct report_row *old; /* rows of the report being resumed */
 	int n_old;
 	char date[32];
+	char policy_path[PATH_MAX]; /* the shipped default policy, when --policy is not given */
 	struct report rep;
 	bool saved; /* the work directory holds results worth resuming */
 };
@@ -125,11 +126,15 @@ static void fill_settings(struct job *j)
 	if (gmtime_r(&now, &tm))
 		strftime(j->date, sizeof j->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	bool pol = any_needs(j, SCORER_NEEDS_POLICY), cal = any_needs(j, SCORER_NEEDS_CALIB);
+	/* no --policy: the shipped default the policy method used */
+	const char *policy = o->policy;
+	if (pol && !policy && !select_default_policy(j->policy_path, sizeof j->policy_path))
+		policy = j->policy_path;
 	j->rep.s = (struct report_settings){
 		.command = o->command, .version = YOPO_VERSION, .date = j->date, .model = o->model,
 		.text = o->text, .seq_len = o->seq_len ? o->seq_len : j->m->cfg.max_pos,
 		.max_windows = o->max_windows, .seed = o->seed, .seeds = n_seeds(o),
-		.policy = pol ? o->policy : NULL, .policy_sha256 = pol ? j->cache.policy_sha256 : NULL,
+		.policy = pol ? policy : NULL, .policy_sha256 = pol ? j->cache.policy_sha256 : NULL,
 		.calib = cal ? o->calib : NULL, .calib_windows = cal ? o->calib_windows : 0,
 		.probe_tokens = any_needs(j, SCORER_NEEDS_PROBE)
 					? (o->probe_tokens ? o->probe_tokens : SELECT_PROBE_TOKENS) : 0,
