@@ -37,6 +37,7 @@
 #include "measure.h"
 #include "model.h"
 #include "synth.h"
+#include "timing.h"
 
 #define GB 1e9
 #define MIB (1024.0 * 1024.0)
@@ -160,31 +161,6 @@ static double read_seconds(const char *path)
 	return util_now() - t0;
 }
 
-/* Runs fn(ctx) in a forked child; *peak its peak RSS, *secs its wall time. 0 if it exited 0. */
-static int in_child(int (*fn)(void *), void *ctx, size_t *peak, double *secs)
-{
-	fflush(stdout);
-	fflush(stderr);
-	double t0 = util_now();
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int rc = fn(ctx);
-		fflush(stdout);
-		fflush(stderr);
-		_exit(rc ? 1 : 0);
-	}
-	int status;
-	struct rusage ru;
-	while (wait4(pid, &status, 0, &ru) < 0)
-		if (errno != EINTR)
-			return -1;
-	*secs = util_now() - t0;
-	*peak = (size_t)ru.ru_maxrss * 1024;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
 struct eval7b {
 	const char *dir, *text;
 	int layers;
@@ -237,13 +213,13 @@ static int run_7b(const struct opts *o, const char *tmp)
 			return 77;
 		}
 		wrote = true;
-		if (in_child(write_7b, &e, &peak, &secs) || stat(path, &sb) != 0)
+		if (bench_in_child(write_7b, &e, &secs, &peak) || stat(path, &sb) != 0)
 			return 1;
 		printf("[7b] synth_write of %d layers %.1f s, writer peak RSS %.0f MiB\n", o->layers,
 		       secs, peak / MIB);
 	}
 	double t_read = read_seconds(path);
-	int rc = in_child(eval_7b, &e, &peak, &secs) ? 1 : 0;
+	int rc = bench_in_child(eval_7b, &e, &secs, &peak) ? 1 : 0;
 	double limit = (double)sb.st_size + GB;
 	printf("[7b] eval --max-windows 1 --seq-len 128 (native; F16 -> one layer in f32 at a "
 	       "time): peak RSS %.2f GB, file %.2f GB, target <= file + 1 GB = %.2f GB "
@@ -299,13 +275,9 @@ int main(int argc, char **argv)
 	struct opts o;
 	if (parse_args(&o, argc, argv))
 		return 2;
-	const char *td = getenv("TMPDIR");
 	char tmp[4096];
-	snprintf(tmp, sizeof tmp, "%s/evalnative-XXXXXX", td ? td : "/tmp");
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
+	if (bench_temp_dir(tmp, sizeof tmp, "evalnative"))
 		return 1;
-	}
 	printf("bench-evalnative: CPU BF16 products %s\n", matmul_has_bf16() ? "yes" : "no");
 	int rc = 0;
 	if (access(o.shared, F_OK) == 0) {

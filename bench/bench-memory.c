@@ -44,6 +44,7 @@
 #include "pcg32.h"
 #include "sampling.h"
 #include "synth.h"
+#include "timing.h"
 #include "topk.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -150,37 +151,27 @@ static bool checkpoint_matches(const char *dir, const struct synth_spec *s)
 	return ok;
 }
 
+struct write_job {
+	const char *dir;
+	const struct synth_spec *s;
+};
+
+static int write_child(void *vctx)
+{
+	const struct write_job *j = vctx;
+	int rc = synth_write(j->dir, j->s);
+	if (rc)
+		fprintf(stderr, "bench-memory: %s: %s\n", j->dir, synth_strerror(rc));
+	return rc;
+}
+
 /* synth_write in a forked child, so its memory is measured on its own: *peak is the child's
  * peak RSS (wait4). Returns 0 or -1 (the child prints why). */
 static int write_checkpoint(const char *dir, const struct synth_spec *s, size_t *peak,
 			    double *seconds)
 {
-	fflush(stdout);
-	fflush(stderr);
-	double t0 = util_now();
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		return -1;
-	}
-	if (pid == 0) {
-		int rc = synth_write(dir, s);
-		if (rc)
-			fprintf(stderr, "bench-memory: %s: %s\n", dir, synth_strerror(rc));
-		fflush(stderr);
-		_exit(rc ? 1 : 0); /* the child must not return into the parent's control flow */
-	}
-	int status;
-	struct rusage ru;
-	while (wait4(pid, &status, 0, &ru) < 0) {
-		if (errno != EINTR) {
-			perror("wait4");
-			return -1;
-		}
-	}
-	*seconds = util_now() - t0;
-	*peak = (size_t)ru.ru_maxrss * 1024;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	struct write_job j = {dir, s};
+	return bench_in_child(write_child, &j, seconds, peak);
 }
 
 static void remove_checkpoint(const char *dir, bool remove_dir)
@@ -492,9 +483,6 @@ int main(int argc, char **argv)
 	int status = 1;
 	char tmp_root[4096] = "", small_dir[4096] = "", large_dir[4096];
 	bool wrote_large = false, made_large_dir = false;
-	const char *tmp = getenv("TMPDIR");
-	if (!tmp || !*tmp)
-		tmp = "/tmp";
 
 	rss_print("start", "");
 	uint64_t need;
@@ -504,16 +492,13 @@ int main(int argc, char **argv)
 	}
 
 	/* the large checkpoint: reuse, or check space and write */
-	snprintf(tmp_root, sizeof tmp_root, "%s/yopo-bench-memory-XXXXXX", tmp);
-	if (!mkdtemp(tmp_root)) {
-		fprintf(stderr, "bench-memory: mkdtemp %s: %s\n", tmp_root, strerror(errno));
+	if (bench_temp_dir(tmp_root, sizeof tmp_root, "yopo-bench-memory"))
 		return 1;
-	}
 	if (o.dir)
 		snprintf(large_dir, sizeof large_dir, "%s", o.dir);
 	else if (!path_join(large_dir, sizeof large_dir, tmp_root, "large"))
 		goto out;
-	int prep = prepare_large(&o, large_dir, tmp, need, &wrote_large, &made_large_dir);
+	int prep = prepare_large(&o, large_dir, tmp_root, need, &wrote_large, &made_large_dir);
 	if (prep) {
 		status = prep;
 		goto out;

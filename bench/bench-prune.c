@@ -58,41 +58,6 @@ struct run {
 	size_t peak;
 };
 
-/* Waits for pid; fills r. 0 if it exited 0. */
-static int wait_child(pid_t pid, double t0, struct run *r)
-{
-	int status;
-	struct rusage ru;
-	while (wait4(pid, &status, 0, &ru) < 0)
-		if (errno != EINTR) {
-			perror("wait4");
-			return -1;
-		}
-	r->secs = util_now() - t0;
-	r->peak = (size_t)ru.ru_maxrss * 1024;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-/* Runs fn(ctx) in a child; its exit status is fn's (0 = success). */
-static int in_child(int (*fn)(void *), void *ctx, struct run *r)
-{
-	fflush(stdout);
-	fflush(stderr);
-	double t0 = util_now();
-	pid_t pid = fork();
-	if (pid < 0) {
-		perror("fork");
-		return -1;
-	}
-	if (pid == 0) {
-		int rc = fn(ctx);
-		fflush(stdout);
-		fflush(stderr);
-		_exit(rc ? 1 : 0);
-	}
-	return wait_child(pid, t0, r);
-}
-
 struct copy_job {
 	const char *src, *dst;
 	bool sync;
@@ -251,7 +216,7 @@ static int timed(const char *what, int (*fn)(void *), void *ctx, const char *cle
 {
 	struct run r[MAX_REPEAT];
 	for (int i = 0; i < n; i++) {
-		if (in_child(fn, ctx, &r[i])) {
+		if (bench_in_child(fn, ctx, &r[i].secs, &r[i].peak)) {
 			fprintf(stderr, "bench-prune: %s failed\n", what);
 			util_remove_tree(cleanup);
 			return -1;
@@ -305,13 +270,9 @@ int main(int argc, char **argv)
 	struct opts o;
 	if (parse_args(&o, argc, argv))
 		return 1;
-	const char *tmp = getenv("TMPDIR");
 	char root[4096], dir[4096], src[4096], dst[4096];
-	snprintf(root, sizeof root, "%s/yopo-bench-prune-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(root)) {
-		perror("mkdtemp");
+	if (bench_temp_dir(root, sizeof root, "yopo-bench-prune"))
 		return 1;
-	}
 	bool wrote = false;
 	int status = 1;
 	if (!o.dir) {
@@ -333,7 +294,7 @@ int main(int argc, char **argv)
 		}
 		struct run w;
 		printf("writing the synthetic checkpoint into %s\n", o.dir);
-		if (in_child(write_model, &o, &w))
+		if (bench_in_child(write_model, &o, &w.secs, &w.peak))
 			goto out;
 		wrote = true;
 		printf("synth_write %.1f s, peak RSS %.1f MiB\n", w.secs, (double)w.peak / MIB);
@@ -344,7 +305,8 @@ int main(int argc, char **argv)
 	       o.spec.n_layers, o.spec.hidden, o.spec.ffn);
 	struct copy_job warm = {src, dst, false}, sync = {src, dst, true};
 	struct run cp, cps, ignored;
-	if (in_child(copy_file, &warm, &ignored)) /* page-cache warm-up, not timed */
+	/* page-cache warm-up, not timed */
+	if (bench_in_child(copy_file, &warm, &ignored.secs, &ignored.peak))
 		goto out;
 	unlink(dst);
 	if (timed("cp (reference)", copy_file, &warm, dst, o.repeat, &cp) ||

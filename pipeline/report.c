@@ -408,9 +408,8 @@ int report_write_md(FILE *f, const struct report *r, bool plotted)
 	return ferror(f) ? REPORT_ERR_IO : REPORT_OK;
 }
 
-/* Writes dir/name through fn into memory, then atomically. */
-static int write_file(const char *dir, const char *name, const struct report *r, bool plotted,
-		      int (*fn)(FILE *, const struct report *, bool), char *err, size_t errlen)
+int report_write_file(const char *dir, const char *name, int (*fn)(FILE *, const void *),
+		      const void *ctx, char *err, size_t errlen)
 {
 	char path[PATH_MAX], *buf = NULL;
 	size_t len = 0;
@@ -419,7 +418,7 @@ static int write_file(const char *dir, const char *name, const struct report *r,
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return err_set(err, errlen, REPORT_ERR_NOMEM, "out of memory");
-	int rc = fn(f, r, plotted);
+	int rc = fn(f, ctx);
 	if (fclose(f) && !rc)
 		rc = REPORT_ERR_NOMEM;
 	if (rc)
@@ -430,25 +429,36 @@ static int write_file(const char *dir, const char *name, const struct report *r,
 	return rc;
 }
 
-static int csv_fn(FILE *f, const struct report *r, bool plotted)
+/* What the three result files are written from. */
+struct write_ctx {
+	const struct report *r;
+	bool plotted;
+};
+
+static int csv_fn(FILE *f, const void *ctx)
 {
-	(void)plotted;
-	return report_write_csv(f, r);
+	return report_write_csv(f, ((const struct write_ctx *)ctx)->r);
 }
 
-static int json_fn(FILE *f, const struct report *r, bool plotted)
+static int json_fn(FILE *f, const void *ctx)
 {
-	(void)plotted;
-	return report_write_json(f, r);
+	return report_write_json(f, ((const struct write_ctx *)ctx)->r);
+}
+
+static int md_fn(FILE *f, const void *ctx)
+{
+	const struct write_ctx *c = ctx;
+	return report_write_md(f, c->r, c->plotted);
 }
 
 int report_write_all(const char *dir, const struct report *r, bool plotted, char *err,
 		     size_t errlen)
 {
-	int rc = write_file(dir, "results.csv", r, plotted, csv_fn, err, errlen);
+	const struct write_ctx c = {r, plotted};
+	int rc = report_write_file(dir, "results.csv", csv_fn, &c, err, errlen);
 	if (!rc)
-		rc = write_file(dir, "results.json", r, plotted, json_fn, err, errlen);
+		rc = report_write_file(dir, "results.json", json_fn, &c, err, errlen);
 	if (!rc)
-		rc = write_file(dir, "report.md", r, plotted, report_write_md, err, errlen);
+		rc = report_write_file(dir, "report.md", md_fn, &c, err, errlen);
 	return rc;
 }

@@ -102,6 +102,12 @@ const char *const *report_plot_argv(void);
 /* v with thousands separators ("1,234,567") into buf; returns buf. */
 const char *report_group(char *buf, size_t cap, unsigned long long v);
 
+/* dir/name from what fn prints (given ctx) into memory, then replaced atomically; fn returns
+ * REPORT_OK or an error code, reported as "path: cannot write". Shared by report_write_all and
+ * report_plot. */
+int report_write_file(const char *dir, const char *name, int (*fn)(FILE *, const void *),
+		      const void *ctx, char *err, size_t errlen);
+
 /* results.csv, results.json and report.md into dir (each replaced atomically). */
 int report_write_all(const char *dir, const struct report *r, bool plotted, char *err,
 		     size_t errlen);

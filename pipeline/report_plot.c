@@ -165,25 +165,25 @@ static void write_gp(FILE *f, const struct report *r, const struct report_stat *
 		   "unset multiplot\n", cols);
 }
 
-/* Writes dir/name from fn's output, atomically. */
-static int write_plot_file(const char *dir, const char *name, const struct report *r,
-			   const struct report_stat *st, int n,
-			   void (*fn)(FILE *, const struct report *, const struct report_stat *, int),
-			   char *err, size_t errlen)
+/* What plot.dat and plot.gp are written from. */
+struct plot_ctx {
+	const struct report *r;
+	const struct report_stat *st;
+	int n;
+};
+
+static int dat_fn(FILE *f, const void *ctx)
 {
-	char path[PATH_MAX], *buf = NULL;
-	size_t len = 0;
-	if (util_join(path, sizeof path, dir, name))
-		return err_set(err, errlen, REPORT_ERR_IO, "%s: path too long", dir);
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		return err_set(err, errlen, REPORT_ERR_NOMEM, "out of memory");
-	fn(f, r, st, n);
-	int rc = fclose(f) ? err_set(err, errlen, REPORT_ERR_NOMEM, "out of memory") : REPORT_OK;
-	if (!rc && util_write_file_atomic(path, buf, len, err, errlen))
-		rc = REPORT_ERR_IO;
-	free(buf);
-	return rc;
+	const struct plot_ctx *c = ctx;
+	write_dat(f, c->r, c->st, c->n);
+	return REPORT_OK;
+}
+
+static int gp_fn(FILE *f, const void *ctx)
+{
+	const struct plot_ctx *c = ctx;
+	write_gp(f, c->r, c->st, c->n);
+	return REPORT_OK;
 }
 
 const char *const *report_plot_argv(void)
@@ -221,8 +221,9 @@ int report_plot(const char *dir, const struct report *r, char *err, size_t errle
 		rc = err_set(err, errlen, REPORT_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = write_plot_file(dir, "plot.dat", r, st, n, write_dat, err, errlen)) ||
-	    (rc = write_plot_file(dir, "plot.gp", r, st, n, write_gp, err, errlen)))
+	const struct plot_ctx c = {r, st, n};
+	if ((rc = report_write_file(dir, "plot.dat", dat_fn, &c, err, errlen)) ||
+	    (rc = report_write_file(dir, "plot.gp", gp_fn, &c, err, errlen)))
 		goto out;
 	if (run_gnuplot(dir))
 		rc = err_set(err, errlen, REPORT_ERR_PLOT, "gnuplot failed or is not installed");

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +27,6 @@
 #include "safetensors.h"
 #include "synth.h"
 #include "testutil.h"
-
-extern char **environ;
 
 enum { MAX_ARGS = 20 };
 
@@ -89,27 +86,9 @@ static void run_yopo(struct run *r, const char *tmp, const char *const *args)
 	char out_path[1024], err_path[1024];
 	testutil_path_join(out_path, sizeof out_path, tmp, "stdout.txt");
 	testutil_path_join(err_path, sizeof err_path, tmp, "stderr.txt");
-
-	posix_spawn_file_actions_t fa;
-	ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
-	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
 	if (stdout_target)
 		testutil_file_write(out_path, "", 0);
-	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1, stdout_target ? stdout_target
-									 : out_path,
-							  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
-	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
-							  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
-	pid_t pid;
-	/* posix_spawn's argv is char *const[] for historical reasons; it does not write to it */
-	int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)(void *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	ck_assert_msg(rc == 0, "posix_spawn %s: %s", argv[0], strerror(rc));
-	int status;
-	pid_t w;
-	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-		;
-	ck_assert_int_eq(w, pid);
+	int status = testutil_spawn(argv, stdout_target ? stdout_target : out_path, err_path);
 	r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	r->out = testutil_file_read(out_path, &r->n_out);

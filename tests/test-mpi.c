@@ -6,8 +6,6 @@
  * with exactly one line from yopo and no checkpoint. Exits 77 without ../shared. */
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +13,6 @@
 #include <unistd.h>
 
 #include "testutil.h"
-
-extern char **environ;
 
 enum { MAX_ARGS = 48 };
 
@@ -38,21 +34,7 @@ static void run(struct run *r, const char *tmp, const char *const *argv)
 {
 	char err_path[1024];
 	testutil_path_join(err_path, sizeof err_path, tmp, "stderr.txt");
-	posix_spawn_file_actions_t fa;
-	ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
-	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
-	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1, err_path,
-							  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
-	ck_assert_int_eq(posix_spawn_file_actions_adddup2(&fa, 1, 2), 0);
-	pid_t pid;
-	int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)(void *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	ck_assert_msg(rc == 0, "posix_spawn %s: %s", argv[0], strerror(rc));
-	int status;
-	pid_t w;
-	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-		;
-	ck_assert_int_eq(w, pid);
+	int status = testutil_spawn(argv, err_path, NULL);
 	r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	r->err = testutil_file_read(err_path, &r->n_err);
 }

@@ -4,11 +4,43 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
+
+int testutil_spawn(const char *const *argv, const char *out_path, const char *err_path)
+{
+	posix_spawn_file_actions_t fa;
+	ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
+	ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 1, out_path,
+							  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
+	if (err_path)
+		ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
+								  O_WRONLY | O_CREAT | O_TRUNC,
+								  0600), 0);
+	else
+		ck_assert_int_eq(posix_spawn_file_actions_adddup2(&fa, 1, 2), 0);
+	pid_t pid;
+	/* posix_spawn's argv is char *const[] for historical reasons; it does not write to it */
+	int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)(void *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	ck_assert_msg(rc == 0, "posix_spawn %s: %s", argv[0], strerror(rc));
+	int status;
+	pid_t w;
+	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	ck_assert_int_eq(w, pid);
+	return status;
+}
 
 char *testutil_tmpdir_new(const char *tag)
 {

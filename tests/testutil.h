@@ -11,6 +11,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Runs argv (NULL-terminated; argv[0] a path, no shell) with stdin from /dev/null, stdout into
+ * out_path and stderr into err_path (NULL: into out_path too), both truncated; waits for it and
+ * returns its wait status. */
+int testutil_spawn(const char *const *argv, const char *out_path, const char *err_path);
+
 /* A new empty directory $TMPDIR/yopo-<tag>-XXXXXX (/tmp when TMPDIR is unset or empty), made
  * with mkdtemp. The caller owns the returned name and releases both the directory and the name
  * with testutil_tmpdir_free. */
