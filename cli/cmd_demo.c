@@ -46,7 +46,7 @@ static void on_step(void *ctx, enum demo_step step, const struct demo_paths *p,
 		       o->max_windows, p->report);
 	} else
 		printf("\n== demo done: the report is %s/report.md (with results.csv, results.json, "
-		       "perplexity.svg)%s\n", p->report,
+		       "plot.png)%s\n", p->report,
 		       p->synthetic ? "\n   (synthetic model: the numbers in it are not meaningful)" : "");
 	fflush(stdout);
 }

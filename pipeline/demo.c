@@ -221,7 +221,8 @@ static int compare_step(const struct demo_paths *p, const struct demo_opts *o,
 		.model = p->model, .text = p->text, .out = p->report, .methods = methods,
 		.n_methods = n_methods, .ratios = o->ratios,
 		.n_ratios = o->n_ratios, .policy = p->policy, .calib = p->calib,
-		.max_windows = o->max_windows, .sample_tokens = 24, .force = true,
+		.max_windows = o->max_windows, .sample_tokens = 24, .force = true, .seeds = 3,
+		.command = "yopo demo",
 	};
 	struct compare_result res;
 	if (compare_run(&res, &c, h->compare, h->ctx, err, errlen))
