@@ -1938,6 +1938,45 @@ END_TEST
 /* compare writes the three report files; results.json has the dense model first, then one
  * entry per method and ratio, measured on the pruned checkpoints it wrote. A second run into the
  * same directory is refused without --force. */
+/* The same plan measured twice: spectrum's mean KS (its exact SVD route) equals the mean_ks that
+ * compare reports for that method and ratio, on both shared models (issue 14, section 6). */
+START_TEST(test_spectrum_matches_compare)
+{
+	static const char *const models[] = {"models/stories260k", "models/tinystories-instruct-3m"};
+	char *tmp, model[1024], text[1024], out[1024], path[1024];
+	if (!testutil_shared_present())
+		return;
+	testutil_path_join(model, sizeof model, testutil_shared(), models[_i]);
+	testutil_path_join(text, sizeof text, testutil_shared(), "data/tinystories-eval.txt");
+	tmp = testutil_tmpdir_new("cli");
+	testutil_path_join(out, sizeof out, tmp, "report");
+	struct run r;
+	run_yopo(&r, tmp, (const char *const[]){"spectrum", "--model", model, "--ratio", "0.3",
+						"--method", "magnitude", "--route", "svd", "--json",
+						NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	cJSON *o = cJSON_Parse(r.out);
+	ck_assert_msg(cJSON_IsObject(o), "not JSON: %s", r.out);
+	double spectrum_ks = item_num(o, "mean_ks");
+	cJSON_Delete(o);
+	run_free(&r);
+	run_yopo(&r, tmp, (const char *const[]){"compare", "--model", model, "--text", text,
+						"--ratios", "0.3", "--methods", "magnitude",
+						"--max-windows", "1", "--seq-len", "16", "--no-keep-models",
+						"--out", out, "-q", NULL});
+	ck_assert_msg(r.code == 0, "exit %d, stderr: %s", r.code, r.err);
+	run_free(&r);
+	testutil_path_join(path, sizeof path, out, "results.json");
+	cJSON *root = parse_json_file(path);
+	const cJSON *row = cJSON_GetArrayItem(item(root, "results"), 1);
+	ck_assert_str_eq(item_str(row, "method"), "magnitude");
+	ck_assert_msg(spectrum_ks > 0, "spectrum mean KS %g", spectrum_ks);
+	ck_assert_double_eq_tol(item_num(row, "mean_ks"), spectrum_ks, 1e-9);
+	cJSON_Delete(root);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 START_TEST(test_compare)
 {
 	char *tmp, model[1024], text[1024], out[1024], path[1024];
@@ -2448,6 +2487,7 @@ int main(void)
 	tcase_add_test(tc, test_prune_extras);
 	tcase_add_test(tc, test_prune_force);
 	tcase_add_test(tc, test_compare);
+	tcase_add_loop_test(tc, test_spectrum_matches_compare, 0, 2);
 	tcase_add_test(tc, test_compare_nm);
 	tcase_add_test(tc, test_demo);
 	tcase_add_test(tc, test_real_generate);
