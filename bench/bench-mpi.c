@@ -7,7 +7,7 @@
  * bytes exchanged per episode, and predictions of 20 episodes on 7B- and 70B-shaped models for
  * 8/32/80 ranks, with the model's error on the measured 1- and 2-rank points.
  *
- * Usage: bench-mpi [--episodes E] [--layers L] [--hidden H]   (defaults 10, 8, 256; YOPO_EXE, YOPO_MPIRUN from meson)
+ * Usage: bench-mpi [--episodes E] [--layers L] [--hidden H] [--reward functional|neg-ks]   (defaults 10, 8, 256; YOPO_EXE, YOPO_MPIRUN from meson)
  * Writes its checkpoints under $TMPDIR (removed at the end). Exits 77 without mpirun. */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +37,10 @@ struct run {
 	double el[MAX_EP + 2];   /* rank 0's elapsed after episode e (index e), final at E + 1 */
 };
 
+/* --reward: functional (train's default: probe features, so every rank samples the model's
+ * probes first, a serial cost) or neg-ks (with --weights-only: no forward pass at all). */
+static const char *reward = "functional";
+
 /* Runs yopo train under mpirun -np np with one thread per rank; 0 or -1. */
 static int train(struct run *r, const char *tmp, int np, const char *model, int episodes,
 		 const char *out)
@@ -49,7 +53,9 @@ static int train(struct run *r, const char *tmp, int np, const char *model, int 
 	const char *argv[] = {mpirun, "-q", "--allow-run-as-root", "--oversubscribe", "--bind-to",
 			      "none", "-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1",
 			      "-np", npb, exe, "train", "--threads", "1", "--model", model,
-			      "--ratio", "0.5", "--episodes", epb, "--log", log, "--out", out, NULL};
+			      "--ratio", "0.5", "--episodes", epb, "--log", log, "--out", out,
+			      "--reward", reward, strcmp(reward, "functional") ? "--weights-only" : NULL,
+			      NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
@@ -139,10 +145,15 @@ int main(int argc, char **argv)
 {
 	int E = 10, layers = 8, hidden = 256;
 	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--reward") && (!strcmp(argv[i + 1], "functional") ||
+						     !strcmp(argv[i + 1], "neg-ks"))) {
+			reward = argv[i + 1];
+			continue;
+		}
 		int *v = !strcmp(argv[i], "--episodes") ? &E : !strcmp(argv[i], "--layers") ? &layers
 			 : !strcmp(argv[i], "--hidden") ? &hidden : NULL;
 		if (!v || (*v = atoi(argv[i + 1])) < 1)
-			return fprintf(stderr, "usage: bench-mpi [--episodes E] [--layers L] [--hidden H]\n"), 2;
+			return fprintf(stderr, "usage: bench-mpi [--episodes E] [--layers L] [--hidden H] [--reward functional|neg-ks]\n"), 2;
 	}
 	if (E < 2 || E > MAX_EP || layers < 2 || hidden < 16 || hidden % 8)
 		return fprintf(stderr, "bench-mpi: episodes 2..%d, layers >= 2, hidden a multiple of 8 >= 16\n", MAX_EP), 2;
