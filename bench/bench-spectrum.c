@@ -10,9 +10,15 @@
  * features' eigenvectors of the Gram, against the exact route's values-only SVD of W.
  * Prints each time, the ratios b/a and c/a, and the KS statistic of each
  * route against W's singular values from the exact SVD (they must agree to ~1e-6).
+ * Then the functional reward (funcreward.h, yopo train's default) on the same shape: W's rows are
+ * the FFN neurons, T probe tokens of Gaussian activations A (T, rows) and a Gaussian down
+ * projection D (cols, rows); its per-layer setup (G = AᵀA ∘ DᵀD), one reward for the same kept
+ * set, and the direct route measured in the same run (the removed neurons' output A_R·D_Rᵀ by
+ * one f32 product, what a reward costs without G), with their relative disagreement.
  *
  * Usage: bench-spectrum [--rows R] [--cols C] [--ratio X] [--threads T]
- *                       [--samples N] [--seed S]
+ *                       [--samples N] [--seed S] [--tokens T]
+ * --tokens T: probe tokens of the functional part (default 2048; 0 skips it).
  * --threads sets OpenBLAS's thread count for every route alike (default: the
  * online CPUs, OpenBLAS's own default, made explicit and printed).
  * --samples N times the GRAM route N times (default 3); b/a and c/a use the
@@ -25,8 +31,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "funcreward.h"
 #include "ks.h"
 #include "linalg.h"
+#include "matmul.h"
 #include "pcg32.h"
 #include "spectrum.h"
 #include "topk.h"
@@ -62,12 +70,13 @@ static int parse_int(const char *s, int *out)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [--rows R] [--cols C] [--ratio X] [--threads T] [--samples N] [--seed S]\n",
+		"usage: %s [--rows R] [--cols C] [--ratio X] [--threads T] [--samples N] [--seed S] "
+		"[--tokens T]\n",
 		argv0);
 }
 
 struct bench_opts {
-	int rows, cols, samples, seed, threads;
+	int rows, cols, samples, seed, threads, tokens;
 	double ratio;
 };
 
@@ -75,7 +84,7 @@ struct bench_opts {
 static int parse_args(struct bench_opts *o, int argc, char **argv)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	*o = (struct bench_opts){11008, 4096, 3, 1, online > 0 ? (int)online : 1, 0.3};
+	*o = (struct bench_opts){11008, 4096, 3, 1, online > 0 ? (int)online : 1, 2048, 0.3};
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = !v;
@@ -89,6 +98,8 @@ static int parse_args(struct bench_opts *o, int argc, char **argv)
 			bad = parse_int(v, &o->samples);
 		else if (!bad && strcmp(argv[i], "--seed") == 0)
 			bad = parse_int(v, &o->seed);
+		else if (!bad && strcmp(argv[i], "--tokens") == 0)
+			bad = strcmp(v, "0") == 0 ? (o->tokens = 0) : parse_int(v, &o->tokens);
 		else if (!bad && strcmp(argv[i], "--ratio") == 0) {
 			char *end;
 			o->ratio = strtod(v, &end);
@@ -160,6 +171,102 @@ static int time_kept_svd(double *t, double *sv, double *u, double *vt, float *su
 	int err = u ? linalg_svd_full(sv, u, vt, sub, k, cols) : linalg_singular_values(sv, sub, k, cols);
 	*t = util_now() - t0;
 	return err;
+}
+
+/* ‖A_R·D_Rᵀ‖²_F by one f32 product: act (tokens, ffn), down (hidden, ffn), R = !keep (ffn);
+ * ar (tokens, ffn), dr (hidden, ffn), y (tokens, hidden) scratch. The gather is timed too. */
+static int direct_removed(double *sq, struct matmul *mm, float *ar, float *dr, float *y,
+			  const float *act, const float *down, const unsigned char *keep, int tokens,
+			  int hidden, int ffn)
+{
+	int nr = 0;
+	for (int i = 0; i < ffn; i++) {
+		if (keep && keep[i])
+			continue;
+		for (int t = 0; t < tokens; t++)
+			ar[(size_t)t * ffn + nr] = act[(size_t)t * ffn + i];
+		for (int h = 0; h < hidden; h++)
+			dr[(size_t)h * ffn + nr] = down[(size_t)h * ffn + i];
+		nr++;
+	}
+	/* ar, dr are used as (tokens, nr) and (hidden, nr) with row stride nr: compact them */
+	for (int t = 1; t < tokens; t++)
+		memmove(ar + (size_t)t * nr, ar + (size_t)t * ffn, (size_t)nr * sizeof *ar);
+	for (int h = 1; h < hidden; h++)
+		memmove(dr + (size_t)h * nr, dr + (size_t)h * ffn, (size_t)nr * sizeof *dr);
+	if (matmul_nt(mm, y, ar, dr, NULL, tokens, hidden, nr))
+		return -1;
+	double s = 0;
+	for (size_t i = 0; i < (size_t)tokens * hidden; i++)
+		s += (double)y[i] * y[i];
+	*sq = s;
+	return 0;
+}
+
+/* The functional reward at W's shape (rows = ffn neurons, cols = hidden), same kept set. */
+static int bench_functional(const struct bench_opts *o, const unsigned char *keep, int k)
+{
+	int ffn = o->rows, hidden = o->cols, T = o->tokens, ret = 1;
+	size_t na = (size_t)T * ffn, nd = (size_t)hidden * ffn;
+	struct funcreward *fr = NULL;
+	struct matmul *mm = NULL;
+	float *act = malloc(na * sizeof(float)), *down = malloc(nd * sizeof(float));
+	float *ar = malloc(na * sizeof(float)), *dr = malloc(nd * sizeof(float));
+	float *y = malloc((size_t)T * hidden * sizeof(float));
+	int *kept = malloc((size_t)k * sizeof(int));
+	if (!act || !down || !ar || !dr || !y || !kept || matmul_new(&mm)) {
+		fprintf(stderr, "out of memory (functional part)\n");
+		goto out;
+	}
+	matmul_set_threads(o->threads);
+	struct pcg32 rng;
+	pcg32_seed(&rng, (uint64_t)o->seed, 1);
+	fill_gaussian(act, na, &rng);
+	fill_gaussian(down, nd, &rng);
+	for (int i = 0, j = 0; i < ffn; i++)
+		if (keep[i])
+			kept[j++] = i;
+	double t0 = util_now();
+	int err = funcreward_new(&fr, act, T, down, hidden, ffn);
+	double t_setup = util_now() - t0;
+	if (err) {
+		fprintf(stderr, "funcreward: %s\n", funcreward_strerror(err));
+		goto out;
+	}
+	double rel = 0, t_g = 0, t_d = 0, sq_r = 0, sq_f = 0;
+	for (int i = 0; i < o->samples; i++) { /* steady state: the minimum of the calls */
+		t0 = util_now();
+		funcreward_error(fr, kept, k, &rel);
+		double t = util_now() - t0;
+		t_g = i == 0 || t < t_g ? t : t_g;
+		t0 = util_now();
+		if (direct_removed(&sq_r, mm, ar, dr, y, act, down, keep, T, hidden, ffn))
+			goto out;
+		t = util_now() - t0;
+		t_d = i == 0 || t < t_d ? t : t_d;
+	}
+	if (direct_removed(&sq_f, mm, ar, dr, y, act, down, NULL, T, hidden, ffn))
+		goto out;
+	double rel_d = sq_r / sq_f;
+	printf("functional reward: %d probe tokens; setup G = AᵀA ∘ DᵀD %9.3f s (%.0f MiB)\n", T,
+	       t_setup, (double)ffn * ffn * 8 / 1048576);
+	printf("functional reward: one reward by G %9.6f s, direct f32 product A_R·D_Rᵀ %9.3f s "
+	       "(ratio %.0fx; min of %d)\n", t_g, t_d, t_d / t_g, o->samples);
+	printf("functional reward: err(R) by G %.9f, direct %.9f, rel diff %.3g\n", rel, rel_d,
+	       fabs(rel - rel_d) / rel_d);
+	ret = fabs(rel - rel_d) / rel_d > 1e-3;
+	if (ret)
+		fprintf(stderr, "functional routes disagree\n");
+out:
+	funcreward_free(fr);
+	matmul_free(mm);
+	free(kept);
+	free(y);
+	free(dr);
+	free(ar);
+	free(down);
+	free(act);
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -261,7 +368,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "KS statistics of the routes disagree\n");
 		goto out;
 	}
-	ret = 0;
+	ret = o.tokens ? bench_functional(&o, keep, k) : 0;
 out:
 	if (err)
 		fprintf(stderr, "error: %s\n", spectrum_strerror(err));
