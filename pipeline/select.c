@@ -126,20 +126,36 @@ static int method_probe_tokens(int *n_out, const struct select_opts *o, char *er
 	return SELECT_OK;
 }
 
+/* The policy of o (or the shipped one) into the cache, checked against m; *in = its info when it
+ * has probe features and the cache holds no probes yet, else NULL. */
+static int policy_wanting_probes(const struct checkpoint_info **in, const struct model *m,
+				 const struct select_opts *o, struct select_cache *cache, char *err,
+				 size_t errlen)
+{
+	char def[PATH_MAX];
+	const char *path = policy_path(o, def, sizeof def);
+	*in = NULL;
+	if (!path)
+		return err_set(err, errlen, SELECT_ERR_USAGE,
+			       "method policy needs --policy FILE (no shipped default policy found)");
+	int rc = select_load_policy(cache, path, m->cfg.hidden, m->cfg.ffn, err, errlen);
+	if (rc)
+		return rc;
+	const struct checkpoint_info *ci = checkpoint_get_info(cache->ck);
+	if (ci->arch == CHECKPOINT_ARCH_MLP && ci->feature_set == ROWFEAT_SET_PROBE &&
+	    !cache->policy_probe)
+		*in = ci;
+	return SELECT_OK;
+}
+
 /* The policy of o (or the shipped one), checked against m; for a probe-feature policy m's probes,
  * sampled with the count and seed the policy was trained with. */
 static int load_policy(const struct model *m, const struct select_opts *o,
 		       struct select_cache *cache, char *err, size_t errlen)
 {
-	char def[PATH_MAX];
-	const char *path = policy_path(o, def, sizeof def);
-	if (!path)
-		return err_set(err, errlen, SELECT_ERR_USAGE,
-			       "method policy needs --policy FILE (no shipped default policy found)");
-	int rc = select_load_policy(cache, path, m->cfg.hidden, m->cfg.ffn, err, errlen);
-	const struct checkpoint_info *in = rc ? NULL : checkpoint_get_info(cache->ck);
-	if (!in || in->arch != CHECKPOINT_ARCH_MLP || in->feature_set != ROWFEAT_SET_PROBE ||
-	    cache->policy_probe)
+	const struct checkpoint_info *in = NULL;
+	int rc = policy_wanting_probes(&in, m, o, cache, err, errlen);
+	if (rc || !in)
 		return rc;
 	int e = probe_collect(&cache->policy_probe, m, policy_probe_tokens(in), in->probe_seed, 0,
 			      err, errlen);
@@ -213,18 +229,10 @@ int select_probe_request(struct probe ***slot, int *tokens, uint64_t *seed, cons
 	}
 	if (!(s->needs & SCORER_NEEDS_POLICY))
 		return SELECT_OK;
-	char def[PATH_MAX];
-	const char *path = policy_path(o, def, sizeof def);
-	if (!path)
-		return err_set(err, errlen, SELECT_ERR_USAGE,
-			       "method policy needs --policy FILE (no shipped default policy found)");
-	int rc = select_load_policy(cache, path, m->cfg.hidden, m->cfg.ffn, err, errlen);
-	if (rc)
+	const struct checkpoint_info *in = NULL;
+	int rc = policy_wanting_probes(&in, m, o, cache, err, errlen);
+	if (rc || !in)
 		return rc;
-	const struct checkpoint_info *in = checkpoint_get_info(cache->ck);
-	if (in->arch != CHECKPOINT_ARCH_MLP || in->feature_set != ROWFEAT_SET_PROBE ||
-	    cache->policy_probe)
-		return SELECT_OK;
 	*tokens = policy_probe_tokens(in);
 	*seed = in->probe_seed;
 	*slot = &cache->policy_probe;
