@@ -252,6 +252,9 @@ int probe_stream_layer(struct probe *p, struct layerstream *ls, int layer, char 
 	int e = layerstream_run(ls, layer, observe_stream, &r);
 	if (e || r.done != p->tokens) {
 		free(r.act);
+		if (e == LAYERSTREAM_ERR_ARG)
+			return err_set(err, errlen, PROBE_ERR_ARG, "probe: layer %d is not the next one",
+				       layer);
 		return err_set(err, errlen, e == LAYERSTREAM_ERR_NOMEM ? PROBE_ERR_NOMEM
 									: PROBE_ERR_FORWARD,
 			       "probe: layer %d failed on the probe tokens", layer);

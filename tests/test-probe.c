@@ -156,7 +156,7 @@ START_TEST(test_stream)
 	for (int l = 0; l < q->n_layers; l++)
 		ck_assert_ptr_null(q->act[l]);
 	ck_assert_msg(probe_stream_open(&ls, q, w, err, sizeof err) == 0, "%s", err);
-	ck_assert_int_eq(probe_stream_layer(q, ls, 1, err, sizeof err), PROBE_ERR_FORWARD); /* order */
+	ck_assert_int_eq(probe_stream_layer(q, ls, 1, err, sizeof err), PROBE_ERR_ARG); /* order */
 	for (int l = 0; l < q->n_layers; l++) {
 		ck_assert_msg(probe_stream_layer(q, ls, l, err, sizeof err) == 0, "%s", err);
 		for (int k = 0; k < q->n_layers; k++)
