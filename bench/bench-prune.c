@@ -6,18 +6,23 @@
  *   - the reference: /bin/cp of model.safetensors (exec'd directly, no shell), and the same copy
  *     followed by an fsync of the copy (prune fsyncs its output, a plain cp does not);
  *   - prunejob_run (the library behind yopo prune) for each method at ratio 0.3 (policy with a
- *     random MLP policy written here; wanda with --calib-tokens of a synthetic byte text).
+ *     random MLP policy written here; wanda with --calib-tokens of a synthetic byte text; probe
+ *     with --probe-tokens self-sampled tokens; "default": the policy method with the shipped
+ *     probe-feature policy, its probes sampled as it was trained: 2048 tokens). Probe sampling
+ *     is one forward per token over every layer: at 7B hours, not minutes.
  * Every timed run is repeated (--repeat, default 3) and the median reported with the ratio to
  * the medians of cp and cp+fsync; peak RSS is the largest over the repeats. The input is read
  * once before the first timing so that every run sees the same page-cache state. Outputs are
  * deleted after each run.
  *
  * Usage: bench-prune [--dir DIR] [--keep] [--methods LIST] [--repeat N] [--calib-tokens N]
- *                    [--hidden H] [--ffn F] [--layers-total L] [--heads A] [--vocab V]
+ *                    [--probe-tokens N] [--hidden H] [--ffn F] [--layers-total L] [--heads A]
+ *                    [--vocab V]
  * --dir: where the checkpoint lives; reused if it holds one of this shape, written otherwise
  * (default: a fresh directory under $TMPDIR or /tmp); what this run wrote is removed at the end
- * unless --keep. --methods: comma-separated (default random,magnitude,ken,policy,wanda; ken,
- * policy and wanda run once whatever --repeat: minutes each at 7B). The shape flags shrink the
+ * unless --keep. --methods: comma-separated (default random,magnitude,ken,policy,wanda,probe,
+ * default; all but random and magnitude run once whatever --repeat: minutes to hours each at
+ * 7B). The shape flags shrink the
  * model for development. Exit status: 0, 1 on error, 77 if the disk lacks 2.2x the checkpoint. */
 #include <errno.h>
 #include <stdbool.h>
@@ -48,7 +53,7 @@ struct opts {
 	const char *dir, *methods;
 	bool keep;
 	int repeat;
-	long calib_tokens;
+	long calib_tokens, probe_tokens;
 	struct synth_spec spec;
 };
 
@@ -146,8 +151,8 @@ static int write_text(const char *path, long n)
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
-	*o = (struct opts){.methods = "random,magnitude,ken,policy,wanda", .repeat = 3,
-			   .calib_tokens = 2048};
+	*o = (struct opts){.methods = "random,magnitude,ken,policy,wanda,probe,default", .repeat = 3,
+			   .calib_tokens = 2048, .probe_tokens = 2048};
 	synth_spec_7b(&o->spec);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -175,6 +180,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			o->repeat = (int)x;
 		else if (!strcmp(a, "--calib-tokens"))
 			o->calib_tokens = x;
+		else if (!strcmp(a, "--probe-tokens") && x >= 2)
+			o->probe_tokens = x;
 		else if (!strcmp(a, "--hidden"))
 			o->spec.hidden = (int)x;
 		else if (!strcmp(a, "--ffn"))
@@ -191,8 +198,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	return 0;
 bad:
 	fprintf(stderr, "usage: bench-prune [--dir DIR] [--keep] [--methods LIST] [--repeat N]\n"
-			"                   [--calib-tokens N] [--hidden H] [--ffn F] [--layers-total L]\n"
-			"                   [--heads A] [--vocab V]\n");
+			"                   [--calib-tokens N] [--probe-tokens N] [--hidden H] [--ffn F]\n"
+			"                   [--layers-total L] [--heads A] [--vocab V]\n");
 	return 1;
 }
 
@@ -246,10 +253,13 @@ static int run_methods(const struct opts *o, const char *root, const struct run 
 	       "/ cp", "/ cp+fsync");
 	snprintf(list, sizeof list, "%s", o->methods);
 	for (char *save = NULL, *m = strtok_r(list, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
-		bool slow = !strcmp(m, "ken") || !strcmp(m, "policy") || !strcmp(m, "wanda");
+		bool slow = strcmp(m, "random") && strcmp(m, "magnitude");
+		bool shipped = !strcmp(m, "default"); /* the shipped policy: NULL finds it */
 		struct prune_job j = {.o = {.model = o->dir, .out = out, .ratio = RATIO,
-					    .select = {.method = m, .policy = pol, .calib = text,
-						       .calib_tokens = o->calib_tokens, .norm_p = 1,
+					    .select = {.method = shipped ? "policy" : m,
+						       .policy = shipped ? NULL : pol, .calib = text,
+						       .calib_tokens = o->calib_tokens,
+						       .probe_tokens = o->probe_tokens, .norm_p = 1,
 						       .granularity = strcmp(m, "ken")
 									      ? PRUNE_GRANULARITY_ROWS
 									      : PRUNE_GRANULARITY_WEIGHTS}}};

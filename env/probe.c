@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "forward.h"
+#include "layerstream.h"
 #include "pcg32.h"
 
 const char *probe_strerror(int err)
@@ -109,8 +110,32 @@ static int record(struct probe *p, struct forward *f, float *logits, char *err, 
 	return rc;
 }
 
-int probe_collect(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
-		  int seq_len, char *err, size_t errlen)
+/* A probe of n_tokens over m's layers with no activations yet (ids and starts allocated). */
+static int probe_alloc(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
+		       int seq_len)
+{
+	const struct config *c = &m->cfg;
+	struct probe *p = calloc(1, sizeof *p);
+	if (!p)
+		return PROBE_ERR_NOMEM;
+	*p = (struct probe){.n_layers = c->n_layers, .tokens = n_tokens, .seq_len = seq_len,
+			    .seed = seed};
+	p->ids = malloc((size_t)n_tokens * sizeof *p->ids);
+	p->starts = malloc(((size_t)n_tokens + 1) * sizeof *p->starts);
+	p->ffn = malloc((size_t)c->n_layers * sizeof *p->ffn);
+	p->act = calloc((size_t)c->n_layers, sizeof *p->act);
+	if (!p->ids || !p->starts || !p->ffn || !p->act) {
+		probe_free(p);
+		return PROBE_ERR_NOMEM;
+	}
+	for (int l = 0; l < c->n_layers; l++)
+		p->ffn[l] = m->layers[l].ffn;
+	*out = p;
+	return PROBE_OK;
+}
+
+int probe_sample(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
+		 int seq_len, char *err, size_t errlen)
 {
 	const struct config *c = &m->cfg;
 	int cap = c->max_pos < 256 ? c->max_pos : 256;
@@ -126,30 +151,15 @@ int probe_collect(struct probe **out, const struct model *m, int n_tokens, uint6
 			       "probe: config.json gives no BOS or EOS token to start sampling from");
 	int rc = PROBE_ERR_NOMEM;
 	struct forward *f = NULL;
-	float *logits = malloc((size_t)seq_len * (size_t)c->vocab * sizeof *logits);
-	struct probe *p = calloc(1, sizeof *p);
-	if (!logits || !p)
+	struct probe *p = NULL;
+	/* one token's logits: sampling runs one position at a time */
+	float *logits = malloc((size_t)c->vocab * sizeof *logits);
+	if (!logits || probe_alloc(&p, m, n_tokens, seed, seq_len) || forward_new(&f, m, seq_len))
 		goto nomem;
-	*p = (struct probe){.n_layers = c->n_layers, .tokens = n_tokens, .seq_len = seq_len,
-			    .seed = seed};
-	p->ids = malloc((size_t)n_tokens * sizeof *p->ids);
-	p->starts = malloc(((size_t)n_tokens + 1) * sizeof *p->starts);
-	p->ffn = malloc((size_t)c->n_layers * sizeof *p->ffn);
-	p->act = calloc((size_t)c->n_layers, sizeof *p->act);
-	if (!p->ids || !p->starts || !p->ffn || !p->act || forward_new(&f, m, seq_len))
-		goto nomem;
-	for (int l = 0; l < c->n_layers; l++) {
-		p->ffn[l] = m->layers[l].ffn;
-		p->act[l] = malloc((size_t)n_tokens * (size_t)p->ffn[l] * sizeof(float));
-		if (!p->act[l])
-			goto nomem;
-	}
-	if ((rc = sample_ids(p, f, logits, c->vocab, bos, c->eos_id, err, errlen)) ||
-	    (rc = record(p, f, logits, err, errlen)))
+	if ((rc = sample_ids(p, f, logits, c->vocab, bos, c->eos_id, err, errlen)))
 		goto out;
 	*out = p;
 	p = NULL;
-	rc = PROBE_OK;
 	goto out;
 nomem:
 	err_set(err, errlen, rc, "probe: out of memory for %d tokens", n_tokens);
@@ -158,6 +168,99 @@ out:
 	probe_free(p);
 	free(logits);
 	return rc;
+}
+
+int probe_collect(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
+		  int seq_len, char *err, size_t errlen)
+{
+	struct probe *p = NULL;
+	int rc = probe_sample(&p, m, n_tokens, seed, seq_len, err, errlen);
+	if (rc)
+		return rc;
+	struct forward *f = NULL;
+	float *logits = malloc((size_t)p->seq_len * (size_t)m->cfg.vocab * sizeof *logits);
+	rc = logits && !forward_new(&f, m, p->seq_len) ? PROBE_OK : PROBE_ERR_NOMEM;
+	for (int l = 0; !rc && l < p->n_layers; l++)
+		if (!(p->act[l] = malloc((size_t)n_tokens * (size_t)p->ffn[l] * sizeof(float))))
+			rc = PROBE_ERR_NOMEM;
+	if (rc)
+		err_set(err, errlen, rc, "probe: out of memory for %d tokens", n_tokens);
+	else
+		rc = record(p, f, logits, err, errlen);
+	forward_free(f);
+	free(logits);
+	if (rc)
+		probe_free(p);
+	else
+		*out = p;
+	return rc;
+}
+
+/* ---- layer-streamed activations ---- */
+
+int probe_stream_open(struct layerstream **out, const struct probe *p, struct model *m,
+		      char *err, size_t errlen)
+{
+	if (p->n_layers != m->cfg.n_layers)
+		return err_set(err, errlen, PROBE_ERR_ARG, "probe: sampled on a %d-layer model, not %d",
+			       p->n_layers, m->cfg.n_layers);
+	size_t *starts = malloc(((size_t)p->n_seqs + 1) * sizeof *starts);
+	if (!starts)
+		return err_set(err, errlen, PROBE_ERR_NOMEM, "probe: out of memory");
+	for (int s = 0; s <= p->n_seqs; s++)
+		starts[s] = (size_t)p->starts[s];
+	int e = layerstream_new(out, m, p->ids, starts, (size_t)p->n_seqs);
+	free(starts);
+	if (e)
+		return err_set(err, errlen, e == LAYERSTREAM_ERR_NOMEM ? PROBE_ERR_NOMEM
+									: PROBE_ERR_FORWARD,
+			       "probe: cannot embed the probe tokens: %s",
+			       e == LAYERSTREAM_ERR_NOMEM ? "out of memory" : "bad token or window");
+	return PROBE_OK;
+}
+
+/* Observer of a streamed layer: appends each window's FFN intermediate to the layer's rows. */
+struct stream_rows {
+	float *act;
+	int ffn, tokens, done;
+};
+
+static void observe_stream(void *ctx, int layer, enum forward_point point, const float *x, int n,
+			   int dim)
+{
+	struct stream_rows *r = ctx;
+	(void)layer;
+	if (point != FORWARD_POINT_FFN_HIDDEN || dim != r->ffn || n > r->tokens - r->done)
+		return;
+	memcpy(r->act + (size_t)r->done * (size_t)dim, x, (size_t)n * dim * sizeof *x);
+	r->done += n;
+}
+
+int probe_stream_layer(struct probe *p, struct layerstream *ls, int layer, char *err,
+		       size_t errlen)
+{
+	if (layer < 0 || layer >= p->n_layers)
+		return err_set(err, errlen, PROBE_ERR_ARG, "probe: no layer %d", layer);
+	for (int l = 0; l < p->n_layers; l++) {
+		free(p->act[l]);
+		p->act[l] = NULL;
+	}
+	struct stream_rows r = {.ffn = p->ffn[layer], .tokens = p->tokens};
+	r.act = malloc((size_t)p->tokens * (size_t)r.ffn * sizeof *r.act + 1);
+	if (!r.act)
+		return err_set(err, errlen, PROBE_ERR_NOMEM, "probe: out of memory for layer %d", layer);
+	int e = layerstream_run(ls, layer, observe_stream, &r);
+	if (e || r.done != p->tokens) {
+		free(r.act);
+		if (e == LAYERSTREAM_ERR_ARG)
+			return err_set(err, errlen, PROBE_ERR_ARG, "probe: layer %d is not the next one",
+				       layer);
+		return err_set(err, errlen, e == LAYERSTREAM_ERR_NOMEM ? PROBE_ERR_NOMEM
+									: PROBE_ERR_FORWARD,
+			       "probe: layer %d failed on the probe tokens", layer);
+	}
+	p->act[layer] = r.act;
+	return PROBE_OK;
 }
 
 void probe_row_stats(double *msq, double *mabs, const struct probe *p, int layer)

@@ -8,13 +8,22 @@
  * the down projection: act(gate)·up in gated families) for every probe token.
  *
  * Memory: n_tokens × Σ_l ffn_l floats of activations (2000 probe tokens of an 8-layer, 512-wide
- * FFN: 32 MiB), plus one window of logits (seq_len × vocab floats) while collecting. */
+ * FFN: 32 MiB), plus one window of logits (seq_len × vocab floats) while collecting.
+ *
+ * Streamed (yopo prune on models too large to load): probe_sample draws the same ids on a model
+ * opened with MODEL_WEIGHTS_MAPPED_F32 (one layer in f32 at a time, the same f32 values, so the
+ * same ids), then probe_stream_layer runs every sequence through one layer at a time
+ * (layerstream.h) and leaves only that layer's activations in act: n_tokens × (hidden + ffn_l)
+ * floats besides one layer's weights. The activations equal probe_collect's bit for bit. Sampling
+ * stays one forward per probe token over all layers (a 7B model: ~2000 reads of the whole model,
+ * each converting every layer). */
 #ifndef YOPO_PROBE_H
 #define YOPO_PROBE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layerstream.h"
 #include "model.h"
 #include "pcg32.h"
 
@@ -37,7 +46,9 @@ struct probe {
 	int *ids;     /* (tokens) the sampled tokens, sequences back to back */
 	int *starts;  /* (n_seqs + 1) first token of each sequence; starts[n_seqs] = tokens */
 	int *ffn;     /* (n_layers) FFN width of each layer */
-	float **act;  /* [layer] (tokens, ffn[layer]) FFN intermediate activations */
+	float **act;  /* [layer] (tokens, ffn[layer]) FFN intermediate activations; NULL for layers
+		       * not collected (probe_sample: all; probe_stream_layer: all but the last one
+		       * streamed) */
 };
 
 /* Samples n_tokens probe tokens from m (seq_len: sequence length, 0 = min(max_pos, 256)) and
@@ -45,6 +56,23 @@ struct probe {
  * PROBE_ERR_ARG, PROBE_ERR_NO_BOS, PROBE_ERR_FORWARD, PROBE_ERR_NOMEM (reason in err). */
 int probe_collect(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
 		  int seq_len, char *err, size_t errlen);
+
+/* probe_collect's sampling alone: ids and starts, every act[l] NULL. m may keep its weights
+ * stored (MODEL_WEIGHTS_MAPPED_F32): the ids are those of the f32 model. */
+int probe_sample(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
+		 int seq_len, char *err, size_t errlen);
+
+/* A layerstream (layerstream.h) of p's sequences through m (borrowed; may be weightless), each
+ * sequence one window from position 0 as probe_collect runs it. *out owned by the caller
+ * (layerstream_free). Errors: PROBE_ERR_ARG (layer count differs), PROBE_ERR_NOMEM,
+ * PROBE_ERR_FORWARD. */
+int probe_stream_open(struct layerstream **out, const struct probe *p, struct model *m,
+		      char *err, size_t errlen);
+
+/* Runs every probe sequence through `layer` (the next one of ls, 0 first) and leaves its
+ * activations, and only those, in p->act[layer]: equal to probe_collect's. */
+int probe_stream_layer(struct probe *p, struct layerstream *ls, int layer, char *err,
+		       size_t errlen);
 
 void probe_free(struct probe *p);
 

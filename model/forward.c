@@ -345,7 +345,7 @@ static int lm_head(struct forward *f, float *logits, int n)
 		w = model_head_convert(m, f->wbuf);
 	if (linear(f, logits, f->a, w, w16, m->lm_head_b, n, c->vocab, c->hidden))
 		return FORWARD_ERR_MATMUL;
-	if (m->stored)
+	if (m->stored && !m->lm_head)
 		safetensors_evict(model_head_tensor(m));
 	return FORWARD_OK;
 }

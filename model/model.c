@@ -86,6 +86,7 @@ struct model_slot {
 	int layer;
 	const struct safetensors_tensor *t;
 	bool stored;
+	bool direct; /* MODEL_WEIGHTS_MAPPED_F32: the model's pointer is the mapped F32 data itself */
 };
 
 static void shape_str(char *buf, size_t cap, const int64_t *shape, int ndim)
@@ -390,13 +391,31 @@ static void convert_slot(const struct config *c, struct model_layer *L, float **
 	*dst = p;
 }
 
+/* Whether the matrices of m stay in the mapping under `weights`. */
+static bool stays_mapped(const struct model *m, enum model_weights weights)
+{
+	if (weights == MODEL_WEIGHTS_MAPPED_F32)
+		return true;
+	return weights != MODEL_WEIGHTS_F32 && m->dtype != SAFETENSORS_DTYPE_F32;
+}
+
+/* Under MODEL_WEIGHTS_MAPPED_F32, an F32 matrix already in (out, in) orientation and aligned is
+ * used where it is mapped: no copy, nothing to convert per layer. */
+static bool slot_is_direct(const struct config *c, enum model_weights weights,
+			   const struct safetensors_tensor *t, enum config_tensor which)
+{
+	bool conv_matrix = c->conv1d && which >= CONFIG_TENSOR_QKV;
+	return weights == MODEL_WEIGHTS_MAPPED_F32 && t->dtype == SAFETENSORS_DTYPE_F32 &&
+	       t->ndim == 2 && which != CONFIG_TENSOR_POS_EMBED && which != CONFIG_TENSOR_QKV &&
+	       !conv_matrix && (uintptr_t)t->data % _Alignof(float) == 0;
+}
+
 /* Stays in the mapping under MODEL_WEIGHTS_STORED*: the matrices of layers, the embedding and the
  * LM head of an F16/BF16 checkpoint (learned positions are small and stay f32). */
 static bool slot_stays_stored(const struct model *m, enum model_weights weights,
 			      const struct safetensors_tensor *t, enum config_tensor which)
 {
-	return weights != MODEL_WEIGHTS_F32 && m->dtype != SAFETENSORS_DTYPE_F32 && t->ndim == 2 &&
-	       which != CONFIG_TENSOR_POS_EMBED;
+	return stays_mapped(m, weights) && t->ndim == 2 && which != CONFIG_TENSOR_POS_EMBED;
 }
 
 /* Pass 1: lists every needed tensor (already validated) in m->slots and sizes the arena (*total
@@ -406,6 +425,7 @@ static void plan_slots(struct model *m, enum model_weights weights, size_t *tota
 {
 	const struct config *c = &m->cfg;
 	size_t layer_floats = 0;
+	bool any_stored = false;
 	*total = *max_nelem = 0;
 	m->dtype = model_find_tensor(m->st, c, CONFIG_TENSOR_EMBED, 0)->dtype;
 	for (int layer = -1; layer < c->n_layers; layer++) {
@@ -414,10 +434,12 @@ static void plan_slots(struct model *m, enum model_weights weights, size_t *tota
 			if (is_layer_tensor(which) != (layer >= 0) || !config_tensor_needed(c, which))
 				continue;
 			const struct safetensors_tensor *t = model_find_tensor(m->st, c, which, layer);
-			bool stored = slot_stays_stored(m, weights, t, which);
-			m->slots[m->n_slots++] = (struct model_slot){which, layer, t, stored};
+			bool direct = slot_is_direct(c, weights, t, which);
+			bool stored = !direct && slot_stays_stored(m, weights, t, which);
+			m->slots[m->n_slots++] = (struct model_slot){which, layer, t, stored, direct};
+			any_stored |= stored;
 			/* Shapes are bounded by config limits (≤ 2^20 × 2^24), so no overflow here. */
-			if (!stored)
+			if (!stored && !direct)
 				*total += t->nelem;
 			else if (layer < 0 && t->nelem > m->layer_floats)
 				m->layer_floats = t->nelem; /* embedding or LM head */
@@ -433,7 +455,7 @@ static void plan_slots(struct model *m, enum model_weights weights, size_t *tota
 			m->layer_floats = layer_floats;
 		layer_floats = 0;
 	}
-	m->stored = weights != MODEL_WEIGHTS_F32 && m->dtype != SAFETENSORS_DTYPE_F32;
+	m->stored = any_stored;
 	m->f32_compute = weights != MODEL_WEIGHTS_STORED;
 	if (!m->stored)
 		m->layer_floats = 0;
@@ -476,6 +498,11 @@ int model_open_weights(struct model **out, const char *dir, enum model_weights w
 		if (s->stored)
 			continue;
 		struct model_layer *L = s->layer >= 0 ? &m->layers[s->layer] : NULL;
+		if (s->direct) {
+			/* read only: the mapping; nothing in yopo writes a model's weights in place */
+			*slot_dst(m, L, s->which) = (float *)s->t->data;
+			continue;
+		}
 		convert_slot(c, L, slot_dst(m, L, s->which), s, p, scratch);
 		p += s->t->nelem;
 	}
@@ -591,7 +618,7 @@ int model_layer_load(struct model *m, int layer, float **arena)
 		const struct safetensors_tensor *t = model_find_tensor(m->st, c, which, layer);
 		if (!t)
 			return MODEL_ERR_MISSING_TENSOR;
-		slots[n++] = (struct model_slot){which, layer, t, false};
+		slots[n++] = (struct model_slot){which, layer, t, false, false};
 		total += t->nelem;
 		if (t->nelem > max_nelem)
 			max_nelem = t->nelem;

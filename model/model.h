@@ -10,7 +10,9 @@
  * embedding and the LM head stay in the mapping (their pointers are NULL) and the forward pass
  * converts one layer at a time into a buffer of layer_floats floats (model_layer_convert) or
  * multiplies the stored BF16 directly. A 7B F16 model then needs the mapping plus one layer in
- * f32 (~0.8 GB) instead of a 27 GB f32 copy. F32 checkpoints are always materialised. */
+ * f32 (~0.8 GB) instead of a 27 GB f32 copy. F32 checkpoints are materialised except under
+ * MODEL_WEIGHTS_MAPPED_F32, where their matrices are the mapping itself: file pages the kernel
+ * may drop and reread, not anonymous memory. */
 #ifndef YOPO_MODEL_H
 #define YOPO_MODEL_H
 
@@ -53,6 +55,10 @@ enum model_weights {
 	MODEL_WEIGHTS_F32,        /* whole model materialised as f32 (model_open) */
 	MODEL_WEIGHTS_STORED,     /* stored dtype; compute in BF16 where the CPU has it (eval) */
 	MODEL_WEIGHTS_STORED_F32, /* stored dtype; every product in f32 on converted layers */
+	MODEL_WEIGHTS_MAPPED_F32, /* as STORED_F32, and an F32 checkpoint's matrices are used where
+				   * they are mapped (read only; those Conv1D or fused ones that need
+				   * reordering are converted per layer): the same f32 values as
+				   * MODEL_WEIGHTS_F32 without an f32 copy (probe sampling) */
 };
 
 struct model_slot; /* a tensor's source and destination, private to model.c */

@@ -1,5 +1,5 @@
-/* prunejob: checks, plan, write — streamed (prunestream.h): the model is never loaded whole.
- * See prunejob.h. */
+/* prunejob: checks, plan, write — streamed (prunestream.h): the model is never loaded whole,
+ * self-sampled probes included (probe.h). See prunejob.h. */
 #include "prunejob.h"
 
 #include <stdbool.h>
@@ -8,6 +8,8 @@
 
 #include "err.h"
 #include "guard.h"
+#include "layerstream.h"
+#include "probe.h"
 #include "prunestream.h"
 #include "scorer.h"
 #include "text.h"
@@ -77,12 +79,68 @@ static int calibrate(struct model *m, const struct tokenizer *tok,
 	return PRUNEJOB_OK;
 }
 
+/* Self-sampled probes (the probe method, a probe-feature policy) into the cache without loading
+ * the model: the ids sampled with the weights kept in the mapping (one layer in f32 at a time),
+ * the activations left for stream_probes. *p = the probes to stream, or NULL. */
+static int sample_probes(struct probe **p, const struct model *m, const struct prunejob_opts *o,
+			 struct select_cache *cache, prunejob_progress_fn *progress, void *ctx,
+			 char *err, size_t errlen)
+{
+	struct probe **slot = NULL;
+	int tokens = 0;
+	uint64_t seed = 0;
+	*p = NULL;
+	if (select_probe_request(&slot, &tokens, &seed, m, &o->select, cache, err, errlen))
+		return PRUNEJOB_ERR_INPUT;
+	if (!slot)
+		return PRUNEJOB_OK;
+	char what[512];
+	snprintf(what, sizeof what, "sampling %d probe tokens from %s (one forward per token)", tokens,
+		 o->model);
+	if (progress)
+		progress(ctx, what);
+	struct model *sm = NULL;
+	if (model_open_weights(&sm, o->model, MODEL_WEIGHTS_MAPPED_F32, err, errlen))
+		return PRUNEJOB_ERR_INPUT;
+	int e = probe_sample(slot, sm, tokens, seed, 0, err, errlen);
+	model_close(sm);
+	if (e)
+		return err_prefix(err, errlen, PRUNEJOB_ERR_INPUT, "%s: probe tokens", o->model);
+	*p = *slot;
+	return PRUNEJOB_OK;
+}
+
+/* prunestream's hook: the probes' activations at the layer about to be scored. */
+struct probe_stream {
+	struct probe *p;
+	struct layerstream *ls;
+};
+
+static int stream_probes(void *vctx, int layer, char *err, size_t errlen)
+{
+	struct probe_stream *ps = vctx;
+	return probe_stream_layer(ps->p, ps->ls, layer, err, errlen);
+}
+
+/* Row scores of every layer, the probes (when p) streamed to each layer just before it. */
+static int rows_scores(float ***scores, struct model *m, const struct scorer *s,
+		       struct scorer_ctx *sc, struct probe *p, char *err, size_t errlen)
+{
+	struct probe_stream ps = {p, NULL};
+	if (p && probe_stream_open(&ps.ls, p, m, err, errlen))
+		return PRUNEJOB_ERR_RUN;
+	int rc = prunestream_scores(scores, m, s, sc, p ? stream_probes : NULL, &ps, err, errlen);
+	layerstream_free(ps.ls);
+	return rc ? PRUNEJOB_ERR_RUN : PRUNEJOB_OK;
+}
+
 /* Scores (rows: all layers, then the plan) or masks (weights: each matrix when the writer
- * reaches it) and the streamed write. */
+ * reaches it) and the streamed write; probes (may be NULL) are streamed to each layer. */
 static int score_and_write(struct prune_counts *counts, struct model *m,
 			   const struct tokenizer *tok, const struct model *base,
 			   const struct prunejob_opts *o, struct select_cache *cache,
-			   prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen)
+			   struct probe *probes, prunejob_progress_fn *progress, void *ctx,
+			   char *err, size_t errlen)
 {
 	const struct scorer *s;
 	struct scorer_ctx sc;
@@ -99,7 +157,7 @@ static int score_and_write(struct prune_counts *counts, struct model *m,
 	int rc = PRUNEJOB_ERR_RUN;
 	bool rows = o->select.granularity == PRUNE_GRANULARITY_ROWS;
 	if (rows) {
-		if (prunestream_scores(&scores, m, s, &sc, err, errlen))
+		if (rows_scores(&scores, m, s, &sc, probes, err, errlen))
 			goto out;
 		int e = prune_plan_from_scores(&plan, m, (const float *const *)scores, o->ratio,
 					       o->select.global);
@@ -125,8 +183,7 @@ out:
 	return rc;
 }
 
-/* Methods that run the model forward (self-sampled probes: select_needs_forward) load it whole
- * (f32) and take the whole-model route (select.h); every other method streams. */
+/* The whole-model route (select.h) on the model loaded in f32: prunejob_opts.whole_model. */
 static int plan_and_write_loaded(struct prune_counts *counts, const struct model *m,
 				 const struct tokenizer *tok, const struct model *base,
 				 const struct prunejob_opts *o, struct select_cache *cache,
@@ -170,7 +227,8 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 		return rc;
 	/* everything cheap first: a failure is then one line and costs no scoring */
 	rc = PRUNEJOB_ERR_INPUT;
-	bool loaded = select_needs_forward(&o->select);
+	bool loaded = o->whole_model;
+	struct probe *probes = NULL;
 	if ((loaded ? text_open_model(&m, &tok, o->model, err, errlen)
 		    : prunestream_open_text(&m, &tok, o->model, err, errlen)) ||
 	    guard_out(&lock, o, progress, ctx, err, errlen) ||
@@ -178,10 +236,12 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 	    prune_check_ratio(&m->cfg, o->ratio, o->select.granularity, o->select.global, err,
 			      errlen) ||
 	    (o->base && open_base(&base, m, o->base, err, errlen)) ||
+	    (!loaded && sample_probes(&probes, m, o, &cache, progress, ctx, err, errlen)) ||
 	    select_prepare(m, &o->select, &cache, err, errlen))
 		goto out;
 	rc = loaded ? plan_and_write_loaded(counts, m, tok, base, o, &cache, progress, ctx, err, errlen)
-		    : score_and_write(counts, m, tok, base, o, &cache, progress, ctx, err, errlen);
+		    : score_and_write(counts, m, tok, base, o, &cache, probes, progress, ctx, err,
+				      errlen);
 out:
 	select_cache_free(&cache);
 	tokenizer_free(tok);

@@ -1,7 +1,9 @@
 /* prunejob: yopo prune as one call — check the destination and inputs cheaply, score the
  * method (select.h's scorers) and write the pruned checkpoint (prune/prune.h), streamed: the
- * model is never loaded whole (prunestream.h; Wanda's calibration one layer at a time, calib.h),
- * and count its parameters. The bytes written are those of the whole-model route. */
+ * model is never loaded whole (prunestream.h; Wanda's calibration one layer at a time, calib.h;
+ * self-sampled probes drawn with one layer in f32 at a time and their activations streamed to
+ * each layer just before it is scored, probe.h), and count its parameters. The bytes written
+ * are those of the whole-model route. */
 #ifndef YOPO_PRUNEJOB_H
 #define YOPO_PRUNEJOB_H
 
@@ -24,6 +26,8 @@ struct prunejob_opts {
 	double ratio;
 	struct select_opts select;
 	bool force;
+	bool whole_model;        /* library only (tests, comparisons): the whole-model route instead,
+				  * the model loaded in f32 (select_plan, prune_write) */
 };
 
 /* Called before scoring and before writing, with a one-line description. */

@@ -114,14 +114,16 @@ static int read_matrix(float **out, const struct model *m, enum config_tensor wh
 }
 
 /* Which FFN matrices a rows scorer reads from its layer view: random none, magnitude and Wanda
- * the scored matrix and its pair, the policy also down (its row features). An unknown scorer
- * gets everything. */
+ * the scored matrix and its pair, the policy also down (its row features), probe down only. An
+ * unknown scorer gets everything. */
 static void rows_reads(const struct scorer *s, bool *pair_and_scored, bool *down)
 {
 	bool random = !strcmp(s->name, "random"), policy = !strcmp(s->name, "policy");
-	bool known = random || policy || !strcmp(s->name, "magnitude") || !strcmp(s->name, "wanda");
-	*pair_and_scored = !random;
-	*down = policy || !known;
+	bool probe = !strcmp(s->name, "probe");
+	bool known = random || policy || probe || !strcmp(s->name, "magnitude") ||
+		     !strcmp(s->name, "wanda");
+	*pair_and_scored = !random && !probe;
+	*down = policy || probe || !known;
 }
 
 static void layer_drop(struct model_layer *L)
@@ -152,7 +154,8 @@ static int layer_load(struct model *m, int layer, const struct scorer *s, char *
 }
 
 int prunestream_scores(float ***out, struct model *m, const struct scorer *s,
-		       struct scorer_ctx *ctx, char *err, size_t errlen)
+		       struct scorer_ctx *ctx, prunestream_layer_fn *before, void *bctx, char *err,
+		       size_t errlen)
 {
 	int n = m->cfg.n_layers, rc = PRUNESTREAM_OK;
 	float **sc = calloc((size_t)n, sizeof *sc);
@@ -162,6 +165,8 @@ int prunestream_scores(float ***out, struct model *m, const struct scorer *s,
 		struct model_layer_view v;
 		if (!(sc[l] = malloc((size_t)m->layers[l].ffn * sizeof **sc + 1)))
 			rc = err_set(err, errlen, PRUNESTREAM_ERR_NOMEM, "out of memory");
+		else if (before && before(bctx, l, err, errlen))
+			rc = PRUNESTREAM_ERR_SCORE;
 		else if (!(rc = layer_load(m, l, s, err, errlen))) {
 			model_layer_view(&v, m, l);
 			if (s->score_rows(sc[l], ctx, &v, err, errlen))

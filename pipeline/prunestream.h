@@ -32,11 +32,17 @@ int prunestream_open(struct model **m, const char *dir, char *err, size_t errlen
 int prunestream_open_text(struct model **m, struct tokenizer **tok, const char *dir, char *err,
 			  size_t errlen);
 
+/* Called before layer `layer` is scored, e.g. to stream the probes to it (probe.h); non-zero
+ * fails the scoring with the reason in err. */
+typedef int prunestream_layer_fn(void *ctx, int layer, char *err, size_t errlen);
+
 /* Row scores of every layer through s (ctx->m is m): layer by layer, only the matrices s reads
- * loaded. *scores as select_scores (select_scores_free). m's layer pointers are set during a
- * layer's scoring and NULL again afterwards. */
+ * loaded, before (may be NULL) called first with bctx. *scores as select_scores
+ * (select_scores_free). m's layer pointers are set during a layer's scoring and NULL again
+ * afterwards. */
 int prunestream_scores(float ***scores, struct model *m, const struct scorer *s,
-		       struct scorer_ctx *ctx, char *err, size_t errlen);
+		       struct scorer_ctx *ctx, prunestream_layer_fn *before, void *bctx, char *err,
+		       size_t errlen);
 
 /* State of prunestream_masks. */
 struct prunestream_masks {

@@ -109,22 +109,43 @@ int select_load_policy(struct select_cache *cache, const char *path, int hidden,
 	return SELECT_OK;
 }
 
-bool select_needs_forward(const struct select_opts *o)
+/* Probe tokens a probe-feature policy was trained with. */
+static int policy_probe_tokens(const struct checkpoint_info *in)
 {
-	const struct scorer *s = scorer_find(o->method);
-	if (!s || !(s->needs & (SCORER_NEEDS_PROBE | SCORER_NEEDS_POLICY)))
-		return false;
-	if (s->needs & SCORER_NEEDS_PROBE)
-		return true;
+	return in->probe_tokens ? in->probe_tokens : SELECT_PROBE_TOKENS;
+}
+
+/* The probe method's token count (o->probe_tokens, default SELECT_PROBE_TOKENS), in range. */
+static int method_probe_tokens(int *n_out, const struct select_opts *o, char *err, size_t errlen)
+{
+	long n = o->probe_tokens ? o->probe_tokens : SELECT_PROBE_TOKENS;
+	if (n < 2 || n > (1L << 24))
+		return err_set(err, errlen, SELECT_ERR_USAGE, "--probe-tokens %ld: out of range [2, %ld]",
+			       n, 1L << 24);
+	*n_out = (int)n;
+	return SELECT_OK;
+}
+
+/* The policy of o (or the shipped one) into the cache, checked against m; *in = its info when it
+ * has probe features and the cache holds no probes yet, else NULL. */
+static int policy_wanting_probes(const struct checkpoint_info **in, const struct model *m,
+				 const struct select_opts *o, struct select_cache *cache, char *err,
+				 size_t errlen)
+{
 	char def[PATH_MAX];
 	const char *path = policy_path(o, def, sizeof def);
-	struct checkpoint *ck = NULL;
-	if (!path || checkpoint_load(&ck, path, NULL, 0))
-		return false; /* select_prepare reports the reason */
-	const struct checkpoint_info *in = checkpoint_get_info(ck);
-	bool probe = in->arch == CHECKPOINT_ARCH_MLP && in->feature_set == ROWFEAT_SET_PROBE;
-	checkpoint_free(ck);
-	return probe;
+	*in = NULL;
+	if (!path)
+		return err_set(err, errlen, SELECT_ERR_USAGE,
+			       "method policy needs --policy FILE (no shipped default policy found)");
+	int rc = select_load_policy(cache, path, m->cfg.hidden, m->cfg.ffn, err, errlen);
+	if (rc)
+		return rc;
+	const struct checkpoint_info *ci = checkpoint_get_info(cache->ck);
+	if (ci->arch == CHECKPOINT_ARCH_MLP && ci->feature_set == ROWFEAT_SET_PROBE &&
+	    !cache->policy_probe)
+		*in = ci;
+	return SELECT_OK;
 }
 
 /* The policy of o (or the shipped one), checked against m; for a probe-feature policy m's probes,
@@ -132,19 +153,12 @@ bool select_needs_forward(const struct select_opts *o)
 static int load_policy(const struct model *m, const struct select_opts *o,
 		       struct select_cache *cache, char *err, size_t errlen)
 {
-	char def[PATH_MAX];
-	const char *path = policy_path(o, def, sizeof def);
-	if (!path)
-		return err_set(err, errlen, SELECT_ERR_USAGE,
-			       "method policy needs --policy FILE (no shipped default policy found)");
-	int rc = select_load_policy(cache, path, m->cfg.hidden, m->cfg.ffn, err, errlen);
-	const struct checkpoint_info *in = rc ? NULL : checkpoint_get_info(cache->ck);
-	if (!in || in->arch != CHECKPOINT_ARCH_MLP || in->feature_set != ROWFEAT_SET_PROBE ||
-	    cache->policy_probe)
+	const struct checkpoint_info *in = NULL;
+	int rc = policy_wanting_probes(&in, m, o, cache, err, errlen);
+	if (rc || !in)
 		return rc;
-	int e = probe_collect(&cache->policy_probe, m, in->probe_tokens ? in->probe_tokens
-								  : SELECT_PROBE_TOKENS,
-			      in->probe_seed, 0, err, errlen);
+	int e = probe_collect(&cache->policy_probe, m, policy_probe_tokens(in), in->probe_seed, 0,
+			      err, errlen);
 	if (e)
 		return err_prefix(err, errlen, e == PROBE_ERR_NOMEM ? SELECT_ERR_NOMEM : SELECT_ERR_INPUT,
 				  "%s: probes for the policy's features", m->dir);
@@ -185,13 +199,43 @@ static int collect_probes(const struct model *m, const struct select_opts *o,
 		return SELECT_OK;
 	probe_free(cache->probe);
 	cache->probe = NULL;
-	long n = o->probe_tokens ? o->probe_tokens : SELECT_PROBE_TOKENS;
-	if (n < 2 || n > (1L << 24))
-		return err_set(err, errlen, SELECT_ERR_USAGE, "--probe-tokens %ld: out of range [2, %ld]",
-			       n, 1L << 24);
-	if (probe_collect(&cache->probe, m, (int)n, o->seed, 0, err, errlen))
+	int n = 0;
+	if (method_probe_tokens(&n, o, err, errlen))
+		return SELECT_ERR_USAGE;
+	if (probe_collect(&cache->probe, m, n, o->seed, 0, err, errlen))
 		return err_prefix(err, errlen, SELECT_ERR_INPUT, "probe tokens");
 	cache->probe_seed = o->seed;
+	return SELECT_OK;
+}
+
+int select_probe_request(struct probe ***slot, int *tokens, uint64_t *seed, const struct model *m,
+			 const struct select_opts *o, struct select_cache *cache, char *err,
+			 size_t errlen)
+{
+	const struct scorer *s = scorer_find(o->method);
+	*slot = NULL;
+	if (!s)
+		return select_check_usage(o, err, errlen);
+	if (s->needs & SCORER_NEEDS_PROBE) {
+		if (method_probe_tokens(tokens, o, err, errlen))
+			return SELECT_ERR_USAGE;
+		if (cache->probe && cache->probe_seed == o->seed)
+			return SELECT_OK;
+		probe_free(cache->probe);
+		cache->probe = NULL;
+		cache->probe_seed = *seed = o->seed;
+		*slot = &cache->probe;
+		return SELECT_OK;
+	}
+	if (!(s->needs & SCORER_NEEDS_POLICY))
+		return SELECT_OK;
+	const struct checkpoint_info *in = NULL;
+	int rc = policy_wanting_probes(&in, m, o, cache, err, errlen);
+	if (rc || !in)
+		return rc;
+	*tokens = policy_probe_tokens(in);
+	*seed = in->probe_seed;
+	*slot = &cache->policy_probe;
 	return SELECT_OK;
 }
 

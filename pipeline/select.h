@@ -45,11 +45,6 @@ struct select_opts {
 
 #define SELECT_PROBE_TOKENS 2048
 
-/* Whether scoring with o runs the model forward (self-sampled probes: the probe method, or a
- * policy checkpoint with probe features), so that the model must be loaded whole. A policy that
- * cannot be read counts as not (select_prepare then reports why). */
-bool select_needs_forward(const struct select_opts *o);
-
 struct select_cache {
 	struct checkpoint *ck;       /* loaded policy */
 	char policy_sha256[65];
@@ -74,6 +69,16 @@ void select_cache_free(struct select_cache *c);
 /* Usage checks that need no file: the method exists, its inputs are named (--policy, --calib)
  * and it is defined at o->granularity (global only with rows). SELECT_ERR_USAGE with a reason. */
 int select_check_usage(const struct select_opts *o, char *err, size_t errlen);
+
+/* For a caller that gathers the probes itself (yopo prune streams them, probe.h): whether scoring
+ * with o needs m's probes and the cache lacks them. Then *slot is where they go (cache->probe for
+ * the probe method, cache->policy_probe for a probe-feature policy, which this loads into the
+ * cache and checks against m), *tokens and *seed what to sample with; select_prepare and
+ * select_make_ctx use the probes put there as they are. Else *slot is NULL. Errors as
+ * select_prepare. */
+int select_probe_request(struct probe ***slot, int *tokens, uint64_t *seed, const struct model *m,
+			 const struct select_opts *o, struct select_cache *cache, char *err,
+			 size_t errlen);
 
 /* Cheap checks of the method's input files before any scoring, so a bad file fails at once:
  * a policy is loaded into the cache (hashed, networks built, and for a probe-feature policy the

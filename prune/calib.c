@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "forward.h"
+#include "layerstream.h"
 
 const char *calib_strerror(int err)
 {
@@ -158,9 +159,9 @@ out:
 	return rc;
 }
 
-/* ---- streamed: one layer's weights at a time ---- */
+/* ---- streamed: one layer's weights at a time (layerstream.h) ---- */
 
-/* Observer of the one-layer forward: the accumulators of the layer being run. */
+/* Observer of the streamed layer: the accumulators of the layer being run. */
 struct stream_acc {
 	double *in, *mid;
 	int hidden, ffn;
@@ -181,81 +182,6 @@ static void observe_one(void *ctx, int layer, enum forward_point point, const fl
 		}
 }
 
-/* x (n, hidden) = the embeddings of ids at window positions 0.. (learned positions added),
- * converted row by row from the mapping. */
-static int embed_window(float *x, const struct model *m, const int *ids, int n)
-{
-	const struct config *c = &m->cfg;
-	const struct safetensors_tensor *e = model_find_tensor(m->st, c, CONFIG_TENSOR_EMBED, 0);
-	const struct safetensors_tensor *pe =
-		c->learned_pos ? model_find_tensor(m->st, c, CONFIG_TENSOR_POS_EMBED, 0) : NULL;
-	size_t H = (size_t)c->hidden, esz = safetensors_dtype_size(e->dtype);
-	float *row = malloc(H * sizeof *row + 1);
-	if (!row || (c->learned_pos && !pe)) {
-		free(row);
-		return CALIB_ERR_NOMEM;
-	}
-	for (int t = 0; t < n; t++) {
-		if (ids[t] < 0 || ids[t] >= c->vocab) {
-			free(row);
-			return CALIB_ERR_FORWARD;
-		}
-		struct safetensors_tensor v = *e; /* one row of the table */
-		v.ndim = 1;
-		v.shape[0] = (int64_t)H;
-		v.shape[1] = 0;
-		v.nelem = H;
-		v.nbytes = H * esz;
-		v.data = (const unsigned char *)e->data + (size_t)ids[t] * H * esz;
-		safetensors_read_f32(x + (size_t)t * H, &v);
-		if (pe) {
-			v.dtype = pe->dtype;
-			v.nbytes = H * safetensors_dtype_size(pe->dtype);
-			v.data = (const unsigned char *)pe->data + (size_t)(c->pos_offset + t) * v.nbytes;
-			safetensors_read_f32(row, &v);
-			for (size_t i = 0; i < H; i++)
-				x[(size_t)t * H + i] += row[i];
-		}
-	}
-	free(row);
-	return CALIB_OK;
-}
-
-/* Every window's hidden states (x, n_tok rows) through layer l of m, accumulating its norms. */
-static int stream_layer(struct model *m, struct model *one, struct forward *f, float *x,
-			size_t n_tok, int seq_len, int l, struct stream_acc *a)
-{
-	float *arena = NULL;
-	int e = model_layer_load(m, l, &arena);
-	if (e)
-		return e == MODEL_ERR_NOMEM ? CALIB_ERR_NOMEM : CALIB_ERR_FORWARD;
-	one->layers[0] = m->layers[l];
-	one->cfg.window[0] = m->cfg.window[l]; /* per-layer settings follow the layer */
-	one->cfg.layer_ffn[0] = m->cfg.layer_ffn[l];
-	a->ffn = m->layers[l].ffn;
-	int rc = CALIB_OK;
-	for (size_t s = 0; s < n_tok && !rc; s += (size_t)seq_len) {
-		int n = n_tok - s < (size_t)seq_len ? (int)(n_tok - s) : seq_len;
-		if (forward_run_layer(f, x + s * (size_t)m->cfg.hidden, 0, n, 0))
-			rc = CALIB_ERR_FORWARD;
-	}
-	one->layers[0] = (struct model_layer){.ffn = one->layers[0].ffn};
-	model_layer_unload(m, l, arena);
-	return rc;
-}
-
-/* The windows' embeddings: x (n_tok, hidden). */
-static int embed_all(float *x, const struct model *m, const int *ids, size_t n_tok, int seq_len)
-{
-	for (size_t s = 0; s < n_tok; s += (size_t)seq_len) {
-		int n = n_tok - s < (size_t)seq_len ? (int)(n_tok - s) : seq_len;
-		int rc = embed_window(x + s * (size_t)m->cfg.hidden, m, ids + s, n);
-		if (rc)
-			return rc;
-	}
-	return CALIB_OK;
-}
-
 /* Norms of layer l from the accumulated squares. */
 static void finish_layer(struct calib_norms *c, int l, const struct stream_acc *a)
 {
@@ -269,6 +195,23 @@ int calib_stream_xnorm(struct calib_norms **out, struct model *m, const int *ids
 		       int seq_len, size_t max_windows)
 {
 	return calib_stream_xnorm_progress(out, m, ids, n_ids, seq_len, max_windows, NULL, NULL);
+}
+
+/* starts (n_win + 1) of the windows of seq_len over n_tok tokens (the last may be partial). */
+static size_t *window_starts(size_t n_win, size_t n_tok, int seq_len)
+{
+	size_t *starts = malloc((n_win + 1) * sizeof *starts);
+	for (size_t w = 0; starts && w < n_win; w++)
+		starts[w] = w * (size_t)seq_len;
+	if (starts)
+		starts[n_win] = n_tok;
+	return starts;
+}
+
+static int calib_error(int layerstream_err)
+{
+	return layerstream_err == LAYERSTREAM_ERR_NOMEM ? CALIB_ERR_NOMEM
+	       : layerstream_err == LAYERSTREAM_ERR_ARG ? CALIB_ERR_ARG : CALIB_ERR_FORWARD;
 }
 
 int calib_stream_xnorm_progress(struct calib_norms **out, struct model *m, const int *ids,
@@ -285,31 +228,28 @@ int calib_stream_xnorm_progress(struct calib_norms **out, struct model *m, const
 	for (int l = 0; l < L; l++)
 		if (m->layers[l].ffn > ffn_max)
 			ffn_max = m->layers[l].ffn;
-	/* the forward pass sees a one-layer model: one layer's KV cache, whichever layer runs */
-	struct model_layer slot = {.ffn = ffn_max};
-	struct model one = *m;
-	one.cfg.n_layers = 1;
-	one.layers = &slot;
 	struct calib_norms *c = NULL;
-	struct forward *f = NULL;
+	struct layerstream *ls = NULL;
 	struct stream_acc a = {.hidden = H};
-	float *x = malloc(n_tok * (size_t)H * sizeof *x + 1);
+	size_t *starts = window_starts(n_win, n_tok, seq_len);
 	a.in = malloc((size_t)H * sizeof *a.in + 1);
 	a.mid = malloc((size_t)ffn_max * sizeof *a.mid + 1);
-	int win = n_tok < (size_t)seq_len ? (int)n_tok : seq_len;
-	if (!x || !a.in || !a.mid || calib_norms_new(&c, m) || forward_new(&f, &one, win))
+	if (!starts || !a.in || !a.mid || calib_norms_new(&c, m))
 		goto out;
-	forward_set_observer(f, observe_one, &a);
-	if ((rc = embed_all(x, m, ids, n_tok, seq_len)))
-		goto out;
-	for (int l = 0; l < L; l++) {
+	int e = layerstream_new(&ls, m, ids, starts, n_win);
+	for (int l = 0; l < L && !e; l++) {
 		memset(a.in, 0, (size_t)H * sizeof *a.in);
 		memset(a.mid, 0, (size_t)ffn_max * sizeof *a.mid);
-		if ((rc = stream_layer(m, &one, f, x, n_tok, seq_len, l, &a)))
-			goto out;
+		a.ffn = m->layers[l].ffn;
+		if ((e = layerstream_run(ls, l, observe_one, &a)))
+			break;
 		finish_layer(c, l, &a);
 		if (fn)
 			fn(ctx, (size_t)l + 1, (size_t)L);
+	}
+	if (e) {
+		rc = calib_error(e);
+		goto out;
 	}
 	c->tokens = n_tok;
 	c->windows = n_win;
@@ -317,10 +257,10 @@ int calib_stream_xnorm_progress(struct calib_norms **out, struct model *m, const
 	c = NULL;
 	rc = CALIB_OK;
 out:
-	forward_free(f);
+	layerstream_free(ls);
 	calib_norms_free(c);
+	free(starts);
 	free(a.mid);
 	free(a.in);
-	free(x);
 	return rc;
 }

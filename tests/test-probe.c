@@ -1,7 +1,8 @@
 /* Tests for env/probe: the sampler's draws against the cumulative rule replayed here, sequence
  * layout (BOS first, ≤ seq_len, EOS ends a sequence), determinism per seed, the recorded
  * activations against a forward run observed here, the row statistics and probe-importance
- * scores on a hand-made probe, env features/functional reward with probes attached, and errors. */
+ * scores on a hand-made probe, env features/functional reward with probes attached, and errors;
+ * the streamed route (probe_sample on mapped weights, probe_stream_layer) against probe_collect. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include "env.h"
 #include "forward.h"
 #include "funcreward.h"
+#include "layerstream.h"
 #include "model.h"
 #include "pcg32.h"
 #include "probe.h"
@@ -106,6 +108,72 @@ END_TEST
 
 /* 2 tokens, one layer of 3 neurons: a = [[1, -2, 0], [3, 0, 0]]; down (2, 3) columns
  * (1, 0), (0, 2), (1, 1). E[a²] = (5, 2, 0), E|a| = (2, 1, 0); ‖d‖² = (1, 4, 2). */
+/* ---- streamed: the ids sampled on the mapped weights and the layer-streamed activations equal
+ * probe_collect's bit for bit (F32 matrices used where mapped, Conv1D/fused/F16/BF16 converted
+ * per layer) ---- */
+
+static const struct {
+	const char *shared, *family;
+	int tokens, seq_len;
+} streams[] = {
+	{"stories260k", NULL, 300, 0},
+	{"tinystories-instruct-3m", NULL, 200, 0},
+	{NULL, "llama_gqa", 90, 12},
+	{NULL, "gpt2", 90, 12},          /* F16, Conv1D */
+	{NULL, "gpt2_prefixed", 90, 12}, /* F32, Conv1D: converted per layer, embedding mapped */
+	{NULL, "gpt_neox", 90, 12},      /* fused QKV */
+	{NULL, "opt", 90, 12},           /* BF16, learned positions */
+	{NULL, "phi", 90, 12},
+};
+
+START_TEST(test_stream)
+{
+	char dir[4096], err[512];
+	if (streams[_i].shared) {
+		if (!testutil_shared_present())
+			return;
+		snprintf(dir, sizeof dir, "%s/models/%s", testutil_shared(), streams[_i].shared);
+	} else {
+		family_dir(dir, sizeof dir, streams[_i].family);
+	}
+	struct model *m = NULL, *mapped = NULL, *w = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(model_open_weights(&mapped, dir, MODEL_WEIGHTS_MAPPED_F32, err, sizeof err) == 0,
+		      "%s", err);
+	ck_assert_msg(model_open(&w, dir, err, sizeof err) == 0, "%s", err);
+	/* F32 llama-like checkpoints: every matrix is the mapping itself, nothing converted */
+	if (!strcmp(dir + strlen(dir) - 9, "llama_gqa"))
+		ck_assert(!mapped->stored && mapped->layers[0].up != NULL);
+	struct probe *p = NULL, *q = NULL;
+	struct layerstream *ls = NULL;
+	int n = streams[_i].tokens, seq = streams[_i].seq_len;
+	ck_assert_msg(probe_collect(&p, m, n, 11, seq, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_sample(&q, mapped, n, 11, seq, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(q->n_seqs, p->n_seqs);
+	ck_assert_int_eq(q->seq_len, p->seq_len);
+	ck_assert(!memcmp(q->ids, p->ids, (size_t)n * sizeof *p->ids));
+	ck_assert(!memcmp(q->starts, p->starts, ((size_t)p->n_seqs + 1) * sizeof *p->starts));
+	for (int l = 0; l < q->n_layers; l++)
+		ck_assert_ptr_null(q->act[l]);
+	ck_assert_msg(probe_stream_open(&ls, q, w, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(probe_stream_layer(q, ls, 1, err, sizeof err), PROBE_ERR_ARG); /* order */
+	for (int l = 0; l < q->n_layers; l++) {
+		ck_assert_msg(probe_stream_layer(q, ls, l, err, sizeof err) == 0, "%s", err);
+		for (int k = 0; k < q->n_layers; k++)
+			ck_assert(k == l ? q->act[k] != NULL : q->act[k] == NULL);
+		size_t bytes = (size_t)n * (size_t)p->ffn[l] * sizeof(float);
+		ck_assert_msg(!memcmp(q->act[l], p->act[l], bytes), "layer %d differs", l);
+		ck_assert_ptr_null(w->layers[l].down); /* the layer's weights are freed again */
+	}
+	layerstream_free(ls);
+	probe_free(q);
+	probe_free(p);
+	model_close(w);
+	model_close(mapped);
+	model_close(m);
+}
+END_TEST
+
 START_TEST(test_stats)
 {
 	float act[6] = {1, -2, 0, 3, 0, 0};
@@ -241,6 +309,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_sample_token);
 	tcase_add_test(tc, test_collect);
+	tcase_add_loop_test(tc, test_stream, 0, (int)(sizeof streams / sizeof streams[0]));
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_env_probes);
 	tcase_add_test(tc, test_no_bos);

@@ -240,29 +240,44 @@ struct same {
 	bool global;
 	long calib_tokens;
 	int base; /* KEN --base: 0 none, else a second synthetic model: 1 the same dtype, 2 BF16 */
+	bool shipped; /* policy: the shipped default (probe features) instead of a weights-only one */
 };
 
 static const struct same sames[] = {
-	{"stories260k", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_ROWS, false, 0, 0},
-	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_ROWS, true, 0, 0},
-	{"stories260k", 0, 0, 0, "ken", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
-	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
-	{"stories260k", 0, 0, 0, "wanda", PRUNE_GRANULARITY_ROWS, false, 300, 0},
-	{"tinystories-instruct-3m", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0},
-	{"tinystories-instruct-3m", 0, 0, 0, "wanda", PRUNE_GRANULARITY_WEIGHTS, false, 300, 0},
-	{"tinystories-instruct-3m", 0, 0, 0, "policy", PRUNE_GRANULARITY_ROWS, false, 0, 0},
+	{"stories260k", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_ROWS, false, 0, 0, false},
+	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_ROWS, true, 0, 0, false},
+	{"stories260k", 0, 0, 0, "ken", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0, false},
+	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_WEIGHTS, false, 0, 0, false},
+	{"stories260k", 0, 0, 0, "wanda", PRUNE_GRANULARITY_ROWS, false, 300, 0, false},
+	{"tinystories-instruct-3m", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_WEIGHTS, false, 0,
+	 0, false},
+	{"tinystories-instruct-3m", 0, 0, 0, "wanda", PRUNE_GRANULARITY_WEIGHTS, false,
+	 300, 0, false},
+	{"tinystories-instruct-3m", 0, 0, 0, "policy", PRUNE_GRANULARITY_ROWS, false, 0, 0, false},
 	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F16, 12, "random", PRUNE_GRANULARITY_WEIGHTS,
-	 false, 0, 0},
+	 false, 0, 0, false},
 	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_BF16, 12, "magnitude", PRUNE_GRANULARITY_ROWS,
-	 true, 0, 0},
+	 true, 0, 0, false},
 	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 11, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
-	 0, 0},
+	 0, 0, false},
 	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F32, 3, "policy", PRUNE_GRANULARITY_ROWS, false,
-	 0, 0},
+	 0, 0, false},
 	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 2, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
-	 0, 1},
+	 0, 1, false},
 	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F32, 2, "ken", PRUNE_GRANULARITY_WEIGHTS, false,
-	 0, 2},
+	 0, 2, false},
+	/* self-sampled probes: sampled on the mapped weights, activations streamed per layer */
+	{"stories260k", 0, 0, 0, "probe", PRUNE_GRANULARITY_ROWS, false, 0, 0, false},
+	{"stories260k", 0, 0, 0, "policy", PRUNE_GRANULARITY_ROWS, false, 0, 0, true},
+	{"tinystories-instruct-3m", 0, 0, 0, "probe", PRUNE_GRANULARITY_ROWS, true, 0, 0,
+	 false},
+	{"tinystories-instruct-3m", 0, 0, 0, "policy", PRUNE_GRANULARITY_ROWS, false, 0, 0, true},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F16, 12, "probe", PRUNE_GRANULARITY_ROWS, false,
+	 0, 0, false},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F32, 3, "probe", PRUNE_GRANULARITY_ROWS, false, 0,
+	 0, false},
+	{NULL, CONFIG_FAMILY_OPT, SAFETENSORS_DTYPE_BF16, 2, "policy", PRUNE_GRANULARITY_ROWS,
+	 false, 0, 0, true},
 };
 
 /* A random MLP policy checkpoint for (hidden, ffn). */
@@ -358,7 +373,8 @@ START_TEST(test_stream_same_bytes)
 	testutil_path_join(b, sizeof b, tmp, "loaded");
 	struct prunejob_opts o = {.model = model, .out = a, .ratio = 0.3,
 				  .base = c->base ? base : NULL,
-				  .select = {.method = c->method, .policy = pol, .calib = calib,
+				  .select = {.method = c->method, .policy = c->shipped ? NULL : pol,
+					     .calib = calib,
 					     .calib_tokens = c->calib_tokens, .norm_p = 1,
 					     .granularity = c->g, .global = c->global, .seed = 7}};
 	struct prune_counts cn;
@@ -366,6 +382,13 @@ START_TEST(test_stream_same_bytes)
 	write_loaded(model, b, &o.select, o.ratio, o.base);
 	assert_same_file(a, b, "model.safetensors");
 	assert_same_file(a, b, "config.json");
+	assert_same_file(a, b, "yopo_pruning.json"); /* kept_indices: the same rows */
+	/* prunejob's own whole-model route writes the same */
+	testutil_path_join(b, sizeof b, tmp, "whole");
+	o.out = b;
+	o.whole_model = true;
+	ck_assert_msg(prunejob_run(&cn, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	assert_same_file(a, b, "model.safetensors");
 	assert_same_file(a, b, "yopo_pruning.json");
 	testutil_tmpdir_free(tmp);
 }
