@@ -18,7 +18,7 @@ struct progress {
 static void progress_line(void *ctx, int done, int total, const char *what)
 {
 	struct progress *p = ctx;
-	if (opt_quiet())
+	if (cli_quiet())
 		return;
 	double now = util_now();
 	if (p->first < 0) {
@@ -116,7 +116,7 @@ int cmd_compare(int argc, char **argv)
 		 "delete each pruned checkpoint once measured (default: keep under\n"
 		 "OUT/models/)", NULL, false},
 	};
-	const struct opt_cmd c = {"compare",
+	int rc = cli_parse("compare",
 		"Prunes the model with every method at every ratio, evaluates each result and the dense\n"
 		"model on the same windows (perplexity, KL(dense || pruned) per token, top-1\n"
 		"agreement), and writes OUT/report.md (run metadata, a verdict per ratio, mean +- sd\n"
@@ -126,8 +126,7 @@ int cmd_compare(int argc, char **argv)
 		"second compare into the same OUT. Methods run at their natural granularity: rows\n"
 		"(structured) for policy, random, magnitude, wanda and probe; weights (unstructured)\n"
 		"for ken. Zeroed weights save no memory or time by themselves.",
-		opts, (int)(sizeof opts / sizeof opts[0])};
-	int rc = cli_parse(&c, argc, argv);
+		opts, CLI_N(opts), argc, argv);
 	if (rc >= 0)
 		return rc;
 	static const double default_ratios[] = {0.1, 0.2, 0.3};
@@ -164,10 +163,8 @@ int cmd_compare(int argc, char **argv)
 	o.command = cmdline;
 	struct compare_result res;
 	struct progress prog = {0, -1};
-	if ((rc = compare_run(&res, &o, progress_line, &prog, err, sizeof err))) {
-		cli_error("compare", "%s", err);
-		return cli_exit(rc, COMPARE_ERR_USAGE);
-	}
+	if ((rc = compare_run(&res, &o, progress_line, &prog, err, sizeof err)))
+		return cli_fail("compare", rc, COMPARE_ERR_USAGE, err);
 	print_result(&res, o.out);
 	compare_result_free(&res);
 	return 0;

@@ -9,7 +9,7 @@
 static void compare_progress(void *ctx, int done, int total, const char *what)
 {
 	(void)ctx;
-	if (opt_quiet())
+	if (cli_quiet())
 		return;
 	fprintf(stderr, "yopo compare: %d/%d %s\n", done, total, what);
 }
@@ -74,14 +74,13 @@ int cmd_demo(int argc, char **argv)
 		{"max-windows", 0, OPT_LONG, &o.max_windows, 1, 1L << 40, "N",
 		 "evaluation windows (default 16)", NULL, false},
 	};
-	const struct opt_cmd c = {"demo",
+	int rc = cli_parse("demo",
 		"Runs yopo's main job on one checkpoint: trains a pruning policy on its weights\n"
 		"(yopo train), prunes with it and with the baselines at every ratio, evaluates every\n"
 		"result (yopo compare) and prints where the report is. Without --model a small\n"
 		"SYNTHETIC random-weight checkpoint is generated first, so the demo runs on a machine\n"
 		"with no model at hand; its numbers are not meaningful.",
-		opts, (int)(sizeof opts / sizeof opts[0])};
-	int rc = cli_parse(&c, argc, argv);
+		opts, CLI_N(opts), argc, argv);
 	if (rc >= 0)
 		return rc;
 	static const double default_ratios[] = {0.1, 0.2, 0.3};
@@ -89,9 +88,5 @@ int cmd_demo(int argc, char **argv)
 	o.n_ratios = ratios.n ? ratios.n : 3;
 	struct demo_hooks h = {on_step, cli_train_progress, compare_progress, NULL};
 	char err[ERR_MAX];
-	if (demo_run(&o, &h, err, sizeof err)) {
-		cli_error("demo", "%s", err);
-		return 1;
-	}
-	return 0;
+	return demo_run(&o, &h, err, sizeof err) ? cli_fail("demo", 1, 0, err) : 0;
 }

@@ -43,13 +43,12 @@ int cmd_generate(int argc, char **argv)
 		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
 		 "PCG32 seed of the sampling (default 0): same seed, same text", NULL, false},
 	};
-	const struct opt_cmd c = {"generate",
+	int rc = cli_parse("generate",
 		"Decoding from BOS followed by the prompt: greedy by default, sampled with\n"
 		"--temperature T > 0 (and --top-k, --top-p, --seed); stops at EOS, after N new tokens\n"
 		"or at the end of the model's context. The text goes to stdout, the statistics line\n"
 		"to stderr.",
-		opts, (int)(sizeof opts / sizeof opts[0])};
-	int rc = cli_parse(&c, argc, argv);
+		opts, CLI_N(opts), argc, argv);
 	if (rc >= 0)
 		return rc;
 	if (so.top_p <= 0) {
@@ -64,10 +63,8 @@ int cmd_generate(int argc, char **argv)
 	struct generate_result res;
 	struct printed pr = {'\n'};
 	char err[ERR_MAX];
-	if (stream_generate(&res, model, prompt, max_tokens, &so, print_text, &pr, err, sizeof err)) {
-		cli_error("generate", "%s", err);
-		return 1;
-	}
+	if (stream_generate(&res, model, prompt, max_tokens, &so, print_text, &pr, err, sizeof err))
+		return cli_fail("generate", 1, 0, err);
 	/* the statistics line starts on its own line even when stdout and stderr share a pipe */
 	if (pr.last != '\n')
 		fputc('\n', stdout);

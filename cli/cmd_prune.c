@@ -1,20 +1,17 @@
 /* yopo prune: apply a pruning method to a checkpoint and write a smaller checkpoint that
  * Hugging Face tools load as they are (pipeline/prunejob.h). */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "cli.h"
 #include "clock.h"
 #include "err.h"
-#include "json.h"
-#include "prunejob.h"
-#include "report.h"
 #include "scorer.h"
+#include "summary.h"
 
 static void on_progress(void *ctx, const char *what)
 {
 	(void)ctx;
-	if (!opt_quiet())
+	if (!cli_quiet())
 		fprintf(stderr, "yopo prune: %s\n", what);
 }
 
@@ -31,58 +28,12 @@ static void on_calib(void *ctx, size_t done, size_t total)
 	double now = util_now();
 	if (done == 1)
 		k->t1 = now;
-	if (opt_quiet() || (done != total && done * 10 / total == k->last))
+	if (cli_quiet() || (done != total && done * 10 / total == k->last))
 		return;
 	k->last = done * 10 / total;
 	double eta = done > 1 ? (now - k->t1) / (double)(done - 1) * (double)(total - done) : 0.0;
 	fprintf(stderr, "yopo prune: calibration layer %zu/%zu, %.1f s elapsed, ETA %.1f s\n", done,
 		total, now - k->t0, eta);
-}
-
-static void print_counts(const struct prunejob_opts *o, const struct prune_counts *c)
-{
-	char a[32], b[32], f1[32], f2[32];
-	bool weights = o->select.granularity != PRUNE_GRANULARITY_ROWS;
-	printf("wrote %s: %s method, %s, ratio %g\n", o->out, o->select.method,
-	       prune_granularity_name(o->select.granularity), o->ratio);
-	printf("params %s -> %s (FFN %s -> %s)%s\n", report_group(a, sizeof a, c->params_before),
-	       report_group(b, sizeof b, c->params_after),
-	       report_group(f1, sizeof f1, c->ffn_params_before),
-	       report_group(f2, sizeof f2, c->ffn_params_after),
-	       weights ? " nonzero; zeroed weights save no memory or time by themselves" : "");
-	if (!weights && c->params_stored != c->params_after)
-		printf("the file holds %s parameters (FFN %s): every layer is zero-padded to the widest "
-		       "(%d neurons)\n", report_group(a, sizeof a, c->params_stored),
-		       report_group(f1, sizeof f1, c->ffn_params_stored), c->width);
-}
-
-/* --json: one object on stdout. */
-static int print_json(const struct prunejob_opts *o, const struct prune_counts *c, double seconds)
-{
-	struct cJSON *j = json_new_object();
-	bool ok = j && json_add_string(j, "out", o->out) && json_add_string(j, "model", o->model) &&
-		  json_add_string(j, "method", o->select.method) &&
-		  json_add_string(j, "granularity", prune_granularity_name(o->select.granularity)) &&
-		  json_add_bool(j, "global", o->select.global) && json_add_number(j, "ratio", o->ratio) &&
-		  json_add_number(j, "params_before", (double)c->params_before) &&
-		  json_add_number(j, "params_after", (double)c->params_after) &&
-		  json_add_number(j, "params_stored", (double)c->params_stored) &&
-		  json_add_number(j, "ffn_params_before", (double)c->ffn_params_before) &&
-		  json_add_number(j, "ffn_params_after", (double)c->ffn_params_after) &&
-		  json_add_number(j, "ffn_params_stored", (double)c->ffn_params_stored) &&
-		  json_add_number(j, "ffn_width", c->width) &&
-		  json_add_number(j, "sparsity",
-				  1 - (double)c->params_after / (double)c->params_before) &&
-		  json_add_number(j, "seconds", seconds);
-	char *text = ok ? json_print(j, false) : NULL;
-	json_free(j);
-	if (!text) {
-		cli_error("prune", "out of memory");
-		return 1;
-	}
-	printf("%s\n", text);
-	free(text);
-	return 0;
 }
 
 /* --granularity's word (checked against the choices), or the method's natural one. */
@@ -124,111 +75,115 @@ static int resolve_ratio(struct prunejob_opts *o, long target, double sparsity)
 	char err[ERR_MAX];
 	int rc = select_target_ratio(&o->ratio, NULL, o->model, (size_t)target,
 				     sparsity >= 0 ? sparsity : 0, err, sizeof err);
-	if (rc) {
-		cli_error("prune", "%s", err);
-		return cli_exit(rc, SELECT_ERR_USAGE);
-	}
-	if (!opt_quiet())
+	if (rc)
+		return cli_fail("prune", rc, SELECT_ERR_USAGE, err);
+	if (!cli_quiet())
 		fprintf(stderr, "yopo prune: the size target gives ratio %.6g\n", o->ratio);
 	return -1;
 }
 
-int cmd_prune(int argc, char **argv)
+/* The command line before it is turned into prunejob_opts. */
+struct prune_args {
+	const char *granularity;
+	long norm, target;
+	int global, force, json;
+	double sparsity;
+	unsigned long long seed;
+};
+
+static int parse(struct prune_args *a, struct prunejob_opts *o, int argc, char **argv)
 {
-	struct prunejob_opts o = {.ratio = -1, .select.norm_p = 1, .select.method = "policy"};
-	const char *granularity = NULL;
-	long norm = 1;
-	int global = 0, force = 0, json = 0;
-	long target = 0;
-	double sparsity = -1;
-	unsigned long long seed = 0;
 	const struct opt opts[] = {
-		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
+		{"model", 0, OPT_STRING, &o->model, 0, 0, "DIR",
 		 "input checkpoint (never modified)", NULL, true},
-		{"ratio", 0, OPT_RATIO, &o.ratio, 0, 0, "R",
+		{"ratio", 0, OPT_RATIO, &o->ratio, 0, 0, "R",
 		 "fraction of FFN neurons (rows) or weights removed, in (0, 1);\n"
 		 "or give --target-params / --sparsity instead", NULL, false},
-		{"target-params", 0, OPT_LONG, &target, 1, 1e15, "N",
+		{"target-params", 0, OPT_LONG, &a->target, 1, 1e15, "N",
 		 "rows: the largest uniform ratio leaving at most N parameters in\n"
 		 "all (embeddings and attention included)", NULL, false},
-		{"sparsity", 0, OPT_RATIO, &sparsity, 0, 0, "S",
+		{"sparsity", 0, OPT_RATIO, &a->sparsity, 0, 0, "S",
 		 "rows: remove at least this share of ALL parameters, in (0, 1)\n"
 		 "(the FFN ratio is computed from the model's shapes)", NULL, false},
-		{"method", 0, OPT_CHOICE, &o.select.method, 0, 0, "M",
+		{"method", 0, OPT_CHOICE, &o->select.method, 0, 0, "M",
 		 "policy (default): a trained policy (--policy FILE, default: the shipped\n"
 		 "policy), no user data;\n"
 		 "random; magnitude (L1, or --norm 2, of the up and gate rows);\n"
 		 "wanda: |W|*||X|| with activation norms from --calib FILE;\n"
 		 "ken: kernel-density selection of each row's weights (weights only)", scorer_names(), false},
-		{"out", 0, OPT_STRING, &o.out, 0, 0, "DIR",
+		{"out", 0, OPT_STRING, &o->out, 0, 0, "DIR",
 		 "output directory (refused if non-empty unless --force, or if it is,\n"
 		 "contains or lies inside an input); OUT.lock beside it is held while running", NULL, true},
-		{"policy", 0, OPT_STRING, &o.select.policy, 0, 0, "FILE",
+		{"policy", 0, OPT_STRING, &o->select.policy, 0, 0, "FILE",
 		 "policy checkpoint (method policy; default: policies/default.safetensors,\n"
 		 "trained by yopo on the shared models)", NULL, false},
-		{"calib", 0, OPT_STRING, &o.select.calib, 0, 0, "FILE",
+		{"calib", 0, OPT_STRING, &o->select.calib, 0, 0, "FILE",
 		 "calibration text (method wanda)", NULL, false},
-		{"calib-windows", 0, OPT_LONG, &o.select.calib_windows, 1, 1L << 30, "N",
+		{"calib-windows", 0, OPT_LONG, &o->select.calib_windows, 1, 1L << 30, "N",
 		 "Wanda: calibration windows of max_position_embeddings tokens\n"
 		 "(default: the whole file)", NULL, false},
-		{"calib-tokens", 0, OPT_LONG, &o.select.calib_tokens, 1, 1L << 40, "N",
+		{"calib-tokens", 0, OPT_LONG, &o->select.calib_tokens, 1, 1L << 40, "N",
 		 "Wanda: the first N calibration tokens, BOS included (default: all);\n"
 		 "calibration streams one layer at a time, holding N x hidden activations", NULL, false},
-		{"base", 0, OPT_STRING, &o.base, 0, 0, "DIR",
+		{"base", 0, OPT_STRING, &o->base, 0, 0, "DIR",
 		 "KEN: reset unpicked weights to this model's values instead of 0", NULL, false},
-		{"granularity", 0, OPT_CHOICE, &granularity, 0, 0, "G",
+		{"granularity", 0, OPT_CHOICE, &a->granularity, 0, 0, "G",
 		 "rows (default): remove whole neurons, a smaller standard checkpoint;\n"
 		 "weights: zero individual weights (saves no memory or time by itself);\n"
 		 "2:4, 4:8: N:M semi-structured (magnitude, wanda): in every group of\n"
 		 "M consecutive weights of a row keep the N best (ratio 1 - N/M;\n"
 		 "a last group of r < M keeps ceil(r N / M)); shapes unchanged",
 		 "rows,weights,2:4,4:8", false},
-		{"global", 0, OPT_FLAG, &global, 0, 0, NULL,
+		{"global", 0, OPT_FLAG, &a->global, 0, 0, NULL,
 		 "rows: compare scores across layers instead of removing the same\n"
 		 "count per layer (layers zero-padded to the widest)", NULL, false},
-		{"norm", 0, OPT_LONG, &norm, 1, 2, "P",
+		{"norm", 0, OPT_LONG, &a->norm, 1, 2, "P",
 		 "magnitude rows: 1 or 2 (default 1)", NULL, false},
-		{"probe-tokens", 0, OPT_LONG, &o.select.probe_tokens, 2, 1L << 24, "N",
+		{"probe-tokens", 0, OPT_LONG, &o->select.probe_tokens, 2, 1L << 24, "N",
 		 "method probe: tokens sampled from the model itself (default 2048)", NULL, false},
-		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
+		{"seed", 0, OPT_SEED, &a->seed, 0, 0, "S",
 		 "seed of random selections and of probe sampling (default 0)", NULL, false},
-		{"force", 0, OPT_FLAG, &force, 0, 0, NULL,
+		{"force", 0, OPT_FLAG, &a->force, 0, 0, NULL,
 		 "replace a non-empty --out once the new one is complete", NULL, false},
-		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
+		{"json", 0, OPT_FLAG, &a->json, 0, 0, NULL,
 		 "print the summary as one JSON object on stdout", NULL, false},
 	};
-	const struct opt_cmd c = {"prune",
+	return cli_parse("prune",
 		"Writes a pruned copy of a checkpoint: config.json with the FFN width updated,\n"
 		"model.safetensors in the input's dtype, tokenizer files copied and yopo_pruning.json\n"
 		"(source model, method, ratio, kept indices, parameter counts). The output appears\n"
 		"atomically. The size is --ratio R (FFN neurons or weights), --target-params N or\n"
 		"--sparsity S (all parameters), or implied by an N:M --granularity.",
-		opts, (int)(sizeof opts / sizeof opts[0])};
-	int rc = cli_parse(&c, argc, argv);
+		opts, CLI_N(opts), argc, argv);
+}
+
+int cmd_prune(int argc, char **argv)
+{
+	struct prunejob_opts o = {.ratio = -1, .select.norm_p = 1, .select.method = "policy"};
+	struct prune_args a = {.norm = 1, .sparsity = -1};
+	int rc = parse(&a, &o, argc, argv);
 	if (rc >= 0)
 		return rc;
 	const struct scorer *s = scorer_find(o.select.method);
-	o.select.granularity = granularity_of(granularity, s);
-	o.select.global = global;
-	o.select.norm_p = (int)norm;
-	o.select.seed = seed;
-	o.force = force;
+	o.select.granularity = granularity_of(a.granularity, s);
+	o.select.global = a.global;
+	o.select.norm_p = (int)a.norm;
+	o.select.seed = a.seed;
+	o.force = a.force;
 	struct calib_clock clock = {util_now(), 0, 0};
 	o.select.calib_progress = on_calib;
 	o.select.calib_ctx = &clock;
-	if ((rc = resolve_ratio(&o, target, sparsity)) >= 0)
+	if ((rc = resolve_ratio(&o, a.target, a.sparsity)) >= 0)
 		return rc;
 	char err[ERR_MAX];
 	struct prune_counts counts;
 	double t0 = util_now();
-	if ((rc = prunejob_run(&counts, &o, on_progress, NULL, err, sizeof err))) {
-		cli_error("prune", "%s", err);
-		return cli_exit(rc, PRUNEJOB_ERR_USAGE);
-	}
-	if (json)
-		return print_json(&o, &counts, util_now() - t0);
-	print_counts(&o, &counts);
-	if (!opt_quiet())
+	if ((rc = prunejob_run(&counts, &o, on_progress, NULL, err, sizeof err)))
+		return cli_fail("prune", rc, PRUNEJOB_ERR_USAGE, err);
+	if (a.json)
+		return cli_json("prune", summary_prune_json(&o, &counts, util_now() - t0));
+	summary_prune_text(stdout, &o, &counts);
+	if (!cli_quiet())
 		fprintf(stderr, "yopo prune: done in %.2f s\n", util_now() - t0);
 	return 0;
 }
