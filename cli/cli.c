@@ -53,15 +53,10 @@ int cli_parse(const char *cmd, const char *summary, const struct opt *opts, int 
 	return 2;
 }
 
-int cli_exit(int status, int usage_status)
-{
-	return status == 0 ? 0 : status == usage_status ? 2 : 1;
-}
-
 int cli_fail(const char *cmd, int status, int usage_status, const char *err)
 {
 	cli_error(cmd, "%s", err);
-	return cli_exit(status, usage_status);
+	return status == usage_status ? 2 : 1;
 }
 
 int cli_json(const char *cmd, struct cJSON *obj)

@@ -39,9 +39,6 @@ bool cli_quiet(void);
  * for modules without one: always 1). */
 int cli_fail(const char *cmd, int status, int usage_status, const char *err);
 
-/* Exit code of a pipeline status: 2 when it is the module's usage error, else 1. */
-int cli_exit(int status, int usage_status);
-
 /* --json: writes obj (a pipeline summary; NULL: out of memory) as one line on stdout and frees
  * it. 0, or 1 after a line on stderr. */
 int cli_json(const char *cmd, struct cJSON *obj);

@@ -36,52 +36,6 @@ static void on_calib(void *ctx, size_t done, size_t total)
 		total, now - k->t0, eta);
 }
 
-/* --granularity's word (checked against the choices), or the method's natural one. */
-static enum prune_granularity granularity_of(const char *g, const struct scorer *s)
-{
-	if (!g)
-		return s->natural;
-	return g[0] == 'w' ? PRUNE_GRANULARITY_WEIGHTS
-	       : g[0] == '2' ? PRUNE_GRANULARITY_NM_2_4
-	       : g[0] == '4' ? PRUNE_GRANULARITY_NM_4_8
-			     : PRUNE_GRANULARITY_ROWS;
-}
-
-/* --ratio, --target-params, --sparsity or an N:M granularity: exactly one sets the ratio. */
-static int resolve_ratio(struct prunejob_opts *o, long target, double sparsity)
-{
-	int nm_n, nm_m, given = (o->ratio >= 0) + (target > 0) + (sparsity >= 0);
-	if (prune_granularity_nm(o->select.granularity, &nm_n, &nm_m)) {
-		if (given) {
-			cli_error("prune", "--granularity %s sets the ratio (%g): give no --ratio, "
-				  "--target-params or --sparsity", prune_granularity_name(o->select.granularity),
-				  1 - (double)nm_n / nm_m);
-			return 2;
-		}
-		o->ratio = 1 - (double)nm_n / nm_m;
-		return -1;
-	}
-	if (given != 1) {
-		cli_error("prune", "give one of --ratio R, --target-params N or --sparsity S "
-			  "(see yopo prune --help)");
-		return 2;
-	}
-	if (o->ratio >= 0)
-		return -1;
-	if (o->select.granularity != PRUNE_GRANULARITY_ROWS) {
-		cli_error("prune", "--target-params and --sparsity apply to --granularity rows");
-		return 2;
-	}
-	char err[ERR_MAX];
-	int rc = select_target_ratio(&o->ratio, NULL, o->model, (size_t)target,
-				     sparsity >= 0 ? sparsity : 0, err, sizeof err);
-	if (rc)
-		return cli_fail("prune", rc, SELECT_ERR_USAGE, err);
-	if (!cli_quiet())
-		fprintf(stderr, "yopo prune: the size target gives ratio %.6g\n", o->ratio);
-	return -1;
-}
-
 /* The command line before it is turned into prunejob_opts. */
 struct prune_args {
 	const char *granularity;
@@ -164,8 +118,7 @@ int cmd_prune(int argc, char **argv)
 	int rc = parse(&a, &o, argc, argv);
 	if (rc >= 0)
 		return rc;
-	const struct scorer *s = scorer_find(o.select.method);
-	o.select.granularity = granularity_of(a.granularity, s);
+	o.select.granularity = prunejob_granularity(a.granularity, o.select.method);
 	o.select.global = a.global;
 	o.select.norm_p = (int)a.norm;
 	o.select.seed = a.seed;
@@ -173,9 +126,12 @@ int cmd_prune(int argc, char **argv)
 	struct calib_clock clock = {util_now(), 0, 0};
 	o.select.calib_progress = on_calib;
 	o.select.calib_ctx = &clock;
-	if ((rc = resolve_ratio(&o, a.target, a.sparsity)) >= 0)
-		return rc;
 	char err[ERR_MAX];
+	bool sized = o.ratio < 0 && (a.target > 0 || a.sparsity >= 0);
+	if ((rc = prunejob_resolve_ratio(&o, a.target, a.sparsity, err, sizeof err)))
+		return cli_fail("prune", rc, PRUNEJOB_ERR_USAGE, err);
+	if (sized && !cli_quiet())
+		fprintf(stderr, "yopo prune: the size target gives ratio %.6g\n", o.ratio);
 	struct prune_counts counts;
 	double t0 = util_now();
 	if ((rc = prunejob_run(&counts, &o, on_progress, NULL, err, sizeof err)))

@@ -5,29 +5,17 @@
 #include <string.h>
 
 #include "cli.h"
-#include "clock.h"
 #include "err.h"
 #include "summary.h"
 
 void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
 {
 	(void)ctx;
+	char line[256];
 	if (!ep || cli_quiet())
 		return;
-	if (ep->episode == 0 || ep->episode > episodes) {
-		fprintf(stderr, "yopo train: final    greedy loss %.4f  greedy KS %.4f  %s(%.1f s)\n",
-			ep->greedy_loss, ep->greedy_ks, ep->is_best ? "best " : "", ep->elapsed);
-		return;
-	}
-	/* ETA from the mean episode time so far */
-	char el[32], eta[32];
-	util_format_duration(el, sizeof el, ep->elapsed);
-	util_format_duration(eta, sizeof eta, ep->elapsed / ep->episode * (episodes - ep->episode));
-	fprintf(stderr,
-		"yopo train: episode %d/%d  mean reward %.4f  greedy loss %.4f  greedy KS %.4f  %s"
-		"elapsed %s  ETA %s\n",
-		ep->episode, episodes, ep->mean_reward, ep->greedy_loss, ep->greedy_ks,
-		ep->is_best ? "best " : "", el, eta);
+	trainjob_episode_line(line, sizeof line, ep, episodes);
+	fprintf(stderr, "yopo train: %s\n", line);
 }
 
 /* Last progress line's time: per-layer lines at most every LAYER_LINE_SECONDS, so small models
@@ -66,51 +54,12 @@ static void on_progress(void *ctx, const struct train_episode *ep, int episodes)
 		t->elapsed = ep->elapsed;
 	if (t->quiet)
 		return;
-	if (!ep)
-		fprintf(stderr,
-			"yopo train: arch %s, reward %s, features %s, %d model(s), %d ratio(s), %d "
-			"episodes, seed %llu\n",
-			o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet",
-			train_reward_name(o->train.reward),
-			rowfeat_set_name(o->train.arch == TRAIN_ARCH_MLP ? o->feature_set
-									: ROWFEAT_SET_WEIGHTS),
-			o->n_models, o->train.n_ratios, episodes, (unsigned long long)o->train.seed);
+	if (!ep) {
+		char line[256];
+		trainjob_start_line(line, sizeof line, o, episodes);
+		fprintf(stderr, "yopo train: %s\n", line);
+	}
 	cli_train_progress(NULL, ep, episodes);
-}
-
-/* Options that need more than the table: reward and arch defaults, feature set. */
-static int apply(struct trainjob_opts *o, const char *arch, const char *reward, const char *fset,
-		 int weights_only, double mix, double lr)
-{
-	if (!strcmp(arch, "prunenet")) {
-		o->train.arch = TRAIN_ARCH_PRUNENET;
-		o->train.reward = TRAIN_REWARD_INVERSE;
-		o->train.lr = 1e-3;
-		o->feature_set = ROWFEAT_SET_WEIGHTS;
-	}
-	if (reward)
-		train_reward_parse(&o->train.reward, reward);
-	if (weights_only && fset && strcmp(fset, "weights")) {
-		cli_error("train", "--weights-only contradicts --feature-set %s", fset);
-		return 2;
-	}
-	if (weights_only)
-		o->feature_set = ROWFEAT_SET_WEIGHTS;
-	else if (fset)
-		rowfeat_set_parse(&o->feature_set, fset);
-	if (o->train.arch == TRAIN_ARCH_PRUNENET && o->feature_set == ROWFEAT_SET_PROBE && fset) {
-		cli_error("train", "--arch prunenet sees weights only (no --feature-set probe)");
-		return 2;
-	}
-	if (mix >= 0 && o->train.reward != TRAIN_REWARD_MIX) {
-		cli_error("train", "--mix applies to --reward mix");
-		return 2;
-	}
-	if (mix >= 0)
-		o->train.mix = 1 - mix; /* --mix weighs the spectral part, train_opts.mix the functional */
-	if (lr > 0)
-		o->train.lr = lr;
-	return -1;
 }
 
 /* The command line before it is turned into trainjob_opts. */
@@ -192,7 +141,11 @@ static int parse(struct train_args *a, struct trainjob_opts *o, int argc, char *
 		cli_error("train", "at most %d --model", TRAINJOB_MODELS_MAX);
 		return 2;
 	}
-	return apply(o, a->arch, a->reward, a->fset, a->weights_only, a->mix, a->lr);
+	char err[ERR_MAX];
+	if ((rc = trainjob_opts_choose(o, a->arch, a->reward, a->fset, a->weights_only, a->mix,
+				       a->lr, err, sizeof err)))
+		return cli_fail("train", rc, TRAINJOB_ERR_USAGE, err);
+	return -1;
 }
 
 int cmd_train(int argc, char **argv)

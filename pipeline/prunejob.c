@@ -190,3 +190,40 @@ out:
 	util_lock_close(lock);
 	return rc;
 }
+
+enum prune_granularity prunejob_granularity(const char *word, const char *method)
+{
+	if (!word)
+		return scorer_find(method)->natural;
+	return word[0] == 'w' ? PRUNE_GRANULARITY_WEIGHTS
+	       : word[0] == '2' ? PRUNE_GRANULARITY_NM_2_4
+	       : word[0] == '4' ? PRUNE_GRANULARITY_NM_4_8
+				: PRUNE_GRANULARITY_ROWS;
+}
+
+int prunejob_resolve_ratio(struct prunejob_opts *o, long target_params, double sparsity,
+			   char *err, size_t errlen)
+{
+	enum prune_granularity g = o->select.granularity;
+	int nm_n, nm_m, given = (o->ratio >= 0) + (target_params > 0) + (sparsity >= 0);
+	if (prune_granularity_nm(g, &nm_n, &nm_m)) {
+		if (given)
+			return err_set(err, errlen, PRUNEJOB_ERR_USAGE,
+				       "--granularity %s sets the ratio (%g): give no --ratio, "
+				       "--target-params or --sparsity", prune_granularity_name(g),
+				       1 - (double)nm_n / nm_m);
+		o->ratio = 1 - (double)nm_n / nm_m;
+		return PRUNEJOB_OK;
+	}
+	if (given != 1)
+		return err_set(err, errlen, PRUNEJOB_ERR_USAGE, "give one of --ratio R, --target-params "
+			       "N or --sparsity S (see yopo prune --help)");
+	if (o->ratio >= 0)
+		return PRUNEJOB_OK;
+	if (g != PRUNE_GRANULARITY_ROWS)
+		return err_set(err, errlen, PRUNEJOB_ERR_USAGE,
+			       "--target-params and --sparsity apply to --granularity rows");
+	int rc = select_target_ratio(&o->ratio, NULL, o->model, (size_t)target_params,
+				     sparsity >= 0 ? sparsity : 0, err, errlen);
+	return !rc ? PRUNEJOB_OK : rc == SELECT_ERR_USAGE ? PRUNEJOB_ERR_USAGE : PRUNEJOB_ERR_INPUT;
+}

@@ -16,11 +16,6 @@ static struct cJSON *done(struct cJSON *root, bool ok)
 	return NULL;
 }
 
-static const char *train_feature_set(const struct trainjob_opts *o)
-{
-	return rowfeat_set_name(o->train.arch == TRAIN_ARCH_MLP ? o->feature_set : ROWFEAT_SET_WEIGHTS);
-}
-
 struct cJSON *summary_train_json(const struct trainjob_opts *o, double best_loss, double best_ks,
 				 double seconds)
 {
@@ -37,7 +32,7 @@ struct cJSON *summary_train_json(const struct trainjob_opts *o, double best_loss
 		ok = json_add_number(r, NULL, o->train.ratios[i]) != NULL;
 	ok = ok && json_add_string(root, "arch", o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet") &&
 	     json_add_string(root, "reward", train_reward_name(o->train.reward)) &&
-	     json_add_string(root, "feature_set", train_feature_set(o)) &&
+	     json_add_string(root, "feature_set", rowfeat_set_name(trainjob_feature_set(o))) &&
 	     json_add_number(root, "probe_tokens", probes ? o->probe_tokens : 0) &&
 	     json_add_string(root, "probe_seed", pseed) &&
 	     json_add_number(root, "episodes", o->train.episodes) && json_add_string(root, "seed", seed) &&

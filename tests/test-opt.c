@@ -1,7 +1,7 @@
 /* Tests for util/opt: one table of command lines parsed against one option table (both
  * --flag=value and --flag value, short names, every type, range errors, unknown options with and
  * without a suggestion, missing values, required options, the common table), the strict number
- * parsers, opt_closest and the exact --help text. */
+ * parsers, opt_closest, the exact --help text and the displayed command line. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -167,6 +167,18 @@ START_TEST(test_numbers)
 }
 END_TEST
 
+START_TEST(test_command_line)
+{
+	char *argv[] = {"sub", "--model", "a b", "--ratios=0.1,0.2", "", "it's"};
+	char buf[128];
+	opt_command_line(buf, sizeof buf, "prog", 6, argv);
+	ck_assert_str_eq(buf, "prog sub --model 'a b' --ratios=0.1,0.2 '' 'it's'");
+	char small[12];
+	opt_command_line(small, sizeof small, "prog", 6, argv);
+	ck_assert_str_eq(small, "prog sub --");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("opt");
@@ -174,6 +186,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_table, 0, (int)(sizeof rows / sizeof rows[0]));
 	tcase_add_test(tc, test_help_text);
 	tcase_add_test(tc, test_numbers);
+	tcase_add_test(tc, test_command_line);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }

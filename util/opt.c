@@ -94,6 +94,17 @@ const char *opt_closest(const char *word, const char *const *names, int n)
 	return best;
 }
 
+void opt_command_line(char *buf, size_t cap, const char *prog, int argc, char *const *argv)
+{
+	size_t n = (size_t)snprintf(buf, cap, "%s", prog);
+	for (int i = 0; i < argc && n < cap; i++) {
+		const char *a = argv[i];
+		bool plain = *a && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					     "0123456789_./,:=+-") == strlen(a);
+		n += (size_t)snprintf(buf + n, cap - n, plain ? " %s" : " '%s'", a);
+	}
+}
+
 /* Splits a comma list into a struct opt_strings (appending). */
 static int split_into(struct opt_strings *l, const char *s, char *err, size_t errlen)
 {

@@ -85,6 +85,11 @@ int opt_parse_long(long *out, const char *s, long min, long max, char *err, size
 int opt_parse_double(double *out, const char *s, double min, double max, char *err, size_t errlen);
 int opt_parse_ratio(double *out, const char *s, char *err, size_t errlen);
 
+/* The command line as typed, for display only (never run): prog, then argv[0..argc) separated
+ * by spaces, arguments with characters outside [A-Za-z0-9_./,:=+-] in single quotes; truncated
+ * to fit cap (> 0). */
+void opt_command_line(char *buf, size_t cap, const char *prog, int argc, char *const *argv);
+
 /* The known name closest to `word` (edit distance at most 3), or NULL. names: n strings. */
 const char *opt_closest(const char *word, const char *const *names, int n);
 
