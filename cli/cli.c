@@ -33,23 +33,23 @@ bool cli_quiet(void)
 	return quiet_value != 0;
 }
 
-int cli_parse(const char *cmd, const char *summary, const struct opt *opts, int n_opts, int argc,
-	      char **argv)
+int cli_parse(const struct opt_cmd *c, int argc, char **argv)
 {
-	const struct opt_cmd c = {"yopo", cmd, summary, opts, n_opts, common_opts, CLI_N(common_opts)};
+	static const struct opt_prog yopo = {"yopo", common_opts,
+					     (int)(sizeof common_opts / sizeof common_opts[0])};
 	char err[ERR_MAX];
 	threads_value = 0;
 	quiet_value = 0;
-	switch (opt_parse(&c, argc, argv, err, sizeof err)) {
+	switch (opt_parse(&yopo, c, argc, argv, err, sizeof err)) {
 	case OPT_OK:
 		threads_apply((int)threads_value);
 		return -1;
 	case OPT_HELP:
-		opt_help(&c, stdout);
+		opt_help(&yopo, c, stdout);
 		return 0;
 	case OPT_ERR_USAGE: break;
 	}
-	cli_error(cmd, "%s", err);
+	cli_error(c->name, "%s", err);
 	return 2;
 }
 

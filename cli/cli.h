@@ -19,17 +19,13 @@ int cmd_prune(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_study(int argc, char **argv);
 
-/* Entries of an option table array. */
-#define CLI_N(table) ((int)(sizeof(table) / sizeof((table)[0])))
-
 /* Prints "yopo <cmd>: <message>\n" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses the command's option table plus the options every command takes: -t/--threads N
+/* opt_parse of the command's table plus the options every command takes: -t/--threads N
  * (threads for every compute runtime, applied here; default: the cores) and -q/--quiet.
  * -1 to go on, else the exit code (0 after --help on stdout, 2 after one line on stderr). */
-int cli_parse(const char *cmd, const char *summary, const struct opt *opts, int n_opts, int argc,
-	      char **argv);
+int cli_parse(const struct opt_cmd *c, int argc, char **argv);
 
 /* Whether the last cli_parse saw --quiet: progress callbacks return at once when it is set. */
 bool cli_quiet(void);

@@ -74,13 +74,14 @@ int cmd_demo(int argc, char **argv)
 		{"max-windows", 0, OPT_LONG, &o.max_windows, 1, 1L << 40, "N",
 		 "evaluation windows (default 16)", NULL, false},
 	};
-	int rc = cli_parse("demo",
+	const struct opt_cmd c = {"demo",
 		"Runs yopo's main job on one checkpoint: trains a pruning policy on its weights\n"
 		"(yopo train), prunes with it and with the baselines at every ratio, evaluates every\n"
 		"result (yopo compare) and prints where the report is. Without --model a small\n"
 		"SYNTHETIC random-weight checkpoint is generated first, so the demo runs on a machine\n"
 		"with no model at hand; its numbers are not meaningful.",
-		opts, CLI_N(opts), argc, argv);
+		opts, (int)(sizeof opts / sizeof opts[0])};
+	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
 		return rc;
 	static const double default_ratios[] = {0.1, 0.2, 0.3};

@@ -54,13 +54,14 @@ int cmd_eval(int argc, char **argv)
 		 "--reference also kl_mean, kl_median, kl_p99, top1_agreement,\n"
 		 "reference_perplexity", NULL, false},
 	};
-	int rc = cli_parse("eval",
+	const struct opt_cmd c = {"eval",
 		"Perplexity with the standard protocol: the whole file is tokenized once with BOS at\n"
 		"the start and cut into non-overlapping windows of N tokens; the mean negative\n"
 		"log-likelihood is taken over every predicted position of every window.\n"
 		"With --reference, each window also runs through the dense model, one window of\n"
 		"logits at a time.",
-		opts, CLI_N(opts), argc, argv);
+		opts, (int)(sizeof opts / sizeof opts[0])};
+	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
 		return rc;
 	char err[ERR_MAX];

@@ -43,12 +43,13 @@ int cmd_generate(int argc, char **argv)
 		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
 		 "PCG32 seed of the sampling (default 0): same seed, same text", NULL, false},
 	};
-	int rc = cli_parse("generate",
+	const struct opt_cmd c = {"generate",
 		"Decoding from BOS followed by the prompt: greedy by default, sampled with\n"
 		"--temperature T > 0 (and --top-k, --top-p, --seed); stops at EOS, after N new tokens\n"
 		"or at the end of the model's context. The text goes to stdout, the statistics line\n"
 		"to stderr.",
-		opts, CLI_N(opts), argc, argv);
+		opts, (int)(sizeof opts / sizeof opts[0])};
+	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
 		return rc;
 	if (so.top_p <= 0) {

@@ -49,12 +49,13 @@ int cmd_spectrum(int argc, char **argv)
 		 "one JSON object: method, ratio, samples, mean_ks, layers[{layer, ks, std}];\n"
 		 "method policy adds policy, policy_reward, policy_feature_set, probe_tokens", NULL, false},
 	};
-	int rc = cli_parse("spectrum",
+	const struct opt_cmd c = {"spectrum",
 		"Scores a row-selection method with the training environment: for every layer, the\n"
 		"two-sample KS distance between the singular values of the FFN up-projection and of\n"
 		"its kept rows (k = ffn - round(R * ffn)); lower is better. No text is needed. For a\n"
 		"policy it also prints the reward and feature set the policy was trained with.",
-		opts, CLI_N(opts), argc, argv);
+		opts, (int)(sizeof opts / sizeof opts[0])};
+	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
 		return rc;
 	o.norm_p = (int)norm;

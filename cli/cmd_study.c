@@ -6,19 +6,23 @@
 #include "err.h"
 #include "summary.h"
 
+struct study_cli {
+	const char *model, *text;
+	struct study_opts o;
+};
+
 int cmd_study(int argc, char **argv)
 {
-	const char *model = NULL, *text = NULL;
-	struct study_opts o;
-	study_opts_default(&o);
-	long samples = o.selections, windows = o.windows, probe_tokens = o.probe_tokens;
+	struct study_cli c = {0};
+	study_opts_default(&c.o);
+	long samples = c.o.selections, windows = c.o.windows, probe_tokens = c.o.probe_tokens;
 	unsigned long long seed = 0, probe_seed = 0;
 	int json = 0;
 	const struct opt opts[] = {
-		{"model", 0, OPT_STRING, &model, 0, 0, "DIR", "Hugging Face checkpoint", NULL, true},
-		{"ratio", 0, OPT_RATIO, &o.ratio, 0, 0, "R",
+		{"model", 0, OPT_STRING, &c.model, 0, 0, "DIR", "Hugging Face checkpoint", NULL, true},
+		{"ratio", 0, OPT_RATIO, &c.o.ratio, 0, 0, "R",
 		 "fraction of each layer's FFN neurons removed, in (0, 1)", NULL, true},
-		{"text", 0, OPT_STRING, &text, 0, 0, "FILE",
+		{"text", 0, OPT_STRING, &c.text, 0, 0, "FILE",
 		 "text the KL damage is measured on", NULL, true},
 		{"samples", 0, OPT_LONG, &samples, 2, 100000, "M",
 		 "random selections per layer (default 40)", NULL, false},
@@ -33,7 +37,7 @@ int cmd_study(int argc, char **argv)
 		 "one JSON object: settings, dense_ppl, rewards[{reward, pooled_rho,\n"
 		 "every_layer_positive, layer_rho[]}]", NULL, false},
 	};
-	int rc = cli_parse("study",
+	const struct opt_cmd cmd = {"study",
 		"Does a data-free reward predict the damage pruning really does? Per layer, M random\n"
 		"selections remove R of its FFN neurons (other layers dense); each is scored by every\n"
 		"reward (functional over self-sampled probes; KS of the singular values of up, gate,\n"
@@ -42,22 +46,23 @@ int cmd_study(int argc, char **argv)
 		"KL(dense || pruned) per token on the text. Prints Spearman's rho per reward, per\n"
 		"layer and pooled (mean over layers). Minutes on small models: cost is\n"
 		"layers x M x W forward passes.",
-		opts, CLI_N(opts), argc, argv);
+		opts, (int)(sizeof opts / sizeof opts[0])};
+	int rc = cli_parse(&cmd, argc, argv);
 	if (rc >= 0)
 		return rc;
-	o.selections = (int)samples;
-	o.windows = (int)windows;
-	o.seed = seed;
-	o.probe_tokens = (int)probe_tokens;
-	o.probe_seed = probe_seed;
+	c.o.selections = (int)samples;
+	c.o.windows = (int)windows;
+	c.o.seed = seed;
+	c.o.probe_tokens = (int)probe_tokens;
+	c.o.probe_seed = probe_seed;
 	char err[ERR_MAX];
 	struct study_result *r = NULL;
-	if ((rc = study_run_text(&r, model, text, &o, err, sizeof err)))
+	if ((rc = study_run_text(&r, c.model, c.text, &c.o, err, sizeof err)))
 		return cli_fail("study", rc, STUDY_ERR_ARG, err);
 	if (json)
-		rc = cli_json("study", summary_study_json(model, text, &o, r));
+		rc = cli_json("study", summary_study_json(c.model, c.text, &c.o, r));
 	else
-		summary_study_text(stdout, model, text, &o, r);
+		summary_study_text(stdout, c.model, c.text, &c.o, r);
 	study_result_free(r);
 	return rc;
 }

@@ -47,7 +47,6 @@ struct train_run {
 static void on_progress(void *ctx, const struct train_episode *ep, int episodes)
 {
 	struct train_run *t = ctx;
-	const struct trainjob_opts *o = t->o;
 	if (ep && ep->is_best)
 		t->best_loss = ep->greedy_loss;
 	if (ep)
@@ -56,122 +55,122 @@ static void on_progress(void *ctx, const struct train_episode *ep, int episodes)
 		return;
 	if (!ep) {
 		char line[256];
-		trainjob_start_line(line, sizeof line, o, episodes);
+		trainjob_start_line(line, sizeof line, t->o, episodes);
 		fprintf(stderr, "yopo train: %s\n", line);
 	}
 	cli_train_progress(NULL, ep, episodes);
 }
 
-/* The command line before it is turned into trainjob_opts. */
-struct train_args {
-	struct opt_strings models;
-	struct opt_doubles ratios;
-	const char *arch, *reward, *route, *fset;
-	long episodes, samples, hidden, cache_mb, probe_tokens;
-	double lr, entropy, mix;
-	unsigned long long seed, probe_seed;
-	int weights_only, force, json;
-};
+/* The command line. yopo runs one command per process; the values live at file scope so that
+ * the option table (in parse) and the run (in cmd_train) both name them. */
+static struct trainjob_opts o;
+static struct opt_strings models;
+static struct opt_doubles ratios;
+static const char *arch = "mlp", *reward, *route = "gram", *fset;
+static long episodes = 20, samples = 16, hidden = 16, cache_mb = 1024,
+	    probe_tokens = TRAINJOB_PROBE_TOKENS;
+static double lr, entropy, mix = -1;
+static unsigned long long seed, probe_seed;
+static int weights_only, force, json;
 
-static int parse(struct train_args *a, struct trainjob_opts *o, int argc, char **argv)
+/* The option table into the values above: -1 to go on, else the exit code. */
+static int parse(int argc, char **argv)
 {
+	trainjob_opts_default(&o);
+	o.layer_progress = on_layer;
 	const struct opt opts[] = {
-		{"model", 0, OPT_REPEAT, &a->models, 0, 0, "DIR",
+		{"model", 0, OPT_REPEAT, &models, 0, 0, "DIR",
 		 "Hugging Face checkpoint (repeat to train on several)", NULL, true},
-		{"ratio", 0, OPT_RATIOS, &a->ratios, 0, 0, "R,...",
+		{"ratio", 0, OPT_RATIOS, &ratios, 0, 0, "R,...",
 		 "fraction of FFN rows removed, each in (0, 1)", NULL, true},
-		{"out", 0, OPT_STRING, &o->out, 0, 0, "FILE",
+		{"out", 0, OPT_STRING, &o.out, 0, 0, "FILE",
 		 "policy checkpoint to write (safetensors; OUT.lock beside it is held\n"
 		 "while training); must not exist unless --force", NULL, true},
-		{"force", 0, OPT_FLAG, &a->force, 0, 0, NULL, "replace an existing --out", NULL, false},
-		{"episodes", 0, OPT_LONG, &a->episodes, 0, 1000000, "N",
+		{"force", 0, OPT_FLAG, &force, 0, 0, NULL, "replace an existing --out", NULL, false},
+		{"episodes", 0, OPT_LONG, &episodes, 0, 1000000, "N",
 		 "training episodes (default 20; 0 saves the untrained policy)", NULL, false},
-		{"lr", 0, OPT_DOUBLE, &a->lr, 1e-12, 10, "X",
+		{"lr", 0, OPT_DOUBLE, &lr, 1e-12, 10, "X",
 		 "learning rate (default 0.1 for mlp, 1e-3 for prunenet)", NULL, false},
-		{"seed", 0, OPT_SEED, &a->seed, 0, 0, "S",
+		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
 		 "seed of all randomness (default 0)", NULL, false},
-		{"arch", 0, OPT_CHOICE, &a->arch, 0, 0, "A",
+		{"arch", 0, OPT_CHOICE, &arch, 0, 0, "A",
 		 "mlp: yopo's size-agnostic policy (default); prunenet: the published\n"
 		 "parameterisation, tied to one model shape", "mlp,prunenet", false},
-		{"reward", 0, OPT_CHOICE, &a->reward, 0, 0, "R",
+		{"reward", 0, OPT_CHOICE, &reward, 0, 0, "R",
 		 "functional (default for mlp): -relative change of the layer's output over\n"
 		 "self-sampled probes; neg-ks: -KS of the kept rows' singular values;\n"
 		 "inverse: 1/KS (default for prunenet); mix: weighted sum (--mix)",
 		 "functional,neg-ks,inverse,mix", false},
-		{"mix", 0, OPT_DOUBLE, &a->mix, 0, 1, "W",
+		{"mix", 0, OPT_DOUBLE, &mix, 0, 1, "W",
 		 "reward mix: weight W of the spectral part (KS), 1 - W of the functional\n"
 		 "(default 0.5)", NULL, false},
-		{"feature-set", 0, OPT_CHOICE, &a->fset, 0, 0, "F",
+		{"feature-set", 0, OPT_CHOICE, &fset, 0, 0, "F",
 		 "what the mlp policy sees per row: probe (default): weights features plus\n"
 		 "activation statistics of self-sampled probes; weights: weights only", "probe,weights",
 		 false},
-		{"weights-only", 0, OPT_FLAG, &a->weights_only, 0, 0, NULL,
+		{"weights-only", 0, OPT_FLAG, &weights_only, 0, 0, NULL,
 		 "= --feature-set weights (no forward pass when pruning with the policy)", NULL, false},
-		{"probe-tokens", 0, OPT_LONG, &a->probe_tokens, 2, 1L << 20, "N",
+		{"probe-tokens", 0, OPT_LONG, &probe_tokens, 2, 1L << 20, "N",
 		 "probe tokens sampled from each model itself, no user text (default 2048)", NULL, false},
-		{"probe-seed", 0, OPT_SEED, &a->probe_seed, 0, 0, "S",
+		{"probe-seed", 0, OPT_SEED, &probe_seed, 0, 0, "S",
 		 "seed of the probe sampling (default 0; recorded in the checkpoint)", NULL, false},
-		{"samples", 0, OPT_LONG, &a->samples, 1, 4096, "N",
+		{"samples", 0, OPT_LONG, &samples, 1, 4096, "N",
 		 "sampled selections per layer per episode, mlp (default 16)", NULL, false},
-		{"hidden", 0, OPT_LONG, &a->hidden, 1, 4096, "N",
+		{"hidden", 0, OPT_LONG, &hidden, 1, 4096, "N",
 		 "policy hidden width, mlp (default 16)", NULL, false},
-		{"entropy", 0, OPT_DOUBLE, &a->entropy, 0, 100, "X",
+		{"entropy", 0, OPT_DOUBLE, &entropy, 0, 100, "X",
 		 "entropy bonus coefficient, mlp (default 0)", NULL, false},
-		{"route", 0, OPT_CHOICE, &a->route, 0, 0, "R",
+		{"route", 0, OPT_CHOICE, &route, 0, 0, "R",
 		 "gram (default): eigenvalues of the downdated Gram matrix; svd:\n"
 		 "singular values of the kept rows directly", "gram,svd", false},
-		{"cache-mb", 0, OPT_LONG, &a->cache_mb, 0, 1L << 30, "N",
+		{"cache-mb", 0, OPT_LONG, &cache_mb, 0, 1L << 30, "N",
 		 "keep all layers resident when they fit in N MiB, else stream one\n"
 		 "layer at a time from the checkpoint (default 1024)", NULL, false},
-		{"log", 0, OPT_STRING, &o->log, 0, 0, "FILE",
+		{"log", 0, OPT_STRING, &o.log, 0, 0, "FILE",
 		 "JSON lines: per episode, per layer KS, functional error and reward", NULL, false},
-		{"json", 0, OPT_FLAG, &a->json, 0, 0, NULL,
+		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
 		 "final summary as one JSON object on stdout", NULL, false},
 	};
-	int rc = cli_parse("train",
+	const struct opt_cmd c = {"train",
 		"Trains a pruning policy by REINFORCE so that removing the rows it scores lowest in\n"
 		"every FFN layer damages the model least. Default reward: the relative change of the\n"
 		"layer's output over probe tokens the model samples itself (no user text); the\n"
 		"spectral rewards compare singular-value spectra (weights only). Prints one line per\n"
 		"episode with elapsed time and ETA; keeps the best policy.",
-		opts, CLI_N(opts), argc, argv);
+		opts, (int)(sizeof opts / sizeof opts[0])};
+	int rc = cli_parse(&c, argc, argv);
 	if (rc >= 0)
 		return rc;
-	if (a->models.n > TRAINJOB_MODELS_MAX) {
+	if (models.n > TRAINJOB_MODELS_MAX) {
 		cli_error("train", "at most %d --model", TRAINJOB_MODELS_MAX);
 		return 2;
 	}
 	char err[ERR_MAX];
-	if ((rc = trainjob_opts_choose(o, a->arch, a->reward, a->fset, a->weights_only, a->mix,
-				       a->lr, err, sizeof err)))
+	if ((rc = trainjob_opts_choose(&o, arch, reward, fset, weights_only, mix, lr, err,
+				       sizeof err)))
 		return cli_fail("train", rc, TRAINJOB_ERR_USAGE, err);
 	return -1;
 }
 
 int cmd_train(int argc, char **argv)
 {
-	struct trainjob_opts o;
-	trainjob_opts_default(&o);
-	o.layer_progress = on_layer;
-	struct train_args a = {.arch = "mlp", .route = "gram", .episodes = 20, .samples = 16,
-			       .hidden = 16, .cache_mb = 1024, .probe_tokens = o.probe_tokens, .mix = -1};
-	int rc = parse(&a, &o, argc, argv);
+	int rc = parse(argc, argv);
 	if (rc >= 0)
 		return rc;
-	o.train.ratios = a.ratios.v;
-	o.train.n_ratios = a.ratios.n;
-	o.train.episodes = (int)a.episodes;
-	o.train.seed = a.seed;
-	o.train.samples = (int)a.samples;
-	o.train.hidden = (int)a.hidden;
-	o.train.entropy = a.entropy;
-	o.models = a.models.v;
-	o.n_models = a.models.n;
-	o.route = !strcmp(a.route, "svd") ? SPECTRUM_ROUTE_SVD : SPECTRUM_ROUTE_GRAM;
-	o.cache_bytes = (size_t)a.cache_mb << 20;
-	o.probe_tokens = (int)a.probe_tokens;
-	o.probe_seed = a.probe_seed;
-	o.force = a.force;
+	o.train.ratios = ratios.v;
+	o.train.n_ratios = ratios.n;
+	o.train.episodes = (int)episodes;
+	o.train.seed = seed;
+	o.train.samples = (int)samples;
+	o.train.hidden = (int)hidden;
+	o.train.entropy = entropy;
+	o.models = models.v;
+	o.n_models = models.n;
+	o.route = !strcmp(route, "svd") ? SPECTRUM_ROUTE_SVD : SPECTRUM_ROUTE_GRAM;
+	o.cache_bytes = (size_t)cache_mb << 20;
+	o.probe_tokens = (int)probe_tokens;
+	o.probe_seed = probe_seed;
+	o.force = force;
 	char err[ERR_MAX];
 	double best;
 	struct train_run t = {.o = &o, .best_loss = NAN, .quiet = cli_quiet()};
@@ -180,5 +179,5 @@ int cmd_train(int argc, char **argv)
 	if (!t.quiet)
 		fprintf(stderr, "yopo train: wrote %s (best greedy loss %.4f, KS %.4f)\n", o.out,
 			t.best_loss, best);
-	return a.json ? cli_json("train", summary_train_json(&o, t.best_loss, best, t.elapsed)) : 0;
+	return json ? cli_json("train", summary_train_json(&o, t.best_loss, best, t.elapsed)) : 0;
 }

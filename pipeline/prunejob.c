@@ -53,30 +53,6 @@ static int guard_out(struct util_lock **lock, const struct prunejob_opts *o,
 	return PRUNEJOB_OK;
 }
 
-/* Wanda's norms into the cache before the scorer context is made (which would otherwise run
- * the calibration through loaded weights). */
-static int calibrate(struct model *m, const struct tokenizer *tok,
-		     const struct select_opts *o, struct select_cache *cache, char *err,
-		     size_t errlen)
-{
-	if (!(scorer_find(o->method)->needs & SCORER_NEEDS_CALIB) || cache->norms)
-		return PRUNEJOB_OK;
-	int *ids = NULL;
-	size_t n = 0;
-	if (text_encode_file(&ids, &n, m, tok, o->calib, err, errlen))
-		return PRUNEJOB_ERR_INPUT;
-	if (o->calib_tokens > 0 && (size_t)o->calib_tokens < n)
-		n = (size_t)o->calib_tokens;
-	int e = calib_stream_xnorm_progress(&cache->norms, m, ids, n, m->cfg.max_pos,
-					    (size_t)o->calib_windows, o->calib_progress, o->calib_ctx);
-	free(ids);
-	if (e)
-		return err_set(err, errlen, PRUNEJOB_ERR_INPUT, "%s: calibration failed: %s", o->calib,
-			       calib_strerror(e));
-	cache->calib_tokens = cache->norms->tokens;
-	return PRUNEJOB_OK;
-}
-
 /* Scores (rows: all layers, then the plan) or masks (weights: each matrix when the writer
  * reaches it) and the streamed write. */
 static int score_and_write(struct prune_counts *counts, struct model *m,
@@ -93,7 +69,10 @@ static int score_and_write(struct prune_counts *counts, struct model *m,
 		 prune_granularity_name(o->select.granularity), o->ratio);
 	if (progress)
 		progress(ctx, what);
-	if (calibrate(m, tok, &o->select, cache, err, errlen) ||
+	/* Wanda's norms streamed into the cache first, or select_make_ctx would run the
+	 * calibration through loaded weights */
+	bool calib = scorer_find(o->select.method)->needs & SCORER_NEEDS_CALIB;
+	if ((calib && select_calibrate(cache, m, m, tok, &o->select, err, errlen)) ||
 	    select_make_ctx(&s, &sc, m, tok, &o->select, cache, err, errlen))
 		return PRUNEJOB_ERR_RUN;
 	int rc = PRUNEJOB_ERR_RUN;

@@ -49,13 +49,7 @@ struct cJSON *summary_prune_json(const struct prunejob_opts *o, const struct pru
 		  json_add_string(j, "method", o->select.method) &&
 		  json_add_string(j, "granularity", prune_granularity_name(o->select.granularity)) &&
 		  json_add_bool(j, "global", o->select.global) && json_add_number(j, "ratio", o->ratio) &&
-		  json_add_number(j, "params_before", (double)c->params_before) &&
-		  json_add_number(j, "params_after", (double)c->params_after) &&
-		  json_add_number(j, "params_stored", (double)c->params_stored) &&
-		  json_add_number(j, "ffn_params_before", (double)c->ffn_params_before) &&
-		  json_add_number(j, "ffn_params_after", (double)c->ffn_params_after) &&
-		  json_add_number(j, "ffn_params_stored", (double)c->ffn_params_stored) &&
-		  json_add_number(j, "ffn_width", c->width) &&
+		  prune_counts_json(j, c) &&
 		  json_add_number(j, "sparsity",
 				  1 - (double)c->params_after / (double)c->params_before) &&
 		  json_add_number(j, "seconds", seconds);

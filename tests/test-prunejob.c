@@ -1,6 +1,7 @@
 /* Tests for pipeline/prunejob on a small synthetic llama: the written checkpoint and its counts,
  * the progress lines, and each refusal (usage, destination, --base) before anything is written;
- * the --granularity words and the size rule (--ratio, --target-params, --sparsity, N:M). */
+ * the --granularity words and the size rule (--ratio, --target-params, --sparsity, N:M); Wanda's
+ * calibration through loaded or streamed weights (select_calibrate). */
 #include <check.h>
 #include <limits.h>
 #include <stdio.h>
@@ -472,6 +473,24 @@ START_TEST(test_calib_stream)
 		calib_norms_free(x);
 		calib_norms_free(y);
 	}
+	/* select_calibrate: the first calib_tokens of the file, through either route, once per cache */
+	struct select_opts so = {.method = "wanda", .calib_tokens = 300};
+	struct select_cache loaded = {0}, streamed = {0};
+	ck_assert_int_eq(select_calibrate(&streamed, w, w, tok, &so, err, sizeof err), SELECT_ERR_USAGE);
+	ck_assert_str_eq(err, "method wanda needs --calib FILE (calibration text)");
+	so.calib = path;
+	ck_assert_int_eq(select_calibrate(&loaded, m, NULL, tok, &so, err, sizeof err), SELECT_OK);
+	ck_assert_int_eq(select_calibrate(&streamed, w, w, tok, &so, err, sizeof err), SELECT_OK);
+	struct calib_norms *first = loaded.norms;
+	ck_assert_int_eq(select_calibrate(&loaded, m, NULL, tok, &so, err, sizeof err), SELECT_OK);
+	ck_assert_ptr_eq(loaded.norms, first); /* kept, not recomputed */
+	ck_assert_uint_eq(loaded.calib_tokens, 300);
+	ck_assert_uint_eq(streamed.calib_tokens, 300);
+	for (int j = 0; j < m->layers[0].ffn; j++)
+		ck_assert_float_eq_tol(streamed.norms->inter[0][j], loaded.norms->inter[0][j],
+				       1e-5f * (1 + loaded.norms->inter[0][j]));
+	select_cache_free(&loaded);
+	select_cache_free(&streamed);
 	int bad[2] = {1, 1 << 30};
 	struct calib_norms *z = NULL;
 	ck_assert_int_eq(calib_stream_xnorm(&z, w, bad, 2, 4, 0), CALIB_ERR_FORWARD);

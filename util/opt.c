@@ -184,15 +184,16 @@ static int store(const struct opt *o, const char *arg, char *err, size_t errlen)
 }
 
 /* The unknown-option reason, with the closest known name as a hint. */
-static int unknown(const struct opt_cmd *cmd, const char *word, char *err, size_t errlen)
+static int unknown(const struct opt_prog *prog, const struct opt_cmd *cmd, const char *word,
+		   char *err, size_t errlen)
 {
 	const char *names[2 * OPT_TABLE_MAX + 1];
 	int n = 0;
 	for (int i = 0; i < cmd->n_opts; i++)
 		names[n++] = cmd->opts[i].name;
 	names[n++] = "help";
-	for (int i = 0; i < cmd->n_common; i++)
-		names[n++] = cmd->common[i].name;
+	for (int i = 0; i < prog->n_common; i++)
+		names[n++] = prog->common[i].name;
 	const char *bare = word + strspn(word, "-");
 	char key[128];
 	snprintf(key, sizeof key, "%.*s", (int)strcspn(bare, "="), bare);
@@ -201,7 +202,7 @@ static int unknown(const struct opt_cmd *cmd, const char *word, char *err, size_
 		return err_set(err, errlen, OPT_ERR_USAGE, "unknown option '%s' (did you mean --%s?)",
 			       word, near);
 	return err_set(err, errlen, OPT_ERR_USAGE, "unknown option '%s' (see %s %s --help)", word,
-		       cmd->prog, cmd->name);
+		       prog->name, cmd->name);
 }
 
 /* The entry of opts[0..n) that arg names, its inline value ("--name=value") in *value. */
@@ -226,17 +227,17 @@ static const struct opt *find(const struct opt *opts, int n, const char *arg, co
 }
 
 /* Parses the option at argv[*i] (advancing *i past a separate value) and stores it. */
-static int parse_one(const struct opt **out, const struct opt_cmd *cmd, int argc, char **argv,
-		     int *i, char *err, size_t errlen)
+static int parse_one(const struct opt **out, const struct opt_prog *prog,
+		     const struct opt_cmd *cmd, int argc, char **argv, int *i, char *err, size_t errlen)
 {
 	const char *arg = argv[*i], *value;
 	if (arg[0] != '-' || !arg[1])
 		return err_set(err, errlen, OPT_ERR_USAGE, "unexpected argument '%s'", arg);
 	const struct opt *o = find(cmd->opts, cmd->n_opts, arg, &value);
-	if (!o && cmd->common)
-		o = find(cmd->common, cmd->n_common, arg, &value);
+	if (!o && prog->common)
+		o = find(prog->common, prog->n_common, arg, &value);
 	if (!o)
-		return unknown(cmd, arg, err, errlen);
+		return unknown(prog, cmd, arg, err, errlen);
 	if (o->type == OPT_FLAG && value)
 		return err_set(err, errlen, OPT_ERR_USAGE, "--%s takes no value", o->name);
 	if (o->type != OPT_FLAG && !value) {
@@ -252,18 +253,18 @@ static int parse_one(const struct opt **out, const struct opt_cmd *cmd, int argc
 	return 0;
 }
 
-enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv, char *err,
-			  size_t errlen)
+enum opt_result opt_parse(const struct opt_prog *prog, const struct opt_cmd *cmd, int argc,
+			  char **argv, char *err, size_t errlen)
 {
-	if (cmd->n_opts > OPT_TABLE_MAX || cmd->n_common > OPT_TABLE_MAX)
-		return err_set(err, errlen, OPT_ERR_USAGE, "option table of %s %s too long", cmd->prog,
+	if (cmd->n_opts > OPT_TABLE_MAX || prog->n_common > OPT_TABLE_MAX)
+		return err_set(err, errlen, OPT_ERR_USAGE, "option table of %s %s too long", prog->name,
 			       cmd->name);
 	bool seen[OPT_TABLE_MAX] = {false};
 	for (int i = 1; i < argc; i++) {
 		const struct opt *o;
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return OPT_HELP;
-		if (parse_one(&o, cmd, argc, argv, &i, err, errlen))
+		if (parse_one(&o, prog, cmd, argc, argv, &i, err, errlen))
 			return OPT_ERR_USAGE;
 		if (o >= cmd->opts && o < cmd->opts + cmd->n_opts)
 			seen[o - cmd->opts] = true;
@@ -271,7 +272,7 @@ enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv, char
 	for (int i = 0; i < cmd->n_opts; i++)
 		if (cmd->opts[i].required && !seen[i])
 			return err_set(err, errlen, OPT_ERR_USAGE, "--%s is required (see %s %s --help)",
-				       cmd->opts[i].name, cmd->prog, cmd->name);
+				       cmd->opts[i].name, prog->name, cmd->name);
 	return OPT_OK;
 }
 
@@ -291,16 +292,16 @@ static void help_line(const struct opt *o, FILE *out)
 	fputc('\n', out);
 }
 
-void opt_help(const struct opt_cmd *cmd, FILE *out)
+void opt_help(const struct opt_prog *prog, const struct opt_cmd *cmd, FILE *out)
 {
-	fprintf(out, "usage: %s %s", cmd->prog, cmd->name);
+	fprintf(out, "usage: %s %s", prog->name, cmd->name);
 	for (int i = 0; i < cmd->n_opts; i++)
 		if (cmd->opts[i].required)
 			fprintf(out, " --%s %s", cmd->opts[i].name, cmd->opts[i].metavar);
 	fprintf(out, " [options]\n%s\n", cmd->summary);
 	for (int i = 0; i < cmd->n_opts; i++)
 		help_line(&cmd->opts[i], out);
-	for (int i = 0; i < cmd->n_common; i++)
-		help_line(&cmd->common[i], out);
+	for (int i = 0; i < prog->n_common; i++)
+		help_line(&prog->common[i], out);
 	fprintf(out, "  %-26s %s\n", "-h, --help", "this text");
 }

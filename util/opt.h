@@ -1,6 +1,6 @@
 /* opt: one option table per command produces its parsing, its --help text and its range checks.
- * Generic: it knows nothing of models; the program supplies its name and the options every
- * command shares (the `common` table).
+ * Generic: it knows nothing of models; the program (struct opt_prog) supplies its name and the
+ * options every command shares.
  *
  * Accepted forms: --name value, --name=value, -x value (when the option has a short name), and
  * --flag / -x for flags. Names must match exactly (no abbreviations); an unknown or misspelled
@@ -52,16 +52,21 @@ struct opt {
 	bool required;
 };
 
-#define OPT_TABLE_MAX 128 /* entries of one table (opts, common) */
+#define OPT_TABLE_MAX 128 /* entries of one table */
+
+/* The program: its name (in the usage line and the error hints) and the options every command
+ * takes, listed after each command's own; common may be NULL. */
+struct opt_prog {
+	const char *name;
+	const struct opt *common;
+	int n_common;
+};
 
 struct opt_cmd {
-	const char *prog;     /* "yopo": in the usage line and the error hints */
 	const char *name;     /* "prune" */
 	const char *summary;  /* what the command does, several lines allowed */
 	const struct opt *opts;
 	int n_opts;
-	const struct opt *common; /* options every command takes, listed after opts; may be NULL */
-	int n_common;
 };
 
 enum opt_result {
@@ -70,15 +75,15 @@ enum opt_result {
 	OPT_ERR_USAGE = -1, /* the reason in err (without the program's prefix) */
 };
 
-/* Parses argv[1..argc) (argv[0] is the command name) into the destinations of cmd's opts and
- * common tables, which hold the defaults beforehand. --help and -h are always accepted and stop
- * the parse. Required options must be present. On OPT_ERR_USAGE some destinations may already be
- * written. */
-enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv, char *err,
-			  size_t errlen);
+/* Parses argv[1..argc) (argv[0] is the command name) into the destinations of cmd's table and
+ * prog's common one, which hold the defaults beforehand. --help and -h are always accepted and
+ * stop the parse. Required options must be present. On OPT_ERR_USAGE some destinations may
+ * already be written. Tables hold at most OPT_TABLE_MAX entries. */
+enum opt_result opt_parse(const struct opt_prog *prog, const struct opt_cmd *cmd, int argc,
+			  char **argv, char *err, size_t errlen);
 
-/* Writes the usage, the option table of cmd, its common options and -h, --help to out. */
-void opt_help(const struct opt_cmd *cmd, FILE *out);
+/* Writes the usage, the option table of cmd, prog's common options and -h, --help to out. */
+void opt_help(const struct opt_prog *prog, const struct opt_cmd *cmd, FILE *out);
 
 /* Strict number parsers shared with other callers; 0 or -1 (the reason in err). */
 int opt_parse_long(long *out, const char *s, long min, long max, char *err, size_t errlen);
