@@ -1,9 +1,11 @@
-/* cli: helpers shared by the subcommands. */
+/* cli: helpers shared by the subcommands — the common options, errors, exit codes, --json. */
 #include "cli.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "err.h"
+#include "json.h"
 #include "threads.h"
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -16,19 +18,52 @@ void cli_error(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* The options every command takes; their values are those of the last cli_parse. */
+static long threads_value;
+static int quiet_value;
+static const struct opt common_opts[] = {
+	{"threads", 't', OPT_LONG, &threads_value, 1, 4096, "N",
+	 "threads for every compute runtime (default: the cores)", NULL, false},
+	{"quiet", 'q', OPT_FLAG, &quiet_value, 0, 0, NULL,
+	 "no progress lines on stderr (errors and results still appear)", NULL, false},
+};
+
+bool cli_quiet(void)
+{
+	return quiet_value != 0;
+}
+
 int cli_parse(const struct opt_cmd *c, int argc, char **argv)
 {
-	switch (opt_parse(c, argc, argv)) {
+	static const struct opt_prog yopo = {"yopo", common_opts,
+					     (int)(sizeof common_opts / sizeof common_opts[0])};
+	char err[ERR_MAX];
+	threads_value = 0;
+	quiet_value = 0;
+	switch (opt_parse(&yopo, c, argc, argv, err, sizeof err)) {
 	case OPT_OK:
-		threads_apply((int)opt_threads());
+		threads_apply((int)threads_value);
 		return -1;
-	case OPT_HELP: return 0;
-	case OPT_ERROR: break;
+	case OPT_HELP:
+		opt_help(&yopo, c, stdout);
+		return 0;
+	case OPT_ERR_USAGE: break;
 	}
+	cli_error(c->name, "%s", err);
 	return 2;
 }
 
-int cli_exit(int status, int usage_status)
+int cli_fail(const char *cmd, int status, int usage_status, const char *err)
 {
-	return status == 0 ? 0 : status == usage_status ? 2 : 1;
+	cli_error(cmd, "%s", err);
+	return status == usage_status ? 2 : 1;
+}
+
+int cli_json(const char *cmd, struct cJSON *obj)
+{
+	int rc = obj ? json_write(stdout, obj, false) : -1;
+	if (!obj)
+		cli_error(cmd, "out of memory");
+	json_free(obj);
+	return rc ? 1 : 0;
 }

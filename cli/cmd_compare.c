@@ -18,7 +18,7 @@ struct progress {
 static void progress_line(void *ctx, int done, int total, const char *what)
 {
 	struct progress *p = ctx;
-	if (opt_quiet())
+	if (cli_quiet())
 		return;
 	double now = util_now();
 	if (p->first < 0) {
@@ -31,19 +31,6 @@ static void progress_line(void *ctx, int done, int total, const char *what)
 		util_format_duration(eta, sizeof eta,
 				     (now - p->t0) / (done - p->first) * (total - done));
 	fprintf(stderr, "yopo compare: [%d/%d] %s (elapsed %s, ETA %s)\n", done, total, what, el, eta);
-}
-
-/* The command line as typed, for the report (display only, never run): arguments with
- * characters outside [A-Za-z0-9_./,:=+-] in single quotes. */
-static void command_line(char *buf, size_t cap, int argc, char **argv)
-{
-	size_t n = (size_t)snprintf(buf, cap, "yopo");
-	for (int i = 0; i < argc && n < cap; i++) {
-		const char *a = argv[i];
-		bool plain = *a && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-					     "0123456789_./,:=+-") == strlen(a);
-		n += (size_t)snprintf(buf + n, cap - n, plain ? " %s" : " '%s'", a);
-	}
 }
 
 /* Notes (skipped methods, resumed items, no plot) on stderr, the report's path on stdout. */
@@ -61,15 +48,34 @@ static void print_result(const struct compare_result *res, const char *out)
 	printf("report: %s/report.md\n", out);
 }
 
-int cmd_compare(int argc, char **argv)
+/* The command line. yopo runs one command per process; the values live at file scope so that
+ * the option table (in parse) and the run (in cmd_compare) both name them. */
+static struct compare_opts o = {.sample_tokens = 24};
+static struct opt_doubles ratios;
+static struct opt_strings methods;
+static int weights, force, resume, no_keep;
+static struct opt_strings nm;
+static long seeds = 3;
+static unsigned long long seed;
+
+/* --nm's words as granularities: 2:4 and 4:8, each at most once. -1, or 2 after the error. */
+static int nm_granularities(enum prune_granularity *g)
 {
-	struct compare_opts o = {.sample_tokens = 24};
-	struct opt_doubles ratios = {.n = 0};
-	struct opt_strings methods = {.n = 0};
-	int weights = 0, force = 0, resume = 0, no_keep = 0;
-	struct opt_strings nm = {.n = 0};
-	long seeds = 3;
-	unsigned long long seed = 0;
+	for (int i = 0; i < nm.n; i++) {
+		bool two = !strcmp(nm.v[i], "2:4"), four = !strcmp(nm.v[i], "4:8");
+		if ((!two && !four) || i >= 2 || (i == 1 && g[0] == (two ? PRUNE_GRANULARITY_NM_2_4
+									 : PRUNE_GRANULARITY_NM_4_8))) {
+			cli_error("compare", "--nm: '%s' is not one of 2:4,4:8 (each once)", nm.v[i]);
+			return 2;
+		}
+		g[i] = two ? PRUNE_GRANULARITY_NM_2_4 : PRUNE_GRANULARITY_NM_4_8;
+	}
+	return -1;
+}
+
+/* The option table into the values above: -1 to go on, else the exit code. */
+static int parse(int argc, char **argv)
+{
 	const struct opt opts[] = {
 		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
 		 "Hugging Face checkpoint (never modified)", NULL, true},
@@ -127,8 +133,14 @@ int cmd_compare(int argc, char **argv)
 		"(structured) for policy, random, magnitude, wanda and probe; weights (unstructured)\n"
 		"for ken. Zeroed weights save no memory or time by themselves.",
 		opts, (int)(sizeof opts / sizeof opts[0])};
-	int rc = cli_parse(&c, argc, argv);
-	if (rc >= 0)
+	return cli_parse(&c, argc, argv);
+}
+
+int cmd_compare(int argc, char **argv)
+{
+	enum prune_granularity nm_g[2];
+	int rc = parse(argc, argv);
+	if (rc >= 0 || (rc = nm_granularities(nm_g)) >= 0)
 		return rc;
 	static const double default_ratios[] = {0.1, 0.2, 0.3};
 	int n_all;
@@ -142,16 +154,6 @@ int cmd_compare(int argc, char **argv)
 	o.methods = methods.v;
 	o.n_methods = methods.n;
 	o.weights = weights;
-	enum prune_granularity nm_g[2];
-	for (int i = 0; i < nm.n; i++) {
-		bool two = !strcmp(nm.v[i], "2:4"), four = !strcmp(nm.v[i], "4:8");
-		if ((!two && !four) || i >= 2 || (i == 1 && nm_g[0] == (two ? PRUNE_GRANULARITY_NM_2_4
-									   : PRUNE_GRANULARITY_NM_4_8))) {
-			cli_error("compare", "--nm: '%s' is not one of 2:4,4:8 (each once)", nm.v[i]);
-			return 2;
-		}
-		nm_g[i] = two ? PRUNE_GRANULARITY_NM_2_4 : PRUNE_GRANULARITY_NM_4_8;
-	}
 	o.nm = nm_g;
 	o.n_nm = nm.n;
 	o.force = force;
@@ -160,14 +162,12 @@ int cmd_compare(int argc, char **argv)
 	o.resume = resume;
 	o.drop_models = no_keep;
 	char err[ERR_MAX], cmdline[4096];
-	command_line(cmdline, sizeof cmdline, argc, argv);
+	opt_command_line(cmdline, sizeof cmdline, "yopo", argc, argv);
 	o.command = cmdline;
 	struct compare_result res;
 	struct progress prog = {0, -1};
-	if ((rc = compare_run(&res, &o, progress_line, &prog, err, sizeof err))) {
-		cli_error("compare", "%s", err);
-		return cli_exit(rc, COMPARE_ERR_USAGE);
-	}
+	if ((rc = compare_run(&res, &o, progress_line, &prog, err, sizeof err)))
+		return cli_fail("compare", rc, COMPARE_ERR_USAGE, err);
 	print_result(&res, o.out);
 	compare_result_free(&res);
 	return 0;

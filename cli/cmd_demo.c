@@ -9,7 +9,7 @@
 static void compare_progress(void *ctx, int done, int total, const char *what)
 {
 	(void)ctx;
-	if (opt_quiet())
+	if (cli_quiet())
 		return;
 	fprintf(stderr, "yopo compare: %d/%d %s\n", done, total, what);
 }
@@ -89,9 +89,5 @@ int cmd_demo(int argc, char **argv)
 	o.n_ratios = ratios.n ? ratios.n : 3;
 	struct demo_hooks h = {on_step, cli_train_progress, compare_progress, NULL};
 	char err[ERR_MAX];
-	if (demo_run(&o, &h, err, sizeof err)) {
-		cli_error("demo", "%s", err);
-		return 1;
-	}
-	return 0;
+	return demo_run(&o, &h, err, sizeof err) ? cli_fail("demo", 1, 0, err) : 0;
 }

@@ -5,9 +5,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "err.h"
-#include "json.h"
-#include "measure.h"
-#include "report.h"
+#include "summary.h"
 
 struct progress {
 	double t0;
@@ -17,7 +15,7 @@ struct progress {
 static void on_progress(void *ctx, size_t done, size_t total)
 {
 	struct progress *p = ctx;
-	if (opt_quiet())
+	if (cli_quiet())
 		return;
 	size_t pct = done * 100 / total;
 	if (done != total && pct < p->last_pct + 10)
@@ -25,57 +23,6 @@ static void on_progress(void *ctx, size_t done, size_t total)
 	p->last_pct = pct;
 	fprintf(stderr, "yopo eval: window %zu/%zu (%zu%%), %.1f s\n", done, total, pct,
 		util_now() - p->t0);
-}
-
-static int print_json(const struct measure_text_result *r)
-{
-	const struct measure *m = &r->m;
-	struct cJSON *o = json_new_object();
-	bool ok = o && json_add_number(o, "perplexity", m->eval.perplexity) &&
-		  json_add_number(o, "nll", m->eval.nll) &&
-		  json_add_number(o, "tokens", (double)m->eval.tokens) &&
-		  json_add_number(o, "windows", (double)m->eval.windows) &&
-		  json_add_number(o, "params", (double)m->params) &&
-		  json_add_number(o, "ffn_params", (double)m->ffn_params) &&
-		  json_add_number(o, "flops_per_token", m->flops) &&
-		  json_add_number(o, "bytes", (double)m->bytes) &&
-		  json_add_number(o, "tokens_per_s", m->eval.tokens_per_s) &&
-		  json_add_number(o, "peak_rss_bytes", (double)r->peak_rss);
-	if (ok && m->has_kl)
-		ok = json_add_number(o, "kl_mean", m->kl.mean) &&
-		     json_add_number(o, "kl_median", m->kl.median) &&
-		     json_add_number(o, "kl_p99", m->kl.p99) &&
-		     json_add_number(o, "top1_agreement", m->kl.top1) &&
-		     json_add_number(o, "reference_perplexity", m->kl.ppl_ref);
-	ok = ok && json_write(stdout, o, false) == 0;
-	json_free(o);
-	return ok ? 0 : 1;
-}
-
-static void print_table(const char *model, const char *reference, const char *text,
-			const struct measure_text_result *r)
-{
-	const struct measure *m = &r->m;
-	char a[32], b[32];
-	printf("model          %s (%s, %d layers, hidden %d, FFN %d)\n", model, r->model_type,
-	       r->n_layers, r->hidden, r->ffn);
-	printf("text           %s (%s tokens incl. BOS)\n", text, report_group(a, sizeof a, r->n_ids));
-	printf("windows        %zu x %d tokens\n", m->eval.windows, r->seq_len);
-	printf("perplexity     %.4f\n", m->eval.perplexity);
-	printf("nll            %.6f nats over %s predicted tokens\n", m->eval.nll,
-	       report_group(a, sizeof a, m->eval.tokens));
-	printf("params         %s (FFN %s)\n", report_group(a, sizeof a, m->params),
-	       report_group(b, sizeof b, m->ffn_params));
-	printf("FLOPs/token    %s\n", report_group(a, sizeof a, (unsigned long long)m->flops));
-	printf("bytes on disk  %s (safetensors)\n", report_group(a, sizeof a, m->bytes));
-	printf("tokens/s       %.1f\n", m->eval.tokens_per_s);
-	printf("peak RSS       %.1f MiB\n", (double)r->peak_rss / (1 << 20));
-	if (!m->has_kl)
-		return;
-	printf("reference      %s (perplexity %.4f)\n", reference, m->kl.ppl_ref);
-	printf("KL(ref||model) mean %.6f, median %.6f, p99 %.6f nats per predicted token\n",
-	       m->kl.mean, m->kl.median, m->kl.p99);
-	printf("top-1 agree    %.4f\n", m->kl.top1);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -123,12 +70,10 @@ int cmd_eval(int argc, char **argv)
 	enum model_weights weights = compute && compute[0] == 'f' ? MODEL_WEIGHTS_STORED_F32
 								  : MODEL_WEIGHTS_STORED;
 	if (measure_text_weights(&r, model, reference, text, (int)seq_len, (size_t)max_windows,
-				 weights, on_progress, &prog, err, sizeof err)) {
-		cli_error("eval", "%s", err);
-		return 1;
-	}
+				 weights, on_progress, &prog, err, sizeof err))
+		return cli_fail("eval", 1, 0, err);
 	if (json)
-		return print_json(&r);
-	print_table(model, reference, text, &r);
+		return cli_json("eval", summary_eval_json(&r));
+	summary_eval_text(stdout, model, reference, text, &r);
 	return 0;
 }

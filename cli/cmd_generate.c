@@ -64,10 +64,8 @@ int cmd_generate(int argc, char **argv)
 	struct generate_result res;
 	struct printed pr = {'\n'};
 	char err[ERR_MAX];
-	if (stream_generate(&res, model, prompt, max_tokens, &so, print_text, &pr, err, sizeof err)) {
-		cli_error("generate", "%s", err);
-		return 1;
-	}
+	if (stream_generate(&res, model, prompt, max_tokens, &so, print_text, &pr, err, sizeof err))
+		return cli_fail("generate", 1, 0, err);
 	/* the statistics line starts on its own line even when stdout and stderr share a pipe */
 	if (pr.last != '\n')
 		fputc('\n', stdout);

@@ -1,20 +1,17 @@
 /* yopo prune: apply a pruning method to a checkpoint and write a smaller checkpoint that
  * Hugging Face tools load as they are (pipeline/prunejob.h). */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "cli.h"
 #include "clock.h"
 #include "err.h"
-#include "json.h"
-#include "prunejob.h"
-#include "report.h"
 #include "scorer.h"
+#include "summary.h"
 
 static void on_progress(void *ctx, const char *what)
 {
 	(void)ctx;
-	if (!opt_quiet())
+	if (!cli_quiet())
 		fprintf(stderr, "yopo prune: %s\n", what);
 }
 
@@ -31,7 +28,7 @@ static void on_calib(void *ctx, size_t done, size_t total)
 	double now = util_now();
 	if (done == 1)
 		k->t1 = now;
-	if (opt_quiet() || (done != total && done * 10 / total == k->last))
+	if (cli_quiet() || (done != total && done * 10 / total == k->last))
 		return;
 	k->last = done * 10 / total;
 	double eta = done > 1 ? (now - k->t1) / (double)(done - 1) * (double)(total - done) : 0.0;
@@ -39,109 +36,19 @@ static void on_calib(void *ctx, size_t done, size_t total)
 		total, now - k->t0, eta);
 }
 
-static void print_counts(const struct prunejob_opts *o, const struct prune_counts *c)
-{
-	char a[32], b[32], f1[32], f2[32];
-	bool weights = o->select.granularity != PRUNE_GRANULARITY_ROWS;
-	printf("wrote %s: %s method, %s, ratio %g\n", o->out, o->select.method,
-	       prune_granularity_name(o->select.granularity), o->ratio);
-	printf("params %s -> %s (FFN %s -> %s)%s\n", report_group(a, sizeof a, c->params_before),
-	       report_group(b, sizeof b, c->params_after),
-	       report_group(f1, sizeof f1, c->ffn_params_before),
-	       report_group(f2, sizeof f2, c->ffn_params_after),
-	       weights ? " nonzero; zeroed weights save no memory or time by themselves" : "");
-	if (!weights && c->params_stored != c->params_after)
-		printf("the file holds %s parameters (FFN %s): every layer is zero-padded to the widest "
-		       "(%d neurons)\n", report_group(a, sizeof a, c->params_stored),
-		       report_group(f1, sizeof f1, c->ffn_params_stored), c->width);
-}
+/* The command line. yopo runs one command per process; the values live at file scope so that
+ * the option table (in parse) and the run (in cmd_prune) both name them. */
+static struct prunejob_opts o = {.ratio = -1, .select.norm_p = 1, .select.method = "policy"};
+static const char *granularity;
+static long norm = 1;
+static int global, force, json;
+static long target;
+static double sparsity = -1;
+static unsigned long long seed;
 
-/* --json: one object on stdout. */
-static int print_json(const struct prunejob_opts *o, const struct prune_counts *c, double seconds)
+/* The option table into the values above: -1 to go on, else the exit code. */
+static int parse(int argc, char **argv)
 {
-	struct cJSON *j = json_new_object();
-	bool ok = j && json_add_string(j, "out", o->out) && json_add_string(j, "model", o->model) &&
-		  json_add_string(j, "method", o->select.method) &&
-		  json_add_string(j, "granularity", prune_granularity_name(o->select.granularity)) &&
-		  json_add_bool(j, "global", o->select.global) && json_add_number(j, "ratio", o->ratio) &&
-		  json_add_number(j, "params_before", (double)c->params_before) &&
-		  json_add_number(j, "params_after", (double)c->params_after) &&
-		  json_add_number(j, "params_stored", (double)c->params_stored) &&
-		  json_add_number(j, "ffn_params_before", (double)c->ffn_params_before) &&
-		  json_add_number(j, "ffn_params_after", (double)c->ffn_params_after) &&
-		  json_add_number(j, "ffn_params_stored", (double)c->ffn_params_stored) &&
-		  json_add_number(j, "ffn_width", c->width) &&
-		  json_add_number(j, "sparsity",
-				  1 - (double)c->params_after / (double)c->params_before) &&
-		  json_add_number(j, "seconds", seconds);
-	char *text = ok ? json_print(j, false) : NULL;
-	json_free(j);
-	if (!text) {
-		cli_error("prune", "out of memory");
-		return 1;
-	}
-	printf("%s\n", text);
-	free(text);
-	return 0;
-}
-
-/* --granularity's word (checked against the choices), or the method's natural one. */
-static enum prune_granularity granularity_of(const char *g, const struct scorer *s)
-{
-	if (!g)
-		return s->natural;
-	return g[0] == 'w' ? PRUNE_GRANULARITY_WEIGHTS
-	       : g[0] == '2' ? PRUNE_GRANULARITY_NM_2_4
-	       : g[0] == '4' ? PRUNE_GRANULARITY_NM_4_8
-			     : PRUNE_GRANULARITY_ROWS;
-}
-
-/* --ratio, --target-params, --sparsity or an N:M granularity: exactly one sets the ratio. */
-static int resolve_ratio(struct prunejob_opts *o, long target, double sparsity)
-{
-	int nm_n, nm_m, given = (o->ratio >= 0) + (target > 0) + (sparsity >= 0);
-	if (prune_granularity_nm(o->select.granularity, &nm_n, &nm_m)) {
-		if (given) {
-			cli_error("prune", "--granularity %s sets the ratio (%g): give no --ratio, "
-				  "--target-params or --sparsity", prune_granularity_name(o->select.granularity),
-				  1 - (double)nm_n / nm_m);
-			return 2;
-		}
-		o->ratio = 1 - (double)nm_n / nm_m;
-		return -1;
-	}
-	if (given != 1) {
-		cli_error("prune", "give one of --ratio R, --target-params N or --sparsity S "
-			  "(see yopo prune --help)");
-		return 2;
-	}
-	if (o->ratio >= 0)
-		return -1;
-	if (o->select.granularity != PRUNE_GRANULARITY_ROWS) {
-		cli_error("prune", "--target-params and --sparsity apply to --granularity rows");
-		return 2;
-	}
-	char err[ERR_MAX];
-	int rc = select_target_ratio(&o->ratio, NULL, o->model, (size_t)target,
-				     sparsity >= 0 ? sparsity : 0, err, sizeof err);
-	if (rc) {
-		cli_error("prune", "%s", err);
-		return cli_exit(rc, SELECT_ERR_USAGE);
-	}
-	if (!opt_quiet())
-		fprintf(stderr, "yopo prune: the size target gives ratio %.6g\n", o->ratio);
-	return -1;
-}
-
-int cmd_prune(int argc, char **argv)
-{
-	struct prunejob_opts o = {.ratio = -1, .select.norm_p = 1, .select.method = "policy"};
-	const char *granularity = NULL;
-	long norm = 1;
-	int global = 0, force = 0, json = 0;
-	long target = 0;
-	double sparsity = -1;
-	unsigned long long seed = 0;
 	const struct opt opts[] = {
 		{"model", 0, OPT_STRING, &o.model, 0, 0, "DIR",
 		 "input checkpoint (never modified)", NULL, true},
@@ -204,11 +111,15 @@ int cmd_prune(int argc, char **argv)
 		"atomically. The size is --ratio R (FFN neurons or weights), --target-params N or\n"
 		"--sparsity S (all parameters), or implied by an N:M --granularity.",
 		opts, (int)(sizeof opts / sizeof opts[0])};
-	int rc = cli_parse(&c, argc, argv);
+	return cli_parse(&c, argc, argv);
+}
+
+int cmd_prune(int argc, char **argv)
+{
+	int rc = parse(argc, argv);
 	if (rc >= 0)
 		return rc;
-	const struct scorer *s = scorer_find(o.select.method);
-	o.select.granularity = granularity_of(granularity, s);
+	o.select.granularity = prunejob_granularity(granularity, o.select.method);
 	o.select.global = global;
 	o.select.norm_p = (int)norm;
 	o.select.seed = seed;
@@ -216,19 +127,20 @@ int cmd_prune(int argc, char **argv)
 	struct calib_clock clock = {util_now(), 0, 0};
 	o.select.calib_progress = on_calib;
 	o.select.calib_ctx = &clock;
-	if ((rc = resolve_ratio(&o, target, sparsity)) >= 0)
-		return rc;
 	char err[ERR_MAX];
+	bool sized = o.ratio < 0 && (target > 0 || sparsity >= 0);
+	if ((rc = prunejob_resolve_ratio(&o, target, sparsity, err, sizeof err)))
+		return cli_fail("prune", rc, PRUNEJOB_ERR_USAGE, err);
+	if (sized && !cli_quiet())
+		fprintf(stderr, "yopo prune: the size target gives ratio %.6g\n", o.ratio);
 	struct prune_counts counts;
 	double t0 = util_now();
-	if ((rc = prunejob_run(&counts, &o, on_progress, NULL, err, sizeof err))) {
-		cli_error("prune", "%s", err);
-		return cli_exit(rc, PRUNEJOB_ERR_USAGE);
-	}
+	if ((rc = prunejob_run(&counts, &o, on_progress, NULL, err, sizeof err)))
+		return cli_fail("prune", rc, PRUNEJOB_ERR_USAGE, err);
 	if (json)
-		return print_json(&o, &counts, util_now() - t0);
-	print_counts(&o, &counts);
-	if (!opt_quiet())
+		return cli_json("prune", summary_prune_json(&o, &counts, util_now() - t0));
+	summary_prune_text(stdout, &o, &counts);
+	if (!cli_quiet())
 		fprintf(stderr, "yopo prune: done in %.2f s\n", util_now() - t0);
 	return 0;
 }

@@ -5,53 +5,14 @@
 
 #include "cli.h"
 #include "err.h"
-#include "json.h"
-#include "kseval.h"
+#include "summary.h"
 
 static void on_layer(void *ctx, int done, int total)
 {
 	(void)ctx;
-	if (opt_quiet())
+	if (cli_quiet())
 		return;
 	fprintf(stderr, "yopo spectrum: layer %d/%d done\n", done, total);
-}
-
-static int print_json(const struct kseval_opts *o, const struct kseval_result *r)
-{
-	struct cJSON *root = json_new_object(), *layers = NULL;
-	bool ok = root && json_add_string(root, "model", o->model) &&
-		  json_add_string(root, "method", o->method) && json_add_number(root, "ratio", o->ratio) &&
-		  json_add_number(root, "samples", r->draws) && json_add_number(root, "mean_ks", r->mean) &&
-		  (!r->policy[0] ||
-		   (json_add_string(root, "policy", r->policy) &&
-		    json_add_string(root, "policy_reward", r->reward) &&
-		    json_add_string(root, "policy_feature_set", r->feature_set) &&
-		    json_add_number(root, "probe_tokens", r->probe_tokens))) &&
-		  (layers = json_add_array(root, "layers"));
-	for (int l = 0; ok && l < r->n_layers; l++) {
-		struct cJSON *x = json_add_object(layers, NULL);
-		ok = x && json_add_number(x, "layer", l) && json_add_number(x, "ks", r->ks[l]) &&
-		     json_add_number(x, "std", r->sd[l]);
-	}
-	ok = ok && json_write(stdout, root, false) == 0;
-	json_free(root);
-	return ok ? 0 : -1;
-}
-
-static void print_table(const struct kseval_opts *o, const struct kseval_result *r)
-{
-	printf("model    %s (%s, %d layers, ffn %d x hidden %d)\n", o->model, r->model_type,
-	       r->n_layers, r->ffn, r->hidden);
-	printf("method   %s%s, ratio %g, %d selection(s) per layer\n", o->method,
-	       !strcmp(o->method, "random") ? "" : (o->sample ? " (sampled)" : " (top-k)"), o->ratio,
-	       r->draws);
-	if (r->policy[0])
-		printf("policy   %s (trained with reward %s, feature set %s)\n", r->policy, r->reward,
-		       r->feature_set);
-	printf("layer    KS        std\n");
-	for (int l = 0; l < r->n_layers; l++)
-		printf("%5d    %.4f    %.4f\n", l, r->ks[l], r->sd[l]);
-	printf("mean     %.4f\n", r->mean);
 }
 
 int cmd_spectrum(int argc, char **argv)
@@ -104,14 +65,12 @@ int cmd_spectrum(int argc, char **argv)
 	o.route = !strcmp(route, "gram") ? SPECTRUM_ROUTE_GRAM : SPECTRUM_ROUTE_SVD;
 	char err[ERR_MAX];
 	struct kseval_result r;
-	if ((rc = kseval_run(&r, &o, json ? NULL : on_layer, NULL, err, sizeof err))) {
-		cli_error("spectrum", "%s", err);
-		return cli_exit(rc, KSEVAL_ERR_USAGE);
-	}
+	if ((rc = kseval_run(&r, &o, json ? NULL : on_layer, NULL, err, sizeof err)))
+		return cli_fail("spectrum", rc, KSEVAL_ERR_USAGE, err);
 	if (json)
-		rc = print_json(&o, &r) ? 1 : 0;
+		rc = cli_json("spectrum", summary_spectrum_json(&o, &r));
 	else
-		print_table(&o, &r);
+		summary_spectrum_text(stdout, &o, &r);
 	kseval_result_free(&r);
 	return rc;
 }

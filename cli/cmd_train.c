@@ -5,30 +5,17 @@
 #include <string.h>
 
 #include "cli.h"
-#include "clock.h"
 #include "err.h"
-#include "json.h"
-#include "trainjob.h"
+#include "summary.h"
 
 void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
 {
 	(void)ctx;
-	if (!ep || opt_quiet())
+	char line[256];
+	if (!ep || cli_quiet())
 		return;
-	if (ep->episode == 0 || ep->episode > episodes) {
-		fprintf(stderr, "yopo train: final    greedy loss %.4f  greedy KS %.4f  %s(%.1f s)\n",
-			ep->greedy_loss, ep->greedy_ks, ep->is_best ? "best " : "", ep->elapsed);
-		return;
-	}
-	/* ETA from the mean episode time so far */
-	char el[32], eta[32];
-	util_format_duration(el, sizeof el, ep->elapsed);
-	util_format_duration(eta, sizeof eta, ep->elapsed / ep->episode * (episodes - ep->episode));
-	fprintf(stderr,
-		"yopo train: episode %d/%d  mean reward %.4f  greedy loss %.4f  greedy KS %.4f  %s"
-		"elapsed %s  ETA %s\n",
-		ep->episode, episodes, ep->mean_reward, ep->greedy_loss, ep->greedy_ks,
-		ep->is_best ? "best " : "", el, eta);
+	trainjob_episode_line(line, sizeof line, ep, episodes);
+	fprintf(stderr, "yopo train: %s\n", line);
 }
 
 /* Last progress line's time: per-layer lines at most every LAYER_LINE_SECONDS, so small models
@@ -40,7 +27,7 @@ static void on_layer(void *ctx, int episode, int pass, int n_passes, int layer, 
 		     double elapsed)
 {
 	(void)ctx;
-	if (opt_quiet() || elapsed - last_layer_line < LAYER_LINE_SECONDS)
+	if (cli_quiet() || elapsed - last_layer_line < LAYER_LINE_SECONDS)
 		return;
 	last_layer_line = elapsed;
 	/* passes cost about the same (mlp: every pass visits every layer once) */
@@ -60,101 +47,37 @@ struct train_run {
 static void on_progress(void *ctx, const struct train_episode *ep, int episodes)
 {
 	struct train_run *t = ctx;
-	const struct trainjob_opts *o = t->o;
 	if (ep && ep->is_best)
 		t->best_loss = ep->greedy_loss;
 	if (ep)
 		t->elapsed = ep->elapsed;
 	if (t->quiet)
 		return;
-	if (!ep)
-		fprintf(stderr,
-			"yopo train: arch %s, reward %s, features %s, %d model(s), %d ratio(s), %d "
-			"episodes, seed %llu\n",
-			o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet",
-			train_reward_name(o->train.reward),
-			rowfeat_set_name(o->train.arch == TRAIN_ARCH_MLP ? o->feature_set
-									: ROWFEAT_SET_WEIGHTS),
-			o->n_models, o->train.n_ratios, episodes, (unsigned long long)o->train.seed);
+	if (!ep) {
+		char line[256];
+		trainjob_start_line(line, sizeof line, t->o, episodes);
+		fprintf(stderr, "yopo train: %s\n", line);
+	}
 	cli_train_progress(NULL, ep, episodes);
 }
 
-static int print_json(const struct train_run *t, double best_ks)
-{
-	const struct trainjob_opts *o = t->o;
-	bool probes = trainjob_needs_probes(o);
-	char seed[24], pseed[24]; /* uint64 as decimal strings, as in the checkpoint */
-	snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->train.seed);
-	snprintf(pseed, sizeof pseed, "%llu", (unsigned long long)o->probe_seed);
-	struct cJSON *root = json_new_object(), *a = NULL, *r = NULL;
-	bool ok = root && json_add_string(root, "out", o->out) && (a = json_add_array(root, "models")) &&
-		  (r = json_add_array(root, "ratios"));
-	for (int i = 0; ok && i < o->n_models; i++)
-		ok = json_add_string(a, NULL, o->models[i]) != NULL;
-	for (int i = 0; ok && i < o->train.n_ratios; i++)
-		ok = json_add_number(r, NULL, o->train.ratios[i]) != NULL;
-	ok = ok && json_add_string(root, "arch", o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet") &&
-	     json_add_string(root, "reward", train_reward_name(o->train.reward)) &&
-	     json_add_string(root, "feature_set",
-			     rowfeat_set_name(o->train.arch == TRAIN_ARCH_MLP ? o->feature_set
-									 : ROWFEAT_SET_WEIGHTS)) &&
-	     json_add_number(root, "probe_tokens", probes ? o->probe_tokens : 0) &&
-	     json_add_string(root, "probe_seed", pseed) &&
-	     json_add_number(root, "episodes", o->train.episodes) && json_add_string(root, "seed", seed) &&
-	     json_add_number(root, "best_greedy_loss", t->best_loss) &&
-	     json_add_number(root, "best_greedy_ks", best_ks) &&
-	     json_add_number(root, "seconds", t->elapsed) && json_write(stdout, root, false) == 0;
-	json_free(root);
-	return ok ? 0 : 1;
-}
+/* The command line. yopo runs one command per process; the values live at file scope so that
+ * the option table (in parse) and the run (in cmd_train) both name them. */
+static struct trainjob_opts o;
+static struct opt_strings models;
+static struct opt_doubles ratios;
+static const char *arch = "mlp", *reward, *route = "gram", *fset;
+static long episodes = 20, samples = 16, hidden = 16, cache_mb = 1024,
+	    probe_tokens = TRAINJOB_PROBE_TOKENS;
+static double lr, entropy, mix = -1;
+static unsigned long long seed, probe_seed;
+static int weights_only, force, json;
 
-/* Options that need more than the table: reward and arch defaults, feature set. */
-static int apply(struct trainjob_opts *o, const char *arch, const char *reward, const char *fset,
-		 int weights_only, double mix, double lr)
+/* The option table into the values above: -1 to go on, else the exit code. */
+static int parse(int argc, char **argv)
 {
-	if (!strcmp(arch, "prunenet")) {
-		o->train.arch = TRAIN_ARCH_PRUNENET;
-		o->train.reward = TRAIN_REWARD_INVERSE;
-		o->train.lr = 1e-3;
-		o->feature_set = ROWFEAT_SET_WEIGHTS;
-	}
-	if (reward)
-		train_reward_parse(&o->train.reward, reward);
-	if (weights_only && fset && strcmp(fset, "weights")) {
-		cli_error("train", "--weights-only contradicts --feature-set %s", fset);
-		return 2;
-	}
-	if (weights_only)
-		o->feature_set = ROWFEAT_SET_WEIGHTS;
-	else if (fset)
-		rowfeat_set_parse(&o->feature_set, fset);
-	if (o->train.arch == TRAIN_ARCH_PRUNENET && o->feature_set == ROWFEAT_SET_PROBE && fset) {
-		cli_error("train", "--arch prunenet sees weights only (no --feature-set probe)");
-		return 2;
-	}
-	if (mix >= 0 && o->train.reward != TRAIN_REWARD_MIX) {
-		cli_error("train", "--mix applies to --reward mix");
-		return 2;
-	}
-	if (mix >= 0)
-		o->train.mix = 1 - mix; /* --mix weighs the spectral part, train_opts.mix the functional */
-	if (lr > 0)
-		o->train.lr = lr;
-	return -1;
-}
-
-int cmd_train(int argc, char **argv)
-{
-	struct trainjob_opts o;
 	trainjob_opts_default(&o);
 	o.layer_progress = on_layer;
-	struct opt_strings models = {.n = 0};
-	struct opt_doubles ratios = {.n = 0};
-	const char *arch = "mlp", *reward = NULL, *route = "gram", *fset = NULL;
-	long episodes = 20, samples = 16, hidden = 16, cache_mb = 1024, probe_tokens = o.probe_tokens;
-	double lr = 0, entropy = 0, mix = -1;
-	unsigned long long seed = 0, probe_seed = 0;
-	int weights_only = 0, force = 0, json = 0;
 	const struct opt opts[] = {
 		{"model", 0, OPT_REPEAT, &models, 0, 0, "DIR",
 		 "Hugging Face checkpoint (repeat to train on several)", NULL, true},
@@ -222,7 +145,17 @@ int cmd_train(int argc, char **argv)
 		cli_error("train", "at most %d --model", TRAINJOB_MODELS_MAX);
 		return 2;
 	}
-	if ((rc = apply(&o, arch, reward, fset, weights_only, mix, lr)) >= 0)
+	char err[ERR_MAX];
+	if ((rc = trainjob_opts_choose(&o, arch, reward, fset, weights_only, mix, lr, err,
+				       sizeof err)))
+		return cli_fail("train", rc, TRAINJOB_ERR_USAGE, err);
+	return -1;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	int rc = parse(argc, argv);
+	if (rc >= 0)
 		return rc;
 	o.train.ratios = ratios.v;
 	o.train.n_ratios = ratios.n;
@@ -240,13 +173,11 @@ int cmd_train(int argc, char **argv)
 	o.force = force;
 	char err[ERR_MAX];
 	double best;
-	struct train_run t = {.o = &o, .best_loss = NAN, .quiet = opt_quiet()};
-	if (trainjob_run(&best, &o, on_progress, &t, err, sizeof err)) {
-		cli_error("train", "%s", err);
-		return 1;
-	}
+	struct train_run t = {.o = &o, .best_loss = NAN, .quiet = cli_quiet()};
+	if ((rc = trainjob_run(&best, &o, on_progress, &t, err, sizeof err)))
+		return cli_fail("train", rc, 0, err);
 	if (!t.quiet)
 		fprintf(stderr, "yopo train: wrote %s (best greedy loss %.4f, KS %.4f)\n", o.out,
 			t.best_loss, best);
-	return json ? print_json(&t, best) : 0;
+	return json ? cli_json("train", summary_train_json(&o, t.best_loss, best, t.elapsed)) : 0;
 }

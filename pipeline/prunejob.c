@@ -55,30 +55,6 @@ static int guard_out(struct util_lock **lock, const struct prunejob_opts *o,
 	return PRUNEJOB_OK;
 }
 
-/* Wanda's norms into the cache before the scorer context is made (which would otherwise run
- * the calibration through loaded weights). */
-static int calibrate(struct model *m, const struct tokenizer *tok,
-		     const struct select_opts *o, struct select_cache *cache, char *err,
-		     size_t errlen)
-{
-	if (!(scorer_find(o->method)->needs & SCORER_NEEDS_CALIB) || cache->norms)
-		return PRUNEJOB_OK;
-	int *ids = NULL;
-	size_t n = 0;
-	if (text_encode_file(&ids, &n, m, tok, o->calib, err, errlen))
-		return PRUNEJOB_ERR_INPUT;
-	if (o->calib_tokens > 0 && (size_t)o->calib_tokens < n)
-		n = (size_t)o->calib_tokens;
-	int e = calib_stream_xnorm_progress(&cache->norms, m, ids, n, m->cfg.max_pos,
-					    (size_t)o->calib_windows, o->calib_progress, o->calib_ctx);
-	free(ids);
-	if (e)
-		return err_set(err, errlen, PRUNEJOB_ERR_INPUT, "%s: calibration failed: %s", o->calib,
-			       calib_strerror(e));
-	cache->calib_tokens = cache->norms->tokens;
-	return PRUNEJOB_OK;
-}
-
 /* Self-sampled probes (the probe method, a probe-feature policy) into the cache without loading
  * the model: the ids sampled with the weights kept in the mapping (one layer in f32 at a time),
  * the activations left for stream_probes. *p = the probes to stream, or NULL. */
@@ -151,7 +127,10 @@ static int score_and_write(struct prune_counts *counts, struct model *m,
 		 prune_granularity_name(o->select.granularity), o->ratio);
 	if (progress)
 		progress(ctx, what);
-	if (calibrate(m, tok, &o->select, cache, err, errlen) ||
+	/* Wanda's norms streamed into the cache first, or select_make_ctx would run the
+	 * calibration through loaded weights */
+	bool calib = scorer_find(o->select.method)->needs & SCORER_NEEDS_CALIB;
+	if ((calib && select_calibrate(cache, m, m, tok, &o->select, err, errlen)) ||
 	    select_make_ctx(&s, &sc, m, tok, &o->select, cache, err, errlen))
 		return PRUNEJOB_ERR_RUN;
 	int rc = PRUNEJOB_ERR_RUN;
@@ -249,4 +228,41 @@ out:
 	model_close(m);
 	util_lock_close(lock);
 	return rc;
+}
+
+enum prune_granularity prunejob_granularity(const char *word, const char *method)
+{
+	if (!word)
+		return scorer_find(method)->natural;
+	return word[0] == 'w' ? PRUNE_GRANULARITY_WEIGHTS
+	       : word[0] == '2' ? PRUNE_GRANULARITY_NM_2_4
+	       : word[0] == '4' ? PRUNE_GRANULARITY_NM_4_8
+				: PRUNE_GRANULARITY_ROWS;
+}
+
+int prunejob_resolve_ratio(struct prunejob_opts *o, long target_params, double sparsity,
+			   char *err, size_t errlen)
+{
+	enum prune_granularity g = o->select.granularity;
+	int nm_n, nm_m, given = (o->ratio >= 0) + (target_params > 0) + (sparsity >= 0);
+	if (prune_granularity_nm(g, &nm_n, &nm_m)) {
+		if (given)
+			return err_set(err, errlen, PRUNEJOB_ERR_USAGE,
+				       "--granularity %s sets the ratio (%g): give no --ratio, "
+				       "--target-params or --sparsity", prune_granularity_name(g),
+				       1 - (double)nm_n / nm_m);
+		o->ratio = 1 - (double)nm_n / nm_m;
+		return PRUNEJOB_OK;
+	}
+	if (given != 1)
+		return err_set(err, errlen, PRUNEJOB_ERR_USAGE, "give one of --ratio R, --target-params "
+			       "N or --sparsity S (see yopo prune --help)");
+	if (o->ratio >= 0)
+		return PRUNEJOB_OK;
+	if (g != PRUNE_GRANULARITY_ROWS)
+		return err_set(err, errlen, PRUNEJOB_ERR_USAGE,
+			       "--target-params and --sparsity apply to --granularity rows");
+	int rc = select_target_ratio(&o->ratio, NULL, o->model, (size_t)target_params,
+				     sparsity >= 0 ? sparsity : 0, err, errlen);
+	return !rc ? PRUNEJOB_OK : rc == SELECT_ERR_USAGE ? PRUNEJOB_ERR_USAGE : PRUNEJOB_ERR_INPUT;
 }

@@ -33,6 +33,18 @@ struct prunejob_opts {
 /* Called before scoring and before writing, with a one-line description. */
 typedef void prunejob_progress_fn(void *ctx, const char *what);
 
+/* yopo prune's --granularity word (rows, weights, 2:4, 4:8; checked by the option table), or
+ * when word is NULL the natural granularity of the method (a registered scorer name). */
+enum prune_granularity prunejob_granularity(const char *word, const char *method);
+
+/* yopo prune's size: exactly one of o->ratio (given when >= 0), target_params (> 0) or
+ * sparsity (>= 0) sets o->ratio; an N:M o->select.granularity implies it and takes none of
+ * them. A target or sparsity needs rows and opens o->model to count (select_target_ratio).
+ * PRUNEJOB_ERR_USAGE (none or several given, a target that cannot be met) or
+ * PRUNEJOB_ERR_INPUT (the model cannot be read). */
+int prunejob_resolve_ratio(struct prunejob_opts *o, long target_params, double sparsity,
+			   char *err, size_t errlen);
+
 /* On success *counts holds the parameter counts of the written checkpoint. progress may be NULL.
  * Before scoring: --out against every input (model, --base, --policy, --calib; guard.h), the
  * lock OUT.lock held for the run, stale temporaries of --out removed, the destination checked

@@ -165,9 +165,8 @@ static int load_policy(const struct model *m, const struct select_opts *o,
 	return SELECT_OK;
 }
 
-/* Wanda's activation norms over the calibration text (once per cache). */
-static int calibrate(const struct model *m, const struct tokenizer *tok,
-		     const struct select_opts *o, struct select_cache *cache, char *err,
+int select_calibrate(struct select_cache *cache, const struct model *m, struct model *stream,
+		     const struct tokenizer *tok, const struct select_opts *o, char *err,
 		     size_t errlen)
 {
 	if (cache->norms)
@@ -181,8 +180,12 @@ static int calibrate(const struct model *m, const struct tokenizer *tok,
 		return SELECT_ERR_INPUT;
 	if (o->calib_tokens > 0 && (size_t)o->calib_tokens < n)
 		n = (size_t)o->calib_tokens;
-	int e = calib_collect_xnorm_progress(&cache->norms, m, ids, n, m->cfg.max_pos,
-					     (size_t)o->calib_windows, o->calib_progress, o->calib_ctx);
+	int e = stream ? calib_stream_xnorm_progress(&cache->norms, stream, ids, n, m->cfg.max_pos,
+						      (size_t)o->calib_windows, o->calib_progress,
+						      o->calib_ctx)
+		       : calib_collect_xnorm_progress(&cache->norms, m, ids, n, m->cfg.max_pos,
+						      (size_t)o->calib_windows, o->calib_progress,
+						      o->calib_ctx);
 	free(ids);
 	if (e)
 		return err_set(err, errlen, SELECT_ERR_INPUT, "%s: calibration failed: %s", o->calib,
@@ -262,7 +265,8 @@ int select_make_ctx(const struct scorer **s, struct scorer_ctx *ctx, const struc
 	*s = scorer_find(o->method);
 	if (((*s)->needs & SCORER_NEEDS_POLICY) && (rc = load_policy(m, o, cache, err, errlen)))
 		return rc;
-	if (((*s)->needs & SCORER_NEEDS_CALIB) && (rc = calibrate(m, tok, o, cache, err, errlen)))
+	if (((*s)->needs & SCORER_NEEDS_CALIB) &&
+	    (rc = select_calibrate(cache, m, NULL, tok, o, err, errlen)))
 		return rc;
 	if (((*s)->needs & SCORER_NEEDS_PROBE) && (rc = collect_probes(m, o, cache, err, errlen)))
 		return rc;

@@ -92,6 +92,14 @@ int select_prepare(const struct model *m, const struct select_opts *o, struct se
 int select_load_policy(struct select_cache *cache, const char *path, int hidden, int ffn,
 		       char *err, size_t errlen);
 
+/* Wanda's activation norms of m over o->calib (BOS + the file, its first o->calib_tokens) into
+ * cache->norms, once per cache: through m's loaded weights, or, when stream is not NULL (the
+ * same model, weights not loaded), one layer at a time from its checkpoint. SELECT_ERR_USAGE
+ * without o->calib; SELECT_ERR_INPUT when the text cannot be read or the calibration fails. */
+int select_calibrate(struct select_cache *cache, const struct model *m, struct model *stream,
+		     const struct tokenizer *tok, const struct select_opts *o, char *err,
+		     size_t errlen);
+
 /* The scorer of o with its inputs ready in *ctx, seeded for one plan: the policy loaded, Wanda's
  * norms computed through a loaded m unless the cache already holds them (a streaming caller
  * puts them there first). *s and *ctx borrow from cache and m. */

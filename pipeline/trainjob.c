@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "clock.h"
 #include "dist.h"
 #include "err.h"
 #include "guard.h"
@@ -26,6 +27,11 @@ void trainjob_opts_default(struct trainjob_opts *o)
 				    .probe_tokens = TRAINJOB_PROBE_TOKENS};
 	train_opts_default(&o->train);
 	o->train.reward = TRAIN_REWARD_FUNCTIONAL;
+}
+
+enum rowfeat_set trainjob_feature_set(const struct trainjob_opts *o)
+{
+	return o->train.arch == TRAIN_ARCH_MLP ? o->feature_set : ROWFEAT_SET_WEIGHTS;
 }
 
 bool trainjob_needs_probes(const struct trainjob_opts *o)
@@ -120,8 +126,7 @@ static int attach_probes(struct probe **p, struct env *env, const struct trainjo
 			 int i, char *err, size_t errlen)
 {
 	struct model *m = NULL;
-	enum rowfeat_set set = o->train.arch == TRAIN_ARCH_MLP ? o->feature_set
-								: ROWFEAT_SET_WEIGHTS;
+	enum rowfeat_set set = trainjob_feature_set(o);
 	if (model_open(&m, o->models[i], err, errlen))
 		return TRAINJOB_ERR_MODEL;
 	int e = probe_collect(p, m, probe_count(o), o->probe_seed, 0, err, errlen);
@@ -147,7 +152,7 @@ static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **
 	struct checkpoint_info info = {
 		.arch = t->arch == TRAIN_ARCH_MLP ? CHECKPOINT_ARCH_MLP : CHECKPOINT_ARCH_PRUNENET,
 		.n_features = env_n_features(envs[0]), .n_hidden = t->hidden,
-		.feature_set = t->arch == TRAIN_ARCH_MLP ? o->feature_set : ROWFEAT_SET_WEIGHTS,
+		.feature_set = trainjob_feature_set(o),
 		.mix = t->reward == TRAIN_REWARD_MIX ? t->mix : 0,
 		.probe_tokens = trainjob_needs_probes(o) ? probe_count(o) : 0,
 		.probe_seed = trainjob_needs_probes(o) ? o->probe_seed : 0,
@@ -275,4 +280,60 @@ out:
 	}
 	util_lock_close(lock);
 	return rc;
+}
+
+int trainjob_opts_choose(struct trainjob_opts *o, const char *arch, const char *reward,
+			 const char *fset, bool weights_only, double mix, double lr, char *err,
+			 size_t errlen)
+{
+	if (!strcmp(arch, "prunenet")) {
+		o->train.arch = TRAIN_ARCH_PRUNENET;
+		o->train.reward = TRAIN_REWARD_INVERSE;
+		o->train.lr = 1e-3;
+		o->feature_set = ROWFEAT_SET_WEIGHTS;
+	}
+	if (reward)
+		train_reward_parse(&o->train.reward, reward);
+	if (weights_only && fset && strcmp(fset, "weights"))
+		return err_set(err, errlen, TRAINJOB_ERR_USAGE,
+			       "--weights-only contradicts --feature-set %s", fset);
+	if (weights_only)
+		o->feature_set = ROWFEAT_SET_WEIGHTS;
+	else if (fset)
+		rowfeat_set_parse(&o->feature_set, fset);
+	if (o->train.arch == TRAIN_ARCH_PRUNENET && o->feature_set == ROWFEAT_SET_PROBE && fset)
+		return err_set(err, errlen, TRAINJOB_ERR_USAGE,
+			       "--arch prunenet sees weights only (no --feature-set probe)");
+	if (mix >= 0 && o->train.reward != TRAIN_REWARD_MIX)
+		return err_set(err, errlen, TRAINJOB_ERR_USAGE, "--mix applies to --reward mix");
+	if (mix >= 0)
+		o->train.mix = 1 - mix; /* mix weighs the spectral part, train_opts.mix the functional */
+	if (lr > 0)
+		o->train.lr = lr;
+	return TRAINJOB_OK;
+}
+
+void trainjob_start_line(char *buf, size_t cap, const struct trainjob_opts *o, int episodes)
+{
+	snprintf(buf, cap,
+		 "arch %s, reward %s, features %s, %d model(s), %d ratio(s), %d episodes, seed %llu",
+		 o->train.arch == TRAIN_ARCH_MLP ? "mlp" : "prunenet", train_reward_name(o->train.reward),
+		 rowfeat_set_name(trainjob_feature_set(o)),
+		 o->n_models, o->train.n_ratios, episodes, (unsigned long long)o->train.seed);
+}
+
+void trainjob_episode_line(char *buf, size_t cap, const struct train_episode *ep, int episodes)
+{
+	if (ep->episode == 0 || ep->episode > episodes) {
+		snprintf(buf, cap, "final    greedy loss %.4f  greedy KS %.4f  %s(%.1f s)",
+			 ep->greedy_loss, ep->greedy_ks, ep->is_best ? "best " : "", ep->elapsed);
+		return;
+	}
+	char el[32], eta[32];
+	util_format_duration(el, sizeof el, ep->elapsed);
+	util_format_duration(eta, sizeof eta, ep->elapsed / ep->episode * (episodes - ep->episode));
+	snprintf(buf, cap,
+		 "episode %d/%d  mean reward %.4f  greedy loss %.4f  greedy KS %.4f  %selapsed %s  "
+		 "ETA %s", ep->episode, episodes, ep->mean_reward, ep->greedy_loss, ep->greedy_ks,
+		 ep->is_best ? "best " : "", el, eta);
 }

@@ -21,6 +21,7 @@ enum trainjob_error {
 	TRAINJOB_ERR_SAVE = -5,  /* the checkpoint cannot be saved */
 	TRAINJOB_ERR_PROBES = -6, /* probes cannot be sampled from a model */
 	TRAINJOB_ERR_DIST = -7,  /* the MPI process group could not start (env/dist.h) */
+	TRAINJOB_ERR_USAGE = -8, /* contradictory choices (trainjob_opts_choose) */
 };
 
 #define TRAINJOB_MODELS_MAX 16
@@ -47,8 +48,31 @@ void trainjob_opts_default(struct trainjob_opts *o);
 
 #define TRAINJOB_PROBE_TOKENS 2048
 
+/* What the policy sees per row: o->feature_set for mlp, weights for prunenet. */
+enum rowfeat_set trainjob_feature_set(const struct trainjob_opts *o);
+
 /* Whether training with o samples probes (functional / mix reward, or probe features). */
 bool trainjob_needs_probes(const struct trainjob_opts *o);
+
+/* yopo train's choices that need more than an option table, applied to o (defaults before):
+ * arch "prunenet" also sets the inverse reward, lr 1e-3 and weights features; reward and fset
+ * (NULL: the arch's default) are names train_reward_parse / rowfeat_set_parse accept;
+ * weights_only means fset "weights"; mix >= 0 is the weight of the spectral part of the mix
+ * reward (< 0: unset); lr > 0 replaces the learning rate. TRAINJOB_ERR_USAGE (o partly set) on
+ * --weights-only with another feature set, prunenet with probe features, or a mix without the
+ * mix reward. */
+int trainjob_opts_choose(struct trainjob_opts *o, const char *arch, const char *reward,
+			 const char *fset, bool weights_only, double mix, double lr, char *err,
+			 size_t errlen);
+
+/* yopo train's first progress line (no newline): arch, reward, features, models, ratios,
+ * episodes and seed. */
+void trainjob_start_line(char *buf, size_t cap, const struct trainjob_opts *o, int episodes);
+
+/* A progress line (no newline) after an episode: its rewards, greedy loss and KS, elapsed time
+ * and an ETA from the mean episode time; for the greedy evaluations (episode 0 and past
+ * episodes) the "final" line. */
+void trainjob_episode_line(char *buf, size_t cap, const struct train_episode *ep, int episodes);
 
 /* Called once when training starts (ep == NULL) and after every episode (episode 0 and past
  * `episodes` are the greedy evaluations of the initial and the final parameters). */

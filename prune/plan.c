@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "json.h"
 #include "plan_impl.h"
 #include "topk.h"
 
@@ -524,3 +525,14 @@ int prune_apply(struct model *m, const struct prune_plan *p, const struct model 
 	return PRUNE_OK;
 }
 
+
+bool prune_counts_json(struct cJSON *obj, const struct prune_counts *c)
+{
+	return json_add_number(obj, "params_before", (double)c->params_before) &&
+	       json_add_number(obj, "params_after", (double)c->params_after) &&
+	       json_add_number(obj, "params_stored", (double)c->params_stored) &&
+	       json_add_number(obj, "ffn_params_before", (double)c->ffn_params_before) &&
+	       json_add_number(obj, "ffn_params_after", (double)c->ffn_params_after) &&
+	       json_add_number(obj, "ffn_params_stored", (double)c->ffn_params_stored) &&
+	       json_add_number(obj, "ffn_width", c->width);
+}

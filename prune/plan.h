@@ -135,6 +135,13 @@ struct prune_counts {
 /* Fills *out. Errors: PRUNE_ERR_PLAN if p does not fit m. */
 int prune_plan_count(struct prune_counts *out, const struct prune_plan *p, const struct model *m);
 
+struct cJSON;
+
+/* Adds c to the JSON object obj as params_before, params_after, params_stored,
+ * ffn_params_before, ffn_params_after, ffn_params_stored and ffn_width (yopo_pruning.json and
+ * yopo prune --json). false when out of memory. */
+bool prune_counts_json(struct cJSON *obj, const struct prune_counts *c);
+
 /* Applies p to m's canonical f32 weights in place: ROWS zeroes the removed neurons (up/gate rows
  * and bias entries, down columns); WEIGHTS sets masked entries to 0, or to base's value when base
  * is not NULL. Shapes are unchanged, so the result computes what the written checkpoint computes.

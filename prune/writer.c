@@ -479,14 +479,8 @@ static int write_report(const char *path, const char *show, const struct prune_p
 		     json_add_string(src, "realpath", realpath(info->source_model, real) ? real : NULL) &&
 		     json_add_string(src, "name", name);
 	}
-	ok = ok && json_add_string(r, "base", info->base_dir) &&
-	     json_add_number(r, "params_before", (double)cn->params_before) &&
-	     json_add_number(r, "params_after", (double)cn->params_after) &&
-	     json_add_number(r, "params_stored", (double)cn->params_stored) &&
-	     json_add_number(r, "ffn_params_before", (double)cn->ffn_params_before) &&
-	     json_add_number(r, "ffn_params_after", (double)cn->ffn_params_after) &&
-	     json_add_number(r, "ffn_params_stored", (double)cn->ffn_params_stored) &&
-	     json_add_number(r, "ffn_width", cn->width) && add_layers(r, p, m, cn->width, &padded) &&
+	ok = ok && json_add_string(r, "base", info->base_dir) && prune_counts_json(r, cn) &&
+	     add_layers(r, p, m, cn->width, &padded) &&
 	     json_add_string(r, "note", note_for(gran, padded, base));
 	int rc = ok ? write_json(path, show, r, err, errlen)
 		    : err_set(err, errlen, PRUNE_ERR_NOMEM, "%s: out of memory", show);

@@ -1,5 +1,7 @@
 /* Tests for pipeline/prunejob on a small synthetic llama: the written checkpoint and its counts,
- * the progress lines, and each refusal (usage, destination, --base) before anything is written. */
+ * the progress lines, and each refusal (usage, destination, --base) before anything is written;
+ * the --granularity words and the size rule (--ratio, --target-params, --sparsity, N:M); Wanda's
+ * calibration through loaded or streamed weights (select_calibrate). */
 #include <check.h>
 #include <limits.h>
 #include <stdio.h>
@@ -181,6 +183,65 @@ START_TEST(test_target)
 	tokenizer_free(tok);
 	model_close(m);
 	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+/* prunejob_resolve_ratio: ratio < -0.5 means "not given"; want < 0: the error, else o->ratio. */
+static const struct {
+	const char *g;
+	double ratio;
+	int target_neurons; /* > 0: the parameter target that removes this many neurons */
+	double sparsity;
+	int rc;
+	double want;
+	const char *err;
+} sizes[] = {
+	{NULL, 0.25, 0, -1, PRUNEJOB_OK, 0.25, NULL},
+	{"2:4", -1, 0, -1, PRUNEJOB_OK, 0.5, NULL},
+	{"4:8", -1, 0, -1, PRUNEJOB_OK, 0.5, NULL},
+	{NULL, -1, 6, -1, PRUNEJOB_OK, 0.25, NULL},
+	{"2:4", 0.25, 0, -1, PRUNEJOB_ERR_USAGE, -1,
+	 "--granularity 2:4 sets the ratio (0.5): give no --ratio, --target-params or --sparsity"},
+	{NULL, -1, 0, -1, PRUNEJOB_ERR_USAGE, -1,
+	 "give one of --ratio R, --target-params N or --sparsity S (see yopo prune --help)"},
+	{NULL, 0.25, 6, -1, PRUNEJOB_ERR_USAGE, -1,
+	 "give one of --ratio R, --target-params N or --sparsity S (see yopo prune --help)"},
+	{"weights", -1, 0, 0.1, PRUNEJOB_ERR_USAGE, -1,
+	 "--target-params and --sparsity apply to --granularity rows"},
+	{NULL, -1, 0, 0.999, PRUNEJOB_ERR_USAGE, -1, NULL}, /* cannot be met */
+};
+
+START_TEST(test_sizes)
+{
+	char *tmp = testutil_tmpdir_new("prunejob"), model[PATH_MAX], err[ERR_MAX] = "";
+	make_model(model, sizeof model, tmp, "model", 24);
+	struct model *m = NULL;
+	ck_assert_int_eq(model_open(&m, model, err, sizeof err), 0);
+	size_t per = 3 * 16 * (size_t)m->cfg.n_layers, total = m->n_params;
+	model_close(m);
+	struct prunejob_opts o = {.model = model, .ratio = sizes[_i].ratio};
+	o.select.method = "magnitude";
+	o.select.granularity = prunejob_granularity(sizes[_i].g, "magnitude");
+	long target = sizes[_i].target_neurons ? (long)(total - (size_t)sizes[_i].target_neurons * per)
+					       : 0;
+	int rc = prunejob_resolve_ratio(&o, target, sizes[_i].sparsity, err, sizeof err);
+	ck_assert_int_eq(rc, sizes[_i].rc);
+	if (!rc)
+		ck_assert_double_eq_tol(o.ratio, sizes[_i].want, 1e-12);
+	if (sizes[_i].err)
+		ck_assert_str_eq(err, sizes[_i].err);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
+START_TEST(test_granularity_words)
+{
+	ck_assert_int_eq(prunejob_granularity(NULL, "magnitude"), PRUNE_GRANULARITY_ROWS);
+	ck_assert_int_eq(prunejob_granularity(NULL, "ken"), PRUNE_GRANULARITY_WEIGHTS);
+	ck_assert_int_eq(prunejob_granularity("rows", "ken"), PRUNE_GRANULARITY_ROWS);
+	ck_assert_int_eq(prunejob_granularity("weights", "magnitude"), PRUNE_GRANULARITY_WEIGHTS);
+	ck_assert_int_eq(prunejob_granularity("2:4", "wanda"), PRUNE_GRANULARITY_NM_2_4);
+	ck_assert_int_eq(prunejob_granularity("4:8", "wanda"), PRUNE_GRANULARITY_NM_4_8);
 }
 END_TEST
 
@@ -435,6 +496,24 @@ START_TEST(test_calib_stream)
 		calib_norms_free(x);
 		calib_norms_free(y);
 	}
+	/* select_calibrate: the first calib_tokens of the file, through either route, once per cache */
+	struct select_opts so = {.method = "wanda", .calib_tokens = 300};
+	struct select_cache loaded = {0}, streamed = {0};
+	ck_assert_int_eq(select_calibrate(&streamed, w, w, tok, &so, err, sizeof err), SELECT_ERR_USAGE);
+	ck_assert_str_eq(err, "method wanda needs --calib FILE (calibration text)");
+	so.calib = path;
+	ck_assert_int_eq(select_calibrate(&loaded, m, NULL, tok, &so, err, sizeof err), SELECT_OK);
+	ck_assert_int_eq(select_calibrate(&streamed, w, w, tok, &so, err, sizeof err), SELECT_OK);
+	struct calib_norms *first = loaded.norms;
+	ck_assert_int_eq(select_calibrate(&loaded, m, NULL, tok, &so, err, sizeof err), SELECT_OK);
+	ck_assert_ptr_eq(loaded.norms, first); /* kept, not recomputed */
+	ck_assert_uint_eq(loaded.calib_tokens, 300);
+	ck_assert_uint_eq(streamed.calib_tokens, 300);
+	for (int j = 0; j < m->layers[0].ffn; j++)
+		ck_assert_float_eq_tol(streamed.norms->inter[0][j], loaded.norms->inter[0][j],
+				       1e-5f * (1 + loaded.norms->inter[0][j]));
+	select_cache_free(&loaded);
+	select_cache_free(&streamed);
 	int bad[2] = {1, 1 << 30};
 	struct calib_norms *z = NULL;
 	ck_assert_int_eq(calib_stream_xnorm(&z, w, bad, 2, 4, 0), CALIB_ERR_FORWARD);
@@ -490,6 +569,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_nm, 0, 3);
 	tcase_add_test(tc, test_nm_kernel);
 	tcase_add_test(tc, test_target);
+	tcase_add_loop_test(tc, test_sizes, 0, (int)(sizeof sizes / sizeof sizes[0]));
+	tcase_add_test(tc, test_granularity_words);
 	tcase_add_loop_test(tc, test_refusals, 0, (int)(sizeof refusals / sizeof refusals[0]));
 	tcase_add_loop_test(tc, test_stream_same_bytes, 0, (int)(sizeof sames / sizeof sames[0]));
 	tcase_add_loop_test(tc, test_calib_stream, 0, 2);

@@ -3,7 +3,9 @@
  * that policy's scores, recomputed here the way training saw them (env features, with the
  * model's own probes for the probe set, through policy_forward). Also: the checkpoint records
  * reward, feature set and probe count / seed; --force; a probe policy's feature set is refused
- * as weights. Skips (77) without ../shared. */
+ * as weights. The command-line choices (trainjob_opts_choose: a table of arch / reward /
+ * feature set / mix / lr combinations) and the progress lines, exactly. Skips (77) without
+ * ../shared. */
 #include <check.h>
 #include <limits.h>
 #include <stdio.h>
@@ -164,11 +166,88 @@ START_TEST(test_policy_topk)
 }
 END_TEST
 
+static const struct {
+	const char *arch, *reward, *fset;
+	bool weights_only;
+	double mix, lr;
+	int rc;
+	enum train_arch want_arch;
+	enum train_reward want_reward;
+	enum rowfeat_set want_set;
+	double want_lr, want_mix; /* want_mix: train_opts.mix, the functional weight */
+	const char *err;
+} choices[] = {
+	{"mlp", NULL, NULL, false, -1, 0, 0, TRAIN_ARCH_MLP, TRAIN_REWARD_FUNCTIONAL, ROWFEAT_SET_PROBE,
+	 0.1, -1, NULL},
+	{"prunenet", NULL, NULL, false, -1, 0, 0, TRAIN_ARCH_PRUNENET, TRAIN_REWARD_INVERSE,
+	 ROWFEAT_SET_WEIGHTS, 1e-3, -1, NULL},
+	{"prunenet", "neg-ks", NULL, false, -1, 0.5, 0, TRAIN_ARCH_PRUNENET, TRAIN_REWARD_NEG_KS,
+	 ROWFEAT_SET_WEIGHTS, 0.5, -1, NULL},
+	{"mlp", "mix", NULL, true, 0.25, 0, 0, TRAIN_ARCH_MLP, TRAIN_REWARD_MIX, ROWFEAT_SET_WEIGHTS,
+	 0.1, 0.75, NULL},
+	{"mlp", NULL, "probe", true, -1, 0, TRAINJOB_ERR_USAGE, 0, 0, 0, 0, 0,
+	 "--weights-only contradicts --feature-set probe"},
+	{"prunenet", NULL, "probe", false, -1, 0, TRAINJOB_ERR_USAGE, 0, 0, 0, 0, 0,
+	 "--arch prunenet sees weights only (no --feature-set probe)"},
+	{"mlp", "neg-ks", NULL, false, 0.5, 0, TRAINJOB_ERR_USAGE, 0, 0, 0, 0, 0,
+	 "--mix applies to --reward mix"},
+};
+
+START_TEST(test_choose)
+{
+	struct trainjob_opts o;
+	trainjob_opts_default(&o);
+	char err[ERR_MAX] = "";
+	double mix0 = o.train.mix;
+	int rc = trainjob_opts_choose(&o, choices[_i].arch, choices[_i].reward, choices[_i].fset,
+				      choices[_i].weights_only, choices[_i].mix, choices[_i].lr, err,
+				      sizeof err);
+	ck_assert_int_eq(rc, choices[_i].rc);
+	if (rc) {
+		ck_assert_str_eq(err, choices[_i].err);
+		return;
+	}
+	ck_assert_int_eq(o.train.arch, choices[_i].want_arch);
+	ck_assert_int_eq(o.train.reward, choices[_i].want_reward);
+	ck_assert_int_eq(trainjob_feature_set(&o), choices[_i].want_set);
+	ck_assert_double_eq_tol(o.train.lr, choices[_i].want_lr, 1e-15);
+	ck_assert_double_eq_tol(o.train.mix, choices[_i].want_mix < 0 ? mix0 : choices[_i].want_mix,
+				1e-15);
+}
+END_TEST
+
+START_TEST(test_lines)
+{
+	struct trainjob_opts o;
+	trainjob_opts_default(&o);
+	static const double ratios[] = {0.3};
+	o.train.ratios = ratios;
+	o.train.n_ratios = 1;
+	o.n_models = 2;
+	o.train.seed = 7;
+	char line[256];
+	trainjob_start_line(line, sizeof line, &o, 20);
+	ck_assert_str_eq(line, "arch mlp, reward functional, features probe, 2 model(s), 1 ratio(s), "
+			       "20 episodes, seed 7");
+	struct train_episode ep = {.episode = 5, .mean_reward = -0.5, .greedy_ks = 0.25,
+				   .greedy_loss = 0.125, .elapsed = 50, .is_best = 1};
+	trainjob_episode_line(line, sizeof line, &ep, 20);
+	ck_assert_str_eq(line, "episode 5/20  mean reward -0.5000  greedy loss 0.1250  greedy KS "
+			       "0.2500  best elapsed 50.0 s  ETA 2 min 30 s");
+	ep.episode = 21;
+	ep.is_best = 0;
+	trainjob_episode_line(line, sizeof line, &ep, 20);
+	ck_assert_str_eq(line, "final    greedy loss 0.1250  greedy KS 0.2500  (50.0 s)");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("trainjob");
 	TCase *tc = tcase_create("trainjob");
 	tcase_add_loop_test(tc, test_policy_topk, 0, 2);
+	tcase_add_loop_test(tc, test_choose, 0, (int)(sizeof choices / sizeof choices[0]));
+	tcase_add_test(tc, test_lines);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);
 }

@@ -1,4 +1,4 @@
-/* opt: table-driven option parsing, help and range checks. See opt.h. */
+/* opt: table-driven option parsing, help and range checks (generic: no model knowledge). */
 #include "opt.h"
 
 #include <errno.h>
@@ -94,6 +94,17 @@ const char *opt_closest(const char *word, const char *const *names, int n)
 	return best;
 }
 
+void opt_command_line(char *buf, size_t cap, const char *prog, int argc, char *const *argv)
+{
+	size_t n = (size_t)snprintf(buf, cap, "%s", prog);
+	for (int i = 0; i < argc && n < cap; i++) {
+		const char *a = argv[i];
+		bool plain = *a && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					     "0123456789_./,:=+-") == strlen(a);
+		n += (size_t)snprintf(buf + n, cap - n, plain ? " %s" : " '%s'", a);
+	}
+}
+
 /* Splits a comma list into a struct opt_strings (appending). */
 static int split_into(struct opt_strings *l, const char *s, char *err, size_t errlen)
 {
@@ -172,143 +183,125 @@ static int store(const struct opt *o, const char *arg, char *err, size_t errlen)
 	return err_set(err, errlen, -1, "bad option table");
 }
 
-static void unknown(const struct opt_cmd *cmd, const char *word)
+/* The unknown-option reason, with the closest known name as a hint. */
+static int unknown(const struct opt_prog *prog, const struct opt_cmd *cmd, const char *word,
+		   char *err, size_t errlen)
 {
-	const char *names[130];
+	const char *names[2 * OPT_TABLE_MAX + 1];
 	int n = 0;
-	for (int i = 0; i < cmd->n_opts && n < 127; i++)
+	for (int i = 0; i < cmd->n_opts; i++)
 		names[n++] = cmd->opts[i].name;
 	names[n++] = "help";
-	names[n++] = "threads";
-	names[n++] = "quiet";
+	for (int i = 0; i < prog->n_common; i++)
+		names[n++] = prog->common[i].name;
 	const char *bare = word + strspn(word, "-");
 	char key[128];
 	snprintf(key, sizeof key, "%.*s", (int)strcspn(bare, "="), bare);
 	const char *near = opt_closest(key, names, n);
 	if (near)
-		fprintf(stderr, "yopo %s: unknown option '%s' (did you mean --%s?)\n", cmd->name, word, near);
-	else
-		fprintf(stderr, "yopo %s: unknown option '%s' (see yopo %s --help)\n", cmd->name, word,
-			cmd->name);
+		return err_set(err, errlen, OPT_ERR_USAGE, "unknown option '%s' (did you mean --%s?)",
+			       word, near);
+	return err_set(err, errlen, OPT_ERR_USAGE, "unknown option '%s' (see %s %s --help)", word,
+		       prog->name, cmd->name);
 }
 
-static const struct opt *find(const struct opt_cmd *cmd, const char *arg, const char **value)
+/* The entry of opts[0..n) that arg names, its inline value ("--name=value") in *value. */
+static const struct opt *find(const struct opt *opts, int n, const char *arg, const char **value)
 {
 	*value = NULL;
 	if (arg[1] != '-') {
-		for (int i = 0; i < cmd->n_opts; i++)
-			if (cmd->opts[i].short_name && arg[1] == cmd->opts[i].short_name && !arg[2])
-				return &cmd->opts[i];
+		for (int i = 0; i < n; i++)
+			if (opts[i].short_name && arg[1] == opts[i].short_name && !arg[2])
+				return &opts[i];
 		return NULL;
 	}
 	const char *name = arg + 2;
 	size_t len = strcspn(name, "=");
-	for (int i = 0; i < cmd->n_opts; i++)
-		if (strlen(cmd->opts[i].name) == len && !strncmp(cmd->opts[i].name, name, len)) {
+	for (int i = 0; i < n; i++)
+		if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len)) {
 			if (name[len] == '=')
 				*value = name + len + 1;
-			return &cmd->opts[i];
+			return &opts[i];
 		}
 	return NULL;
 }
 
-/* The common options every command takes: --threads, --quiet. */
-static long threads_value;
-static int quiet_value;
-static const struct opt common_opts[] = {
-	{"threads", 't', OPT_LONG, &threads_value, 1, 4096, "N",
-	 "threads for every compute runtime (default: the cores)", NULL, false},
-	{"quiet", 'q', OPT_FLAG, &quiet_value, 0, 0, NULL,
-	 "no progress lines on stderr (errors and results still appear)", NULL, false},
-};
-
-long opt_threads(void)
+/* Parses the option at argv[*i] (advancing *i past a separate value) and stores it. */
+static int parse_one(const struct opt **out, const struct opt_prog *prog,
+		     const struct opt_cmd *cmd, int argc, char **argv, int *i, char *err, size_t errlen)
 {
-	return threads_value;
+	const char *arg = argv[*i], *value;
+	if (arg[0] != '-' || !arg[1])
+		return err_set(err, errlen, OPT_ERR_USAGE, "unexpected argument '%s'", arg);
+	const struct opt *o = find(cmd->opts, cmd->n_opts, arg, &value);
+	if (!o && prog->common)
+		o = find(prog->common, prog->n_common, arg, &value);
+	if (!o)
+		return unknown(prog, cmd, arg, err, errlen);
+	if (o->type == OPT_FLAG && value)
+		return err_set(err, errlen, OPT_ERR_USAGE, "--%s takes no value", o->name);
+	if (o->type != OPT_FLAG && !value) {
+		if (*i + 1 >= argc)
+			return err_set(err, errlen, OPT_ERR_USAGE, "--%s needs a value (%s)", o->name,
+				       o->metavar ? o->metavar : "see --help");
+		value = argv[++*i];
+	}
+	char why[ERR_MAX];
+	if (store(o, value, why, sizeof why))
+		return err_set(err, errlen, OPT_ERR_USAGE, "--%s: %s", o->name, why);
+	*out = o;
+	return 0;
 }
 
-bool opt_quiet(void)
+enum opt_result opt_parse(const struct opt_prog *prog, const struct opt_cmd *cmd, int argc,
+			  char **argv, char *err, size_t errlen)
 {
-	return quiet_value != 0;
-}
-
-enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv)
-{
-	threads_value = 0;
-	quiet_value = 0;
-	bool seen[128] = {false};
-	char err[ERR_MAX];
+	if (cmd->n_opts > OPT_TABLE_MAX || prog->n_common > OPT_TABLE_MAX)
+		return err_set(err, errlen, OPT_ERR_USAGE, "option table of %s %s too long", prog->name,
+			       cmd->name);
+	bool seen[OPT_TABLE_MAX] = {false};
 	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-			opt_help(cmd, stdout);
+		const struct opt *o;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return OPT_HELP;
-		}
-		if (arg[0] != '-' || !arg[1]) {
-			fprintf(stderr, "yopo %s: unexpected argument '%s'\n", cmd->name, arg);
-			return OPT_ERROR;
-		}
-		const char *value;
-		const struct opt *o = find(cmd, arg, &value);
-		struct opt_cmd common = {cmd->name, "", common_opts,
-					 (int)(sizeof common_opts / sizeof common_opts[0])};
-		if (!o)
-			o = find(&common, arg, &value);
-		if (!o) {
-			unknown(cmd, arg);
-			return OPT_ERROR;
-		}
-		if (o->type == OPT_FLAG && value) {
-			fprintf(stderr, "yopo %s: --%s takes no value\n", cmd->name, o->name);
-			return OPT_ERROR;
-		}
-		if (o->type != OPT_FLAG && !value) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "yopo %s: --%s needs a value (%s)\n", cmd->name, o->name,
-					o->metavar ? o->metavar : "see --help");
-				return OPT_ERROR;
-			}
-			value = argv[++i];
-		}
-		if (store(o, value, err, sizeof err)) {
-			fprintf(stderr, "yopo %s: --%s: %s\n", cmd->name, o->name, err);
-			return OPT_ERROR;
-		}
-		if (o >= cmd->opts && o < cmd->opts + cmd->n_opts && o - cmd->opts < 128)
+		if (parse_one(&o, prog, cmd, argc, argv, &i, err, errlen))
+			return OPT_ERR_USAGE;
+		if (o >= cmd->opts && o < cmd->opts + cmd->n_opts)
 			seen[o - cmd->opts] = true;
 	}
-	for (int i = 0; i < cmd->n_opts && i < 128; i++)
-		if (cmd->opts[i].required && !seen[i]) {
-			fprintf(stderr, "yopo %s: --%s is required (see yopo %s --help)\n", cmd->name,
-				cmd->opts[i].name, cmd->name);
-			return OPT_ERROR;
-		}
+	for (int i = 0; i < cmd->n_opts; i++)
+		if (cmd->opts[i].required && !seen[i])
+			return err_set(err, errlen, OPT_ERR_USAGE, "--%s is required (see %s %s --help)",
+				       cmd->opts[i].name, prog->name, cmd->name);
 	return OPT_OK;
 }
 
-void opt_help(const struct opt_cmd *cmd, FILE *out)
+static void help_line(const struct opt *o, FILE *out)
 {
-	fprintf(out, "usage: yopo %s", cmd->name);
+	char left[64];
+	int n = o->short_name ? snprintf(left, sizeof left, "-%c, --%s", o->short_name, o->name)
+			      : snprintf(left, sizeof left, "    --%s", o->name);
+	if (o->metavar && n > 0 && (size_t)n < sizeof left)
+		snprintf(left + n, sizeof left - (size_t)n, " %s", o->metavar);
+	fprintf(out, "  %-26s ", left);
+	for (const char *p = o->help; *p; p++) {
+		fputc(*p, out);
+		if (*p == '\n')
+			fprintf(out, "  %-26s ", "");
+	}
+	fputc('\n', out);
+}
+
+void opt_help(const struct opt_prog *prog, const struct opt_cmd *cmd, FILE *out)
+{
+	fprintf(out, "usage: %s %s", prog->name, cmd->name);
 	for (int i = 0; i < cmd->n_opts; i++)
 		if (cmd->opts[i].required)
 			fprintf(out, " --%s %s", cmd->opts[i].name, cmd->opts[i].metavar);
 	fprintf(out, " [options]\n%s\n", cmd->summary);
-	for (int i = 0; i < cmd->n_opts; i++) {
-		const struct opt *o = &cmd->opts[i];
-		char left[64];
-		int n = o->short_name ? snprintf(left, sizeof left, "-%c, --%s", o->short_name, o->name)
-				      : snprintf(left, sizeof left, "    --%s", o->name);
-		if (o->metavar && n > 0 && (size_t)n < sizeof left)
-			snprintf(left + n, sizeof left - (size_t)n, " %s", o->metavar);
-		fprintf(out, "  %-26s ", left);
-		for (const char *p = o->help; *p; p++) {
-			fputc(*p, out);
-			if (*p == '\n')
-				fprintf(out, "  %-26s ", "");
-		}
-		fputc('\n', out);
-	}
-	fprintf(out, "  %-26s %s\n", "-t, --threads N", common_opts[0].help);
-	fprintf(out, "  %-26s %s\n", "-q, --quiet", common_opts[1].help);
+	for (int i = 0; i < cmd->n_opts; i++)
+		help_line(&cmd->opts[i], out);
+	for (int i = 0; i < prog->n_common; i++)
+		help_line(&prog->common[i], out);
 	fprintf(out, "  %-26s %s\n", "-h, --help", "this text");
 }

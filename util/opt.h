@@ -1,13 +1,13 @@
 /* opt: one option table per command produces its parsing, its --help text and its range checks.
+ * Generic: it knows nothing of models; the program (struct opt_prog) supplies its name and the
+ * options every command shares.
  *
  * Accepted forms: --name value, --name=value, -x value (when the option has a short name), and
  * --flag / -x for flags. Names must match exactly (no abbreviations); an unknown or misspelled
  * option is one error line that suggests the closest known name. Numbers are strict: decimal only
  * (no leading spaces, no hex), the whole string must be consumed, and the value must lie in the
  * entry's [min, max]. A ratio lies strictly between 0 and 1. Lists are comma separated, with no
- * empty item; a repeatable option collects each occurrence. Every command also takes --help / -h
- * and --threads N / -t N (threads for every compute runtime, default: the number of cores) and
- * --quiet / -q (no progress lines). */
+ * empty item; a repeatable option collects each occurrence. Every command also takes --help / -h. */
 #ifndef YOPO_OPT_H
 #define YOPO_OPT_H
 
@@ -52,6 +52,16 @@ struct opt {
 	bool required;
 };
 
+#define OPT_TABLE_MAX 128 /* entries of one table */
+
+/* The program: its name (in the usage line and the error hints) and the options every command
+ * takes, listed after each command's own; common may be NULL. */
+struct opt_prog {
+	const char *name;
+	const struct opt *common;
+	int n_common;
+};
+
 struct opt_cmd {
 	const char *name;     /* "prune" */
 	const char *summary;  /* what the command does, several lines allowed */
@@ -60,30 +70,30 @@ struct opt_cmd {
 };
 
 enum opt_result {
-	OPT_OK = 0,     /* parsed: run the command */
-	OPT_HELP = 1,   /* --help / -h printed the help on stdout: exit 0 */
-	OPT_ERROR = -1, /* one line on stderr: exit 2 */
+	OPT_OK = 0,         /* parsed: run the command */
+	OPT_HELP = 1,       /* --help / -h seen: the caller prints opt_help and exits 0 */
+	OPT_ERR_USAGE = -1, /* the reason in err (without the program's prefix) */
 };
 
-/* Parses argv[1..argc) (argv[0] is the command name) into the table's destinations, which hold
- * the defaults beforehand. --help and -h are always accepted. Required options must be present. */
-enum opt_result opt_parse(const struct opt_cmd *cmd, int argc, char **argv);
+/* Parses argv[1..argc) (argv[0] is the command name) into the destinations of cmd's table and
+ * prog's common one, which hold the defaults beforehand. --help and -h are always accepted and
+ * stop the parse. Required options must be present. On OPT_ERR_USAGE some destinations may
+ * already be written. Tables hold at most OPT_TABLE_MAX entries. */
+enum opt_result opt_parse(const struct opt_prog *prog, const struct opt_cmd *cmd, int argc,
+			  char **argv, char *err, size_t errlen);
 
-/* --threads N (-t N), accepted by every command: the value of the last parse (0 when absent:
- * the number of cores). */
-long opt_threads(void);
-
-/* --quiet (-q), accepted by every command: whether the last parse saw it. Progress callbacks
- * return at once when it is set. */
-bool opt_quiet(void);
-
-/* Writes the usage and the option table of cmd to out. */
-void opt_help(const struct opt_cmd *cmd, FILE *out);
+/* Writes the usage, the option table of cmd, prog's common options and -h, --help to out. */
+void opt_help(const struct opt_prog *prog, const struct opt_cmd *cmd, FILE *out);
 
 /* Strict number parsers shared with other callers; 0 or -1 (the reason in err). */
 int opt_parse_long(long *out, const char *s, long min, long max, char *err, size_t errlen);
 int opt_parse_double(double *out, const char *s, double min, double max, char *err, size_t errlen);
 int opt_parse_ratio(double *out, const char *s, char *err, size_t errlen);
+
+/* The command line as typed, for display only (never run): prog, then argv[0..argc) separated
+ * by spaces, arguments with characters outside [A-Za-z0-9_./,:=+-] in single quotes; truncated
+ * to fit cap (> 0). */
+void opt_command_line(char *buf, size_t cap, const char *prog, int argc, char *const *argv);
 
 /* The known name closest to `word` (edit distance at most 3), or NULL. names: n strings. */
 const char *opt_closest(const char *word, const char *const *names, int n);
