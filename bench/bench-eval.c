@@ -133,7 +133,7 @@ static double run_naive(const struct corpus *c, size_t windows, double *nll)
 /* One table row: every configuration REPS times, interleaved. */
 static int bench_row(const struct corpus *c, const struct bench_model *b, const char *scenario)
 {
-	double tps[CONFIGS][REPS], med[CONFIGS], noise[CONFIGS], nll[CONFIGS];
+	double tps[CONFIGS][REPS], med[CONFIGS], noise[CONFIGS], nll[CONFIGS] = {0};
 	int cores = matmul_set_threads(0);
 
 	for (int r = 0; r < REPS; r++) {

@@ -401,7 +401,7 @@ int env_layer_ks(struct env *e, const int *kept, int k, double *ks, char *err, s
 	if (e->current < 0)
 		return err_set(err, errlen, ENV_ERR_ARG, "no current layer");
 	double v;
-	const struct spectrum *sp;
+	const struct spectrum *sp = NULL;
 	int rc = mark_kept(e, kept, k, err, errlen);
 	if (rc || (rc = current_spectrum(e, &sp, err, errlen)))
 		return rc;
@@ -419,7 +419,7 @@ int env_layer_ks_matrix(struct env *e, const float *w2, double *ks, char *err, s
 	if (e->current < 0 || !w2)
 		return err_set(err, errlen, ENV_ERR_ARG, e->current < 0 ? "no current layer"
 									: "no modified matrix");
-	const struct spectrum *sp;
+	const struct spectrum *sp = NULL;
 	int n, rows = e->cfg.layer_ffn[e->current], cols = e->cfg.hidden;
 	int rc = current_spectrum(e, &sp, err, errlen);
 	if (rc)
@@ -442,7 +442,7 @@ int env_layer_ks_matrix(struct env *e, const float *w2, double *ks, char *err, s
 
 const double *env_layer_singular_values(struct env *e, int *n)
 {
-	const struct spectrum *sp;
+	const struct spectrum *sp = NULL;
 	if (e->current < 0 || current_spectrum(e, &sp, NULL, 0))
 		return NULL;
 	return spectrum_orig(sp, n);

@@ -263,6 +263,25 @@ int probe_stream_layer(struct probe *p, struct layerstream *ls, int layer, char 
 	return PROBE_OK;
 }
 
+int probe_stream_all(struct probe *p, struct layerstream *ls, char *err, size_t errlen)
+{
+	float **kept = calloc((size_t)p->n_layers, sizeof *kept);
+	if (!kept)
+		return err_set(err, errlen, PROBE_ERR_NOMEM, "probe: out of memory");
+	int rc = PROBE_OK;
+	for (int l = 0; l < p->n_layers && !rc; l++) {
+		rc = probe_stream_layer(p, ls, l, err, errlen);
+		kept[l] = p->act[l]; /* taken out of p so that the next layer does not free it */
+		p->act[l] = NULL;
+	}
+	for (int l = 0; l < p->n_layers; l++) {
+		free(p->act[l]);
+		p->act[l] = kept[l];
+	}
+	free(kept);
+	return rc;
+}
+
 void probe_row_stats(double *msq, double *mabs, const struct probe *p, int layer)
 {
 	int F = p->ffn[layer];

@@ -74,6 +74,12 @@ int probe_stream_open(struct layerstream **out, const struct probe *p, struct mo
 int probe_stream_layer(struct probe *p, struct layerstream *ls, int layer, char *err,
 		       size_t errlen);
 
+/* probe_stream_layer for every layer in order, keeping each layer's activations: p->act then
+ * holds all of them, equal to probe_collect's (n_tokens × Σ_l ffn_l floats; yopo train, whose
+ * rewards revisit every layer), while only one layer's weights are ever held. Errors as
+ * probe_stream_layer. */
+int probe_stream_all(struct probe *p, struct layerstream *ls, char *err, size_t errlen);
+
 void probe_free(struct probe *p);
 
 /* msq, mabs (ffn[layer]) = E[a_i²], E[|a_i|] over the probe tokens (double sums). */

@@ -75,13 +75,8 @@ static int sample_probes(struct probe **p, const struct model *m, const struct p
 		 o->model);
 	if (progress)
 		progress(ctx, what);
-	struct model *sm = NULL;
-	if (model_open_weights(&sm, o->model, MODEL_WEIGHTS_MAPPED_F32, err, errlen))
+	if (prunestream_probe_sample(slot, o->model, tokens, seed, err, errlen))
 		return PRUNEJOB_ERR_INPUT;
-	int e = probe_sample(slot, sm, tokens, seed, 0, err, errlen);
-	model_close(sm);
-	if (e)
-		return err_prefix(err, errlen, PRUNEJOB_ERR_INPUT, "%s: probe tokens", o->model);
 	*p = *slot;
 	return PRUNEJOB_OK;
 }

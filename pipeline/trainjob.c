@@ -18,6 +18,7 @@
 #include "model.h"
 #include "plan.h"
 #include "probe.h"
+#include "prunestream.h"
 #include "yopo_version.h"
 
 void trainjob_opts_default(struct trainjob_opts *o)
@@ -120,16 +121,21 @@ static int probe_count(const struct trainjob_opts *o)
 	return o->probe_tokens > 0 ? o->probe_tokens : TRAINJOB_PROBE_TOKENS;
 }
 
-/* Samples the probes of model i (its weights are loaded only for that) and attaches them to its
- * env with the job's feature set. */
+/* Samples the probes of model i and attaches them to its env with the job's feature set. No f32
+ * copy of the model: the ids are sampled on the mapped weights, one layer in f32 at a time, and
+ * the activations streamed one layer at a time (prunestream.h; probe_collect's bit for bit). */
 static int attach_probes(struct probe **p, struct env *env, const struct trainjob_opts *o,
 			 int i, char *err, size_t errlen)
 {
 	struct model *m = NULL;
+	struct layerstream *ls = NULL;
 	enum rowfeat_set set = trainjob_feature_set(o);
-	if (model_open(&m, o->models[i], err, errlen))
+	if (prunestream_probe_sample(p, o->models[i], probe_count(o), o->probe_seed, err, errlen))
+		return TRAINJOB_ERR_PROBES;
+	if (prunestream_open(&m, o->models[i], err, errlen))
 		return TRAINJOB_ERR_MODEL;
-	int e = probe_collect(p, m, probe_count(o), o->probe_seed, 0, err, errlen);
+	int e = probe_stream_open(&ls, *p, m, err, errlen) || probe_stream_all(*p, ls, err, errlen);
+	layerstream_free(ls);
 	model_close(m);
 	if (e)
 		return err_prefix(err, errlen, TRAINJOB_ERR_PROBES, "%s: probes", o->models[i]);

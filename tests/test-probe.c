@@ -166,6 +166,15 @@ START_TEST(test_stream)
 		ck_assert_ptr_null(w->layers[l].down); /* the layer's weights are freed again */
 	}
 	layerstream_free(ls);
+	ls = NULL;
+	/* probe_stream_all (yopo train): every layer kept, all equal to probe_collect's */
+	ck_assert_msg(probe_stream_open(&ls, q, w, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_stream_all(q, ls, err, sizeof err) == 0, "%s", err);
+	for (int l = 0; l < q->n_layers; l++) {
+		size_t bytes = (size_t)n * (size_t)p->ffn[l] * sizeof(float);
+		ck_assert_msg(q->act[l] && !memcmp(q->act[l], p->act[l], bytes), "all: layer %d", l);
+	}
+	layerstream_free(ls);
 	probe_free(q);
 	probe_free(p);
 	model_close(w);

@@ -261,7 +261,7 @@ enum opt_result opt_parse(const struct opt_prog *prog, const struct opt_cmd *cmd
 			       cmd->name);
 	bool seen[OPT_TABLE_MAX] = {false};
 	for (int i = 1; i < argc; i++) {
-		const struct opt *o;
+		const struct opt *o = NULL;
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return OPT_HELP;
 		if (parse_one(&o, prog, cmd, argc, argv, &i, err, errlen))
