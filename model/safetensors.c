@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "halfconv.h"
 #include "json.h"
 #include "safetensors_impl.h"
 
@@ -86,27 +87,6 @@ static float f32_from_bits(uint32_t u)
 	return f;
 }
 
-static float f16_to_f32(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-	uint32_t exp = (h >> 10) & 0x1fu;
-	uint32_t man = h & 0x3ffu;
-
-	if (exp == 0x1f) /* inf / NaN: payload moves up unchanged */
-		return f32_from_bits(sign | 0x7f800000u | (man << 13));
-	if (exp != 0)
-		return f32_from_bits(sign | ((exp + 112) << 23) | (man << 13));
-	if (man == 0)
-		return f32_from_bits(sign);
-	/* subnormal man x 2^-24: normalise so the leading 1 lands on bit 10 */
-	uint32_t e = 113;
-	while (!(man & 0x400u)) {
-		man <<= 1;
-		e--;
-	}
-	return f32_from_bits(sign | (e << 23) | ((man & 0x3ffu) << 13));
-}
-
 static uint16_t f32_to_f16(float f)
 {
 	uint32_t x = f32_bits(f);
@@ -138,11 +118,6 @@ static uint16_t f32_to_f16(float f)
 	return (uint16_t)(sign | q);
 }
 
-static float bf16_to_f32(uint16_t b)
-{
-	return f32_from_bits((uint32_t)b << 16);
-}
-
 static uint16_t f32_to_bf16(float f)
 {
 	uint32_t x = f32_bits(f);
@@ -163,12 +138,10 @@ void safetensors_read_f32(float *out, const struct safetensors_tensor *t)
 			out[i] = f32_from_bits(load_le32(p + 4 * i));
 		break;
 	case SAFETENSORS_DTYPE_F16:
-		for (size_t i = 0; i < n; i++)
-			out[i] = f16_to_f32(load_le16(p + 2 * i));
+		halfconv_f16(out, p, n);
 		break;
 	case SAFETENSORS_DTYPE_BF16:
-		for (size_t i = 0; i < n; i++)
-			out[i] = bf16_to_f32(load_le16(p + 2 * i));
+		halfconv_bf16(out, p, n);
 		break;
 	}
 }

@@ -1,0 +1,114 @@
+/* halfconv: F16/BF16 -> f32 with F16C/AVX2 when the CPU has them. See halfconv.h. */
+#include "halfconv.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define HALFCONV_X86 1
+#endif
+
+static float f32_from_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+static uint16_t load_le16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (unsigned)p[1] << 8);
+}
+
+static float f16_one(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+	uint32_t exp = (h >> 10) & 0x1fu;
+	uint32_t man = h & 0x3ffu;
+
+	if (exp == 0x1f) /* inf / NaN: payload moves up unchanged */
+		return f32_from_bits(sign | 0x7f800000u | (man << 13));
+	if (exp != 0)
+		return f32_from_bits(sign | ((exp + 112) << 23) | (man << 13));
+	if (man == 0)
+		return f32_from_bits(sign);
+	/* subnormal man x 2^-24: normalise so the leading 1 lands on bit 10 */
+	uint32_t e = 113;
+	while (!(man & 0x400u)) {
+		man <<= 1;
+		e--;
+	}
+	return f32_from_bits(sign | (e << 23) | ((man & 0x3ffu) << 13));
+}
+
+void halfconv_f16_ref(float *out, const void *in, size_t n)
+{
+	const unsigned char *p = in;
+	for (size_t i = 0; i < n; i++)
+		out[i] = f16_one(load_le16(p + 2 * i));
+}
+
+void halfconv_bf16_ref(float *out, const void *in, size_t n)
+{
+	const unsigned char *p = in;
+	for (size_t i = 0; i < n; i++)
+		out[i] = f32_from_bits((uint32_t)load_le16(p + 2 * i) << 16);
+}
+
+#ifdef HALFCONV_X86
+__attribute__((target("avx2,f16c"))) static void f16_fast(float *out, const void *in, size_t n)
+{
+	const unsigned char *p = in;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m128i h = _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i));
+		_mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+	}
+	halfconv_f16_ref(out + i, p + 2 * i, n - i);
+}
+
+__attribute__((target("avx2"))) static void bf16_fast(float *out, const void *in, size_t n)
+{
+	const unsigned char *p = in;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m128i h = _mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i));
+		__m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+		_mm256_storeu_ps(out + i, _mm256_castsi256_ps(w));
+	}
+	halfconv_bf16_ref(out + i, p + 2 * i, n - i);
+}
+#endif
+
+int halfconv_fast(void)
+{
+#ifdef HALFCONV_X86
+	/* a load of libgcc's CPU model (filled before main), cheap next to any conversion */
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+#else
+	return 0;
+#endif
+}
+
+void halfconv_f16(float *out, const void *in, size_t n)
+{
+#ifdef HALFCONV_X86
+	if (halfconv_fast()) {
+		f16_fast(out, in, n);
+		return;
+	}
+#endif
+	halfconv_f16_ref(out, in, n);
+}
+
+void halfconv_bf16(float *out, const void *in, size_t n)
+{
+#ifdef HALFCONV_X86
+	if (halfconv_fast()) {
+		bf16_fast(out, in, n);
+		return;
+	}
+#endif
+	halfconv_bf16_ref(out, in, n);
+}
