@@ -221,6 +221,11 @@ static int run_7b(const struct opts *o, const char *tmp)
 	double t_read = read_seconds(path);
 	int rc = bench_in_child(eval_7b, &e, &secs, &peak) ? 1 : 0;
 	double limit = (double)sb.st_size + GB;
+	if (rc) {
+		/* a failed eval has no peak or time to report: no MET/MISSED verdict */
+		printf("[7b] eval FAILED (see above); nothing measured\n");
+		goto cleanup;
+	}
 	printf("[7b] eval --max-windows 1 --seq-len 128 (native; F16 -> one layer in f32 at a "
 	       "time): peak RSS %.2f GB, file %.2f GB, target <= file + 1 GB = %.2f GB "
 	       "(peak / file %.3f) %s\n", peak / GB, (double)sb.st_size / GB, limit / GB,
@@ -229,6 +234,7 @@ static int run_7b(const struct opts *o, const char *tmp)
 	       secs, t_read, secs / t_read);
 	if ((double)peak > limit)
 		rc = 1;
+cleanup:
 	if (wrote && !o->keep) {
 		unlink(path);
 		static const char *const rest[] = {"config.json", "tokenizer.json",

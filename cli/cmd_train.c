@@ -67,7 +67,7 @@ static struct trainjob_opts o;
 static struct opt_strings models;
 static struct opt_doubles ratios;
 static const char *arch = "mlp", *reward, *route = "gram", *fset;
-static long episodes = 20, samples = 16, hidden = 16, cache_mb = 1024,
+static long episodes = 20, samples = 16, hidden = 16, cache_mb = 8192, train_layers,
 	    probe_tokens = TRAINJOB_PROBE_TOKENS;
 static double lr, entropy, mix = -1;
 static unsigned long long seed, probe_seed;
@@ -124,8 +124,11 @@ static int parse(int argc, char **argv)
 		 "gram (default): eigenvalues of the downdated Gram matrix; svd:\n"
 		 "singular values of the kept rows directly", "gram,svd", false},
 		{"cache-mb", 0, OPT_LONG, &cache_mb, 0, 1L << 30, "N",
-		 "keep all layers resident when they fit in N MiB, else stream one\n"
-		 "layer at a time from the checkpoint (default 1024)", NULL, false},
+		 "keep the trained layers resident when they fit in N MiB, else stream\n"
+		 "one layer at a time from the checkpoint (default 8192)", NULL, false},
+		{"train-layers", 0, OPT_LONG, &train_layers, 0, 1L << 20, "N",
+		 "train on N evenly spaced layers per model (default 0: every layer when\n"
+		 "they fit --cache-mb, else as many as fit; a 7B layer needs ~1.3 GB)", NULL, false},
 		{"log", 0, OPT_STRING, &o.log, 0, 0, "FILE",
 		 "JSON lines: per episode, per layer KS, functional error and reward", NULL, false},
 		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
@@ -168,6 +171,7 @@ int cmd_train(int argc, char **argv)
 	o.n_models = models.n;
 	o.route = !strcmp(route, "svd") ? SPECTRUM_ROUTE_SVD : SPECTRUM_ROUTE_GRAM;
 	o.cache_bytes = (size_t)cache_mb << 20;
+	o.train.max_layers = (int)train_layers;
 	o.probe_tokens = (int)probe_tokens;
 	o.probe_seed = probe_seed;
 	o.force = force;

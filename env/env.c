@@ -36,6 +36,8 @@ struct env {
 	const struct probe *probe; /* borrowed (env_use_probes), NULL: weights only */
 	enum rowfeat_set set;
 	struct funcreward *fr;  /* current layer's G when streaming */
+	int held;               /* streaming: the layer e->w, e->sp and e->fr belong to, -1 none */
+	size_t cache_bytes;
 };
 
 const char *env_strerror(int err)
@@ -56,6 +58,23 @@ static enum config_tensor scored_tensor(const struct config *c)
 	return c->gated ? CONFIG_TENSOR_GATE : CONFIG_TENSOR_UP;
 }
 
+size_t env_layer_bytes(const struct env *e, int layer, bool functional)
+{
+	size_t rows = (size_t)e->cfg.layer_ffn[layer], cols = (size_t)e->cfg.hidden;
+	/* matrix + (route GRAM) the Gram + (functional) G; features and singular values are small */
+	return rows * cols * sizeof(float) +
+	       (e->route == SPECTRUM_ROUTE_GRAM ? cols * cols * sizeof(double) : 0) +
+	       (functional ? rows * rows * sizeof(double) : 0);
+}
+
+void env_plan_cache(struct env *e, const int *layers, int n, bool functional)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += env_layer_bytes(e, layers ? layers[i] : i, functional);
+	e->cache = total <= e->cache_bytes;
+}
+
 int env_open(struct env **out, const char *model_dir, enum spectrum_route route,
 	     size_t cache_bytes, char *err, size_t errlen)
 {
@@ -70,16 +89,13 @@ int env_open(struct env **out, const char *model_dir, enum spectrum_route route,
 		return ENV_ERR_MODEL;
 	}
 	const struct config *c = &e->cfg;
-	size_t max_rows = 0, total = 0, cols = (size_t)c->hidden;
-	for (int l = 0; l < c->n_layers; l++) {
-		size_t rows = (size_t)c->layer_ffn[l];
-		if (rows > max_rows)
-			max_rows = rows;
-		/* matrix + (route GRAM) the Gram + singular values */
-		total += rows * cols * sizeof(float) +
-			 (route == SPECTRUM_ROUTE_GRAM ? cols * cols * sizeof(double) : 0);
-	}
-	e->cache = total <= cache_bytes;
+	size_t max_rows = 0, cols = (size_t)c->hidden;
+	for (int l = 0; l < c->n_layers; l++)
+		if ((size_t)c->layer_ffn[l] > max_rows)
+			max_rows = (size_t)c->layer_ffn[l];
+	e->held = -1;
+	e->cache_bytes = cache_bytes;
+	env_plan_cache(e, NULL, c->n_layers, false);
 	e->layers = calloc((size_t)c->n_layers, sizeof *e->layers);
 	e->keep = malloc(max_rows);
 	e->scratch = c->conv1d ? malloc(max_rows * cols * sizeof(float)) : NULL;
@@ -328,23 +344,27 @@ int env_layer_begin(struct env *e, int layer, const float **features, const floa
 	e->current = -1; /* until this layer is ready: a failure below leaves no layer current */
 	struct env_layer *L = &e->layers[layer];
 	int rc;
-	if (!e->cache) {
-		/* streaming: drop the previous layer before reading this one */
+	if (!e->cache && e->held != layer) {
+		/* streaming: drop the previous layer before reading this one (the same layer again,
+		 * e.g. one trained layer per episode, keeps its matrix, spectrum and G) */
 		spectrum_free(e->sp);
 		funcreward_free(e->fr);
 		free(e->w);
 		e->fr = NULL;
 		e->sp = NULL;
 		e->w = NULL;
+		e->held = -1;
 	}
-	float *mat = e->cache ? L->w : NULL;
+	float *mat = e->cache ? L->w : e->w;
 	if (!mat) {
 		if ((rc = read_matrix(&mat, e, scored_tensor(c), layer, err, errlen)))
 			return rc;
-		if (e->cache)
+		if (e->cache) {
 			L->w = mat;
-		else
+		} else {
 			e->w = mat;
+			e->held = layer;
+		}
 	}
 	if (!L->features && (rc = layer_features(e, layer, mat, &L->features, err, errlen)))
 		return rc;

@@ -15,6 +15,7 @@
 #ifndef YOPO_ENV_H
 #define YOPO_ENV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -41,6 +42,16 @@ struct env;
  * total stays under this many bytes (0: always stream). *out owned by the caller (env_close). */
 int env_open(struct env **out, const char *model_dir, enum spectrum_route route,
 	     size_t cache_bytes, char *err, size_t errlen);
+
+/* Bytes the env keeps per layer when it caches: the scored matrix in f32, the spectral Gram
+ * (route GRAM) and, when functional rewards will be computed, the layer's ffn × ffn G. */
+size_t env_layer_bytes(const struct env *e, int layer, bool functional);
+
+/* Remakes the cache decision for callers that visit only layers[0..n) (NULL: layers 0..n-1),
+ * with (functional) their G counted: everything visited stays resident when it fits the
+ * cache_bytes given to env_open, else only the current layer. env_open decides over every
+ * layer without G. Call before the first env_layer_begin. */
+void env_plan_cache(struct env *e, const int *layers, int n, bool functional);
 
 void env_close(struct env *e);
 

@@ -124,6 +124,28 @@ static double reward_of(const struct trainer *t, double ks, double func)
 	return -loss_of(t, ks, func);
 }
 
+int train_layer_count(int n_layers, int max_layers)
+{
+	return max_layers > 0 && max_layers < n_layers ? max_layers : n_layers;
+}
+
+int train_layer_at(int n_layers, int max_layers, int j)
+{
+	int n = train_layer_count(n_layers, max_layers);
+	/* the middle of the j-th of n equal slices of the stack */
+	return n == n_layers ? j : (int)(((int64_t)2 * j + 1) * n_layers / (2 * n));
+}
+
+static int trained_layers(const struct trainer *t, int e)
+{
+	return train_layer_count(env_config(t->envs[e])->n_layers, t->o.max_layers);
+}
+
+static int layer_of(const struct trainer *t, int e, int j)
+{
+	return train_layer_at(env_config(t->envs[e])->n_layers, t->o.max_layers, j);
+}
+
 /* Every env shows the same feature count; functional rewards need probes everywhere (tried on
  * each env's layer 0, by the rank that owns it, so a missing probe fails here, not
  * mid-training). item0 is the first item of each env. */
@@ -139,14 +161,15 @@ static int check_envs(const struct trainer *t, const int *item0, char *err, size
 				       env_model_dir(envs[0]), env_n_features(envs[0]));
 		if (!uses_func(t) || t->owner[item0[e]] != dist_rank())
 			continue;
-		int rows = env_rows(envs[e], 0), k = util_keep_count(rows, 0.5), rc;
+		int l0 = train_layer_at(env_config(envs[e])->n_layers, o->max_layers, 0);
+		int rows = env_rows(envs[e], l0), k = util_keep_count(rows, 0.5), rc;
 		int *kept = malloc((size_t)k * sizeof *kept);
 		double v;
 		if (!kept)
 			return err_set(err, errlen, TRAIN_ERR_NOMEM, "out of memory");
 		for (int i = 0; i < k; i++)
 			kept[i] = i;
-		rc = env_layer_begin(envs[e], 0, NULL, NULL, err, errlen);
+		rc = env_layer_begin(envs[e], l0, NULL, NULL, err, errlen);
 		if (!rc)
 			rc = env_layer_functional(envs[e], kept, k, &v);
 		free(kept);
@@ -179,13 +202,13 @@ static int check_shapes(const struct trainer *t, char *err, size_t errlen)
 static int plan_items(struct trainer *t, int *item0, char *err, size_t errlen)
 {
 	for (int e = 0; e < t->n_envs; e++) {
-		const struct config *c = env_config(t->envs[e]);
+		int n = trained_layers(t, e);
 		item0[e] = t->n_items;
-		t->n_items += c->n_layers;
-		t->n_cells += c->n_layers * t->o.n_ratios;
-		for (int l = 0; l < c->n_layers; l++)
-			if (env_rows(t->envs[e], l) > t->max_rows)
-				t->max_rows = env_rows(t->envs[e], l);
+		t->n_items += n;
+		t->n_cells += n * t->o.n_ratios;
+		for (int j = 0; j < n; j++)
+			if (env_rows(t->envs[e], layer_of(t, e, j)) > t->max_rows)
+				t->max_rows = env_rows(t->envs[e], layer_of(t, e, j));
 	}
 	double *cost = malloc((size_t)t->n_items * sizeof *cost);
 	t->owner = malloc((size_t)t->n_items * sizeof *t->owner);
@@ -195,8 +218,8 @@ static int plan_items(struct trainer *t, int *item0, char *err, size_t errlen)
 	}
 	for (int e = 0, i = 0; e < t->n_envs; e++) {
 		double cols = env_cols(t->envs[e]);
-		for (int l = 0; l < env_config(t->envs[e])->n_layers; l++)
-			cost[i++] = env_rows(t->envs[e], l) * cols * cols;
+		for (int j = 0; j < trained_layers(t, e); j++)
+			cost[i++] = env_rows(t->envs[e], layer_of(t, e, j)) * cols * cols;
 	}
 	int rc = dist_plan(t->owner, cost, t->n_items, dist_size());
 	free(cost);
@@ -266,7 +289,7 @@ int trainer_new(struct trainer **out, struct env **envs, int n_envs, const struc
 		char *err, size_t errlen)
 {
 	if (n_envs < 1 || o->n_ratios < 1 || o->episodes < 0 || !(o->lr > 0) || o->samples < 1 ||
-	    o->hidden < 1 || o->entropy < 0 || !(o->mix >= 0 && o->mix <= 1) ||
+	    o->hidden < 1 || o->entropy < 0 || !(o->mix >= 0 && o->mix <= 1) || o->max_layers < 0 ||
 	    train_reward_name(o->reward) == NULL) {
 		snprintf(err, errlen, "invalid training options");
 		return TRAIN_ERR_ARG;
@@ -336,7 +359,7 @@ void trainer_free(struct trainer *t)
 /* Greedy (deterministic top-k) KS and functional error (NAN without probes) of the current
  * parameters on the current layer, into C. */
 static int greedy_ks(struct trainer *t, struct env *env, const float *w, int rows, int k,
-		     struct train_cell *C)
+		     bool want_ks, struct train_cell *C)
 {
 	if (t->o.arch == TRAIN_ARCH_PRUNENET) {
 		/* top-k of alpha: the keep probabilities without noise */
@@ -345,7 +368,8 @@ static int greedy_ks(struct trainer *t, struct env *env, const float *w, int row
 	}
 	if (util_topk(t->order, t->scores, rows, k))
 		return TRAIN_ERR_POLICY;
-	if (env_layer_ks(env, t->order, k, &C->greedy_ks, NULL, 0))
+	C->greedy_ks = NAN;
+	if (want_ks && env_layer_ks(env, t->order, k, &C->greedy_ks, NULL, 0))
 		return TRAIN_ERR_ENV;
 	C->greedy_func = NAN;
 	if (uses_func(t) && env_layer_functional(env, t->order, k, &C->greedy_func))
@@ -478,7 +502,10 @@ static int run_item(struct trainer *t, enum pass pass, int e, int l, int cell0, 
 		if (k < 1)
 			return err_set(err, errlen, TRAIN_ERR_ARG, "%s: layer %d: ratio %g keeps no row of %d",
 				       env_model_dir(env), l, t->ratios[r], rows);
-		if ((pass == PASS_EVAL || t->mlp) && (rc = greedy_ks(t, env, w, rows, k, C)))
+		/* learning under the functional reward the KS decides nothing: it is measured in
+		 * the evaluation passes only (a 7B layer's spectrum costs seconds) */
+		bool want_ks = pass == PASS_EVAL || uses_ks(t);
+		if ((pass == PASS_EVAL || t->mlp) && (rc = greedy_ks(t, env, w, rows, k, want_ks, C)))
 			goto fail;
 		if (pass == PASS_EVAL)
 			continue;
@@ -549,7 +576,8 @@ static void layer_done(struct trainer *t, int done, int mine)
 {
 	if (!t->on_layer)
 		return;
-	int passes = t->o.episodes * (t->pn ? 2 : 1) + 1;
+	/* the last pass may be best_ks's: counted, so the ETA errs long */
+	int passes = t->o.episodes * (t->pn ? 2 : 1) + 1 + (t->mlp && !uses_ks(t));
 	t->on_layer(t->on_layer_ctx, t->episode_now, t->pass_now, passes, done, mine,
 		    util_now() - t->t0);
 }
@@ -558,13 +586,13 @@ static int run_cells(struct trainer *t, enum pass pass, char *err, size_t errlen
 {
 	int rc = TRAIN_OK, item = 0, me = dist_rank(), mine = 0, done = 0;
 	t->pass_now++;
-	for (int e = 0, i = 0; e < t->n_envs; e++)
-		for (int l = 0; l < env_config(t->envs[e])->n_layers; l++, i++)
-			mine += t->owner[i] == me;
+	for (int i = 0; i < t->n_items; i++)
+		mine += t->owner[i] == me;
 	for (int e = 0; e < t->n_envs && !rc; e++)
-		for (int l = 0; l < env_config(t->envs[e])->n_layers && !rc; l++, item++)
+		for (int j = 0; j < trained_layers(t, e) && !rc; j++, item++)
 			if (t->owner[item] == me) {
-				rc = run_item(t, pass, e, l, item * t->o.n_ratios, err, errlen);
+				rc = run_item(t, pass, e, layer_of(t, e, j), item * t->o.n_ratios, err,
+					      errlen);
 				if (!rc)
 					layer_done(t, done++, mine);
 			}
@@ -620,6 +648,23 @@ static void track_best(struct trainer *t, struct train_episode *ep)
 		prunenet_copy_params(t->best_pn, t->pn);
 }
 
+/* The best parameters' greedy KS when it was not measured (a learning pass under the functional
+ * reward was best): one more evaluation pass, of the best parameters. */
+static int best_ks(struct trainer *t, char *err, size_t errlen)
+{
+	if (!t->mlp || !isnan(t->best_greedy_ks))
+		return TRAIN_OK;
+	policy_copy_params(t->mlp, t->best_mlp);
+	int rc = run_cells(t, PASS_EVAL, err, errlen);
+	if (rc)
+		return rc;
+	double ks = 0;
+	for (int i = 0; i < t->n_cells; i++)
+		ks += t->cells[i].greedy_ks;
+	t->best_greedy_ks = ks / t->n_cells;
+	return TRAIN_OK;
+}
+
 int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char *err,
 		size_t errlen)
 {
@@ -665,7 +710,7 @@ int trainer_run(struct trainer *t, train_progress_fn *progress, void *ctx, char 
 		t->final_reward = reward;
 	if (progress)
 		progress(ctx, &ep);
-	return TRAIN_OK;
+	return best_ks(t, err, errlen);
 }
 
 struct policy *trainer_best_mlp(struct trainer *t)

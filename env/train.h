@@ -77,7 +77,16 @@ struct train_opts {
 	double entropy;        /* entropy bonus coefficient (mlp), 0: none */
 	double gamma;          /* prunenet discount per layer */
 	double mix;            /* weight of the functional error in TRAIN_REWARD_MIX, in [0, 1] */
+	int max_layers;        /* per model, train on at most this many layers, evenly spaced
+				* (train_layer_at); 0: every layer */
 };
+
+/* Layers of an n_layers model trained under max_layers (0: all), and the j-th of them
+ * (0 <= j < the count): the middle layer of the j-th of count equal slices of the stack, so a
+ * 32-layer model under 4 trains layers 4, 12, 20, 28. The policy scores rows from per-row
+ * features whatever the layer, so it applies to every layer of any model. */
+int train_layer_count(int n_layers, int max_layers);
+int train_layer_at(int n_layers, int max_layers, int j);
 
 /* Defaults: mlp, neg-ks, 20 episodes, lr 0.1, seed 0, 16 samples, hidden 16, no entropy,
  * gamma 0.99, mix 0.5 (ratios left empty). */

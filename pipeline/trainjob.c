@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,7 +25,7 @@
 
 void trainjob_opts_default(struct trainjob_opts *o)
 {
-	*o = (struct trainjob_opts){.route = SPECTRUM_ROUTE_GRAM, .cache_bytes = (size_t)1024 << 20,
+	*o = (struct trainjob_opts){.route = SPECTRUM_ROUTE_GRAM, .cache_bytes = (size_t)8192 << 20,
 				    .feature_set = ROWFEAT_SET_PROBE,
 				    .probe_tokens = TRAINJOB_PROBE_TOKENS};
 	train_opts_default(&o->train);
@@ -144,6 +146,44 @@ static int attach_probes(struct probe **p, struct env *env, const struct trainjo
 	return TRAINJOB_OK;
 }
 
+/* The layers trained per model (train.h max_layers) and each env's cache decision over them:
+ * o->train.max_layers when set, else every layer when they all fit the cache budget, else as
+ * many evenly spaced layers as fit it (at least one): a 7B-shaped model's layer keeps 1.3 GB
+ * (matrix, Gram and the functional G), and a layer that has to be recomputed every episode costs
+ * ~30 s there, so a few resident layers train faster than every layer streamed. */
+static int plan_layers(const struct trainjob_opts *o, struct env **envs)
+{
+	bool func = o->train.reward == TRAIN_REWARD_FUNCTIONAL || o->train.reward == TRAIN_REWARD_MIX;
+	int max_layers = o->train.max_layers;
+	for (int i = 0; i < o->n_models && o->train.max_layers == 0; i++) {
+		const struct config *c = env_config(envs[i]);
+		size_t total = 0, widest = 0;
+		for (int l = 0; l < c->n_layers; l++) {
+			size_t b = env_layer_bytes(envs[i], l, func);
+			total += b;
+			widest = b > widest ? b : widest;
+		}
+		if (total <= o->cache_bytes)
+			continue;
+		size_t fit = o->cache_bytes / widest;
+		int n = fit < 1 ? 1 : fit < (size_t)c->n_layers ? (int)fit : c->n_layers;
+		if (max_layers == 0 || n < max_layers)
+			max_layers = n;
+	}
+	for (int i = 0; i < o->n_models; i++) {
+		const struct config *c = env_config(envs[i]);
+		int n = train_layer_count(c->n_layers, max_layers);
+		int *layers = malloc((size_t)n * sizeof *layers);
+		if (!layers)
+			continue; /* env_open's decision stands: slower, not wrong */
+		for (int j = 0; j < n; j++)
+			layers[j] = train_layer_at(c->n_layers, max_layers, j);
+		env_plan_cache(envs[i], layers, n, func);
+		free(layers);
+	}
+	return max_layers;
+}
+
 /* Saves the best parameters of tr with their provenance. */
 static int save(const struct trainjob_opts *o, struct trainer *tr, struct env **envs, char *err,
 		size_t errlen)
@@ -253,8 +293,10 @@ int trainjob_run(double *best_ks, const struct trainjob_opts *o, trainjob_progre
 	for (int i = 0; i < o->n_models && trainjob_needs_probes(o); i++)
 		if ((rc = attach_probes(&probes[i], envs[i], o, i, err, errlen)))
 			goto out;
+	struct train_opts topt = o->train;
+	topt.max_layers = plan_layers(o, envs);
 	rc = TRAINJOB_ERR_TRAIN;
-	if (trainer_new(&tr, envs, o->n_models, &o->train, err, errlen))
+	if (trainer_new(&tr, envs, o->n_models, &topt, err, errlen))
 		goto out;
 	if (lead)
 		trainer_set_layer_progress(tr, o->layer_progress, o->layer_ctx);
@@ -335,11 +377,13 @@ void trainjob_episode_line(char *buf, size_t cap, const struct train_episode *ep
 			 ep->greedy_loss, ep->greedy_ks, ep->is_best ? "best " : "", ep->elapsed);
 		return;
 	}
-	char el[32], eta[32];
+	char el[32], eta[32], ks[32] = "-"; /* "-": not measured (functional reward, train.h) */
 	util_format_duration(el, sizeof el, ep->elapsed);
 	util_format_duration(eta, sizeof eta, ep->elapsed / ep->episode * (episodes - ep->episode));
+	if (!isnan(ep->greedy_ks))
+		snprintf(ks, sizeof ks, "%.4f", ep->greedy_ks);
 	snprintf(buf, cap,
-		 "episode %d/%d  mean reward %.4f  greedy loss %.4f  greedy KS %.4f  %selapsed %s  "
-		 "ETA %s", ep->episode, episodes, ep->mean_reward, ep->greedy_loss, ep->greedy_ks,
+		 "episode %d/%d  mean reward %.4f  greedy loss %.4f  greedy KS %s  %selapsed %s  "
+		 "ETA %s", ep->episode, episodes, ep->mean_reward, ep->greedy_loss, ks,
 		 ep->is_best ? "best " : "", el, eta);
 }

@@ -43,7 +43,9 @@ struct trainjob_opts {
 };
 
 /* yopo train's defaults, chosen by `yopo study` (README): mlp, functional reward, probe features,
- * TRAINJOB_PROBE_TOKENS probes with seed 0, gram route, 1 GiB cache; ratios, models, out empty. */
+ * TRAINJOB_PROBE_TOKENS probes with seed 0, gram route, 8 GiB cache, layers chosen by the cache
+ * (train.max_layers 0: every layer when all fit, else as many evenly spaced ones as fit); ratios,
+ * models, out empty. */
 void trainjob_opts_default(struct trainjob_opts *o);
 
 #define TRAINJOB_PROBE_TOKENS 2048

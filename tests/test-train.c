@@ -648,8 +648,106 @@ static void train_functional(float *params, size_t *n, double *best_loss, uint64
 			cells++;
 		}
 	ck_assert_double_eq_tol(*best_loss, sum / cells, 1e-9);
+	/* the KS, unmeasured while learning, is the best policy's (final or extra pass) */
+	ck_assert_double_eq_tol(trainer_best_greedy_ks(t), own_greedy_ks(best, envs, 2, o.ratios, 1),
+				1e-12);
 	trainer_free(t);
 }
+
+/* Learning passes under the functional reward report no KS; the final evaluation does. */
+static void on_functional_episode(void *ctx, const struct train_episode *ep)
+{
+	int *bad = ctx;
+	bool final = ep->episode == 0 || ep->episode > 2;
+	for (int i = 0; i < ep->n_cells; i++)
+		*bad += final == isnan(ep->cells[i].greedy_ks) || isnan(ep->cells[i].greedy_func);
+	*bad += final == isnan(ep->greedy_ks);
+}
+
+START_TEST(test_functional_no_ks_while_learning)
+{
+	struct env *e = open_fixture("llama_gqa");
+	struct probe *pr = fixture_probe("llama_gqa", 1);
+	char err[512] = "";
+	ck_assert_int_eq(env_use_probes(e, pr, ROWFEAT_SET_PROBE, err, sizeof err), 0);
+	struct train_opts o;
+	functional_opts(&o);
+	o.episodes = 2;
+	struct trainer *t = NULL;
+	int bad = 0;
+	ck_assert_msg(trainer_new(&t, &e, 1, &o, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(trainer_run(t, on_functional_episode, &bad, err, sizeof err), 0);
+	ck_assert_int_eq(bad, 0);
+	ck_assert(!isnan(trainer_best_greedy_ks(t)));
+	trainer_free(t);
+	env_close(e);
+	probe_free(pr);
+}
+END_TEST
+
+/* (n_layers, max_layers) -> the trained layers */
+static const struct {
+	int n, max, count, want[8];
+} subset_cases[] = {
+	{32, 4, 4, {4, 12, 20, 28}},
+	{5, 2, 2, {1, 3}},
+	{7, 3, 3, {1, 3, 5}},
+	{8, 0, 8, {0, 1, 2, 3, 4, 5, 6, 7}},
+	{3, 5, 3, {0, 1, 2}},
+	{2, 1, 1, {1}},
+};
+
+START_TEST(test_layer_subset_table)
+{
+	ck_assert_int_eq(train_layer_count(subset_cases[_i].n, subset_cases[_i].max),
+			 subset_cases[_i].count);
+	for (int j = 0; j < subset_cases[_i].count; j++)
+		ck_assert_int_eq(train_layer_at(subset_cases[_i].n, subset_cases[_i].max, j),
+				 subset_cases[_i].want[j]);
+}
+END_TEST
+
+/* Every cell of every report belongs to a trained layer, each trained layer once per ratio. */
+struct subset_rec {
+	int n_layers, max_layers, n_ratios, bad, reports;
+};
+
+static void on_subset_episode(void *ctx, const struct train_episode *ep)
+{
+	struct subset_rec *r = ctx;
+	int count = train_layer_count(r->n_layers, r->max_layers);
+	r->reports++;
+	r->bad += ep->n_cells != count * r->n_ratios;
+	for (int i = 0; i < ep->n_cells && i < count * r->n_ratios; i++)
+		r->bad += ep->cells[i].layer !=
+			  train_layer_at(r->n_layers, r->max_layers, i / r->n_ratios);
+}
+
+START_TEST(test_layer_subset_trainer)
+{
+	struct env *e = open_fixture("llama_gqa");
+	const double ratios[] = {0.25, 0.5};
+	struct train_opts o;
+	train_opts_default(&o);
+	o.ratios = ratios;
+	o.n_ratios = 2;
+	o.episodes = 2;
+	o.samples = 2;
+	o.max_layers = 1;
+	struct subset_rec r = {env_config(e)->n_layers, 1, 2, 0, 0};
+	ck_assert_int_ge(r.n_layers, 2); /* else the subset is the whole model */
+	struct trainer *t = NULL;
+	char err[512] = "";
+	ck_assert_msg(trainer_new(&t, &e, 1, &o, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(trainer_run(t, on_subset_episode, &r, err, sizeof err), 0);
+	ck_assert_int_eq(r.reports, 3);
+	ck_assert_int_eq(r.bad, 0);
+	trainer_free(t);
+	o.max_layers = -1;
+	ck_assert_int_eq(trainer_new(&t, &e, 1, &o, err, sizeof err), TRAIN_ERR_ARG);
+	env_close(e);
+}
+END_TEST
 
 START_TEST(test_functional_multi_model)
 {
@@ -731,6 +829,10 @@ int main(void)
 	tcase_add_test(tc, test_layer_progress);
 	tcase_add_test(tc, test_strerror);
 	tcase_add_test(tc, test_functional_multi_model);
+	tcase_add_test(tc, test_functional_no_ks_while_learning);
+	tcase_add_loop_test(tc, test_layer_subset_table, 0,
+			    (int)(sizeof subset_cases / sizeof subset_cases[0]));
+	tcase_add_test(tc, test_layer_subset_trainer);
 	tcase_add_test(tc, test_reward_names);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
