@@ -123,7 +123,7 @@ static int open_mdl(struct mdl *d, const struct opts *o, int i)
 	snprintf(path, sizeof path, "%.900s/data/tinystories-calib.txt", o->shared);
 	if (read_ids(&d->calib, &d->n_calib, path, d->m, d->tok))
 		return fail(path, "cannot read or tokenize");
-	if (probe_collect(&d->probe, d->m, o->probe_tokens, 0, 0, err, sizeof err))
+	if (probe_collect(&d->probe, d->m, o->probe_tokens, 0, 0, 0, err, sizeof err))
 		return fail(d->dir, err);
 	if (env_open(&d->env, d->dir, SPECTRUM_ROUTE_GRAM, SIZE_MAX, err, sizeof err))
 		return fail(d->dir, err);

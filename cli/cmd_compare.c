@@ -55,7 +55,7 @@ static struct opt_doubles ratios;
 static struct opt_strings methods;
 static int weights, force, resume, no_keep;
 static struct opt_strings nm;
-static long seeds = 3;
+static long seeds = 3, probe_lanes;
 static unsigned long long seed;
 
 /* --nm's words as granularities: 2:4 and 4:8, each at most once. -1, or 2 after the error. */
@@ -113,6 +113,8 @@ static int parse(int argc, char **argv)
 		 "shows mean +- sd (default 3)", NULL, false},
 		{"probe-tokens", 0, OPT_LONG, &o.probe_tokens, 2, 1L << 24, "N",
 		 "method probe: tokens sampled from the model itself (default 2048)", NULL, false},
+		{"probe-lanes", 0, OPT_LONG, &probe_lanes, 1, 4096, "B",
+		 "probe sequences sampled in lockstep, one forward per step (default 16)", NULL, false},
 		{"force", 0, OPT_FLAG, &force, 0, 0, NULL,
 		 "replace an existing non-empty --out (once the new report is complete)", NULL, false},
 		{"resume", 0, OPT_FLAG, &resume, 0, 0, NULL,
@@ -159,6 +161,7 @@ int cmd_compare(int argc, char **argv)
 	o.force = force;
 	o.seed = seed;
 	o.seeds = (int)seeds;
+	o.probe_lanes = (int)probe_lanes;
 	o.resume = resume;
 	o.drop_models = no_keep;
 	char err[ERR_MAX], cmdline[4096];

@@ -40,7 +40,7 @@ static void on_calib(void *ctx, size_t done, size_t total)
  * the option table (in parse) and the run (in cmd_prune) both name them. */
 static struct prunejob_opts o = {.ratio = -1, .select.norm_p = 1, .select.method = "policy"};
 static const char *granularity;
-static long norm = 1;
+static long norm = 1, probe_lanes;
 static int global, force, json;
 static long target;
 static double sparsity = -1;
@@ -97,6 +97,8 @@ static int parse(int argc, char **argv)
 		 "magnitude rows: 1 or 2 (default 1)", NULL, false},
 		{"probe-tokens", 0, OPT_LONG, &o.select.probe_tokens, 2, 1L << 24, "N",
 		 "method probe: tokens sampled from the model itself (default 2048)", NULL, false},
+		{"probe-lanes", 0, OPT_LONG, &probe_lanes, 1, 4096, "B",
+		 "probe sequences sampled in lockstep, one forward per step (default 16)", NULL, false},
 		{"seed", 0, OPT_SEED, &seed, 0, 0, "S",
 		 "seed of random selections and of probe sampling (default 0)", NULL, false},
 		{"force", 0, OPT_FLAG, &force, 0, 0, NULL,
@@ -122,6 +124,7 @@ int cmd_prune(int argc, char **argv)
 	o.select.granularity = prunejob_granularity(granularity, o.select.method);
 	o.select.global = global;
 	o.select.norm_p = (int)norm;
+	o.select.probe_lanes = (int)probe_lanes;
 	o.select.seed = seed;
 	o.force = force;
 	struct calib_clock clock = {util_now(), 0, 0};

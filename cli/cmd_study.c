@@ -15,7 +15,8 @@ int cmd_study(int argc, char **argv)
 {
 	struct study_cli c = {0};
 	study_opts_default(&c.o);
-	long samples = c.o.selections, windows = c.o.windows, probe_tokens = c.o.probe_tokens;
+	long samples = c.o.selections, windows = c.o.windows, probe_tokens = c.o.probe_tokens,
+	     probe_lanes = c.o.probe_lanes;
 	unsigned long long seed = 0, probe_seed = 0;
 	int json = 0;
 	const struct opt opts[] = {
@@ -31,6 +32,8 @@ int cmd_study(int argc, char **argv)
 		{"seed", 0, OPT_SEED, &seed, 0, 0, "S", "seed of the selections (default 0)", NULL, false},
 		{"probe-tokens", 0, OPT_LONG, &probe_tokens, 2, 1L << 20, "N",
 		 "self-sampled probe tokens of the functional reward (default 2048)", NULL, false},
+		{"probe-lanes", 0, OPT_LONG, &probe_lanes, 1, 4096, "B",
+		 "probe sequences sampled in lockstep, one forward per step (default 16)", NULL, false},
 		{"probe-seed", 0, OPT_SEED, &probe_seed, 0, 0, "S",
 		 "seed of the probe sampling (default 0)", NULL, false},
 		{"json", 0, OPT_FLAG, &json, 0, 0, NULL,
@@ -54,6 +57,7 @@ int cmd_study(int argc, char **argv)
 	c.o.windows = (int)windows;
 	c.o.seed = seed;
 	c.o.probe_tokens = (int)probe_tokens;
+	c.o.probe_lanes = (int)probe_lanes;
 	c.o.probe_seed = probe_seed;
 	char err[ERR_MAX];
 	struct study_result *r = NULL;

@@ -68,7 +68,7 @@ static struct opt_strings models;
 static struct opt_doubles ratios;
 static const char *arch = "mlp", *reward, *route = "gram", *fset;
 static long episodes = 20, samples = 16, hidden = 16, cache_mb = 8192, train_layers,
-	    probe_tokens = TRAINJOB_PROBE_TOKENS;
+	    probe_tokens = TRAINJOB_PROBE_TOKENS, probe_lanes;
 static double lr, entropy, mix = -1;
 static unsigned long long seed, probe_seed;
 static int weights_only, force, json;
@@ -112,6 +112,8 @@ static int parse(int argc, char **argv)
 		 "= --feature-set weights (no forward pass when pruning with the policy)", NULL, false},
 		{"probe-tokens", 0, OPT_LONG, &probe_tokens, 2, 1L << 20, "N",
 		 "probe tokens sampled from each model itself, no user text (default 2048)", NULL, false},
+		{"probe-lanes", 0, OPT_LONG, &probe_lanes, 1, 4096, "B",
+		 "probe sequences sampled in lockstep, one forward per step (default 16)", NULL, false},
 		{"probe-seed", 0, OPT_SEED, &probe_seed, 0, 0, "S",
 		 "seed of the probe sampling (default 0; recorded in the checkpoint)", NULL, false},
 		{"samples", 0, OPT_LONG, &samples, 1, 4096, "N",
@@ -173,6 +175,7 @@ int cmd_train(int argc, char **argv)
 	o.cache_bytes = (size_t)cache_mb << 20;
 	o.train.max_layers = (int)train_layers;
 	o.probe_tokens = (int)probe_tokens;
+	o.probe_lanes = (int)probe_lanes;
 	o.probe_seed = probe_seed;
 	o.force = force;
 	char err[ERR_MAX];

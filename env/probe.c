@@ -68,28 +68,137 @@ static void observe(void *ctx, int layer, enum forward_point point, const float 
 	memcpy(c->p->act[layer] + (size_t)c->start * (size_t)dim, x, (size_t)n * dim * sizeof *x);
 }
 
-/* Samples p->tokens ids into p->ids (sequences of ≤ seq_len from bos, ending early at eos). */
-static int sample_ids(struct probe *p, struct forward *f, float *logits, int vocab, int bos,
-		      int eos, char *err, size_t errlen)
+/* Lockstep sampling state: sequence s (in order of start) owns PCG32 stream probe_seq_stream(s);
+ * a finished (or, at the end, truncated) sequence is parked in pool until all are composed in
+ * order of s. */
+struct lanes {
+	int n, seq_len, bos, eos, budget, total, next_seq;
+	int *buf;            /* (n, seq_len) the running sequence of each lane */
+	int *len, *seq, *on; /* (n) its length, its index s, whether the lane runs one */
+	struct pcg32 *rng;   /* (n) its generator */
+	int *pool, pooled;   /* (budget) parked sequences, back to back in order of finishing */
+	int *off, *plen;     /* (budget) where sequence s is parked and its length */
+	int *tok, *lane, *pos; /* (n) one forward_run_lanes call's rows */
+};
+
+uint64_t probe_seq_stream(int s)
 {
-	struct pcg32 rng;
-	pcg32_seed(&rng, p->seed, PROBE_STREAM);
-	int n = 0;
-	while (n < p->tokens) {
-		p->starts[p->n_seqs++] = n;
-		p->ids[n++] = bos;
-		for (int len = 1; n < p->tokens && len < p->seq_len; len++) {
-			if (forward_run(f, logits, &p->ids[n - 1], 1, len - 1))
-				return err_set(err, errlen, PROBE_ERR_FORWARD,
-					       "probe: forward pass failed at token %d", n);
-			int t = probe_sample_token(logits, vocab, &rng);
-			p->ids[n++] = t;
-			if (t == eos)
-				break;
+	return PROBE_STREAM ^ ((uint64_t)(uint32_t)s << 32);
+}
+
+/* Lane l starts the next sequence at BOS (one token of the budget). */
+static void lanes_start(struct lanes *z, uint64_t seed, int l)
+{
+	int s = z->next_seq++;
+	pcg32_seed(&z->rng[l], seed, probe_seq_stream(s));
+	z->seq[l] = s;
+	z->buf[(size_t)l * z->seq_len] = z->bos;
+	z->len[l] = 1;
+	z->on[l] = 1;
+	z->total++;
+}
+
+/* Parks lane l's sequence in the pool; the lane is free. */
+static void lanes_park(struct lanes *z, int l)
+{
+	int s = z->seq[l];
+	z->off[s] = z->pooled;
+	z->plen[s] = z->len[l];
+	memcpy(z->pool + z->pooled, z->buf + (size_t)l * z->seq_len, (size_t)z->len[l] * sizeof(int));
+	z->pooled += z->len[l];
+	z->on[l] = 0;
+}
+
+/* One step: the first running lanes (as many as the budget has room for) each decode their last
+ * token in one forward_run_lanes call and draw the next; ended sequences are parked and their
+ * lanes start the next ones. */
+static int lanes_step(struct lanes *z, struct forward *f, float *logits, int vocab, uint64_t seed)
+{
+	int k = 0;
+	for (int l = 0; l < z->n && k < z->budget - z->total; l++)
+		if (z->on[l]) {
+			z->lane[k] = l;
+			z->pos[k] = z->len[l] - 1;
+			z->tok[k++] = z->buf[(size_t)l * z->seq_len + z->len[l] - 1];
 		}
+	if (forward_run_lanes(f, logits, z->tok, z->lane, z->pos, k))
+		return PROBE_ERR_FORWARD;
+	for (int r = 0; r < k; r++) {
+		int l = z->lane[r];
+		int t = probe_sample_token(logits + (size_t)r * vocab, vocab, &z->rng[l]);
+		z->buf[(size_t)l * z->seq_len + z->len[l]++] = t;
+		z->total++;
+		if (t == z->eos || z->len[l] == z->seq_len)
+			lanes_park(z, l);
+	}
+	for (int l = 0; l < z->n && z->total < z->budget; l++)
+		if (!z->on[l])
+			lanes_start(z, seed, l);
+	return PROBE_OK;
+}
+
+/* Samples p->tokens ids into p->ids with n_lanes sequences in lockstep (probe.h). */
+static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int bos, char *err,
+		      size_t errlen)
+{
+	const struct config *c = &m->cfg;
+	size_t B = (size_t)n_lanes, T = (size_t)p->tokens;
+	struct lanes z = {.n = n_lanes, .seq_len = p->seq_len, .bos = bos, .eos = c->eos_id,
+			  .budget = p->tokens};
+	struct forward *f = NULL;
+	int rc = PROBE_ERR_NOMEM;
+	float *logits = malloc(B * (size_t)c->vocab * sizeof *logits);
+	z.buf = malloc(B * (size_t)p->seq_len * sizeof *z.buf);
+	z.len = calloc(B, sizeof(int));
+	z.seq = calloc(B, sizeof(int));
+	z.on = calloc(B, sizeof(int));
+	z.tok = calloc(B, sizeof(int));
+	z.lane = calloc(B, sizeof(int));
+	z.pos = calloc(B, sizeof(int));
+	z.rng = calloc(B, sizeof *z.rng);
+	z.pool = malloc(T * sizeof(int));
+	z.off = malloc(T * sizeof(int));
+	z.plen = malloc(T * sizeof(int));
+	if (!logits || !z.buf || !z.len || !z.seq || !z.on || !z.tok || !z.lane || !z.pos || !z.rng ||
+	    !z.pool || !z.off || !z.plen || forward_new_lanes(&f, m, p->seq_len, n_lanes)) {
+		err_set(err, errlen, rc, "probe: out of memory for %d tokens in %d lanes", p->tokens,
+			n_lanes);
+		goto out;
+	}
+	for (int l = 0; l < n_lanes && z.total < z.budget; l++)
+		lanes_start(&z, p->seed, l);
+	while (z.total < z.budget)
+		if ((rc = lanes_step(&z, f, logits, c->vocab, p->seed))) {
+			err_set(err, errlen, rc, "probe: forward pass failed after %d tokens", z.total);
+			goto out;
+		}
+	for (int l = 0; l < n_lanes; l++) /* truncated where the budget ran out */
+		if (z.on[l])
+			lanes_park(&z, l);
+	int n = 0;
+	for (p->n_seqs = 0; p->n_seqs < z.next_seq; p->n_seqs++) {
+		int s = p->n_seqs;
+		p->starts[s] = n;
+		memcpy(p->ids + n, z.pool + z.off[s], (size_t)z.plen[s] * sizeof(int));
+		n += z.plen[s];
 	}
 	p->starts[p->n_seqs] = n;
-	return PROBE_OK;
+	rc = PROBE_OK;
+out:
+	forward_free(f);
+	free(logits);
+	free(z.buf);
+	free(z.len);
+	free(z.seq);
+	free(z.on);
+	free(z.tok);
+	free(z.lane);
+	free(z.pos);
+	free(z.rng);
+	free(z.pool);
+	free(z.off);
+	free(z.plen);
+	return rc;
 }
 
 /* Runs every sequence of p->ids as one window, recording activations. */
@@ -135,46 +244,41 @@ static int probe_alloc(struct probe **out, const struct model *m, int n_tokens, 
 }
 
 int probe_sample(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
-		 int seq_len, char *err, size_t errlen)
+		 int seq_len, int lanes, char *err, size_t errlen)
 {
 	const struct config *c = &m->cfg;
 	int cap = c->max_pos < 256 ? c->max_pos : 256;
 	if (seq_len == 0)
 		seq_len = cap;
-	if (n_tokens < 2 || seq_len < 2 || seq_len > c->max_pos)
+	if (n_tokens < 2 || seq_len < 2 || seq_len > c->max_pos || lanes < 0)
 		return err_set(err, errlen, PROBE_ERR_ARG,
-			       "probe: need ≥ 2 tokens and a sequence length in [2, %d] (got %d, %d)",
-			       c->max_pos, n_tokens, seq_len);
+			       "probe: need ≥ 2 tokens, a sequence length in [2, %d] and lanes ≥ 0 "
+			       "(got %d, %d, %d)", c->max_pos, n_tokens, seq_len, lanes);
 	int bos = c->bos_id >= 0 ? c->bos_id : c->eos_id;
 	if (bos < 0 || bos >= c->vocab)
 		return err_set(err, errlen, PROBE_ERR_NO_BOS,
 			       "probe: config.json gives no BOS or EOS token to start sampling from");
-	int rc = PROBE_ERR_NOMEM;
-	struct forward *f = NULL;
+	if (lanes == 0)
+		lanes = PROBE_DEFAULT_LANES;
+	if (lanes > n_tokens / 2) /* every lane's first sequence gets ≥ 2 tokens */
+		lanes = n_tokens / 2;
 	struct probe *p = NULL;
-	/* one token's logits: sampling runs one position at a time */
-	float *logits = malloc((size_t)c->vocab * sizeof *logits);
-	if (!logits || probe_alloc(&p, m, n_tokens, seed, seq_len) || forward_new(&f, m, seq_len))
-		goto nomem;
-	if ((rc = sample_ids(p, f, logits, c->vocab, bos, c->eos_id, err, errlen)))
-		goto out;
-	*out = p;
-	p = NULL;
-	goto out;
-nomem:
-	err_set(err, errlen, rc, "probe: out of memory for %d tokens", n_tokens);
-out:
-	forward_free(f);
-	probe_free(p);
-	free(logits);
+	if (probe_alloc(&p, m, n_tokens, seed, seq_len))
+		return err_set(err, errlen, PROBE_ERR_NOMEM, "probe: out of memory for %d tokens",
+			       n_tokens);
+	int rc = sample_ids(p, m, lanes, bos, err, errlen);
+	if (rc)
+		probe_free(p);
+	else
+		*out = p;
 	return rc;
 }
 
 int probe_collect(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
-		  int seq_len, char *err, size_t errlen)
+		  int seq_len, int lanes, char *err, size_t errlen)
 {
 	struct probe *p = NULL;
-	int rc = probe_sample(&p, m, n_tokens, seed, seq_len, err, errlen);
+	int rc = probe_sample(&p, m, n_tokens, seed, seq_len, lanes, err, errlen);
 	if (rc)
 		return rc;
 	struct forward *f = NULL;

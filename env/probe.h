@@ -1,22 +1,35 @@
 /* probe: data-free probe tokens and the FFN activations they produce.
  *
- * No user text: sequences are sampled from the dense model itself (PCG32 seeded with
- * pcg32_seed(seed, PROBE_STREAM), temperature 1, each sequence starting at BOS and ending at
- * EOS — which it keeps — or at seq_len tokens, when the next one starts at BOS again) until
- * n_tokens tokens exist. Each sequence is then run as one window from position 0 with the forward
- * observer on FORWARD_POINT_FFN_HIDDEN, recording every layer's FFN intermediate a (the input of
- * the down projection: act(gate)·up in gated families) for every probe token.
+ * No user text: sequences are sampled from the dense model itself, temperature 1, each starting at
+ * BOS and ending at EOS — which it keeps — or at seq_len tokens. Sequence s (s = 0, 1, ... in
+ * order of start) draws from its own generator, pcg32_seed(seed, probe_seq_stream(s)) =
+ * PROBE_STREAM ^ (s << 32), so its tokens do not depend on how sequences are interleaved. B lanes
+ * (probe_sample's `lanes`, default PROBE_DEFAULT_LANES, at most n_tokens / 2) decode in lockstep:
+ * lane l starts sequence l at BOS, every step runs the last token of every running lane through
+ * one forward_run_lanes call (each layer read, and converted for stored weights, once per step
+ * for all lanes; (B, in) x (in, out) products) and draws each lane's next token; a lane whose
+ * sequence ended starts the next sequence (next s; lanes in order) at once. Sampling stops when
+ * n_tokens tokens exist (counting every BOS): in the last step only the first running lanes that
+ * fit decode, and sequences still running are truncated there. ids holds the sequences back to
+ * back in order of s. About n_tokens / B steps. The ids are a function of (seed, n_tokens,
+ * seq_len, lanes): a different lane count batches the products differently, which may change the
+ * rounding of the logits and so a draw; lanes = 1 is one forward_run per token, sequence after
+ * sequence. Each record step then runs each sequence as one window from position 0 with the
+ * forward observer on FORWARD_POINT_FFN_HIDDEN, recording every layer's FFN intermediate a (the
+ * input of the down projection: act(gate)·up in gated families) for every probe token.
  *
  * Memory: n_tokens × Σ_l ffn_l floats of activations (2000 probe tokens of an 8-layer, 512-wide
- * FFN: 32 MiB), plus one window of logits (seq_len × vocab floats) while collecting.
+ * FFN: 32 MiB), plus one window of logits (seq_len × vocab floats) while collecting; sampling
+ * holds B KV caches of seq_len positions (B × n_layers × seq_len × 2·n_kv·head_dim floats: a
+ * 7B model with seq_len 256 and 16 lanes, 4 GiB) and B rows of logits.
  *
  * Streamed (yopo prune on models too large to load): probe_sample draws the same ids on a model
  * opened with MODEL_WEIGHTS_MAPPED_F32 (one layer in f32 at a time, the same f32 values, so the
  * same ids), then probe_stream_layer runs every sequence through one layer at a time
  * (layerstream.h) and leaves only that layer's activations in act: n_tokens × (hidden + ffn_l)
  * floats besides one layer's weights. The activations equal probe_collect's bit for bit. Sampling
- * stays one forward per probe token over all layers (a 7B model: ~2000 reads of the whole model,
- * each converting every layer). */
+ * runs one forward over all layers per lockstep step (a 7B model, 2048 tokens, 16 lanes: ~130
+ * reads of the whole model, each converting every layer once). */
 #ifndef YOPO_PROBE_H
 #define YOPO_PROBE_H
 
@@ -28,11 +41,12 @@
 #include "pcg32.h"
 
 #define PROBE_DEFAULT_TOKENS 2000
-#define PROBE_STREAM 0x70726f62u /* "prob": the PCG32 stream of probe sampling */
+#define PROBE_DEFAULT_LANES 16
+#define PROBE_STREAM 0x70726f62u /* "prob": the PCG32 streams of probe sampling */
 
 enum probe_error {
 	PROBE_OK = 0,
-	PROBE_ERR_ARG = -1,     /* n_tokens < 2, seq_len < 2 */
+	PROBE_ERR_ARG = -1,     /* n_tokens < 2, seq_len < 2, lanes < 0 */
 	PROBE_ERR_NOMEM = -2,
 	PROBE_ERR_FORWARD = -3, /* a forward pass failed */
 	PROBE_ERR_NO_BOS = -4,  /* config.json names no BOS (nor EOS) token to start from */
@@ -51,16 +65,20 @@ struct probe {
 		       * streamed) */
 };
 
-/* Samples n_tokens probe tokens from m (seq_len: sequence length, 0 = min(max_pos, 256)) and
- * records the activations. On success *out is owned by the caller (probe_free). Errors:
- * PROBE_ERR_ARG, PROBE_ERR_NO_BOS, PROBE_ERR_FORWARD, PROBE_ERR_NOMEM (reason in err). */
+/* Samples n_tokens probe tokens from m (seq_len: sequence length, 0 = min(max_pos, 256); lanes:
+ * sequences decoded in lockstep, 0 = PROBE_DEFAULT_LANES) and records the activations. On success
+ * *out is owned by the caller (probe_free). Errors: PROBE_ERR_ARG, PROBE_ERR_NO_BOS,
+ * PROBE_ERR_FORWARD, PROBE_ERR_NOMEM (reason in err). */
 int probe_collect(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
-		  int seq_len, char *err, size_t errlen);
+		  int seq_len, int lanes, char *err, size_t errlen);
 
 /* probe_collect's sampling alone: ids and starts, every act[l] NULL. m may keep its weights
  * stored (MODEL_WEIGHTS_MAPPED_F32): the ids are those of the f32 model. */
 int probe_sample(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
-		 int seq_len, char *err, size_t errlen);
+		 int seq_len, int lanes, char *err, size_t errlen);
+
+/* The PCG32 stream (pcg32_seed's initseq) of probe sequence s: PROBE_STREAM ^ (s << 32). */
+uint64_t probe_seq_stream(int s);
 
 /* A layerstream (layerstream.h) of p's sequences through m (borrowed; may be weightless), each
  * sequence one window from position 0 as probe_collect runs it. *out owned by the caller

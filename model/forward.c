@@ -26,19 +26,21 @@ struct forward {
 	struct model_layer cur; /* stored model: the current layer, pointing into wbuf */
 	struct matmul *mm;
 	int max_seq;
+	int n_lanes;     /* independent sequences, each with its own KV cache */
+	int rows;        /* row capacity of the activation buffers: max(max_seq, n_lanes) */
 	int ffn_max;
 	forward_observe_fn *observe;
 	void *observe_ctx;
 	/* all buffers below live in one allocation */
-	float *x;        /* (max_seq, hidden) residual stream */
-	float *a, *b;    /* (max_seq, hidden) normalised inputs of attention / FFN */
-	float *q;        /* (max_seq, n_heads*head_dim) */
-	float *k, *v;    /* (max_seq, n_kv*head_dim) this chunk's keys/values (pre-cache) */
-	float *att;      /* (max_seq, n_heads*head_dim) attention output before o_proj */
-	float *proj;     /* (max_seq, hidden) */
-	float *up, *gate;/* (max_seq, ffn_max) */
-	float *kcache;   /* (n_layers, n_kv, head_dim, max_seq) keys, position-contiguous */
-	float *vcache;   /* (n_layers, n_kv, max_seq, head_dim) values */
+	float *x;        /* (rows, hidden) residual stream */
+	float *a, *b;    /* (rows, hidden) normalised inputs of attention / FFN */
+	float *q;        /* (rows, n_heads*head_dim) */
+	float *k, *v;    /* (rows, n_kv*head_dim) this call's keys/values (pre-cache) */
+	float *att;      /* (rows, n_heads*head_dim) attention output before o_proj */
+	float *proj;     /* (rows, hidden) */
+	float *up, *gate;/* (rows, ffn_max) */
+	float *kcache;   /* (n_lanes, n_layers, n_kv, head_dim, max_seq) keys, position-contiguous */
+	float *vcache;   /* (n_lanes, n_layers, n_kv, max_seq, head_dim) values */
 	float *rope_cos, *rope_sin; /* (max_seq, rotary_dim/2) */
 	float *mem;
 	float *scores;   /* (n_scores, max_seq) one query's attention row per pool worker */
@@ -58,10 +60,32 @@ const char *forward_strerror(int err)
 	return "unknown forward error";
 }
 
+/* The rows of one call: row t is at position pos[t] of lane lane[t], or, for a chunk (arrays
+ * NULL), at position pos0 + t of lane 0. */
+struct rows {
+	int n, pos0;
+	const int *lane, *pos;
+};
+
+static int row_pos(const struct rows *r, int t)
+{
+	return r->pos ? r->pos[t] : r->pos0 + t;
+}
+
+static int row_lane(const struct rows *r, int t)
+{
+	return r->lane ? r->lane[t] : 0;
+}
+
 int forward_new(struct forward **out, const struct model *m, int max_seq)
 {
+	return forward_new_lanes(out, m, max_seq, 1);
+}
+
+int forward_new_lanes(struct forward **out, const struct model *m, int max_seq, int n_lanes)
+{
 	const struct config *c = &m->cfg;
-	if (max_seq <= 0)
+	if (max_seq <= 0 || n_lanes <= 0)
 		return FORWARD_ERR_ARG;
 	if (c->learned_pos && max_seq > c->max_pos)
 		max_seq = c->max_pos;
@@ -70,14 +94,17 @@ int forward_new(struct forward **out, const struct model *m, int max_seq)
 		return FORWARD_ERR_NOMEM;
 	f->m = m;
 	f->max_seq = max_seq;
+	f->n_lanes = n_lanes;
+	f->rows = max_seq > n_lanes ? max_seq : n_lanes;
 	for (int l = 0; l < c->n_layers; l++)
 		if (m->layers[l].ffn > f->ffn_max)
 			f->ffn_max = m->layers[l].ffn;
-	size_t S = (size_t)max_seq, H = (size_t)c->hidden;
+	size_t S = (size_t)max_seq, H = (size_t)c->hidden, R = (size_t)f->rows;
 	size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
 	size_t half = (size_t)c->rotary_dim / 2, F = (size_t)f->ffn_max;
-	size_t sizes[] = {S * H, S * H, S * H, S * qd, S * kvd, S * kvd, S * qd, S * H, S * F, S * F,
-			  (size_t)c->n_layers * S * kvd, (size_t)c->n_layers * S * kvd, S * half, S * half};
+	size_t cache = (size_t)n_lanes * (size_t)c->n_layers * S * kvd;
+	size_t sizes[] = {R * H, R * H, R * H, R * qd, R * kvd, R * kvd, R * qd, R * H, R * F, R * F,
+			  cache, cache, S * half, S * half};
 	size_t total = 0;
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
 		total += sizes[i];
@@ -151,15 +178,15 @@ static void norm_rows(float *y, const float *x, const float *w, const float *b, 
 	}
 }
 
-/* Rotates the first rotary_dim dims of each head of x (n, heads*head_dim) at positions pos..,
- * HF rotate_half convention: pairs (i, i + rotary_dim/2). */
-static void rope(const struct forward *f, float *x, int n, int heads, int pos)
+/* Rotates the first rotary_dim dims of each head of x (r->n, heads*head_dim), row t at position
+ * row_pos(r, t), HF rotate_half convention: pairs (i, i + rotary_dim/2). */
+static void rope(const struct forward *f, float *x, const struct rows *r, int heads)
 {
 	const struct config *c = &f->m->cfg;
 	int hd = c->head_dim, half = c->rotary_dim / 2;
-	for (int t = 0; t < n; t++) {
-		const float *cs = f->rope_cos + (size_t)(pos + t) * half;
-		const float *sn = f->rope_sin + (size_t)(pos + t) * half;
+	for (int t = 0; t < r->n; t++) {
+		const float *cs = f->rope_cos + (size_t)row_pos(r, t) * half;
+		const float *sn = f->rope_sin + (size_t)row_pos(r, t) * half;
 		for (int h = 0; h < heads; h++) {
 			float *v = x + ((size_t)t * heads + h) * hd;
 			for (int i = 0; i < half; i++) {
@@ -171,12 +198,20 @@ static void rope(const struct forward *f, float *x, int n, int heads, int pos)
 	}
 }
 
+/* Floats of one lane's KV cache (keys or values): (n_layers, n_kv, max_seq, head_dim). */
+static size_t lane_cache_floats(const struct forward *f)
+{
+	const struct config *c = &f->m->cfg;
+	return (size_t)c->n_layers * c->n_kv_heads * c->head_dim * (size_t)f->max_seq;
+}
+
 struct attn_job {
 	struct forward *f;
-	int layer, n, pos;
+	int layer;
+	const struct rows *r;
 };
 
-/* One query head (chunk) for every row of the chunk of tokens. */
+/* One query head (chunk) for every row of the call. */
 static void attn_head(void *ctx, int h, int worker)
 {
 	const struct attn_job *jb = ctx;
@@ -185,11 +220,12 @@ static void attn_head(void *ctx, int h, int worker)
 	int hd = c->head_dim, kh = h / (c->n_heads / c->n_kv_heads), window = c->window[jb->layer];
 	size_t qd = (size_t)c->n_heads * hd, S = (size_t)f->max_seq;
 	size_t head = (size_t)jb->layer * c->n_kv_heads + (size_t)kh;
-	const float *kt = f->kcache + head * hd * S, *vc = f->vcache + head * S * hd;
 	float *scores = f->scores + (size_t)worker * S;
 
-	for (int t = 0; t < jb->n; t++) {
-		int i = jb->pos + t; /* absolute query position; keys 0..i */
+	for (int t = 0; t < jb->r->n; t++) {
+		size_t lc = (size_t)row_lane(jb->r, t) * lane_cache_floats(f);
+		const float *kt = f->kcache + lc + head * hd * S, *vc = f->vcache + lc + head * S * hd;
+		int i = row_pos(jb->r, t); /* absolute query position; keys 0..i */
 		int lo = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
 
 		kernel_attend(f->att + (size_t)t * qd + (size_t)h * hd, scores,
@@ -198,13 +234,16 @@ static void attn_head(void *ctx, int h, int worker)
 	}
 }
 
-/* att (n, heads*hd) from q (n, heads*hd) and the layer's cache (pos+n rows); heads run on the
- * pool when the chunk is large enough to pay for waking it. */
-static void attention(struct forward *f, int layer, int n, int pos)
+/* att (n, heads*hd) from q (n, heads*hd) and the layer's cache of each row's lane (keys up to
+ * the row's position); heads run on the pool when the call is large enough to pay for waking it. */
+static void attention(struct forward *f, int layer, const struct rows *r)
 {
 	const struct config *c = &f->m->cfg;
-	struct attn_job jb = { f, layer, n, pos };
-	double work = (double)n * (pos + n) * c->n_heads * c->head_dim;
+	struct attn_job jb = { f, layer, r };
+	double keys = 0; /* keys visited, over all rows */
+	for (int t = 0; t < r->n; t++)
+		keys += row_pos(r, t) + 1;
+	double work = keys * c->n_heads * c->head_dim;
 
 	if (work >= MATMUL_THREAD_MIN_MACS && pool_get_threads() > 1) {
 		pool_run(attn_head, &jb, c->n_heads);
@@ -214,9 +253,9 @@ static void attention(struct forward *f, int layer, int n, int pos)
 		attn_head(&jb, h, 0);
 }
 
-/* Appends k, v (n, n_kv*hd) at positions pos.. of layer's cache: keys transposed per head to
- * (hd, max_seq), values as (max_seq, hd) per head. */
-static void cache_store(struct forward *f, int layer, int n, int pos)
+/* Stores k, v (n, n_kv*hd) row t at position row_pos(r, t) of layer's cache in the row's lane:
+ * keys transposed per head to (hd, max_seq), values as (max_seq, hd) per head. */
+static void cache_store(struct forward *f, int layer, const struct rows *r)
 {
 	const struct config *c = &f->m->cfg;
 	int hd = c->head_dim, nkv = c->n_kv_heads;
@@ -224,14 +263,16 @@ static void cache_store(struct forward *f, int layer, int n, int pos)
 
 	for (int h = 0; h < nkv; h++) {
 		size_t head = (size_t)layer * nkv + (size_t)h;
-		float *kt = f->kcache + head * hd * S, *vc = f->vcache + head * S * hd;
 
-		for (int t = 0; t < n; t++) {
+		for (int t = 0; t < r->n; t++) {
+			size_t lc = (size_t)row_lane(r, t) * lane_cache_floats(f);
+			float *kt = f->kcache + lc + head * hd * S, *vc = f->vcache + lc + head * S * hd;
 			const float *kr = f->k + (size_t)t * kvd + (size_t)h * hd;
+			size_t p = (size_t)row_pos(r, t);
 
 			for (int d = 0; d < hd; d++)
-				kt[(size_t)d * S + (size_t)(pos + t)] = kr[d];
-			memcpy(vc + (size_t)(pos + t) * hd, f->v + (size_t)t * kvd + (size_t)h * hd,
+				kt[(size_t)d * S + p] = kr[d];
+			memcpy(vc + p * hd, f->v + (size_t)t * kvd + (size_t)h * hd,
 			       (size_t)hd * sizeof(float));
 		}
 	}
@@ -246,10 +287,11 @@ static int linear(struct forward *f, float *y, const float *x, const float *w, c
 	return matmul_nt(f->mm, y, x, w, b, n, out, in);
 }
 
-/* proj (n, hidden) = attention block applied to a (n, hidden) */
+/* proj (n, hidden) = attention block applied to a (n, hidden), the rows of r */
 static int attn_block(struct forward *f, int layer, const struct layer_w *lw, const float *in,
-		      int n, int pos)
+		      const struct rows *r)
 {
+	int n = r->n;
 	const struct config *c = &f->m->cfg;
 	const struct model_layer *L = lw->L;
 	int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
@@ -258,11 +300,11 @@ static int attn_block(struct forward *f, int layer, const struct layer_w *lw, co
 	    linear(f, f->v, in, L->wv, lw->v, L->bv, n, kvd, H))
 		return FORWARD_ERR_MATMUL;
 	if (c->rotary_dim > 0) {
-		rope(f, f->q, n, c->n_heads, pos);
-		rope(f, f->k, n, c->n_kv_heads, pos);
+		rope(f, f->q, r, c->n_heads);
+		rope(f, f->k, r, c->n_kv_heads);
 	}
-	cache_store(f, layer, n, pos);
-	attention(f, layer, n, pos);
+	cache_store(f, layer, r);
+	attention(f, layer, r);
 	if (linear(f, f->proj, f->att, L->wo, lw->o, L->bo, n, H, qd))
 		return FORWARD_ERR_MATMUL;
 	return FORWARD_OK;
@@ -363,10 +405,11 @@ static int scores_reserve(struct forward *f, int threads)
 	return FORWARD_OK;
 }
 
-/* f->x (n, hidden) through decoder layer l at positions pos.. (its weights as layer_weights
- * finds them; a stored layer's mapped pages are evicted after it ran). */
-static int layer_run(struct forward *f, int l, int n, int pos)
+/* f->x (n, hidden) through decoder layer l, the rows of r (its weights as layer_weights finds
+ * them; a stored layer's mapped pages are evicted after it ran). */
+static int layer_run(struct forward *f, int l, const struct rows *r)
 {
+	int n = r->n;
 	const struct model *m = f->m;
 	const struct config *c = &m->cfg;
 	int H = c->hidden, rc;
@@ -380,7 +423,7 @@ static int layer_run(struct forward *f, int l, int n, int pos)
 		norm_rows(f->b, f->x, L->ffn_norm, L->ffn_norm_b, n, H, c->norm, c->norm_eps);
 	else if (c->residual == CONFIG_RESIDUAL_PARALLEL_SHARED)
 		memcpy(f->b, f->a, nh * sizeof(float));
-	if ((rc = attn_block(f, l, &lw, f->a, n, pos)))
+	if ((rc = attn_block(f, l, &lw, f->a, r)))
 		return rc;
 	for (size_t i = 0; i < nh; i++)
 		f->x[i] += f->proj[i];
@@ -399,46 +442,81 @@ int forward_run_layer(struct forward *f, float *x, int layer, int n, int pos)
 {
 	size_t nh = (size_t)n * (size_t)f->m->cfg.hidden;
 	int rc;
-	if (n <= 0 || pos < 0 || !x || layer < 0 || layer >= f->m->cfg.n_layers)
+	if (n <= 0 || pos < 0 || !x || layer < 0 || layer >= f->m->cfg.n_layers || n > f->rows)
 		return FORWARD_ERR_ARG;
 	if (pos > f->max_seq - n)
 		return FORWARD_ERR_TOO_LONG;
 	if ((rc = scores_reserve(f, pool_get_threads())))
 		return rc;
+	struct rows r = {.n = n, .pos0 = pos};
 	memcpy(f->x, x, nh * sizeof *x);
-	if ((rc = layer_run(f, layer, n, pos)))
+	if ((rc = layer_run(f, layer, &r)))
 		return rc;
 	memcpy(x, f->x, nh * sizeof *x);
 	return FORWARD_OK;
 }
 
-int forward_run(struct forward *f, float *logits, const int *tokens, int n, int pos)
+/* Embeds the rows of r into f->x, runs every layer and the head into logits (n, vocab). */
+static int run_rows(struct forward *f, float *logits, const int *tokens, const struct rows *r)
 {
 	const struct model *m = f->m;
 	const struct config *c = &m->cfg;
-	int H = c->hidden, rc;
-	if (n <= 0 || pos < 0 || !tokens || !logits)
-		return FORWARD_ERR_ARG;
-	if (pos > f->max_seq - n)
-		return FORWARD_ERR_TOO_LONG;
-	for (int t = 0; t < n; t++)
-		if (tokens[t] < 0 || tokens[t] >= c->vocab)
-			return FORWARD_ERR_TOKEN;
+	int H = c->hidden, n = r->n, rc;
 	if ((rc = scores_reserve(f, pool_get_threads())))
 		return rc;
-
 	for (int t = 0; t < n; t++) {
 		float *xr = f->x + (size_t)t * H;
 		model_embed_row(xr, m, tokens[t]);
 		if (c->learned_pos) {
-			const float *pe = m->pos_embed + (size_t)(c->pos_offset + pos + t) * H;
+			const float *pe = m->pos_embed + (size_t)(c->pos_offset + row_pos(r, t)) * H;
 			for (int i = 0; i < H; i++)
 				xr[i] += pe[i];
 		}
 	}
 	for (int l = 0; l < c->n_layers; l++)
-		if ((rc = layer_run(f, l, n, pos)))
+		if ((rc = layer_run(f, l, r)))
 			return rc;
 	norm_rows(f->a, f->x, m->final_norm, m->final_norm_b, n, H, c->norm, c->norm_eps);
 	return lm_head(f, logits, n);
+}
+
+static int check_tokens(const struct forward *f, const int *tokens, int n)
+{
+	for (int t = 0; t < n; t++)
+		if (tokens[t] < 0 || tokens[t] >= f->m->cfg.vocab)
+			return FORWARD_ERR_TOKEN;
+	return FORWARD_OK;
+}
+
+int forward_run(struct forward *f, float *logits, const int *tokens, int n, int pos)
+{
+	if (n <= 0 || pos < 0 || !tokens || !logits)
+		return FORWARD_ERR_ARG;
+	if (pos > f->max_seq - n)
+		return FORWARD_ERR_TOO_LONG;
+	if (check_tokens(f, tokens, n))
+		return FORWARD_ERR_TOKEN;
+	struct rows r = {.n = n, .pos0 = pos};
+	return run_rows(f, logits, tokens, &r);
+}
+
+int forward_run_lanes(struct forward *f, float *logits, const int *tokens, const int *lane,
+		      const int *pos, int n)
+{
+	if (n <= 0 || n > f->n_lanes || !tokens || !lane || !pos || !logits)
+		return FORWARD_ERR_ARG;
+	for (int t = 0; t < n; t++) {
+		if (lane[t] < 0 || lane[t] >= f->n_lanes || pos[t] < 0)
+			return FORWARD_ERR_ARG;
+		for (int u = 0; u < t; u++)
+			if (lane[u] == lane[t])
+				return FORWARD_ERR_ARG; /* one row per lane: its cache row is shared */
+	}
+	for (int t = 0; t < n; t++)
+		if (pos[t] >= f->max_seq)
+			return FORWARD_ERR_TOO_LONG;
+	if (check_tokens(f, tokens, n))
+		return FORWARD_ERR_TOKEN;
+	struct rows r = {.n = n, .lane = lane, .pos = pos};
+	return run_rows(f, logits, tokens, &r);
 }

@@ -13,6 +13,12 @@
  * MODEL_WEIGHTS_STORED, multiplied straight from the mapping by oneDNN's BF16 matmul (activations
  * rounded to BF16, f32 accumulation); the layer's pages are evicted after it ran.
  *
+ * Lanes (forward_new_lanes, forward_run_lanes): up to n_lanes independent sequences, each with
+ * its own KV cache, decoded in lockstep: one call takes one row per lane (each at its own
+ * position), so every Linear layer runs once on the (n, in) rows of all lanes and a stored model
+ * converts each layer once per call instead of once per lane (batched sampling, env/probe.h).
+ * forward_new is one lane, lane 0, which forward_run and forward_run_layer use.
+ *
  * A caller may observe the FFN input (the normalised hidden state fed to up/gate) and the FFN
  * intermediate (the activation fed to down) of every layer, e.g. to collect Wanda's activation
  * norms. */
@@ -47,6 +53,10 @@ struct forward;
  * result). *out is owned by the caller (forward_free). */
 int forward_new(struct forward **out, const struct model *m, int max_seq);
 
+/* forward_new with n_lanes ≥ 1 KV caches of max_seq positions each (memory: n_lanes × n_layers ×
+ * max_seq × 2·n_kv·head_dim floats), for forward_run_lanes. */
+int forward_new_lanes(struct forward **out, const struct model *m, int max_seq, int n_lanes);
+
 void forward_free(struct forward *f);
 
 /* Observer for later runs; fn NULL disables. */
@@ -55,6 +65,15 @@ void forward_set_observer(struct forward *f, forward_observe_fn *fn, void *ctx);
 /* Runs tokens[0..n) at positions pos..pos+n-1. logits (n, vocab) receives one row per token.
  * Positions ≥ pos in the cache are overwritten; pos = 0 starts a new sequence. */
 int forward_run(struct forward *f, float *logits, const int *tokens, int n, int pos);
+
+/* Runs n rows, one per lane: row t is token tokens[t] of lane lane[t] at position pos[t] (attends
+ * to positions 0..pos[t] of that lane's cache, overwriting position pos[t]; pos 0 starts a new
+ * sequence in the lane; lanes need not be at equal positions). logits (n, vocab) receives row t's
+ * logits; equal, up to the rounding of the batched products, to running each lane alone with
+ * forward_run. Errors: FORWARD_ERR_ARG (n outside [1, n_lanes], a lane outside [0, n_lanes),
+ * a lane twice, pos < 0), FORWARD_ERR_TOO_LONG (pos ≥ max_seq), FORWARD_ERR_TOKEN. */
+int forward_run_lanes(struct forward *f, float *logits, const int *tokens, const int *lane,
+		      const int *pos, int n);
 
 /* Runs hidden states x (n, hidden), in place, through decoder layer `layer` alone at positions
  * pos..pos+n-1 (its KV cache as forward_run would fill it), exactly as forward_run does between

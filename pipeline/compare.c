@@ -60,7 +60,7 @@ static struct select_opts run_opts(const struct job *j, const struct run *r, uin
 	return (struct select_opts){.method = r->s->name, .policy = o->policy, .calib = o->calib,
 				    .calib_windows = o->calib_windows, .calib_tokens = o->calib_tokens,
 				    .norm_p = 1, .granularity = r->g, .seed = seed,
-				    .probe_tokens = o->probe_tokens};
+				    .probe_tokens = o->probe_tokens, .probe_lanes = o->probe_lanes};
 }
 
 /* A method skipped for want of its inputs: a note line into res. */

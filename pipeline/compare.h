@@ -60,6 +60,7 @@ struct compare_opts {
 	int n_nm;
 	int seeds;                   /* runs of a seeded method; 0: 1 */
 	long probe_tokens;           /* method probe; 0: SELECT_PROBE_TOKENS */
+	int probe_lanes;             /* probe sequences in lockstep; 0: PROBE_DEFAULT_LANES */
 	bool resume, drop_models, skip_unavailable;
 	const char *command;         /* command line recorded in the report; NULL: none */
 };

@@ -93,7 +93,8 @@ static int load_policy(struct kseval_result *r, struct inputs *in, struct env *e
 	r->probe_tokens = ci->probe_tokens ? ci->probe_tokens : 2048;
 	if (model_open(&m, o->model, err, errlen))
 		return KSEVAL_ERR_INPUT;
-	int e = probe_collect(&in->cache.policy_probe, m, r->probe_tokens, ci->probe_seed, 0, err, errlen);
+	int e = probe_collect(&in->cache.policy_probe, m, r->probe_tokens, ci->probe_seed, 0, 0, err,
+				errlen);
 	model_close(m);
 	if (e)
 		return err_prefix(err, errlen, KSEVAL_ERR_INPUT, "%s: probes", o->model);

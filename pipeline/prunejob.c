@@ -71,11 +71,12 @@ static int sample_probes(struct probe **p, const struct model *m, const struct p
 	if (!slot)
 		return PRUNEJOB_OK;
 	char what[512];
-	snprintf(what, sizeof what, "sampling %d probe tokens from %s (one forward per token)", tokens,
+	snprintf(what, sizeof what, "sampling %d probe tokens from %s (lanes in lockstep)", tokens,
 		 o->model);
 	if (progress)
 		progress(ctx, what);
-	if (prunestream_probe_sample(slot, o->model, tokens, seed, err, errlen))
+	if (prunestream_probe_sample(slot, o->model, tokens, seed, o->select.probe_lanes, err,
+				     errlen))
 		return PRUNEJOB_ERR_INPUT;
 	*p = *slot;
 	return PRUNEJOB_OK;

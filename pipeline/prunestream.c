@@ -54,12 +54,12 @@ int prunestream_open(struct model **out, const char *dir, char *err, size_t errl
 }
 
 int prunestream_probe_sample(struct probe **p, const char *dir, int tokens, uint64_t seed,
-			     char *err, size_t errlen)
+			     int lanes, char *err, size_t errlen)
 {
 	struct model *m = NULL;
 	if (model_open_weights(&m, dir, MODEL_WEIGHTS_MAPPED_F32, err, errlen))
 		return PRUNESTREAM_ERR_MODEL;
-	int e = probe_sample(p, m, tokens, seed, 0, err, errlen);
+	int e = probe_sample(p, m, tokens, seed, 0, lanes, err, errlen);
 	model_close(m);
 	return e ? err_prefix(err, errlen, PRUNESTREAM_ERR_SCORE, "%s: probe tokens", dir)
 		 : PRUNESTREAM_OK;

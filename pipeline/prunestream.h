@@ -38,11 +38,11 @@ int prunestream_open_text(struct model **m, struct tokenizer **tok, const char *
 typedef int prunestream_layer_fn(void *ctx, int layer, char *err, size_t errlen);
 
 /* Samples tokens probe ids from dir (probe_sample on the model opened MODEL_WEIGHTS_MAPPED_F32:
- * one layer in f32 at a time, the ids of the whole-f32 route), no activations yet: stream them
+ * one layer in f32 at a time, the ids of the whole-f32 route; lanes as probe_sample), no activations yet: stream them
  * with probe_stream_open on a prunestream_open model. *p owned by the caller (probe_free).
  * Errors: PRUNESTREAM_ERR_MODEL, PRUNESTREAM_ERR_SCORE (sampling failed; reason in err). */
 int prunestream_probe_sample(struct probe **p, const char *dir, int tokens, uint64_t seed,
-			     char *err, size_t errlen);
+			     int lanes, char *err, size_t errlen);
 
 /* Row scores of every layer through s (ctx->m is m): layer by layer, only the matrices s reads
  * loaded, before (may be NULL) called first with bctx. *scores as select_scores

@@ -158,7 +158,7 @@ static int load_policy(const struct model *m, const struct select_opts *o,
 	if (rc || !in)
 		return rc;
 	int e = probe_collect(&cache->policy_probe, m, policy_probe_tokens(in), in->probe_seed, 0,
-			      err, errlen);
+			      o->probe_lanes, err, errlen);
 	if (e)
 		return err_prefix(err, errlen, e == PROBE_ERR_NOMEM ? SELECT_ERR_NOMEM : SELECT_ERR_INPUT,
 				  "%s: probes for the policy's features", m->dir);
@@ -205,7 +205,7 @@ static int collect_probes(const struct model *m, const struct select_opts *o,
 	int n = 0;
 	if (method_probe_tokens(&n, o, err, errlen))
 		return SELECT_ERR_USAGE;
-	if (probe_collect(&cache->probe, m, n, o->seed, 0, err, errlen))
+	if (probe_collect(&cache->probe, m, n, o->seed, 0, o->probe_lanes, err, errlen))
 		return err_prefix(err, errlen, SELECT_ERR_INPUT, "probe tokens");
 	cache->probe_seed = o->seed;
 	return SELECT_OK;

@@ -41,6 +41,7 @@ struct select_opts {
 	void *calib_ctx;
 	uint64_t seed;            /* random; also the probe tokens' sampling seed */
 	long probe_tokens;        /* SCORER_NEEDS_PROBE: probe tokens to sample; 0: SELECT_PROBE_TOKENS */
+	int probe_lanes;          /* probe sequences sampled in lockstep; 0: PROBE_DEFAULT_LANES */
 };
 
 #define SELECT_PROBE_TOKENS 2048

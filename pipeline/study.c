@@ -457,7 +457,7 @@ static void correlate(struct study_result *r)
 static int check_opts(const struct study_opts *o, char *err, size_t errlen)
 {
 	if (!(o->ratio > 0 && o->ratio < 1) || o->selections < 2 || o->windows < 1 ||
-	    o->probe_tokens < 2 || o->seq_len < 0)
+	    o->probe_tokens < 2 || o->seq_len < 0 || o->probe_lanes < 0)
 		return err_set(err, errlen, STUDY_ERR_ARG,
 			       "study: need ratio in (0, 1), ≥ 2 selections, ≥ 1 window, ≥ 2 probe tokens"
 			       " (got %g, %d, %d, %d)", o->ratio, o->selections, o->windows,
@@ -489,7 +489,8 @@ int study_run(struct study_result **out, const char *model_dir, const int *ids, 
 			     c->max_pos);
 		goto out;
 	}
-	if ((rc = probe_collect(&p, dense, o->probe_tokens, o->probe_seed, 0, err, errlen))) {
+	if ((rc = probe_collect(&p, dense, o->probe_tokens, o->probe_seed, 0, o->probe_lanes, err,
+				errlen))) {
 		rc = err_prefix(err, errlen, STUDY_ERR_COMPUTE, "study");
 		goto out;
 	}

@@ -64,6 +64,7 @@ struct study_opts {
 	int selections;      /* M ≥ 2 per layer */
 	uint64_t seed;       /* selections */
 	int probe_tokens;    /* self-sampled probe tokens (env/probe.h) */
+	int probe_lanes;     /* probe sequences sampled in lockstep; 0: PROBE_DEFAULT_LANES */
 	uint64_t probe_seed;
 	int seq_len;         /* window length; 0 = min(max_pos, 256) */
 	int windows;         /* KL windows ≥ 1 */

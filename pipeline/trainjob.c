@@ -132,7 +132,8 @@ static int attach_probes(struct probe **p, struct env *env, const struct trainjo
 	struct model *m = NULL;
 	struct layerstream *ls = NULL;
 	enum rowfeat_set set = trainjob_feature_set(o);
-	if (prunestream_probe_sample(p, o->models[i], probe_count(o), o->probe_seed, err, errlen))
+	if (prunestream_probe_sample(p, o->models[i], probe_count(o), o->probe_seed, o->probe_lanes,
+				     err, errlen))
 		return TRAINJOB_ERR_PROBES;
 	if (prunestream_open(&m, o->models[i], err, errlen))
 		return TRAINJOB_ERR_MODEL;

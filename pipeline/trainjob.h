@@ -32,6 +32,7 @@ struct trainjob_opts {
 	struct train_opts train;    /* ratios, arch, reward, lr, ... */
 	enum rowfeat_set feature_set; /* what an mlp policy sees (prunenet: weights only) */
 	int probe_tokens;           /* probe tokens per model (0: TRAINJOB_PROBE_TOKENS), used when needed */
+	int probe_lanes;            /* probe sequences in lockstep (0: PROBE_DEFAULT_LANES) */
 	uint64_t probe_seed;
 	bool force;                 /* replace an existing --out */
 	enum spectrum_route route;

@@ -728,6 +728,10 @@ static const struct bad_args bad_args[] = {
 	  "--out", "@O"}, 2, {"prunenet", "probe"}},
 	{{"train", "--model", "@M", "--ratio", "0.3", "--probe-tokens", "1", "--out", "@O"},
 	 2, {"--probe-tokens", "range"}},
+	{{"train", "--model", "@M", "--ratio", "0.3", "--probe-lanes", "0", "--out", "@O"},
+	 2, {"--probe-lanes", "range"}},
+	{{"prune", "--model", "@M", "--ratio", "0.3", "--probe-lanes", "4097", "--out", "@O"},
+	 2, {"--probe-lanes", "range"}},
 	{{"train", "--model", "@M", "--ratio", "0.3", "--probe-seed", "-1", "--out", "@O"},
 	 2, {"--probe-seed"}},
 

@@ -1,6 +1,7 @@
 /* Tests for model/forward (and the loader behind it): logits of every family against fixtures
  * computed by an independent float64 NumPy implementation (tools/ref), full-sequence vs KV-cache
- * runs, with one and two threads, observers, and argument errors. */
+ * runs, with one and two threads, observers, and argument errors; lanes decoded in lockstep
+ * against each lane decoded alone. */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 #include "forward.h"
 #include "matmul.h"
 #include "model.h"
+#include "synth.h"
 #include "testmodel.h"
 #include "testutil.h"
 
@@ -306,6 +308,160 @@ START_TEST(test_stored_f32_checkpoint)
 }
 END_TEST
 
+/* ---- lanes: several sequences decoded in lockstep ---- */
+
+/* A lane's schedule: sequence seq decoded from step `start` for len tokens. Lane 0 restarts at
+ * position 0 with sequence 3 while lanes 1 and 2 are mid-way; lanes 1 and 2 join late. */
+struct lane_run {
+	int lane, seq, start, len;
+};
+
+static const struct lane_run lane_runs[] = {
+	{0, 0, 0, 6}, {1, 1, 2, 10}, {2, 2, 4, 8}, {0, 3, 6, 6},
+};
+
+enum { N_LANE_RUNS = 4, LANES = 3, LANE_STEPS = 12, LANE_SEQ = 12 };
+
+/* Worst relative difference between decoding the lane_runs in lockstep (rows passed in reverse
+ * lane order, inactive lanes left out) and decoding each sequence alone with forward_run, one
+ * token at a time. */
+static double lanes_vs_alone(const struct model *m)
+{
+	int V = m->cfg.vocab;
+	int ids[N_LANE_RUNS][LANE_SEQ];
+	float *ref = malloc(sizeof(float) * N_LANE_RUNS * LANE_SEQ * (size_t)V);
+	float *got = malloc(sizeof(float) * LANES * (size_t)V);
+	struct forward *one = NULL, *f = NULL;
+	ck_assert_int_eq(forward_new(&one, m, LANE_SEQ), 0);
+	ck_assert_int_eq(forward_new_lanes(&f, m, LANE_SEQ, LANES), 0);
+	for (int s = 0; s < N_LANE_RUNS; s++) {
+		testutil_fill_ids(ids[s], LANE_SEQ, V, 100 + (unsigned long long)s);
+		for (int t = 0; t < lane_runs[s].len; t++)
+			ck_assert_int_eq(forward_run(one, ref + ((size_t)s * LANE_SEQ + t) * V,
+						     &ids[s][t], 1, t), 0);
+	}
+	double worst = 0;
+	for (int step = 0; step < LANE_STEPS; step++) {
+		int tok[LANES], lane[LANES], pos[LANES], run[LANES], n = 0;
+		for (int l = LANES - 1; l >= 0; l--)
+			for (int s = 0; s < N_LANE_RUNS; s++) {
+				const struct lane_run *r = &lane_runs[s];
+				if (r->lane != l || step < r->start || step >= r->start + r->len)
+					continue;
+				lane[n] = l;
+				pos[n] = step - r->start;
+				tok[n] = ids[s][pos[n]];
+				run[n++] = s;
+			}
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_eq(forward_run_lanes(f, got, tok, lane, pos, n), 0);
+		for (int t = 0; t < n; t++) {
+			const float *want = ref + ((size_t)run[t] * LANE_SEQ + pos[t]) * V;
+			for (int v = 0; v < V; v++) {
+				double d = fabs((double)got[(size_t)t * V + v] - want[v]) /
+					   fmax(1.0, fabs(want[v]));
+				worst = fmax(worst, d);
+			}
+		}
+	}
+	forward_free(f);
+	forward_free(one);
+	free(got);
+	free(ref);
+	return worst;
+}
+
+/* _i = (fixture family, threads 1 or 2) */
+START_TEST(test_lanes_families)
+{
+	matmul_set_threads(1 + _i / N_FAMILIES);
+	struct model *m = testmodel_open_family(family_fixtures[_i % N_FAMILIES]);
+	double d = lanes_vs_alone(m);
+	ck_assert_msg(d < 1e-4, "%s: lanes differ by %g", family_fixtures[_i % N_FAMILIES], d);
+	model_close(m);
+}
+END_TEST
+
+static const enum config_family synth_families[] = {
+	CONFIG_FAMILY_LLAMA, CONFIG_FAMILY_GPT_NEO, CONFIG_FAMILY_GPT2, CONFIG_FAMILY_OPT,
+	CONFIG_FAMILY_GPT_NEOX, CONFIG_FAMILY_PHI,
+};
+
+/* _i = synth family, default small shape, F16 weights opened MODEL_WEIGHTS_MAPPED_F32 (one layer
+ * converted per call) */
+START_TEST(test_lanes_synth)
+{
+	char err[ERR_MAX];
+	struct synth_spec spec;
+	struct model *m = NULL;
+	matmul_set_threads(1);
+	synth_spec_default(&spec, synth_families[_i]);
+	spec.dtype = SAFETENSORS_DTYPE_F16;
+	char *dir = testutil_tmpdir_new("lanes");
+	char sub[1100];
+	snprintf(sub, sizeof sub, "%s/m", dir);
+	ck_assert_int_eq(synth_write(sub, &spec), 0);
+	ck_assert_msg(model_open_weights(&m, sub, MODEL_WEIGHTS_MAPPED_F32, err, sizeof err) == 0,
+		      "%s", err);
+	ck_assert(m->stored);
+	double d = lanes_vs_alone(m);
+	ck_assert_msg(d < 1e-4, "synth family %d: lanes differ by %g", (int)synth_families[_i], d);
+	model_close(m);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
+
+START_TEST(test_lanes_real)
+{
+	char dir[1024], err[ERR_MAX];
+	if (access(testutil_shared(), F_OK))
+		return;
+	matmul_set_threads(1 + _i / 2);
+	snprintf(dir, sizeof dir, "%s/models/%s", testutil_shared(), real_models[_i % 2]);
+	struct model *m = NULL;
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s: %s", dir, err);
+	double d = lanes_vs_alone(m);
+	ck_assert_msg(d < 1e-4, "%s: lanes differ by %g", dir, d);
+	model_close(m);
+}
+END_TEST
+
+/* forward_run_lanes argument errors on a 3-lane forward of 8 positions */
+static const struct lane_err {
+	const char *name;
+	int n, tok[3], lane[3], pos[3], want;
+} lane_errs[] = {
+	{"lane negative", 2, {1, 2}, {0, -1}, {0, 0}, FORWARD_ERR_ARG},
+	{"lane = n_lanes", 1, {1}, {3}, {0}, FORWARD_ERR_ARG},
+	{"lane twice", 3, {1, 2, 3}, {2, 0, 2}, {0, 1, 2}, FORWARD_ERR_ARG},
+	{"pos = max_seq", 2, {1, 2}, {0, 1}, {0, 8}, FORWARD_ERR_TOO_LONG},
+	{"pos negative", 1, {1}, {1}, {-1}, FORWARD_ERR_ARG},
+	{"no rows", 0, {1}, {0}, {0}, FORWARD_ERR_ARG},
+	{"token = vocab", 2, {1, -2}, {0, 1}, {0, 0}, FORWARD_ERR_TOKEN},
+	{"valid", 3, {1, 2, 3}, {2, 0, 1}, {7, 0, 3}, FORWARD_OK},
+};
+
+START_TEST(test_lanes_errors)
+{
+	const struct lane_err *e = &lane_errs[_i];
+	struct model *m = testmodel_open_family("llama_gqa");
+	struct forward *f = NULL;
+	int tok[3];
+	ck_assert_int_eq(forward_new_lanes(&f, m, 8, 3), 0);
+	float *logits = malloc(sizeof(float) * 3 * (size_t)m->cfg.vocab);
+	for (int t = 0; t < 3; t++)
+		tok[t] = e->tok[t] == -2 ? m->cfg.vocab : e->tok[t];
+	ck_assert_msg(forward_run_lanes(f, logits, tok, e->lane, e->pos, e->n) == e->want, "%s",
+		      e->name);
+	int four[4] = {0, 1, 2, 0};
+	ck_assert_int_eq(forward_run_lanes(f, logits, four, four, four, 4), FORWARD_ERR_ARG);
+	ck_assert_int_eq(forward_new_lanes(&(struct forward *){NULL}, m, 8, 0), FORWARD_ERR_ARG);
+	free(logits);
+	forward_free(f);
+	model_close(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("forward");
@@ -315,6 +471,10 @@ int main(void)
 	tcase_add_test(tc, test_observer_and_errors);
 	tcase_add_loop_test(tc, test_stored_weights, 0, 2 * N_FAMILIES);
 	tcase_add_test(tc, test_stored_f32_checkpoint);
+	tcase_add_loop_test(tc, test_lanes_families, 0, 2 * N_FAMILIES);
+	tcase_add_loop_test(tc, test_lanes_synth, 0, (int)(sizeof synth_families / sizeof synth_families[0]));
+	tcase_add_loop_test(tc, test_lanes_real, 0, 2 * (int)(sizeof real_models / sizeof real_models[0]));
+	tcase_add_loop_test(tc, test_lanes_errors, 0, (int)(sizeof lane_errs / sizeof lane_errs[0]));
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);
 }

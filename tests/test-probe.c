@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "env.h"
 #include "forward.h"
 #include "funcreward.h"
 #include "layerstream.h"
+#include "matmul.h"
 #include "model.h"
 #include "pcg32.h"
 #include "probe.h"
@@ -63,9 +65,9 @@ START_TEST(test_collect)
 	struct model *m = testmodel_open_family("llama_gqa");
 	struct probe *p = NULL, *q = NULL, *r = NULL;
 	char err[512];
-	ck_assert_int_eq(probe_collect(&p, m, 100, 3, 12, err, sizeof err), 0);
-	ck_assert_int_eq(probe_collect(&q, m, 100, 3, 12, err, sizeof err), 0);
-	ck_assert_int_eq(probe_collect(&r, m, 100, 4, 12, err, sizeof err), 0);
+	ck_assert_int_eq(probe_collect(&p, m, 100, 3, 12, 4, err, sizeof err), 0);
+	ck_assert_int_eq(probe_collect(&q, m, 100, 3, 12, 4, err, sizeof err), 0);
+	ck_assert_int_eq(probe_collect(&r, m, 100, 4, 12, 4, err, sizeof err), 0);
 	ck_assert_int_eq(p->tokens, 100);
 	ck_assert_int_eq(p->starts[0], 0);
 	ck_assert_int_eq(p->starts[p->n_seqs], 100);
@@ -76,7 +78,7 @@ START_TEST(test_collect)
 		ck_assert_int_eq(p->ids[p->starts[s]], m->cfg.bos_id);
 		for (int t = p->starts[s] + 1; t < p->starts[s + 1] - 1; t++)
 			ck_assert_int_ne(p->ids[t], m->cfg.eos_id); /* EOS only ends a sequence */
-		if (len < 12 && s + 1 < p->n_seqs)
+		if (len < 12 && s + 4 < p->n_seqs) /* the last 4 (lanes) may be truncated */
 			ck_assert_int_eq(p->ids[p->starts[s + 1] - 1], m->cfg.eos_id);
 	}
 	ck_assert_mem_eq(p->ids, q->ids, 100 * sizeof(int));
@@ -99,8 +101,9 @@ START_TEST(test_collect)
 	probe_free(p);
 	probe_free(q);
 	probe_free(r);
-	ck_assert_int_eq(probe_collect(&p, m, 1, 3, 12, err, sizeof err), PROBE_ERR_ARG);
-	ck_assert_int_eq(probe_collect(&p, m, 10, 3, 1000, err, sizeof err), PROBE_ERR_ARG);
+	ck_assert_int_eq(probe_collect(&p, m, 1, 3, 12, 0, err, sizeof err), PROBE_ERR_ARG);
+	ck_assert_int_eq(probe_collect(&p, m, 10, 3, 1000, 0, err, sizeof err), PROBE_ERR_ARG);
+	ck_assert_int_eq(probe_collect(&p, m, 10, 3, 12, -1, err, sizeof err), PROBE_ERR_ARG);
 	probe_free(NULL);
 	model_close(m);
 }
@@ -147,8 +150,8 @@ START_TEST(test_stream)
 	struct probe *p = NULL, *q = NULL;
 	struct layerstream *ls = NULL;
 	int n = streams[_i].tokens, seq = streams[_i].seq_len;
-	ck_assert_msg(probe_collect(&p, m, n, 11, seq, err, sizeof err) == 0, "%s", err);
-	ck_assert_msg(probe_sample(&q, mapped, n, 11, seq, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_collect(&p, m, n, 11, seq, 0, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_sample(&q, mapped, n, 11, seq, 0, err, sizeof err) == 0, "%s", err);
 	ck_assert_int_eq(q->n_seqs, p->n_seqs);
 	ck_assert_int_eq(q->seq_len, p->seq_len);
 	ck_assert(!memcmp(q->ids, p->ids, (size_t)n * sizeof *p->ids));
@@ -213,7 +216,7 @@ START_TEST(test_env_probes)
 	char dir[1024], err[512];
 	family_dir(dir, sizeof dir, "llama_gqa");
 	struct probe *p = NULL;
-	ck_assert_int_eq(probe_collect(&p, m, 60, 1, 16, err, sizeof err), 0);
+	ck_assert_int_eq(probe_collect(&p, m, 60, 1, 16, 0, err, sizeof err), 0);
 	struct env *e = NULL;
 	ck_assert_int_eq(env_open(&e, dir, SPECTRUM_ROUTE_SVD, 0, err, sizeof err), 0);
 	const float *x6, *x8, *w;
@@ -301,7 +304,7 @@ START_TEST(test_no_bos)
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
 	ck_assert_int_eq(m->cfg.bos_id, -1);
 	struct probe *p = NULL;
-	ck_assert_int_eq(probe_collect(&p, m, 20, 0, 8, err, sizeof err), PROBE_ERR_NO_BOS);
+	ck_assert_int_eq(probe_collect(&p, m, 20, 0, 8, 0, err, sizeof err), PROBE_ERR_NO_BOS);
 	ck_assert_ptr_null(p);
 	ck_assert_ptr_nonnull(strstr(err, "BOS"));
 	model_close(m);
@@ -309,6 +312,103 @@ START_TEST(test_no_bos)
 	free(from);
 	free(to);
 	testutil_tmpdir_free(dir);
+}
+END_TEST
+
+/* The reference sampler: sequence after sequence, one forward_run per token, sequence s drawing
+ * from stream probe_seq_stream(s). ids (n), starts (n + 1); returns the sequence count. */
+static int reference_ids(int *ids, int *starts, const struct model *m, int n, uint64_t seed,
+			 int seq_len)
+{
+	struct forward *f = NULL;
+	float *logits = malloc((size_t)m->cfg.vocab * sizeof *logits);
+	ck_assert_int_eq(forward_new(&f, m, seq_len), 0);
+	int k = 0, s = 0;
+	while (k < n) {
+		struct pcg32 rng;
+		pcg32_seed(&rng, seed, probe_seq_stream(s));
+		starts[s++] = k;
+		ids[k++] = m->cfg.bos_id;
+		for (int len = 1; k < n && len < seq_len; len++) {
+			ck_assert_int_eq(forward_run(f, logits, &ids[k - 1], 1, len - 1), 0);
+			int t = probe_sample_token(logits, m->cfg.vocab, &rng);
+			ids[k++] = t;
+			if (t == m->cfg.eos_id)
+				break;
+		}
+	}
+	starts[s] = k;
+	forward_free(f);
+	free(logits);
+	return s;
+}
+
+/* (model, tokens, seq_len, lanes): probe_sample's invariants for each lane count */
+static const struct lanes_case {
+	const char *family; /* fixture, or NULL: ../shared tinystories-instruct-3m */
+	int tokens, seq_len, lanes;
+} lanes_cases[] = {
+	{"llama_gqa", 150, 12, 1}, {"llama_gqa", 150, 12, 5}, {"llama_gqa", 150, 12, 0},
+	{"gpt_neo", 97, 9, 3}, {"gpt2", 40, 16, 0}, {"llama_gqa", 7, 12, 0}, {NULL, 300, 24, 1},
+	{NULL, 300, 24, 8},
+};
+
+START_TEST(test_lanes)
+{
+	const struct lanes_case *lc = &lanes_cases[_i];
+	char dir[1024], err[512];
+	struct model *m = NULL;
+	if (lc->family) {
+		m = testmodel_open_family(lc->family);
+	} else {
+		if (access(testutil_shared(), F_OK))
+			return;
+		snprintf(dir, sizeof dir, "%s/models/tinystories-instruct-3m", testutil_shared());
+		ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	}
+	matmul_set_threads(1);
+	int n = lc->tokens, L = lc->seq_len, bos = m->cfg.bos_id, eos = m->cfg.eos_id;
+	int lanes = lc->lanes ? lc->lanes : PROBE_DEFAULT_LANES;
+	if (lanes > n / 2)
+		lanes = n / 2;
+	struct probe *p = NULL, *q = NULL;
+	ck_assert_msg(probe_sample(&p, m, n, 9, L, lc->lanes, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_sample(&q, m, n, 9, L, lc->lanes, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(p->tokens, n);
+	ck_assert_int_eq(p->starts[0], 0);
+	ck_assert_int_eq(p->starts[p->n_seqs], n);
+	ck_assert_int_eq(q->n_seqs, p->n_seqs);
+	ck_assert_mem_eq(p->ids, q->ids, (size_t)n * sizeof(int));
+	int ended = 0; /* sequences that ended at EOS or seq_len, not truncated */
+	for (int s = 0; s < p->n_seqs; s++) {
+		int a = p->starts[s], len = p->starts[s + 1] - a;
+		ck_assert(len >= 1 && len <= L);
+		ck_assert_int_eq(p->ids[a], bos);
+		for (int t = a + 1; t < a + len - 1; t++)
+			ck_assert_int_ne(p->ids[t], eos);
+		if (len == L || p->ids[a + len - 1] == eos)
+			ended++;
+	}
+	ck_assert_int_ge(ended, p->n_seqs - lanes); /* only the running ones are truncated */
+	int *ids = malloc((size_t)n * sizeof *ids), *starts = malloc(((size_t)n + 1) * sizeof *starts);
+	int n_seqs = reference_ids(ids, starts, m, n, 9, L);
+	if (lanes == 1) {
+		ck_assert_int_eq(p->n_seqs, n_seqs);
+		ck_assert_mem_eq(p->ids, ids, (size_t)n * sizeof(int));
+		ck_assert_mem_eq(p->starts, starts, ((size_t)n_seqs + 1) * sizeof(int));
+	} else {
+		/* lanes interleave the sequences, not their draws: sequence 0 is the reference's, or
+		 * a prefix of it when truncated (equal here; in general up to the rounding of the
+		 * batched products) */
+		int len0 = p->starts[1];
+		ck_assert_int_le(len0, starts[1]);
+		ck_assert_mem_eq(p->ids, ids, (size_t)len0 * sizeof(int));
+	}
+	free(ids);
+	free(starts);
+	probe_free(p);
+	probe_free(q);
+	model_close(m);
 }
 END_TEST
 
@@ -322,6 +422,7 @@ int main(void)
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_env_probes);
 	tcase_add_test(tc, test_no_bos);
+	tcase_add_loop_test(tc, test_lanes, 0, (int)(sizeof lanes_cases / sizeof lanes_cases[0]));
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }

@@ -190,7 +190,7 @@ START_TEST(test_probe_rows)
 	ck_assert_msg(select_plan(&p, m, NULL, &o, 0.5, &cache, err, sizeof err) == 0, "%s", err);
 	ck_assert_int_eq(cache.probe->tokens, 64);
 	struct probe *pr = NULL;
-	ck_assert_msg(probe_collect(&pr, m, 64, 5, 0, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_collect(&pr, m, 64, 5, 0, 0, err, sizeof err) == 0, "%s", err);
 	int H = m->cfg.hidden;
 	for (int l = 0; l < m->cfg.n_layers; l++) {
 		int F = m->layers[l].ffn, k = util_keep_count(F, 0.5);

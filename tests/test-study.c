@@ -94,7 +94,7 @@ START_TEST(test_study_fixture)
 	ck_assert_int_eq(model_open(&m, dir, err, sizeof err), 0);
 	ck_assert_int_eq(model_open(&pm, dir, err, sizeof err), 0);
 	struct probe *p = NULL;
-	ck_assert_int_eq(probe_collect(&p, m, 64, 0, 0, err, sizeof err), 0);
+	ck_assert_int_eq(probe_collect(&p, m, 64, 0, 0, 0, err, sizeof err), 0);
 	struct pcg32 rng;
 	pcg32_seed(&rng, 0, STUDY_STREAM);
 	struct forward *fd = NULL, *fp = NULL;

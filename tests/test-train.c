@@ -596,7 +596,7 @@ static struct probe *fixture_probe(const char *name, uint64_t seed)
 	struct model *m = NULL;
 	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
 	struct probe *p = NULL;
-	ck_assert_msg(probe_collect(&p, m, 200, seed, 16, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_collect(&p, m, 200, seed, 16, 0, err, sizeof err) == 0, "%s", err);
 	model_close(m);
 	return p;
 }

@@ -63,7 +63,7 @@ static void expected_keep(unsigned char **keep, const char *path, double ratio)
 	ck_assert_int_eq(env_open(&env, model, SPECTRUM_ROUTE_SVD, 0, err, sizeof err), 0);
 	if (in->feature_set == ROWFEAT_SET_PROBE) {
 		ck_assert_int_eq(model_open(&m, model, err, sizeof err), 0);
-		ck_assert_int_eq(probe_collect(&pr, m, in->probe_tokens, in->probe_seed, 0, err,
+		ck_assert_int_eq(probe_collect(&pr, m, in->probe_tokens, in->probe_seed, 0, 0, err,
 					       sizeof err), 0);
 		ck_assert_int_eq(env_use_probes(env, pr, ROWFEAT_SET_PROBE, err, sizeof err), 0);
 	}
