@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "err.h"
+#include "probe.h"
 #include "summary.h"
 
 void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
@@ -35,6 +37,31 @@ static void on_layer(void *ctx, int episode, int pass, int n_passes, int layer, 
 	double eta = elapsed / done * (total - done);
 	fprintf(stderr, "yopo train: episode %d, layer %d/%d, pass %d/%d, %.0f s, ETA %.0f s\n",
 		episode, layer + 1, n_layers, pass, n_passes, elapsed, eta);
+}
+
+/* Probe sampling and streaming (minutes on a 7B model): a line at most every
+ * LAYER_LINE_SECONDS, with an ETA from the rate so far. */
+static double probe_t0, last_probe_line;
+static int probe_phase = -1, probe_first, probe_last;
+
+static void on_probe(void *ctx, enum probe_phase phase, int done, int total)
+{
+	(void)ctx;
+	double now = util_now();
+	if ((int)phase != probe_phase || done < probe_last) {
+		/* a new phase or the next model: the rate is measured from this first report on */
+		probe_phase = (int)phase;
+		probe_t0 = last_probe_line = now;
+		probe_first = done;
+	}
+	probe_last = done;
+	if (cli_quiet() || done == total || now - last_probe_line < LAYER_LINE_SECONDS)
+		return;
+	last_probe_line = now;
+	double el = now - probe_t0, rate = (done - probe_first) / el;
+	fprintf(stderr, "yopo train: probes: %s %d/%d, ETA %.0f s\n",
+		phase == PROBE_PHASE_SAMPLE ? "sampled tokens" : "layers run", done, total,
+		(total - done) / rate);
 }
 
 /* What --json summarises, gathered from the progress calls. */
@@ -78,6 +105,7 @@ static int parse(int argc, char **argv)
 {
 	trainjob_opts_default(&o);
 	o.layer_progress = on_layer;
+	probe_set_progress(on_probe, NULL);
 	const struct opt opts[] = {
 		{"model", 0, OPT_REPEAT, &models, 0, 0, "DIR",
 		 "Hugging Face checkpoint (repeat to train on several)", NULL, true},

@@ -100,6 +100,16 @@ int probe_stream_all(struct probe *p, struct layerstream *ls, char *err, size_t 
 
 void probe_free(struct probe *p);
 
+/* What a progress report counts: sampled tokens of n_tokens (probe_sample, after every lockstep
+ * step), or layers streamed of n_layers (probe_stream_layer). */
+enum probe_phase { PROBE_PHASE_SAMPLE, PROBE_PHASE_STREAM };
+typedef void probe_progress_fn(void *ctx, enum probe_phase phase, int done, int total);
+
+/* Sets the hook every later probe call of this process reports to (NULL: none). One per process
+ * like the thread count: the commands that sample probes print their progress through it (a 7B
+ * model samples for minutes). */
+void probe_set_progress(probe_progress_fn *fn, void *ctx);
+
 /* msq, mabs (ffn[layer]) = E[a_i²], E[|a_i|] over the probe tokens (double sums). */
 void probe_row_stats(double *msq, double *mabs, const struct probe *p, int layer);
 

@@ -21,6 +21,7 @@ struct layer_w {
 struct forward {
 	const struct model *m;
 	bool bf16;        /* stored BF16 weights multiplied as BF16 (model.h, matmul_has_bf16) */
+	bool keep_pages;  /* stored model: leave a layer's mapped pages resident after it ran */
 	float *wbuf;      /* stored model: one layer (or the LM head) converted to f32 */
 	float *wscratch;  /* stored model: conversion scratch, or NULL */
 	struct model_layer cur; /* stored model: the current layer, pointing into wbuf */
@@ -149,6 +150,11 @@ void forward_free(struct forward *f)
 	free(f->mem);
 	free(f->scores);
 	free(f);
+}
+
+void forward_set_keep_pages(struct forward *f, bool keep)
+{
+	f->keep_pages = keep;
 }
 
 void forward_set_observer(struct forward *f, forward_observe_fn *fn, void *ctx)
@@ -387,7 +393,7 @@ static int lm_head(struct forward *f, float *logits, int n)
 		w = model_head_convert(m, f->wbuf);
 	if (linear(f, logits, f->a, w, w16, m->lm_head_b, n, c->vocab, c->hidden))
 		return FORWARD_ERR_MATMUL;
-	if (m->stored && !m->lm_head)
+	if (m->stored && !m->lm_head && !f->keep_pages)
 		safetensors_evict(model_head_tensor(m));
 	return FORWARD_OK;
 }
@@ -433,7 +439,7 @@ static int layer_run(struct forward *f, int l, const struct rows *r)
 		return rc;
 	for (size_t i = 0; i < nh; i++)
 		f->x[i] += f->proj[i];
-	if (m->stored)
+	if (m->stored && !f->keep_pages)
 		model_layer_evict(m, l);
 	return FORWARD_OK;
 }
