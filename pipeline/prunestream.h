@@ -5,7 +5,10 @@
  * (rows) or one matrix (weights), whatever the model's size. Scores and masks are those of the
  * whole-model route (select.h) on the same checkpoint, bit for bit: the same scorers see the
  * same f32 values in the same order (the random scorer's PCG32 stream is jumped ahead to where
- * the whole-model route, which visits layers in numeric order, would be). */
+ * the whole-model route, which visits layers in numeric order, would be). Rows at a per-layer
+ * ratio need no scoring pass over the whole model first: prunestream_rows scores each layer when
+ * the writer first reaches it and leaves its mapped pages for the writer to slice (masks
+ * likewise leave a matrix's pages to the writer), so the checkpoint is read once. */
 #ifndef YOPO_PRUNESTREAM_H
 #define YOPO_PRUNESTREAM_H
 
