@@ -106,8 +106,39 @@ static int rows_scores(float ***scores, struct model *m, const struct scorer *s,
 	return rc ? PRUNEJOB_ERR_RUN : PRUNEJOB_OK;
 }
 
-/* Scores (rows: all layers, then the plan) or masks (weights: each matrix when the writer
- * reaches it) and the streamed write; probes (may be NULL) are streamed to each layer. */
+/* The one-pass rows write: a uniform plan's counts fix the output's shapes, and each layer is
+ * scored when the writer first reaches it, from the mapped matrices it then slices
+ * (prunestream_rows); probes (may be NULL) are streamed to each layer before it is scored. */
+static int write_one_pass(struct prune_counts *counts, struct model *m, const struct scorer *s,
+			  struct scorer_ctx *sc, struct probe *p, const struct prune_info *info,
+			  const struct prunejob_opts *o, char *err, size_t errlen)
+{
+	struct prune_plan *plan = NULL;
+	struct probe_stream ps = {p, NULL};
+	struct prunestream_rows st = {0};
+	struct prune_rows rows;
+	int rc = PRUNEJOB_ERR_RUN, e = prune_plan_new_rows_ratio(&plan, m, o->ratio);
+	if (e) {
+		err_set(err, errlen, rc, "%s: %s", s->name, prune_strerror(e));
+		goto out;
+	}
+	if ((p && probe_stream_open(&ps.ls, p, m, err, errlen)) ||
+	    prunestream_rows(&rows, &st, m, s, sc, plan, p ? stream_probes : NULL, &ps, err, errlen))
+		goto out;
+	if (!prune_write_stream(counts, m, plan, NULL, &rows, NULL, info, o->out, o->force, err,
+				errlen))
+		rc = PRUNEJOB_OK;
+out:
+	prunestream_rows_free(&st);
+	layerstream_free(ps.ls);
+	prune_plan_free(plan);
+	return rc;
+}
+
+/* Scores and the streamed write: rows at a per-layer ratio in one pass (write_one_pass); rows
+ * with a global budget (every layer's scores needed first) or o->two_pass scored over all
+ * layers, then planned, then written; masks (weights, N:M) computed for each matrix when the
+ * writer reaches it. Probes (may be NULL) are streamed to each layer. */
 static int score_and_write(struct prune_counts *counts, struct model *m,
 			   const struct tokenizer *tok, const struct model *base,
 			   const struct prunejob_opts *o, struct select_cache *cache,
@@ -131,6 +162,15 @@ static int score_and_write(struct prune_counts *counts, struct model *m,
 		return PRUNEJOB_ERR_RUN;
 	int rc = PRUNEJOB_ERR_RUN;
 	bool rows = o->select.granularity == PRUNE_GRANULARITY_ROWS;
+	struct prune_info info = select_info(&o->select, cache, o->ratio, o->base);
+	info.source_model = o->model;
+	if (rows && !o->select.global && !o->two_pass) {
+		snprintf(what, sizeof what, "writing %s (each layer scored when the writer reaches it)",
+			 o->out);
+		if (progress)
+			progress(ctx, what);
+		return write_one_pass(counts, m, s, &sc, probes, &info, o, err, errlen);
+	}
 	if (rows) {
 		if (rows_scores(&scores, m, s, &sc, probes, err, errlen))
 			goto out;
@@ -141,15 +181,13 @@ static int score_and_write(struct prune_counts *counts, struct model *m,
 			goto out;
 		}
 	}
-	struct prune_info info = select_info(&o->select, cache, o->ratio, o->base);
-	info.source_model = o->model;
 	struct prunestream_masks ms;
 	struct prune_masks masks;
 	prunestream_masks(&masks, &ms, m, s, &sc, o->select.granularity, o->ratio);
 	snprintf(what, sizeof what, "writing %s", o->out);
 	if (progress)
 		progress(ctx, what);
-	if (!prune_write_stream(counts, m, plan, rows ? NULL : &masks, base, &info, o->out,
+	if (!prune_write_stream(counts, m, plan, rows ? NULL : &masks, NULL, base, &info, o->out,
 				o->force, err, errlen))
 		rc = PRUNEJOB_OK;
 out:

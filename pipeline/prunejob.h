@@ -2,8 +2,10 @@
  * method (select.h's scorers) and write the pruned checkpoint (prune/prune.h), streamed: the
  * model is never loaded whole (prunestream.h; Wanda's calibration one layer at a time, calib.h;
  * self-sampled probes drawn with one layer in f32 at a time and their activations streamed to
- * each layer just before it is scored, probe.h), and count its parameters. The bytes written
- * are those of the whole-model route. */
+ * each layer just before it is scored, probe.h), and count its parameters. Unless the selection
+ * needs every layer's scores first (a --global budget), each layer (rows) or matrix (weights,
+ * N:M) is scored when the writer reaches it, from the mapped bytes the writer then slices or
+ * masks: one read of the checkpoint. The bytes written are those of the whole-model route. */
 #ifndef YOPO_PRUNEJOB_H
 #define YOPO_PRUNEJOB_H
 
@@ -28,6 +30,9 @@ struct prunejob_opts {
 	bool force;
 	bool whole_model;        /* library only (tests, comparisons): the whole-model route instead,
 				  * the model loaded in f32 (select_plan, prune_write) */
+	bool two_pass;           /* library only (tests, benchmarks): rows at a per-layer ratio
+				  * scored over all layers before the write, as a global budget is,
+				  * instead of each layer when the writer reaches it */
 };
 
 /* Called before scoring and before writing, with a one-line description. */

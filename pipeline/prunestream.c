@@ -98,10 +98,11 @@ int prunestream_open_text(struct model **m, struct tokenizer **tok, const char *
 
 /* ---- one matrix at a time ---- */
 
-/* *out = matrix `which` of layer in canonical (out, in) f32 (new buffer); the mapped pages are
- * evicted once converted. */
+/* *out = matrix `which` of layer in canonical (out, in) f32 (new buffer); with evict the mapped
+ * pages are evicted once converted, else they stay for the writer, which slices or masks the same
+ * mapped bytes next and evicts them itself (the layer is read from disk once). */
 static int read_matrix(float **out, const struct model *m, enum config_tensor which, int layer,
-		       char *err, size_t errlen)
+		       bool evict, char *err, size_t errlen)
 {
 	const struct safetensors_tensor *t = model_find_tensor(m->st, &m->cfg, which, layer);
 	if (!t)
@@ -116,7 +117,8 @@ static int read_matrix(float **out, const struct model *m, enum config_tensor wh
 	else if (model_read_matrix(w, t, &m->cfg, which, scratch))
 		rc = err_set(err, errlen, PRUNESTREAM_ERR_MODEL, "%s: cannot convert %s", m->dir,
 			     t->name);
-	safetensors_evict(t);
+	if (evict)
+		safetensors_evict(t);
 	free(scratch);
 	if (rc)
 		free(w);
@@ -146,8 +148,8 @@ static void layer_drop(struct model_layer *L)
 	L->up = L->gate = L->down = NULL;
 }
 
-/* Loads the FFN matrices of layer that s reads into m->layers[layer]. */
-static int layer_load(struct model *m, int layer, const struct scorer *s, char *err,
+/* Loads the FFN matrices of layer that s reads into m->layers[layer] (evict: as read_matrix). */
+static int layer_load(struct model *m, int layer, const struct scorer *s, bool evict, char *err,
 		      size_t errlen)
 {
 	struct model_layer *L = &m->layers[layer];
@@ -155,11 +157,11 @@ static int layer_load(struct model *m, int layer, const struct scorer *s, char *
 	rows_reads(s, &mats, &down);
 	int rc = PRUNESTREAM_OK;
 	if (mats)
-		rc = read_matrix(&L->up, m, CONFIG_TENSOR_UP, layer, err, errlen);
+		rc = read_matrix(&L->up, m, CONFIG_TENSOR_UP, layer, evict, err, errlen);
 	if (!rc && mats && m->cfg.gated)
-		rc = read_matrix(&L->gate, m, CONFIG_TENSOR_GATE, layer, err, errlen);
+		rc = read_matrix(&L->gate, m, CONFIG_TENSOR_GATE, layer, evict, err, errlen);
 	if (!rc && down)
-		rc = read_matrix(&L->down, m, CONFIG_TENSOR_DOWN, layer, err, errlen);
+		rc = read_matrix(&L->down, m, CONFIG_TENSOR_DOWN, layer, evict, err, errlen);
 	if (rc)
 		layer_drop(L);
 	return rc;
@@ -179,7 +181,7 @@ int prunestream_scores(float ***out, struct model *m, const struct scorer *s,
 			rc = err_set(err, errlen, PRUNESTREAM_ERR_NOMEM, "out of memory");
 		else if (before && before(bctx, l, err, errlen))
 			rc = PRUNESTREAM_ERR_SCORE;
-		else if (!(rc = layer_load(m, l, s, err, errlen))) {
+		else if (!(rc = layer_load(m, l, s, true, err, errlen))) {
 			model_layer_view(&v, m, l);
 			if (s->score_rows(sc[l], ctx, &v, err, errlen))
 				rc = PRUNESTREAM_ERR_SCORE;
@@ -238,7 +240,7 @@ static int mask_fill(void *vctx, int layer, enum config_tensor which, unsigned c
 {
 	struct prunestream_masks *st = vctx;
 	float *w = NULL;
-	int rc = read_matrix(&w, st->m, which, layer, err, errlen);
+	int rc = read_matrix(&w, st->m, which, layer, false, err, errlen);
 	if (rc)
 		return PRUNE_ERR_INPUT;
 	st->ctx->rng = st->rng0;
@@ -260,4 +262,72 @@ void prunestream_masks(struct prune_masks *out, struct prunestream_masks *st, st
 	*st = (struct prunestream_masks){.m = m, .s = s, .ctx = ctx, .rng0 = ctx->rng, .g = g,
 					 .ratio = ratio};
 	*out = (struct prune_masks){.fill = mask_fill, .ctx = st};
+}
+
+/* ---- rows kept when the writer reaches a layer ---- */
+
+/* Scores layer l into st->scores and sets its kept neurons in st->plan. The random scorer's
+ * stream is put where the numeric-order route has it before l: one draw per neuron of every
+ * earlier layer (scorers_random_rows); no other scorer draws. evict: as read_matrix. */
+static int rows_score_layer(struct prunestream_rows *st, int l, bool evict, char *err,
+			    size_t errlen)
+{
+	struct model *m = st->m;
+	uint64_t before = 0;
+	for (int j = 0; j < l; j++)
+		before += (uint64_t)m->layers[j].ffn;
+	st->ctx->rng = st->rng0;
+	rng_advance(&st->ctx->rng, before);
+	if (st->before && st->before(st->bctx, l, err, errlen))
+		return PRUNE_ERR_PLAN;
+	if (layer_load(m, l, st->s, evict, err, errlen))
+		return PRUNE_ERR_INPUT;
+	struct model_layer_view v;
+	model_layer_view(&v, m, l);
+	int rc = PRUNE_OK;
+	if (st->s->score_rows(st->scores, st->ctx, &v, err, errlen))
+		rc = PRUNE_ERR_PLAN;
+	layer_drop(&m->layers[l]);
+	int e = rc ? PRUNE_OK : prune_plan_set_layer_scores(st->plan, l, st->scores);
+	if (e)
+		rc = err_set(err, errlen, e, "%s: %s", st->s->name, prune_strerror(e));
+	return rc;
+}
+
+/* prune_rows.fill: layer scored now (and, when ordered, every unscored layer before it first,
+ * their pages evicted: only the layer the writer is at stays mapped for it). */
+static int rows_fill(void *vctx, int layer, char *err, size_t errlen)
+{
+	struct prunestream_rows *st = vctx;
+	if (!st->before)
+		return rows_score_layer(st, layer, false, err, errlen);
+	for (; st->next <= layer; st->next++) {
+		int rc = rows_score_layer(st, st->next, st->next != layer, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return PRUNE_OK;
+}
+
+int prunestream_rows(struct prune_rows *out, struct prunestream_rows *st, struct model *m,
+		     const struct scorer *s, struct scorer_ctx *ctx, struct prune_plan *plan,
+		     prunestream_layer_fn *before, void *bctx, char *err, size_t errlen)
+{
+	int w = 0;
+	for (int l = 0; l < m->cfg.n_layers; l++)
+		if (m->layers[l].ffn > w)
+			w = m->layers[l].ffn;
+	*st = (struct prunestream_rows){.m = m, .s = s, .ctx = ctx, .rng0 = ctx->rng, .plan = plan,
+					.before = before, .bctx = bctx,
+					.scores = malloc((size_t)w * sizeof *st->scores + 1)};
+	if (!st->scores)
+		return err_set(err, errlen, PRUNESTREAM_ERR_NOMEM, "out of memory");
+	*out = (struct prune_rows){.fill = rows_fill, .ctx = st};
+	return PRUNESTREAM_OK;
+}
+
+void prunestream_rows_free(struct prunestream_rows *st)
+{
+	free(st->scores);
+	st->scores = NULL;
 }

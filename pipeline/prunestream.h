@@ -5,7 +5,10 @@
  * (rows) or one matrix (weights), whatever the model's size. Scores and masks are those of the
  * whole-model route (select.h) on the same checkpoint, bit for bit: the same scorers see the
  * same f32 values in the same order (the random scorer's PCG32 stream is jumped ahead to where
- * the whole-model route, which visits layers in numeric order, would be). */
+ * the whole-model route, which visits layers in numeric order, would be). Rows at a per-layer
+ * ratio need no scoring pass over the whole model first: prunestream_rows scores each layer when
+ * the writer first reaches it and leaves its mapped pages for the writer to slice (masks
+ * likewise leave a matrix's pages to the writer), so the checkpoint is read once. */
 #ifndef YOPO_PRUNESTREAM_H
 #define YOPO_PRUNESTREAM_H
 
@@ -68,5 +71,36 @@ struct prunestream_masks {
 void prunestream_masks(struct prune_masks *out, struct prunestream_masks *st, struct model *m,
 		       const struct scorer *s, struct scorer_ctx *ctx, enum prune_granularity g,
 		       double ratio);
+
+/* State of prunestream_rows. */
+struct prunestream_rows {
+	struct model *m;
+	const struct scorer *s;
+	struct scorer_ctx *ctx;
+	struct pcg32 rng0;           /* ctx->rng as seeded for the plan */
+	struct prune_plan *plan;     /* uniform: counts fixed (prune_plan_new_rows_ratio) */
+	prunestream_layer_fn *before; /* not NULL: layers must be scored in numeric order */
+	void *bctx;
+	int next;                    /* with before: the first layer not scored yet */
+	float *scores;               /* (widest layer) one layer's scores */
+};
+
+/* A prune_rows (writer.h) scoring each layer through s when the writer first reaches it and
+ * setting its kept neurons in plan (a uniform plan whose counts are already final,
+ * prune_plan_new_rows_ratio): the layer's FFN matrices are read from the mapping and converted
+ * once, and left mapped for the writer to slice (it evicts them). Scores and kept neurons are
+ * those of prunestream_scores + prune_plan_from_scores (global = false) bit for bit, whatever
+ * the order the writer reaches layers in (file order: layers.0, layers.1, layers.10, ...): the
+ * random scorer's stream is jumped ahead to where the numeric-order route has it. With before
+ * (may be NULL; e.g. the probes streamed layer by layer, which must come in numeric order) a
+ * layer reached out of order first scores the skipped lower ones, in order (their pages
+ * evicted after scoring; the writer reads them again later). st borrows m, s, ctx and plan and
+ * must outlive the write; free it with prunestream_rows_free. Errors: PRUNESTREAM_ERR_NOMEM. */
+int prunestream_rows(struct prune_rows *out, struct prunestream_rows *st, struct model *m,
+		     const struct scorer *s, struct scorer_ctx *ctx, struct prune_plan *plan,
+		     prunestream_layer_fn *before, void *bctx, char *err, size_t errlen);
+
+/* Frees what prunestream_rows allocated in st (not st itself); a zeroed st is a no-op. */
+void prunestream_rows_free(struct prunestream_rows *st);
 
 #endif

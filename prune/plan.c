@@ -341,6 +341,57 @@ out:
 	return rc;
 }
 
+int prune_plan_new_rows_ratio(struct prune_plan **out, const struct model *m, double ratio)
+{
+	int L = m->cfg.n_layers, ffn[CONFIG_MAX_LAYERS];
+	if (!(ratio >= 0.0 && ratio < 1.0) || L < 1 || L > CONFIG_MAX_LAYERS)
+		return PRUNE_ERR_RATIO;
+	for (int l = 0; l < L; l++)
+		ffn[l] = m->layers[l].ffn;
+	struct prune_plan *p = NULL;
+	int rc = prune_plan_new_rows(&p, L, ffn);
+	if (rc)
+		return rc;
+	for (int l = 0; l < L; l++) {
+		p->k[l] = util_keep_count(ffn[l], ratio);
+		if (p->k[l] < 1) {
+			prune_plan_free(p);
+			return PRUNE_ERR_RATIO;
+		}
+	}
+	*out = p;
+	return PRUNE_OK;
+}
+
+/* keep (n) = the top k of scores (ties towards the lower index) as kept indices in kept, ascending:
+ * the one rule of uniform plans, whether all layers are scored first or one at a time. */
+static int layer_top(int *kept, unsigned char *keep, const float *scores, int n, int k)
+{
+	if (util_topk_mask(keep, scores, n, k))
+		return PRUNE_ERR_NOMEM;
+	int j = 0;
+	for (int i = 0; i < n; i++)
+		if (keep[i])
+			kept[j++] = i;
+	return PRUNE_OK;
+}
+
+int prune_plan_set_layer_scores(struct prune_plan *p, int layer, const float *scores)
+{
+	if (p->gran != PRUNE_GRANULARITY_ROWS || layer < 0 || layer >= p->n_layers)
+		return PRUNE_ERR_PLAN;
+	int n = p->ffn[layer];
+	for (int i = 0; i < n; i++)
+		if (!isfinite(scores[i]))
+			return PRUNE_ERR_SCORES;
+	unsigned char *keep = malloc((size_t)n);
+	if (!keep)
+		return PRUNE_ERR_NOMEM;
+	int rc = layer_top(p->kept[layer], keep, scores, n, p->k[layer]);
+	free(keep);
+	return rc;
+}
+
 int prune_plan_from_scores(struct prune_plan **out, const struct model *m,
 			   const float *const *scores, double ratio, bool global)
 {
@@ -369,20 +420,18 @@ int prune_plan_from_scores(struct prune_plan **out, const struct model *m,
 		rc = global_flags(keep, p, scores, ratio);
 		if (rc)
 			goto out;
+		plan_from_flags(p, keep);
 	} else {
 		for (int l = 0; l < L; l++) {
-			int k = util_keep_count(ffn[l], ratio);
-			if (k < 0) {
+			p->k[l] = util_keep_count(ffn[l], ratio);
+			if (p->k[l] < 0) {
 				rc = PRUNE_ERR_RATIO;
 				goto out;
 			}
-			if (util_topk_mask(keep[l], scores[l], ffn[l], k)) {
-				rc = PRUNE_ERR_NOMEM;
+			if ((rc = layer_top(p->kept[l], keep[l], scores[l], ffn[l], p->k[l])))
 				goto out;
-			}
 		}
 	}
-	plan_from_flags(p, keep);
 	*out = p;
 	p = NULL;
 	rc = PRUNE_OK;

@@ -124,6 +124,20 @@ void prune_plan_free(struct prune_plan *p);
 int prune_plan_from_scores(struct prune_plan **out, const struct model *m,
 			   const float *const *scores, double ratio, bool global);
 
+/* A uniform ROWS plan for m whose kept neurons are set later, one layer at a time (yopo prune's
+ * one-pass write): layer l keeps ffn_l - lround(ratio * ffn_l) neurons, as prune_plan_from_scores
+ * with global = false, so the counts (and the written shapes) are known before any scoring; the
+ * kept indices are 0..k-1 until prune_plan_set_layer_scores sets them. On success *out is owned
+ * by the caller. Errors: PRUNE_ERR_RATIO (ratio outside [0, 1) or a layer left empty),
+ * PRUNE_ERR_NOMEM. */
+int prune_plan_new_rows_ratio(struct prune_plan **out, const struct model *m, double ratio);
+
+/* Sets layer's kept neurons of a ROWS plan to the plan's count of them (k) with the top scores
+ * (the layer's ffn entries; larger = keep; ties towards the lower index): the neurons
+ * prune_plan_from_scores keeps with global = false. Errors (plan unchanged): PRUNE_ERR_PLAN (a
+ * WEIGHTS plan, a bad layer), PRUNE_ERR_SCORES (NaN or infinite score), PRUNE_ERR_NOMEM. */
+int prune_plan_set_layer_scores(struct prune_plan *p, int layer, const float *scores);
+
 /* Parameter counts of m pruned by p. "after" counts real parameters (padding and masked weights
  * excluded; FFN biases are never masked), "stored" counts what the written file holds. */
 struct prune_counts {

@@ -196,6 +196,9 @@ struct producer {
 	const struct model *m;
 	const struct prune_plan *p;        /* ROWS plan, or a WEIGHTS plan with masks, or NULL */
 	const struct prune_masks *masks;   /* WEIGHTS masks on demand (when p is NULL) */
+	const struct prune_rows *rows;     /* ROWS kept neurons on demand (may be NULL) */
+	int *k0;                           /* (n_layers) with rows: each layer's count before fill */
+	bool *filled;                      /* (n_layers) with rows: the layers filled so far */
 	const struct model *base;
 	enum prune_granularity gran;
 	int width;
@@ -279,6 +282,23 @@ static int build_masked(struct producer *pr, const struct safetensors_tensor *t,
 	return rc;
 }
 
+/* With pr->rows: fills layer's kept neurons unless done; the count must stay what the header
+ * was built from. */
+static int fill_layer(struct producer *pr, int layer)
+{
+	if (!pr->rows || pr->filled[layer])
+		return PRUNE_OK;
+	int rc = pr->rows->fill(pr->rows->ctx, layer, pr->err, pr->errlen);
+	if (rc)
+		return rc;
+	if (pr->p->k[layer] != pr->k0[layer])
+		return err_set(pr->err, pr->errlen, PRUNE_ERR_PLAN,
+			       "layer %d: kept %d neurons, the output was laid out for %d", layer,
+			       pr->p->k[layer], pr->k0[layer]);
+	pr->filled[layer] = true;
+	return PRUNE_OK;
+}
+
 /* Makes entry i current: its bytes sliced, masked or straight from the mapping. */
 static int produce_begin(struct producer *pr, int i)
 {
@@ -299,6 +319,9 @@ static int produce_begin(struct producer *pr, int i)
 		pr->data = pr->buf;
 		return rc;
 	}
+	int rc = fill_layer(pr, ref.layer);
+	if (rc)
+		return rc;
 	size_t esize = safetensors_dtype_size(t->dtype), rows, cols;
 	int axis;
 	ffn_axis(c, ref.which, t->shape, t->ndim, &rows, &cols, &axis);
@@ -702,6 +725,8 @@ static int fill_dir(const char *tmp, const char *out, struct producer *pr, const
 {
 	char path[PATH_MAX], src[PATH_MAX], show[PATH_MAX];
 	int rc = write_tensors(tmp, out, pr, in_dir, err, errlen);
+	for (int l = 0; !rc && pr->rows && l < pr->m->cfg.n_layers; l++)
+		rc = fill_layer(pr, l); /* a layer without FFN tensors in the file (none so far) */
 	if (rc)
 		return rc;
 	if (!pr->p)
@@ -762,7 +787,7 @@ static int check_inputs(const struct model *m, const struct prune_plan *plan,
 
 static int write_any(struct prune_counts *counts, const struct model *m, const char *in_dir,
 		     const struct prune_plan *plan, const struct prune_masks *masks,
-		     const struct model *base, const struct prune_info *info, const char *out_dir,
+		     const struct prune_rows *rows, const struct model *base, const struct prune_info *info, const char *out_dir,
 		     bool force, char *err, size_t errlen)
 {
 	char out_path[PATH_MAX], tmp[PATH_MAX], old[PATH_MAX], parent[PATH_MAX];
@@ -776,7 +801,7 @@ static int write_any(struct prune_counts *counts, const struct model *m, const c
 	else
 		streamed_counts(&cn, m, 0);
 	struct producer pr = {
-		.m = m, .p = plan, .masks = masks, .base = base,
+		.m = m, .p = plan, .masks = masks, .rows = rows, .base = base,
 		.gran = plan ? plan->gran : PRUNE_GRANULARITY_WEIGHTS, .width = cn.width, .cur = -1,
 		.err = err, .errlen = errlen,
 	};
@@ -784,9 +809,20 @@ static int write_any(struct prune_counts *counts, const struct model *m, const c
 			 errlen);
 	if (rc)
 		return rc;
+	if (rows) {
+		pr.k0 = malloc((size_t)plan->n_layers * sizeof *pr.k0);
+		pr.filled = calloc((size_t)plan->n_layers, sizeof *pr.filled);
+		if (!pr.k0 || !pr.filled) {
+			rc = err_set(err, errlen, PRUNE_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(pr.k0, plan->k, (size_t)plan->n_layers * sizeof *pr.k0);
+	}
 	/* "<out>.tmp-<pid>-XXXXXX", mode 0777 & ~umask (util/output.h) */
-	if ((rc = util_temp_dir_new(tmp, sizeof tmp, out_path, "tmp", err, errlen)))
-		return rc == UTIL_ERR_ARG ? PRUNE_ERR_ARG : PRUNE_ERR_IO;
+	if ((rc = util_temp_dir_new(tmp, sizeof tmp, out_path, "tmp", err, errlen))) {
+		rc = rc == UTIL_ERR_ARG ? PRUNE_ERR_ARG : PRUNE_ERR_IO;
+		goto out;
+	}
 	have_tmp = true;
 	rc = fill_dir(tmp, out_path, &pr, in_dir, info, &cn, err, errlen);
 	if (rc)
@@ -828,6 +864,8 @@ static int write_any(struct prune_counts *counts, const struct model *m, const c
 out:
 	if (have_tmp)
 		util_remove_tree(tmp);
+	free(pr.filled);
+	free(pr.k0);
 	return rc;
 }
 
@@ -837,17 +875,20 @@ int prune_write(const struct model *m, const char *in_dir, const struct prune_pl
 {
 	if (!plan)
 		return err_set(err, errlen, PRUNE_ERR_ARG, "no plan given");
-	return write_any(NULL, m, in_dir, plan, NULL, base, info, out_dir, force, err, errlen);
+	return write_any(NULL, m, in_dir, plan, NULL, NULL, base, info, out_dir, force, err, errlen);
 }
 
 int prune_write_stream(struct prune_counts *counts, const struct model *m,
 		       const struct prune_plan *plan, const struct prune_masks *masks,
-		       const struct model *base, const struct prune_info *info, const char *out_dir,
-		       bool force, char *err, size_t errlen)
+		       const struct prune_rows *rows, const struct model *base,
+		       const struct prune_info *info, const char *out_dir, bool force, char *err,
+		       size_t errlen)
 {
 	if (plan && plan->gran != PRUNE_GRANULARITY_ROWS)
 		return err_set(err, errlen, PRUNE_ERR_ARG, "a streamed write takes a rows plan or masks");
-	return write_any(counts, m, m->dir, plan, plan ? NULL : masks, base, info, out_dir, force,
-			 err, errlen);
+	if (rows && (!plan || !rows->fill))
+		return err_set(err, errlen, PRUNE_ERR_ARG, "kept neurons on demand need a rows plan");
+	return write_any(counts, m, m->dir, plan, plan ? NULL : masks, plan ? rows : NULL, base, info,
+			 out_dir, force, err, errlen);
 }
 

@@ -78,14 +78,30 @@ struct prune_masks {
 	void *ctx;
 };
 
+/* Kept neurons on demand for prune_write_stream's ROWS route (one read of each layer): fill
+ * sets the kept neurons of `layer` in the plan given to prune_write_stream (the caller holds it;
+ * e.g. prune_plan_set_layer_scores), keeping the plan's count for that layer, which fixed the
+ * output's shapes before any scoring. Called once per layer, the first time the writer reaches
+ * one of its FFN tensors: in file (tensor name) order, so layers may come out of numeric order
+ * (layers.0, layers.1, layers.10, ...); every layer is filled before yopo_pruning.json is written.
+ * Returns 0 or a negative code with a reason in err (the write then fails with that code). */
+struct prune_rows {
+	int (*fill)(void *ctx, int layer, char *err, size_t errlen);
+	void *ctx;
+};
+
 /* prune_write for a model whose weights need not be loaded: only m->cfg, m->st, m->dir,
  * m->layers[].ffn and the parameter counts are read (base likewise). plan is a ROWS plan, or
  * NULL for WEIGHTS, whose masks then come from masks one matrix at a time (no plan holding every
- * mask). On success *counts (may be NULL) holds the written checkpoint's counts. Output bytes
- * are those prune_write writes for the same plan / masks. Errors as prune_write. */
+ * mask). With rows (may be NULL; ROWS only) the plan's kept neurons are filled in layer by layer
+ * as the writer reaches them; its counts must be final. On success *counts (may be NULL) holds
+ * the written checkpoint's counts. Output bytes are those prune_write writes for the same plan
+ * (as finally filled) / masks. Errors as prune_write; a fill that changes a layer's count is
+ * PRUNE_ERR_PLAN. */
 int prune_write_stream(struct prune_counts *counts, const struct model *m,
 		       const struct prune_plan *plan, const struct prune_masks *masks,
-		       const struct model *base, const struct prune_info *info, const char *out_dir,
-		       bool force, char *err, size_t errlen);
+		       const struct prune_rows *rows, const struct model *base,
+		       const struct prune_info *info, const char *out_dir, bool force, char *err,
+		       size_t errlen);
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "calib.h"
+#include "err.h"
 #include "eval.h"
 #include "file.h"
 #include "json.h"
@@ -1171,6 +1172,136 @@ START_TEST(test_calib_and_wanda)
 }
 END_TEST
 
+/* One-pass rows: the writer asks each layer's kept neurons when it first reaches the layer. */
+struct on_demand {
+	struct prune_plan *plan;
+	float **scores;
+	int order[64], n_calls;
+	int fail; /* 0: fill; 1: return PRUNE_ERR_SCORES; 2: change the layer's count */
+};
+
+static int fill_layer_rows(void *vctx, int layer, char *err, size_t errlen)
+{
+	struct on_demand *od = vctx;
+	ck_assert_int_lt(od->n_calls, 64);
+	od->order[od->n_calls++] = layer;
+	if (od->fail == 1)
+		return err_set(err, errlen, PRUNE_ERR_SCORES, "layer %d: refused", layer);
+	if (od->fail == 2) {
+		int one = 0;
+		return prune_plan_set_layer_rows(od->plan, layer, &one, 1);
+	}
+	return prune_plan_set_layer_scores(od->plan, layer, od->scores[layer]);
+}
+
+static void assert_same_bytes(const char *a_dir, const char *b_dir, const char *name)
+{
+	char a[PATH_MAX + 64], b[PATH_MAX + 64], *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	testutil_path_join(a, sizeof a, a_dir, name);
+	testutil_path_join(b, sizeof b, b_dir, name);
+	ck_assert_int_eq(util_read_file(&ta, &la, a, (size_t)1 << 30, true, NULL, 0), UTIL_OK);
+	ck_assert_int_eq(util_read_file(&tb, &lb, b, (size_t)1 << 30, true, NULL, 0), UTIL_OK);
+	ck_assert_msg(la == lb && !memcmp(ta, tb, la), "%s differs", name);
+	free(ta);
+	free(tb);
+}
+
+/* Kept neurons set one layer at a time (any order) equal prune_plan_from_scores's, and the
+ * writer filling them on demand, in file order (12 layers: 0, 1, 10, 11, 2, ...), writes the
+ * bytes of the whole plan; a failing fill or one that changes a count fails the write. */
+START_TEST(test_rows_on_demand)
+{
+	char *tmp = testutil_tmpdir_new("prune"), in[PATH_MAX + 16], a[PATH_MAX + 16];
+	char b[PATH_MAX + 16], err[ERR_MAX];
+	testutil_path_join(in, sizeof in, tmp, "in");
+	testutil_path_join(a, sizeof a, tmp, "whole");
+	testutil_path_join(b, sizeof b, tmp, "ondemand");
+	struct synth_spec spec;
+	synth_spec_default(&spec, CONFIG_FAMILY_LLAMA);
+	spec.hidden = 16;
+	spec.ffn = 24;
+	spec.n_layers = 12;
+	spec.dtype = SAFETENSORS_DTYPE_F16;
+	ck_assert_int_eq(synth_write(in, &spec), SYNTH_OK);
+	struct model *m = open_model(in);
+	int L = m->cfg.n_layers, F = m->cfg.ffn;
+	float **sc = calloc((size_t)L, sizeof *sc);
+	for (int l = 0; l < L; l++) {
+		sc[l] = malloc((size_t)F * sizeof **sc);
+		scorers_magnitude_rows(sc[l], m->layers[l].up, m->layers[l].gate, F, m->cfg.hidden, 1);
+		sc[l][l % F] = sc[l][(l + 1) % F]; /* a tie: the lower index stays */
+	}
+	struct prune_plan *whole = NULL, *lazy = NULL;
+	ck_assert_int_eq(prune_plan_from_scores(&whole, m, (const float *const *)sc, 0.3, false),
+			 PRUNE_OK);
+	ck_assert_int_eq(prune_plan_new_rows_ratio(&lazy, m, 0.3), PRUNE_OK);
+	for (int l = L - 1; l >= 0; l--) {
+		const int *kw, *kl;
+		int n = prune_plan_layer_kept(whole, l, &kw);
+		ck_assert_int_eq(prune_plan_layer_kept(lazy, l, &kl), n); /* counts before scores */
+		ck_assert_int_eq(n, F - (int)lround(0.3 * F));
+		ck_assert_int_eq(prune_plan_set_layer_scores(lazy, l, sc[l]), PRUNE_OK);
+		prune_plan_layer_kept(lazy, l, &kl);
+		for (int i = 0; i < n; i++)
+			ck_assert_int_eq(kl[i], kw[i]);
+	}
+	prune_plan_free(lazy);
+	/* written on demand */
+	ck_assert_int_eq(write_plan(m, in, whole, NULL, a, false), PRUNE_OK);
+	struct on_demand od = {.scores = sc};
+	ck_assert_int_eq(prune_plan_new_rows_ratio(&od.plan, m, 0.3), PRUNE_OK);
+	struct prune_rows rows = {fill_layer_rows, &od};
+	struct prune_counts cw, cl;
+	ck_assert_int_eq(prune_plan_count(&cw, whole, m), PRUNE_OK);
+	ck_assert_msg(prune_write_stream(&cl, m, od.plan, NULL, &rows, NULL, &test_info, b, false,
+					 err, sizeof err) == PRUNE_OK, "%s", err);
+	ck_assert_int_eq(od.n_calls, L);
+	static const int file_order[] = {0, 1, 10, 11, 2, 3, 4, 5, 6, 7, 8, 9};
+	for (int i = 0; i < L; i++)
+		ck_assert_int_eq(od.order[i], file_order[i]);
+	ck_assert_int_eq(cl.params_after, cw.params_after);
+	ck_assert_int_eq(cl.width, cw.width);
+	assert_same_bytes(a, b, "model.safetensors");
+	assert_same_bytes(a, b, "config.json");
+	assert_same_bytes(a, b, "yopo_pruning.json");
+	/* failures: the fill's own code, or a count the header was not laid out for */
+	for (int f = 1; f <= 2; f++) {
+		char c[PATH_MAX + 16];
+		testutil_path_join(c, sizeof c, tmp, f == 1 ? "refused" : "recounted");
+		od.fail = f;
+		od.n_calls = 0;
+		err[0] = '\0';
+		ck_assert_int_eq(prune_write_stream(NULL, m, od.plan, NULL, &rows, NULL, &test_info, c,
+						    false, err, sizeof err),
+				 f == 1 ? PRUNE_ERR_SCORES : PRUNE_ERR_PLAN);
+		ck_assert_int_eq(od.n_calls, 1);
+		ck_assert_ptr_nonnull(strstr(err, f == 1 ? "refused" : "laid out for"));
+		ck_assert_int_eq(count_prefixed(tmp, f == 1 ? "refused" : "recounted"), 0);
+	}
+	/* rows without a plan, or with a weights plan */
+	ck_assert_int_eq(prune_write_stream(NULL, m, NULL, NULL, &rows, NULL, &test_info, b, true,
+					    err, sizeof err), PRUNE_ERR_ARG);
+	/* plan errors */
+	struct prune_plan *w = NULL;
+	ck_assert_int_eq(prune_plan_new_weights(&w, m), PRUNE_OK);
+	ck_assert_int_eq(prune_plan_set_layer_scores(w, 0, sc[0]), PRUNE_ERR_PLAN);
+	prune_plan_free(w);
+	ck_assert_int_eq(prune_plan_set_layer_scores(od.plan, L, sc[0]), PRUNE_ERR_PLAN);
+	sc[0][3] = NAN;
+	ck_assert_int_eq(prune_plan_set_layer_scores(od.plan, 0, sc[0]), PRUNE_ERR_SCORES);
+	ck_assert_int_eq(prune_plan_new_rows_ratio(&w, m, 1.0), PRUNE_ERR_RATIO);
+	ck_assert_int_eq(prune_plan_new_rows_ratio(&w, m, 0.99), PRUNE_ERR_RATIO);
+	for (int l = 0; l < L; l++)
+		free(sc[l]);
+	free(sc);
+	prune_plan_free(od.plan);
+	prune_plan_free(whole);
+	model_close(m);
+	testutil_tmpdir_free(tmp);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("prune");
@@ -1184,6 +1315,7 @@ int main(void)
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_atomic_failure);
 	tcase_add_test(tc, test_sharded_and_extras);
+	tcase_add_test(tc, test_rows_on_demand);
 	tcase_add_test(tc, test_ken_base);
 	tcase_add_loop_test(tc, test_calib_and_wanda, 0, N_FAMILIES);
 	suite_add_tcase(s, tc);

@@ -339,6 +339,41 @@ static const struct same sames[] = {
 	 0, false},
 	{NULL, CONFIG_FAMILY_OPT, SAFETENSORS_DTYPE_BF16, 2, "policy", PRUNE_GRANULARITY_ROWS,
 	 false, 0, 0, true},
+	/* one pass (rows at a per-layer ratio: each layer scored when the writer reaches it) for
+	 * every rows method, also in file order layers 0, 1, 10, 11, 2, ... */
+	{"stories260k", 0, 0, 0, "random", PRUNE_GRANULARITY_ROWS, false, 0, 0, false},
+	{"stories260k", 0, 0, 0, "policy", PRUNE_GRANULARITY_ROWS, false, 0, 0, false},
+	{"tinystories-instruct-3m", 0, 0, 0, "random", PRUNE_GRANULARITY_ROWS, false, 0, 0, false},
+	{"tinystories-instruct-3m", 0, 0, 0, "magnitude", PRUNE_GRANULARITY_ROWS, false, 0, 0,
+	 false},
+	{"tinystories-instruct-3m", 0, 0, 0, "wanda", PRUNE_GRANULARITY_ROWS, false, 300, 0, false},
+	{"tinystories-instruct-3m", 0, 0, 0, "probe", PRUNE_GRANULARITY_ROWS, false, 0, 0, false},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F16, 12, "random", PRUNE_GRANULARITY_ROWS,
+	 false, 0, 0, false},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_BF16, 12, "random", PRUNE_GRANULARITY_ROWS,
+	 false, 0, 0, false},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_BF16, 12, "magnitude", PRUNE_GRANULARITY_ROWS,
+	 false, 0, 0, false},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F16, 12, "wanda", PRUNE_GRANULARITY_ROWS,
+	 false, 300, 0, false},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_F16, 12, "policy", PRUNE_GRANULARITY_ROWS,
+	 false, 0, 0, false},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_BF16, 12, "policy", PRUNE_GRANULARITY_ROWS,
+	 false, 0, 0, true},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_BF16, 12, "probe", PRUNE_GRANULARITY_ROWS,
+	 false, 0, 0, false},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 11, "random", PRUNE_GRANULARITY_ROWS, false,
+	 0, 0, false},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 11, "magnitude", PRUNE_GRANULARITY_ROWS,
+	 false, 0, 0, false},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 11, "policy", PRUNE_GRANULARITY_ROWS, false,
+	 0, 0, false},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_BF16, 11, "policy", PRUNE_GRANULARITY_ROWS, false,
+	 0, 0, true},
+	{NULL, CONFIG_FAMILY_GPT2, SAFETENSORS_DTYPE_F16, 11, "probe", PRUNE_GRANULARITY_ROWS, false,
+	 0, 0, false},
+	{NULL, CONFIG_FAMILY_LLAMA, SAFETENSORS_DTYPE_BF16, 12, "ken", PRUNE_GRANULARITY_WEIGHTS,
+	 false, 0, 0, false},
 };
 
 /* A random MLP policy checkpoint for (hidden, ffn). */
@@ -450,6 +485,15 @@ START_TEST(test_stream_same_bytes)
 	o.whole_model = true;
 	ck_assert_msg(prunejob_run(&cn, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
 	assert_same_file(a, b, "model.safetensors");
+	assert_same_file(a, b, "yopo_pruning.json");
+	/* and the streamed two-pass route (every layer scored before the write) */
+	testutil_path_join(b, sizeof b, tmp, "twopass");
+	o.out = b;
+	o.whole_model = false;
+	o.two_pass = true;
+	ck_assert_msg(prunejob_run(&cn, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
+	assert_same_file(a, b, "model.safetensors");
+	assert_same_file(a, b, "config.json");
 	assert_same_file(a, b, "yopo_pruning.json");
 	testutil_tmpdir_free(tmp);
 }
