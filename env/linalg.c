@@ -189,6 +189,26 @@ out:
 	return err;
 }
 
+int linalg_project_rows(double *p, const float *a, const double *vt, int m, int n, int r)
+{
+	if (!p || !a || !vt || m <= 0 || n <= 0 || r <= 0)
+		return LINALG_ERR_ARG;
+	size_t nn = (size_t)n;
+	int bmax = m < GRAM_BLOCK_ROWS ? m : GRAM_BLOCK_ROWS;
+	double *blk = NULL;
+	int err = alloc_doubles(&blk, (size_t)bmax, nn);
+	for (int r0 = 0; !err && r0 < m; r0 += bmax) {
+		int b = m - r0 < bmax ? m - r0 : bmax;
+		if ((err = to_double(blk, a + (size_t)r0 * nn, (size_t)b * nn)))
+			break;
+		/* p[r0:r0+b] (b, r) = blk (b, n) · vtᵀ (n, r) */
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, r, n, 1.0, blk, n, vt, n, 0.0,
+			    p + (size_t)r0 * (size_t)r, r);
+	}
+	free(blk);
+	return err;
+}
+
 int linalg_gram_update(double *g, const float *a, const int *rows, int n_rows, int m, int n,
 		       double alpha)
 {

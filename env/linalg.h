@@ -61,6 +61,13 @@ int linalg_gram(double *g,      /* (n, n) row-major out */
 		const float *a, /* (m, n) row-major */
 		int m, int n);
 
+/* p = a · vtᵀ in double: every row of a projected on r directions (dgemm on blocks of rows
+ * converted to double). Errors: ARG, NOMEM, NONFINITE (in a; p partly written then). */
+int linalg_project_rows(double *p,        /* (m, r) row-major out */
+			const float *a,   /* (m, n) row-major */
+			const double *vt, /* (r, n) row-major: the directions as rows */
+			int m, int n, int r);
+
 /* g += alpha * sum over r in rows of a_r^T a_r (a_r the r-th row of a; a
  * row listed twice counts twice). Reads only the upper triangle of g
  * (j >= i) and writes g back in full. n_rows == 0 only symmetrises g.

@@ -3,7 +3,10 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "linalg.h"
 
 static const char *const names[ROWFEAT_MAX] = {
 	"row_norm", "down_norm", "row_max", "leverage", "pair_norm", "depth",
@@ -78,8 +81,108 @@ static void standardise(float *x, int stride, int rows, int f)
 	}
 }
 
+void rowfeat_leverage_ref(double *lev, const float *w, const double *vt, const double *s, int r,
+			  int rows, int cols)
+{
+	for (int i = 0; i < rows; i++) {
+		const float *wi = w + (size_t)i * cols;
+		double l = 0;
+		for (int q = 0; q < r; q++) {
+			const double *v = vt + (size_t)q * cols;
+			double dot = 0;
+			for (int j = 0; j < cols; j++)
+				dot += wi[j] * v[j];
+			l += (dot / s[q]) * (dot / s[q]);
+		}
+		lev[i] = l;
+	}
+}
+
+/* Rows per projection block: LEV_BLOCK × r doubles of scratch. */
+enum { LEV_BLOCK = 1024 };
+
+void rowfeat_leverage(double *lev, const float *w, const double *vt, const double *s, int r,
+		      int rows, int cols)
+{
+	int b = rows < LEV_BLOCK ? rows : LEV_BLOCK;
+	double *p = malloc((size_t)b * (size_t)r * sizeof *p);
+	for (int i0 = 0; p && i0 < rows; i0 += b) {
+		int n = rows - i0 < b ? rows - i0 : b;
+		/* p (n, r) = w[i0:i0+n] · vtᵀ */
+		if (linalg_project_rows(p, w + (size_t)i0 * cols, vt, n, cols, r)) {
+			free(p);
+			p = NULL;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			double l = 0;
+			for (int q = 0; q < r; q++) {
+				double d = p[(size_t)i * r + q] / s[q];
+				l += d * d;
+			}
+			lev[i0 + i] = l;
+		}
+	}
+	if (!p) /* no memory or non-finite weights: the reference gives the same answer slowly */
+		rowfeat_leverage_ref(lev, w, vt, s, r, rows, cols);
+	free(p);
+}
+
+/* sq (rows) = squared norms of the columns of down (cols, rows), read row by row (each column
+ * summed in the same order as one strided walk would). */
+static void column_norms(double *sq, const float *down, int rows, int cols)
+{
+	for (int i = 0; i < rows; i++)
+		sq[i] = 0;
+	for (int j = 0; j < cols; j++) {
+		const float *dj = down + (size_t)j * rows;
+		for (int i = 0; i < rows; i++)
+			sq[i] += (double)dj[i] * dj[i];
+	}
+}
+
 void rowfeat_compute(float *x, const float *w, const float *pair, const float *down,
 		      const double *vt, const double *s, int r, int rows, int cols, double depth)
+{
+	double *lev = malloc((size_t)rows * sizeof *lev), *dsq = NULL;
+	if (down && lev && !(dsq = malloc((size_t)rows * sizeof *dsq))) {
+		free(lev);
+		lev = NULL;
+	}
+	if (!lev) {
+		rowfeat_compute_ref(x, w, pair, down, vt, s, r, rows, cols, depth);
+		return;
+	}
+	rowfeat_leverage(lev, w, vt, s, r, rows, cols);
+	if (down)
+		column_norms(dsq, down, rows, cols);
+	for (int i = 0; i < rows; i++) {
+		const float *wi = w + (size_t)i * cols;
+		float *xi = x + (size_t)i * ROWFEAT_COUNT;
+		double sq = 0, mx = 0, psq = 0;
+		for (int j = 0; j < cols; j++) {
+			sq += (double)wi[j] * wi[j];
+			if (fabs(wi[j]) > mx)
+				mx = fabs(wi[j]);
+		}
+		if (pair)
+			for (int j = 0; j < cols; j++)
+				psq += (double)pair[(size_t)i * cols + j] * pair[(size_t)i * cols + j];
+		xi[0] = safe_log(sqrt(sq));
+		xi[1] = down ? safe_log(sqrt(dsq[i])) : 0.0f;
+		xi[2] = safe_log(mx);
+		xi[3] = safe_log(lev[i]);
+		xi[4] = pair ? safe_log(sqrt(psq)) : 0.0f;
+		xi[5] = (float)depth;
+	}
+	for (int f = 0; f < ROWFEAT_COUNT - 1; f++)
+		standardise(x, ROWFEAT_COUNT, rows, f);
+	free(dsq);
+	free(lev);
+}
+
+void rowfeat_compute_ref(float *x, const float *w, const float *pair, const float *down,
+			 const double *vt, const double *s, int r, int rows, int cols, double depth)
 {
 	for (int i = 0; i < rows; i++) {
 		const float *wi = w + (size_t)i * cols;
@@ -96,13 +199,7 @@ void rowfeat_compute(float *x, const float *w, const float *pair, const float *d
 		if (down)
 			for (int j = 0; j < cols; j++)
 				dsq += (double)down[(size_t)j * rows + i] * down[(size_t)j * rows + i];
-		for (int q = 0; q < r; q++) {
-			const double *v = vt + (size_t)q * cols;
-			double dot = 0;
-			for (int j = 0; j < cols; j++)
-				dot += wi[j] * v[j];
-			lev += (dot / s[q]) * (dot / s[q]);
-		}
+		rowfeat_leverage_ref(&lev, wi, vt, s, r, 1, cols);
 		xi[0] = safe_log(sqrt(sq));
 		xi[1] = down ? safe_log(sqrt(dsq)) : 0.0f;
 		xi[2] = safe_log(mx);
@@ -117,13 +214,21 @@ void rowfeat_compute(float *x, const float *w, const float *pair, const float *d
 void rowfeat_probe_compute(float *x, int stride, const double *msq, const double *mabs,
 			   const float *down, int rows, int cols)
 {
+	double *dsq = malloc((size_t)rows * sizeof *dsq);
+	if (dsq)
+		column_norms(dsq, down, rows, cols);
 	for (int i = 0; i < rows; i++) {
-		double dsq = 0;
-		for (int j = 0; j < cols; j++)
-			dsq += (double)down[(size_t)j * rows + i] * down[(size_t)j * rows + i];
+		double d = 0;
+		if (dsq) {
+			d = dsq[i];
+		} else { /* no memory: the same sums, strided */
+			for (int j = 0; j < cols; j++)
+				d += (double)down[(size_t)j * rows + i] * down[(size_t)j * rows + i];
+		}
 		x[(size_t)i * stride] = safe_log(msq[i]);
-		x[(size_t)i * stride + 1] = safe_log(mabs[i] * sqrt(dsq));
+		x[(size_t)i * stride + 1] = safe_log(mabs[i] * sqrt(d));
 	}
+	free(dsq);
 	standardise(x, stride, rows, 0);
 	standardise(x, stride, rows, 1);
 }

@@ -52,6 +52,19 @@ const char *rowfeat_list(void);
 void rowfeat_compute(float *x, const float *w, const float *pair, const float *down,
 		      const double *vt, const double *s, int r, int rows, int cols, double depth);
 
+/* rowfeat_compute's naive reference (the leverage dot products one at a time, down's columns
+ * walked with a stride); equal to it up to the summation order of the leverage. */
+void rowfeat_compute_ref(float *x, const float *w, const float *pair, const float *down,
+			 const double *vt, const double *s, int r, int rows, int cols, double depth);
+
+/* lev (rows) = Σ_q ((w_i · vt_q) / s_q)², the leverage of each row of w (rows, cols) in the
+ * subspace of vt (r, cols), s (r) > 0. The projections run as dgemm on blocks of rows (a 7B
+ * layer: 2.3e10 multiply-adds, ~30 s one dot product at a time); _ref is the dot-product loop. */
+void rowfeat_leverage(double *lev, const float *w, const double *vt, const double *s, int r,
+		      int rows, int cols);
+void rowfeat_leverage_ref(double *lev, const float *w, const double *vt, const double *s, int r,
+			  int rows, int cols);
+
 /* The two probe features into columns 0 and 1 of x (rows, stride), standardised within the layer.
  * msq, mabs (rows): E[a_i²] and E[|a_i|] over the probe tokens; down (cols, rows). */
 void rowfeat_probe_compute(float *x, int stride, const double *msq, const double *mabs,

@@ -319,6 +319,54 @@ START_TEST(test_probe_columns)
 }
 END_TEST
 
+/* The dgemm leverage and the blocked column norms against the references: shapes around the
+ * 1024-row block, r from 1 to cols. */
+static const struct {
+	int rows, cols, r;
+} fast_cases[] = {{7, 5, 2}, {1023, 16, 16}, {1025, 24, 5}, {2100, 9, 1}, {300, 64, 40}};
+
+START_TEST(test_fast_matches_ref)
+{
+	int rows = fast_cases[_i].rows, cols = fast_cases[_i].cols, r = fast_cases[_i].r;
+	size_t rc = (size_t)rows * (size_t)cols, rf = (size_t)rows * ROWFEAT_COUNT;
+	float *w = malloc(rc * sizeof *w), *pair = malloc(rc * sizeof *pair);
+	float *down = malloc(rc * sizeof *down);
+	double *vt = malloc((size_t)r * cols * sizeof *vt), *sv = malloc((size_t)r * sizeof *sv);
+	double *la = malloc((size_t)rows * sizeof *la), *lb = malloc((size_t)rows * sizeof *lb);
+	float *xa = malloc(rf * sizeof *xa), *xb = malloc(rf * sizeof *xb);
+	ck_assert(w && pair && down && vt && sv && la && lb && xa && xb);
+	unsigned u = 12345u + (unsigned)_i;
+	for (size_t k = 0; k < rc; k++) {
+		u = u * 1103515245u + 12345u;
+		w[k] = (float)((u >> 8) % 2001) / 1000.0f - 1.0f;
+		pair[k] = w[k] * 0.5f + 0.25f;
+		down[k] = (float)((u >> 4) % 997) / 500.0f - 1.0f;
+	}
+	for (int q = 0; q < r; q++) {
+		sv[q] = 1.0 + q;
+		for (int j = 0; j < cols; j++)
+			vt[(size_t)q * cols + j] = sin(0.37 * (q + 1) * (j + 1));
+	}
+	rowfeat_leverage(la, w, vt, sv, r, rows, cols);
+	rowfeat_leverage_ref(lb, w, vt, sv, r, rows, cols);
+	for (int i = 0; i < rows; i++)
+		ck_assert_double_eq_tol(la[i], lb[i], 1e-10 * (1 + fabs(lb[i])));
+	rowfeat_compute(xa, w, pair, down, vt, sv, r, rows, cols, 0.5);
+	rowfeat_compute_ref(xb, w, pair, down, vt, sv, r, rows, cols, 0.5);
+	for (size_t k = 0; k < rf; k++)
+		ck_assert_float_eq_tol(xa[k], xb[k], 1e-5f);
+	free(w);
+	free(pair);
+	free(down);
+	free(vt);
+	free(sv);
+	free(la);
+	free(lb);
+	free(xa);
+	free(xb);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("rowfeat");
@@ -332,6 +380,7 @@ int main(void)
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_sets);
 	tcase_add_test(tc, test_probe_columns);
+	tcase_add_loop_test(tc, test_fast_matches_ref, 0, (int)(sizeof fast_cases / sizeof fast_cases[0]));
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }
