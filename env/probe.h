@@ -20,8 +20,11 @@
  *
  * Memory: n_tokens × Σ_l ffn_l floats of activations (2000 probe tokens of an 8-layer, 512-wide
  * FFN: 32 MiB), plus one window of logits (seq_len × vocab floats) while collecting; sampling
- * holds B KV caches of seq_len positions (B × n_layers × seq_len × 2·n_kv·head_dim floats: a
- * 7B model with seq_len 256 and 16 lanes, 4 GiB) and B rows of logits.
+ * holds B KV caches of the positions a lane can reach, min(seq_len, ceil(n_tokens / B) + 1)
+ * (together ≈ n_tokens × n_layers × 2·n_kv·head_dim floats: a 7B model, 2048 tokens, 2.1 GiB)
+ * and B rows of logits. A stored model whose file takes at most 3/4 of the physical memory keeps
+ * its mapped pages between steps (forward_set_keep_pages; evicted pages would be faulted in again
+ * every step), so peak RSS then counts the mapped file (clean page cache).
  *
  * Streamed (yopo prune on models too large to load): probe_sample draws the same ids on a model
  * opened with MODEL_WEIGHTS_MAPPED_F32 (one layer in f32 at a time, the same f32 values, so the
