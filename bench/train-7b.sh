@@ -8,9 +8,11 @@
 #
 # Usage: bench/train-7b.sh BUILD_DIR [extra yopo train arguments...]
 #   WORK=/path (default ${TMPDIR:-/tmp}/yopo-train7b) holds the checkpoint, policy and log.
-# Example: bench/train-7b.sh build-x --cache-mb 12000
-#   --cache-mb 12000 keeps every layer's matrix and Gram resident (32 x ~330 MB), so the
-#   per-layer setup is paid once instead of once per pass; the default 1024 streams.
+# Example: bench/train-7b.sh build-x --train-layers 8
+#   With the defaults (--cache-mb 8192) train keeps as many evenly spaced layers resident as fit
+#   (a 7B layer: matrix 180 MB + Gram 134 MB + functional G 969 MB; 6 of 32), so each layer's
+#   setup is paid once; --train-layers N chooses the count (more than fit: streamed, set up again
+#   every pass).
 set -eu
 build=${1:?usage: $0 BUILD_DIR [train args...]}
 shift

@@ -141,6 +141,28 @@ static void column_norms(double *sq, const float *down, int rows, int cols)
 	}
 }
 
+/* One row's unstandardised features xi (ROWFEAT_COUNT) from its weights wi (cols), its pair's
+ * pi (cols) or NULL, its down column's squared norm *dsq or NULL and its leverage. */
+static void row_features(float *xi, const float *wi, const float *pi, int cols, const double *dsq,
+			 double lev, double depth)
+{
+	double sq = 0, mx = 0, psq = 0;
+	for (int j = 0; j < cols; j++) {
+		sq += (double)wi[j] * wi[j];
+		if (fabs(wi[j]) > mx)
+			mx = fabs(wi[j]);
+	}
+	if (pi)
+		for (int j = 0; j < cols; j++)
+			psq += (double)pi[j] * pi[j];
+	xi[0] = safe_log(sqrt(sq));
+	xi[1] = dsq ? safe_log(sqrt(*dsq)) : 0.0f;
+	xi[2] = safe_log(mx);
+	xi[3] = safe_log(lev);
+	xi[4] = pi ? safe_log(sqrt(psq)) : 0.0f;
+	xi[5] = (float)depth;
+}
+
 void rowfeat_compute(float *x, const float *w, const float *pair, const float *down,
 		      const double *vt, const double *s, int r, int rows, int cols, double depth)
 {
@@ -156,25 +178,10 @@ void rowfeat_compute(float *x, const float *w, const float *pair, const float *d
 	rowfeat_leverage(lev, w, vt, s, r, rows, cols);
 	if (down)
 		column_norms(dsq, down, rows, cols);
-	for (int i = 0; i < rows; i++) {
-		const float *wi = w + (size_t)i * cols;
-		float *xi = x + (size_t)i * ROWFEAT_COUNT;
-		double sq = 0, mx = 0, psq = 0;
-		for (int j = 0; j < cols; j++) {
-			sq += (double)wi[j] * wi[j];
-			if (fabs(wi[j]) > mx)
-				mx = fabs(wi[j]);
-		}
-		if (pair)
-			for (int j = 0; j < cols; j++)
-				psq += (double)pair[(size_t)i * cols + j] * pair[(size_t)i * cols + j];
-		xi[0] = safe_log(sqrt(sq));
-		xi[1] = down ? safe_log(sqrt(dsq[i])) : 0.0f;
-		xi[2] = safe_log(mx);
-		xi[3] = safe_log(lev[i]);
-		xi[4] = pair ? safe_log(sqrt(psq)) : 0.0f;
-		xi[5] = (float)depth;
-	}
+	for (int i = 0; i < rows; i++)
+		row_features(x + (size_t)i * ROWFEAT_COUNT, w + (size_t)i * cols,
+			     pair ? pair + (size_t)i * cols : NULL, cols, down ? &dsq[i] : NULL, lev[i],
+			     depth);
 	for (int f = 0; f < ROWFEAT_COUNT - 1; f++)
 		standardise(x, ROWFEAT_COUNT, rows, f);
 	free(dsq);
@@ -186,26 +193,13 @@ void rowfeat_compute_ref(float *x, const float *w, const float *pair, const floa
 {
 	for (int i = 0; i < rows; i++) {
 		const float *wi = w + (size_t)i * cols;
-		float *xi = x + (size_t)i * ROWFEAT_COUNT;
-		double sq = 0, mx = 0, psq = 0, dsq = 0, lev = 0;
-		for (int j = 0; j < cols; j++) {
-			sq += (double)wi[j] * wi[j];
-			if (fabs(wi[j]) > mx)
-				mx = fabs(wi[j]);
-		}
-		if (pair)
-			for (int j = 0; j < cols; j++)
-				psq += (double)pair[(size_t)i * cols + j] * pair[(size_t)i * cols + j];
+		double dsq = 0, lev = 0;
 		if (down)
 			for (int j = 0; j < cols; j++)
 				dsq += (double)down[(size_t)j * rows + i] * down[(size_t)j * rows + i];
 		rowfeat_leverage_ref(&lev, wi, vt, s, r, 1, cols);
-		xi[0] = safe_log(sqrt(sq));
-		xi[1] = down ? safe_log(sqrt(dsq)) : 0.0f;
-		xi[2] = safe_log(mx);
-		xi[3] = safe_log(lev);
-		xi[4] = pair ? safe_log(sqrt(psq)) : 0.0f;
-		xi[5] = (float)depth;
+		row_features(x + (size_t)i * ROWFEAT_COUNT, wi, pair ? pair + (size_t)i * cols : NULL,
+			     cols, down ? &dsq : NULL, lev, depth);
 	}
 	for (int f = 0; f < ROWFEAT_COUNT - 1; f++)
 		standardise(x, ROWFEAT_COUNT, rows, f);
