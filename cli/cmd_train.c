@@ -29,12 +29,21 @@ static void on_layer(void *ctx, int episode, int pass, int n_passes, int layer, 
 		     double elapsed)
 {
 	(void)ctx;
+	/* Later passes cost about the same, but the first also sets every layer up (features, G:
+	 * tens of seconds per 7B layer, then cached), so once the second pass has begun the rate is
+	 * measured from its start. */
+	static double rate_t0 = -1, rate_done;
+	double done = (double)(pass - 1) * n_layers + layer + 1, total = (double)n_passes * n_layers;
+	if (pass > 1 && rate_t0 < 0) {
+		rate_t0 = elapsed;
+		rate_done = done;
+	}
 	if (cli_quiet() || elapsed - last_layer_line < LAYER_LINE_SECONDS)
 		return;
 	last_layer_line = elapsed;
-	/* passes cost about the same (mlp: every pass visits every layer once) */
-	double done = (double)(pass - 1) * n_layers + layer + 1, total = (double)n_passes * n_layers;
-	double eta = elapsed / done * (total - done);
+	double eta = rate_t0 >= 0 && done > rate_done
+			     ? (elapsed - rate_t0) / (done - rate_done) * (total - done)
+			     : elapsed / done * (total - done);
 	fprintf(stderr, "yopo train: episode %d, layer %d/%d, pass %d/%d, %.0f s, ETA %.0f s\n",
 		episode, layer + 1, n_layers, pass, n_passes, elapsed, eta);
 }
