@@ -39,3 +39,18 @@ for model in ("stories260k", "tinystories-instruct-3m"):
         print(f"| {name} | " + " | ".join(cells(load(d), "policy")) + " |")
     for m in sorted({r["method"] for r in allr} - {"dense", "policy"}):
         print(f"| {m} | " + " | ".join(cells(allr, m)) + " |")
+
+# issue 14's bar at 0.2 and 0.3: below random's mean - sd, below magnitude, within 5 % of probe
+print()
+for model in ("stories260k", "tinystories-instruct-3m"):
+    with open(os.path.join(w, f"{model}-all", "results.csv")) as f:
+        allr = list(csv.DictReader(f))
+    kl = lambda m, r: [float(x["kl_mean"]) for x in allr if x["method"] == m and x["ratio"] == r]
+    for ratio in ("0.2", "0.3"):
+        pol, rnd = kl("policy", ratio)[0], kl("random", ratio)
+        bar = statistics.mean(rnd) - statistics.stdev(rnd)
+        mag, prb = kl("magnitude", ratio)[0], kl("probe", ratio)[0]
+        print(f"- {model} @{ratio}: shipped policy KL {pol:.4f}; random mean-sd {bar:.4f} "
+              f"({'below' if pol < bar else 'ABOVE'}); magnitude {mag:.4f} "
+              f"({'below' if pol < mag else 'ABOVE'}); probe {prb:.4f}: "
+              f"{100 * (pol / prb - 1):+.1f} % ({'within' if pol <= 1.05 * prb else 'OVER'} 5 %)")
