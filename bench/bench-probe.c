@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "file.h"
 #include "model.h"
 #include "probe.h"
 #include "synth.h"
@@ -39,6 +40,17 @@ static double time_sample(const struct model *m, int tokens, int lanes, int *n_s
 }
 
 /* The synthetic F16 model, mapped: lanes 1 vs 16 at one thread. */
+/* The table rows of one thread count: lanes 1 and 16. */
+static void table_rows(const struct model *m, int tokens, int threads)
+{
+	for (int lanes = 1; lanes <= 16; lanes += 15) {
+		int n_seqs = 0;
+		double noise, s = time_sample(m, tokens, lanes, &n_seqs, &noise);
+		printf("| %d | %d | %.3f | %.2f | %d |\n", threads, lanes, s, noise, n_seqs);
+		fflush(stdout);
+	}
+}
+
 static int bench_synth(void)
 {
 	char tmp[1024], dir[1100], err[ERR_MAX];
@@ -63,17 +75,9 @@ static int bench_synth(void)
 	printf("\n# synthetic F16 llama (4 x 512, ffn 1376, vocab 4096), mapped, %d tokens, seq_len "
 	       "%d\n| threads | lanes | seconds | noise | sequences |\n|---|---|---|---|---|\n",
 	       SYNTH_TOKENS, 256);
-	int th = threads_apply(1);
-	for (int lanes = 1; lanes <= 16; lanes += 15) {
-		int n_seqs = 0;
-		double noise, s = time_sample(m, SYNTH_TOKENS, lanes, &n_seqs, &noise);
-		printf("| %d | %d | %.3f | %.2f | %d |\n", th, lanes, s, noise, n_seqs);
-		fflush(stdout);
-	}
+	table_rows(m, SYNTH_TOKENS, threads_apply(1));
 	model_close(m);
-	char cmd[1200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-	return system(cmd) ? 1 : 0;
+	return util_remove_tree(tmp) ? 1 : 0;
 }
 
 int main(void)
@@ -92,13 +96,7 @@ int main(void)
 	printf("| threads | lanes | seconds | noise | sequences |\n|---|---|---|---|---|\n");
 	int counts[2] = {1, 0};
 	for (int i = 0; i < 2; i++) {
-		int th = threads_apply(counts[i]);
-		for (int lanes = 1; lanes <= 16; lanes += 15) {
-			int n_seqs = 0;
-			double noise, s = time_sample(m, TOKENS, lanes, &n_seqs, &noise);
-			printf("| %d | %d | %.3f | %.2f | %d |\n", th, lanes, s, noise, n_seqs);
-			fflush(stdout);
-		}
+		table_rows(m, TOKENS, threads_apply(counts[i]));
 	}
 	model_close(m);
 	return bench_synth();

@@ -1194,19 +1194,6 @@ static int fill_layer_rows(void *vctx, int layer, char *err, size_t errlen)
 	return prune_plan_set_layer_scores(od->plan, layer, od->scores[layer]);
 }
 
-static void assert_same_bytes(const char *a_dir, const char *b_dir, const char *name)
-{
-	char a[PATH_MAX + 64], b[PATH_MAX + 64], *ta = NULL, *tb = NULL;
-	size_t la = 0, lb = 0;
-	testutil_path_join(a, sizeof a, a_dir, name);
-	testutil_path_join(b, sizeof b, b_dir, name);
-	ck_assert_int_eq(util_read_file(&ta, &la, a, (size_t)1 << 30, true, NULL, 0), UTIL_OK);
-	ck_assert_int_eq(util_read_file(&tb, &lb, b, (size_t)1 << 30, true, NULL, 0), UTIL_OK);
-	ck_assert_msg(la == lb && !memcmp(ta, tb, la), "%s differs", name);
-	free(ta);
-	free(tb);
-}
-
 /* Kept neurons set one layer at a time (any order) equal prune_plan_from_scores's, and the
  * writer filling them on demand, in file order (12 layers: 0, 1, 10, 11, 2, ...), writes the
  * bytes of the whole plan; a failing fill or one that changes a count fails the write. */
@@ -1262,9 +1249,9 @@ START_TEST(test_rows_on_demand)
 		ck_assert_int_eq(od.order[i], file_order[i]);
 	ck_assert_int_eq(cl.params_after, cw.params_after);
 	ck_assert_int_eq(cl.width, cw.width);
-	assert_same_bytes(a, b, "model.safetensors");
-	assert_same_bytes(a, b, "config.json");
-	assert_same_bytes(a, b, "yopo_pruning.json");
+	testutil_assert_same_file(a, b, "model.safetensors");
+	testutil_assert_same_file(a, b, "config.json");
+	testutil_assert_same_file(a, b, "yopo_pruning.json");
 	/* failures: the fill's own code, or a count the header was not laid out for */
 	for (int f = 1; f <= 2; f++) {
 		char c[PATH_MAX + 16];

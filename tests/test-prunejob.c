@@ -396,19 +396,6 @@ static void write_policy(const char *path, int hidden, int ffn)
 	policy_free(p);
 }
 
-static void assert_same_file(const char *a_dir, const char *b_dir, const char *name)
-{
-	char a[PATH_MAX + 64], b[PATH_MAX + 64], *ta = NULL, *tb = NULL;
-	size_t la = 0, lb = 0;
-	testutil_path_join(a, sizeof a, a_dir, name);
-	testutil_path_join(b, sizeof b, b_dir, name);
-	ck_assert_int_eq(util_read_file(&ta, &la, a, (size_t)1 << 30, true, NULL, 0), UTIL_OK);
-	ck_assert_int_eq(util_read_file(&tb, &lb, b, (size_t)1 << 30, true, NULL, 0), UTIL_OK);
-	ck_assert_msg(la == lb && !memcmp(ta, tb, la), "%s differs", name);
-	free(ta);
-	free(tb);
-}
-
 /* The whole-model route (model_open, select_plan, prune_write) into out. */
 static void write_loaded(const char *dir, const char *out, const struct select_opts *so,
 			 double ratio, const char *base_dir)
@@ -476,25 +463,25 @@ START_TEST(test_stream_same_bytes)
 	struct prune_counts cn;
 	ck_assert_msg(prunejob_run(&cn, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
 	write_loaded(model, b, &o.select, o.ratio, o.base);
-	assert_same_file(a, b, "model.safetensors");
-	assert_same_file(a, b, "config.json");
-	assert_same_file(a, b, "yopo_pruning.json"); /* kept_indices: the same rows */
+	testutil_assert_same_file(a, b, "model.safetensors");
+	testutil_assert_same_file(a, b, "config.json");
+	testutil_assert_same_file(a, b, "yopo_pruning.json"); /* kept_indices: the same rows */
 	/* prunejob's own whole-model route writes the same */
 	testutil_path_join(b, sizeof b, tmp, "whole");
 	o.out = b;
 	o.whole_model = true;
 	ck_assert_msg(prunejob_run(&cn, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
-	assert_same_file(a, b, "model.safetensors");
-	assert_same_file(a, b, "yopo_pruning.json");
+	testutil_assert_same_file(a, b, "model.safetensors");
+	testutil_assert_same_file(a, b, "yopo_pruning.json");
 	/* and the streamed two-pass route (every layer scored before the write) */
 	testutil_path_join(b, sizeof b, tmp, "twopass");
 	o.out = b;
 	o.whole_model = false;
 	o.two_pass = true;
 	ck_assert_msg(prunejob_run(&cn, &o, NULL, NULL, err, sizeof err) == 0, "%s", err);
-	assert_same_file(a, b, "model.safetensors");
-	assert_same_file(a, b, "config.json");
-	assert_same_file(a, b, "yopo_pruning.json");
+	testutil_assert_same_file(a, b, "model.safetensors");
+	testutil_assert_same_file(a, b, "config.json");
+	testutil_assert_same_file(a, b, "yopo_pruning.json");
 	testutil_tmpdir_free(tmp);
 }
 END_TEST

@@ -117,6 +117,18 @@ int testutil_dir_count(const char *dir)
 	return n;
 }
 
+void testutil_assert_same_file(const char *a_dir, const char *b_dir, const char *name)
+{
+	char *pa = testutil_path_new(a_dir, name), *pb = testutil_path_new(b_dir, name);
+	size_t la = 0, lb = 0;
+	char *ta = testutil_file_read(pa, &la), *tb = testutil_file_read(pb, &lb);
+	ck_assert_msg(la == lb && !memcmp(ta, tb, la), "%s differs", name);
+	free(ta);
+	free(tb);
+	free(pa);
+	free(pb);
+}
+
 char *testutil_file_read(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");

@@ -50,6 +50,9 @@ char *testutil_file_read(const char *path, size_t *len);
  * is 0). */
 void testutil_file_write(const char *path, const void *data, size_t len);
 
+/* Fails the test unless a_dir/name and b_dir/name hold the same bytes. */
+void testutil_assert_same_file(const char *a_dir, const char *b_dir, const char *name);
+
 /* Copies the file from to the file to (created or truncated). */
 void testutil_file_copy(const char *from, const char *to);
 
