@@ -235,17 +235,17 @@ int env_view_features(float *x, const struct model_layer_view *v)
 	int r = kmin / 8 > 0 ? kmin / 8 : 1;
 	int rc = ENV_ERR_NOMEM;
 	size_t cc = (size_t)cols * cols;
-	double *lambda = malloc((size_t)cols * sizeof *lambda);
+	double *lambda = malloc((size_t)r * sizeof *lambda);
 	double *g = malloc(cc * sizeof *g);
-	double *vt = malloc(cc * sizeof *vt);
+	double *vt = malloc((size_t)r * cols * sizeof *vt);
 	if (!lambda || !g || !vt)
 		goto out;
-	if (linalg_gram(g, v->scored, rows, cols) || linalg_sym_eig(lambda, vt, g, cols)) {
+	if (linalg_gram(g, v->scored, rows, cols) || linalg_sym_eig_top(lambda, vt, g, cols, r)) {
 		rc = ENV_ERR_LINALG;
 		goto out;
 	}
 	/* singular values of W; drop directions at rounding level of the largest */
-	for (int q = 0; q < cols; q++)
+	for (int q = 0; q < r; q++)
 		lambda[q] = lambda[q] > 0 ? sqrt(lambda[q]) : 0;
 	while (r > 1 && !(lambda[r - 1] > 1e-6 * lambda[0]))
 		r--;

@@ -259,10 +259,15 @@ int linalg_sym_eigvals(double *w, double *g, int n)
 	int err = alloc_doubles(&wt, nn, 1);
 	if (err)
 		goto out;
-	/* Row-major upper triangle = column-major lower triangle. The two-stage reduction (dense ->
-	 * band by BLAS 3, band -> tridiagonal) replaces dsytrd's BLAS 2 half, which dominates
-	 * values-only solves: ~7x faster at n = 4096 (bench-spectrum). */
-	err = lapack_status(LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', n, g, n, wt));
+	/* Row-major upper triangle = column-major lower triangle. Which reduction is faster depends
+	 * on OpenBLAS's threads (n = 4096, this project's 2-core machines, median of 3): with one
+	 * thread the two-stage one (dense -> band by BLAS 3, then a serial band -> tridiagonal sweep)
+	 * takes 3.7 s against dsytrd's 4.8 s; with two, dsytrd's BLAS 2 half runs on both cores and
+	 * takes 2.8 s against 4.4 s, the band sweep staying serial. Same values to ~1e-14. */
+	if (openblas_get_num_threads() > 1)
+		err = lapack_status(LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', n, g, n, wt));
+	else
+		err = lapack_status(LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', n, g, n, wt));
 	if (err)
 		goto out;
 	for (size_t i = 0; i < nn; i++)
@@ -272,33 +277,59 @@ out:
 	return err;
 }
 
-int linalg_sym_eig(double *w, double *v, double *g, int n)
+int linalg_sym_eig_top(double *w, double *v, double *g, int n, int r)
 {
-	if (!w || !v || !g || n <= 0)
+	if (!w || !v || !g || n <= 0 || r <= 0 || r > n)
 		return LINALG_ERR_ARG;
-	size_t nn = (size_t)n;
+	size_t nn = (size_t)n, rr = (size_t)r;
 	if (nn > SIZE_MAX / sizeof(double) / nn)
 		return LINALG_ERR_OVERFLOW;
 	for (size_t i = 0; i < nn; i++)
 		for (size_t j = i; j < nn; j++)
 			if (!isfinite(g[i * nn + j]))
 				return LINALG_ERR_NONFINITE;
-	double *wt = NULL;
+	double *wt = NULL, *z = NULL;
+	lapack_int *isuppz = NULL, found = 0;
 	int err = alloc_doubles(&wt, nn, 1);
 	if (err)
 		goto out;
-	/* Row-major upper triangle = column-major lower triangle; on return g holds the eigenvectors
-	 * as column-major columns, i.e. as rows of the row-major array, ascending. */
-	err = lapack_status(LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, g, n, wt));
+	/* Row-major upper triangle = column-major lower triangle. Eigenvectors come back as
+	 * column-major columns, i.e. rows of a row-major array, ascending. */
+	if (r == n) {
+		err = lapack_status(LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, g, n, wt));
+		z = g;
+	} else {
+		/* Only the top r: the tridiagonal reduction is shared, but MRRR computes r vectors and
+		 * the back-transformation touches r columns instead of n (at n = 4096, r = 512: 3.3 s
+		 * against dsyevd's 6.9 s here). */
+		if ((err = alloc_doubles(&z, nn, rr)))
+			goto out;
+		if (!(isuppz = malloc(2 * rr * sizeof *isuppz))) {
+			err = LINALG_ERR_NOMEM;
+			goto out;
+		}
+		err = lapack_status(LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'L', n, g, n, 0, 0,
+						   n - r + 1, n, 0, &found, wt, z, n, isuppz));
+		if (!err && found != r)
+			err = LINALG_ERR_NO_CONVERGENCE;
+	}
 	if (err)
 		goto out;
-	for (size_t i = 0; i < nn; i++) {
-		w[i] = wt[nn - 1 - i];
-		memcpy(v + i * nn, g + (nn - 1 - i) * nn, nn * sizeof *v);
+	for (size_t i = 0; i < rr; i++) {
+		w[i] = wt[rr - 1 - i];
+		memmove(v + i * nn, z + (rr - 1 - i) * nn, nn * sizeof *v);
 	}
 out:
+	if (z != g)
+		free(z);
+	free(isuppz);
 	free(wt);
 	return err;
+}
+
+int linalg_sym_eig(double *w, double *v, double *g, int n)
+{
+	return linalg_sym_eig_top(w, v, g, n, n);
 }
 
 static int cmp_desc(const void *pa, const void *pb)

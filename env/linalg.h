@@ -83,7 +83,14 @@ int linalg_gram_update(double *g,       /* (n, n) row-major, in/out */
  * and destroys it. Errors: ARG, OVERFLOW, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
 int linalg_sym_eig(double *w, double *v, double *g, int n);
 
-/* Eigenvalues of the symmetric matrix g, descending, with dsyevd_2stage jobz='N'.
+/* The r largest eigenvalues of g, descending, into w (r), and their unit eigenvectors into v
+ * (r, n) row-major (row i for w[i]): dsyevr over the index range for r < n, dsyevd for r == n.
+ * Reads only the upper triangle of g and destroys it. Errors: ARG (also r outside [1, n]),
+ * OVERFLOW, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
+int linalg_sym_eig_top(double *w, double *v, double *g, int n, int r);
+
+/* Eigenvalues of the symmetric matrix g, descending, jobz='N': dsyevd when OpenBLAS runs more
+ * than one thread, else dsyevd_2stage (the faster of the two at each; linalg.c has the times).
  * Reads only the upper triangle of g (j >= i) and destroys g.
  * Errors: ARG, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
 int linalg_sym_eigvals(double *w, /* (n) out, descending */

@@ -412,7 +412,8 @@ int probe_stream_layer(struct probe *p, struct layerstream *ls, int layer, char 
 	return PROBE_OK;
 }
 
-int probe_stream_all(struct probe *p, struct layerstream *ls, char *err, size_t errlen)
+int probe_stream_all(struct probe *p, struct layerstream *ls, const bool *keep, char *err,
+		     size_t errlen)
 {
 	float **kept = calloc((size_t)p->n_layers, sizeof *kept);
 	if (!kept)
@@ -420,7 +421,10 @@ int probe_stream_all(struct probe *p, struct layerstream *ls, char *err, size_t 
 	int rc = PROBE_OK;
 	for (int l = 0; l < p->n_layers && !rc; l++) {
 		rc = probe_stream_layer(p, ls, l, err, errlen);
-		kept[l] = p->act[l]; /* taken out of p so that the next layer does not free it */
+		if (!keep || keep[l])
+			kept[l] = p->act[l]; /* taken out of p so that the next layer does not free it */
+		else
+			free(p->act[l]);
 		p->act[l] = NULL;
 	}
 	for (int l = 0; l < p->n_layers; l++) {

@@ -36,6 +36,8 @@
 #ifndef YOPO_PROBE_H
 #define YOPO_PROBE_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,11 +97,12 @@ int probe_stream_open(struct layerstream **out, const struct probe *p, struct mo
 int probe_stream_layer(struct probe *p, struct layerstream *ls, int layer, char *err,
 		       size_t errlen);
 
-/* probe_stream_layer for every layer in order, keeping each layer's activations: p->act then
- * holds all of them, equal to probe_collect's (n_tokens × Σ_l ffn_l floats; yopo train, whose
- * rewards revisit every layer), while only one layer's weights are ever held. Errors as
- * probe_stream_layer. */
-int probe_stream_all(struct probe *p, struct layerstream *ls, char *err, size_t errlen);
+/* probe_stream_layer for every layer in order, keeping the activations of each layer l with
+ * keep[l] (keep NULL: every layer): p->act then holds them, equal to probe_collect's, and NULL for
+ * the others (n_tokens × Σ_kept ffn_l floats; yopo train, whose rewards revisit the layers it
+ * trains), while only one layer's weights are ever held. Errors as probe_stream_layer. */
+int probe_stream_all(struct probe *p, struct layerstream *ls, const bool *keep, char *err,
+		     size_t errlen);
 
 void probe_free(struct probe *p);
 

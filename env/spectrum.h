@@ -12,7 +12,7 @@
  *                        rows are removed than kept, else rebuilt from the kept
  *                        rows. Costs one (cols, cols) symmetric eigenproblem
  *                        per call instead of a (k, cols) SVD, solved values
- *                        only by dsyevd_2stage. W's own values are the square
+ *                        only by linalg_sym_eigvals. W's own values are the square
  *                        roots of G_full's eigenvalues: no SVD of W at all.
  * Both give the same values up to rounding (~5e-14 relative seen on Gaussian
  * 5504 x 2048, 30% removed; the tests demand 1e-8); GRAM loses relative accuracy on singular values

@@ -11,17 +11,19 @@
 #include "matmul.h"
 #include "pool.h"
 
-/* The weights of one layer for this run: f32 matrices (L), and for a stored BF16 layer the
- * mapped BF16 matrices multiplied directly (NULL where L's f32 one is used). */
+/* The weights of one layer for this run: f32 matrices (L), and for a stored BF16 or F16 layer the
+ * mapped matrices multiplied directly (NULL where L's f32 one is used). */
 struct layer_w {
 	const struct model_layer *L;
-	const uint16_t *q, *k, *v, *o, *up, *gate, *down;
+	const uint16_t *q, *k, *v, *o, *up, *gate, *down; /* mapped 16-bit matrices, or NULL */
+	bool f16; /* they are F16 (the own kernel converts them as it reads), else BF16 (oneDNN) */
 };
 
 struct forward {
 	const struct model *m;
 	bool bf16;        /* stored BF16 weights multiplied as BF16 (model.h, matmul_has_bf16) */
 	bool keep_pages;  /* stored model: leave a layer's mapped pages resident after it ran */
+	bool no_f16_direct; /* stored F16 model: convert layers even where f16_direct holds */
 	float *wbuf;      /* stored model: one layer (or the LM head) converted to f32 */
 	float *wscratch;  /* stored model: conversion scratch, or NULL */
 	struct model_layer cur; /* stored model: the current layer, pointing into wbuf */
@@ -157,6 +159,11 @@ void forward_set_keep_pages(struct forward *f, bool keep)
 	f->keep_pages = keep;
 }
 
+void forward_set_f16_direct(struct forward *f, bool on)
+{
+	f->no_f16_direct = !on;
+}
+
 void forward_set_observer(struct forward *f, forward_observe_fn *fn, void *ctx)
 {
 	f->observe = fn;
@@ -284,10 +291,12 @@ static void cache_store(struct forward *f, int layer, const struct rows *r)
 	}
 }
 
-/* y (n, out) = x (n, in) · wᵀ + b with w f32, or BF16 when w16 is not NULL */
+/* y (n, out) = x (n, in) · wᵀ + b with w f32, or w16 when not NULL: F16 when f16, else BF16 */
 static int linear(struct forward *f, float *y, const float *x, const float *w, const uint16_t *w16,
-		  const float *b, int n, int out, int in)
+		  bool f16, const float *b, int n, int out, int in)
 {
+	if (w16 && f16)
+		return matmul_nt_f16(f->mm, y, x, w16, b, n, out, in);
 	if (w16)
 		return matmul_nt_bf16(f->mm, y, x, w16, b, n, out, in);
 	return matmul_nt(f->mm, y, x, w, b, n, out, in);
@@ -301,9 +310,9 @@ static int attn_block(struct forward *f, int layer, const struct layer_w *lw, co
 	const struct config *c = &f->m->cfg;
 	const struct model_layer *L = lw->L;
 	int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-	if (linear(f, f->q, in, L->wq, lw->q, L->bq, n, qd, H) ||
-	    linear(f, f->k, in, L->wk, lw->k, L->bk, n, kvd, H) ||
-	    linear(f, f->v, in, L->wv, lw->v, L->bv, n, kvd, H))
+	if (linear(f, f->q, in, L->wq, lw->q, lw->f16, L->bq, n, qd, H) ||
+	    linear(f, f->k, in, L->wk, lw->k, lw->f16, L->bk, n, kvd, H) ||
+	    linear(f, f->v, in, L->wv, lw->v, lw->f16, L->bv, n, kvd, H))
 		return FORWARD_ERR_MATMUL;
 	if (c->rotary_dim > 0) {
 		rope(f, f->q, r, c->n_heads);
@@ -311,7 +320,7 @@ static int attn_block(struct forward *f, int layer, const struct layer_w *lw, co
 	}
 	cache_store(f, layer, r);
 	attention(f, layer, r);
-	if (linear(f, f->proj, f->att, L->wo, lw->o, L->bo, n, H, qd))
+	if (linear(f, f->proj, f->att, L->wo, lw->o, lw->f16, L->bo, n, H, qd))
 		return FORWARD_ERR_MATMUL;
 	return FORWARD_OK;
 }
@@ -325,11 +334,11 @@ static int ffn_block(struct forward *f, int layer, const struct layer_w *lw, flo
 	int H = c->hidden, F = L->ffn;
 	if (f->observe)
 		f->observe(f->observe_ctx, layer, FORWARD_POINT_FFN_INPUT, in, n, H);
-	if (linear(f, f->up, in, L->up, lw->up, L->b_up, n, F, H))
+	if (linear(f, f->up, in, L->up, lw->up, lw->f16, L->b_up, n, F, H))
 		return FORWARD_ERR_MATMUL;
 	size_t nf = (size_t)n * F;
 	if (c->gated) {
-		if (linear(f, f->gate, in, L->gate, lw->gate, L->b_gate, n, F, H))
+		if (linear(f, f->gate, in, L->gate, lw->gate, lw->f16, L->b_gate, n, F, H))
 			return FORWARD_ERR_MATMUL;
 		kernel_act(f->up, f->gate, nf, c->act);
 	} else {
@@ -337,38 +346,60 @@ static int ffn_block(struct forward *f, int layer, const struct layer_w *lw, flo
 	}
 	if (f->observe)
 		f->observe(f->observe_ctx, layer, FORWARD_POINT_FFN_HIDDEN, f->up, n, F);
-	if (linear(f, out, f->up, L->down, lw->down, L->b_down, n, H, F))
+	if (linear(f, out, f->up, L->down, lw->down, lw->f16, L->b_down, n, H, F))
 		return FORWARD_ERR_MATMUL;
 	return FORWARD_OK;
 }
 
-/* The mapped BF16 data of tensor `which` of layer, or NULL when it cannot be multiplied directly
- * (absent, another dtype, odd address). */
-static const uint16_t *bf16_of(const struct model *m, enum config_tensor which, int layer)
+/* The mapped data of tensor `which` of layer when it is stored as dt, or NULL when it cannot be
+ * multiplied directly (absent, another dtype, odd address). */
+static const uint16_t *mapped_of(const struct model *m, enum config_tensor which, int layer,
+				 enum safetensors_dtype dt)
 {
 	const struct safetensors_tensor *t = model_find_tensor(m->st, &m->cfg, which, layer);
-	if (!t || t->dtype != SAFETENSORS_DTYPE_BF16 || ((uintptr_t)t->data & 1))
+	if (!t || t->dtype != dt || ((uintptr_t)t->data & 1))
 		return NULL;
 	return t->data;
 }
 
-/* lw = layer's weights for this run: the model's f32 arrays, the mapped BF16 matrices (f->bf16,
- * families with separate (out, in) Q/K/V), or the layer converted into f->wbuf. */
-static void layer_weights(struct forward *f, int layer, struct layer_w *lw)
+/* True when every Linear of a layer run on n rows takes the own kernel: there the mapped F16
+ * matrices give the converted layer's results bit for bit, without converting it (at 7B and 16
+ * probe lanes, converting each layer cost more than its products). */
+static bool f16_direct(const struct forward *f, int layer, int n)
+{
+	const struct config *c = &f->m->cfg;
+	int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int F = f->m->layers[layer].ffn;
+	const int shapes[5][2] = {{qd, H}, {kvd, H}, {H, qd}, {F, H}, {H, F}};
+	for (int i = 0; i < 5; i++)
+		if (matmul_path_for(f->mm, n, shapes[i][0], shapes[i][1]) != MATMUL_PATH_KERNEL)
+			return false;
+	return true;
+}
+
+/* lw = layer's weights for this run of n rows: the model's f32 arrays; the mapped BF16 matrices
+ * (f->bf16) or F16 ones (f16_direct), for families with separate (out, in) Q/K/V; else the layer
+ * converted into f->wbuf. */
+static void layer_weights(struct forward *f, int layer, int n, struct layer_w *lw)
 {
 	const struct model *m = f->m;
 	const struct config *c = &m->cfg;
 	*lw = (struct layer_w){.L = &m->layers[layer]};
 	if (!m->stored)
 		return;
-	if (f->bf16 && c->qkv == CONFIG_QKV_SEPARATE && !c->conv1d) {
-		lw->q = bf16_of(m, CONFIG_TENSOR_Q, layer);
-		lw->k = bf16_of(m, CONFIG_TENSOR_K, layer);
-		lw->v = bf16_of(m, CONFIG_TENSOR_V, layer);
-		lw->o = bf16_of(m, CONFIG_TENSOR_O, layer);
-		lw->up = bf16_of(m, CONFIG_TENSOR_UP, layer);
-		lw->gate = c->gated ? bf16_of(m, CONFIG_TENSOR_GATE, layer) : NULL;
-		lw->down = bf16_of(m, CONFIG_TENSOR_DOWN, layer);
+	bool separate = c->qkv == CONFIG_QKV_SEPARATE && !c->conv1d;
+	bool f16 = separate && !f->no_f16_direct &&
+		   mapped_of(m, CONFIG_TENSOR_Q, layer, SAFETENSORS_DTYPE_F16) && f16_direct(f, layer, n);
+	if (separate && (f->bf16 || f16)) {
+		enum safetensors_dtype dt = f16 ? SAFETENSORS_DTYPE_F16 : SAFETENSORS_DTYPE_BF16;
+		lw->f16 = f16;
+		lw->q = mapped_of(m, CONFIG_TENSOR_Q, layer, dt);
+		lw->k = mapped_of(m, CONFIG_TENSOR_K, layer, dt);
+		lw->v = mapped_of(m, CONFIG_TENSOR_V, layer, dt);
+		lw->o = mapped_of(m, CONFIG_TENSOR_O, layer, dt);
+		lw->up = mapped_of(m, CONFIG_TENSOR_UP, layer, dt);
+		lw->gate = c->gated ? mapped_of(m, CONFIG_TENSOR_GATE, layer, dt) : NULL;
+		lw->down = mapped_of(m, CONFIG_TENSOR_DOWN, layer, dt);
 		if (lw->q && lw->k && lw->v && lw->o && lw->up && lw->down && (lw->gate || !c->gated))
 			return;
 	}
@@ -376,7 +407,7 @@ static void layer_weights(struct forward *f, int layer, struct layer_w *lw)
 	*lw = (struct layer_w){.L = &f->cur};
 }
 
-/* logits (n, vocab) = a (n, hidden) · headᵀ (+ bias): the f32 head, the mapped BF16 one, or the
+/* logits (n, vocab) = a (n, hidden) · headᵀ (+ bias): the f32 head, the mapped BF16 or F16 one, or the
  * stored one converted into f->wbuf. */
 static int lm_head(struct forward *f, float *logits, int n)
 {
@@ -384,14 +415,18 @@ static int lm_head(struct forward *f, float *logits, int n)
 	const struct config *c = &m->cfg;
 	const uint16_t *w16 = NULL;
 	const float *w = m->lm_head;
-	if (m->stored && f->bf16) {
+	bool f16 = false;
+	if (m->stored) {
 		const struct safetensors_tensor *t = model_head_tensor(m);
-		if (t->dtype == SAFETENSORS_DTYPE_BF16 && !((uintptr_t)t->data & 1))
+		bool aligned = !((uintptr_t)t->data & 1);
+		f16 = !f->no_f16_direct && t->dtype == SAFETENSORS_DTYPE_F16 && aligned &&
+		      matmul_path_for(f->mm, n, c->vocab, c->hidden) == MATMUL_PATH_KERNEL;
+		if (f16 || (f->bf16 && t->dtype == SAFETENSORS_DTYPE_BF16 && aligned))
 			w16 = t->data;
 	}
 	if (m->stored && !w16)
 		w = model_head_convert(m, f->wbuf);
-	if (linear(f, logits, f->a, w, w16, m->lm_head_b, n, c->vocab, c->hidden))
+	if (linear(f, logits, f->a, w, w16, f16, m->lm_head_b, n, c->vocab, c->hidden))
 		return FORWARD_ERR_MATMUL;
 	if (m->stored && !m->lm_head && !f->keep_pages)
 		safetensors_evict(model_head_tensor(m));
@@ -421,7 +456,7 @@ static int layer_run(struct forward *f, int l, const struct rows *r)
 	int H = c->hidden, rc;
 	size_t nh = (size_t)n * H;
 	struct layer_w lw;
-	layer_weights(f, l, &lw);
+	layer_weights(f, l, n, &lw);
 	const struct model_layer *L = lw.L;
 	norm_rows(f->a, f->x, L->attn_norm, L->attn_norm_b, n, H, c->norm, c->norm_eps);
 	/* parallel blocks feed the FFN the block input, normalised before attention adds */

@@ -11,7 +11,9 @@
  * Stored weights (model.h, MODEL_WEIGHTS_STORED*): each layer is converted to f32 into one
  * reused buffer just before it runs, or, for BF16 checkpoints on CPUs with avx512_bf16 under
  * MODEL_WEIGHTS_STORED, multiplied straight from the mapping by oneDNN's BF16 matmul (activations
- * rounded to BF16, f32 accumulation); the layer's pages are evicted after it ran.
+ * rounded to BF16, f32 accumulation); for F16 checkpoints, runs of fewer than 32 rows multiply
+ * the mapped F16 matrices directly with the own kernel, converting in registers, bit for bit the
+ * converted layer's result (forward_set_f16_direct); the layer's pages are evicted after it ran.
  *
  * Lanes (forward_new_lanes, forward_run_lanes): up to n_lanes independent sequences, each with
  * its own KV cache, decoded in lockstep: one call takes one row per lane (each at its own
@@ -66,6 +68,13 @@ void forward_free(struct forward *f);
  * cache (lockstep probe sampling: one pass per step) are faster kept: an evicted page is faulted
  * in again on the next pass (~0.75 s per 400 MB layer here). */
 void forward_set_keep_pages(struct forward *f, bool keep);
+
+/* Stored F16 models: whether a run of few rows multiplies the mapped F16 matrices directly
+ * (matmul_nt_f16: converted in registers, the same logits bit for bit) instead of converting the
+ * layer into an f32 buffer first (default true; it applies where every product of the layer takes
+ * the own kernel, i.e. fewer than 32 rows: decoding and lockstep probe sampling). false forces the
+ * conversion, the reference bench-probe and the tests measure against. */
+void forward_set_f16_direct(struct forward *f, bool on);
 
 /* Observer for later runs; fn NULL disables. */
 void forward_set_observer(struct forward *f, forward_observe_fn *fn, void *ctx);

@@ -1,6 +1,7 @@
 /* halfconv: F16/BF16 -> f32 with F16C/AVX2 when the CPU has them. See halfconv.h. */
 #include "halfconv.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -86,9 +87,18 @@ int halfconv_fast(void)
 {
 #ifdef HALFCONV_X86
 	/* avx2 (which also checks that the OS saves the AVX state) from libgcc's CPU model; F16C
-	 * from CPUID leaf 1, ECX bit 29: clang 14 knows no "f16c" for __builtin_cpu_supports */
-	unsigned a, b, c, d;
-	return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+	 * from CPUID leaf 1, ECX bit 29: clang 14 knows no "f16c" for __builtin_cpu_supports.
+	 * Asked once: in a virtual machine CPUID traps to the hypervisor (microseconds), and the
+	 * F16 kernel converts a few rows per call (kernel_nt_f16). */
+	static atomic_int known = -1;
+	int fast = atomic_load_explicit(&known, memory_order_relaxed);
+	if (fast < 0) {
+		unsigned a, b, c, d;
+		fast = __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) &&
+		       (c >> 29 & 1);
+		atomic_store_explicit(&known, fast, memory_order_relaxed);
+	}
+	return fast;
 #else
 	return 0;
 #endif

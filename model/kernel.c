@@ -3,16 +3,25 @@
  * NT: a block of MR rows of x times NR rows of w keeps MR*NR 8-lane accumulators in registers
  * over the shared contiguous dimension k, then reduces each to a scalar (the k % 8 tail is added
  * in scalar). Rows past the end of the block are clamped to the last valid row and their results
- * dropped, so every block runs the same unrolled code. NN: a row of x broadcasts into 4 vectors
+ * dropped, so every block runs the same unrolled code. NT with F16 weights runs the same blocks on
+ * exactly converted values (in registers, or 4 rows at a time into a tile), hence the same bits. NN: a row of x broadcasts into 4 vectors
  * (32 columns) of w's rows. Built with -O3 -ffp-contract=fast (model/meson.build): the multiply
  * adds become FMAs; no reassociation beyond the explicit lanes. */
 #include "kernel.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+#include "halfconv.h"
 
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int vi8 __attribute__((vector_size(32)));
+#if !defined(__clang__)
+/* IEEE binary16: with F16C (the v3 and v4 clones) a vector conversion is one vcvtph2ps */
+__extension__ typedef _Float16 f16_t;
+__extension__ typedef _Float16 vh8 __attribute__((vector_size(16)));
+#endif
 
 #if defined(__clang__)
 /* clang 14 builds no symbol for "arch=" clones; the clang (fuzz) build uses -mavx2 instead */
@@ -56,20 +65,54 @@ INLINE float hsum8(vf8 v)
 	return v[0];
 }
 
-/* y rows i..i+mr-1, columns j..j+nr-1 (those < m, < j1); x (m, k), w (n, k), y (m, ldy).
- * mr, nr are compile-time constants at every call site. */
-INLINE void nt_block(float *restrict y, const float *restrict x, const float *restrict w,
-		     const float *restrict bias, int m, int i, int j, int j1, int k, int ldy,
-		     int mr, int nr)
+/* 8 elements of w from element `at`: f32, or F16 converted exactly (half, a constant at every
+ * call site, so each instantiation keeps one branch). */
+INLINE vf8 wload8(const void *w, size_t at, int half)
 {
-	const float *xr[MR_MAX], *wr[NR_MAX];
+	if (!half)
+		return load8((const float *)w + at);
+#if defined(__clang__) /* the fuzz build (no x86 _Float16 in clang 14) never runs the kernels */
+	float t[LANES];
+	halfconv_f16_ref(t, (const uint16_t *)w + at, LANES);
+	return load8(t);
+#else
+	vh8 h;
+	memcpy(&h, (const uint16_t *)w + at, sizeof h);
+	return __builtin_convertvector(h, vf8);
+#endif
+}
+
+INLINE float wload1(const void *w, size_t at, int half)
+{
+	if (!half)
+		return ((const float *)w)[at];
+#if defined(__clang__)
+	float t;
+	halfconv_f16_ref(&t, (const uint16_t *)w + at, 1);
+	return t;
+#else
+	f16_t h;
+	memcpy(&h, (const uint16_t *)w + at, sizeof h);
+	return (float)h;
+#endif
+}
+
+/* y rows i..i+mr-1, columns j..j+nr-1 (those < m, < j1); x (m, k), w (n, k) f32 or (half) F16,
+ * y (m, ldy). mr, nr and half are compile-time constants at every call site: the F16 form does
+ * the f32 form's arithmetic on exactly converted values, so their results are bit-identical. */
+INLINE void nt_block(float *restrict y, const float *restrict x, const void *restrict w,
+		     const float *restrict bias, int m, int i, int j, int j1, int k, int ldy,
+		     int mr, int nr, int half)
+{
+	const float *xr[MR_MAX];
+	size_t wr[NR_MAX]; /* first element of each row of w */
 	vf8 acc[MR_MAX][NR_MAX];
 	int p;
 
 	for (int r = 0; r < mr; r++)
 		xr[r] = x + (size_t)(i + r < m ? i + r : m - 1) * k;
 	for (int c = 0; c < nr; c++)
-		wr[c] = w + (size_t)(j + c < j1 ? j + c : j1 - 1) * k;
+		wr[c] = (size_t)(j + c < j1 ? j + c : j1 - 1) * k;
 	for (int r = 0; r < mr; r++)
 		for (int c = 0; c < nr; c++)
 			acc[r][c] = (vf8){ 0 };
@@ -77,7 +120,7 @@ INLINE void nt_block(float *restrict y, const float *restrict x, const float *re
 		vf8 wv[NR_MAX];
 
 		for (int c = 0; c < nr; c++)
-			wv[c] = load8(wr[c] + p);
+			wv[c] = wload8(w, wr[c] + p, half);
 		for (int r = 0; r < mr; r++) {
 			vf8 xv = load8(xr[r] + p);
 
@@ -90,24 +133,50 @@ INLINE void nt_block(float *restrict y, const float *restrict x, const float *re
 			float s = hsum8(acc[r][c]);
 
 			for (int q = p; q < k; q++)
-				s += xr[r][q] * wr[c][q];
+				s += xr[r][q] * wload1(w, wr[c] + q, half);
 			if (i + r < m && j + c < j1)
 				y[(size_t)(i + r) * ldy + j + c] = s + (bias ? bias[j + c] : 0.0f);
 		}
 }
 
-CLONES void kernel_nt(float *y, const float *x, const float *w, const float *bias, int m, int j0,
-		      int j1, int k, int ldy)
+/* kernel_nt and kernel_nt_f16's direct form: the blocking for the element type `half`. */
+INLINE void nt_blocks(float *y, const float *x, const void *w, const float *bias, int m, int j0,
+		      int j1, int k, int ldy, int half)
 {
 	if (m == 1) {
 		/* decode: one row of x, wide over w for independent accumulators */
 		for (int j = j0; j < j1; j += 8)
-			nt_block(y, x, w, bias, m, 0, j, j1, k, ldy, 1, 8);
+			nt_block(y, x, w, bias, m, 0, j, j1, k, ldy, 1, 8, half);
 		return;
 	}
 	for (int j = j0; j < j1; j += 4)
 		for (int i = 0; i < m; i += 4)
-			nt_block(y, x, w, bias, m, i, j, j1, k, ldy, 4, 4);
+			nt_block(y, x, w, bias, m, i, j, j1, k, ldy, 4, 4, half);
+}
+
+CLONES void kernel_nt(float *y, const float *x, const float *w, const float *bias, int m, int j0,
+		      int j1, int k, int ldy)
+{
+	nt_blocks(y, x, w, bias, m, j0, j1, k, ldy, 0);
+}
+
+CLONES void kernel_nt_f16(float *y, const float *x, const uint16_t *w, const float *bias, int m,
+			  int j0, int j1, int k, int ldy, float *tile)
+{
+	if (m <= MR_MAX) {
+		/* one block of x rows: each weight is used once, converted in registers */
+		nt_blocks(y, x, w, bias, m, j0, j1, k, ldy, 1);
+		return;
+	}
+	/* Several blocks of x rows reuse each 4 rows of w: convert them once into tile, then run
+	 * kernel_nt's f32 blocks on it (columns j..j+3 as columns 0..3 of y + j): the same values
+	 * in the same order as kernel_nt on the converted matrix. */
+	for (int j = j0; j < j1; j += 4) {
+		int nr = j1 - j < 4 ? j1 - j : 4;
+		halfconv_f16(tile, w + (size_t)j * k, (size_t)nr * k);
+		for (int i = 0; i < m; i += 4)
+			nt_block(y + j, x, tile, bias ? bias + j : NULL, m, i, 0, nr, k, ldy, 4, 4, 0);
+	}
 }
 
 /* y row i, columns j..j+32 of x (m, k) · w (k, ldw). */

@@ -12,6 +12,7 @@
 #define YOPO_KERNEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -23,6 +24,13 @@
  * Requires m, k > 0, 0 <= j0 < j1 <= ldy; y must not overlap the inputs. */
 void kernel_nt(float *y, const float *x, const float *w, const float *bias, int m, int j0, int j1,
 	       int k, int ldy);
+
+/* kernel_nt with w stored as IEEE binary16 (n, k) (a checkpoint's F16 mapping, 2-byte aligned),
+ * converted exactly as it is read — in registers when m <= 4, else 4 rows at a time into tile
+ * (4, k) floats of scratch — with kernel_nt's products and sums, so y is bit-identical to
+ * kernel_nt on w converted to f32, without an f32 copy of w. Same contract as kernel_nt. */
+void kernel_nt_f16(float *y, const float *x, const uint16_t *w, const float *bias, int m, int j0,
+		   int j1, int k, int ldy, float *tile);
 
 /* y[:, j0:j1] = x · w[:, j0:j1] (+ bias[j0:j1]).
  *   y    (m, ldy) row-major, columns j0..j1-1 written

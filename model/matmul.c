@@ -102,6 +102,12 @@ enum matmul_path matmul_choose(int m, int n, int k)
 	return MATMUL_PATH_KERNEL;
 }
 
+enum matmul_path matmul_path_for(const struct matmul *mm, int m, int n, int k)
+{
+	assert(mm);
+	return mm->path != MATMUL_PATH_AUTO ? mm->path : matmul_choose(m, n, k);
+}
+
 void matmul_set_path(struct matmul *mm, enum matmul_path path)
 {
 	assert(mm);
@@ -292,6 +298,7 @@ struct job {
 	struct matmul_entry *full, *last;	/* oneDNN path only */
 	int omp_threads;			/* OpenMP team per oneDNN call */
 	atomic_int rc;
+	bool f16;				/* kernel path: w is F16 (matmul_nt_f16) */
 };
 
 static void kernel_chunk(void *ctx, int chunk, int worker)
@@ -299,8 +306,10 @@ static void kernel_chunk(void *ctx, int chunk, int worker)
 	struct job *jb = ctx;
 	int j0 = chunk * jb->nc, j1 = j0 + jb->nc < jb->n ? j0 + jb->nc : jb->n;
 
-	(void)worker;
-	if (jb->kind == MATMUL_KIND_NT)
+	if (jb->f16)
+		kernel_nt_f16(jb->y, (const float *)jb->x, (const uint16_t *)jb->w, jb->bias, jb->m,
+			      j0, j1, jb->k, jb->n, jb->mm->scratch[worker]);
+	else if (jb->kind == MATMUL_KIND_NT)
 		kernel_nt(jb->y, (const float *)jb->x, (const float *)jb->w, jb->bias, jb->m, j0, j1,
 			  jb->k, jb->n);
 	else
@@ -361,6 +370,19 @@ out:
 			dnnl_memory_destroy(mems[i]);
 }
 
+/* Worker i's scratch holds at least bytes (contents not kept). */
+static int scratch_reserve(struct matmul *mm, int i, size_t bytes)
+{
+	if (bytes <= mm->scratch_cap[i])
+		return MATMUL_OK;
+	void *p = realloc(mm->scratch[i], bytes);
+	if (!p)
+		return MATMUL_ERR_NOMEM;
+	mm->scratch[i] = p;
+	mm->scratch_cap[i] = bytes;
+	return MATMUL_OK;
+}
+
 /* Streams and scratchpads for workers 0..threads-1, sized for the chunks' primitives. */
 static int workers_prepare(struct matmul *mm, int threads, size_t scratch_bytes)
 {
@@ -371,14 +393,8 @@ static int workers_prepare(struct matmul *mm, int threads, size_t scratch_bytes)
 			mm->stream[i] = NULL;
 			return MATMUL_ERR_DNNL;
 		}
-		if (scratch_bytes > mm->scratch_cap[i]) {
-			void *p = realloc(mm->scratch[i], scratch_bytes);
-
-			if (!p)
-				return MATMUL_ERR_NOMEM;
-			mm->scratch[i] = p;
-			mm->scratch_cap[i] = scratch_bytes;
-		}
+		if (scratch_reserve(mm, i, scratch_bytes))
+			return MATMUL_ERR_NOMEM;
 	}
 	return MATMUL_OK;
 }
@@ -432,12 +448,13 @@ static int run_dnnl(struct job *jb, bool omp)
 static int matmul_run(struct matmul *mm, enum matmul_kind kind, float *y, const float *x,
 		      const float *w, const float *bias, int m, int n, int k)
 {
-	struct job jb = { mm, kind, y, x, w, bias, sizeof(float), m, n, k, n, NULL, NULL, 1, MATMUL_OK };
+	struct job jb = { mm, kind, y, x, w, bias, sizeof(float), m, n, k, n, NULL, NULL, 1, MATMUL_OK,
+			  false };
 	enum matmul_path path;
 
 	if (!mm || !y || !x || !w || m <= 0 || n <= 0 || k <= 0)
 		return MATMUL_ERR_ARG;
-	path = mm->path != MATMUL_PATH_AUTO ? mm->path : matmul_choose(m, n, k);
+	path = matmul_path_for(mm, m, n, k);
 	if (path == MATMUL_PATH_DNNL || path == MATMUL_PATH_DNNL_OMP)
 		return run_dnnl(&jb, path == MATMUL_PATH_DNNL_OMP);
 	jb.nc = chunk_cols(m, n, k, pool_get_threads(), KERNEL_ALIGN);
@@ -456,6 +473,25 @@ int matmul_nn(struct matmul *mm, float *y, const float *x, const float *w,
 	      const float *bias, int m, int n, int k)
 {
 	return matmul_run(mm, MATMUL_KIND_NN, y, x, w, bias, m, n, k);
+}
+
+int matmul_nt_f16(struct matmul *mm, float *y, const float *x, const uint16_t *w,
+		  const float *bias, int m, int n, int k)
+{
+	struct job jb = { mm, MATMUL_KIND_NT, y, x, w, bias, 2, m, n, k, n, NULL, NULL, 1,
+			  MATMUL_OK, true };
+
+	if (!mm || !y || !x || !w || m <= 0 || n <= 0 || k <= 0 || ((uintptr_t)w & 1))
+		return MATMUL_ERR_ARG;
+	int threads = pool_get_threads();
+	jb.nc = chunk_cols(m, n, k, threads, KERNEL_ALIGN);
+	/* kernel_nt_f16's tile: 4 converted rows of w per worker */
+	for (int i = 0; i < threads; i++)
+		if (scratch_reserve(mm, i, 4 * (size_t)k * sizeof(float)))
+			return MATMUL_ERR_NOMEM;
+	mm->stats.kernel_calls++;
+	pool_run(kernel_chunk, &jb, (n + jb.nc - 1) / jb.nc);
+	return MATMUL_OK;
 }
 
 bool matmul_has_bf16(void)
@@ -478,7 +514,7 @@ int matmul_nt_bf16(struct matmul *mm, float *y, const float *x, const uint16_t *
 		   const float *bias, int m, int n, int k)
 {
 	struct job jb = { mm, MATMUL_KIND_NT, y, NULL, w, bias, 2, m, n, k, n, NULL, NULL, 1,
-			  MATMUL_OK };
+			  MATMUL_OK, false };
 	size_t nx = (size_t)m * (size_t)k;
 
 	if (!mm || !y || !x || !w || m <= 0 || n <= 0 || k <= 0 || ((uintptr_t)w & 1))

@@ -81,6 +81,9 @@ int matmul_get_threads(void);
 /* The path MATMUL_PATH_AUTO takes for a product of shape (m, n, k): the measured rule. */
 enum matmul_path matmul_choose(int m, int n, int k);
 
+/* The path matmul_nt / matmul_nn on mm take for (m, n, k): the forced one, else matmul_choose's. */
+enum matmul_path matmul_path_for(const struct matmul *mm, int m, int n, int k);
+
 /* Forces a path for later calls on mm (tests and benchmarks); MATMUL_PATH_AUTO restores the
  * rule. mm must be non-NULL. */
 void matmul_set_path(struct matmul *mm, enum matmul_path path);
@@ -124,6 +127,16 @@ bool matmul_has_bf16(void);
  * (MATMUL_ERR_ARG also for an odd w). */
 int matmul_nt_bf16(struct matmul *mm, float *y, const float *x, const uint16_t *w,
 		   const float *bias, int m, int n, int k);
+
+/* matmul_nt with w stored as F16 (n, k) (IEEE binary16, little-endian, 2-byte aligned: a
+ * checkpoint's mapping), read as F16 and converted in registers: no f32 copy of w. Always the own
+ * kernel (kernel_nt_f16), column chunks on the worker pool as matmul_nt's kernel path, so y is
+ * bit-identical to matmul_nt on w converted to f32 whenever matmul_path_for(mm, m, n, k) is
+ * MATMUL_PATH_KERNEL (every m < 32 unless a path is forced). For the few rows of decoding and
+ * probe sampling, where converting a whole layer costs more than the product. Errors as
+ * matmul_nt (MATMUL_ERR_ARG also for an odd w). */
+int matmul_nt_f16(struct matmul *mm, float *y, const float *x, const uint16_t *w,
+		  const float *bias, int m, int n, int k);
 
 /* Writes the handle's cache counters into *out. mm and out must be non-NULL. */
 void matmul_get_stats(const struct matmul *mm, struct matmul_stats *out);

@@ -132,6 +132,7 @@ void safetensors_read_f32(float *out, const struct safetensors_tensor *t)
 	const unsigned char *p = t->data;
 	size_t n = t->nelem;
 
+	safetensors_prefetch(t);
 	switch (t->dtype) {
 	case SAFETENSORS_DTYPE_F32:
 		for (size_t i = 0; i < n; i++)
@@ -510,6 +511,31 @@ const char *safetensors_metadata(const struct safetensors *st, const char *key)
 size_t safetensors_file_bytes(const struct safetensors *st)
 {
 	return st->file_bytes;
+}
+
+/* Page-aligned [begin, end) around t's bytes; false for an empty tensor. */
+static bool tensor_pages(const struct safetensors_tensor *t, uintptr_t *begin, uintptr_t *end)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (t->nbytes == 0 || page <= 0)
+		return false;
+	uintptr_t mask = (uintptr_t)page - 1;
+	*begin = (uintptr_t)t->data & ~mask;
+	*end = ((uintptr_t)t->data + t->nbytes + mask) & ~mask;
+	return true;
+}
+
+void safetensors_prefetch(const struct safetensors_tensor *t)
+{
+	uintptr_t begin, end;
+#ifdef MADV_POPULATE_READ
+	if (tensor_pages(t, &begin, &end))
+		(void)madvise((void *)begin, end - begin, MADV_POPULATE_READ);
+#else
+	(void)t;
+	(void)begin;
+	(void)end;
+#endif
 }
 
 int safetensors_evict(const struct safetensors_tensor *t)

@@ -112,6 +112,11 @@ size_t safetensors_file_bytes(const struct safetensors *st);
  * the kernel refused the hint; the data is unaffected either way. */
 int safetensors_evict(const struct safetensors_tensor *t);
 
+/* Maps t's pages in one call (MADV_POPULATE_READ where the kernel has it) instead of one page
+ * fault per 64 KiB on first touch: faults are what a streamed pass over the file costs most in a
+ * virtual machine. Advisory: failures are ignored, nothing else changes. */
+void safetensors_prefetch(const struct safetensors_tensor *t);
+
 /* out (t->nelem) = t's elements converted to f32. Exact for all three dtypes (subnormals, inf, NaN
  * payload bits kept). Reads t->data bytewise, so any alignment is fine. */
 void safetensors_read_f32(float *out, const struct safetensors_tensor *t);
@@ -161,5 +166,17 @@ typedef int safetensors_fill_fn(void *ctx, int index, void *buf, size_t nbytes);
 int safetensors_write_stream(const char *path, const struct safetensors_entry *entries, int n,
 			     const char *const *meta, int n_meta, safetensors_fill_fn *fill,
 			     void *ctx);
+
+/* Producer that already holds the bytes (a mapped file, a built tensor): returns a pointer to the
+ * next nbytes bytes of tensor `index`, valid until the next call, or NULL to abort the write. */
+typedef const void *safetensors_view_fn(void *ctx, int index, size_t nbytes);
+
+/* safetensors_write_stream with the bytes written straight from where view points: the same
+ * call sequence (consecutive pieces of SAFETENSORS_STREAM_CHUNK bytes), the same file and the same
+ * errors (SAFETENSORS_ERR_FILL when view returns NULL, SAFETENSORS_ERR_ARG for a NULL view), one
+ * copy fewer per byte and no chunk buffer. */
+int safetensors_write_views(const char *path, const struct safetensors_entry *entries, int n,
+			    const char *const *meta, int n_meta, safetensors_view_fn *view,
+			    void *ctx);
 
 #endif

@@ -165,25 +165,38 @@ static void dir_sync(const char *path)
 }
 
 /* Tensor i's bytes through fill, one chunk at a time. */
-static int write_filled(int fd, safetensors_fill_fn *fill, void *ctx, int i, uint64_t nbytes,
+/* Where the tensor bytes come from: entries[i].data (both NULL), fill into chunk, or view. */
+struct source {
+	safetensors_fill_fn *fill;
+	safetensors_view_fn *view;
+	void *ctx;
+};
+
+static int write_filled(int fd, const struct source *src, int i, uint64_t nbytes,
 			unsigned char *chunk)
 {
 	for (uint64_t done = 0; done < nbytes;) {
 		size_t len = nbytes - done < SAFETENSORS_STREAM_CHUNK ? (size_t)(nbytes - done)
 								      : SAFETENSORS_STREAM_CHUNK;
-		if (fill(ctx, i, chunk, len) != 0)
+		const void *p = chunk;
+		if (src->view)
+			p = src->view(src->ctx, i, len);
+		else if (src->fill(src->ctx, i, chunk, len) != 0)
+			p = NULL;
+		if (!p)
 			return SAFETENSORS_ERR_FILL;
-		if (util_write_all(fd, chunk, len))
+		if (util_write_all(fd, p, len))
 			return SAFETENSORS_ERR_IO;
 		done += len;
 	}
 	return SAFETENSORS_OK;
 }
 
-/* Both writers: tensor bytes from entries[i].data when fill is NULL, else from fill. */
+/* Every writer: tensor bytes from entries[i].data, fill or view (src). */
 static int write_file(const char *path, const struct safetensors_entry *entries, int n,
-		      const char *const *meta, int n_meta, safetensors_fill_fn *fill, void *ctx)
+		      const char *const *meta, int n_meta, const struct source *src)
 {
+	bool streamed = src->fill || src->view;
 	char *hdr = NULL;
 	size_t hdr_len = 0;
 	uint64_t *nbytes = NULL;
@@ -197,10 +210,10 @@ static int write_file(const char *path, const struct safetensors_entry *entries,
 	nbytes = calloc(n ? (size_t)n : 1, sizeof *nbytes);
 	if (!nbytes)
 		return SAFETENSORS_ERR_NOMEM;
-	ret = writer_check(entries, n, meta, n_meta, fill == NULL, nbytes);
+	ret = writer_check(entries, n, meta, n_meta, !streamed, nbytes);
 	if (ret)
 		goto out;
-	if (fill) {
+	if (src->fill) {
 		uint64_t largest = 0;
 		for (int i = 0; i < n; i++)
 			largest = nbytes[i] > largest ? nbytes[i] : largest;
@@ -232,8 +245,8 @@ static int write_file(const char *path, const struct safetensors_entry *entries,
 	if (util_write_all(fd, len8, 8) || util_write_all(fd, hdr, hdr_len))
 		goto out;
 	for (int i = 0; i < n; i++) {
-		if (fill)
-			ret = write_filled(fd, fill, ctx, i, nbytes[i], chunk);
+		if (streamed)
+			ret = write_filled(fd, src, i, nbytes[i], chunk);
 		else
 			ret = util_write_all(fd, entries[i].data, (size_t)nbytes[i]) ? SAFETENSORS_ERR_IO
 										: SAFETENSORS_OK;
@@ -270,7 +283,7 @@ out:;
 int safetensors_write(const char *path, const struct safetensors_entry *entries, int n,
 		      const char *const *meta, int n_meta)
 {
-	return write_file(path, entries, n, meta, n_meta, NULL, NULL);
+	return write_file(path, entries, n, meta, n_meta, &(struct source){0});
 }
 
 int safetensors_write_stream(const char *path, const struct safetensors_entry *entries, int n,
@@ -279,6 +292,15 @@ int safetensors_write_stream(const char *path, const struct safetensors_entry *e
 {
 	if (!fill)
 		return SAFETENSORS_ERR_ARG;
-	return write_file(path, entries, n, meta, n_meta, fill, ctx);
+	return write_file(path, entries, n, meta, n_meta, &(struct source){.fill = fill, .ctx = ctx});
+}
+
+int safetensors_write_views(const char *path, const struct safetensors_entry *entries, int n,
+			    const char *const *meta, int n_meta, safetensors_view_fn *view,
+			    void *ctx)
+{
+	if (!view)
+		return SAFETENSORS_ERR_ARG;
+	return write_file(path, entries, n, meta, n_meta, &(struct source){.view = view, .ctx = ctx});
 }
 

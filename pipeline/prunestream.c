@@ -98,17 +98,29 @@ int prunestream_open_text(struct model **m, struct tokenizer **tok, const char *
 
 /* ---- one matrix at a time ---- */
 
-/* *out = matrix `which` of layer in canonical (out, in) f32 (new buffer); with evict the mapped
- * pages are evicted once converted, else they stay for the writer, which slices or masks the same
- * mapped bytes next and evicts them itself (the layer is read from disk once). */
+/* *out = matrix `which` of layer in canonical (out, in) f32: a new buffer, or with pool the
+ * pool's buffer for `which` (up, gate or down; grown as needed, owned by the pool). With evict the mapped pages are
+ * evicted once converted, else they stay for the writer, which slices or masks the same mapped
+ * bytes next and evicts them itself (the layer is read from disk once). */
 static int read_matrix(float **out, const struct model *m, enum config_tensor which, int layer,
-		       bool evict, char *err, size_t errlen)
+		       bool evict, struct prunestream_pool *pool, char *err, size_t errlen)
 {
 	const struct safetensors_tensor *t = model_find_tensor(m->st, &m->cfg, which, layer);
 	if (!t)
 		return err_set(err, errlen, PRUNESTREAM_ERR_MODEL, "%s: layer %d: a tensor is missing",
 			       m->dir, layer);
-	float *w = malloc(t->nelem * sizeof *w + 1);
+	float *w = NULL;
+	int slot = which == CONFIG_TENSOR_UP ? 0 : which == CONFIG_TENSOR_GATE ? 1 : 2;
+	if (!pool) {
+		w = malloc(t->nelem * sizeof *w + 1);
+	} else if (pool->cap[slot] >= t->nelem) {
+		w = pool->buf[slot];
+	} else {
+		free(pool->buf[slot]);
+		pool->cap[slot] = 0;
+		if ((w = pool->buf[slot] = malloc(t->nelem * sizeof *w + 1)))
+			pool->cap[slot] = t->nelem;
+	}
 	float *scratch = m->cfg.conv1d ? malloc(t->nelem * sizeof *scratch + 1) : NULL;
 	int rc = PRUNESTREAM_OK;
 	if (!w || (m->cfg.conv1d && !scratch))
@@ -120,11 +132,20 @@ static int read_matrix(float **out, const struct model *m, enum config_tensor wh
 	if (evict)
 		safetensors_evict(t);
 	free(scratch);
-	if (rc)
+	if (rc && !pool)
 		free(w);
-	else
+	else if (!rc)
 		*out = w;
 	return rc;
+}
+
+void prunestream_pool_free(struct prunestream_pool *pool)
+{
+	for (int i = 0; pool && i < PRUNESTREAM_POOL_SLOTS; i++) {
+		free(pool->buf[i]);
+		pool->buf[i] = NULL;
+		pool->cap[i] = 0;
+	}
 }
 
 /* Which FFN matrices a rows scorer reads from its layer view: random none, magnitude and Wanda
@@ -140,30 +161,34 @@ static void rows_reads(const struct scorer *s, bool *pair_and_scored, bool *down
 	*down = policy || probe || !known;
 }
 
-static void layer_drop(struct model_layer *L)
+/* Detaches the layer's matrices, freeing them unless they are pool's. */
+static void layer_drop(struct model_layer *L, const struct prunestream_pool *pool)
 {
-	free(L->up);
-	free(L->gate);
-	free(L->down);
+	if (!pool) {
+		free(L->up);
+		free(L->gate);
+		free(L->down);
+	}
 	L->up = L->gate = L->down = NULL;
 }
 
-/* Loads the FFN matrices of layer that s reads into m->layers[layer] (evict: as read_matrix). */
-static int layer_load(struct model *m, int layer, const struct scorer *s, bool evict, char *err,
-		      size_t errlen)
+/* Loads the FFN matrices of layer that s reads into m->layers[layer] (evict, pool: as
+ * read_matrix). */
+static int layer_load(struct model *m, int layer, const struct scorer *s, bool evict,
+		      struct prunestream_pool *pool, char *err, size_t errlen)
 {
 	struct model_layer *L = &m->layers[layer];
 	bool mats, down;
 	rows_reads(s, &mats, &down);
 	int rc = PRUNESTREAM_OK;
 	if (mats)
-		rc = read_matrix(&L->up, m, CONFIG_TENSOR_UP, layer, evict, err, errlen);
+		rc = read_matrix(&L->up, m, CONFIG_TENSOR_UP, layer, evict, pool, err, errlen);
 	if (!rc && mats && m->cfg.gated)
-		rc = read_matrix(&L->gate, m, CONFIG_TENSOR_GATE, layer, evict, err, errlen);
+		rc = read_matrix(&L->gate, m, CONFIG_TENSOR_GATE, layer, evict, pool, err, errlen);
 	if (!rc && down)
-		rc = read_matrix(&L->down, m, CONFIG_TENSOR_DOWN, layer, evict, err, errlen);
+		rc = read_matrix(&L->down, m, CONFIG_TENSOR_DOWN, layer, evict, pool, err, errlen);
 	if (rc)
-		layer_drop(L);
+		layer_drop(L, pool);
 	return rc;
 }
 
@@ -173,6 +198,7 @@ int prunestream_scores(float ***out, struct model *m, const struct scorer *s,
 {
 	int n = m->cfg.n_layers, rc = PRUNESTREAM_OK;
 	float **sc = calloc((size_t)n, sizeof *sc);
+	struct prunestream_pool pool = {0};
 	if (!sc)
 		return err_set(err, errlen, PRUNESTREAM_ERR_NOMEM, "out of memory");
 	for (int l = 0; l < n && !rc; l++) {
@@ -181,13 +207,14 @@ int prunestream_scores(float ***out, struct model *m, const struct scorer *s,
 			rc = err_set(err, errlen, PRUNESTREAM_ERR_NOMEM, "out of memory");
 		else if (before && before(bctx, l, err, errlen))
 			rc = PRUNESTREAM_ERR_SCORE;
-		else if (!(rc = layer_load(m, l, s, true, err, errlen))) {
+		else if (!(rc = layer_load(m, l, s, true, &pool, err, errlen))) {
 			model_layer_view(&v, m, l);
 			if (s->score_rows(sc[l], ctx, &v, err, errlen))
 				rc = PRUNESTREAM_ERR_SCORE;
-			layer_drop(&m->layers[l]);
+			layer_drop(&m->layers[l], &pool);
 		}
 	}
+	prunestream_pool_free(&pool);
 	if (rc) {
 		for (int l = 0; l < n; l++)
 			free(sc[l]);
@@ -240,7 +267,7 @@ static int mask_fill(void *vctx, int layer, enum config_tensor which, unsigned c
 {
 	struct prunestream_masks *st = vctx;
 	float *w = NULL;
-	int rc = read_matrix(&w, st->m, which, layer, false, err, errlen);
+	int rc = read_matrix(&w, st->m, which, layer, false, NULL, err, errlen);
 	if (rc)
 		return PRUNE_ERR_INPUT;
 	st->ctx->rng = st->rng0;
@@ -280,14 +307,14 @@ static int rows_score_layer(struct prunestream_rows *st, int l, bool evict, char
 	rng_advance(&st->ctx->rng, before);
 	if (st->before && st->before(st->bctx, l, err, errlen))
 		return PRUNE_ERR_PLAN;
-	if (layer_load(m, l, st->s, evict, err, errlen))
+	if (layer_load(m, l, st->s, evict, &st->pool, err, errlen))
 		return PRUNE_ERR_INPUT;
 	struct model_layer_view v;
 	model_layer_view(&v, m, l);
 	int rc = PRUNE_OK;
 	if (st->s->score_rows(st->scores, st->ctx, &v, err, errlen))
 		rc = PRUNE_ERR_PLAN;
-	layer_drop(&m->layers[l]);
+	layer_drop(&m->layers[l], &st->pool);
 	int e = rc ? PRUNE_OK : prune_plan_set_layer_scores(st->plan, l, st->scores);
 	if (e)
 		rc = err_set(err, errlen, e, "%s: %s", st->s->name, prune_strerror(e));
@@ -330,4 +357,5 @@ void prunestream_rows_free(struct prunestream_rows *st)
 {
 	free(st->scores);
 	st->scores = NULL;
+	prunestream_pool_free(&st->pool);
 }

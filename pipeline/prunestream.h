@@ -73,6 +73,17 @@ void prunestream_masks(struct prune_masks *out, struct prunestream_masks *st, st
 		       double ratio);
 
 /* State of prunestream_rows. */
+/* Reused f32 buffers for one layer's FFN matrices (up, gate, down): allocating them
+ * afresh per layer costs a page fault per 4 KiB of every matrix (in a virtual machine, more than
+ * the conversion). Zero-initialise; prunestream_pool_free releases. */
+#define PRUNESTREAM_POOL_SLOTS 3
+struct prunestream_pool {
+	float *buf[PRUNESTREAM_POOL_SLOTS];
+	size_t cap[PRUNESTREAM_POOL_SLOTS]; /* elements */
+};
+
+void prunestream_pool_free(struct prunestream_pool *pool);
+
 struct prunestream_rows {
 	struct model *m;
 	const struct scorer *s;
@@ -83,6 +94,7 @@ struct prunestream_rows {
 	void *bctx;
 	int next;                    /* with before: the first layer not scored yet */
 	float *scores;               /* (widest layer) one layer's scores */
+	struct prunestream_pool pool; /* the layer's matrices */
 };
 
 /* A prune_rows (writer.h) scoring each layer through s when the writer first reaches it and

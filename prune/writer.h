@@ -42,7 +42,7 @@ int prune_check_out(const char *in_dir, const char *out_dir, bool force, char *e
  * only with force, and only after the new one is complete (the old one is moved aside, the new
  * one renamed in, then the old one deleted).
  *
- * Streaming: one output tensor is built at a time and handed to safetensors_write_stream in
+ * Streaming: one output tensor is built at a time and handed to safetensors_write_views in
  * chunks; its input pages are evicted afterwards, so memory holds one tensor, not the model.
  * Tensors keep the input dtype and bytes: slicing copies raw 2- or 4-byte elements from the
  * mapped checkpoint, never through f32; tensors yopo does not know (e.g. gpt2's attn.bias

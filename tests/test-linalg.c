@@ -12,6 +12,7 @@
 
 #include "ks.h"
 #include "linalg.h"
+#include "pcg32.h"
 #include "spectrum.h"
 #include "testutil.h"
 
@@ -394,6 +395,38 @@ START_TEST(test_sym_eig)
 }
 END_TEST
 
+/* The top r eigenpairs agree with the full decomposition's first r (values to 1e-10 relative,
+ * vectors up to sign), for r = 1, a few, n - 1 and n, on a matrix with distinct eigenvalues;
+ * r outside [1, n] is refused. */
+static const int top_r[] = {1, 3, 23, 24};
+
+START_TEST(test_sym_eig_top)
+{
+	enum { N = 24 };
+	static double g[N * N], a[N * N], w[N], v[N * N], wt[N], vt[N * N];
+	struct pcg32 rng;
+	pcg32_seed(&rng, 7, 1);
+	for (int i = 0; i < N; i++)
+		for (int j = i; j < N; j++)
+			g[i * N + j] = g[j * N + i] = pcg32_normal(&rng) + (i == j ? 3.0 * i : 0.0);
+	memcpy(a, g, sizeof g);
+	ck_assert_int_eq(linalg_sym_eig(w, v, a, N), LINALG_OK);
+	int r = top_r[_i];
+	memcpy(a, g, sizeof g);
+	ck_assert_int_eq(linalg_sym_eig_top(wt, vt, a, N, r), LINALG_OK);
+	for (int i = 0; i < r; i++) {
+		ck_assert_double_eq_tol(wt[i], w[i], 1e-10 * fabs(w[0]));
+		double dot = 0;
+		for (int k = 0; k < N; k++)
+			dot += vt[i * N + k] * v[i * N + k];
+		ck_assert_double_eq_tol(fabs(dot), 1.0, 1e-9);
+	}
+	memcpy(a, g, sizeof g);
+	ck_assert_int_eq(linalg_sym_eig_top(wt, vt, a, N, 0), LINALG_ERR_ARG);
+	ck_assert_int_eq(linalg_sym_eig_top(wt, vt, a, N, N + 1), LINALG_ERR_ARG);
+}
+END_TEST
+
 START_TEST(test_threads)
 {
 	int before = linalg_get_threads();
@@ -677,6 +710,7 @@ static Suite *linalg_suite(void)
 	tcase_add_loop_test(tc, test_gram_vs_naive, 0, 5);
 	tcase_add_test(tc, test_gram_update);
 	tcase_add_test(tc, test_sym_eig);
+	tcase_add_loop_test(tc, test_sym_eig_top, 0, (int)(sizeof top_r / sizeof top_r[0]));
 	tcase_add_test(tc, test_sym_eigvals);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_linalg_errors);

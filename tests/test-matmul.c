@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "halfconv.h"
 #include "matmul.h"
 #include "pool.h"
 #include "testutil.h"
@@ -624,6 +625,57 @@ START_TEST(test_nt_bf16_vs_ref)
 }
 END_TEST
 
+/* matmul_nt_f16 = matmul_nt's kernel path on the converted weights, bit for bit (m = 1 decode
+ * blocks, m = 3 and 16 with clamped rows, k with and without a tail, n split over 2 threads or
+ * not, with and without bias), and within 1e-4 of the double reference; odd w: ARG. Weights are
+ * F16 bit patterns of every sign and a wide range of exponents, subnormals included. */
+static const int f16_shapes[][3] = {{1, 37, 64}, {3, 50, 67}, {16, 300, 256}, {16, 1031, 520},
+				    {31, 9, 8}};
+
+START_TEST(test_nt_f16_bitwise)
+{
+	int m = f16_shapes[_i][0], n = f16_shapes[_i][1], k = f16_shapes[_i][2];
+	uint16_t *w = malloc((size_t)n * k * sizeof *w + 2);
+	float *wf = malloc((size_t)n * k * sizeof *wf), *x = malloc((size_t)m * k * sizeof *x);
+	float *bias = malloc((size_t)n * sizeof *bias), *y = malloc((size_t)m * n * sizeof *y);
+	float *y32 = malloc((size_t)m * n * sizeof *y32), *ref = malloc((size_t)m * n * sizeof *ref);
+	ck_assert(w && wf && x && bias && y && y32 && ref);
+	uint32_t st = 777u + (uint32_t)_i;
+	for (size_t i = 0; i < (size_t)n * k; i++) {
+		st = st * 1664525u + 1013904223u;
+		/* exponents 0..21 (0: subnormals), either sign: magnitudes below 128 */
+		w[i] = (uint16_t)(((st >> 16) & 0x83ffu) | ((((st >> 26) % 22u)) << 10));
+	}
+	halfconv_f16_ref(wf, w, (size_t)n * k);
+	for (size_t i = 0; i < (size_t)m * k; i++) {
+		st = st * 1664525u + 1013904223u;
+		x[i] = (float)((double)(st >> 8) / (1 << 24) - 0.5);
+	}
+	for (int j = 0; j < n; j++)
+		bias[j] = 0.01f * (float)j;
+	matmul_set_threads(2);
+	struct matmul *mm = NULL;
+	ck_assert_int_eq(matmul_new(&mm), MATMUL_OK);
+	matmul_set_path(mm, MATMUL_PATH_KERNEL);
+	for (int b = 0; b < 2; b++) {
+		const float *bs = b ? bias : NULL;
+		ck_assert_int_eq(matmul_nt_f16(mm, y, x, w, bs, m, n, k), MATMUL_OK);
+		ck_assert_int_eq(matmul_nt(mm, y32, x, wf, bs, m, n, k), MATMUL_OK);
+		ck_assert_msg(!memcmp(y, y32, (size_t)m * n * sizeof *y), "shape %d bias %d", _i, b);
+		matmul_nt_ref(ref, x, wf, bs, m, n, k);
+		for (size_t i = 0; i < (size_t)m * n; i++)
+			ck_assert_float_eq_tol(y[i], ref[i], 1e-4f * (1.0f + fabsf(ref[i])));
+	}
+	y[0] = -7.0f;
+	ck_assert_int_eq(matmul_nt_f16(mm, y, x, (const uint16_t *)((char *)w + 1), bias, m, n, k),
+			 MATMUL_ERR_ARG);
+	ck_assert_float_eq(y[0], -7.0f);
+	matmul_free(mm);
+	matmul_set_threads(1);
+	free(w), free(wf), free(x), free(bias), free(y), free(y32), free(ref);
+}
+END_TEST
+
 static Suite *matmul_suite(void)
 {
 	Suite *s = suite_create("matmul");
@@ -643,6 +695,7 @@ static Suite *matmul_suite(void)
 	tcase_add_test(tc, test_cache_eviction);
 	tcase_add_test(tc, test_arg_errors);
 	tcase_add_test(tc, test_nt_bf16_vs_ref);
+	tcase_add_loop_test(tc, test_nt_f16_bitwise, 0, (int)(sizeof f16_shapes / sizeof f16_shapes[0]));
 	tcase_add_test(tc, test_strerror);
 	suite_add_tcase(s, tc);
 	return s;

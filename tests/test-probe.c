@@ -170,12 +170,28 @@ START_TEST(test_stream)
 	}
 	layerstream_free(ls);
 	ls = NULL;
-	/* probe_stream_all (yopo train): every layer kept, all equal to probe_collect's */
+	/* probe_stream_all (yopo train): every layer kept, all equal to probe_collect's; then only
+	 * the even layers (the layers train trains), the others NULL */
 	ck_assert_msg(probe_stream_open(&ls, q, w, err, sizeof err) == 0, "%s", err);
-	ck_assert_msg(probe_stream_all(q, ls, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_stream_all(q, ls, NULL, err, sizeof err) == 0, "%s", err);
 	for (int l = 0; l < q->n_layers; l++) {
 		size_t bytes = (size_t)n * (size_t)p->ffn[l] * sizeof(float);
 		ck_assert_msg(q->act[l] && !memcmp(q->act[l], p->act[l], bytes), "all: layer %d", l);
+	}
+	layerstream_free(ls);
+	bool even[64];
+	ck_assert_int_le(q->n_layers, 64);
+	for (int l = 0; l < q->n_layers; l++)
+		even[l] = l % 2 == 0;
+	ck_assert_msg(probe_stream_open(&ls, q, w, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(probe_stream_all(q, ls, even, err, sizeof err) == 0, "%s", err);
+	for (int l = 0; l < q->n_layers; l++) {
+		size_t bytes = (size_t)n * (size_t)p->ffn[l] * sizeof(float);
+		if (l % 2)
+			ck_assert_msg(q->act[l] == NULL, "even: layer %d kept", l);
+		else
+			ck_assert_msg(q->act[l] && !memcmp(q->act[l], p->act[l], bytes),
+				      "even: layer %d", l);
 	}
 	layerstream_free(ls);
 	probe_free(q);

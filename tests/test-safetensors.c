@@ -1321,6 +1321,55 @@ START_TEST(test_stream_matches_write)
 }
 END_TEST
 
+/* safetensors_view_fn over stream_fill: the same bookkeeping and failures, the bytes handed out
+ * from a buffer the writer does not own. */
+static unsigned char view_buf[SAFETENSORS_STREAM_CHUNK];
+
+static const void *stream_view(void *ctx, int index, size_t nbytes)
+{
+	return stream_fill(ctx, index, view_buf, nbytes) ? NULL : view_buf;
+}
+
+/* The view writer: the same file and the same call sequence as the fill writer; a NULL view at
+ * call fail_at[_i] (or -1: none) is ERR_FILL with no file left and no further call. */
+START_TEST(test_views_match_stream)
+{
+	static const int fail_at[] = { -1, 0, 3, 5 };
+	struct stream_case c;
+	stream_case_init(&c);
+	char *dir = testutil_tmpdir_new("st");
+	char *a = testutil_path_new(dir, "fill.safetensors"), *b = testutil_path_new(dir, "view.safetensors");
+	struct stream_src fs = { .e = c.e, .n = 5, .fail_at = -1, .in_order = true };
+	ck_assert_int_eq(safetensors_write_stream(a, c.e, 5, stream_meta, 2, stream_fill, &fs),
+			 SAFETENSORS_OK);
+	struct stream_src vs = { .e = c.e, .n = 5, .fail_at = fail_at[_i], .in_order = true };
+	int ret = safetensors_write_views(b, c.e, 5, stream_meta, 2, stream_view, &vs);
+	if (fail_at[_i] < 0) {
+		ck_assert_int_eq(ret, SAFETENSORS_OK);
+		size_t n;
+		unsigned char *want = (unsigned char *)testutil_file_read(a, &n);
+		assert_file_is(b, want, n);
+		free(want);
+		ck_assert(vs.in_order);
+		ck_assert_int_eq(vs.calls, fs.calls);
+		for (int i = 0; i < fs.calls && i < 64; i++) {
+			ck_assert_int_eq(vs.call_index[i], fs.call_index[i]);
+			ck_assert_uint_eq(vs.call_len[i], fs.call_len[i]);
+		}
+	} else {
+		ck_assert_int_eq(ret, SAFETENSORS_ERR_FILL);
+		ck_assert_int_eq(vs.calls, fail_at[_i] + 1);
+		ck_assert_int_eq(access(b, F_OK), -1);
+		ck_assert_int_eq(testutil_dir_count(dir), 1);
+	}
+	ck_assert_int_eq(safetensors_write_views(b, c.e, 5, NULL, 0, NULL, &vs), SAFETENSORS_ERR_ARG);
+	free(a);
+	free(b);
+	testutil_tmpdir_free(dir);
+	stream_case_free(&c);
+}
+END_TEST
+
 /* A fill failure at call _i (first call, inside "big", its last piece, the very last call) returns
  * ERR_FILL, stops calling fill, keeps an earlier file at the path intact and leaves no temp file. */
 START_TEST(test_stream_fill_failure)
@@ -1535,6 +1584,7 @@ static Suite *safetensors_suite(void)
 
 	tc = tcase_create("stream");
 	tcase_add_test(tc, test_stream_matches_write);
+	tcase_add_loop_test(tc, test_views_match_stream, 0, 4);
 	tcase_add_loop_test(tc, test_stream_fill_failure, 0, 4);
 	tcase_add_loop_test(tc, test_stream_bad_entry, 0, N_BAD_ENTRIES);
 	tcase_add_test(tc, test_stream_bad_args);

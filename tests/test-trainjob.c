@@ -26,7 +26,8 @@
 
 static char model[PATH_MAX];
 
-static void train(const char *out, enum rowfeat_set set, bool force)
+/* max_layers > 0: train that many of the model's layers (their probes alone are kept). */
+static void train(const char *out, enum rowfeat_set set, bool force, int max_layers)
 {
 	static const double ratio = 0.3;
 	const char *models[] = {model};
@@ -43,6 +44,7 @@ static void train(const char *out, enum rowfeat_set set, bool force)
 	t.train.n_ratios = 1;
 	t.train.episodes = 2;
 	t.train.samples = 4;
+	t.train.max_layers = max_layers;
 	double best = -1;
 	char err[ERR_MAX];
 	ck_assert_msg(trainjob_run(&best, &t, NULL, NULL, err, sizeof err) == 0, "%s", err);
@@ -97,7 +99,7 @@ START_TEST(test_policy_topk)
 	enum rowfeat_set set = _i ? ROWFEAT_SET_WEIGHTS : ROWFEAT_SET_PROBE;
 	char *tmp = testutil_tmpdir_new("trainjob"), err[ERR_MAX];
 	char *path = testutil_path_new(tmp, "p.safetensors");
-	train(path, set, false);
+	train(path, set, false, 0);
 
 	/* the checkpoint says how it was trained */
 	struct checkpoint *ck = NULL;
@@ -128,7 +130,7 @@ START_TEST(test_policy_topk)
 	double best;
 	ck_assert_int_eq(trainjob_run(&best, &t, NULL, NULL, err, sizeof err), TRAINJOB_ERR_OUT);
 	ck_assert_msg(strstr(err, "--force"), "%s", err);
-	train(path, set, true);
+	train(path, set, true, 2); /* a layer subset: the checks below hold whatever was trained */
 
 	/* select's plan = the top-k of the policy's scores, every layer */
 	struct model *m = NULL;
