@@ -132,7 +132,6 @@ void safetensors_read_f32(float *out, const struct safetensors_tensor *t)
 	const unsigned char *p = t->data;
 	size_t n = t->nelem;
 
-	safetensors_prefetch(t);
 	switch (t->dtype) {
 	case SAFETENSORS_DTYPE_F32:
 		for (size_t i = 0; i < n; i++)
