@@ -22,6 +22,7 @@ static struct {
 	bool busy;		/* a job is running */
 	bool open;		/* workers may still join the current job */
 	unsigned long gen;	/* job counter */
+	unsigned long gen_start;/* gen when the live workers were started: the next job is theirs */
 	int running;		/* workers inside the current job */
 	pool_task_fn *fn;
 	void *ctx;
@@ -77,7 +78,9 @@ static void *worker_main(void *arg)
 	unsigned long seen = 0;
 
 	pthread_mutex_lock(&P.mu);
-	seen = P.gen;
+	/* not P.gen: the job that started this worker is published (gen bumped) before the worker
+	 * first takes the lock, and that job must be joined too */
+	seen = P.gen_start;
 	for (;;) {
 		while (!P.stop && (!P.open || P.gen == seen))
 			pthread_cond_wait(&P.work, &P.mu);
@@ -121,6 +124,7 @@ static void workers_sync(void)
 		P.stop = false;
 		P.started = 0;
 	}
+	P.gen_start = P.gen;
 	while (P.started < target &&
 	       pthread_create(&P.tid[P.started], NULL, worker_main,
 			      (void *)(intptr_t)(P.started + 1)) == 0)

@@ -31,13 +31,20 @@
  * (np.isin), which keeps more than k weights when values repeat; we keep exactly the chosen
  * indices. If every value of the row is equal (sigma = 0, no bandwidth), all densities are taken
  * as equal and the result is the k lowest indices.
- * The fast path sorts the row once (O(n log n)), evaluates the densities with a sliding window
- * outside which exp() underflows to exactly 0 (so it is bit-identical to the full sum), and finds
- * the nearest untaken weight through union-find "next/previous untaken" links (near O(k)).
+ * The fast path sorts the row once (a radix sort of the float keys, stable, so equal values stay
+ * in index order), orders the grid points by kde.h's FFT densities — O(n P + P N log N) instead
+ * of n k exp() calls — and then sums directly (ken_sum_at: a window outside which exp()
+ * underflows to exactly 0, so bit-identical to the full sum) every run of neighbours in that
+ * order whose gap is within kde.h's error bound, and re-sorts those runs: the order, hence the
+ * selection, is the exact densities' one. It finds the nearest untaken weight through union-find
+ * "next/previous untaken" links (near O(k)). When the grid is coarse (step > 0.1 h) or small
+ * (k < 64), the densities are all summed directly. scorers_ken_weights spreads the rows over the
+ * worker pool (pool.h); each row's result does not depend on the thread count.
  * scorers_ken_row_naive is the O(n*k) literal reference used by the tests. */
 #ifndef YOPO_SCORERS_H
 #define YOPO_SCORERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pcg32.h"
@@ -109,6 +116,11 @@ int scorers_ken_density(double *density, double *grid, const float *row, int n, 
 /* keep (n) = KEN's choice of k weights of row (n), 0 <= k <= n (k = n keeps all).
  * Errors: SCORERS_ERR_ARG, SCORERS_ERR_VALUE, SCORERS_ERR_NOMEM; keep written only on success. */
 int scorers_ken_row(unsigned char *keep, const float *row, int n, int k);
+
+/* Whether scorers_ken_row / scorers_ken_weights order the grid points through kde.h's FFT
+ * densities (default true; the order is then made exact, see ken_resolve_runs in scorers.c) or
+ * by direct windowed sums. Same results either way; for benches and tests. Not thread-safe. */
+void scorers_ken_set_fast(bool on);
 
 /* Literal O(n*k) reference of scorers_ken_row (same results, bit for bit). */
 int scorers_ken_row_naive(unsigned char *keep, const float *row, int n, int k);

@@ -4,7 +4,7 @@
 # (libopenmpi-dev, openmpi-bin) the layer-parallel `mpirun yopo train` and its tests.
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config
-      libdnnl-dev liblapacke-dev libopenblas-dev libcjson-dev nettle-dev check
+      libdnnl-dev liblapacke-dev libopenblas-dev libcjson-dev nettle-dev check libfftw3-dev
       gnuplot-nox python3 python3-numpy python3-scipy python3-matplotlib python3-regex
       clang-14 libclang-rt-14-dev libopenmpi-dev openmpi-bin)
 missing=()

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "kernel.h"
 #include "halfconv.h"
 #include "matmul.h"
@@ -264,6 +265,43 @@ START_TEST(test_pool_chunks)
 	}
 	ck_assert_int_eq(atomic_load(&p.bad_worker), 0);
 	ck_assert_int_eq(pool_set_threads(POOL_MAX_THREADS + 5), POOL_MAX_THREADS);
+}
+END_TEST
+
+struct first_job {
+	atomic_int helper_ran;
+	atomic_int caller_saw_helper;
+};
+
+/* The caller's chunk 0 waits (up to 20 s, a safety net, not a timing) for a chunk run by a worker. */
+static void first_job_chunk(void *ctx, int chunk, int worker)
+{
+	struct first_job *f = ctx;
+
+	if (worker != 0) {
+		atomic_store(&f->helper_ran, 1);
+		return;
+	}
+	if (chunk != 0)
+		return;
+	for (double t0 = util_now(); util_now() - t0 < 20;)
+		if (atomic_load(&f->helper_ran)) {
+			atomic_store(&f->caller_saw_helper, 1);
+			return;
+		}
+}
+
+/* A worker started for a job joins that very job: a single long job (one KEN matrix) used to run
+ * on the caller alone, the new worker waiting for the next one. */
+START_TEST(test_pool_first_job)
+{
+	static struct first_job f;
+
+	ck_assert_int_eq(pool_set_threads(2), 2); /* the one worker starts with the next job */
+	pool_run(first_job_chunk, &f, 2);
+	ck_assert_int_eq(atomic_load(&f.helper_ran), 1);
+	ck_assert_int_eq(atomic_load(&f.caller_saw_helper), 1);
+	pool_set_threads(0);
 }
 END_TEST
 
@@ -686,6 +724,7 @@ static Suite *matmul_suite(void)
 	tcase_add_test(tc, test_dispatch_rule);
 	tcase_add_loop_test(tc, test_threaded_vs_ref, 0, N_BIG * 2);
 	tcase_add_test(tc, test_pool_chunks);
+	tcase_add_test(tc, test_pool_first_job);
 	tcase_add_test(tc, test_attend_vs_ref);
 	tcase_add_test(tc, test_act_vs_ref);
 	tcase_add_test(tc, test_no_openmp_team);

@@ -262,6 +262,38 @@ START_TEST(test_ken_fast_vs_naive)
 			ck_assert_int_eq(kept, k);
 		}
 	}
+	/* the FFT densities' (kde.h) rows: 7B-sized rows, mirrored values (equal densities in exact
+	 * arithmetic: the order must come from the exact sums) and a far outlier (most grid points in
+	 * a gap of zero density: ties broken by index) */
+	static const int big[][2] = {{4096, 2867}, {6000, 4200}, {3001, 2100}, {2000, 1400},
+				     {3001, 2100}, {3001, 2100}, {3001, 2100}, {3001, 2100}};
+	row = realloc(row, 6000 * sizeof *row);
+	a = realloc(a, 6000);
+	b = realloc(b, 6000);
+	ck_assert(row && a && b);
+	for (int t = 0; t < 8; t++) {
+		int n = big[t][0], k = big[t][1];
+		fill_row(row, n, &st, t == 1 ? 64 : 0);
+		if (t == 2 || t >= 4) { /* 0 and mirrored pairs, none within 0.002 of 0: the two middle
+					 * grid points (±step/2, step ~0.0001) compete for 0 */
+			for (int i = 0; i < n / 2; i++) {
+				if (fabsf(row[i]) < 0.002f)
+					row[i] = row[i] < 0 ? row[i] - 0.002f : row[i] + 0.002f;
+				row[n / 2 + i] = -row[i];
+			}
+			row[n - 1] = 0;
+		}
+		if (t == 3)
+			row[5] = 50.0f;
+		for (int fast = 0; fast < 2; fast++) {
+			scorers_ken_set_fast(fast);
+			ck_assert_int_eq(scorers_ken_row(a, row, n, k), SCORERS_OK);
+			ck_assert_int_eq(scorers_ken_row_naive(b, row, n, k), SCORERS_OK);
+			for (int i = 0; i < n; i++)
+				ck_assert_msg(a[i] == b[i], "n=%d k=%d fast=%d: index %d differs", n, k,
+					      fast, i);
+		}
+	}
 	/* an outlier far beyond the density window: the window must not change the result */
 	fill_row(row, 300, &st, 0);
 	row[17] = 5.0f;
@@ -272,6 +304,25 @@ START_TEST(test_ken_fast_vs_naive)
 	free(row);
 	free(a);
 	free(b);
+}
+END_TEST
+
+/* Many rows of one matrix through the worker pool: each row's n and the FFT's sizes and terms
+ * move from row to row (a buffer sized for an earlier row must still fit; ASan checks). */
+START_TEST(test_ken_weights_many_rows)
+{
+	enum { R = 300, C = 172 };
+	static float w[R * C];
+	static unsigned char mask[R * C], want[C];
+	struct pcg32 st = scorers_rng(9);
+	for (int r = 0; r < R; r++)
+		fill_row(w + r * C, C, &st, r % 3 == 0 ? 64 : 0);
+	ck_assert_int_eq(scorers_ken_weights(mask, w, R, C, 0.25), SCORERS_OK);
+	int k = util_keep_count(C, 0.25);
+	for (int r = 0; r < R; r++) {
+		ck_assert_int_eq(scorers_ken_row_naive(want, w + r * C, C, k), SCORERS_OK);
+		assert_mask(mask + r * C, want, C);
+	}
 }
 END_TEST
 
@@ -306,6 +357,7 @@ int main(void)
 	tcase_add_test(tc, test_ken_errors);
 	tcase_add_test(tc, test_ken_fast_vs_naive);
 	tcase_add_test(tc, test_ken_weights_rows);
+	tcase_add_test(tc, test_ken_weights_many_rows);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }
