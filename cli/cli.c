@@ -4,8 +4,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "err.h"
 #include "json.h"
+#include "probe.h"
 #include "threads.h"
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -66,4 +68,29 @@ int cli_json(const char *cmd, struct cJSON *obj)
 		cli_error(cmd, "out of memory");
 	json_free(obj);
 	return rc ? 1 : 0;
+}
+
+/* Probe sampling and streaming (minutes on a 7B model): a line at most every
+ * CLI_LINE_SECONDS, with an ETA from the rate measured since the phase's first report. */
+static double probe_t0, last_probe_line;
+static int probe_phase = -1, probe_first, probe_last;
+
+void cli_probe_progress(void *ctx, enum probe_phase phase, int done, int total)
+{
+	const char *cmd = ctx;
+	double now = util_now();
+	if ((int)phase != probe_phase || done < probe_last) {
+		/* a new phase or the next model: the rate is measured from this first report on */
+		probe_phase = (int)phase;
+		probe_t0 = last_probe_line = now;
+		probe_first = done;
+	}
+	probe_last = done;
+	if (cli_quiet() || done == total || now - last_probe_line < CLI_LINE_SECONDS)
+		return;
+	last_probe_line = now;
+	double el = now - probe_t0, rate = (done - probe_first) / el;
+	fprintf(stderr, "yopo %s: probes: %s %d/%d, ETA %.0f s\n", cmd,
+		phase == PROBE_PHASE_SAMPLE ? "sampled tokens" : "layers run", done, total,
+		(total - done) / rate);
 }

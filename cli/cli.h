@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "opt.h"
+#include "probe.h"
 
 struct cJSON;
 
@@ -38,6 +39,13 @@ int cli_fail(const char *cmd, int status, int usage_status, const char *err);
 /* --json: writes obj (a pipeline summary; NULL: out of memory) as one line on stdout and frees
  * it. 0, or 1 after a line on stderr. */
 int cli_json(const char *cmd, struct cJSON *obj);
+
+/* Long phases print a progress line at most this often. */
+enum { CLI_LINE_SECONDS = 30 };
+
+/* Probe sampling progress lines "yopo <ctx>: probes: ... ETA" on stderr (a probe_progress_fn;
+ * ctx is the command's name), shared by the commands that sample probes. */
+void cli_probe_progress(void *ctx, enum probe_phase phase, int done, int total);
 
 struct train_episode;
 

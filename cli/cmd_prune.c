@@ -5,6 +5,8 @@
 #include "cli.h"
 #include "clock.h"
 #include "err.h"
+#include "probe.h"
+#include "prune.h"
 #include "scorer.h"
 #include "summary.h"
 
@@ -34,6 +36,27 @@ static void on_calib(void *ctx, size_t done, size_t total)
 	double eta = done > 1 ? (now - k->t1) / (double)(done - 1) * (double)(total - done) : 0.0;
 	fprintf(stderr, "yopo prune: calibration layer %zu/%zu, %.1f s elapsed, ETA %.1f s\n", done,
 		total, now - k->t0, eta);
+}
+
+/* Tensor writes (each layer scored as the writer reaches it: minutes on a 7B model): a line at
+ * most every CLI_LINE_SECONDS with the bytes done and an ETA from the rate since the first. */
+struct write_clock {
+	double t0, last;
+};
+
+static void on_write(void *ctx, size_t done, size_t total)
+{
+	struct write_clock *k = ctx;
+	double now = util_now();
+	if (k->t0 == 0)
+		k->t0 = k->last = now;
+	if (cli_quiet() || done == total || now - k->last < CLI_LINE_SECONDS)
+		return;
+	k->last = now;
+	double el = now - k->t0;
+	fprintf(stderr, "yopo prune: written %.2f of %.2f GB (%.0f %%), %.0f s, ETA %.0f s\n",
+		(double)done / 1e9, (double)total / 1e9, 100.0 * (double)done / (double)total, el,
+		el / (double)done * (double)(total - done));
 }
 
 /* The command line. yopo runs one command per process; the values live at file scope so that
@@ -130,6 +153,9 @@ int cmd_prune(int argc, char **argv)
 	struct calib_clock clock = {util_now(), 0, 0};
 	o.select.calib_progress = on_calib;
 	o.select.calib_ctx = &clock;
+	struct write_clock wclock = {0, 0};
+	prune_set_write_progress(on_write, &wclock);
+	probe_set_progress(cli_probe_progress, "prune");
 	char err[ERR_MAX];
 	bool sized = o.ratio < 0 && (target > 0 || sparsity >= 0);
 	if ((rc = prunejob_resolve_ratio(&o, target, sparsity, err, sizeof err)))

@@ -20,9 +20,8 @@ void cli_train_progress(void *ctx, const struct train_episode *ep, int episodes)
 	fprintf(stderr, "yopo train: %s\n", line);
 }
 
-/* Last progress line's time: per-layer lines at most every LAYER_LINE_SECONDS, so small models
+/* Last progress line's time: per-layer lines at most every CLI_LINE_SECONDS, so small models
  * (layers of milliseconds) print only their episode lines. */
-enum { LAYER_LINE_SECONDS = 30 };
 static double last_layer_line;
 
 static void on_layer(void *ctx, int episode, int pass, int n_passes, int layer, int n_layers,
@@ -38,7 +37,7 @@ static void on_layer(void *ctx, int episode, int pass, int n_passes, int layer, 
 		rate_t0 = elapsed;
 		rate_done = done;
 	}
-	if (cli_quiet() || elapsed - last_layer_line < LAYER_LINE_SECONDS)
+	if (cli_quiet() || elapsed - last_layer_line < CLI_LINE_SECONDS)
 		return;
 	last_layer_line = elapsed;
 	double eta = rate_t0 >= 0 && done > rate_done
@@ -46,31 +45,6 @@ static void on_layer(void *ctx, int episode, int pass, int n_passes, int layer, 
 			     : elapsed / done * (total - done);
 	fprintf(stderr, "yopo train: episode %d, layer %d/%d, pass %d/%d, %.0f s, ETA %.0f s\n",
 		episode, layer + 1, n_layers, pass, n_passes, elapsed, eta);
-}
-
-/* Probe sampling and streaming (minutes on a 7B model): a line at most every
- * LAYER_LINE_SECONDS, with an ETA from the rate so far. */
-static double probe_t0, last_probe_line;
-static int probe_phase = -1, probe_first, probe_last;
-
-static void on_probe(void *ctx, enum probe_phase phase, int done, int total)
-{
-	(void)ctx;
-	double now = util_now();
-	if ((int)phase != probe_phase || done < probe_last) {
-		/* a new phase or the next model: the rate is measured from this first report on */
-		probe_phase = (int)phase;
-		probe_t0 = last_probe_line = now;
-		probe_first = done;
-	}
-	probe_last = done;
-	if (cli_quiet() || done == total || now - last_probe_line < LAYER_LINE_SECONDS)
-		return;
-	last_probe_line = now;
-	double el = now - probe_t0, rate = (done - probe_first) / el;
-	fprintf(stderr, "yopo train: probes: %s %d/%d, ETA %.0f s\n",
-		phase == PROBE_PHASE_SAMPLE ? "sampled tokens" : "layers run", done, total,
-		(total - done) / rate);
 }
 
 /* What --json summarises, gathered from the progress calls. */
@@ -114,7 +88,7 @@ static int parse(int argc, char **argv)
 {
 	trainjob_opts_default(&o);
 	o.layer_progress = on_layer;
-	probe_set_progress(on_probe, NULL);
+	probe_set_progress(cli_probe_progress, "train");
 	const struct opt opts[] = {
 		{"model", 0, OPT_REPEAT, &models, 0, 0, "DIR",
 		 "Hugging Face checkpoint (repeat to train on several)", NULL, true},

@@ -219,6 +219,7 @@ struct producer {
 	const unsigned char *data;         /* its bytes (buf or the mapping) */
 	size_t off;
 	size_t zeros;                      /* WEIGHTS: masked entries so far */
+	size_t done, total;                /* input tensor bytes finished / in all (progress) */
 	char *err;
 	size_t errlen;
 	int rc;
@@ -361,11 +362,24 @@ static int produce_begin(struct producer *pr, int i)
 	return PRUNE_OK;
 }
 
+static prune_write_progress_fn *write_progress;
+static void *write_progress_ctx;
+
+void prune_set_write_progress(prune_write_progress_fn *fn, void *ctx)
+{
+	write_progress = fn;
+	write_progress_ctx = ctx;
+}
+
 /* Drops the current entry: its buffer and the input's mapped pages (RSS tracks one tensor). */
 static void produce_end(struct producer *pr)
 {
-	if (pr->cur >= 0)
-		safetensors_evict(pr->src[pr->cur]);
+	if (pr->cur < 0)
+		return;
+	safetensors_evict(pr->src[pr->cur]);
+	pr->done += pr->src[pr->cur]->nbytes;
+	if (write_progress && pr->rc == PRUNE_OK)
+		write_progress(write_progress_ctx, pr->done, pr->total);
 	pr->cur = -1;
 }
 
@@ -686,6 +700,9 @@ static int write_tensors(const char *tmp, const char *out, struct producer *pr, 
 	const char *fmt = safetensors_metadata(m->st, "format");
 	const char *meta[2] = {"format", fmt ? fmt : "pt"};
 	pr->src = src;
+	pr->done = pr->total = 0;
+	for (int i = 0; i < n; i++)
+		pr->total += safetensors_at(m->st, i)->nbytes;
 	for (int f = 0; f < sh.n; f++) {
 		int k = 0;
 		for (int i = 0; i < n; i++)

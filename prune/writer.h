@@ -90,6 +90,14 @@ struct prune_rows {
 	void *ctx;
 };
 
+/* Progress of the tensor writes of prune_write / prune_write_stream: after each tensor, the
+ * input tensor bytes finished and in all (done == total after the last). */
+typedef void prune_write_progress_fn(void *ctx, size_t done, size_t total);
+
+/* Sets the hook every later write of this process reports to (NULL: none). One per process, as
+ * probe_set_progress: a 7B prune writes (and scores) for minutes. Not thread-safe. */
+void prune_set_write_progress(prune_write_progress_fn *fn, void *ctx);
+
 /* prune_write for a model whose weights need not be loaded: only m->cfg, m->st, m->dir,
  * m->layers[].ffn and the parameter counts are read (base likewise). plan is a ROWS plan, or
  * NULL for WEIGHTS, whose masks then come from masks one matrix at a time (no plan holding every

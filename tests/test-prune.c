@@ -1194,6 +1194,22 @@ static int fill_layer_rows(void *vctx, int layer, char *err, size_t errlen)
 	return prune_plan_set_layer_scores(od->plan, layer, od->scores[layer]);
 }
 
+/* What prune_set_write_progress reported. */
+struct write_log {
+	int calls;
+	size_t last, total;
+	bool monotone;
+};
+
+static void log_write(void *ctx, size_t done, size_t total)
+{
+	struct write_log *w = ctx;
+	w->monotone = (w->calls == 0 || done > w->last) && (w->calls == 0 || w->monotone);
+	w->calls++;
+	w->last = done;
+	w->total = total;
+}
+
 /* Kept neurons set one layer at a time (any order) equal prune_plan_from_scores's, and the
  * writer filling them on demand, in file order (12 layers: 0, 1, 10, 11, 2, ...), writes the
  * bytes of the whole plan; a failing fill or one that changes a count fails the write. */
@@ -1241,9 +1257,20 @@ START_TEST(test_rows_on_demand)
 	struct prune_rows rows = {fill_layer_rows, &od};
 	struct prune_counts cw, cl;
 	ck_assert_int_eq(prune_plan_count(&cw, whole, m), PRUNE_OK);
+	struct write_log wl = {0};
+	prune_set_write_progress(log_write, &wl);
 	ck_assert_msg(prune_write_stream(&cl, m, od.plan, NULL, &rows, NULL, &test_info, b, false,
 					 err, sizeof err) == PRUNE_OK, "%s", err);
+	prune_set_write_progress(NULL, NULL);
 	ck_assert_int_eq(od.n_calls, L);
+	/* progress: one report per tensor, in input bytes, ending at the total */
+	size_t total = 0;
+	for (int i = 0; i < safetensors_count(m->st); i++)
+		total += safetensors_at(m->st, i)->nbytes;
+	ck_assert_int_eq(wl.calls, safetensors_count(m->st));
+	ck_assert_uint_eq(wl.last, total);
+	ck_assert_uint_eq(wl.total, total);
+	ck_assert(wl.monotone);
 	static const int file_order[] = {0, 1, 10, 11, 2, 3, 4, 5, 6, 7, 8, 9};
 	for (int i = 0; i < L; i++)
 		ck_assert_int_eq(od.order[i], file_order[i]);
