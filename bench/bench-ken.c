@@ -1,4 +1,4 @@
-/* bench-ken: KEN's row selection (scorers_ken_weights) at the Llama-2-7B FFN row lengths, ratio
+/* bench-ken: KEN's row selection (ken_weights) at the Llama-2-7B FFN row lengths, ratio
  * 0.3 — up/gate rows (n = 4096 hidden inputs) and down rows (n = 11008) — by its two density
  * routes: the FFT grid sums (kde.h, the default, order made exact) and the direct windowed sums
  * (O(n * k) exp() per row, the route before), on one thread and on the worker pool's threads;
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "ken.h"
 #include "pcg32.h"
 #include "pool.h"
 #include "scorers.h"
@@ -29,11 +30,11 @@ static double per_row(enum route r, const float *w, unsigned char *mask, int row
 {
 	double t[REPS];
 	pool_set_threads(r == FAST ? threads : 1);
-	scorers_ken_set_fast(r != DIRECT_1T);
+	ken_set_fast(r != DIRECT_1T);
 	for (int i = 0; i < REPS; i++) {
 		double t0 = util_now();
 		int rc = r == MAGNITUDE ? scorers_magnitude_weights(mask, w, rows, n, 0.3)
-					: scorers_ken_weights(mask, w, rows, n, 0.3);
+					: ken_weights(mask, w, rows, n, 0.3);
 		if (rc) {
 			fprintf(stderr, "bench-ken: scorer failed (%d)\n", rc);
 			exit(1);
@@ -49,11 +50,11 @@ static void check_same(const float *w, unsigned char *mask, int n)
 	unsigned char *direct = malloc((size_t)DIRECT_ROWS * n);
 	if (!direct)
 		exit(1);
-	scorers_ken_set_fast(true);
-	int rc = scorers_ken_weights(mask, w, DIRECT_ROWS, n, 0.3);
-	scorers_ken_set_fast(false);
-	rc = rc ? rc : scorers_ken_weights(direct, w, DIRECT_ROWS, n, 0.3);
-	scorers_ken_set_fast(true);
+	ken_set_fast(true);
+	int rc = ken_weights(mask, w, DIRECT_ROWS, n, 0.3);
+	ken_set_fast(false);
+	rc = rc ? rc : ken_weights(direct, w, DIRECT_ROWS, n, 0.3);
+	ken_set_fast(true);
 	if (rc || memcmp(mask, direct, (size_t)DIRECT_ROWS * n)) {
 		fprintf(stderr, "bench-ken: the FFT and direct routes disagree at n = %d\n", n);
 		exit(1);

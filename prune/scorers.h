@@ -13,38 +13,10 @@
  * Ties are always broken towards the lower index (the earlier neuron or column is kept): every
  * selection is util_topk's. Random draws come from PCG32 (pcg32.h) only.
  *
- * KEN (Mastromattei & Zanzotto, "Less is KEN: a Universal and Simple Non-Parametric Pruning
- * Algorithm for Large Language Models", ACL 2024; reference code github.com/itsmattei/KEN,
- * class Kernel_Density): for one row of n weights and a budget of k,
- *   1. Gaussian KDE of the row's values with Silverman's rule h = 1.06 * sigma * n^(-1/5), sigma the
- *      POPULATION standard deviation (divide by n), as the reference's np.std;
- *   2. density f(g_j) = 1/(n h sqrt(2 pi)) * sum_i exp(-((g_j - x_i)/h)^2 / 2) on the k points
- *      g_j = linspace(min, max, k) (numpy semantics: g_j = min + j*(max-min)/(k-1), the last
- *      point exactly max; k = 1 gives the single point min);
- *   3. the grid points are visited by decreasing density (equal densities: lower j first); each
- *      takes the weight nearest IN VALUE to it among the weights not yet taken (equal distances:
- *      lower index), and that weight's INDEX is kept. Each weight can be taken once, so duplicate
- *      values at different indices are distinct weights and exactly min(k, n) weights are kept.
- * Departures from the reference code, deliberately: (a) the reference rounds the densities to
- * integers before ordering (so many grid points tie and fall back to grid order); we order by the
- * exact densities; (b) the reference then keeps every entry whose VALUE is among the chosen ones
- * (np.isin), which keeps more than k weights when values repeat; we keep exactly the chosen
- * indices. If every value of the row is equal (sigma = 0, no bandwidth), all densities are taken
- * as equal and the result is the k lowest indices.
- * The fast path sorts the row once (a radix sort of the float keys, stable, so equal values stay
- * in index order), orders the grid points by kde.h's FFT densities — O(n P + P N log N) instead
- * of n k exp() calls — and then sums directly (ken_sum_at: a window outside which exp()
- * underflows to exactly 0, so bit-identical to the full sum) every run of neighbours in that
- * order whose gap is within kde.h's error bound, and re-sorts those runs: the order, hence the
- * selection, is the exact densities' one. It finds the nearest untaken weight through union-find
- * "next/previous untaken" links (near O(k)). When the grid is coarse (step > 0.1 h) or small
- * (k < 64), the densities are all summed directly. scorers_ken_weights spreads the rows over the
- * worker pool (pool.h); each row's result does not depend on the thread count.
- * scorers_ken_row_naive is the O(n*k) literal reference used by the tests. */
+ * KEN lives in ken.h and shares this module's error codes. */
 #ifndef YOPO_SCORERS_H
 #define YOPO_SCORERS_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "pcg32.h"
@@ -105,28 +77,5 @@ int scorers_wanda_weights(unsigned char *mask, const float *w, const float *xnor
 int scorers_random_weights(unsigned char *mask, int rows, int cols, double ratio,
 			   struct pcg32 *rng);
 
-/* KEN bandwidth of row (n): 1.06 * population std * n^(-1/5); 0 when n < 1. */
-double scorers_ken_bandwidth(const float *row, int n);
-
-/* KEN's density estimate: grid (k) = linspace(min(row), max(row), k) and density (k) the
- * normalised Gaussian KDE at those points (see above; all 0 when the bandwidth is 0).
- * row (n), n >= 1, k >= 1. Errors: SCORERS_ERR_ARG, SCORERS_ERR_VALUE, SCORERS_ERR_NOMEM. */
-int scorers_ken_density(double *density, double *grid, const float *row, int n, int k);
-
-/* keep (n) = KEN's choice of k weights of row (n), 0 <= k <= n (k = n keeps all).
- * Errors: SCORERS_ERR_ARG, SCORERS_ERR_VALUE, SCORERS_ERR_NOMEM; keep written only on success. */
-int scorers_ken_row(unsigned char *keep, const float *row, int n, int k);
-
-/* Whether scorers_ken_row / scorers_ken_weights order the grid points through kde.h's FFT
- * densities (default true; the order is then made exact, see ken_resolve_runs in scorers.c) or
- * by direct windowed sums. Same results either way; for benches and tests. Not thread-safe. */
-void scorers_ken_set_fast(bool on);
-
-/* Literal O(n*k) reference of scorers_ken_row (same results, bit for bit). */
-int scorers_ken_row_naive(unsigned char *keep, const float *row, int n, int k);
-
-/* mask (rows, cols) = scorers_ken_row of every row of w (rows, cols) with k = k_row.
- * Errors as scorers_ken_row, plus SCORERS_ERR_RATIO. */
-int scorers_ken_weights(unsigned char *mask, const float *w, int rows, int cols, double ratio);
 
 #endif

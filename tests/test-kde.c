@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 #include "kde.h"
+#include "ken.h"
 #include "pcg32.h"
-#include "scorers.h"
 #include "testutil.h"
 
 static int cmp_double(const void *pa, const void *pb)
@@ -47,7 +47,7 @@ START_TEST(test_sums_within_bound)
 		float *row = malloc((size_t)n * sizeof *row);
 		ck_assert(xs && sums && row);
 		fill_sorted(xs, row, n, cases[c][2], cases[c][3], cases[c][4] * cases[c][2], &g);
-		double h = scorers_ken_bandwidth(row, n), lo = xs[0], step = (xs[n - 1] - lo) / (k - 1);
+		double h = ken_bandwidth(row, n), lo = xs[0], step = (xs[n - 1] - lo) / (k - 1);
 		double rel = -1, abs = -1;
 		ck_assert_int_eq(kde_grid_sums(w, sums, &rel, &abs, xs, n, lo, step, k, h), KDE_OK);
 		/* tight enough to order densities that differ in the 10th digit (the offset case's

@@ -18,8 +18,9 @@
 #include "err.h"
 #include "eval.h"
 #include "file.h"
-#include "json.h"
 #include "forward.h"
+#include "json.h"
+#include "ken.h"
 #include "model.h"
 #include "prune.h"
 #include "scorers.h"
@@ -66,11 +67,11 @@ static struct prune_plan *ken_weights_plan(const struct model *m, double ratio)
 	for (int l = 0; l < m->cfg.n_layers; l++) {
 		const struct model_layer *ly = &m->layers[l];
 		unsigned char *mk = prune_plan_mask(p, l, CONFIG_TENSOR_UP);
-		ck_assert_int_eq(scorers_ken_weights(mk, ly->up, ly->ffn, H, ratio), SCORERS_OK);
+		ck_assert_int_eq(ken_weights(mk, ly->up, ly->ffn, H, ratio), SCORERS_OK);
 		if ((mk = prune_plan_mask(p, l, CONFIG_TENSOR_GATE)))
-			ck_assert_int_eq(scorers_ken_weights(mk, ly->gate, ly->ffn, H, ratio), SCORERS_OK);
+			ck_assert_int_eq(ken_weights(mk, ly->gate, ly->ffn, H, ratio), SCORERS_OK);
 		mk = prune_plan_mask(p, l, CONFIG_TENSOR_DOWN);
-		ck_assert_int_eq(scorers_ken_weights(mk, ly->down, H, ly->ffn, ratio), SCORERS_OK);
+		ck_assert_int_eq(ken_weights(mk, ly->down, H, ly->ffn, ratio), SCORERS_OK);
 	}
 	return p;
 }
@@ -1062,7 +1063,7 @@ START_TEST(test_ken_base)
 	unsigned char *row = malloc((size_t)F);
 	const unsigned char *mk = prune_plan_mask(p, 1, CONFIG_TENSOR_DOWN);
 	for (int r = 0; r < H; r++) {
-		ck_assert_int_eq(scorers_ken_row(row, m->layers[1].down + (size_t)r * F, F,
+		ck_assert_int_eq(ken_row(row, m->layers[1].down + (size_t)r * F, F,
 						 util_keep_count(F, 0.3)), SCORERS_OK);
 		ck_assert_int_eq(memcmp(row, mk + (size_t)r * F, (size_t)F), 0);
 	}

@@ -11,6 +11,7 @@
 #include "checkpoint.h"
 #include "env.h"
 #include "err.h"
+#include "ken.h"
 #include "pcg32.h"
 #include "probe.h"
 #include "scorer.h"
@@ -231,12 +232,12 @@ START_TEST(test_ken_weights)
 	const unsigned char *down = prune_plan_mask(p, 0, CONFIG_TENSOR_DOWN);
 	const unsigned char *up = prune_plan_mask(p, 0, CONFIG_TENSOR_UP);
 	for (int r = 0; r < H; r++) {
-		ck_assert_int_eq(scorers_ken_row(row, m->layers[0].down + (size_t)r * F, F,
+		ck_assert_int_eq(ken_row(row, m->layers[0].down + (size_t)r * F, F,
 						 util_keep_count(F, 0.3)), 0);
 		ck_assert_int_eq(memcmp(row, down + (size_t)r * F, (size_t)F), 0);
 	}
 	for (int r = 0; r < F; r++) {
-		ck_assert_int_eq(scorers_ken_row(row, m->layers[0].up + (size_t)r * H, H,
+		ck_assert_int_eq(ken_row(row, m->layers[0].up + (size_t)r * H, H,
 						 util_keep_count(H, 0.3)), 0);
 		ck_assert_int_eq(memcmp(row, up + (size_t)r * H, (size_t)H), 0);
 	}
