@@ -226,24 +226,18 @@ int env_use_probes(struct env *e, const struct probe *p, enum rowfeat_set set, c
 	return ENV_OK;
 }
 
-/* Features of a layer: needs the matrix, its pair and down, and W's leading right singular
- * subspace, taken from the eigenvectors of the Gram WᵀW (cols × cols) so that no (rows × rows)
- * or U factor is ever formed. */
-int env_view_features(float *x, const struct model_layer_view *v)
+/* Rank of the leading subspace behind the leverage feature: min(rows, cols) / 8, at least 1. */
+static int lead_rank(const struct model_layer_view *v)
 {
-	int rows = v->rows, cols = v->cols, kmin = rows < cols ? rows : cols;
-	int r = kmin / 8 > 0 ? kmin / 8 : 1;
-	int rc = ENV_ERR_NOMEM;
-	size_t cc = (size_t)cols * cols;
-	double *lambda = malloc((size_t)r * sizeof *lambda);
-	double *g = malloc(cc * sizeof *g);
-	double *vt = malloc((size_t)r * cols * sizeof *vt);
-	if (!lambda || !g || !vt)
-		goto out;
-	if (linalg_gram(g, v->scored, rows, cols) || linalg_sym_eig_top(lambda, vt, g, cols, r)) {
-		rc = ENV_ERR_LINALG;
-		goto out;
-	}
+	int kmin = v->rows < v->cols ? v->rows : v->cols;
+	return kmin / 8 > 0 ? kmin / 8 : 1;
+}
+
+/* x (rows, ROWFEAT_COUNT) from the Gram's top r eigenpairs: lambda (r) descending, turned into
+ * singular values in place, vt (r, cols). */
+static void features_from_eig(float *x, const struct model_layer_view *v, double *lambda,
+			      const double *vt, int r)
+{
 	/* singular values of W; drop directions at rounding level of the largest */
 	for (int q = 0; q < r; q++)
 		lambda[q] = lambda[q] > 0 ? sqrt(lambda[q]) : 0;
@@ -252,12 +246,68 @@ int env_view_features(float *x, const struct model_layer_view *v)
 	if (!(lambda[0] > 0))
 		lambda[0] = 1; /* all-zero matrix: leverage is 0 everywhere anyway */
 	double depth = v->n_layers > 1 ? (double)v->layer / (v->n_layers - 1) : 0.0;
-	rowfeat_compute(x, v->scored, v->pair, v->down, vt, lambda, r, rows, cols, depth);
+	rowfeat_compute(x, v->scored, v->pair, v->down, vt, lambda, r, v->rows, v->cols, depth);
+}
+
+/* Features of a layer: needs the matrix, its pair and down, and W's leading right singular
+ * subspace, taken from the eigenvectors of the Gram WᵀW (cols × cols) so that no (rows × rows)
+ * or U factor is ever formed. */
+int env_view_features(float *x, const struct model_layer_view *v)
+{
+	int cols = v->cols, r = lead_rank(v);
+	int rc = ENV_ERR_NOMEM;
+	size_t cc = (size_t)cols * cols;
+	double *lambda = malloc((size_t)r * sizeof *lambda);
+	double *g = malloc(cc * sizeof *g);
+	double *vt = malloc((size_t)r * cols * sizeof *vt);
+	if (!lambda || !g || !vt)
+		goto out;
+	if (linalg_gram(g, v->scored, v->rows, cols) || linalg_sym_eig_top(lambda, vt, g, cols, r)) {
+		rc = ENV_ERR_LINALG;
+		goto out;
+	}
+	features_from_eig(x, v, lambda, vt, r);
 	rc = ENV_OK;
 out:
 	free(vt);
 	free(g);
 	free(lambda);
+	return rc;
+}
+
+/* A streamed layer's setup on route GRAM: one Gram and one tridiagonal reduction give both the
+ * spectrum (all eigenvalues; *slot takes the Gram) and the features' leading eigenpairs, where
+ * env_view_features then spectrum_new would form and reduce the Gram twice (11008 × 4096:
+ * bench-spectrum's setup lines). */
+static int shared_setup(float *x, struct spectrum **slot, const struct model_layer_view *v)
+{
+	int cols = v->cols, r = lead_rank(v), rc = ENV_ERR_NOMEM;
+	size_t cc = (size_t)cols * cols;
+	double *g = malloc(cc * sizeof *g), *work = malloc(cc * sizeof *work);
+	double *eig = malloc((size_t)cols * sizeof *eig);
+	double *lambda = malloc((size_t)r * sizeof *lambda);
+	double *vt = malloc((size_t)r * cols * sizeof *vt);
+	if (!g || !work || !eig || !lambda || !vt)
+		goto out;
+	rc = ENV_ERR_LINALG;
+	if (linalg_gram(g, v->scored, v->rows, cols))
+		goto out;
+	memcpy(work, g, cc * sizeof *g);
+	if (linalg_sym_eig_split(eig, lambda, vt, work, cols, r))
+		goto out;
+	if (spectrum_new_gram(slot, v->scored, v->rows, cols, g, eig)) {
+		rc = ENV_ERR_NOMEM;
+		goto out;
+	}
+	g = NULL; /* the spectrum's now */
+	features_from_eig(x, v, lambda, vt, r);
+	rc = ENV_OK;
+out:
+	free(vt);
+	free(lambda);
+	free(eig);
+	free(work);
+	free(g);
 	return rc;
 }
 
@@ -303,7 +353,10 @@ static int layer_features(struct env *e, int layer, const float *w, float **out,
 	}
 	struct model_layer_view v = {.layer = layer, .n_layers = c->n_layers, .rows = rows,
 				     .cols = c->hidden, .scored = w, .pair = pair, .down = down};
-	if ((rc = env_view_features(x, &v))) {
+	struct spectrum **slot = e->cache ? &e->layers[layer].sp : &e->sp;
+	rc = e->route == SPECTRUM_ROUTE_GRAM && !*slot ? shared_setup(x, slot, &v)
+						       : env_view_features(x, &v);
+	if (rc) {
 		err_set(err, errlen, rc, "%s: layer %d: features: %s", e->dir, layer, env_strerror(rc));
 		goto out;
 	}

@@ -96,6 +96,16 @@ static int to_double(double *dst, const float *src, size_t count)
 	return LINALG_OK;
 }
 
+/* Upper triangle of g (n, n) row-major finite: LINALG_OK, else LINALG_ERR_NONFINITE. */
+static int upper_finite(const double *g, size_t nn)
+{
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = i; j < nn; j++)
+			if (!isfinite(g[i * nn + j]))
+				return LINALG_ERR_NONFINITE;
+	return LINALG_OK;
+}
+
 /* Copies the upper triangle of g (n, n) onto the lower one. */
 static void mirror_upper(double *g, int n)
 {
@@ -251,10 +261,8 @@ int linalg_sym_eigvals(double *w, double *g, int n)
 	size_t nn = (size_t)n;
 	if (nn > SIZE_MAX / sizeof(double) / nn)
 		return LINALG_ERR_OVERFLOW;
-	for (size_t i = 0; i < nn; i++)
-		for (size_t j = i; j < nn; j++)
-			if (!isfinite(g[i * nn + j]))
-				return LINALG_ERR_NONFINITE;
+	if (upper_finite(g, nn))
+		return LINALG_ERR_NONFINITE;
 	double *wt = NULL;
 	int err = alloc_doubles(&wt, nn, 1);
 	if (err)
@@ -284,10 +292,8 @@ int linalg_sym_eig_top(double *w, double *v, double *g, int n, int r)
 	size_t nn = (size_t)n, rr = (size_t)r;
 	if (nn > SIZE_MAX / sizeof(double) / nn)
 		return LINALG_ERR_OVERFLOW;
-	for (size_t i = 0; i < nn; i++)
-		for (size_t j = i; j < nn; j++)
-			if (!isfinite(g[i * nn + j]))
-				return LINALG_ERR_NONFINITE;
+	if (upper_finite(g, nn))
+		return LINALG_ERR_NONFINITE;
 	double *wt = NULL, *z = NULL;
 	lapack_int *isuppz = NULL, found = 0;
 	int err = alloc_doubles(&wt, nn, 1);
@@ -324,6 +330,65 @@ out:
 		free(z);
 	free(isuppz);
 	free(wt);
+	return err;
+}
+
+/* The top r eigenpairs of the tridiagonal (d, e) by MRRR (d, e destroyed; e holds n entries),
+ * back-transformed by dsytrd's reflectors (a, tau): wt (n, the first r written) ascending,
+ * z (n, r) column-major. */
+static int split_vectors(double *wt, double *z, double *d, double *e, const double *a,
+			 const double *tau, int n, int r)
+{
+	lapack_int found = 0, tryrac = 1;
+	lapack_int *isuppz = malloc(2 * (size_t)r * sizeof *isuppz);
+	if (!isuppz)
+		return LINALG_ERR_NOMEM;
+	int err = lapack_status(LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', n, d, e, 0, 0, n - r + 1,
+					       n, &found, wt, z, n, r, isuppz, &tryrac));
+	if (!err && found != r)
+		err = LINALG_ERR_NO_CONVERGENCE;
+	free(isuppz);
+	if (err)
+		return err;
+	return lapack_status(
+		LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', n, r, a, n, tau, z, n));
+}
+
+int linalg_sym_eig_split(double *w, double *wtop, double *v, double *g, int n, int r)
+{
+	if (!w || !wtop || !v || !g || n <= 0 || r <= 0 || r > n)
+		return LINALG_ERR_ARG;
+	size_t nn = (size_t)n, rr = (size_t)r;
+	if (nn > SIZE_MAX / sizeof(double) / nn)
+		return LINALG_ERR_OVERFLOW;
+	int err = upper_finite(g, nn);
+	if (err)
+		return err;
+	double *d = NULL, *z = NULL;
+	/* d (n) diagonal, e (n) off-diagonal + MRRR's workspace, tau (n), copies of d and e, wt (n:
+	 * dstemr writes up to n values) */
+	if ((err = alloc_doubles(&d, nn, 6)) || (err = alloc_doubles(&z, nn, rr)))
+		goto out;
+	double *e = d + nn, *tau = e + nn, *d2 = tau + nn, *e2 = d2 + nn, *wt = e2 + nn;
+	/* Row-major upper triangle = column-major lower triangle; one reduction serves both. */
+	if ((err = lapack_status(LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', n, g, n, d, e, tau))))
+		goto out;
+	e[nn - 1] = 0;
+	memcpy(d2, d, nn * sizeof *d);
+	memcpy(e2, e, nn * sizeof *e);
+	if ((err = lapack_status(LAPACKE_dsterf(n, d2, e2))))
+		goto out;
+	if ((err = split_vectors(wt, z, d, e, g, tau, n, r)))
+		goto out;
+	for (size_t i = 0; i < nn; i++)
+		w[i] = d2[nn - 1 - i]; /* dsterf returns ascending */
+	for (size_t i = 0; i < rr; i++)
+		wtop[i] = wt[rr - 1 - i];
+	for (size_t i = 0; i < rr; i++)
+		memcpy(v + i * nn, z + (rr - 1 - i) * nn, nn * sizeof *v);
+out:
+	free(z);
+	free(d);
 	return err;
 }
 

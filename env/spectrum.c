@@ -58,10 +58,20 @@ void spectrum_snap_zeros(double *s_desc, int n, int m, int n_cols)
 		snap_zeros(s_desc, n, svd_floor(s_desc, m, n_cols));
 }
 
+/* Route GRAM: W's singular values from the eigenvalues lam (cols, descending) of its Gram,
+ * snapped at the floor the kept sets' values get too. */
+static void gram_orig(struct spectrum *sp, const double *lam)
+{
+	for (int i = 0; i < sp->n_orig; i++)
+		sp->s_orig[i] = lam[i] > 0 ? sqrt(lam[i]) : 0;
+	int big = sp->rows > sp->cols ? sp->rows : sp->cols;
+	sp->gram_floor = sqrt((double)big * DBL_EPSILON) * sp->s_orig[0];
+	snap_zeros(sp->s_orig, sp->n_orig, sp->gram_floor);
+}
+
 /* Route GRAM: the full Gram, and W's singular values as the square roots of its eigenvalues
- * (values only, two-stage reduction): no SVD of W, whose cost (dgesdd on rows x cols) dominated
- * the per-layer setup. Both W's and W[kept]'s values then carry the same Gram rounding, snapped
- * at the same floor. */
+ * (values only): no SVD of W, whose cost (dgesdd on rows x cols) dominated the per-layer setup.
+ * Both W's and W[kept]'s values then carry the same Gram rounding, snapped at the same floor. */
 static int gram_setup(struct spectrum *sp)
 {
 	size_t cz = (size_t)sp->cols;
@@ -78,24 +88,20 @@ static int gram_setup(struct spectrum *sp)
 	memcpy(g, sp->gram, cz * cz * sizeof(double));
 	if ((err = linalg_sym_eigvals(lam, g, sp->cols)))
 		goto out;
-	for (int i = 0; i < sp->n_orig; i++)
-		sp->s_orig[i] = lam[i] > 0 ? sqrt(lam[i]) : 0;
-	int big = sp->rows > sp->cols ? sp->rows : sp->cols;
-	sp->gram_floor = sqrt((double)big * DBL_EPSILON) * sp->s_orig[0];
-	snap_zeros(sp->s_orig, sp->n_orig, sp->gram_floor);
+	gram_orig(sp, lam);
 out:
 	free(lam);
 	free(g);
 	return err;
 }
 
-int spectrum_new(struct spectrum **out, const float *w, int rows, int cols,
-		 enum spectrum_route route)
+/* A spectrum without values yet: *sp_out, or SPECTRUM_ERR_ARG / NOMEM. */
+static int spectrum_alloc(struct spectrum **sp_out, const float *w, int rows, int cols,
+			  enum spectrum_route route)
 {
-	if (!out || !w || rows <= 0 || cols <= 0 ||
+	if (!w || rows <= 0 || cols <= 0 ||
 	    (route != SPECTRUM_ROUTE_SVD && route != SPECTRUM_ROUTE_GRAM))
 		return SPECTRUM_ERR_ARG;
-	int err = SPECTRUM_OK;
 	struct spectrum *sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return SPECTRUM_ERR_NOMEM;
@@ -107,22 +113,54 @@ int spectrum_new(struct spectrum **out, const float *w, int rows, int cols,
 	sp->s_orig = malloc((size_t)sp->n_orig * sizeof(double));
 	sp->s_orig_asc = malloc((size_t)sp->n_orig * sizeof(double));
 	if (!sp->s_orig || !sp->s_orig_asc) {
-		err = SPECTRUM_ERR_NOMEM;
-		goto out;
+		spectrum_free(sp);
+		return SPECTRUM_ERR_NOMEM;
 	}
+	*sp_out = sp;
+	return SPECTRUM_OK;
+}
+
+static void fill_ascending(struct spectrum *sp)
+{
+	for (int i = 0; i < sp->n_orig; i++)
+		sp->s_orig_asc[i] = sp->s_orig[sp->n_orig - 1 - i];
+}
+
+int spectrum_new(struct spectrum **out, const float *w, int rows, int cols,
+		 enum spectrum_route route)
+{
+	struct spectrum *sp = NULL;
+	int err = out ? spectrum_alloc(&sp, w, rows, cols, route) : SPECTRUM_ERR_ARG;
+	if (err)
+		return err;
 	err = route == SPECTRUM_ROUTE_GRAM ? gram_setup(sp)
 					   : linalg_singular_values(sp->s_orig, w, rows, cols);
 	if (err)
 		goto out;
 	if (route == SPECTRUM_ROUTE_SVD)
 		spectrum_snap_zeros(sp->s_orig, sp->n_orig, rows, cols);
-	for (int i = 0; i < sp->n_orig; i++)
-		sp->s_orig_asc[i] = sp->s_orig[sp->n_orig - 1 - i];
+	fill_ascending(sp);
 	*out = sp;
 	sp = NULL;
 out:
 	spectrum_free(sp);
 	return err;
+}
+
+int spectrum_new_gram(struct spectrum **out, const float *w, int rows, int cols, double *gram,
+		      const double *eig)
+{
+	if (!out || !gram || !eig)
+		return SPECTRUM_ERR_ARG;
+	struct spectrum *sp = NULL;
+	int err = spectrum_alloc(&sp, w, rows, cols, SPECTRUM_ROUTE_GRAM);
+	if (err)
+		return err;
+	gram_orig(sp, eig);
+	fill_ascending(sp);
+	sp->gram = gram;
+	*out = sp;
+	return SPECTRUM_OK;
 }
 
 void spectrum_free(struct spectrum *sp)

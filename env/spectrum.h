@@ -71,6 +71,18 @@ int spectrum_new(struct spectrum **out,
 		 const float *w, /* (rows, cols) row-major, borrowed */
 		 int rows, int cols, enum spectrum_route route);
 
+/* Route GRAM from a Gram and eigenvalues the caller already has: a layer's setup computes them
+ * once for both the spectrum and the row features (linalg_sym_eig_split), where spectrum_new
+ * would form the Gram and reduce it a second time. gram (cols, cols) = W^T W as linalg_gram
+ * forms it (both triangles); on success the spectrum owns it (spectrum_free frees it), on
+ * failure the caller keeps it. eig (cols) its eigenvalues descending, read once.
+ * Errors: SPECTRUM_ERR_ARG, SPECTRUM_ERR_NOMEM. */
+int spectrum_new_gram(struct spectrum **out,
+		      const float *w, /* (rows, cols) row-major, borrowed */
+		      int rows, int cols,
+		      double *gram,      /* (cols, cols) row-major, owned on success */
+		      const double *eig); /* (cols) descending */
+
 /* NULL is a no-op. Does not touch W. */
 void spectrum_free(struct spectrum *sp);
 

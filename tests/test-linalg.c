@@ -427,6 +427,49 @@ START_TEST(test_sym_eig_top)
 }
 END_TEST
 
+/* One reduction for both: all eigenvalues equal linalg_sym_eigvals' (1e-12 relative), the top r
+ * pairs equal linalg_sym_eig_top's (values 1e-10 relative, vectors up to sign), for the same
+ * r as above; the lower triangle is never read (poisoned); r outside [1, n] and NaN refused. */
+START_TEST(test_sym_eig_split)
+{
+	enum { N = 24 };
+	static double g[N * N], a[N * N], w[N], wt[N], vt[N * N], all[N], top[N], v[N * N];
+	struct pcg32 rng;
+	pcg32_seed(&rng, 11, 3);
+	for (int i = 0; i < N; i++)
+		for (int j = i; j < N; j++)
+			g[i * N + j] = g[j * N + i] = pcg32_normal(&rng) + (i == j ? 2.5 * i : 0.0);
+	int r = top_r[_i];
+	memcpy(a, g, sizeof g);
+	ck_assert_int_eq(linalg_sym_eigvals(w, a, N), LINALG_OK);
+	memcpy(a, g, sizeof g);
+	ck_assert_int_eq(linalg_sym_eig_top(wt, vt, a, N, r), LINALG_OK);
+	memcpy(a, g, sizeof g);
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < i; j++)
+			a[i * N + j] = NAN;
+	ck_assert_int_eq(linalg_sym_eig_split(all, top, v, a, N, r), LINALG_OK);
+	for (int i = 0; i < N; i++) {
+		ck_assert_double_eq_tol(all[i], w[i], 1e-12 * fabs(w[0]));
+		if (i)
+			ck_assert(all[i - 1] >= all[i]);
+	}
+	for (int i = 0; i < r; i++) {
+		ck_assert_double_eq_tol(top[i], wt[i], 1e-10 * fabs(w[0]));
+		double dot = 0;
+		for (int k = 0; k < N; k++)
+			dot += vt[i * N + k] * v[i * N + k];
+		ck_assert_double_eq_tol(fabs(dot), 1.0, 1e-9);
+	}
+	memcpy(a, g, sizeof g);
+	ck_assert_int_eq(linalg_sym_eig_split(all, top, v, a, N, 0), LINALG_ERR_ARG);
+	ck_assert_int_eq(linalg_sym_eig_split(all, top, v, a, N, N + 1), LINALG_ERR_ARG);
+	ck_assert_int_eq(linalg_sym_eig_split(all, NULL, v, a, N, r), LINALG_ERR_ARG);
+	a[1] = INFINITY;
+	ck_assert_int_eq(linalg_sym_eig_split(all, top, v, a, N, r), LINALG_ERR_NONFINITE);
+}
+END_TEST
+
 START_TEST(test_threads)
 {
 	int before = linalg_get_threads();
@@ -574,6 +617,42 @@ START_TEST(test_spectrum_routes_agree)
 }
 END_TEST
 
+/* spectrum_new_gram, fed what a layer's shared setup computes (the Gram and its eigenvalues from
+ * linalg_sym_eig_split), gives spectrum_new(GRAM)'s values and the same KS for every keep count;
+ * a NULL Gram or eigenvalue array is refused. */
+START_TEST(test_spectrum_new_gram)
+{
+	const int m = 40, n = 12, k = keep_counts[_i], nk = k < n ? k : n;
+	struct lcg g = {(uint64_t)(3000 + _i)};
+	float *w = random_matrix(&g, m, n);
+	unsigned char keep[40];
+	random_keep(keep, &g, m, k);
+	double *gram = malloc((size_t)n * n * sizeof *gram), work[144], eig[12], top[12], v[144];
+	ck_assert_ptr_nonnull(gram);
+	ck_assert_int_eq(linalg_gram(gram, w, m, n), LINALG_OK);
+	memcpy(work, gram, sizeof work);
+	ck_assert_int_eq(linalg_sym_eig_split(eig, top, v, work, n, 2), LINALG_OK);
+	struct spectrum *sg = NULL, *sh = NULL;
+	ck_assert_int_eq(spectrum_new_gram(&sh, w, m, n, NULL, eig), SPECTRUM_ERR_ARG);
+	ck_assert_int_eq(spectrum_new_gram(&sh, w, m, n, gram, NULL), SPECTRUM_ERR_ARG);
+	ck_assert_int_eq(spectrum_new_gram(&sh, w, m, n, gram, eig), SPECTRUM_OK); /* owns gram */
+	ck_assert_int_eq(spectrum_new(&sg, w, m, n, SPECTRUM_ROUTE_GRAM), SPECTRUM_OK);
+	int na, nb;
+	const double *oa = spectrum_orig(sg, &na), *ob = spectrum_orig(sh, &nb);
+	ck_assert_int_eq(na, nb);
+	for (int i = 0; i < na; i++)
+		ck_assert_double_eq_tol(ob[i], oa[i], 1e-12 * oa[0]);
+	double ks_g = -1, ks_h = -1, sv_g[12], sv_h[12];
+	ck_assert_int_eq(spectrum_ks(sg, keep, &ks_g, sv_g), SPECTRUM_OK);
+	ck_assert_int_eq(spectrum_ks(sh, keep, &ks_h, sv_h), SPECTRUM_OK);
+	assert_close(sv_h, sv_g, nk, 0, 1);
+	ck_assert_double_eq(ks_h, ks_g);
+	spectrum_free(sh);
+	spectrum_free(sg);
+	free(w);
+}
+END_TEST
+
 /* spectrum_ks == KS of directly computed singular values: the LAPACK values
  * with ks_2samp, and independently the Jacobi values with the naive KS. */
 START_TEST(test_spectrum_ks_direct)
@@ -712,6 +791,7 @@ static Suite *linalg_suite(void)
 	tcase_add_test(tc, test_sym_eig);
 	tcase_add_loop_test(tc, test_sym_eig_top, 0, (int)(sizeof top_r / sizeof top_r[0]));
 	tcase_add_test(tc, test_sym_eigvals);
+	tcase_add_loop_test(tc, test_sym_eig_split, 0, (int)(sizeof top_r / sizeof top_r[0]));
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_linalg_errors);
 	tcase_add_test(tc, test_linalg_strerror);
@@ -721,6 +801,7 @@ static Suite *linalg_suite(void)
 	const int n_counts = (int)(sizeof(keep_counts) / sizeof(keep_counts[0]));
 	tcase_add_loop_test(ts, test_spectrum_routes_agree, 0, n_counts);
 	tcase_add_loop_test(ts, test_spectrum_ks_direct, 0, n_counts);
+	tcase_add_loop_test(ts, test_spectrum_new_gram, 0, n_counts);
 	tcase_add_test(ts, test_spectrum_rank_deficient);
 	tcase_add_test(ts, test_spectrum_errors);
 	suite_add_tcase(s, ts);
