@@ -3,9 +3,11 @@
  * step for all lanes), at one thread and at the default thread count; then the same on a synthetic
  * F16 Llama (synth.h, 4 layers, hidden 512) opened MODEL_WEIGHTS_MAPPED_F32, where every forward
  * converts every layer to f32 (the 7B route, scaled down), 512 tokens; then one 16-lane step on two
- * layers of the 7B shape, F16 multiplied directly against converted first (bench_7b_step). REPS
- * repetitions, median and noise = (max - min) / median. Exits 77 when ../shared ($YOPO_SHARED)
- * is absent. */
+ * layers of the 7B shape, F16 multiplied directly against converted first (bench_7b_step), and the
+ * same direct step with the mapped pages kept between steps against evicted after each layer and
+ * prefetched before it, and evicted without prefetch (bench_7b_pages). REPS repetitions (the
+ * pages table: PAGE_REPS, its three modes interleaved), median and noise = (max - min) / median.
+ * Exits 77 when ../shared ($YOPO_SHARED) is absent. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,7 +22,7 @@
 #include "threads.h"
 #include "timing.h"
 
-enum { REPS = 3, TOKENS = 2048, SYNTH_TOKENS = 512 };
+enum { REPS = 3, PAGE_REPS = 7, TOKENS = 2048, SYNTH_TOKENS = 512, MAX_LANES = 16, STEPS = 4 };
 
 /* Median seconds of REPS probe_sample runs with `lanes` lanes; *n_seqs its sequence count. */
 static double time_sample(const struct model *m, int tokens, int lanes, int *n_seqs,
@@ -93,36 +95,111 @@ static int bench_synth(void)
 	return util_remove_tree(tmp) ? 1 : 0;
 }
 
-/* Median seconds of one step of `lanes` lanes (STEPS steps per repetition) through m, F16
- * matrices multiplied directly or each layer converted to f32 first. */
-static double time_steps(const struct model *m, int lanes, bool direct, double *noise)
+/* Seconds per step of `steps` lockstep steps of `lanes` lanes through f (positions 0..steps-1). */
+static double run_steps(struct forward *f, float *logits, int lanes, int steps)
 {
-	enum { MAX_LANES = 16, STEPS = 4 };
-	double t[REPS];
 	int tok[MAX_LANES], lane[MAX_LANES], pos[MAX_LANES];
-	float *logits = malloc((size_t)MAX_LANES * (size_t)m->cfg.vocab * sizeof *logits);
+	double t0 = util_now();
+	for (int s = 0; s < steps; s++) {
+		for (int l = 0; l < lanes; l++)
+			tok[l] = 1 + (l * 7 + s) % 100, lane[l] = l, pos[l] = s;
+		if (forward_run_lanes(f, logits, tok, lane, pos, lanes)) {
+			fprintf(stderr, "bench-probe: forward failed\n");
+			exit(1);
+		}
+	}
+	return (util_now() - t0) / steps;
+}
+
+/* A forward of `lanes` lanes over STEPS positions and its logits buffer; exits when out of memory. */
+static struct forward *new_steps(const struct model *m, int lanes, float **logits)
+{
 	struct forward *f = NULL;
-	if (!logits || forward_new_lanes(&f, m, STEPS, lanes)) {
+	*logits = malloc((size_t)MAX_LANES * (size_t)m->cfg.vocab * sizeof **logits);
+	if (!*logits || forward_new_lanes(&f, m, STEPS, lanes)) {
 		fprintf(stderr, "bench-probe: out of memory\n");
 		exit(1);
 	}
-	forward_set_keep_pages(f, true); /* as probe sampling does when the file fits */
+	return f;
+}
+
+/* Median seconds of one step of `lanes` lanes (STEPS steps per repetition) through m, pages kept,
+ * F16 matrices multiplied directly or each layer converted to f32 first. */
+static double time_steps(const struct model *m, int lanes, bool direct, double *noise)
+{
+	double t[REPS];
+	float *logits;
+	struct forward *f = new_steps(m, lanes, &logits);
+	forward_set_keep_pages(f, true);
 	forward_set_f16_direct(f, direct);
-	for (int r = 0; r < REPS; r++) {
-		double t0 = util_now();
-		for (int s = 0; s < STEPS; s++) {
-			for (int l = 0; l < lanes; l++)
-				tok[l] = 1 + (l * 7 + s) % 100, lane[l] = l, pos[l] = s;
-			if (forward_run_lanes(f, logits, tok, lane, pos, lanes)) {
-				fprintf(stderr, "bench-probe: forward failed\n");
-				exit(1);
-			}
-		}
-		t[r] = (util_now() - t0) / STEPS;
-	}
+	for (int r = 0; r < REPS; r++)
+		t[r] = run_steps(f, logits, lanes, STEPS);
 	forward_free(f);
 	free(logits);
 	return bench_median(t, REPS, noise);
+}
+
+/* How a step treats the stored layers' pages: kept mapped between steps, evicted after each layer
+ * and prefetched before it (the default), evicted and faulted in as the products read them. */
+enum pages { PAGES_KEPT, PAGES_PREFETCHED, PAGES_FAULTED, PAGES_MODES };
+
+/* MiB of file-backed resident memory of this process (RssFile), -1 if unknown. */
+static long rss_file_mib(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (fp && fgets(line, sizeof line, fp))
+		if (sscanf(line, "RssFile: %ld kB", &kb) == 1)
+			break;
+	if (fp)
+		fclose(fp);
+	return kb < 0 ? -1 : kb / 1024;
+}
+
+/* sec[mode], noise[mode]: median seconds of one direct step of `lanes` lanes in each pages mode,
+ * the modes interleaved in every repetition (one untimed step first puts the pages in the mode's
+ * state: all mapped, or evicted), so load drifts hit all three alike; rss[mode] the RssFile after
+ * the mode's last repetition. */
+static void time_pages(const struct model *m, int lanes, double *sec, double *noise, long *rss)
+{
+	double t[PAGES_MODES][PAGE_REPS];
+	float *logits;
+	struct forward *f = new_steps(m, lanes, &logits);
+	for (int r = 0; r < PAGE_REPS; r++)
+		for (int p = 0; p < PAGES_MODES; p++) {
+			forward_set_keep_pages(f, p == PAGES_KEPT);
+			forward_set_prefetch(f, p == PAGES_PREFETCHED);
+			run_steps(f, logits, lanes, 1);
+			t[p][r] = run_steps(f, logits, lanes, STEPS);
+			rss[p] = rss_file_mib();
+		}
+	for (int p = 0; p < PAGES_MODES; p++)
+		sec[p] = bench_median(t[p], PAGE_REPS, &noise[p]);
+	forward_free(f);
+	free(logits);
+}
+
+/* The direct step of m (two 7B-shaped layers) with its pages kept, evicted and prefetched, evicted
+ * and faulted in (time_pages), 1 lane and 16, and the file-backed RSS each leaves. */
+static void bench_7b_pages(const struct model *m, int threads)
+{
+	printf("\n# the same, F16 direct: mapped pages kept between steps vs evicted after each layer "
+	       "(+ prefetched before it, or faulted in), %d threads, median of %d, modes interleaved\n"
+	       "| lanes | kept, s/step | noise | evicted + prefetch, s/step | noise | evicted, "
+	       "s/step | noise | prefetch / kept | evicted / kept | RssFile MiB kept / prefetch / "
+	       "evicted |\n|---|---|---|---|---|---|---|---|---|---|\n", threads, PAGE_REPS);
+	for (int lanes = 1; lanes <= 16; lanes += 15) {
+		double s[PAGES_MODES], n[PAGES_MODES];
+		long rss[PAGES_MODES];
+		time_pages(m, lanes, s, n, rss);
+		printf("| %d | %.3f | %.2f | %.3f | %.2f | %.3f | %.2f | %.2fx | %.2fx | %ld / %ld / %ld "
+		       "|\n", lanes, s[PAGES_KEPT], n[PAGES_KEPT], s[PAGES_PREFETCHED],
+		       n[PAGES_PREFETCHED], s[PAGES_FAULTED], n[PAGES_FAULTED],
+		       s[PAGES_PREFETCHED] / s[PAGES_KEPT], s[PAGES_FAULTED] / s[PAGES_KEPT],
+		       rss[PAGES_KEPT], rss[PAGES_PREFETCHED], rss[PAGES_FAULTED]);
+		fflush(stdout);
+	}
 }
 
 /* Two layers of the Llama-2-7B shape (F16, vocab 32000), mapped: one decoding step (1 lane) and
@@ -149,6 +226,7 @@ static int bench_7b_step(void)
 		       conv / direct);
 		fflush(stdout);
 	}
+	bench_7b_pages(m, threads);
 	model_close(m);
 	return util_remove_tree(tmp) ? 1 : 0;
 }

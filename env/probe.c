@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "err.h"
 #include "forward.h"
@@ -35,6 +34,15 @@ void probe_set_progress(probe_progress_fn *fn, void *ctx)
 {
 	progress.fn = fn;
 	progress.ctx = ctx;
+}
+
+/* Stored models whose files take at most this many bytes keep their pages mapped while sampling
+ * (probe_set_keep_pages_max). */
+static size_t keep_pages_max = PROBE_KEEP_PAGES_MAX;
+
+void probe_set_keep_pages_max(size_t bytes)
+{
+	keep_pages_max = bytes;
 }
 
 void probe_free(struct probe *p)
@@ -152,20 +160,6 @@ static int lanes_step(struct lanes *z, struct forward *f, float *logits, int voc
 	return PROBE_OK;
 }
 
-/* Samples p->tokens ids into p->ids with n_lanes sequences in lockstep (probe.h). */
-/* Whether a stored model's file takes at most 3/4 of the physical memory: then sampling leaves its
- * pages mapped between steps instead of faulting every layer in again each step (a 7B F16 model:
- * ~24 s of faults per step). Peak RSS then counts the mapped file: clean page cache the kernel
- * can drop, not memory yopo allocated. */
-static bool fits_page_cache(const struct model *m)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-	if (!m->stored || pages <= 0 || size <= 0)
-		return false;
-	/* a 7B F16 file (13.5 GB) on a 24 GiB machine: kept; the rest holds the lanes' KV caches */
-	return safetensors_file_bytes(m->st) / 3 <= (size_t)pages / 4 * (size_t)size;
-}
-
 /* Positions a lane can reach: every step advances each running lane by one token, so the budget
  * is spent after ceil(tokens / lanes) steps and no lane passes that position. The KV caches are
  * sized by it: n_lanes × this × the model's per-token KV ≈ tokens × per-token KV (a 7B model:
@@ -176,6 +170,10 @@ static int lane_positions(const struct probe *p, int n_lanes)
 	return steps + 1 < p->seq_len ? steps + 1 : p->seq_len;
 }
 
+/* Samples p->tokens ids into p->ids with n_lanes sequences in lockstep (probe.h). A stored
+ * model larger than keep_pages_max has its layers prefetched before and evicted after each run,
+ * as forward does by default: the mapping holds one layer, not the file; a smaller one stays
+ * mapped (what re-mapping costs per step: probe.h). */
 static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int bos, char *err,
 		      size_t errlen)
 {
@@ -204,7 +202,7 @@ static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int b
 			n_lanes);
 		goto out;
 	}
-	forward_set_keep_pages(f, fits_page_cache(m));
+	forward_set_keep_pages(f, m->stored && safetensors_file_bytes(m->st) <= keep_pages_max);
 	for (int l = 0; l < n_lanes && z.total < z.budget; l++)
 		lanes_start(&z, p->seed, l);
 	while (z.total < z.budget) {

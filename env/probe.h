@@ -22,9 +22,18 @@
  * FFN: 32 MiB), plus one window of logits (seq_len × vocab floats) while collecting; sampling
  * holds B KV caches of the positions a lane can reach, min(seq_len, ceil(n_tokens / B) + 1)
  * (together ≈ n_tokens × n_layers × 2·n_kv·head_dim floats: a 7B model, 2048 tokens, 2.1 GiB)
- * and B rows of logits. A stored model whose file takes at most 3/4 of the physical memory keeps
- * its mapped pages between steps (forward_set_keep_pages; evicted pages would be faulted in again
- * every step), so peak RSS then counts the mapped file (clean page cache).
+ * and B rows of logits. A stored model whose file is larger than PROBE_KEEP_PAGES_MAX (1 GiB;
+ * probe_set_keep_pages_max) has its mapped pages held one layer at a time, as forward does by
+ * default: each layer is prefetched before it runs and evicted after, so RSS counts one layer (7B
+ * F16: 0.4 GB) and the LM head, not the file; a smaller file stays mapped (at most 1 GiB of RSS),
+ * since its re-mapping dominates its small steps (a 4 x 512 F16 model, 16 lanes: 24 ms per step
+ * evicted vs 10.5 ms kept). Until 2026-12-02 (session 5) every file of at most 3/4 of the RAM
+ * stayed mapped (a 7B prune: peak RSS 14.8 GB; now 2.5 GB). At 7B, what re-mapping costs per step
+ * depends on the page cache: with the file cached in 2 MiB folios (what a cold read leaves here),
+ * a 16-lane step took 1.96 s evicted and prefetched vs 1.86 s kept (1.05x; faulted in without
+ * prefetch 1.93 s; same run, median of 5, noise 16 %); just after the file was written (small
+ * folios, mapped 4 KiB at a time) 4.6 s vs 2.9 s (1.6x): this virtual machine makes a fresh
+ * 4 KiB mapping slow to read the first time.
  *
  * Streamed (yopo prune on models too large to load): probe_sample draws the same ids on a model
  * opened with MODEL_WEIGHTS_MAPPED_F32 (one layer in f32 at a time, the same f32 values, so the
@@ -32,7 +41,7 @@
  * (layerstream.h) and leaves only that layer's activations in act: n_tokens × (hidden + ffn_l)
  * floats besides one layer's weights. The activations equal probe_collect's bit for bit. Sampling
  * runs one forward over all layers per lockstep step (a 7B model, 2048 tokens, 16 lanes: ~130
- * reads of the whole model, each converting every layer once). */
+ * reads of the whole model, each mapping and reading every layer once). */
 #ifndef YOPO_PROBE_H
 #define YOPO_PROBE_H
 
@@ -48,6 +57,7 @@
 #define PROBE_DEFAULT_TOKENS 2000
 #define PROBE_DEFAULT_LANES 16
 #define PROBE_STREAM 0x70726f62u /* "prob": the PCG32 streams of probe sampling */
+#define PROBE_KEEP_PAGES_MAX ((size_t)1 << 30) /* probe_set_keep_pages_max's default: 1 GiB */
 
 enum probe_error {
 	PROBE_OK = 0,
@@ -115,6 +125,12 @@ typedef void probe_progress_fn(void *ctx, enum probe_phase phase, int done, int 
  * like the thread count: the commands that sample probes print their progress through it (a 7B
  * model samples for minutes). */
 void probe_set_progress(probe_progress_fn *fn, void *ctx);
+
+/* Stored models whose files take at most `bytes` keep their mapped pages between sampling steps;
+ * larger ones hold one layer at a time (the memory note at the top). Default PROBE_KEEP_PAGES_MAX;
+ * 0 evicts for every stored model, SIZE_MAX keeps them all (the tests compare the two). One per
+ * process like probe_set_progress. */
+void probe_set_keep_pages_max(size_t bytes);
 
 /* msq, mabs (ffn[layer]) = E[a_i²], E[|a_i|] over the probe tokens (double sums). */
 void probe_row_stats(double *msq, double *mabs, const struct probe *p, int layer);

@@ -23,6 +23,7 @@ struct forward {
 	const struct model *m;
 	bool bf16;        /* stored BF16 weights multiplied as BF16 (model.h, matmul_has_bf16) */
 	bool keep_pages;  /* stored model: leave a layer's mapped pages resident after it ran */
+	bool no_prefetch; /* stored model, pages evicted: fault them in as read, no prefetch */
 	bool no_f16_direct; /* stored F16 model: convert layers even where f16_direct holds */
 	float *wbuf;      /* stored model: one layer (or the LM head) converted to f32 */
 	float *wscratch;  /* stored model: conversion scratch, or NULL */
@@ -157,6 +158,11 @@ void forward_free(struct forward *f)
 void forward_set_keep_pages(struct forward *f, bool keep)
 {
 	f->keep_pages = keep;
+}
+
+void forward_set_prefetch(struct forward *f, bool on)
+{
+	f->no_prefetch = !on;
 }
 
 void forward_set_f16_direct(struct forward *f, bool on)
@@ -408,7 +414,7 @@ static void layer_weights(struct forward *f, int layer, int n, struct layer_w *l
 }
 
 /* logits (n, vocab) = a (n, hidden) · headᵀ (+ bias): the f32 head, the mapped BF16 or F16 one, or the
- * stored one converted into f->wbuf. */
+ * stored one converted into f->wbuf (a stored head prefetched and evicted as a layer is). */
 static int lm_head(struct forward *f, float *logits, int n)
 {
 	const struct model *m = f->m;
@@ -416,6 +422,9 @@ static int lm_head(struct forward *f, float *logits, int n)
 	const uint16_t *w16 = NULL;
 	const float *w = m->lm_head;
 	bool f16 = false;
+	bool evict = m->stored && !m->lm_head && !f->keep_pages;
+	if (evict && !f->no_prefetch)
+		safetensors_prefetch(model_head_tensor(m));
 	if (m->stored) {
 		const struct safetensors_tensor *t = model_head_tensor(m);
 		bool aligned = !((uintptr_t)t->data & 1);
@@ -428,7 +437,7 @@ static int lm_head(struct forward *f, float *logits, int n)
 		w = model_head_convert(m, f->wbuf);
 	if (linear(f, logits, f->a, w, w16, f16, m->lm_head_b, n, c->vocab, c->hidden))
 		return FORWARD_ERR_MATMUL;
-	if (m->stored && !m->lm_head && !f->keep_pages)
+	if (evict)
 		safetensors_evict(model_head_tensor(m));
 	return FORWARD_OK;
 }
@@ -447,7 +456,7 @@ static int scores_reserve(struct forward *f, int threads)
 }
 
 /* f->x (n, hidden) through decoder layer l, the rows of r (its weights as layer_weights finds
- * them; a stored layer's mapped pages are evicted after it ran). */
+ * them; a stored layer's mapped pages are prefetched before it runs and evicted after). */
 static int layer_run(struct forward *f, int l, const struct rows *r)
 {
 	int n = r->n;
@@ -456,6 +465,9 @@ static int layer_run(struct forward *f, int l, const struct rows *r)
 	int H = c->hidden, rc;
 	size_t nh = (size_t)n * H;
 	struct layer_w lw;
+	bool evict = m->stored && !f->keep_pages;
+	if (evict && !f->no_prefetch)
+		model_layer_prefetch(m, l);
 	layer_weights(f, l, n, &lw);
 	const struct model_layer *L = lw.L;
 	norm_rows(f->a, f->x, L->attn_norm, L->attn_norm_b, n, H, c->norm, c->norm_eps);
@@ -474,7 +486,7 @@ static int layer_run(struct forward *f, int l, const struct rows *r)
 		return rc;
 	for (size_t i = 0; i < nh; i++)
 		f->x[i] += f->proj[i];
-	if (m->stored && !f->keep_pages)
+	if (evict)
 		model_layer_evict(m, l);
 	return FORWARD_OK;
 }
@@ -514,6 +526,10 @@ static int run_rows(struct forward *f, float *logits, const int *tokens, const s
 				xr[i] += pe[i];
 		}
 	}
+	/* a stored embedding's rows are mapped a page-cache folio at a time (2 MiB once the file was
+	 * read cold): evicted like a layer (a tied one after the head) */
+	if (m->stored && !m->embed && !c->tied && !f->keep_pages)
+		safetensors_evict(model_find_tensor(m->st, c, CONFIG_TENSOR_EMBED, -1));
 	for (int l = 0; l < c->n_layers; l++)
 		if ((rc = layer_run(f, l, r)))
 			return rc;

@@ -13,7 +13,11 @@
  * MODEL_WEIGHTS_STORED, multiplied straight from the mapping by oneDNN's BF16 matmul (activations
  * rounded to BF16, f32 accumulation); for F16 checkpoints, runs of fewer than 32 rows multiply
  * the mapped F16 matrices directly with the own kernel, converting in registers, bit for bit the
- * converted layer's result (forward_set_f16_direct); the layer's pages are evicted after it ran.
+ * converted layer's result (forward_set_f16_direct). A layer's mapped pages are evicted after it
+ * ran, so a pass holds one layer of the mapping, and prefetched before it runs, one call per
+ * tensor (safetensors_prefetch), so every pass maps them again without a page fault per 64 KiB
+ * (forward_set_keep_pages, forward_set_prefetch); the LM head likewise, and the embedding's pages
+ * after the rows were read.
  *
  * Lanes (forward_new_lanes, forward_run_lanes): up to n_lanes independent sequences, each with
  * its own KV cache, decoded in lockstep: one call takes one row per lane (each at its own
@@ -64,10 +68,15 @@ int forward_new_lanes(struct forward **out, const struct model *m, int max_seq, 
 void forward_free(struct forward *f);
 
 /* Stored models: whether a layer's mapped pages stay resident after it ran (default false: they
- * are evicted, so a streamed pass holds one layer). Many passes over a model that fits the page
- * cache (lockstep probe sampling: one pass per step) are faster kept: an evicted page is faulted
- * in again on the next pass (~0.75 s per 400 MB layer here). */
+ * are evicted, so a pass holds one layer of the mapping, and prefetched again before the layer's
+ * next run). true leaves every page read mapped (the whole file after one pass): bench-probe's
+ * reference. */
 void forward_set_keep_pages(struct forward *f, bool keep);
+
+/* Stored models whose pages are evicted: whether a layer (and a stored LM head) is prefetched
+ * before it runs, one MADV_POPULATE_READ per tensor (default true), or faulted in page by page as
+ * the products read it (false: the reference bench-probe measures against). Values unchanged. */
+void forward_set_prefetch(struct forward *f, bool on);
 
 /* Stored F16 models: whether a run of few rows multiplies the mapped F16 matrices directly
  * (matmul_nt_f16: converted in registers, the same logits bit for bit) instead of converting the

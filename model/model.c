@@ -579,6 +579,13 @@ void model_layer_evict(const struct model *m, int layer)
 			safetensors_evict(m->slots[i].t);
 }
 
+void model_layer_prefetch(const struct model *m, int layer)
+{
+	for (size_t i = 0; i < m->n_slots; i++)
+		if (m->slots[i].stored && m->slots[i].layer == layer)
+			safetensors_prefetch(m->slots[i].t);
+}
+
 void model_close(struct model *m)
 {
 	if (!m)

@@ -124,6 +124,10 @@ void model_layer_convert(struct model_layer *L, const struct model *m, int layer
 /* Drops the resident pages of a stored layer's matrices (safetensors_evict). */
 void model_layer_evict(const struct model *m, int layer);
 
+/* Maps a stored layer's matrices in one call per tensor (safetensors_prefetch): what a layer
+ * evicted after its last run costs to read again, without a page fault per 64 KiB. */
+void model_layer_prefetch(const struct model *m, int layer);
+
 /* The stored tensor of the LM head (the embedding when tied). */
 const struct safetensors_tensor *model_head_tensor(const struct model *m);
 

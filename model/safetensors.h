@@ -114,9 +114,10 @@ int safetensors_evict(const struct safetensors_tensor *t);
 
 /* Maps t's pages in one call (MADV_POPULATE_READ where the kernel has it) instead of one page
  * fault per 64 KiB on first touch: faults are expensive in a virtual machine. The prune writer
- * calls it before copying a tensor (a 2-layer 7B cut, median of 5: random 2.38 s -> 1.87 s);
- * before a conversion it made no difference beyond the noise (magnitude 3.67-3.85 s without,
- * 3.87 s with), so safetensors_read_f32 does not. Advisory: failures are ignored. */
+ * calls it before copying a tensor (a 2-layer 7B cut, median of 5: random 2.38 s -> 1.87 s), the
+ * forward pass before each stored layer it evicts after the run (forward.h); before a conversion
+ * it made no difference beyond the noise (magnitude 3.67-3.85 s without, 3.87 s with), so
+ * safetensors_read_f32 does not. Advisory: failures are ignored. */
 void safetensors_prefetch(const struct safetensors_tensor *t);
 
 /* out (t->nelem) = t's elements converted to f32. Exact for all three dtypes (subnormals, inf, NaN

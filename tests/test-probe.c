@@ -2,7 +2,9 @@
  * layout (BOS first, ≤ seq_len, EOS ends a sequence), determinism per seed, the recorded
  * activations against a forward run observed here, the row statistics and probe-importance
  * scores on a hand-made probe, env features/functional reward with probes attached, and errors;
- * the streamed route (probe_sample on mapped weights, probe_stream_layer) against probe_collect. */
+ * the streamed route (probe_sample on mapped weights, probe_stream_layer) against probe_collect;
+ * ids sampled on F16/BF16 copies of the shared models with the mapped pages kept and evicted and
+ * prefetched against each other and against the copy loaded into f32. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
@@ -332,13 +334,15 @@ START_TEST(test_no_bos)
 END_TEST
 
 /* The reference sampler: sequence after sequence, one forward_run per token, sequence s drawing
- * from stream probe_seq_stream(s). ids (n), starts (n + 1); returns the sequence count. */
+ * from stream probe_seq_stream(s). ids (n), starts (n + 1); returns the sequence count. keep: a
+ * stored model's pages stay mapped between tokens (forward_set_keep_pages). */
 static int reference_ids(int *ids, int *starts, const struct model *m, int n, uint64_t seed,
-			 int seq_len)
+			 int seq_len, bool keep)
 {
 	struct forward *f = NULL;
 	float *logits = malloc((size_t)m->cfg.vocab * sizeof *logits);
 	ck_assert_int_eq(forward_new(&f, m, seq_len), 0);
+	forward_set_keep_pages(f, keep);
 	int k = 0, s = 0;
 	while (k < n) {
 		struct pcg32 rng;
@@ -407,7 +411,7 @@ START_TEST(test_lanes)
 	}
 	ck_assert_int_ge(ended, p->n_seqs - lanes); /* only the running ones are truncated */
 	int *ids = malloc((size_t)n * sizeof *ids), *starts = malloc(((size_t)n + 1) * sizeof *starts);
-	int n_seqs = reference_ids(ids, starts, m, n, 9, L);
+	int n_seqs = reference_ids(ids, starts, m, n, 9, L, false);
 	if (lanes == 1) {
 		ck_assert_int_eq(p->n_seqs, n_seqs);
 		ck_assert_mem_eq(p->ids, ids, (size_t)n * sizeof(int));
@@ -428,6 +432,73 @@ START_TEST(test_lanes)
 }
 END_TEST
 
+/* ---- pages: probe_sample on a stored model with every page kept mapped (a small file, the
+ * default) and with each layer evicted after its run and prefetched before the next (a large file;
+ * probe_set_keep_pages_max(0) here): the values read, so the ids drawn, are the same, and those of
+ * the same checkpoint loaded into f32, and (lanes 1) the reference sampler's, pages evicted or
+ * kept ---- */
+
+static const struct pages_case {
+	const char *shared;
+	enum safetensors_dtype dtype; /* of the copy: F16 multiplied from the mapping, BF16 converted */
+	int tokens, seq_len, lanes;
+} pages_cases[] = {
+	{"stories260k", SAFETENSORS_DTYPE_F16, 300, 40, 1},
+	{"stories260k", SAFETENSORS_DTYPE_F16, 300, 40, 0},
+	{"tinystories-instruct-3m", SAFETENSORS_DTYPE_F16, 200, 40, 1},
+	{"tinystories-instruct-3m", SAFETENSORS_DTYPE_F16, 200, 40, 0},
+	{"tinystories-instruct-3m", SAFETENSORS_DTYPE_BF16, 200, 40, 0},
+};
+
+START_TEST(test_pages)
+{
+	const struct pages_case *pc = &pages_cases[_i];
+	char src[1024], err[512];
+	if (!testutil_shared_present())
+		return;
+	snprintf(src, sizeof src, "%s/models/%s", testutil_shared(), pc->shared);
+	char *dir = testutil_tmpdir_new("pages");
+	testmodel_copy_dtype(src, dir, pc->dtype);
+	struct model *mapped = NULL, *loaded = NULL;
+	ck_assert_msg(model_open_weights(&mapped, dir, MODEL_WEIGHTS_MAPPED_F32, err, sizeof err) == 0,
+		      "%s", err);
+	ck_assert(mapped->stored);
+	ck_assert_msg(model_open(&loaded, dir, err, sizeof err) == 0, "%s", err);
+	ck_assert(!loaded->stored);
+	matmul_set_threads(1);
+	int n = pc->tokens, L = pc->seq_len;
+	struct probe *p[3] = {NULL, NULL, NULL}; /* kept, evicted, loaded */
+	ck_assert_msg(probe_sample(&p[0], mapped, n, 5, L, pc->lanes, err, sizeof err) == 0, "%s",
+		      err);
+	probe_set_keep_pages_max(0);
+	int rc = probe_sample(&p[1], mapped, n, 5, L, pc->lanes, err, sizeof err);
+	probe_set_keep_pages_max(PROBE_KEEP_PAGES_MAX);
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_msg(probe_sample(&p[2], loaded, n, 5, L, pc->lanes, err, sizeof err) == 0, "%s",
+		      err);
+	for (int k = 1; k < 3; k++) {
+		ck_assert_int_eq(p[k]->n_seqs, p[0]->n_seqs);
+		ck_assert_mem_eq(p[k]->ids, p[0]->ids, (size_t)n * sizeof(int));
+		ck_assert_mem_eq(p[k]->starts, p[0]->starts, ((size_t)p[0]->n_seqs + 1) * sizeof(int));
+	}
+	for (int keep = 0; pc->lanes == 1 && keep < 2; keep++) {
+		int *ids = malloc((size_t)n * sizeof *ids);
+		int *starts = malloc(((size_t)n + 1) * sizeof *starts);
+		ck_assert(ids && starts);
+		ck_assert_int_eq(reference_ids(ids, starts, mapped, n, 5, L, keep), p[0]->n_seqs);
+		ck_assert_mem_eq(p[0]->ids, ids, (size_t)n * sizeof(int));
+		ck_assert_mem_eq(p[0]->starts, starts, ((size_t)p[0]->n_seqs + 1) * sizeof(int));
+		free(ids);
+		free(starts);
+	}
+	for (int k = 0; k < 3; k++)
+		probe_free(p[k]);
+	model_close(loaded);
+	model_close(mapped);
+	testutil_tmpdir_free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("probe");
@@ -439,6 +510,7 @@ int main(void)
 	tcase_add_test(tc, test_env_probes);
 	tcase_add_test(tc, test_no_bos);
 	tcase_add_loop_test(tc, test_lanes, 0, (int)(sizeof lanes_cases / sizeof lanes_cases[0]));
+	tcase_add_loop_test(tc, test_pages, 0, (int)(sizeof pages_cases / sizeof pages_cases[0]));
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }
