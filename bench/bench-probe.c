@@ -5,11 +5,15 @@
  * converts every layer to f32 (the 7B route, scaled down), 512 tokens; then one 16-lane step on two
  * layers of the 7B shape, F16 multiplied directly against converted first (bench_7b_step), and the
  * same direct step with the mapped pages kept between steps against evicted after each layer and
- * prefetched before it, and evicted without prefetch (bench_7b_pages). REPS repetitions (the
- * pages table: PAGE_REPS, its three modes interleaved), median and noise = (max - min) / median.
- * Exits 77 when ../shared ($YOPO_SHARED) is absent. */
+ * prefetched before it, and evicted without prefetch (bench_7b_pages); then probe_sample of 2048
+ * tokens in 16 lanes on two 7B-shaped layers with f32 KV caches against F16 ones (bench_7b_kv).
+ * REPS repetitions (the pages table: PAGE_REPS, its three modes interleaved; the KV table: its two
+ * modes interleaved), median and noise = (max - min) / median.
+ * `--kv` runs the KV table alone. Exits 77 when ../shared ($YOPO_SHARED) is absent. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -231,8 +235,64 @@ static int bench_7b_step(void)
 	return util_remove_tree(tmp) ? 1 : 0;
 }
 
-int main(void)
+/* probe_sample of TOKENS tokens, 16 lanes, on two 7B-shaped layers (F16, vocab 512 so the layers,
+ * not the LM head, make the step) with the sampling KV caches in f32 against F16, interleaved:
+ * seconds, the caches' bytes (and at 32 layers), and how many ids the two draw alike. */
+static int bench_7b_kv(void)
 {
+	char tmp[1024], err[ERR_MAX];
+	struct synth_spec spec;
+	synth_spec_7b(&spec);
+	spec.n_layers = 2;
+	spec.vocab = 512;
+	struct model *m = open_synth(&spec, tmp, sizeof tmp);
+	if (!m)
+		return 1;
+	const struct config *c = &m->cfg;
+	double t[2][REPS];
+	int same = 0;
+	for (int r = 0; r < REPS; r++) {
+		struct probe *p[2] = {NULL, NULL};
+		for (int k = 0; k < 2; k++) { /* 0: f32 caches, 1: F16 */
+			probe_set_kv_f16_min(k ? 0 : SIZE_MAX);
+			double t0 = util_now();
+			if (probe_sample(&p[k], m, TOKENS, 0, 0, MAX_LANES, err, sizeof err)) {
+				fprintf(stderr, "bench-probe: %s\n", err);
+				exit(1);
+			}
+			t[k][r] = util_now() - t0;
+		}
+		for (same = 0; same < TOKENS && p[0]->ids[same] == p[1]->ids[same]; same++)
+			;
+		probe_free(p[0]);
+		probe_free(p[1]);
+	}
+	probe_set_kv_f16_min(PROBE_KV_F16_MIN);
+	double n32, n16, s32 = bench_median(t[0], REPS, &n32), s16 = bench_median(t[1], REPS, &n16);
+	int positions = (TOKENS + MAX_LANES - 1) / MAX_LANES + 1;
+	double per_layer = (double)MAX_LANES * positions * 2.0 * c->n_kv_heads * c->head_dim * 4;
+	printf("\n# probe_sample, %d tokens, %d lanes, 2 layers of the 7B shape (F16, vocab %d), %d "
+	       "threads, median of %d, KV modes interleaved\n| KV caches | seconds | noise | cache MB "
+	       "(2 layers) | cache MB at 32 layers |\n|---|---|---|---|---|\n", TOKENS, MAX_LANES,
+	       c->vocab, threads_apply(0), REPS);
+	printf("| f32 | %.3f | %.2f | %.0f | %.0f |\n", s32, n32, 2 * per_layer / 1e6,
+	       32 * per_layer / 1e6);
+	printf("| F16 | %.3f | %.2f | %.0f | %.0f |\n", s16, n16, per_layer / 1e6,
+	       16 * per_layer / 1e6);
+	printf("F16 / f32 time %.2fx; the first %d of %d ids drawn alike\n", s16 / s32, same,
+	       TOKENS);
+	model_close(m);
+	return util_remove_tree(tmp) ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "--kv")) /* the KV table alone */
+		return bench_7b_kv();
+	if (argc > 1) {
+		fprintf(stderr, "usage: bench-probe [--kv]\n");
+		return 2;
+	}
 	const char *shared = getenv("YOPO_SHARED");
 	char dir[1024], err[ERR_MAX];
 	snprintf(dir, sizeof dir, "%s/models/tinystories-instruct-3m", shared ? shared : "../shared");
@@ -250,5 +310,5 @@ int main(void)
 		table_rows(m, TOKENS, threads_apply(counts[i]));
 	}
 	model_close(m);
-	return bench_synth() || bench_7b_step();
+	return bench_synth() || bench_7b_step() || bench_7b_kv();
 }

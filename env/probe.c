@@ -45,6 +45,15 @@ void probe_set_keep_pages_max(size_t bytes)
 	keep_pages_max = bytes;
 }
 
+/* Sampling KV caches that would take more than this many bytes in f32 are held in F16
+ * (probe_set_kv_f16_min). */
+static size_t kv_f16_min = PROBE_KV_F16_MIN;
+
+void probe_set_kv_f16_min(size_t bytes)
+{
+	kv_f16_min = bytes;
+}
+
 void probe_free(struct probe *p)
 {
 	if (!p)
@@ -134,7 +143,7 @@ static void lanes_park(struct lanes *z, int l)
 
 /* One step: the first running lanes (as many as the budget has room for) each decode their last
  * token in one forward_run_lanes call and draw the next; ended sequences are parked and their
- * lanes start the next ones. */
+ * lanes start the next ones. Returns forward_run_lanes' status. */
 static int lanes_step(struct lanes *z, struct forward *f, float *logits, int vocab, uint64_t seed)
 {
 	int k = 0;
@@ -144,8 +153,9 @@ static int lanes_step(struct lanes *z, struct forward *f, float *logits, int voc
 			z->pos[k] = z->len[l] - 1;
 			z->tok[k++] = z->buf[(size_t)l * z->seq_len + z->len[l] - 1];
 		}
-	if (forward_run_lanes(f, logits, z->tok, z->lane, z->pos, k))
-		return PROBE_ERR_FORWARD;
+	int rc = forward_run_lanes(f, logits, z->tok, z->lane, z->pos, k);
+	if (rc)
+		return rc;
 	for (int r = 0; r < k; r++) {
 		int l = z->lane[r];
 		int t = probe_sample_token(logits + (size_t)r * vocab, vocab, &z->rng[l]);
@@ -157,7 +167,7 @@ static int lanes_step(struct lanes *z, struct forward *f, float *logits, int voc
 	for (int l = 0; l < z->n && z->total < z->budget; l++)
 		if (!z->on[l])
 			lanes_start(z, seed, l);
-	return PROBE_OK;
+	return FORWARD_OK;
 }
 
 /* Positions a lane can reach: every step advances each running lane by one token, so the budget
@@ -170,12 +180,24 @@ static int lane_positions(const struct probe *p, int n_lanes)
 	return steps + 1 < p->seq_len ? steps + 1 : p->seq_len;
 }
 
-/* Samples p->tokens ids into p->ids with n_lanes sequences in lockstep (probe.h). A stored
+enum { SAMPLE_RETRY_F32 = 1 }; /* sample_ids: a key or value overflowed the F16 KV cache */
+
+/* The KV caches of sampling: F16 when f32 ones would take more than kv_f16_min bytes. */
+static enum forward_kv sample_kv(const struct probe *p, const struct model *m, int n_lanes)
+{
+	const struct config *c = &m->cfg;
+	double bytes = (double)n_lanes * lane_positions(p, n_lanes) * c->n_layers * 2.0 *
+		       c->n_kv_heads * c->head_dim * sizeof(float);
+	return bytes > (double)kv_f16_min ? FORWARD_KV_F16 : FORWARD_KV_F32;
+}
+
+/* Samples p->tokens ids into p->ids with n_lanes sequences in lockstep (probe.h), the KV caches
+ * held as kv; SAMPLE_RETRY_F32 (no message) when kv is F16 and a value overflowed it. A stored
  * model larger than keep_pages_max has its layers prefetched before and evicted after each run,
  * as forward does by default: the mapping holds one layer, not the file; a smaller one stays
  * mapped (what re-mapping costs per step: probe.h). */
-static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int bos, char *err,
-		      size_t errlen)
+static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int bos,
+		      enum forward_kv kv, char *err, size_t errlen)
 {
 	const struct config *c = &m->cfg;
 	size_t B = (size_t)n_lanes, T = (size_t)p->tokens;
@@ -196,8 +218,8 @@ static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int b
 	z.off = malloc(T * sizeof(int));
 	z.plen = malloc(T * sizeof(int));
 	if (!logits || !z.buf || !z.len || !z.seq || !z.on || !z.tok || !z.lane || !z.pos || !z.rng ||
-	    !z.pool || !z.off || !z.plen || forward_new_lanes(&f, m, lane_positions(p, n_lanes),
-							      n_lanes)) {
+	    !z.pool || !z.off || !z.plen ||
+	    forward_new_lanes_kv(&f, m, lane_positions(p, n_lanes), n_lanes, kv)) {
 		err_set(err, errlen, rc, "probe: out of memory for %d tokens in %d lanes", p->tokens,
 			n_lanes);
 		goto out;
@@ -207,7 +229,13 @@ static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int b
 		lanes_start(&z, p->seed, l);
 	while (z.total < z.budget) {
 		if ((rc = lanes_step(&z, f, logits, c->vocab, p->seed))) {
-			err_set(err, errlen, rc, "probe: forward pass failed after %d tokens", z.total);
+			if (rc == FORWARD_ERR_KV_RANGE && kv == FORWARD_KV_F16) {
+				rc = SAMPLE_RETRY_F32;
+				goto out;
+			}
+			rc = err_set(err, errlen, PROBE_ERR_FORWARD,
+				     "probe: forward pass failed after %d tokens: %s", z.total,
+				     forward_strerror(rc));
 			goto out;
 		}
 		if (progress.fn)
@@ -307,7 +335,10 @@ int probe_sample(struct probe **out, const struct model *m, int n_tokens, uint64
 	if (probe_alloc(&p, m, n_tokens, seed, seq_len))
 		return err_set(err, errlen, PROBE_ERR_NOMEM, "probe: out of memory for %d tokens",
 			       n_tokens);
-	int rc = sample_ids(p, m, lanes, bos, err, errlen);
+	enum forward_kv kv = sample_kv(p, m, lanes);
+	int rc = sample_ids(p, m, lanes, bos, kv, err, errlen);
+	if (rc == SAMPLE_RETRY_F32) /* deterministic: the same overflow happens on every run */
+		rc = sample_ids(p, m, lanes, bos, FORWARD_KV_F32, err, errlen);
 	if (rc)
 		probe_free(p);
 	else

@@ -21,8 +21,13 @@
  * Memory: n_tokens × Σ_l ffn_l floats of activations (2000 probe tokens of an 8-layer, 512-wide
  * FFN: 32 MiB), plus one window of logits (seq_len × vocab floats) while collecting; sampling
  * holds B KV caches of the positions a lane can reach, min(seq_len, ceil(n_tokens / B) + 1)
- * (together ≈ n_tokens × n_layers × 2·n_kv·head_dim floats: a 7B model, 2048 tokens, 2.1 GiB)
- * and B rows of logits. A stored model whose file is larger than PROBE_KEEP_PAGES_MAX (1 GiB;
+ * (together ≈ n_tokens × n_layers × 2·n_kv·head_dim values: a 7B model, 2048 tokens, 2.16 GB in
+ * f32) and B rows of logits. Caches that would take more than PROBE_KV_F16_MIN (512 MiB;
+ * probe_set_kv_f16_min) in f32 are held in F16 (forward.h: keys and values rounded to the
+ * nearest half; the 7B model's take 1.08 GB): the ids are then those of a model whose keys and
+ * values are so rounded, which may change a draw against the f32 caches (the shared models'
+ * caches are far smaller and stay f32). Should a key or value overflow F16, sampling starts over
+ * with f32 caches. A stored model whose file is larger than PROBE_KEEP_PAGES_MAX (1 GiB;
  * probe_set_keep_pages_max) has its mapped pages held one layer at a time, as forward does by
  * default: each layer is prefetched before it runs and evicted after, so RSS counts one layer (7B
  * F16: 0.4 GB) and the LM head, not the file; a smaller file stays mapped (at most 1 GiB of RSS),
@@ -58,6 +63,7 @@
 #define PROBE_DEFAULT_LANES 16
 #define PROBE_STREAM 0x70726f62u /* "prob": the PCG32 streams of probe sampling */
 #define PROBE_KEEP_PAGES_MAX ((size_t)1 << 30) /* probe_set_keep_pages_max's default: 1 GiB */
+#define PROBE_KV_F16_MIN ((size_t)1 << 29)     /* probe_set_kv_f16_min's default: 512 MiB */
 
 enum probe_error {
 	PROBE_OK = 0,
@@ -131,6 +137,12 @@ void probe_set_progress(probe_progress_fn *fn, void *ctx);
  * 0 evicts for every stored model, SIZE_MAX keeps them all (the tests compare the two). One per
  * process like probe_set_progress. */
 void probe_set_keep_pages_max(size_t bytes);
+
+/* Sampling's KV caches are held in F16 (forward.h, FORWARD_KV_F16) when in f32 they would take
+ * more than `bytes`, else in f32 (the memory note at the top). Default PROBE_KV_F16_MIN; 0 holds
+ * every model's in F16, SIZE_MAX none (the tests use both). One per process like
+ * probe_set_progress. */
+void probe_set_kv_f16_min(size_t bytes);
 
 /* msq, mabs (ffn[layer]) = E[a_i²], E[|a_i|] over the probe tokens (double sums). */
 void probe_row_stats(double *msq, double *mabs, const struct probe *p, int layer);

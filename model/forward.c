@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "halfconv.h"
 #include "kernel.h"
 #include "matmul.h"
 #include "pool.h"
@@ -45,9 +46,15 @@ struct forward {
 	float *up, *gate;/* (rows, ffn_max) */
 	float *kcache;   /* (n_lanes, n_layers, n_kv, head_dim, max_seq) keys, position-contiguous */
 	float *vcache;   /* (n_lanes, n_layers, n_kv, max_seq, head_dim) values */
+	bool kv16;       /* the caches are kc16/vc16 (FORWARD_KV_F16), kcache/vcache empty */
+	bool kv_round;   /* FORWARD_KV_F16_REF: kcache/vcache hold values rounded to halves */
+	uint16_t *kc16, *vc16; /* F16 caches, kcache/vcache's shapes */
 	float *rope_cos, *rope_sin; /* (max_seq, rotary_dim/2) */
 	float *mem;
-	float *scores;   /* (n_scores, max_seq) one query's attention row per pool worker */
+	float *scores;   /* (n_scores, score_floats) per pool worker: one query's attention row
+			  * (max_seq), and with an F16 cache a head's keys (hd, max_seq) and values
+			  * (max_seq, hd) converted to f32 */
+	size_t score_floats;
 	int n_scores;
 };
 
@@ -60,6 +67,7 @@ const char *forward_strerror(int err)
 	case FORWARD_ERR_TOO_LONG: return "sequence longer than the model's context";
 	case FORWARD_ERR_MATMUL: return "matrix multiply failed (oneDNN)";
 	case FORWARD_ERR_ARG: return "invalid argument";
+	case FORWARD_ERR_KV_RANGE: return "a key or value is beyond the F16 KV cache's range";
 	}
 	return "unknown forward error";
 }
@@ -88,8 +96,15 @@ int forward_new(struct forward **out, const struct model *m, int max_seq)
 
 int forward_new_lanes(struct forward **out, const struct model *m, int max_seq, int n_lanes)
 {
+	return forward_new_lanes_kv(out, m, max_seq, n_lanes, FORWARD_KV_F32);
+}
+
+int forward_new_lanes_kv(struct forward **out, const struct model *m, int max_seq, int n_lanes,
+			 enum forward_kv kv)
+{
 	const struct config *c = &m->cfg;
-	if (max_seq <= 0 || n_lanes <= 0)
+	if (max_seq <= 0 || n_lanes <= 0 ||
+	    (kv != FORWARD_KV_F32 && kv != FORWARD_KV_F16 && kv != FORWARD_KV_F16_REF))
 		return FORWARD_ERR_ARG;
 	if (c->learned_pos && max_seq > c->max_pos)
 		max_seq = c->max_pos;
@@ -99,6 +114,9 @@ int forward_new_lanes(struct forward **out, const struct model *m, int max_seq, 
 	f->m = m;
 	f->max_seq = max_seq;
 	f->n_lanes = n_lanes;
+	f->kv16 = kv == FORWARD_KV_F16;
+	f->kv_round = kv == FORWARD_KV_F16_REF;
+	f->score_floats = (size_t)max_seq * (f->kv16 ? 1 + 2 * (size_t)c->head_dim : 1);
 	f->rows = max_seq > n_lanes ? max_seq : n_lanes;
 	for (int l = 0; l < c->n_layers; l++)
 		if (m->layers[l].ffn > f->ffn_max)
@@ -107,8 +125,9 @@ int forward_new_lanes(struct forward **out, const struct model *m, int max_seq, 
 	size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
 	size_t half = (size_t)c->rotary_dim / 2, F = (size_t)f->ffn_max;
 	size_t cache = (size_t)n_lanes * (size_t)c->n_layers * S * kvd;
+	size_t cache32 = f->kv16 ? 0 : cache;
 	size_t sizes[] = {R * H, R * H, R * H, R * qd, R * kvd, R * kvd, R * qd, R * H, R * F, R * F,
-			  cache, cache, S * half, S * half};
+			  cache32, cache32, S * half, S * half};
 	size_t total = 0;
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
 		total += sizes[i];
@@ -120,7 +139,12 @@ int forward_new_lanes(struct forward **out, const struct model *m, int max_seq, 
 			f->wscratch = malloc(m->scratch_floats * sizeof(float));
 	}
 	bool stored_ok = !m->stored || (f->wbuf && (!m->scratch_floats || f->wscratch));
-	if (!f->mem || !stored_ok || matmul_new(&f->mm)) {
+	if (f->kv16) {
+		f->kc16 = malloc(cache * sizeof *f->kc16);
+		f->vc16 = malloc(cache * sizeof *f->vc16);
+	}
+	bool kv_ok = !f->kv16 || (f->kc16 && f->vc16);
+	if (!f->mem || !stored_ok || !kv_ok || matmul_new(&f->mm)) {
 		forward_free(f);
 		return FORWARD_ERR_NOMEM;
 	}
@@ -151,6 +175,8 @@ void forward_free(struct forward *f)
 	free(f->wbuf);
 	free(f->wscratch);
 	free(f->mem);
+	free(f->kc16);
+	free(f->vc16);
 	free(f->scores);
 	free(f);
 }
@@ -217,7 +243,7 @@ static void rope(const struct forward *f, float *x, const struct rows *r, int he
 	}
 }
 
-/* Floats of one lane's KV cache (keys or values): (n_layers, n_kv, max_seq, head_dim). */
+/* Elements of one lane's KV cache (keys or values): (n_layers, n_kv, max_seq, head_dim). */
 static size_t lane_cache_floats(const struct forward *f)
 {
 	const struct config *c = &f->m->cfg;
@@ -239,17 +265,30 @@ static void attn_head(void *ctx, int h, int worker)
 	int hd = c->head_dim, kh = h / (c->n_heads / c->n_kv_heads), window = c->window[jb->layer];
 	size_t qd = (size_t)c->n_heads * hd, S = (size_t)f->max_seq;
 	size_t head = (size_t)jb->layer * c->n_kv_heads + (size_t)kh;
-	float *scores = f->scores + (size_t)worker * S;
+	float *scores = f->scores + (size_t)worker * f->score_floats;
 
 	for (int t = 0; t < jb->r->n; t++) {
 		size_t lc = (size_t)row_lane(jb->r, t) * lane_cache_floats(f);
-		const float *kt = f->kcache + lc + head * hd * S, *vc = f->vcache + lc + head * S * hd;
 		int i = row_pos(jb->r, t); /* absolute query position; keys 0..i */
 		int lo = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
+		float *o = f->att + (size_t)t * qd + (size_t)h * hd;
+		const float *q = f->q + (size_t)t * qd + (size_t)h * hd;
 
-		kernel_attend(f->att + (size_t)t * qd + (size_t)h * hd, scores,
-			      f->q + (size_t)t * qd + (size_t)h * hd, kt, vc, lo, i, hd, f->max_seq,
-			      (float)c->attn_scale);
+		if (f->kv16) {
+			/* keys lo..i as (hd, len) and values as (len, hd) in f32, then the f32
+			 * kernel on positions 0..len-1 of them: the same sums as an f32 cache */
+			int len = i - lo + 1;
+			float *kt = scores + S, *vc = kt + (size_t)hd * S;
+			const uint16_t *k16 = f->kc16 + lc + head * hd * S + lo;
+			for (int d = 0; d < hd; d++)
+				halfconv_f16(kt + (size_t)d * len, k16 + (size_t)d * S, (size_t)len);
+			halfconv_f16(vc, f->vc16 + lc + head * S * hd + (size_t)lo * hd,
+				     (size_t)len * hd);
+			kernel_attend(o, scores, q, kt, vc, 0, len - 1, hd, len, (float)c->attn_scale);
+			continue;
+		}
+		const float *kt = f->kcache + lc + head * hd * S, *vc = f->vcache + lc + head * S * hd;
+		kernel_attend(o, scores, q, kt, vc, lo, i, hd, f->max_seq, (float)c->attn_scale);
 	}
 }
 
@@ -272,13 +311,63 @@ static void attention(struct forward *f, int layer, const struct rows *r)
 		attn_head(&jb, h, 0);
 }
 
-/* Stores k, v (n, n_kv*hd) row t at position row_pos(r, t) of layer's cache in the row's lane:
- * keys transposed per head to (hd, max_seq), values as (max_seq, hd) per head. */
-static void cache_store(struct forward *f, int layer, const struct rows *r)
+/* Whether half h, rounded from x, stayed in range: infinity only from an infinite x. */
+static bool half_in_range(uint16_t h, float x)
+{
+	return (h & 0x7fffu) != 0x7c00u || isinf(x);
+}
+
+/* x rounded to the nearest half, as an F16 cache holds it; *range cleared when it overflowed. */
+static float half_round(float x, bool *range)
+{
+	uint16_t h = halfconv_f16_of(x);
+	float y;
+	*range &= half_in_range(h, x);
+	halfconv_f16_ref(&y, (const unsigned char[2]){(unsigned char)(h & 0xff),
+						      (unsigned char)(h >> 8)}, 1);
+	return y;
+}
+
+/* cache_store into F16 caches: FORWARD_ERR_KV_RANGE when a finite value rounds to infinity. */
+static int cache_store16(struct forward *f, int layer, const struct rows *r)
 {
 	const struct config *c = &f->m->cfg;
 	int hd = c->head_dim, nkv = c->n_kv_heads;
 	size_t S = (size_t)f->max_seq, kvd = (size_t)nkv * hd;
+	bool range = true;
+
+	for (int h = 0; h < nkv; h++) {
+		size_t head = (size_t)layer * nkv + (size_t)h;
+
+		for (int t = 0; t < r->n; t++) {
+			size_t lc = (size_t)row_lane(r, t) * lane_cache_floats(f);
+			size_t p = (size_t)row_pos(r, t);
+			uint16_t *kt = f->kc16 + lc + head * hd * S, *vc = f->vc16 + lc + head * S * hd;
+			const float *kr = f->k + (size_t)t * kvd + (size_t)h * hd;
+			const float *vr = f->v + (size_t)t * kvd + (size_t)h * hd;
+
+			for (int d = 0; d < hd; d++) {
+				uint16_t kh = halfconv_f16_of(kr[d]), vh = halfconv_f16_of(vr[d]);
+				kt[(size_t)d * S + p] = kh;
+				vc[p * hd + (size_t)d] = vh;
+				range &= half_in_range(kh, kr[d]) && half_in_range(vh, vr[d]);
+			}
+		}
+	}
+	return range ? FORWARD_OK : FORWARD_ERR_KV_RANGE;
+}
+
+/* Stores k, v (n, n_kv*hd) row t at position row_pos(r, t) of layer's cache in the row's lane:
+ * keys transposed per head to (hd, max_seq), values as (max_seq, hd) per head; rounded to halves
+ * for F16_REF (FORWARD_ERR_KV_RANGE as cache_store16). */
+static int cache_store(struct forward *f, int layer, const struct rows *r)
+{
+	if (f->kv16)
+		return cache_store16(f, layer, r);
+	const struct config *c = &f->m->cfg;
+	int hd = c->head_dim, nkv = c->n_kv_heads;
+	size_t S = (size_t)f->max_seq, kvd = (size_t)nkv * hd;
+	bool range = true;
 
 	for (int h = 0; h < nkv; h++) {
 		size_t head = (size_t)layer * nkv + (size_t)h;
@@ -289,12 +378,19 @@ static void cache_store(struct forward *f, int layer, const struct rows *r)
 			const float *kr = f->k + (size_t)t * kvd + (size_t)h * hd;
 			size_t p = (size_t)row_pos(r, t);
 
+			const float *vr = f->v + (size_t)t * kvd + (size_t)h * hd;
+
 			for (int d = 0; d < hd; d++)
-				kt[(size_t)d * S + p] = kr[d];
-			memcpy(vc + p * hd, f->v + (size_t)t * kvd + (size_t)h * hd,
-			       (size_t)hd * sizeof(float));
+				kt[(size_t)d * S + p] = f->kv_round ? half_round(kr[d], &range) : kr[d];
+			if (!f->kv_round) {
+				memcpy(vc + p * hd, vr, (size_t)hd * sizeof(float));
+				continue;
+			}
+			for (int d = 0; d < hd; d++)
+				vc[p * hd + (size_t)d] = half_round(vr[d], &range);
 		}
 	}
+	return range ? FORWARD_OK : FORWARD_ERR_KV_RANGE;
 }
 
 /* y (n, out) = x (n, in) · wᵀ + b with w f32, or w16 when not NULL: F16 when f16, else BF16 */
@@ -324,7 +420,9 @@ static int attn_block(struct forward *f, int layer, const struct layer_w *lw, co
 		rope(f, f->q, r, c->n_heads);
 		rope(f, f->k, r, c->n_kv_heads);
 	}
-	cache_store(f, layer, r);
+	int rc = cache_store(f, layer, r);
+	if (rc)
+		return rc;
 	attention(f, layer, r);
 	if (linear(f, f->proj, f->att, L->wo, lw->o, lw->f16, L->bo, n, H, qd))
 		return FORWARD_ERR_MATMUL;
@@ -442,12 +540,13 @@ static int lm_head(struct forward *f, float *logits, int n)
 	return FORWARD_OK;
 }
 
-/* One attention row per pool worker; grows only when the thread count does. */
+/* One attention row (and F16 cache's conversion space) per pool worker; grows only when the
+ * thread count does. */
 static int scores_reserve(struct forward *f, int threads)
 {
 	if (threads <= f->n_scores)
 		return FORWARD_OK;
-	float *p = realloc(f->scores, (size_t)threads * (size_t)f->max_seq * sizeof *p);
+	float *p = realloc(f->scores, (size_t)threads * f->score_floats * sizeof *p);
 	if (!p)
 		return FORWARD_ERR_NOMEM;
 	f->scores = p;

@@ -42,6 +42,7 @@ enum forward_error {
 	FORWARD_ERR_TOO_LONG = -3, /* pos + n exceeds the cache or the position table */
 	FORWARD_ERR_MATMUL = -4,   /* a matrix product failed (oneDNN) */
 	FORWARD_ERR_ARG = -5,
+	FORWARD_ERR_KV_RANGE = -6, /* a key or value beyond an F16 KV cache's range (±65504) */
 };
 
 const char *forward_strerror(int err);
@@ -64,6 +65,19 @@ int forward_new(struct forward **out, const struct model *m, int max_seq);
 /* forward_new with n_lanes ≥ 1 KV caches of max_seq positions each (memory: n_lanes × n_layers ×
  * max_seq × 2·n_kv·head_dim floats), for forward_run_lanes. */
 int forward_new_lanes(struct forward **out, const struct model *m, int max_seq, int n_lanes);
+
+/* How the KV caches hold keys and values: f32, or IEEE binary16 (half the memory: a 7B model's
+ * 16 lanes of 129 positions take 1.08 GB instead of 2.16 GB). An F16 cache rounds each key and
+ * value to the nearest half as it is stored; attention converts a head's cached rows back to f32
+ * (exactly) and runs the same kernel on them. F16_REF is its reference: f32 caches holding the
+ * same rounded values, read directly; the two give the same logits bit for bit (test-forward).
+ * In either, a key or value past ±65504 fails the call with FORWARD_ERR_KV_RANGE; the caches are
+ * then unusable (start the sequences again, e.g. with an F32 cache). */
+enum forward_kv { FORWARD_KV_F32, FORWARD_KV_F16, FORWARD_KV_F16_REF };
+
+/* forward_new_lanes with the KV caches held as kv. */
+int forward_new_lanes_kv(struct forward **out, const struct model *m, int max_seq, int n_lanes,
+			 enum forward_kv kv);
 
 void forward_free(struct forward *f);
 

@@ -18,6 +18,55 @@ static float f32_from_bits(uint32_t u)
 	return f;
 }
 
+static uint32_t bits_of_f32(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return u;
+}
+
+/* f32 -> half, round to nearest even, by bit manipulation (the writer's conversion and the F16
+ * KV cache's; one element at a time because both store with strides or into little-endian bytes) */
+uint16_t halfconv_f16_of(float f)
+{
+	uint32_t x = bits_of_f32(f);
+	uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+	uint32_t ax = x & 0x7fffffffu;
+
+	if (ax > 0x7f800000u) /* NaN: keep the top payload bits, force quiet so it stays NaN */
+		return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+	if (ax >= 0x477ff000u) /* >= 65520 rounds past 65504 (ties to even goes up) */
+		return (uint16_t)(sign | 0x7c00u);
+	if (ax >= 0x38800000u) { /* normal half: >= 2^-14 */
+		uint32_t h = (ax >> 13) - (112u << 10);
+		uint32_t rest = ax & 0x1fffu;
+		if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
+			h++; /* a carry into the exponent is the correct rounding */
+		return (uint16_t)(sign | h);
+	}
+	uint32_t e = ax >> 23;
+	if (e < 102) /* below 2^-25: rounds to zero */
+		return sign;
+	/* subnormal half: q = value / 2^-24 = man x 2^(e-126), shift 14..24 */
+	uint32_t man = (ax & 0x7fffffu) | 0x800000u;
+	uint32_t shift = 126 - e;
+	uint32_t q = man >> shift;
+	uint32_t rest = man & ((1u << shift) - 1);
+	uint32_t half = 1u << (shift - 1);
+	if (rest > half || (rest == half && (q & 1u)))
+		q++;
+	return (uint16_t)(sign | q);
+}
+
+uint16_t halfconv_bf16_of(float f)
+{
+	uint32_t x = bits_of_f32(f);
+	if ((x & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((x >> 16) | 0x0040u);
+	x += 0x7fffu + ((x >> 16) & 1u); /* overflow of the largest finite values into inf is correct */
+	return (uint16_t)(x >> 16);
+}
+
 static uint16_t load_le16(const unsigned char *p)
 {
 	return (uint16_t)(p[0] | (unsigned)p[1] << 8);

@@ -1,4 +1,5 @@
-/* halfconv: F16 and BF16 arrays to f32, the conversion behind every stored-dtype layer read.
+/* halfconv: F16 and BF16 arrays to f32, the conversion behind every stored-dtype layer read, and
+ * single f32 values back (the writer's and the F16 KV cache's rounding).
  *
  * A 7B-shaped F16 checkpoint has 6.7e9 weights; converting them one element at a time with the
  * bit-level reference (branches for subnormals) took ~10 s per pass over the model, which every
@@ -13,6 +14,7 @@
 #define YOPO_HALFCONV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* out (n) = the F16 values at in (n little-endian halves). */
 void halfconv_f16(float *out, const void *in, size_t n);
@@ -24,6 +26,11 @@ void halfconv_bf16(float *out, const void *in, size_t n);
  * here; the F16C path returns them quieted, the only difference between the two. */
 void halfconv_f16_ref(float *out, const void *in, size_t n);
 void halfconv_bf16_ref(float *out, const void *in, size_t n);
+
+/* The half (F16) and BF16 words nearest f (ties to even); NaN stays NaN (quiet, top payload bits
+ * kept), values past the largest finite half round to infinity as IEEE rounding does. */
+uint16_t halfconv_f16_of(float f);
+uint16_t halfconv_bf16_of(float f);
 
 /* Whether the fast path is in use on this CPU. */
 int halfconv_fast(void);

@@ -87,46 +87,6 @@ static float f32_from_bits(uint32_t u)
 	return f;
 }
 
-static uint16_t f32_to_f16(float f)
-{
-	uint32_t x = f32_bits(f);
-	uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-	uint32_t ax = x & 0x7fffffffu;
-
-	if (ax > 0x7f800000u) /* NaN: keep the top payload bits, force quiet so it stays NaN */
-		return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
-	if (ax >= 0x477ff000u) /* >= 65520 rounds past 65504 (ties to even goes up) */
-		return (uint16_t)(sign | 0x7c00u);
-	if (ax >= 0x38800000u) { /* normal half: >= 2^-14 */
-		uint32_t h = (ax >> 13) - (112u << 10);
-		uint32_t rest = ax & 0x1fffu;
-		if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
-			h++; /* a carry into the exponent is the correct rounding */
-		return (uint16_t)(sign | h);
-	}
-	uint32_t e = ax >> 23;
-	if (e < 102) /* below 2^-25: rounds to zero */
-		return sign;
-	/* subnormal half: q = value / 2^-24 = man x 2^(e-126), shift 14..24 */
-	uint32_t man = (ax & 0x7fffffu) | 0x800000u;
-	uint32_t shift = 126 - e;
-	uint32_t q = man >> shift;
-	uint32_t rest = man & ((1u << shift) - 1);
-	uint32_t half = 1u << (shift - 1);
-	if (rest > half || (rest == half && (q & 1u)))
-		q++;
-	return (uint16_t)(sign | q);
-}
-
-static uint16_t f32_to_bf16(float f)
-{
-	uint32_t x = f32_bits(f);
-	if ((x & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((x >> 16) | 0x0040u);
-	x += 0x7fffu + ((x >> 16) & 1u); /* overflow of the largest finite values into inf is correct */
-	return (uint16_t)(x >> 16);
-}
-
 void safetensors_read_f32(float *out, const struct safetensors_tensor *t)
 {
 	const unsigned char *p = t->data;
@@ -157,11 +117,11 @@ void safetensors_convert_from_f32(void *dst, enum safetensors_dtype dt, const fl
 		break;
 	case SAFETENSORS_DTYPE_F16:
 		for (size_t i = 0; i < n; i++)
-			store_le16(p + 2 * i, f32_to_f16(src[i]));
+			store_le16(p + 2 * i, halfconv_f16_of(src[i]));
 		break;
 	case SAFETENSORS_DTYPE_BF16:
 		for (size_t i = 0; i < n; i++)
-			store_le16(p + 2 * i, f32_to_bf16(src[i]));
+			store_le16(p + 2 * i, halfconv_bf16_of(src[i]));
 		break;
 	}
 }

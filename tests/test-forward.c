@@ -333,6 +333,9 @@ static const struct lane_run lane_runs[] = {
 };
 
 enum { N_LANE_RUNS = 4, LANES = 3, LANE_STEPS = 12, LANE_SEQ = 12 };
+/* F16 vs f32 KV caches: worst logit difference, relative past 1 (tinystories-instruct-3m, whose
+ * GPT-Neo attention has no 1/sqrt(d) scale: 0.0137; the fixtures and stories260k far less) */
+#define KV16_TOL 3e-2
 
 /* Worst relative difference between decoding the lane_runs in lockstep (rows passed in reverse
  * lane order, inactive lanes left out) and decoding each sequence alone with forward_run, one
@@ -474,6 +477,103 @@ START_TEST(test_lanes_errors)
 }
 END_TEST
 
+/* ---- F16 KV caches ---- */
+
+/* logits (LANE_STEPS, LANES, vocab) of the lane_runs schedule decoded in lockstep with caches kv
+ * (rows of idle lanes left 0); returns the first failing status, else 0. */
+static int lanes_logits(float *logits, const struct model *m, enum forward_kv kv)
+{
+	int V = m->cfg.vocab, ids[N_LANE_RUNS][LANE_SEQ], rc = 0;
+	struct forward *f = NULL;
+	float *got = malloc(sizeof(float) * LANES * (size_t)V);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(forward_new_lanes_kv(&f, m, LANE_SEQ, LANES, kv), 0);
+	for (int s = 0; s < N_LANE_RUNS; s++)
+		testutil_fill_ids(ids[s], LANE_SEQ, V, 100 + (unsigned long long)s);
+	memset(logits, 0, sizeof(float) * LANE_STEPS * LANES * (size_t)V);
+	for (int step = 0; step < LANE_STEPS && !rc; step++) {
+		int tok[LANES], lane[LANES], pos[LANES], n = 0;
+		for (int s = 0; s < N_LANE_RUNS; s++) {
+			const struct lane_run *r = &lane_runs[s];
+			if (step < r->start || step >= r->start + r->len)
+				continue;
+			lane[n] = r->lane;
+			pos[n] = step - r->start;
+			tok[n] = ids[s][pos[n]];
+			n++;
+		}
+		if ((rc = forward_run_lanes(f, got, tok, lane, pos, n)))
+			break;
+		for (int t = 0; t < n; t++)
+			memcpy(logits + ((size_t)step * LANES + lane[t]) * V, got + (size_t)t * V,
+			       sizeof(float) * (size_t)V);
+	}
+	forward_free(f);
+	free(got);
+	return rc;
+}
+
+/* _i = (model, threads 1 or 2): fixtures of every family (GQA, local windows, learned positions),
+ * then the shared models. The F16 caches give their reference's logits bit for bit, and differ
+ * from the f32 caches' by the rounding of keys and values only (not 0, well under 1 %). */
+START_TEST(test_kv16)
+{
+	int k = _i % (N_FAMILIES + 2);
+	struct model *m = NULL;
+	char dir[1024], err[ERR_MAX];
+	if (k < N_FAMILIES) {
+		m = testmodel_open_family(family_fixtures[k]);
+	} else {
+		if (access(testutil_shared(), F_OK))
+			return;
+		snprintf(dir, sizeof dir, "%s/models/%s", testutil_shared(), real_models[k - N_FAMILIES]);
+		ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s: %s", dir, err);
+	}
+	matmul_set_threads(1 + _i / (N_FAMILIES + 2));
+	size_t n = (size_t)LANE_STEPS * LANES * (size_t)m->cfg.vocab;
+	float *l16 = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+	float *l32 = malloc(n * sizeof(float));
+	ck_assert(l16 && ref && l32);
+	ck_assert_int_eq(lanes_logits(l16, m, FORWARD_KV_F16), 0);
+	ck_assert_int_eq(lanes_logits(ref, m, FORWARD_KV_F16_REF), 0);
+	ck_assert_int_eq(lanes_logits(l32, m, FORWARD_KV_F32), 0);
+	ck_assert_mem_eq(l16, ref, n * sizeof(float));
+	double worst = 0;
+	for (size_t i = 0; i < n; i++)
+		worst = fmax(worst, fabs((double)l16[i] - l32[i]) / fmax(1.0, fabs(l32[i])));
+	ck_assert_msg(worst > 0 && worst < KV16_TOL, "model %d: F16 vs f32 caches differ by %g", k,
+		      worst);
+	free(l16);
+	free(ref);
+	free(l32);
+	model_close(m);
+}
+END_TEST
+
+/* A key past the largest half: the F16 caches (and their reference) refuse the call; f32 runs. */
+START_TEST(test_kv16_range)
+{
+	struct model *m = testmodel_open_family("llama_gqa");
+	const struct config *c = &m->cfg;
+	size_t nk = (size_t)c->n_kv_heads * c->head_dim * c->hidden;
+	for (size_t i = 0; i < nk; i++)
+		m->layers[c->n_layers - 1].wk[i] *= 1e7f;
+	size_t n = (size_t)LANE_STEPS * LANES * (size_t)c->vocab;
+	float *logits = malloc(n * sizeof(float));
+	ck_assert_ptr_nonnull(logits);
+	ck_assert_int_eq(lanes_logits(logits, m, FORWARD_KV_F16), FORWARD_ERR_KV_RANGE);
+	ck_assert_int_eq(lanes_logits(logits, m, FORWARD_KV_F16_REF), FORWARD_ERR_KV_RANGE);
+	ck_assert_int_eq(lanes_logits(logits, m, FORWARD_KV_F32), 0);
+	struct forward *f = NULL;
+	ck_assert_int_eq(forward_new_lanes_kv(&f, m, 8, 2, (enum forward_kv)7), FORWARD_ERR_ARG);
+	ck_assert_ptr_null(f);
+	ck_assert_str_eq(forward_strerror(FORWARD_ERR_KV_RANGE),
+			 "a key or value is beyond the F16 KV cache's range");
+	free(logits);
+	model_close(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("forward");
@@ -487,6 +587,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_lanes_synth, 0, (int)(sizeof synth_families / sizeof synth_families[0]));
 	tcase_add_loop_test(tc, test_lanes_real, 0, 2 * (int)(sizeof real_models / sizeof real_models[0]));
 	tcase_add_loop_test(tc, test_lanes_errors, 0, (int)(sizeof lane_errs / sizeof lane_errs[0]));
+	tcase_add_loop_test(tc, test_kv16, 0, 2 * (N_FAMILIES + 2));
+	tcase_add_test(tc, test_kv16_range);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, true);
 }

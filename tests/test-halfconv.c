@@ -94,12 +94,42 @@ START_TEST(test_exhaustive)
 }
 END_TEST
 
+/* f32 -> half and back: every finite word survives the round trip; a value between two halves
+ * goes to the nearer (ties to the even word), past 65520 to infinity. */
+START_TEST(test_from_f32)
+{
+	int bf16 = _i;
+	for (uint32_t w = 0; w < 65536; w++) {
+		unsigned char b[2] = {(unsigned char)(w & 0xff), (unsigned char)(w >> 8)};
+		float x;
+		if (bf16)
+			halfconv_bf16_ref(&x, b, 1);
+		else
+			halfconv_f16_ref(&x, b, 1);
+		if (isnan(x))
+			continue;
+		uint16_t back = bf16 ? halfconv_bf16_of(x) : halfconv_f16_of(x);
+		ck_assert_msg(back == w, "word 0x%04x -> %g -> 0x%04x", (unsigned)w, (double)x, back);
+	}
+	/* 1 + 2^-11 lies halfway between 1 (0x3c00, even) and 1 + 2^-10 (0x3c01) */
+	ck_assert_uint_eq(halfconv_f16_of(1.0f + 0x1p-11f), 0x3c00);
+	ck_assert_uint_eq(halfconv_f16_of(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01);
+	ck_assert_uint_eq(halfconv_f16_of(1.0f + 3 * 0x1p-11f), 0x3c02); /* tie, to even */
+	ck_assert_uint_eq(halfconv_f16_of(65519.0f), 0x7bff);
+	ck_assert_uint_eq(halfconv_f16_of(-65520.0f), 0xfc00);
+	ck_assert_uint_eq(halfconv_f16_of(0x1p-25f), 0x0000); /* half the smallest subnormal: even */
+	ck_assert_uint_eq(halfconv_bf16_of(1.0f + 0x1p-8f), 0x3f80);
+	ck_assert_uint_eq(halfconv_bf16_of(1.0f + 3 * 0x1p-8f), 0x3f82);
+}
+END_TEST
+
 static Suite *halfconv_suite(void)
 {
 	Suite *s = suite_create("halfconv");
 	TCase *tc = tcase_create("convert");
 	tcase_add_loop_test(tc, test_known, 0, (int)(sizeof known / sizeof known[0]));
 	tcase_add_loop_test(tc, test_exhaustive, 0, 4);
+	tcase_add_loop_test(tc, test_from_f32, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -334,14 +334,14 @@ START_TEST(test_no_bos)
 END_TEST
 
 /* The reference sampler: sequence after sequence, one forward_run per token, sequence s drawing
- * from stream probe_seq_stream(s). ids (n), starts (n + 1); returns the sequence count. keep: a
- * stored model's pages stay mapped between tokens (forward_set_keep_pages). */
-static int reference_ids(int *ids, int *starts, const struct model *m, int n, uint64_t seed,
-			 int seq_len, bool keep)
+ * from stream probe_seq_stream(s), KV cache kv. ids (n), starts (n + 1); returns the sequence
+ * count. keep: a stored model's pages stay mapped between tokens (forward_set_keep_pages). */
+static int reference_ids_kv(int *ids, int *starts, const struct model *m, int n, uint64_t seed,
+			    int seq_len, bool keep, enum forward_kv kv)
 {
 	struct forward *f = NULL;
 	float *logits = malloc((size_t)m->cfg.vocab * sizeof *logits);
-	ck_assert_int_eq(forward_new(&f, m, seq_len), 0);
+	ck_assert_int_eq(forward_new_lanes_kv(&f, m, seq_len, 1, kv), 0);
 	forward_set_keep_pages(f, keep);
 	int k = 0, s = 0;
 	while (k < n) {
@@ -361,6 +361,12 @@ static int reference_ids(int *ids, int *starts, const struct model *m, int n, ui
 	forward_free(f);
 	free(logits);
 	return s;
+}
+
+static int reference_ids(int *ids, int *starts, const struct model *m, int n, uint64_t seed,
+			 int seq_len, bool keep)
+{
+	return reference_ids_kv(ids, starts, m, n, seed, seq_len, keep, FORWARD_KV_F32);
 }
 
 /* (model, tokens, seq_len, lanes): probe_sample's invariants for each lane count */
@@ -499,6 +505,71 @@ START_TEST(test_pages)
 }
 END_TEST
 
+/* ---- F16 KV caches (probe_set_kv_f16_min(0) here; the shared models' caches are far below the
+ * default threshold): 1 lane draws the reference sampler's ids on F16_REF caches, any lane count
+ * is deterministic, and a key past the F16 range makes sampling start over with f32 caches (the
+ * f32 ids) ---- */
+
+static const struct kv16_case {
+	const char *family; /* fixture, or NULL: ../shared tinystories-instruct-3m */
+	int tokens, seq_len, lanes;
+	bool overflow; /* the last layer's keys scaled past the F16 range */
+} kv16_cases[] = {
+	{"llama_gqa", 150, 12, 1, false}, {"gpt_neo", 97, 9, 1, false}, {NULL, 300, 24, 1, false},
+	{NULL, 300, 24, 0, false},        {"llama_gqa", 150, 12, 0, true}, {NULL, 200, 24, 1, true},
+};
+
+START_TEST(test_kv16)
+{
+	const struct kv16_case *kc = &kv16_cases[_i];
+	char dir[1024], err[512];
+	struct model *m = NULL;
+	if (kc->family) {
+		m = testmodel_open_family(kc->family);
+	} else {
+		if (access(testutil_shared(), F_OK))
+			return;
+		snprintf(dir, sizeof dir, "%s/models/tinystories-instruct-3m", testutil_shared());
+		ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	}
+	const struct config *c = &m->cfg;
+	if (kc->overflow)
+		for (size_t i = 0; i < (size_t)c->n_kv_heads * c->head_dim * c->hidden; i++)
+			m->layers[c->n_layers - 1].wk[i] *= 1e7f;
+	matmul_set_threads(1);
+	int n = kc->tokens, L = kc->seq_len;
+	struct probe *p[3] = {NULL, NULL, NULL}; /* F16 twice, f32 */
+	probe_set_kv_f16_min(0);
+	for (int k = 0; k < 2; k++)
+		ck_assert_msg(probe_sample(&p[k], m, n, 9, L, kc->lanes, err, sizeof err) == 0, "%s",
+			      err);
+	probe_set_kv_f16_min(SIZE_MAX);
+	int rc = probe_sample(&p[2], m, n, 9, L, kc->lanes, err, sizeof err);
+	probe_set_kv_f16_min(PROBE_KV_F16_MIN);
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_mem_eq(p[0]->ids, p[1]->ids, (size_t)n * sizeof(int));
+	if (!kc->family && !kc->overflow) /* proof the F16 caches ran: on this model and seed their
+					  * rounding changes a draw within 200 tokens */
+		ck_assert(memcmp(p[0]->ids, p[2]->ids, 200 * sizeof(int)) != 0);
+	if (kc->overflow)
+		ck_assert_mem_eq(p[0]->ids, p[2]->ids, (size_t)n * sizeof(int));
+	if (kc->lanes == 1 && !kc->overflow) {
+		int *ids = malloc((size_t)n * sizeof *ids);
+		int *starts = malloc(((size_t)n + 1) * sizeof *starts);
+		ck_assert(ids && starts);
+		int n_seqs = reference_ids_kv(ids, starts, m, n, 9, L, false, FORWARD_KV_F16_REF);
+		ck_assert_int_eq(p[0]->n_seqs, n_seqs);
+		ck_assert_mem_eq(p[0]->ids, ids, (size_t)n * sizeof(int));
+		ck_assert_mem_eq(p[0]->starts, starts, ((size_t)n_seqs + 1) * sizeof(int));
+		free(ids);
+		free(starts);
+	}
+	for (int k = 0; k < 3; k++)
+		probe_free(p[k]);
+	model_close(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("probe");
@@ -511,6 +582,7 @@ int main(void)
 	tcase_add_test(tc, test_no_bos);
 	tcase_add_loop_test(tc, test_lanes, 0, (int)(sizeof lanes_cases / sizeof lanes_cases[0]));
 	tcase_add_loop_test(tc, test_pages, 0, (int)(sizeof pages_cases / sizeof pages_cases[0]));
+	tcase_add_loop_test(tc, test_kv16, 0, (int)(sizeof kv16_cases / sizeof kv16_cases[0]));
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }
