@@ -317,7 +317,7 @@ int env_view_features_set(float *x, const struct model_layer_view *v, enum rowfe
 	if (set == ROWFEAT_SET_WEIGHTS)
 		return env_view_features(x, v);
 	if (!p || !v->down || v->layer >= p->n_layers || p->ffn[v->layer] != v->rows ||
-	    !p->act[v->layer])
+	    !probe_has_stats(p, v->layer))
 		return ENV_ERR_PROBES;
 	int nf = rowfeat_set_count(set), rows = v->rows;
 	float *w6 = malloc((size_t)rows * ROWFEAT_COUNT * sizeof *w6);

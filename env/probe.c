@@ -1,6 +1,7 @@
 /* probe: self-sampled probe tokens and their FFN activations. See probe.h. */
 #include "probe.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -60,7 +61,13 @@ void probe_free(struct probe *p)
 		return;
 	for (int l = 0; p->act && l < p->n_layers; l++)
 		free(p->act[l]);
+	for (int l = 0; p->sum_sq && l < p->n_layers; l++)
+		free(p->sum_sq[l]);
+	for (int l = 0; p->sum_abs && l < p->n_layers; l++)
+		free(p->sum_abs[l]);
 	free(p->act);
+	free(p->sum_sq);
+	free(p->sum_abs);
 	free(p->ffn);
 	free(p->ids);
 	free(p->starts);
@@ -105,12 +112,14 @@ static void observe(void *ctx, int layer, enum forward_point point, const float 
  * order of s. */
 struct lanes {
 	int n, seq_len, bos, eos, budget, total, next_seq;
+	int *flush;          /* (n) the lane's previous sequence still has its last token to run */
+	int *ftok, *fpos;    /* (n) that token and its position */
 	int *buf;            /* (n, seq_len) the running sequence of each lane */
 	int *len, *seq, *on; /* (n) its length, its index s, whether the lane runs one */
 	struct pcg32 *rng;   /* (n) its generator */
 	int *pool, pooled;   /* (budget) parked sequences, back to back in order of finishing */
 	int *off, *plen;     /* (budget) where sequence s is parked and its length */
-	int *tok, *lane, *pos; /* (n) one forward_run_lanes call's rows */
+	int *tok, *lane, *pos; /* (2 n) one forward_run_lanes call's rows */
 };
 
 uint64_t probe_seq_stream(int s)
@@ -141,33 +150,80 @@ static void lanes_park(struct lanes *z, int l)
 	z->on[l] = 0;
 }
 
+/* Row k of the next call: lane l's last token at its position. */
+static void lanes_row(struct lanes *z, int k, int l)
+{
+	z->lane[k] = l;
+	z->pos[k] = z->len[l] - 1;
+	z->tok[k] = z->buf[(size_t)l * z->seq_len + z->len[l] - 1];
+}
+
+/* Appends the pending flush rows (each lane's previous sequence's last token) after row k;
+ * returns the row count. */
+static int lanes_flush_rows(struct lanes *z, int k)
+{
+	for (int l = 0; l < z->n; l++)
+		if (z->flush[l]) {
+			z->lane[k] = l;
+			z->pos[k] = z->fpos[l];
+			z->tok[k++] = z->ftok[l];
+			z->flush[l] = 0;
+		}
+	return k;
+}
+
+/* Parks lane l's sequence, its last token (drawn, never run) left to flush. */
+static void lanes_end(struct lanes *z, int l)
+{
+	z->flush[l] = 1;
+	z->ftok[l] = z->buf[(size_t)l * z->seq_len + z->len[l] - 1];
+	z->fpos[l] = z->len[l] - 1;
+	lanes_park(z, l);
+}
+
 /* One step: the first running lanes (as many as the budget has room for) each decode their last
- * token in one forward_run_lanes call and draw the next; ended sequences are parked and their
- * lanes start the next ones. Returns forward_run_lanes' status. */
+ * token and draw the next; ended sequences are parked and their lanes start the next ones at
+ * once. The same call runs each sequence ended in the step before on its last token (drawn,
+ * never decoded) for the observer, which so sees every probe token once: in the same lane as
+ * the next sequence's BOS at position 0, which the two sequences share (forward_run_lanes). The
+ * draws are those of the step alone. Returns forward_run_lanes' status. */
 static int lanes_step(struct lanes *z, struct forward *f, float *logits, int vocab, uint64_t seed)
 {
 	int k = 0;
 	for (int l = 0; l < z->n && k < z->budget - z->total; l++)
-		if (z->on[l]) {
-			z->lane[k] = l;
-			z->pos[k] = z->len[l] - 1;
-			z->tok[k++] = z->buf[(size_t)l * z->seq_len + z->len[l] - 1];
-		}
+		if (z->on[l])
+			lanes_row(z, k++, l);
+	int draws = k;
+	k = lanes_flush_rows(z, k);
 	int rc = forward_run_lanes(f, logits, z->tok, z->lane, z->pos, k);
 	if (rc)
 		return rc;
-	for (int r = 0; r < k; r++) {
+	for (int r = 0; r < draws; r++) {
 		int l = z->lane[r];
 		int t = probe_sample_token(logits + (size_t)r * vocab, vocab, &z->rng[l]);
 		z->buf[(size_t)l * z->seq_len + z->len[l]++] = t;
 		z->total++;
 		if (t == z->eos || z->len[l] == z->seq_len)
-			lanes_park(z, l);
+			lanes_end(z, l);
 	}
 	for (int l = 0; l < z->n && z->total < z->budget; l++)
 		if (!z->on[l])
 			lanes_start(z, seed, l);
 	return FORWARD_OK;
+}
+
+/* After the budget: the sequences still running are truncated (parked) and every last token
+ * not yet decoded runs once, in one call (a lane's ended sequence and its truncated successor,
+ * only BOS then, share it as in lanes_step). */
+static int lanes_finish(struct lanes *z, struct forward *f, float *logits)
+{
+	int k = lanes_flush_rows(z, 0);
+	for (int l = 0; l < z->n; l++)
+		if (z->on[l]) {
+			lanes_row(z, k++, l);
+			lanes_park(z, l);
+		}
+	return k ? forward_run_lanes(f, logits, z->tok, z->lane, z->pos, k) : FORWARD_OK;
 }
 
 /* Positions a lane can reach: every step advances each running lane by one token, so the budget
@@ -181,6 +237,40 @@ static int lane_positions(const struct probe *p, int n_lanes)
 }
 
 enum { SAMPLE_RETRY_F32 = 1 }; /* sample_ids: a key or value overflowed the F16 KV cache */
+
+/* Observer of sampling: every row of every call is one probe token's single run. */
+struct sums {
+	struct probe *p;
+	int tokens; /* rows seen (at layer 0) */
+};
+
+static void observe_sums(void *ctx, int layer, enum forward_point point, const float *x, int n,
+			 int dim)
+{
+	struct sums *c = ctx;
+	struct probe *p = c->p;
+	if (point != FORWARD_POINT_FFN_HIDDEN || layer < 0 || layer >= p->n_layers ||
+	    dim != p->ffn[layer])
+		return;
+	double *sq = p->sum_sq[layer], *ab = p->sum_abs[layer];
+	for (int t = 0; t < n; t++) {
+		const float *a = x + (size_t)t * dim;
+		for (int i = 0; i < dim; i++) {
+			sq[i] += (double)a[i] * a[i];
+			ab[i] += fabs((double)a[i]);
+		}
+	}
+	if (layer == 0)
+		c->tokens += n;
+}
+
+static void sums_clear(struct probe *p)
+{
+	for (int l = 0; l < p->n_layers; l++) {
+		memset(p->sum_sq[l], 0, (size_t)p->ffn[l] * sizeof(double));
+		memset(p->sum_abs[l], 0, (size_t)p->ffn[l] * sizeof(double));
+	}
+}
 
 /* The KV caches of sampling: F16 when f32 ones would take more than kv_f16_min bytes. */
 static enum forward_kv sample_kv(const struct probe *p, const struct model *m, int n_lanes)
@@ -203,21 +293,26 @@ static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int b
 	size_t B = (size_t)n_lanes, T = (size_t)p->tokens;
 	struct lanes z = {.n = n_lanes, .seq_len = p->seq_len, .bos = bos, .eos = c->eos_id,
 			  .budget = p->tokens};
+	struct sums sums = {p, 0};
 	struct forward *f = NULL;
 	int rc = PROBE_ERR_NOMEM;
-	float *logits = malloc(B * (size_t)c->vocab * sizeof *logits);
+	float *logits = malloc(2 * B * (size_t)c->vocab * sizeof *logits);
 	z.buf = malloc(B * (size_t)p->seq_len * sizeof *z.buf);
 	z.len = calloc(B, sizeof(int));
 	z.seq = calloc(B, sizeof(int));
 	z.on = calloc(B, sizeof(int));
-	z.tok = calloc(B, sizeof(int));
-	z.lane = calloc(B, sizeof(int));
-	z.pos = calloc(B, sizeof(int));
+	z.flush = calloc(B, sizeof(int));
+	z.ftok = calloc(B, sizeof(int));
+	z.fpos = calloc(B, sizeof(int));
+	z.tok = calloc(2 * B, sizeof(int));
+	z.lane = calloc(2 * B, sizeof(int));
+	z.pos = calloc(2 * B, sizeof(int));
 	z.rng = calloc(B, sizeof *z.rng);
 	z.pool = malloc(T * sizeof(int));
 	z.off = malloc(T * sizeof(int));
 	z.plen = malloc(T * sizeof(int));
-	if (!logits || !z.buf || !z.len || !z.seq || !z.on || !z.tok || !z.lane || !z.pos || !z.rng ||
+	if (!logits || !z.buf || !z.len || !z.seq || !z.on || !z.flush || !z.ftok || !z.fpos ||
+	    !z.tok || !z.lane || !z.pos || !z.rng ||
 	    !z.pool || !z.off || !z.plen ||
 	    forward_new_lanes_kv(&f, m, lane_positions(p, n_lanes), n_lanes, kv)) {
 		err_set(err, errlen, rc, "probe: out of memory for %d tokens in %d lanes", p->tokens,
@@ -225,6 +320,8 @@ static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int b
 		goto out;
 	}
 	forward_set_keep_pages(f, m->stored && safetensors_file_bytes(m->st) <= keep_pages_max);
+	forward_set_observer(f, observe_sums, &sums);
+	sums_clear(p);
 	for (int l = 0; l < n_lanes && z.total < z.budget; l++)
 		lanes_start(&z, p->seed, l);
 	while (z.total < z.budget) {
@@ -241,9 +338,12 @@ static int sample_ids(struct probe *p, const struct model *m, int n_lanes, int b
 		if (progress.fn)
 			progress.fn(progress.ctx, PROBE_PHASE_SAMPLE, z.total, z.budget);
 	}
-	for (int l = 0; l < n_lanes; l++) /* truncated where the budget ran out */
-		if (z.on[l])
-			lanes_park(&z, l);
+	if ((rc = lanes_finish(&z, f, logits))) {
+		rc = err_set(err, errlen, PROBE_ERR_FORWARD, "probe: forward pass failed on the last "
+			     "tokens: %s", forward_strerror(rc));
+		goto out;
+	}
+	assert(sums.tokens == p->tokens); /* every token ran once */
 	int n = 0;
 	for (p->n_seqs = 0; p->n_seqs < z.next_seq; p->n_seqs++) {
 		int s = p->n_seqs;
@@ -260,6 +360,9 @@ out:
 	free(z.len);
 	free(z.seq);
 	free(z.on);
+	free(z.flush);
+	free(z.ftok);
+	free(z.fpos);
 	free(z.tok);
 	free(z.lane);
 	free(z.pos);
@@ -302,12 +405,19 @@ static int probe_alloc(struct probe **out, const struct model *m, int n_tokens, 
 	p->starts = malloc(((size_t)n_tokens + 1) * sizeof *p->starts);
 	p->ffn = malloc((size_t)c->n_layers * sizeof *p->ffn);
 	p->act = calloc((size_t)c->n_layers, sizeof *p->act);
-	if (!p->ids || !p->starts || !p->ffn || !p->act) {
+	p->sum_sq = calloc((size_t)c->n_layers, sizeof *p->sum_sq);
+	p->sum_abs = calloc((size_t)c->n_layers, sizeof *p->sum_abs);
+	bool ok = p->ids && p->starts && p->ffn && p->act && p->sum_sq && p->sum_abs;
+	for (int l = 0; ok && l < c->n_layers; l++) {
+		p->ffn[l] = m->layers[l].ffn;
+		p->sum_sq[l] = calloc((size_t)p->ffn[l], sizeof(double));
+		p->sum_abs[l] = calloc((size_t)p->ffn[l], sizeof(double));
+		ok = p->sum_sq[l] && p->sum_abs[l];
+	}
+	if (!ok) {
 		probe_free(p);
 		return PROBE_ERR_NOMEM;
 	}
-	for (int l = 0; l < c->n_layers; l++)
-		p->ffn[l] = m->layers[l].ffn;
 	*out = p;
 	return PROBE_OK;
 }
@@ -464,9 +574,21 @@ int probe_stream_all(struct probe *p, struct layerstream *ls, const bool *keep, 
 	return rc;
 }
 
+bool probe_has_stats(const struct probe *p, int layer)
+{
+	return p->sum_sq || p->act[layer];
+}
+
 void probe_row_stats(double *msq, double *mabs, const struct probe *p, int layer)
 {
 	int F = p->ffn[layer];
+	if (!p->act[layer]) {
+		for (int i = 0; i < F; i++) {
+			msq[i] = p->sum_sq[layer][i] / p->tokens;
+			mabs[i] = p->sum_abs[layer][i] / p->tokens;
+		}
+		return;
+	}
 	for (int i = 0; i < F; i++)
 		msq[i] = mabs[i] = 0;
 	for (int t = 0; t < p->tokens; t++) {
@@ -488,7 +610,9 @@ void probe_importance_rows(float *scores, const struct probe *p, int layer, cons
 	int F = p->ffn[layer];
 	for (int i = 0; i < F; i++) {
 		double msq = 0, dsq = 0;
-		for (int t = 0; t < p->tokens; t++) {
+		if (!p->act[layer])
+			msq = p->sum_sq[layer][i];
+		for (int t = 0; p->act[layer] && t < p->tokens; t++) {
 			double a = p->act[layer][(size_t)t * F + i];
 			msq += a * a;
 		}

@@ -84,6 +84,9 @@ struct probe {
 	float **act;  /* [layer] (tokens, ffn[layer]) FFN intermediate activations; NULL for layers
 		       * not collected (probe_sample: all; probe_stream_layer: all but the last one
 		       * streamed) */
+	double **sum_sq, **sum_abs; /* [layer] (ffn[layer]) Σ a_i² and Σ |a_i| of the FFN
+				     * intermediate over every probe token, gathered while sampling
+				     * (probe_sample); NULL in a probe built by hand */
 };
 
 /* Samples n_tokens probe tokens from m (seq_len: sequence length, 0 = min(max_pos, 256); lanes:
@@ -144,11 +147,18 @@ void probe_set_keep_pages_max(size_t bytes);
  * probe_set_progress. */
 void probe_set_kv_f16_min(size_t bytes);
 
-/* msq, mabs (ffn[layer]) = E[a_i²], E[|a_i|] over the probe tokens (double sums). */
+/* Whether probe_row_stats has what it needs for layer (0 <= layer < n_layers): sums, or act. */
+bool probe_has_stats(const struct probe *p, int layer);
+
+/* msq, mabs (ffn[layer]) = E[a_i²], E[|a_i|] over the probe tokens (double sums): from act[layer]
+ * when p holds it (probe_collect, the streamed layers), else from sum_sq / sum_abs (a probe only
+ * sampled: no activations needed). The two differ by the rounding of the products only (tokens
+ * run in lanes vs in windows; test-probe). */
 void probe_row_stats(double *msq, double *mabs, const struct probe *p, int layer);
 
 /* Probe-importance baseline: scores (ffn[layer]) = E[a_i²] · ‖d_i‖², larger = keep (removing the
- * lowest ones removes the least output energy if neurons were uncorrelated). down (hidden, ffn). */
+ * lowest ones removes the least output energy if neurons were uncorrelated), E[a_i²] as
+ * probe_row_stats takes it. down (hidden, ffn). */
 void probe_importance_rows(float *scores, const struct probe *p, int layer, const float *down,
 			   int hidden);
 

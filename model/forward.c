@@ -32,7 +32,7 @@ struct forward {
 	struct matmul *mm;
 	int max_seq;
 	int n_lanes;     /* independent sequences, each with its own KV cache */
-	int rows;        /* row capacity of the activation buffers: max(max_seq, n_lanes) */
+	int rows;        /* row capacity of the activation buffers: max(max_seq, 2 n_lanes) */
 	int ffn_max;
 	forward_observe_fn *observe;
 	void *observe_ctx;
@@ -117,7 +117,7 @@ int forward_new_lanes_kv(struct forward **out, const struct model *m, int max_se
 	f->kv16 = kv == FORWARD_KV_F16;
 	f->kv_round = kv == FORWARD_KV_F16_REF;
 	f->score_floats = (size_t)max_seq * (f->kv16 ? 1 + 2 * (size_t)c->head_dim : 1);
-	f->rows = max_seq > n_lanes ? max_seq : n_lanes;
+	f->rows = max_seq > 2 * n_lanes ? max_seq : 2 * n_lanes;
 	for (int l = 0; l < c->n_layers; l++)
 		if (m->layers[l].ffn > f->ffn_max)
 			f->ffn_max = m->layers[l].ffn;
@@ -659,14 +659,15 @@ int forward_run(struct forward *f, float *logits, const int *tokens, int n, int 
 int forward_run_lanes(struct forward *f, float *logits, const int *tokens, const int *lane,
 		      const int *pos, int n)
 {
-	if (n <= 0 || n > f->n_lanes || !tokens || !lane || !pos || !logits)
+	if (n <= 0 || n > 2 * f->n_lanes || !tokens || !lane || !pos || !logits)
 		return FORWARD_ERR_ARG;
 	for (int t = 0; t < n; t++) {
 		if (lane[t] < 0 || lane[t] >= f->n_lanes || pos[t] < 0)
 			return FORWARD_ERR_ARG;
+		int same = 0; /* earlier rows of the lane: at most one, and one of the two at 0 */
 		for (int u = 0; u < t; u++)
-			if (lane[u] == lane[t])
-				return FORWARD_ERR_ARG; /* one row per lane: its cache row is shared */
+			if (lane[u] == lane[t] && (++same > 1 || (pos[u] != 0) == (pos[t] != 0)))
+				return FORWARD_ERR_ARG;
 	}
 	for (int t = 0; t < n; t++)
 		if (pos[t] >= f->max_seq)

@@ -110,8 +110,12 @@ int forward_run(struct forward *f, float *logits, const int *tokens, int n, int 
  * to positions 0..pos[t] of that lane's cache, overwriting position pos[t]; pos 0 starts a new
  * sequence in the lane; lanes need not be at equal positions). logits (n, vocab) receives row t's
  * logits; equal, up to the rounding of the batched products, to running each lane alone with
- * forward_run. Errors: FORWARD_ERR_ARG (n outside [1, n_lanes], a lane outside [0, n_lanes),
- * a lane twice, pos < 0), FORWARD_ERR_TOO_LONG (pos ≥ max_seq), FORWARD_ERR_TOKEN. */
+ * forward_run. One exception to one row per lane: a lane may take two rows, one at position 0
+ * (its next sequence's first token) and one at a later position p (the last token of the
+ * sequence it ran), when both sequences start with the same token — position 0's key and value
+ * are then the same for both, so the later row reads its own sequence's keys 0..p. Errors:
+ * FORWARD_ERR_ARG (n outside [1, 2·n_lanes], a lane outside [0, n_lanes), a lane twice other
+ * than so, pos < 0), FORWARD_ERR_TOO_LONG (pos ≥ max_seq), FORWARD_ERR_TOKEN. */
 int forward_run_lanes(struct forward *f, float *logits, const int *tokens, const int *lane,
 		      const int *pos, int n);
 

@@ -8,7 +8,6 @@
 
 #include "err.h"
 #include "guard.h"
-#include "layerstream.h"
 #include "probe.h"
 #include "prunestream.h"
 #include "scorer.h"
@@ -57,15 +56,14 @@ static int guard_out(struct util_lock **lock, const struct prunejob_opts *o,
 
 /* Self-sampled probes (the probe method, a probe-feature policy) into the cache without loading
  * the model: the ids sampled with the weights kept in the mapping (one layer in f32 at a time),
- * the activations left for stream_probes. *p = the probes to stream, or NULL. */
-static int sample_probes(struct probe **p, const struct model *m, const struct prunejob_opts *o,
+ * and the row statistics those scorers read, gathered while sampling (probe.h). */
+static int sample_probes(const struct model *m, const struct prunejob_opts *o,
 			 struct select_cache *cache, prunejob_progress_fn *progress, void *ctx,
 			 char *err, size_t errlen)
 {
 	struct probe **slot = NULL;
 	int tokens = 0;
 	uint64_t seed = 0;
-	*p = NULL;
 	if (select_probe_request(&slot, &tokens, &seed, m, &o->select, cache, err, errlen))
 		return PRUNEJOB_ERR_INPUT;
 	if (!slot)
@@ -78,43 +76,17 @@ static int sample_probes(struct probe **p, const struct model *m, const struct p
 	if (prunestream_probe_sample(slot, o->model, tokens, seed, o->select.probe_lanes, err,
 				     errlen))
 		return PRUNEJOB_ERR_INPUT;
-	*p = *slot;
 	return PRUNEJOB_OK;
-}
-
-/* prunestream's hook: the probes' activations at the layer about to be scored. */
-struct probe_stream {
-	struct probe *p;
-	struct layerstream *ls;
-};
-
-static int stream_probes(void *vctx, int layer, char *err, size_t errlen)
-{
-	struct probe_stream *ps = vctx;
-	return probe_stream_layer(ps->p, ps->ls, layer, err, errlen);
-}
-
-/* Row scores of every layer, the probes (when p) streamed to each layer just before it. */
-static int rows_scores(float ***scores, struct model *m, const struct scorer *s,
-		       struct scorer_ctx *sc, struct probe *p, char *err, size_t errlen)
-{
-	struct probe_stream ps = {p, NULL};
-	if (p && probe_stream_open(&ps.ls, p, m, err, errlen))
-		return PRUNEJOB_ERR_RUN;
-	int rc = prunestream_scores(scores, m, s, sc, p ? stream_probes : NULL, &ps, err, errlen);
-	layerstream_free(ps.ls);
-	return rc ? PRUNEJOB_ERR_RUN : PRUNEJOB_OK;
 }
 
 /* The one-pass rows write: a uniform plan's counts fix the output's shapes, and each layer is
  * scored when the writer first reaches it, from the mapped matrices it then slices
- * (prunestream_rows); probes (may be NULL) are streamed to each layer before it is scored. */
+ * (prunestream_rows). */
 static int write_one_pass(struct prune_counts *counts, struct model *m, const struct scorer *s,
-			  struct scorer_ctx *sc, struct probe *p, const struct prune_info *info,
+			  struct scorer_ctx *sc, const struct prune_info *info,
 			  const struct prunejob_opts *o, char *err, size_t errlen)
 {
 	struct prune_plan *plan = NULL;
-	struct probe_stream ps = {p, NULL};
 	struct prunestream_rows st = {0};
 	struct prune_rows rows;
 	int rc = PRUNEJOB_ERR_RUN, e = prune_plan_new_rows_ratio(&plan, m, o->ratio);
@@ -122,15 +94,13 @@ static int write_one_pass(struct prune_counts *counts, struct model *m, const st
 		err_set(err, errlen, rc, "%s: %s", s->name, prune_strerror(e));
 		goto out;
 	}
-	if ((p && probe_stream_open(&ps.ls, p, m, err, errlen)) ||
-	    prunestream_rows(&rows, &st, m, s, sc, plan, p ? stream_probes : NULL, &ps, err, errlen))
+	if (prunestream_rows(&rows, &st, m, s, sc, plan, err, errlen))
 		goto out;
 	if (!prune_write_stream(counts, m, plan, NULL, &rows, NULL, info, o->out, o->force, err,
 				errlen))
 		rc = PRUNEJOB_OK;
 out:
 	prunestream_rows_free(&st);
-	layerstream_free(ps.ls);
 	prune_plan_free(plan);
 	return rc;
 }
@@ -138,12 +108,11 @@ out:
 /* Scores and the streamed write: rows at a per-layer ratio in one pass (write_one_pass); rows
  * with a global budget (every layer's scores needed first) or o->two_pass scored over all
  * layers, then planned, then written; masks (weights, N:M) computed for each matrix when the
- * writer reaches it. Probes (may be NULL) are streamed to each layer. */
+ * writer reaches it. */
 static int score_and_write(struct prune_counts *counts, struct model *m,
 			   const struct tokenizer *tok, const struct model *base,
 			   const struct prunejob_opts *o, struct select_cache *cache,
-			   struct probe *probes, prunejob_progress_fn *progress, void *ctx,
-			   char *err, size_t errlen)
+			   prunejob_progress_fn *progress, void *ctx, char *err, size_t errlen)
 {
 	const struct scorer *s;
 	struct scorer_ctx sc;
@@ -169,10 +138,10 @@ static int score_and_write(struct prune_counts *counts, struct model *m,
 			 o->out);
 		if (progress)
 			progress(ctx, what);
-		return write_one_pass(counts, m, s, &sc, probes, &info, o, err, errlen);
+		return write_one_pass(counts, m, s, &sc, &info, o, err, errlen);
 	}
 	if (rows) {
-		if (rows_scores(&scores, m, s, &sc, probes, err, errlen))
+		if (prunestream_scores(&scores, m, s, &sc, err, errlen))
 			goto out;
 		int e = prune_plan_from_scores(&plan, m, (const float *const *)scores, o->ratio,
 					       o->select.global);
@@ -241,7 +210,6 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 	/* everything cheap first: a failure is then one line and costs no scoring */
 	rc = PRUNEJOB_ERR_INPUT;
 	bool loaded = o->whole_model;
-	struct probe *probes = NULL;
 	if ((loaded ? text_open_model(&m, &tok, o->model, err, errlen)
 		    : prunestream_open_text(&m, &tok, o->model, err, errlen)) ||
 	    guard_out(&lock, o, progress, ctx, err, errlen) ||
@@ -249,12 +217,11 @@ int prunejob_run(struct prune_counts *counts, const struct prunejob_opts *o,
 	    prune_check_ratio(&m->cfg, o->ratio, o->select.granularity, o->select.global, err,
 			      errlen) ||
 	    (o->base && open_base(&base, m, o->base, err, errlen)) ||
-	    (!loaded && sample_probes(&probes, m, o, &cache, progress, ctx, err, errlen)) ||
+	    (!loaded && sample_probes(m, o, &cache, progress, ctx, err, errlen)) ||
 	    select_prepare(m, &o->select, &cache, err, errlen))
 		goto out;
 	rc = loaded ? plan_and_write_loaded(counts, m, tok, base, o, &cache, progress, ctx, err, errlen)
-		    : score_and_write(counts, m, tok, base, o, &cache, probes, progress, ctx, err,
-				      errlen);
+		    : score_and_write(counts, m, tok, base, o, &cache, progress, ctx, err, errlen);
 out:
 	select_cache_free(&cache);
 	tokenizer_free(tok);

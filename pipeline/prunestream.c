@@ -193,8 +193,7 @@ static int layer_load(struct model *m, int layer, const struct scorer *s, bool e
 }
 
 int prunestream_scores(float ***out, struct model *m, const struct scorer *s,
-		       struct scorer_ctx *ctx, prunestream_layer_fn *before, void *bctx, char *err,
-		       size_t errlen)
+		       struct scorer_ctx *ctx, char *err, size_t errlen)
 {
 	int n = m->cfg.n_layers, rc = PRUNESTREAM_OK;
 	float **sc = calloc((size_t)n, sizeof *sc);
@@ -205,8 +204,6 @@ int prunestream_scores(float ***out, struct model *m, const struct scorer *s,
 		struct model_layer_view v;
 		if (!(sc[l] = malloc((size_t)m->layers[l].ffn * sizeof **sc + 1)))
 			rc = err_set(err, errlen, PRUNESTREAM_ERR_NOMEM, "out of memory");
-		else if (before && before(bctx, l, err, errlen))
-			rc = PRUNESTREAM_ERR_SCORE;
 		else if (!(rc = layer_load(m, l, s, true, &pool, err, errlen))) {
 			model_layer_view(&v, m, l);
 			if (s->score_rows(sc[l], ctx, &v, err, errlen))
@@ -293,21 +290,20 @@ void prunestream_masks(struct prune_masks *out, struct prunestream_masks *st, st
 
 /* ---- rows kept when the writer reaches a layer ---- */
 
-/* Scores layer l into st->scores and sets its kept neurons in st->plan. The random scorer's
- * stream is put where the numeric-order route has it before l: one draw per neuron of every
- * earlier layer (scorers_random_rows); no other scorer draws. evict: as read_matrix. */
-static int rows_score_layer(struct prunestream_rows *st, int l, bool evict, char *err,
-			    size_t errlen)
+/* prune_rows.fill: scores layer l (the writer is at it) into st->scores and sets its kept
+ * neurons in st->plan; its pages stay mapped for the writer. The random scorer's stream is put
+ * where the numeric-order route has it before l: one draw per neuron of every earlier layer
+ * (scorers_random_rows); no other scorer draws. */
+static int rows_fill(void *vctx, int l, char *err, size_t errlen)
 {
+	struct prunestream_rows *st = vctx;
 	struct model *m = st->m;
 	uint64_t before = 0;
 	for (int j = 0; j < l; j++)
 		before += (uint64_t)m->layers[j].ffn;
 	st->ctx->rng = st->rng0;
 	rng_advance(&st->ctx->rng, before);
-	if (st->before && st->before(st->bctx, l, err, errlen))
-		return PRUNE_ERR_PLAN;
-	if (layer_load(m, l, st->s, evict, &st->pool, err, errlen))
+	if (layer_load(m, l, st->s, false, &st->pool, err, errlen))
 		return PRUNE_ERR_INPUT;
 	struct model_layer_view v;
 	model_layer_view(&v, m, l);
@@ -321,31 +317,15 @@ static int rows_score_layer(struct prunestream_rows *st, int l, bool evict, char
 	return rc;
 }
 
-/* prune_rows.fill: layer scored now (and, when ordered, every unscored layer before it first,
- * their pages evicted: only the layer the writer is at stays mapped for it). */
-static int rows_fill(void *vctx, int layer, char *err, size_t errlen)
-{
-	struct prunestream_rows *st = vctx;
-	if (!st->before)
-		return rows_score_layer(st, layer, false, err, errlen);
-	for (; st->next <= layer; st->next++) {
-		int rc = rows_score_layer(st, st->next, st->next != layer, err, errlen);
-		if (rc)
-			return rc;
-	}
-	return PRUNE_OK;
-}
-
 int prunestream_rows(struct prune_rows *out, struct prunestream_rows *st, struct model *m,
 		     const struct scorer *s, struct scorer_ctx *ctx, struct prune_plan *plan,
-		     prunestream_layer_fn *before, void *bctx, char *err, size_t errlen)
+		     char *err, size_t errlen)
 {
 	int w = 0;
 	for (int l = 0; l < m->cfg.n_layers; l++)
 		if (m->layers[l].ffn > w)
 			w = m->layers[l].ffn;
 	*st = (struct prunestream_rows){.m = m, .s = s, .ctx = ctx, .rng0 = ctx->rng, .plan = plan,
-					.before = before, .bctx = bctx,
 					.scores = malloc((size_t)w * sizeof *st->scores + 1)};
 	if (!st->scores)
 		return err_set(err, errlen, PRUNESTREAM_ERR_NOMEM, "out of memory");

@@ -36,24 +36,20 @@ int prunestream_open(struct model **m, const char *dir, char *err, size_t errlen
 int prunestream_open_text(struct model **m, struct tokenizer **tok, const char *dir, char *err,
 			  size_t errlen);
 
-/* Called before layer `layer` is scored, e.g. to stream the probes to it (probe.h); non-zero
- * fails the scoring with the reason in err. */
-typedef int prunestream_layer_fn(void *ctx, int layer, char *err, size_t errlen);
-
 /* Samples tokens probe ids from dir (probe_sample on the model opened MODEL_WEIGHTS_MAPPED_F32:
- * one layer in f32 at a time, the ids of the whole-f32 route; lanes as probe_sample), no activations yet: stream them
- * with probe_stream_open on a prunestream_open model. *p owned by the caller (probe_free).
+ * one layer in f32 at a time, the ids of the whole-f32 route; lanes as probe_sample) and the
+ * row statistics gathered while sampling, all the probe and policy scorers read; no
+ * activations. *p owned by the caller (probe_free).
  * Errors: PRUNESTREAM_ERR_MODEL, PRUNESTREAM_ERR_SCORE (sampling failed; reason in err). */
 int prunestream_probe_sample(struct probe **p, const char *dir, int tokens, uint64_t seed,
 			     int lanes, char *err, size_t errlen);
 
 /* Row scores of every layer through s (ctx->m is m): layer by layer, only the matrices s reads
- * loaded, before (may be NULL) called first with bctx. *scores as select_scores
+ * loaded. *scores as select_scores
  * (select_scores_free). m's layer pointers are set during a layer's scoring and NULL again
  * afterwards. */
 int prunestream_scores(float ***scores, struct model *m, const struct scorer *s,
-		       struct scorer_ctx *ctx, prunestream_layer_fn *before, void *bctx, char *err,
-		       size_t errlen);
+		       struct scorer_ctx *ctx, char *err, size_t errlen);
 
 /* State of prunestream_masks. */
 struct prunestream_masks {
@@ -90,9 +86,6 @@ struct prunestream_rows {
 	struct scorer_ctx *ctx;
 	struct pcg32 rng0;           /* ctx->rng as seeded for the plan */
 	struct prune_plan *plan;     /* uniform: counts fixed (prune_plan_new_rows_ratio) */
-	prunestream_layer_fn *before; /* not NULL: layers must be scored in numeric order */
-	void *bctx;
-	int next;                    /* with before: the first layer not scored yet */
 	float *scores;               /* (widest layer) one layer's scores */
 	struct prunestream_pool pool; /* the layer's matrices */
 };
@@ -103,14 +96,12 @@ struct prunestream_rows {
  * once, and left mapped for the writer to slice (it evicts them). Scores and kept neurons are
  * those of prunestream_scores + prune_plan_from_scores (global = false) bit for bit, whatever
  * the order the writer reaches layers in (file order: layers.0, layers.1, layers.10, ...): the
- * random scorer's stream is jumped ahead to where the numeric-order route has it. With before
- * (may be NULL; e.g. the probes streamed layer by layer, which must come in numeric order) a
- * layer reached out of order first scores the skipped lower ones, in order (their pages
- * evicted after scoring; the writer reads them again later). st borrows m, s, ctx and plan and
+ * random scorer's stream is jumped ahead to where the numeric-order route has it. st borrows
+ * m, s, ctx and plan and
  * must outlive the write; free it with prunestream_rows_free. Errors: PRUNESTREAM_ERR_NOMEM. */
 int prunestream_rows(struct prune_rows *out, struct prunestream_rows *st, struct model *m,
 		     const struct scorer *s, struct scorer_ctx *ctx, struct prune_plan *plan,
-		     prunestream_layer_fn *before, void *bctx, char *err, size_t errlen);
+		     char *err, size_t errlen);
 
 /* Frees what prunestream_rows allocated in st (not st itself); a zeroed st is a no-op. */
 void prunestream_rows_free(struct prunestream_rows *st);

@@ -9,7 +9,8 @@ static int probe_rows(float *scores, struct scorer_ctx *c, const struct model_la
 		      char *err, size_t errlen)
 {
 	const struct probe *p = c->probe;
-	if (!p || v->layer >= p->n_layers || p->ffn[v->layer] != v->rows || !p->act[v->layer])
+	if (!p || v->layer >= p->n_layers || p->ffn[v->layer] != v->rows ||
+	    !probe_has_stats(p, v->layer))
 		return err_set(err, errlen, SCORER_ERR_ARG,
 			       "probe needs probe activations collected on this model");
 	if (!v->down)

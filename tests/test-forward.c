@@ -448,7 +448,10 @@ static const struct lane_err {
 } lane_errs[] = {
 	{"lane negative", 2, {1, 2}, {0, -1}, {0, 0}, FORWARD_ERR_ARG},
 	{"lane = n_lanes", 1, {1}, {3}, {0}, FORWARD_ERR_ARG},
-	{"lane twice", 3, {1, 2, 3}, {2, 0, 2}, {0, 1, 2}, FORWARD_ERR_ARG},
+	{"lane twice, neither at 0", 3, {1, 2, 3}, {2, 0, 2}, {1, 1, 2}, FORWARD_ERR_ARG},
+	{"lane twice, both at 0", 3, {1, 2, 3}, {2, 0, 2}, {0, 1, 0}, FORWARD_ERR_ARG},
+	{"lane thrice", 3, {1, 2, 3}, {1, 1, 1}, {0, 3, 4}, FORWARD_ERR_ARG},
+	{"lane twice, at 0 and later", 3, {1, 2, 3}, {2, 0, 2}, {0, 1, 5}, FORWARD_OK},
 	{"pos = max_seq", 2, {1, 2}, {0, 1}, {0, 8}, FORWARD_ERR_TOO_LONG},
 	{"pos negative", 1, {1}, {1}, {-1}, FORWARD_ERR_ARG},
 	{"no rows", 0, {1}, {0}, {0}, FORWARD_ERR_ARG},
@@ -468,11 +471,44 @@ START_TEST(test_lanes_errors)
 		tok[t] = e->tok[t] == -2 ? m->cfg.vocab : e->tok[t];
 	ck_assert_msg(forward_run_lanes(f, logits, tok, e->lane, e->pos, e->n) == e->want, "%s",
 		      e->name);
-	int four[4] = {0, 1, 2, 0};
-	ck_assert_int_eq(forward_run_lanes(f, logits, four, four, four, 4), FORWARD_ERR_ARG);
+	int seven[7] = {0, 1, 2, 0, 1, 2, 0};
+	ck_assert_int_eq(forward_run_lanes(f, logits, seven, seven, seven, 7), FORWARD_ERR_ARG);
 	ck_assert_int_eq(forward_new_lanes(&(struct forward *){NULL}, m, 8, 0), FORWARD_ERR_ARG);
 	free(logits);
 	forward_free(f);
+	model_close(m);
+}
+END_TEST
+
+/* A lane ending a sequence and starting the next at the same BOS in one call: the row at the end
+ * of the old sequence reads that sequence's keys (position 0's are the new BOS's, the same), and
+ * the BOS row gives BOS alone. _i = fixture family. */
+START_TEST(test_lanes_shared_bos)
+{
+	struct model *m = testmodel_open_family(family_fixtures[_i]);
+	int V = m->cfg.vocab, ids[6], lane[2] = {1, 1}, pos[2] = {0, 5};
+	testutil_fill_ids(ids, 6, V, 77);
+	matmul_set_threads(1);
+	float *ref = malloc(sizeof(float) * 6 * (size_t)V), *got = malloc(sizeof(float) * 2 * (size_t)V);
+	struct forward *one = NULL, *f = NULL;
+	ck_assert(ref && got);
+	ck_assert_int_eq(forward_new(&one, m, 8), 0);
+	ck_assert_int_eq(forward_new_lanes(&f, m, 8, 2), 0);
+	for (int t = 0; t < 6; t++)
+		ck_assert_int_eq(forward_run(one, ref + (size_t)t * V, &ids[t], 1, t), 0);
+	for (int t = 0; t < 5; t++)
+		ck_assert_int_eq(forward_run_lanes(f, got, &ids[t], &lane[0], &t, 1), 0);
+	int tok[2] = {ids[0], ids[5]};
+	ck_assert_int_eq(forward_run_lanes(f, got, tok, lane, pos, 2), 0);
+	for (int v = 0; v < V; v++) {
+		ck_assert_float_eq_tol(got[v], ref[v], 1e-4f * fmaxf(1.0f, fabsf(ref[v])));
+		ck_assert_float_eq_tol(got[V + v], ref[5 * (size_t)V + v],
+				       1e-4f * fmaxf(1.0f, fabsf(ref[5 * (size_t)V + v])));
+	}
+	forward_free(f);
+	forward_free(one);
+	free(ref);
+	free(got);
 	model_close(m);
 }
 END_TEST
@@ -587,6 +623,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_lanes_synth, 0, (int)(sizeof synth_families / sizeof synth_families[0]));
 	tcase_add_loop_test(tc, test_lanes_real, 0, 2 * (int)(sizeof real_models / sizeof real_models[0]));
 	tcase_add_loop_test(tc, test_lanes_errors, 0, (int)(sizeof lane_errs / sizeof lane_errs[0]));
+	tcase_add_loop_test(tc, test_lanes_shared_bos, 0, N_FAMILIES);
 	tcase_add_loop_test(tc, test_kv16, 0, 2 * (N_FAMILIES + 2));
 	tcase_add_test(tc, test_kv16_range);
 	suite_add_tcase(s, tc);

@@ -570,6 +570,64 @@ START_TEST(test_kv16)
 }
 END_TEST
 
+/* ---- row statistics gathered while sampling: sum_sq / sum_abs over every probe token equal the
+ * sums over probe_collect's recorded activations up to the rounding of the products (tokens run
+ * in lanes vs one window per sequence), for sequences ended at EOS, at seq_len and truncated;
+ * lanes_cases' shapes ---- */
+
+START_TEST(test_sums)
+{
+	const struct lanes_case *lc = &lanes_cases[_i];
+	char dir[1024], err[512];
+	struct model *m = NULL;
+	if (lc->family) {
+		m = testmodel_open_family(lc->family);
+	} else {
+		if (access(testutil_shared(), F_OK))
+			return;
+		snprintf(dir, sizeof dir, "%s/models/tinystories-instruct-3m", testutil_shared());
+		ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	}
+	matmul_set_threads(1);
+	struct probe *p = NULL;
+	ck_assert_msg(probe_collect(&p, m, lc->tokens, 9, lc->seq_len, lc->lanes, err, sizeof err) == 0,
+		      "%s", err);
+	ck_assert_ptr_nonnull(p->sum_sq);
+	for (int l = 0; l < p->n_layers; l++) {
+		int F = p->ffn[l];
+		double *msq = malloc((size_t)F * sizeof *msq), *mabs = malloc((size_t)F * sizeof *mabs);
+		ck_assert(msq && mabs);
+		probe_row_stats(msq, mabs, p, l); /* from act */
+		for (int i = 0; i < F; i++) {
+			double sq = p->sum_sq[l][i] / p->tokens, ab = p->sum_abs[l][i] / p->tokens;
+			ck_assert_double_eq_tol(sq, msq[i], 1e-5 * msq[i] + 1e-30);
+			ck_assert_double_eq_tol(ab, mabs[i], 1e-5 * mabs[i] + 1e-30);
+		}
+		free(msq);
+		free(mabs);
+	}
+	/* without act the statistics come from the sums */
+	for (int l = 0; l < p->n_layers; l++) {
+		free(p->act[l]);
+		p->act[l] = NULL;
+	}
+	double one_sq, one_abs;
+	int F0 = p->ffn[0];
+	ck_assert(probe_has_stats(p, 0));
+	double *msq = malloc((size_t)F0 * sizeof *msq), *mabs = malloc((size_t)F0 * sizeof *mabs);
+	ck_assert(msq && mabs);
+	probe_row_stats(msq, mabs, p, 0);
+	one_sq = p->sum_sq[0][F0 - 1] / p->tokens;
+	one_abs = p->sum_abs[0][F0 - 1] / p->tokens;
+	ck_assert_double_eq(msq[F0 - 1], one_sq);
+	ck_assert_double_eq(mabs[F0 - 1], one_abs);
+	free(msq);
+	free(mabs);
+	probe_free(p);
+	model_close(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("probe");
@@ -583,6 +641,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_lanes, 0, (int)(sizeof lanes_cases / sizeof lanes_cases[0]));
 	tcase_add_loop_test(tc, test_pages, 0, (int)(sizeof pages_cases / sizeof pages_cases[0]));
 	tcase_add_loop_test(tc, test_kv16, 0, (int)(sizeof kv16_cases / sizeof kv16_cases[0]));
+	tcase_add_loop_test(tc, test_sums, 0, (int)(sizeof lanes_cases / sizeof lanes_cases[0]));
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
 }
