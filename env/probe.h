@@ -33,20 +33,31 @@
  * F16: 0.4 GB) and the LM head, not the file; a smaller file stays mapped (at most 1 GiB of RSS),
  * since its re-mapping dominates its small steps (a 4 x 512 F16 model, 16 lanes: 24 ms per step
  * evicted vs 10.5 ms kept). Until 2026-12-02 (session 5) every file of at most 3/4 of the RAM
- * stayed mapped (a 7B prune: peak RSS 14.8 GB; now 2.5 GB). At 7B, what re-mapping costs per step
+ * stayed mapped (a 7B prune: peak RSS 14.8 GB; then 2.5 GB; with F16 KV caches
+ * and the statistics taken while sampling, 1.4 GB). At 7B, what re-mapping costs per step
  * depends on the page cache: with the file cached in 2 MiB folios (what a cold read leaves here),
  * a 16-lane step took 1.96 s evicted and prefetched vs 1.86 s kept (1.05x; faulted in without
  * prefetch 1.93 s; same run, median of 5, noise 16 %); just after the file was written (small
  * folios, mapped 4 KiB at a time) 4.6 s vs 2.9 s (1.6x): this virtual machine makes a fresh
  * 4 KiB mapping slow to read the first time.
  *
- * Streamed (yopo prune on models too large to load): probe_sample draws the same ids on a model
- * opened with MODEL_WEIGHTS_MAPPED_F32 (one layer in f32 at a time, the same f32 values, so the
- * same ids), then probe_stream_layer runs every sequence through one layer at a time
- * (layerstream.h) and leaves only that layer's activations in act: n_tokens × (hidden + ffn_l)
- * floats besides one layer's weights. The activations equal probe_collect's bit for bit. Sampling
- * runs one forward over all layers per lockstep step (a 7B model, 2048 tokens, 16 lanes: ~130
- * reads of the whole model, each mapping and reading every layer once). */
+ * Statistics while sampling: an observer on FORWARD_POINT_FFN_HIDDEN adds every sampled token's
+ * FFN intermediate into sum_sq / sum_abs (Σa², Σ|a| per neuron and layer), which is all the probe
+ * and policy scorers read (probe_row_stats). The last token of a sequence is drawn but never run
+ * while sampling; it runs once, for the sums only, in the next step beside the next sequence's BOS
+ * in the same lane (forward_run_lanes: a pos-0 row may share a lane with a later one; the BOS row
+ * starts the lane's cache over), and any left at the end run in one last call. The draws are
+ * those of sampling without it. The sums equal the statistics of probe_collect's activations up
+ * to the rounding of the batched products (test-probe). So `yopo prune` needs no second pass:
+ * until 2026-12-03 (session 7) it streamed the probes through the model once more, layer by layer.
+ *
+ * Streamed activations (yopo train on models too large to load): probe_sample draws the same ids
+ * on a model opened with MODEL_WEIGHTS_MAPPED_F32 (one layer in f32 at a time, the same f32
+ * values, so the same ids), then probe_stream_layer runs every sequence through one layer at a
+ * time (layerstream.h) and leaves only that layer's activations in act: n_tokens × (hidden +
+ * ffn_l) floats besides one layer's weights. The activations equal probe_collect's bit for bit.
+ * Sampling runs one forward over all layers per lockstep step (a 7B model, 2048 tokens, 16 lanes:
+ * ~130 reads of the whole model, each mapping and reading every layer once). */
 #ifndef YOPO_PROBE_H
 #define YOPO_PROBE_H
 
@@ -96,8 +107,8 @@ struct probe {
 int probe_collect(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
 		  int seq_len, int lanes, char *err, size_t errlen);
 
-/* probe_collect's sampling alone: ids and starts, every act[l] NULL. m may keep its weights
- * stored (MODEL_WEIGHTS_MAPPED_F32): the ids are those of the f32 model. */
+/* probe_collect's sampling alone: ids, starts and the sums (sum_sq, sum_abs), every act[l] NULL.
+ * m may keep its weights stored (MODEL_WEIGHTS_MAPPED_F32): the ids are those of the f32 model. */
 int probe_sample(struct probe **out, const struct model *m, int n_tokens, uint64_t seed,
 		 int seq_len, int lanes, char *err, size_t errlen);
 

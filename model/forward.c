@@ -328,32 +328,45 @@ static float half_round(float x, bool *range)
 	return y;
 }
 
+/* Where row t of r goes for kv head h of layer: the offsets (in values) of its key column in the
+ * transposed (hd, max_seq) key block (stride max_seq per d) and of its value row in the
+ * (max_seq, hd) value block, and the row's k, v (hd) inputs. */
+struct kv_slot {
+	size_t k, v;
+	const float *kr, *vr;
+};
+
+static struct kv_slot kv_slot(const struct forward *f, int layer, int h, const struct rows *r,
+			      int t)
+{
+	const struct config *c = &f->m->cfg;
+	size_t hd = (size_t)c->head_dim, S = (size_t)f->max_seq, kvd = (size_t)c->n_kv_heads * hd;
+	size_t head = (size_t)layer * c->n_kv_heads + (size_t)h, p = (size_t)row_pos(r, t);
+	size_t lc = (size_t)row_lane(r, t) * lane_cache_floats(f);
+
+	return (struct kv_slot){.k = lc + head * hd * S + p, .v = lc + head * S * hd + p * hd,
+				.kr = f->k + (size_t)t * kvd + (size_t)h * hd,
+				.vr = f->v + (size_t)t * kvd + (size_t)h * hd};
+}
+
 /* cache_store into F16 caches: FORWARD_ERR_KV_RANGE when a finite value rounds to infinity. */
 static int cache_store16(struct forward *f, int layer, const struct rows *r)
 {
-	const struct config *c = &f->m->cfg;
-	int hd = c->head_dim, nkv = c->n_kv_heads;
-	size_t S = (size_t)f->max_seq, kvd = (size_t)nkv * hd;
+	int hd = f->m->cfg.head_dim;
+	size_t S = (size_t)f->max_seq;
 	bool range = true;
 
-	for (int h = 0; h < nkv; h++) {
-		size_t head = (size_t)layer * nkv + (size_t)h;
-
+	for (int h = 0; h < f->m->cfg.n_kv_heads; h++)
 		for (int t = 0; t < r->n; t++) {
-			size_t lc = (size_t)row_lane(r, t) * lane_cache_floats(f);
-			size_t p = (size_t)row_pos(r, t);
-			uint16_t *kt = f->kc16 + lc + head * hd * S, *vc = f->vc16 + lc + head * S * hd;
-			const float *kr = f->k + (size_t)t * kvd + (size_t)h * hd;
-			const float *vr = f->v + (size_t)t * kvd + (size_t)h * hd;
+			struct kv_slot z = kv_slot(f, layer, h, r, t);
 
 			for (int d = 0; d < hd; d++) {
-				uint16_t kh = halfconv_f16_of(kr[d]), vh = halfconv_f16_of(vr[d]);
-				kt[(size_t)d * S + p] = kh;
-				vc[p * hd + (size_t)d] = vh;
-				range &= half_in_range(kh, kr[d]) && half_in_range(vh, vr[d]);
+				uint16_t kh = halfconv_f16_of(z.kr[d]), vh = halfconv_f16_of(z.vr[d]);
+				f->kc16[z.k + (size_t)d * S] = kh;
+				f->vc16[z.v + (size_t)d] = vh;
+				range &= half_in_range(kh, z.kr[d]) && half_in_range(vh, z.vr[d]);
 			}
 		}
-	}
 	return range ? FORWARD_OK : FORWARD_ERR_KV_RANGE;
 }
 
@@ -364,32 +377,24 @@ static int cache_store(struct forward *f, int layer, const struct rows *r)
 {
 	if (f->kv16)
 		return cache_store16(f, layer, r);
-	const struct config *c = &f->m->cfg;
-	int hd = c->head_dim, nkv = c->n_kv_heads;
-	size_t S = (size_t)f->max_seq, kvd = (size_t)nkv * hd;
+	int hd = f->m->cfg.head_dim;
+	size_t S = (size_t)f->max_seq;
 	bool range = true;
 
-	for (int h = 0; h < nkv; h++) {
-		size_t head = (size_t)layer * nkv + (size_t)h;
-
+	for (int h = 0; h < f->m->cfg.n_kv_heads; h++)
 		for (int t = 0; t < r->n; t++) {
-			size_t lc = (size_t)row_lane(r, t) * lane_cache_floats(f);
-			float *kt = f->kcache + lc + head * hd * S, *vc = f->vcache + lc + head * S * hd;
-			const float *kr = f->k + (size_t)t * kvd + (size_t)h * hd;
-			size_t p = (size_t)row_pos(r, t);
-
-			const float *vr = f->v + (size_t)t * kvd + (size_t)h * hd;
+			struct kv_slot z = kv_slot(f, layer, h, r, t);
+			float *kt = f->kcache + z.k, *vc = f->vcache + z.v;
 
 			for (int d = 0; d < hd; d++)
-				kt[(size_t)d * S + p] = f->kv_round ? half_round(kr[d], &range) : kr[d];
+				kt[(size_t)d * S] = f->kv_round ? half_round(z.kr[d], &range) : z.kr[d];
 			if (!f->kv_round) {
-				memcpy(vc + p * hd, vr, (size_t)hd * sizeof(float));
+				memcpy(vc, z.vr, (size_t)hd * sizeof(float));
 				continue;
 			}
 			for (int d = 0; d < hd; d++)
-				vc[p * hd + (size_t)d] = half_round(vr[d], &range);
+				vc[d] = half_round(z.vr[d], &range);
 		}
-	}
 	return range ? FORWARD_OK : FORWARD_ERR_KV_RANGE;
 }
 

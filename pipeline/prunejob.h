@@ -1,11 +1,12 @@
 /* prunejob: yopo prune as one call — check the destination and inputs cheaply, score the
  * method (select.h's scorers) and write the pruned checkpoint (prune/prune.h), streamed: the
  * model is never loaded whole (prunestream.h; Wanda's calibration one layer at a time, calib.h;
- * self-sampled probes drawn with one layer in f32 at a time and their activations streamed to
- * each layer just before it is scored, probe.h), and count its parameters. Unless the selection
+ * self-sampled probes drawn with one layer in f32 at a time, the row statistics their scorers
+ * read gathered while drawing, probe.h), and count its parameters. Unless the selection
  * needs every layer's scores first (a --global budget), each layer (rows) or matrix (weights,
  * N:M) is scored when the writer reaches it, from the mapped bytes the writer then slices or
- * masks: one read of the checkpoint. The bytes written are those of the whole-model route. */
+ * masks: one read of the checkpoint. The bytes written are those of the whole-model route (the
+ * probe scorers: up to the rounding of their statistics and F16 KV caches at 7B scale, probe.h). */
 #ifndef YOPO_PRUNEJOB_H
 #define YOPO_PRUNEJOB_H
 

@@ -379,19 +379,28 @@ static const struct lanes_case {
 	{NULL, 300, 24, 8},
 };
 
+/* A case's model: the fixture family, or (NULL) the shared tinystories-instruct-3m; NULL when
+ * ../shared is absent. */
+static struct model *case_open(const char *family)
+{
+	char dir[1024], err[512];
+	struct model *m = NULL;
+	if (family)
+		return testmodel_open_family(family);
+	if (access(testutil_shared(), F_OK))
+		return NULL;
+	snprintf(dir, sizeof dir, "%s/models/tinystories-instruct-3m", testutil_shared());
+	ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
+	return m;
+}
+
 START_TEST(test_lanes)
 {
 	const struct lanes_case *lc = &lanes_cases[_i];
-	char dir[1024], err[512];
-	struct model *m = NULL;
-	if (lc->family) {
-		m = testmodel_open_family(lc->family);
-	} else {
-		if (access(testutil_shared(), F_OK))
-			return;
-		snprintf(dir, sizeof dir, "%s/models/tinystories-instruct-3m", testutil_shared());
-		ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
-	}
+	char err[512];
+	struct model *m = case_open(lc->family);
+	if (!m)
+		return;
 	matmul_set_threads(1);
 	int n = lc->tokens, L = lc->seq_len, bos = m->cfg.bos_id, eos = m->cfg.eos_id;
 	int lanes = lc->lanes ? lc->lanes : PROBE_DEFAULT_LANES;
@@ -522,16 +531,10 @@ static const struct kv16_case {
 START_TEST(test_kv16)
 {
 	const struct kv16_case *kc = &kv16_cases[_i];
-	char dir[1024], err[512];
-	struct model *m = NULL;
-	if (kc->family) {
-		m = testmodel_open_family(kc->family);
-	} else {
-		if (access(testutil_shared(), F_OK))
-			return;
-		snprintf(dir, sizeof dir, "%s/models/tinystories-instruct-3m", testutil_shared());
-		ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
-	}
+	char err[512];
+	struct model *m = case_open(kc->family);
+	if (!m)
+		return;
 	const struct config *c = &m->cfg;
 	if (kc->overflow)
 		for (size_t i = 0; i < (size_t)c->n_kv_heads * c->head_dim * c->hidden; i++)
@@ -578,16 +581,10 @@ END_TEST
 START_TEST(test_sums)
 {
 	const struct lanes_case *lc = &lanes_cases[_i];
-	char dir[1024], err[512];
-	struct model *m = NULL;
-	if (lc->family) {
-		m = testmodel_open_family(lc->family);
-	} else {
-		if (access(testutil_shared(), F_OK))
-			return;
-		snprintf(dir, sizeof dir, "%s/models/tinystories-instruct-3m", testutil_shared());
-		ck_assert_msg(model_open(&m, dir, err, sizeof err) == 0, "%s", err);
-	}
+	char err[512];
+	struct model *m = case_open(lc->family);
+	if (!m)
+		return;
 	matmul_set_threads(1);
 	struct probe *p = NULL;
 	ck_assert_msg(probe_collect(&p, m, lc->tokens, 9, lc->seq_len, lc->lanes, err, sizeof err) == 0,
