@@ -30,8 +30,13 @@ int kde_new(struct kde **out); /* 0 or KDE_NOMEM; buffers grow on use */
 void kde_free(struct kde *w);  /* NULL: no-op */
 
 /* sums (k) = the approximate s_j above for xs (n) ascending; *rel, *abs: the error bound.
- * Outputs are written only on KDE_OK. */
+ * Outputs are written only on KDE_OK. w keeps its transform (an FFTW plan) from call to call
+ * while it is at most 1/4 larger than the k + L points a call needs, so the sums of one row may
+ * differ in rounding, within the bound, with the rows w summed before. */
 int kde_grid_sums(struct kde *w, double *sums, double *rel, double *abs, const double *xs, int n,
 		  double lo, double step, int k, double h);
+
+/* The size of w's current transform (0 before any sums); for tests. */
+int kde_transform_size(const struct kde *w);
 
 #endif

@@ -30,6 +30,25 @@ static void fill_sorted(double *xs, float *row, int n, double scale, double offs
 	qsort(xs, (size_t)n, sizeof *xs, cmp_double);
 }
 
+/* Every sum of xs (n) at the k grid points lo + j step against the direct sum of every term:
+ * inside the bound, with its margin. */
+static void check_sums(const double *sums, double rel, double abs, const double *xs, int n,
+		       double lo, double step, int k, double h)
+{
+	double worst = 0;
+	for (int j = 0; j < k; j++) {
+		double gj = lo + j * step, s = 0;
+		for (int i = 0; i < n; i++) {
+			double u = (gj - xs[i]) / h;
+			s += exp(-0.5 * u * u);
+		}
+		double err = fabs(sums[j] - s);
+		ck_assert_msg(err <= rel * s + abs, "j=%d: %.17g vs %.17g", j, sums[j], s);
+		worst = fmax(worst, err / (rel * s + abs));
+	}
+	ck_assert(worst < 0.5); /* the bound has its margin */
+}
+
 START_TEST(test_sums_within_bound)
 {
 	/* n, k, scale, offset, outlier (in units of scale) */
@@ -54,23 +73,46 @@ START_TEST(test_sums_within_bound)
 		 * bound is the widest: the direct sum's own (g - x) / h rounds at 1000 / h) */
 		ck_assert(rel > 0 && rel < 1e-9);
 		ck_assert(abs > 0 && abs < 1e-9);
-		double worst = 0;
-		for (int j = 0; j < k; j++) {
-			double gj = lo + j * step, s = 0;
-			for (int i = 0; i < n; i++) {
-				double u = (gj - xs[i]) / h;
-				s += exp(-0.5 * u * u);
-			}
-			double err = fabs(sums[j] - s);
-			ck_assert_msg(err <= rel * s + abs, "case %zu j=%d: %.17g vs %.17g", c, j,
-				      sums[j], s);
-			worst = fmax(worst, err / (rel * s + abs));
-		}
-		ck_assert(worst < 0.5); /* the bound has its margin */
+		check_sums(sums, rel, abs, xs, n, lo, step, k, h);
 		free(xs);
 		free(sums);
 		free(row);
 	}
+	kde_free(w);
+}
+END_TEST
+
+/* One workspace over rows of one length and falling k (grid points): the transform is kept
+ * while at most 1/4 larger than a row needs (k 2867 -> 2600: the same size), replaced when
+ * much larger (-> 1500) or too small (-> 2867 again), and every row's sums stay within the
+ * bound whatever size the earlier rows left. */
+START_TEST(test_transform_reused)
+{
+	static const struct { int k; int same; } rows[] = {{2867, 0}, {2600, 1}, {1500, 0}, {2867, 0}};
+	enum { N = 4096 };
+	struct pcg32 g;
+	pcg32_seed(&g, 12, 5);
+	struct kde *w = NULL;
+	ck_assert_int_eq(kde_new(&w), KDE_OK);
+	ck_assert_int_eq(kde_transform_size(w), 0);
+	double *xs = malloc(N * sizeof *xs), *sums = malloc(N * sizeof *sums);
+	float *row = malloc(N * sizeof *row);
+	ck_assert(xs && sums && row);
+	fill_sorted(xs, row, N, 0.02, 0, 0, &g);
+	double h = ken_bandwidth(row, N), lo = xs[0];
+	for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+		int k = rows[r].k, before = kde_transform_size(w);
+		double step = (xs[N - 1] - lo) / (k - 1), rel, abs;
+		ck_assert_int_eq(kde_grid_sums(w, sums, &rel, &abs, xs, N, lo, step, k, h), KDE_OK);
+		int size = kde_transform_size(w);
+		ck_assert_int_ge(size, k);
+		ck_assert_msg((size == before) == rows[r].same, "row %zu: size %d after %d", r, size,
+			      before);
+		check_sums(sums, rel, abs, xs, N, lo, step, k, h);
+	}
+	free(xs);
+	free(sums);
+	free(row);
 	kde_free(w);
 }
 END_TEST
@@ -103,6 +145,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_sums_within_bound);
+	tcase_add_test(tc, test_transform_reused);
 	tcase_add_test(tc, test_declines);
 	suite_add_tcase(s, tc);
 	return testutil_run(s, false);
