@@ -90,11 +90,12 @@ int linalg_sym_eig(double *w, double *v, double *g, int n);
 int linalg_sym_eig_top(double *w, double *v, double *g, int n, int r);
 
 /* All eigenvalues of g and the top r eigenpairs from one tridiagonal reduction (dsytrd; then
- * dsterf for the values, as dsyevd jobz='N' does, and MRRR plus the back-transformation of r
- * columns for the pairs): what a layer's setup needs, the full spectrum and the leading
- * subspace, for one reduction instead of two. w (n) all eigenvalues descending; wtop (r) the
- * largest r descending, from MRRR (agreeing with w[0..r) to rounding); v (r, n) row-major, row i
- * the unit eigenvector of wtop[i]. Reads only the upper triangle of g and destroys it.
+ * dsterf for the values, as dsyevd jobz='N' does, and inverse iteration at the top r of them plus
+ * the back-transformation of r columns for the pairs; MRRR instead when the tridiagonal splits
+ * or inverse iteration does not converge): what a layer's setup needs, the full spectrum and
+ * the leading subspace, for one reduction instead of two. w (n) all eigenvalues descending; wtop
+ * (r) the largest r descending (w[0..r) itself, or MRRR's values agreeing with it to rounding);
+ * v (r, n) row-major, row i the unit eigenvector of wtop[i]. Reads only the upper triangle of g and destroys it.
  * Errors: ARG (also r outside [1, n]), OVERFLOW, NOMEM, NONFINITE, LAPACK_ARG, NO_CONVERGENCE. */
 int linalg_sym_eig_split(double *w,    /* (n) out, descending */
 			 double *wtop, /* (r) out, descending */

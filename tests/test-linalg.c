@@ -470,6 +470,61 @@ START_TEST(test_sym_eig_split)
 }
 END_TEST
 
+/* The top pairs of linalg_sym_eig_split are eigenpairs, orthonormal, with the values of w, on
+ * matrices that take each vector route: a dense one (inverse iteration), one with a cluster of
+ * values 1e-9 apart (inverse iteration must orthogonalise them against each other) and a
+ * block-diagonal one (the tridiagonal splits: MRRR). */
+enum { SPLIT_DENSE, SPLIT_CLUSTER, SPLIT_BLOCKS };
+
+static void split_case_matrix(double *g, int kind, int n)
+{
+	struct lcg rng = {(uint64_t)(900 + kind)};
+	double *q = malloc((size_t)n * n * sizeof *q);
+	ck_assert_ptr_nonnull(q);
+	random_orthogonal(q, &rng, n);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++) {
+			double acc = 0;
+			for (int t = 0; t < n; t++) {
+				double lam = kind == SPLIT_CLUSTER && t < 4 ? 50 + 1e-9 * t : 1.0 + t;
+				acc += q[i * n + t] * lam * q[j * n + t];
+			}
+			g[i * n + j] = acc;
+		}
+	if (kind == SPLIT_BLOCKS)
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < n; j++)
+				if ((i < n / 2) != (j < n / 2))
+					g[i * n + j] = 0;
+	free(q);
+}
+
+START_TEST(test_sym_eig_split_pairs)
+{
+	enum { N = 40, R = 7 };
+	static double g[N * N], a[N * N], w[N], top[R], v[R * N];
+	split_case_matrix(g, _i, N);
+	memcpy(a, g, sizeof g);
+	ck_assert_int_eq(linalg_sym_eig_split(w, top, v, a, N, R), LINALG_OK);
+	double scale = fabs(w[0]);
+	for (int i = 0; i < R; i++) {
+		ck_assert_double_eq_tol(top[i], w[i], 1e-12 * scale);
+		for (int row = 0; row < N; row++) {
+			double gv = 0;
+			for (int k = 0; k < N; k++)
+				gv += g[row * N + k] * v[i * N + k];
+			ck_assert_double_eq_tol(gv, top[i] * v[i * N + row], 1e-10 * scale);
+		}
+		for (int j = 0; j <= i; j++) {
+			double dot = 0;
+			for (int k = 0; k < N; k++)
+				dot += v[i * N + k] * v[j * N + k];
+			ck_assert_double_eq_tol(dot, i == j ? 1.0 : 0.0, 1e-10);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_threads)
 {
 	int before = linalg_get_threads();
@@ -792,6 +847,7 @@ static Suite *linalg_suite(void)
 	tcase_add_loop_test(tc, test_sym_eig_top, 0, (int)(sizeof top_r / sizeof top_r[0]));
 	tcase_add_test(tc, test_sym_eigvals);
 	tcase_add_loop_test(tc, test_sym_eig_split, 0, (int)(sizeof top_r / sizeof top_r[0]));
+	tcase_add_loop_test(tc, test_sym_eig_split_pairs, SPLIT_DENSE, SPLIT_BLOCKS + 1);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_linalg_errors);
 	tcase_add_test(tc, test_linalg_strerror);
